@@ -1,0 +1,99 @@
+/// The settings of a queue, topic or subscription (DESIGN.md §2).
+///
+/// A topic uses `defaultTimeToLive`, `duplicateDetectionWindow` and `maxMessageSize`; the other
+/// settings apply to the queues and subscriptions that hold messages for receivers.
+public struct EntityOptions: Hashable, Sendable, Codable {
+    /// How long a peek-lock receive holds a message before it becomes visible again. 60 s; 1 s–5 min.
+    public var lockDuration: Duration
+    /// Deliveries after which a message goes to the dead-letter queue. 10; 1–2,000.
+    public var maxDeliveryCount: Int
+    /// Time-to-live of messages that set none themselves. None by default.
+    public var defaultTimeToLive: Duration?
+    /// Whether expired messages go to the dead-letter queue (`true`) or are dropped. `true`.
+    public var deadLetterOnExpiration: Bool
+    /// How long a `messageId` is remembered for duplicate detection. Off by default; 1 s–7 days.
+    public var duplicateDetectionWindow: Duration?
+    /// Whether every message carries a `sessionId` and receivers accept sessions. `false`.
+    public var requiresSession: Bool
+    /// The largest body accepted, in bytes. 256 KiB; 1 byte–1 MiB.
+    public var maxMessageSize: Int
+    /// In a session entity, whether a dead-lettered message holds back the rest of its session
+    /// until it is resubmitted (DESIGN.md §4.12). `false`.
+    public var parkSessionOnDeadLetter: Bool
+
+    /// Creates options; every parameter has the default of DESIGN.md §2.
+    public init(
+        lockDuration: Duration = .seconds(60),
+        maxDeliveryCount: Int = 10,
+        defaultTimeToLive: Duration? = nil,
+        deadLetterOnExpiration: Bool = true,
+        duplicateDetectionWindow: Duration? = nil,
+        requiresSession: Bool = false,
+        maxMessageSize: Int = EntityOptions.defaultMaxMessageSize,
+        parkSessionOnDeadLetter: Bool = false
+    ) {
+        self.lockDuration = lockDuration
+        self.maxDeliveryCount = maxDeliveryCount
+        self.defaultTimeToLive = defaultTimeToLive
+        self.deadLetterOnExpiration = deadLetterOnExpiration
+        self.duplicateDetectionWindow = duplicateDetectionWindow
+        self.requiresSession = requiresSession
+        self.maxMessageSize = maxMessageSize
+        self.parkSessionOnDeadLetter = parkSessionOnDeadLetter
+    }
+
+    /// 256 KiB.
+    public static let defaultMaxMessageSize = 256 * 1024
+    /// The bounds of ``lockDuration``.
+    public static let lockDurationRange: ClosedRange<Duration> = .seconds(1) ... .seconds(300)
+    /// The bounds of ``maxDeliveryCount``.
+    public static let maxDeliveryCountRange: ClosedRange<Int> = 1 ... 2000
+    /// The bounds of ``duplicateDetectionWindow``.
+    public static let duplicateDetectionWindowRange: ClosedRange<Duration> = .seconds(1) ... .seconds(7 * 24 * 3600)
+    /// The bounds of ``maxMessageSize``.
+    public static let maxMessageSizeRange: ClosedRange<Int> = 1 ... 1024 * 1024
+    /// The bounds of ``defaultTimeToLive``.
+    public static let timeToLiveRange: ClosedRange<Duration> = .milliseconds(1) ... .seconds(10 * 365 * 24 * 3600)
+
+    /// Checks every option against its bounds.
+    ///
+    /// - Throws: ``HeraldError/Code/invalidOption`` naming the first option out of bounds.
+    public func validate() throws(HeraldError) {
+        func check<T: Comparable>(_ name: String, _ value: T, _ range: ClosedRange<T>) throws(HeraldError) {
+            guard range.contains(value) else {
+                throw HeraldError(.invalidOption, "\(name) must lie in \(range.lowerBound)...\(range.upperBound); got \(value)")
+            }
+        }
+        try check("lockDuration", self.lockDuration, Self.lockDurationRange)
+        try check("maxDeliveryCount", self.maxDeliveryCount, Self.maxDeliveryCountRange)
+        try check("maxMessageSize", self.maxMessageSize, Self.maxMessageSizeRange)
+        if let window = self.duplicateDetectionWindow {
+            try check("duplicateDetectionWindow", window, Self.duplicateDetectionWindowRange)
+        }
+        if let ttl = self.defaultTimeToLive {
+            try check("defaultTimeToLive", ttl, Self.timeToLiveRange)
+        }
+        if self.parkSessionOnDeadLetter && !self.requiresSession {
+            throw HeraldError(.invalidOption, "parkSessionOnDeadLetter needs requiresSession")
+        }
+    }
+}
+
+/// The limits of DESIGN.md §4, each checked exactly: the limit is accepted, one more is rejected.
+public enum HeraldLimits {
+    /// Longest `messageId`, `sessionId`, `correlationId`, `causationId`, `replyTo`, `subject`,
+    /// `contentType` and `senderId`, in UTF-8 bytes.
+    public static let maxIdentifierLength = 128
+    /// Largest single application property (key plus value), in bytes.
+    public static let maxPropertySize = 32 * 1024
+    /// Largest total of all application properties, in bytes.
+    public static let maxPropertiesSize = 64 * 1024
+    /// Most messages in one batch or one transaction.
+    public static let maxBatchCount = 100
+    /// Most messages one receive returns.
+    public static let maxReceiveCount = 1000
+    /// Longest session state, in bytes.
+    public static let maxSessionStateSize = 256 * 1024
+    /// Longest dead-letter reason or description, in UTF-8 bytes.
+    public static let maxDeadLetterTextLength = 4096
+}

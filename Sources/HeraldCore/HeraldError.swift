@@ -1,0 +1,101 @@
+/// The one error type every `MessageBroker` throws.
+///
+/// Each failure has its own ``Code`` so callers can react to it precisely
+/// (`catch let error as HeraldError where error.code == .lockLost`). The
+/// ``description`` never contains message bodies or credentials.
+public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// What went wrong, as a closed set of codes that may grow.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Base: String, Sendable, Hashable {
+            case invalidName
+            case invalidOption
+            case invalidArgument
+            case entityNotFound
+            case entityAlreadyExists
+            case messageTooLarge
+            case propertyTooLarge
+            case propertiesTooLarge
+            case identifierTooLong
+            case batchTooLarge
+            case messageNotFound
+            case lockLost
+            case sessionLockLost
+            case sessionRequired
+            case sessionNotEnabled
+            case sessionCannotBeLocked
+            case storeFailed
+            case storeClosed
+        }
+
+        private let base: Base
+
+        private init(_ base: Base) { self.base = base }
+
+        /// A name breaks DESIGN.md §2's rule: 1–128 characters of `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
+        public static let invalidName = Code(.invalidName)
+        /// An entity option lies outside its bounds (for example a lock duration over 5 minutes).
+        public static let invalidOption = Code(.invalidOption)
+        /// An argument is out of range (for example a receive `maxCount` of zero, or a negative delay).
+        public static let invalidArgument = Code(.invalidArgument)
+        /// The queue, topic or subscription does not exist.
+        public static let entityNotFound = Code(.entityNotFound)
+        /// An entity of that name already exists.
+        public static let entityAlreadyExists = Code(.entityAlreadyExists)
+        /// The body is larger than the entity's `maxMessageSize`.
+        public static let messageTooLarge = Code(.messageTooLarge)
+        /// One application property is larger than 32 KiB.
+        public static let propertyTooLarge = Code(.propertyTooLarge)
+        /// All application properties together are larger than 64 KiB.
+        public static let propertiesTooLarge = Code(.propertiesTooLarge)
+        /// A `messageId`, `sessionId` or other identifier is longer than 128 characters.
+        public static let identifierTooLong = Code(.identifierTooLong)
+        /// A batch holds more than 100 messages.
+        public static let batchTooLarge = Code(.batchTooLarge)
+        /// No message with that sequence number is in the expected state (deferred, scheduled).
+        public static let messageNotFound = Code(.messageNotFound)
+        /// The lock token is expired, unknown, or belongs to an earlier delivery.
+        public static let lockLost = Code(.lockLost)
+        /// The session lock has expired, was released, or was taken by another receiver.
+        public static let sessionLockLost = Code(.sessionLockLost)
+        /// The entity requires sessions: sends need a `sessionId`, receives need an accepted session.
+        public static let sessionRequired = Code(.sessionRequired)
+        /// Sessions were used on an entity that does not require them.
+        public static let sessionNotEnabled = Code(.sessionNotEnabled)
+        /// The session is locked by another receiver, or no session is available.
+        public static let sessionCannotBeLocked = Code(.sessionCannotBeLocked)
+        /// The store hit a storage error (failed write or fsync) and stopped accepting work (fail-stop).
+        public static let storeFailed = Code(.storeFailed)
+        /// The store was closed.
+        public static let storeClosed = Code(.storeClosed)
+
+        /// The code as a stable string, for logs and wire formats.
+        public var description: String { self.base.rawValue }
+
+        /// Every code, for documentation and wire-format tests.
+        public static let all: [Code] = [
+            .invalidName, .invalidOption, .invalidArgument, .entityNotFound, .entityAlreadyExists,
+            .messageTooLarge, .propertyTooLarge, .propertiesTooLarge, .identifierTooLong, .batchTooLarge,
+            .messageNotFound, .lockLost, .sessionLockLost, .sessionRequired, .sessionNotEnabled,
+            .sessionCannotBeLocked, .storeFailed, .storeClosed,
+        ]
+
+        /// The code whose ``description`` is `string`, if any.
+        public init?(_ string: String) {
+            guard let base = Base(rawValue: string) else { return nil }
+            self.base = base
+        }
+    }
+
+    /// What went wrong.
+    public let code: Code
+    /// A human-readable explanation; never contains bodies or credentials.
+    public let message: String
+
+    /// Creates an error.
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(self.code): \(self.message)" }
+}

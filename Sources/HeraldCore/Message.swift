@@ -1,0 +1,171 @@
+public import Foundation
+
+/// A message to send (DESIGN.md §3).
+///
+/// Only ``body`` is required. A message without a ``messageId`` gets a fresh UUID, so duplicate
+/// detection has something to key on; senders that may retry should set their own id.
+public struct Message: Hashable, Sendable, Codable {
+    /// The id duplicate detection keys on. At most 128 bytes.
+    public var messageId: String
+    /// The payload.
+    public var body: Data
+    /// The MIME type of ``body``, for example `application/json`.
+    public var contentType: String?
+    /// The message type; CQRS messages carry their stable type name here.
+    public var subject: String?
+    /// Ties together the messages of one conversation or workflow.
+    public var correlationId: String?
+    /// The id of the message that caused this one.
+    public var causationId: String?
+    /// Required on session entities: the messages of one session go in order to one receiver.
+    public var sessionId: String?
+    /// Where a reply should be sent.
+    public var replyTo: String?
+    /// How long the message lives once enqueued; the entity's default when `nil`.
+    public var timeToLive: Duration?
+    /// When set, the message stays invisible until this time.
+    public var scheduledEnqueueTime: Date?
+    /// Application properties, which subscription filters can match.
+    public var applicationProperties: [String: PropertyValue]
+    /// The sender, for gap and duplicate detection by ``senderSequence``.
+    public var senderId: String?
+    /// 1, 2, 3… per ``senderId``; a repeated pair is acknowledged as a duplicate.
+    public var senderSequence: Int64?
+
+    /// Creates a message.
+    public init(
+        messageId: String = UUID().uuidString,
+        body: Data,
+        contentType: String? = nil,
+        subject: String? = nil,
+        correlationId: String? = nil,
+        causationId: String? = nil,
+        sessionId: String? = nil,
+        replyTo: String? = nil,
+        timeToLive: Duration? = nil,
+        scheduledEnqueueTime: Date? = nil,
+        applicationProperties: [String: PropertyValue] = [:],
+        senderId: String? = nil,
+        senderSequence: Int64? = nil
+    ) {
+        self.messageId = messageId
+        self.body = body
+        self.contentType = contentType
+        self.subject = subject
+        self.correlationId = correlationId
+        self.causationId = causationId
+        self.sessionId = sessionId
+        self.replyTo = replyTo
+        self.timeToLive = timeToLive
+        self.scheduledEnqueueTime = scheduledEnqueueTime
+        self.applicationProperties = applicationProperties
+        self.senderId = senderId
+        self.senderSequence = senderSequence
+    }
+
+    /// A message whose body is the UTF-8 bytes of `text`.
+    public init(messageId: String = UUID().uuidString, text: String, subject: String? = nil, sessionId: String? = nil) {
+        self.init(messageId: messageId, body: Data(text.utf8), subject: subject, sessionId: sessionId)
+    }
+}
+
+/// The value of an application property.
+public enum PropertyValue: Hashable, Sendable, Codable, CustomStringConvertible {
+    /// A string.
+    case string(String)
+    /// A 64-bit integer.
+    case int(Int64)
+    /// A double.
+    case double(Double)
+    /// A Boolean.
+    case bool(Bool)
+
+    /// The bytes the value counts for against the property limits: UTF-8 length of a string,
+    /// 8 for numbers, 1 for a Boolean.
+    public var encodedSize: Int {
+        switch self {
+        case .string(let value): value.utf8.count
+        case .int, .double: 8
+        case .bool: 1
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .string(let value): value
+        case .int(let value): String(value)
+        case .double(let value): String(value)
+        case .bool(let value): String(value)
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let value = try? container.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? container.decode(Int64.self) {
+            self = .int(value)
+        } else if let value = try? container.decode(Double.self) {
+            self = .double(value)
+        } else {
+            self = .string(try container.decode(String.self))
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        case .double(let value): try container.encode(value)
+        case .bool(let value): try container.encode(value)
+        }
+    }
+}
+
+extension Message {
+    /// Checks the message against the limits of DESIGN.md §4 and the entity's options.
+    ///
+    /// - Throws: ``HeraldError/Code/messageTooLarge``, ``HeraldError/Code/identifierTooLong``,
+    ///   ``HeraldError/Code/propertyTooLarge``, ``HeraldError/Code/propertiesTooLarge``,
+    ///   ``HeraldError/Code/invalidArgument`` or ``HeraldError/Code/sessionRequired``.
+    public func validate(against options: EntityOptions) throws(HeraldError) {
+        if self.body.count > options.maxMessageSize {
+            throw HeraldError(.messageTooLarge, "the body has \(self.body.count) bytes; the entity accepts at most \(options.maxMessageSize)")
+        }
+        if self.messageId.isEmpty {
+            throw HeraldError(.invalidArgument, "messageId must not be empty")
+        }
+        let identifiers: [(String, String?)] = [
+            ("messageId", self.messageId), ("sessionId", self.sessionId), ("correlationId", self.correlationId),
+            ("causationId", self.causationId), ("replyTo", self.replyTo), ("subject", self.subject),
+            ("contentType", self.contentType), ("senderId", self.senderId),
+        ]
+        for case let (name, value?) in identifiers where value.utf8.count > HeraldLimits.maxIdentifierLength {
+            throw HeraldError(.identifierTooLong, "\(name) has \(value.utf8.count) bytes; at most \(HeraldLimits.maxIdentifierLength)")
+        }
+        var total = 0
+        for (key, value) in self.applicationProperties {
+            let size = key.utf8.count + value.encodedSize
+            if size > HeraldLimits.maxPropertySize {
+                throw HeraldError(.propertyTooLarge, "property '\(key.prefix(100))' has \(size) bytes; at most \(HeraldLimits.maxPropertySize)")
+            }
+            total += size
+        }
+        if total > HeraldLimits.maxPropertiesSize {
+            throw HeraldError(.propertiesTooLarge, "the properties have \(total) bytes; at most \(HeraldLimits.maxPropertiesSize)")
+        }
+        if let ttl = self.timeToLive, !EntityOptions.timeToLiveRange.contains(ttl) {
+            throw HeraldError(.invalidArgument, "timeToLive must lie in 1 ms...10 years")
+        }
+        if (self.senderId == nil) != (self.senderSequence == nil) {
+            throw HeraldError(.invalidArgument, "senderId and senderSequence go together")
+        }
+        if let sequence = self.senderSequence, sequence < 1 {
+            throw HeraldError(.invalidArgument, "senderSequence starts at 1")
+        }
+        if options.requiresSession && self.sessionId == nil {
+            throw HeraldError(.sessionRequired, "the entity requires sessions: set sessionId")
+        }
+    }
+}

@@ -1,0 +1,141 @@
+public import Foundation
+
+/// The contract every Herald store implements: the embedded SQLite broker, the PostgreSQL broker
+/// and the HTTP client alike. `HeraldConformance` states its semantics as tests.
+///
+/// Every method throws ``HeraldError``. Every method that changes state returns only once the
+/// change is durable (DESIGN.md §4.1).
+public protocol MessageBroker: Sendable {
+    // MARK: Entities
+
+    /// Creates a queue. Throws ``HeraldError/Code/entityAlreadyExists`` when a queue or topic has that name.
+    func createQueue(_ name: String, options: EntityOptions) async throws
+    /// Deletes a queue with its messages and dead letters.
+    func deleteQueue(_ name: String) async throws
+    /// Every queue, by name.
+    func listQueues() async throws -> [EntityDescription]
+    /// Creates a topic. Queues and topics share one namespace.
+    func createTopic(_ name: String, options: EntityOptions) async throws
+    /// Deletes a topic with its subscriptions and their messages.
+    func deleteTopic(_ name: String) async throws
+    /// Every topic, by name.
+    func listTopics() async throws -> [EntityDescription]
+    /// Creates a subscription of `topic` that receives a copy of every later message that matches `filter`.
+    func createSubscription(_ name: String, topic: String, options: EntityOptions, filter: SubscriptionFilter) async throws
+    /// Deletes a subscription with its messages and dead letters.
+    func deleteSubscription(_ name: String, topic: String) async throws
+    /// Every subscription of `topic`, by name.
+    func listSubscriptions(topic: String) async throws -> [SubscriptionDescription]
+
+    // MARK: Sending
+
+    /// Sends `messages` atomically to a queue or topic: all are enqueued, with consecutive sequence
+    /// numbers, or none (DESIGN.md §4.1). At most ``HeraldLimits/maxBatchCount`` messages.
+    ///
+    /// A message with `scheduledEnqueueTime` in the future is scheduled. Duplicates (§4.5, §4.9)
+    /// are acknowledged with `isDuplicate` and not enqueued again. A topic copies each message into
+    /// every matching subscription in the same transaction.
+    func send(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt]
+    /// Cancels scheduled messages by sequence number. Throws ``HeraldError/Code/messageNotFound``
+    /// (and cancels none) when one is not scheduled.
+    func cancelScheduled(_ sequenceNumbers: [Int64], in entity: EntityPath) async throws
+
+    // MARK: Receiving
+
+    /// Receives up to `maxCount` messages in sequence-number order, waiting up to `maxWaitTime`
+    /// for the first. In ``ReceiveMode/peekLock`` each message is locked for the entity's lock
+    /// duration and its delivery count incremented; a message whose count would exceed
+    /// `maxDeliveryCount` goes to the dead-letter queue instead. Session entities need
+    /// ``receive(from:maxCount:maxWaitTime:)`` with an accepted session.
+    func receive(from entity: EntityPath, maxCount: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage]
+    /// Receives (and locks) deferred messages by sequence number. Throws ``HeraldError/Code/messageNotFound``
+    /// when one is not deferred.
+    func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage]
+    /// Reads up to `maxCount` messages from `fromSequenceNumber` on, in any state, without locking them.
+    func peek(_ entity: EntityPath, fromSequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage]
+
+    // MARK: Settlement
+
+    /// Removes the message. Throws ``HeraldError/Code/lockLost`` for an expired, unknown or superseded token.
+    func complete(_ token: LockToken) async throws
+    /// Completes several messages in one transaction: all or, when one token is lost, none.
+    func complete(_ tokens: [LockToken]) async throws
+    /// Releases the lock; the message becomes visible again after `delay`.
+    func abandon(_ token: LockToken, delay: Duration?) async throws
+    /// Sets the message aside; only ``receiveDeferred(from:sequenceNumbers:)`` receives it again.
+    func `defer`(_ token: LockToken) async throws
+    /// Moves the message to the dead-letter queue with a reason.
+    func deadLetter(_ token: LockToken, reason: String, description: String?) async throws
+    /// Extends the lock by the entity's lock duration; returns the new expiry.
+    func renewLock(_ token: LockToken) async throws -> Date
+
+    // MARK: Sessions
+
+    /// Accepts the session `sessionId`, or with `nil` the next session that has messages and no
+    /// holder, waiting up to `maxWaitTime`. Throws ``HeraldError/Code/sessionCannotBeLocked``
+    /// when the session is held by another receiver or none is available.
+    func acceptSession(on entity: EntityPath, sessionId: String?, maxWaitTime: Duration) async throws -> SessionLock
+    /// Receives up to `maxCount` messages of the session, strictly in order, locked while the session lock holds.
+    func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage]
+    /// The session's state blob.
+    func sessionState(_ session: SessionLock) async throws -> Data?
+    /// Replaces the session's state blob.
+    func setSessionState(_ state: Data?, for session: SessionLock) async throws
+    /// Extends the session lock by the entity's lock duration.
+    func renewSessionLock(_ session: SessionLock) async throws -> SessionLock
+    /// Gives up the session; its unsettled messages become visible to the next holder.
+    func releaseSession(_ session: SessionLock) async throws
+
+    // MARK: Dead letters and counts
+
+    /// Moves a dead letter, received from a dead-letter queue with `token`, back to its queue or
+    /// subscription with its original sequence number and a delivery count of zero. A parked
+    /// session (DESIGN.md §4.12) resumes with it.
+    func resubmit(_ token: LockToken) async throws
+    /// How many messages the queue or subscription holds, by state.
+    func counts(of entity: EntityPath) async throws -> EntityCounts
+}
+
+extension MessageBroker {
+    /// Sends one message.
+    @discardableResult
+    public func send(_ message: Message, to entity: EntityPath) async throws -> SendReceipt {
+        try await self.send([message], to: entity)[0]
+    }
+
+    /// Schedules `message` to become visible at `time`; returns its sequence number, which
+    /// ``cancelScheduled(_:in:)`` takes.
+    public func schedule(_ message: Message, at time: Date, to entity: EntityPath) async throws -> Int64 {
+        var message = message
+        message.scheduledEnqueueTime = time
+        guard let sequenceNumber = try await self.send([message], to: entity)[0].sequenceNumber else {
+            throw HeraldError(.invalidArgument, "the scheduled message was a duplicate of one the broker no longer remembers")
+        }
+        return sequenceNumber
+    }
+
+    /// Receives up to `maxCount` messages in peek-lock mode without waiting.
+    public func receive(from entity: EntityPath, maxCount: Int = 1, maxWaitTime: Duration = .zero) async throws -> [ReceivedMessage] {
+        try await self.receive(from: entity, maxCount: maxCount, maxWaitTime: maxWaitTime, mode: .peekLock)
+    }
+
+    /// Abandons without delay.
+    public func abandon(_ token: LockToken) async throws {
+        try await self.abandon(token, delay: nil)
+    }
+
+    /// Creates a queue with default options.
+    public func createQueue(_ name: String) async throws {
+        try await self.createQueue(name, options: EntityOptions())
+    }
+
+    /// Creates a topic with default options.
+    public func createTopic(_ name: String) async throws {
+        try await self.createTopic(name, options: EntityOptions())
+    }
+
+    /// Creates a subscription with default options.
+    public func createSubscription(_ name: String, topic: String, filter: SubscriptionFilter = .all) async throws {
+        try await self.createSubscription(name, topic: topic, options: EntityOptions(), filter: filter)
+    }
+}
