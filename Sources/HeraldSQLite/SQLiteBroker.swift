@@ -1,17 +1,31 @@
-public import HeraldCore
 public import Foundation
+public import HeraldCore
+import GRDB
 public import Logging
 
-/// The embedded broker: one SQLite file in WAL mode, every change fsynced before it is
-/// acknowledged, concurrent changes sharing one transaction and one fsync (group commit).
-public final class SQLiteBroker: Sendable {
+/// The embedded broker: one SQLite file in WAL mode with `synchronous=FULL`, every change fsynced
+/// before it is acknowledged, concurrent changes sharing one transaction and one fsync (group commit).
+///
+/// ```swift
+/// let broker = try SQLiteBroker(path: "herald.sqlite")
+/// try await broker.createQueue("orders")
+/// try await broker.send(Message(text: "hello"), to: .queue("orders"))
+/// for message in try await broker.receive(from: .queue("orders"), maxCount: 10) {
+///     try await broker.complete(message.lockToken!)
+/// }
+/// await broker.close()
+/// ```
+///
+/// The file is opened with an exclusive lock: one broker per file, in one process. Locks and
+/// session locks live in memory; everything a crash must not lose is on disk.
+public final class SQLiteBroker: MessageBroker {
     /// How the broker is set up.
     public struct Configuration: Sendable {
         /// The source of time; tests pass a ``HeraldCore/ManualBrokerClock``.
         public var clock: any BrokerClock
         /// Where the broker logs.
         public var logger: Logger
-        /// Called before each commit; a thrown error is treated as a failed fsync (tests only).
+        /// Called before each commit; a thrown error is treated as a failed fsync (fault injection in tests).
         public var _beforeCommit: (@Sendable () throws -> Void)?
 
         /// Creates a configuration.
@@ -22,14 +36,218 @@ public final class SQLiteBroker: Sendable {
         }
     }
 
+    private let committer: GroupCommitter
+    private let waiters = EntityWaiters()
+    private let configuration: Configuration
+
+    /// How often a waiting receive looks again even without a wake-up (lock expiries and
+    /// scheduled times make messages visible without a commit to announce them).
+    private static let pollInterval: Duration = .milliseconds(100)
+
     /// Opens (creating if needed) the broker stored at `path`. Messages that were locked when the
     /// file was last closed, or when its process crashed, become visible again.
+    ///
+    /// - Throws: ``HeraldError/Code/storeFailed`` when the file cannot be opened or fails its
+    ///   integrity check.
     public init(path: String, configuration: Configuration = Configuration()) throws {
-        fatalError("not yet")
+        self.configuration = configuration
+        var grdb = GRDB.Configuration()
+        grdb.label = "herald"
+        grdb.prepareDatabase { db in
+            // One process owns the file: locks live in its memory.
+            try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE")
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            // FULL: the WAL is fsynced at every commit, so a commit survives power loss.
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = OFF")
+        }
+        let database: DatabaseQueue
+        let state: WriterState
+        do {
+            database = try DatabaseQueue(path: path, configuration: grdb)
+            let check = try database.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA quick_check") } ?? "no answer"
+            guard check == "ok" else {
+                throw HeraldError(.storeFailed, "the database at \(path) is corrupt (\(check)); refusing to serve it")
+            }
+            try Schema.migrator.migrate(database)
+            state = try database.writeWithoutTransaction { db in
+                // Recovery: every lock died with the process that held it.
+                try db.execute(sql: "UPDATE message SET lock_nonce = NULL, locked_until = NULL WHERE lock_nonce IS NOT NULL")
+                return try WriterState(db: db)
+            }
+        } catch let error as HeraldError {
+            throw error
+        } catch {
+            throw HeraldError(.storeFailed, "cannot open the database at \(path): \(error)")
+        }
+        self.committer = GroupCommitter(database: database, state: state, waiters: self.waiters, configuration: configuration)
+        self.committer.start()
     }
 
-    /// Finishes pending work and closes the file. Later calls throw ``HeraldError/Code/storeClosed``.
+    /// Finishes pending work and closes the file. Later calls throw ``HeraldCore/HeraldError/Code/storeClosed``.
     public func close() async {
-        fatalError("not yet")
+        await self.committer.close()
+    }
+
+    /// The storage error the broker stopped on, if it did (fail-stop).
+    public var failure: HeraldError? { self.committer.failure }
+
+    // MARK: Entities
+
+    public func createQueue(_ name: String, options: EntityOptions) async throws {
+        try await self.committer.perform { try $0.createEntity(.queue(name), options: options, filter: nil) }
+    }
+
+    public func deleteQueue(_ name: String) async throws {
+        try await self.committer.perform { try $0.deleteEntity(.queue(name)) }
+    }
+
+    public func listQueues() async throws -> [EntityDescription] {
+        try await self.committer.perform(readOnly: true) {
+            try $0.listEntities(kind: .queue, topic: nil).map { EntityDescription(path: $0.path, options: $0.options) }
+        }
+    }
+
+    public func createTopic(_ name: String, options: EntityOptions) async throws {
+        try await self.committer.perform { try $0.createEntity(.topic(name), options: options, filter: nil) }
+    }
+
+    public func deleteTopic(_ name: String) async throws {
+        try await self.committer.perform { try $0.deleteEntity(.topic(name)) }
+    }
+
+    public func listTopics() async throws -> [EntityDescription] {
+        try await self.committer.perform(readOnly: true) {
+            try $0.listEntities(kind: .topic, topic: nil).map { EntityDescription(path: $0.path, options: $0.options) }
+        }
+    }
+
+    public func createSubscription(_ name: String, topic: String, options: EntityOptions, filter: SubscriptionFilter) async throws {
+        try await self.committer.perform { try $0.createEntity(.subscription(name, of: topic), options: options, filter: filter) }
+    }
+
+    public func deleteSubscription(_ name: String, topic: String) async throws {
+        try await self.committer.perform { try $0.deleteEntity(.subscription(name, of: topic)) }
+    }
+
+    public func listSubscriptions(topic: String) async throws -> [SubscriptionDescription] {
+        try await self.committer.perform(readOnly: true) { try $0.listEntities(kind: .subscription, topic: topic) }
+    }
+
+    // MARK: Sending
+
+    public func send(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt] {
+        if messages.isEmpty { return [] }
+        return try await self.committer.perform { try $0.send(messages, to: entity) }
+    }
+
+    public func cancelScheduled(_ sequenceNumbers: [Int64], in entity: EntityPath) async throws {
+        try await self.committer.perform { try $0.cancelScheduled(sequenceNumbers, in: entity) }
+    }
+
+    // MARK: Receiving
+
+    public func receive(from entity: EntityPath, maxCount: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
+        try await self.waiting(for: entity, maxWaitTime: maxWaitTime, until: { !$0.isEmpty }) {
+            try await self.committer.perform { try $0.receive(from: entity, maxCount: maxCount, mode: mode) }
+        }
+    }
+
+    public func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
+        try await self.committer.perform { try $0.receiveDeferred(from: entity, sequenceNumbers: sequenceNumbers) }
+    }
+
+    public func peek(_ entity: EntityPath, fromSequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage] {
+        try await self.committer.perform(readOnly: true) { try $0.peek(entity, from: fromSequenceNumber, maxCount: maxCount) }
+    }
+
+    // MARK: Settlement
+
+    public func complete(_ token: LockToken) async throws {
+        try await self.committer.perform { try $0.complete([token]) }
+    }
+
+    public func complete(_ tokens: [LockToken]) async throws {
+        if tokens.isEmpty { return }
+        try await self.committer.perform { try $0.complete(tokens) }
+    }
+
+    public func abandon(_ token: LockToken, delay: Duration?) async throws {
+        try await self.committer.perform { try $0.abandon(token, delay: delay) }
+    }
+
+    public func `defer`(_ token: LockToken) async throws {
+        try await self.committer.perform { try $0.deferMessage(token) }
+    }
+
+    public func deadLetter(_ token: LockToken, reason: String, description: String?) async throws {
+        try await self.committer.perform { try $0.deadLetter(token, reason: reason, description: description) }
+    }
+
+    public func renewLock(_ token: LockToken) async throws -> Date {
+        try await self.committer.perform { try $0.renewLock(token) }
+    }
+
+    // MARK: Sessions
+
+    public func acceptSession(on entity: EntityPath, sessionId: String?, maxWaitTime: Duration) async throws -> SessionLock {
+        let session = try await self.waiting(for: entity, maxWaitTime: maxWaitTime, until: { $0 != nil }) {
+            try await self.committer.perform { try $0.acceptSession(on: entity, sessionId: sessionId) }
+        }
+        guard let session else {
+            throw HeraldError(.sessionCannotBeLocked, "no session of '\(entity)' is available")
+        }
+        return session
+    }
+
+    public func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage] {
+        try await self.waiting(for: session.entity, maxWaitTime: maxWaitTime, until: { !$0.isEmpty }) {
+            try await self.committer.perform { try $0.receive(from: session, maxCount: maxCount) }
+        }
+    }
+
+    public func sessionState(_ session: SessionLock) async throws -> Data? {
+        try await self.committer.perform { try $0.sessionState(session) }
+    }
+
+    public func setSessionState(_ state: Data?, for session: SessionLock) async throws {
+        try await self.committer.perform { try $0.setSessionState(state, for: session) }
+    }
+
+    public func renewSessionLock(_ session: SessionLock) async throws -> SessionLock {
+        try await self.committer.perform { try $0.renewSessionLock(session) }
+    }
+
+    public func releaseSession(_ session: SessionLock) async throws {
+        try await self.committer.perform { try $0.releaseSession(session) }
+    }
+
+    // MARK: Dead letters and counts
+
+    public func resubmit(_ token: LockToken) async throws {
+        try await self.committer.perform { try $0.resubmit(token) }
+    }
+
+    public func counts(of entity: EntityPath) async throws -> EntityCounts {
+        try await self.committer.perform { try $0.counts(entity) }
+    }
+
+    // MARK: Long polling
+
+    /// Runs `attempt` until `isDone` accepts its result or `maxWaitTime` passes, sleeping between
+    /// attempts until a commit touches the entity (or ``pollInterval`` passes).
+    private func waiting<T>(
+        for entity: EntityPath, maxWaitTime: Duration, until isDone: (T) -> Bool, _ attempt: () async throws -> T
+    ) async throws -> T {
+        if maxWaitTime < .zero { throw HeraldError(.invalidArgument, "maxWaitTime cannot be negative") }
+        let deadline = ContinuousClock.now + maxWaitTime
+        let key = entity.entityKey
+        while true {
+            let generation = self.waiters.generation(of: key)
+            let result = try await attempt()
+            let remaining = deadline - ContinuousClock.now
+            if isDone(result) || remaining <= .zero || Task.isCancelled { return result }
+            await self.waiters.wait(for: key, after: generation, timeout: min(remaining, Self.pollInterval))
+        }
     }
 }

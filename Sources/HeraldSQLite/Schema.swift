@@ -1,0 +1,84 @@
+import GRDB
+
+/// The database schema, as forward-only GRDB migrations.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE entity (
+                    id INTEGER PRIMARY KEY,
+                    key TEXT NOT NULL UNIQUE,
+                    kind TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    topic_id INTEGER REFERENCES entity(id),
+                    options TEXT NOT NULL,
+                    filter TEXT,
+                    last_seq INTEGER NOT NULL DEFAULT 0
+                );
+                -- One row per message of a queue or subscription, and per dead letter (dlq = 1).
+                -- state: 0 active, 1 deferred, 2 scheduled. visible_at, expires_at, enqueued_at,
+                -- scheduled_at: wall-clock milliseconds. locked_until: monotonic nanoseconds of the
+                -- process that locked it; every lock is released when the file is opened.
+                CREATE TABLE message (
+                    entity_id INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    dlq INTEGER NOT NULL DEFAULT 0,
+                    state INTEGER NOT NULL DEFAULT 0,
+                    visible_at INTEGER NOT NULL,
+                    expires_at INTEGER,
+                    delivery_count INTEGER NOT NULL DEFAULT 0,
+                    lock_nonce BLOB,
+                    locked_until INTEGER,
+                    session_id TEXT,
+                    enqueued_at INTEGER NOT NULL,
+                    message_id TEXT NOT NULL,
+                    content_type TEXT,
+                    subject TEXT,
+                    correlation_id TEXT,
+                    causation_id TEXT,
+                    reply_to TEXT,
+                    ttl_ms INTEGER,
+                    scheduled_at INTEGER,
+                    properties BLOB,
+                    sender_id TEXT,
+                    sender_seq INTEGER,
+                    body BLOB NOT NULL,
+                    dl_reason TEXT,
+                    dl_description TEXT,
+                    PRIMARY KEY (entity_id, seq)
+                ) WITHOUT ROWID;
+                CREATE INDEX message_ready ON message(entity_id, dlq, state, seq);
+                CREATE INDEX message_session ON message(entity_id, session_id, seq) WHERE session_id IS NOT NULL;
+                CREATE INDEX message_expiry ON message(entity_id, expires_at) WHERE expires_at IS NOT NULL AND dlq = 0;
+                CREATE INDEX message_scheduled ON message(entity_id, visible_at) WHERE state = 2;
+                CREATE TABLE session (
+                    entity_id INTEGER NOT NULL,
+                    session_id TEXT NOT NULL,
+                    state BLOB,
+                    parked INTEGER NOT NULL DEFAULT 0,
+                    PRIMARY KEY (entity_id, session_id)
+                ) WITHOUT ROWID;
+                -- Duplicate detection: kind 0 keys a messageId, kind 1 a (senderId, senderSequence) pair.
+                CREATE TABLE dedup (
+                    entity_id INTEGER NOT NULL,
+                    kind INTEGER NOT NULL,
+                    key TEXT NOT NULL,
+                    seq INTEGER NOT NULL,
+                    expires_at INTEGER NOT NULL,
+                    PRIMARY KEY (entity_id, kind, key)
+                ) WITHOUT ROWID;
+                CREATE INDEX dedup_expiry ON dedup(expires_at);
+                -- The highest sequence each sender has stamped, kept for as long as the entity lives.
+                CREATE TABLE sender (
+                    entity_id INTEGER NOT NULL,
+                    sender_id TEXT NOT NULL,
+                    last_sender_seq INTEGER NOT NULL,
+                    last_seq INTEGER NOT NULL,
+                    PRIMARY KEY (entity_id, sender_id)
+                ) WITHOUT ROWID;
+                """)
+        }
+        return migrator
+    }
+}

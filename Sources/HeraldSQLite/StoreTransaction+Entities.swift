@@ -1,0 +1,115 @@
+import Foundation
+import GRDB
+import HeraldCore
+
+extension StoreTransaction {
+    func createEntity(_ path: EntityPath, options: EntityOptions, filter: SubscriptionFilter?) throws -> Void {
+        try path.validate()
+        try options.validate()
+        try filter?.validate()
+        var topic: EntityRecord?
+        if path.kind == .subscription {
+            guard let record = self.state.entity(path.topic ?? ""), record.path.kind == .topic else {
+                throw HeraldError(.entityNotFound, "no topic named '\(path.topic ?? "")'")
+            }
+            topic = record
+        }
+        if let existing = self.state.entity(path.entityKey) {
+            throw HeraldError(.entityAlreadyExists, "a \(existing.path.kind.rawValue) named '\(path.entityKey)' already exists")
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let optionsJSON = String(decoding: try encoder.encode(options), as: UTF8.self)
+        let filterJSON = try filter.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        try self.execute(
+            "INSERT INTO entity (key, kind, name, topic_id, options, filter) VALUES (?, ?, ?, ?, ?, ?)",
+            [path.entityKey, path.kind.rawValue, path.name, topic?.id, optionsJSON, filterJSON]
+        )
+        let record = EntityRecord(
+            id: self.db.lastInsertedRowID, path: path, options: options, filter: filter ?? .all,
+            topicId: topic?.id, lastSequence: 0
+        )
+        self.state.add(record)
+    }
+
+    func deleteEntity(_ path: EntityPath) throws {
+        try path.validate()
+        guard let record = self.state.entity(path.entityKey), record.path.kind == path.kind else {
+            throw HeraldError(.entityNotFound, "no \(path.kind.rawValue) '\(path.entityKey)'")
+        }
+        let ids = [record.id] + self.state.subscriptions(of: record).map(\.id)
+        for id in ids {
+            for table in ["message", "session", "dedup", "sender"] {
+                try self.execute("DELETE FROM \(table) WHERE entity_id = ?", [id])
+            }
+            try self.execute("DELETE FROM entity WHERE id = ?", [id])
+        }
+        self.state.remove(record)
+    }
+
+    func listEntities(kind: EntityPath.Kind, topic: String?) throws -> [SubscriptionDescription] {
+        var topicRecord: EntityRecord?
+        if let topic {
+            try EntityName.validate(topic)
+            guard let record = self.state.entity(topic), record.path.kind == .topic else {
+                throw HeraldError(.entityNotFound, "no topic named '\(topic)'")
+            }
+            topicRecord = record
+        }
+        let records = topicRecord.map { self.state.subscriptions(of: $0) }
+            ?? self.state.entitiesByKey.values.filter { $0.path.kind == kind }
+        return records
+            .map { SubscriptionDescription(path: $0.path, options: $0.options, filter: $0.filter) }
+            .sorted { $0.path.name < $1.path.name }
+    }
+
+    func counts(_ path: EntityPath) throws -> EntityCounts {
+        let entity = try self.receiveSource(path.origin)
+        try self.sweep(entity)
+        try self.deadLetterExhausted(entity)
+        var counts = EntityCounts()
+        let rows = try Row.fetchAll(
+            self.db.cachedStatement(sql: """
+                SELECT dlq, state, (lock_nonce IS NOT NULL AND locked_until > ?) AS locked, COUNT(*)
+                FROM message WHERE entity_id = ? GROUP BY 1, 2, 3
+                """),
+            arguments: [self.monotonic, entity.id]
+        )
+        for row in rows {
+            let isDeadLetter: Bool = row[0]
+            let state: Int = row[1]
+            let isLocked: Bool = row[2]
+            let count: Int = row[3]
+            if isDeadLetter {
+                counts.deadLettered += count
+            } else if isLocked {
+                counts.locked += count
+            } else if state == 1 {
+                counts.deferred += count
+            } else if state == 2 {
+                counts.scheduled += count
+            } else {
+                counts.active += count
+            }
+        }
+        return counts
+    }
+
+    /// Dead-letters every visible, unlocked message whose delivery count reached the maximum
+    /// (a lock expired on its last allowed delivery).
+    func deadLetterExhausted(_ entity: EntityRecord) throws {
+        let rows = try Row.fetchAll(
+            self.db.cachedStatement(sql: """
+                SELECT seq, session_id FROM message WHERE entity_id = ? AND dlq = 0 AND state = 0
+                AND delivery_count >= ? AND (lock_nonce IS NULL OR locked_until <= ?)
+                """),
+            arguments: [entity.id, entity.options.maxDeliveryCount, self.monotonic]
+        )
+        for row in rows {
+            try self.moveToDeadLetter(
+                entity, sequenceNumber: row[0], sessionId: row[1],
+                reason: DeadLetterReason.maxDeliveryCountExceeded, description: "delivered \(entity.options.maxDeliveryCount) times"
+            )
+        }
+    }
+}

@@ -1,0 +1,231 @@
+import Foundation
+import GRDB
+import HeraldCore
+
+extension StoreTransaction {
+    static func checkReceiveCount(_ maxCount: Int) throws(HeraldError) {
+        guard (1...HeraldLimits.maxReceiveCount).contains(maxCount) else {
+            throw HeraldError(.invalidArgument, "maxCount must lie in 1...\(HeraldLimits.maxReceiveCount); got \(maxCount)")
+        }
+    }
+
+    func receive(from path: EntityPath, maxCount: Int, mode: ReceiveMode) throws -> [ReceivedMessage] {
+        try Self.checkReceiveCount(maxCount)
+        let entity = try self.receiveSource(path)
+        if entity.options.requiresSession && !path.isDeadLetter {
+            throw HeraldError(.sessionRequired, "'\(path)' requires sessions: accept a session and receive from it")
+        }
+        if !path.isDeadLetter { try self.sweep(entity) }
+        let nonce = UUID()
+        var received: [ReceivedMessage] = []
+        while received.count < maxCount {
+            let wanted = maxCount - received.count
+            let rows = try self.fetchMessages(
+                """
+                SELECT \(Self.messageColumns) FROM message
+                WHERE entity_id = ? AND dlq = ? AND state = 0 AND visible_at <= ? AND (lock_nonce IS NULL OR locked_until <= ?)
+                ORDER BY seq LIMIT ?
+                """,
+                [entity.id, path.isDeadLetter, self.nowMilliseconds, self.monotonic, wanted],
+                entity: entity
+            )
+            var skipped = false
+            for row in rows {
+                if let message = try self.deliver(row, of: entity, mode: mode, nonce: nonce, lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds) {
+                    received.append(message)
+                } else {
+                    skipped = true
+                }
+            }
+            if !skipped || rows.count < wanted { break }
+        }
+        return received
+    }
+
+    /// Locks (or, in receive-and-delete mode, removes) one message for a receiver; returns `nil`
+    /// and dead-letters it instead when its delivery count has reached the maximum.
+    func deliver(_ row: MessageRow, of entity: EntityRecord, mode: ReceiveMode, nonce: UUID, lockedUntil: Int64) throws -> ReceivedMessage? {
+        if !row.isDeadLetter && row.deliveryCount >= entity.options.maxDeliveryCount {
+            try self.moveToDeadLetter(
+                entity, sequenceNumber: row.sequenceNumber, sessionId: row.sessionId,
+                reason: DeadLetterReason.maxDeliveryCountExceeded, description: "delivered \(entity.options.maxDeliveryCount) times"
+            )
+            return nil
+        }
+        var message = row.received
+        message.deliveryCount += 1
+        switch mode {
+        case .peekLock:
+            try self.execute(
+                "UPDATE message SET lock_nonce = ?, locked_until = ?, delivery_count = delivery_count + 1 WHERE entity_id = ? AND seq = ?",
+                [Self.nonceData(nonce), lockedUntil, entity.id, row.sequenceNumber]
+            )
+            message.lockToken = LockToken(entity: message.entity, sequenceNumber: row.sequenceNumber, nonce: nonce)
+            message.lockedUntil = self.wallTime(ofMonotonic: lockedUntil)
+        case .receiveAndDelete:
+            try self.execute("DELETE FROM message WHERE entity_id = ? AND seq = ?", [entity.id, row.sequenceNumber])
+            message.lockedUntil = nil
+        }
+        return message
+    }
+
+    func receiveDeferred(from path: EntityPath, sequenceNumbers: [Int64]) throws -> [ReceivedMessage] {
+        try Self.checkReceiveCount(sequenceNumbers.count)
+        let entity = try self.receiveSource(path)
+        if entity.options.requiresSession && !path.isDeadLetter {
+            throw HeraldError(.sessionRequired, "deferred messages of a session entity are received through their session")
+        }
+        let nonce = UUID()
+        var received: [ReceivedMessage] = []
+        for sequenceNumber in sequenceNumbers {
+            let rows = try self.fetchMessages(
+                """
+                SELECT \(Self.messageColumns) FROM message WHERE entity_id = ? AND seq = ? AND dlq = ? AND state = 1
+                AND (lock_nonce IS NULL OR locked_until <= ?)
+                """,
+                [entity.id, sequenceNumber, path.isDeadLetter, self.monotonic],
+                entity: entity
+            )
+            guard let row = rows.first else {
+                throw HeraldError(.messageNotFound, "no deferred, unlocked message \(sequenceNumber) in '\(path)'")
+            }
+            // A deferred message is never dead-lettered on receipt: it was asked for by number.
+            var message = row.received
+            let lockedUntil = self.monotonic + entity.options.lockDuration.nanoseconds
+            try self.execute(
+                "UPDATE message SET lock_nonce = ?, locked_until = ?, delivery_count = delivery_count + 1 WHERE entity_id = ? AND seq = ?",
+                [Self.nonceData(nonce), lockedUntil, entity.id, sequenceNumber]
+            )
+            message.deliveryCount += 1
+            message.lockToken = LockToken(entity: message.entity, sequenceNumber: sequenceNumber, nonce: nonce)
+            message.lockedUntil = self.wallTime(ofMonotonic: lockedUntil)
+            received.append(message)
+        }
+        return received
+    }
+
+    func peek(_ path: EntityPath, from sequenceNumber: Int64, maxCount: Int) throws -> [ReceivedMessage] {
+        try Self.checkReceiveCount(maxCount)
+        let entity = try self.receiveSource(path)
+        return try self.fetchMessages(
+            "SELECT \(Self.messageColumns) FROM message WHERE entity_id = ? AND dlq = ? AND seq >= ? ORDER BY seq LIMIT ?",
+            [entity.id, path.isDeadLetter, sequenceNumber, maxCount],
+            entity: entity
+        ).map(\.received)
+    }
+
+    // MARK: Settlement
+
+    /// What settlement needs to know of a locked message.
+    struct LockedMessage {
+        var entity: EntityRecord
+        var deliveryCount: Int
+        var sessionId: String?
+        var state: Int
+        var timeToLive: Int64?
+    }
+
+    /// Checks that `token` holds the current, unexpired lock of its message (DESIGN.md §4.3, §4.13).
+    func lockedMessage(_ token: LockToken) throws -> LockedMessage {
+        let entity = try self.receiveSource(token.entity)
+        let row = try Row.fetchOne(
+            self.db.cachedStatement(sql: """
+                SELECT dlq, lock_nonce, locked_until, session_id, delivery_count, state, ttl_ms
+                FROM message WHERE entity_id = ? AND seq = ?
+                """),
+            arguments: [entity.id, token.sequenceNumber]
+        )
+        guard let row, (row[0] as Bool) == token.entity.isDeadLetter, (row[1] as Data?) == Self.nonceData(token.nonce) else {
+            throw HeraldError(.lockLost, "the lock of message \(token.sequenceNumber) in '\(token.entity)' is lost: expired, settled, or superseded by a later delivery")
+        }
+        let sessionId: String? = row[3]
+        if entity.options.requiresSession && !token.entity.isDeadLetter, let sessionId {
+            guard let hold = self.state.sessionLocks[entity.id]?[sessionId], hold.lockedUntil > self.monotonic else {
+                throw HeraldError(.sessionLockLost, "the lock of session '\(sessionId)' in '\(token.entity)' is lost")
+            }
+        } else if (row[2] as Int64? ?? 0) <= self.monotonic {
+            throw HeraldError(.lockLost, "the lock of message \(token.sequenceNumber) in '\(token.entity)' expired")
+        }
+        return LockedMessage(entity: entity, deliveryCount: row[4], sessionId: sessionId, state: row[5], timeToLive: row[6])
+    }
+
+    func complete(_ tokens: [LockToken]) throws {
+        guard tokens.count <= HeraldLimits.maxReceiveCount else {
+            throw HeraldError(.batchTooLarge, "complete at most \(HeraldLimits.maxReceiveCount) messages at once")
+        }
+        guard Set(tokens).count == tokens.count else {
+            throw HeraldError(.invalidArgument, "the same lock token appears twice")
+        }
+        var entities: [EntityRecord] = []
+        for token in tokens { entities.append(try self.lockedMessage(token).entity) }
+        for (token, entity) in zip(tokens, entities) {
+            try self.execute("DELETE FROM message WHERE entity_id = ? AND seq = ?", [entity.id, token.sequenceNumber])
+        }
+    }
+
+    func abandon(_ token: LockToken, delay: Duration?) throws {
+        if let delay, delay < .zero { throw HeraldError(.invalidArgument, "an abandon delay cannot be negative") }
+        let locked = try self.lockedMessage(token)
+        if !token.entity.isDeadLetter && locked.deliveryCount >= locked.entity.options.maxDeliveryCount {
+            try self.moveToDeadLetter(
+                locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId,
+                reason: DeadLetterReason.maxDeliveryCountExceeded, description: "delivered \(locked.entity.options.maxDeliveryCount) times"
+            )
+            return
+        }
+        try self.execute(
+            "UPDATE message SET lock_nonce = NULL, locked_until = NULL, visible_at = ? WHERE entity_id = ? AND seq = ?",
+            [self.nowMilliseconds + (delay?.milliseconds ?? 0), locked.entity.id, token.sequenceNumber]
+        )
+        self.state.touch(locked.entity)
+    }
+
+    func deferMessage(_ token: LockToken) throws {
+        let locked = try self.lockedMessage(token)
+        if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "dead letters cannot be deferred") }
+        try self.execute(
+            "UPDATE message SET state = 1, lock_nonce = NULL, locked_until = NULL WHERE entity_id = ? AND seq = ?",
+            [locked.entity.id, token.sequenceNumber]
+        )
+    }
+
+    func deadLetter(_ token: LockToken, reason: String, description: String?) throws {
+        for text in [reason, description ?? ""] where text.utf8.count > HeraldLimits.maxDeadLetterTextLength {
+            throw HeraldError(.identifierTooLong, "a dead-letter reason or description has at most \(HeraldLimits.maxDeadLetterTextLength) bytes")
+        }
+        let locked = try self.lockedMessage(token)
+        if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "the message is already a dead letter") }
+        try self.moveToDeadLetter(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId, reason: reason, description: description)
+    }
+
+    func renewLock(_ token: LockToken) throws -> Date {
+        let locked = try self.lockedMessage(token)
+        var until = self.monotonic + locked.entity.options.lockDuration.nanoseconds
+        if locked.entity.options.requiresSession && !token.entity.isDeadLetter, let sessionId = locked.sessionId,
+            let hold = self.state.sessionLocks[locked.entity.id]?[sessionId]
+        {
+            until = hold.lockedUntil  // a session message is locked for as long as its session
+        }
+        try self.execute("UPDATE message SET locked_until = ? WHERE entity_id = ? AND seq = ?", [until, locked.entity.id, token.sequenceNumber])
+        return self.wallTime(ofMonotonic: until)
+    }
+
+    func resubmit(_ token: LockToken) throws {
+        guard token.entity.isDeadLetter else {
+            throw HeraldError(.invalidArgument, "resubmit takes the lock token of a message received from a dead-letter queue")
+        }
+        let locked = try self.lockedMessage(token)
+        try self.execute(
+            """
+            UPDATE message SET dlq = 0, state = 0, delivery_count = 0, lock_nonce = NULL, locked_until = NULL, visible_at = ?,
+                expires_at = CASE WHEN ttl_ms IS NULL THEN NULL ELSE ? + ttl_ms END, dl_reason = NULL, dl_description = NULL
+            WHERE entity_id = ? AND seq = ?
+            """,
+            [self.nowMilliseconds, self.nowMilliseconds, locked.entity.id, token.sequenceNumber]
+        )
+        if let sessionId = locked.sessionId {
+            try self.execute("UPDATE session SET parked = 0 WHERE entity_id = ? AND session_id = ?", [locked.entity.id, sessionId])
+        }
+        self.state.touch(locked.entity)
+    }
+}

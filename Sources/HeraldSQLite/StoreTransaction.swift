@@ -1,0 +1,186 @@
+import Foundation
+import GRDB
+import HeraldCore
+
+/// One operation's view of the writer: the open transaction, the writer's state and the time the
+/// operation runs at. Every broker operation is a method of this type, in the extensions that
+/// follow, and runs synchronously on the writer thread.
+struct StoreTransaction {
+    let db: Database
+    let state: WriterState
+    /// Wall-clock time, for stamps, schedules, TTL and duplicate windows.
+    let now: Date
+    /// ``now`` in milliseconds since 1970.
+    let nowMilliseconds: Int64
+    /// Monotonic nanoseconds, for locks.
+    let monotonic: Int64
+
+    init(db: Database, state: WriterState, now: Date, monotonic: Duration) {
+        self.db = db
+        self.state = state
+        self.now = now
+        self.nowMilliseconds = now.millisecondsSince1970
+        self.monotonic = monotonic.nanoseconds
+    }
+
+    /// The wall-clock time at which a monotonic deadline falls, for display.
+    func wallTime(ofMonotonic deadline: Int64) -> Date {
+        self.now.addingTimeInterval(TimeInterval(deadline - self.monotonic) / 1e9)
+    }
+
+    // MARK: Resolving entities
+
+    /// The queue or topic a sender addresses; queues and topics share one namespace.
+    func sendTarget(_ path: EntityPath) throws(HeraldError) -> EntityRecord {
+        try path.validate()
+        if path.kind == .subscription || path.isDeadLetter {
+            throw HeraldError(.invalidArgument, "send to a queue or a topic, not to \(path)")
+        }
+        guard let record = self.state.entity(path.entityKey), record.path.kind != .subscription else {
+            throw HeraldError(.entityNotFound, "no queue or topic named '\(path.name)'")
+        }
+        return record
+    }
+
+    /// The queue or subscription a receiver addresses (the owner, for a dead-letter path).
+    func receiveSource(_ path: EntityPath) throws(HeraldError) -> EntityRecord {
+        try path.validate()
+        if path.kind == .topic {
+            throw HeraldError(.invalidArgument, "receive from a subscription of topic '\(path.name)', not from the topic")
+        }
+        guard let record = self.state.entity(path.entityKey), record.path.kind == path.kind else {
+            throw HeraldError(.entityNotFound, "no \(path.kind.rawValue) '\(path.entityKey)'")
+        }
+        return record
+    }
+
+    static func nonceData(_ nonce: UUID) -> Data {
+        withUnsafeBytes(of: nonce.uuid) { Data($0) }
+    }
+}
+
+// MARK: - Message rows
+
+extension StoreTransaction {
+    /// The columns every read of whole messages selects, in the order ``decode(_:entity:lockToken:)`` reads.
+    static let messageColumns = """
+        seq, dlq, state, visible_at, expires_at, delivery_count, lock_nonce, locked_until, session_id, \
+        enqueued_at, message_id, content_type, subject, correlation_id, causation_id, reply_to, ttl_ms, \
+        scheduled_at, properties, sender_id, sender_seq, body, dl_reason, dl_description
+        """
+
+    /// A message row with what the broker needs to decide about it.
+    struct MessageRow {
+        var sequenceNumber: Int64
+        var isDeadLetter: Bool
+        var state: Int
+        var visibleAt: Int64
+        var deliveryCount: Int
+        var lockedUntil: Int64?
+        var sessionId: String?
+        var received: ReceivedMessage
+    }
+
+    func decode(_ row: Row, entity: EntityRecord) throws -> MessageRow {
+        let sequenceNumber: Int64 = row[0]
+        let isDeadLetter: Bool = row[1]
+        let state: Int = row[2]
+        let properties: Data? = row[18]
+        var applicationProperties: [String: PropertyValue] = [:]
+        if let properties {
+            applicationProperties = try JSONDecoder().decode([String: PropertyValue].self, from: properties)
+        }
+        let ttl: Int64? = row[16]
+        let scheduledAt: Int64? = row[17]
+        let message = Message(
+            messageId: row[10],
+            body: row[21],
+            contentType: row[11],
+            subject: row[12],
+            correlationId: row[13],
+            causationId: row[14],
+            sessionId: row[8],
+            replyTo: row[15],
+            timeToLive: ttl.map { .milliseconds($0) },
+            scheduledEnqueueTime: scheduledAt.map { Date(millisecondsSince1970: $0) },
+            applicationProperties: applicationProperties,
+            senderId: row[19],
+            senderSequence: row[20]
+        )
+        let lockedUntil: Int64? = row[7]
+        let hasLock = (row[6] as Data?) != nil
+        let expiresAt: Int64? = row[4]
+        let received = ReceivedMessage(
+            message: message,
+            entity: isDeadLetter ? entity.path.deadLetter : entity.path,
+            sequenceNumber: sequenceNumber,
+            enqueuedTime: Date(millisecondsSince1970: row[9]),
+            deliveryCount: row[5],
+            state: state == 1 ? .deferred : state == 2 ? .scheduled : .active,
+            lockToken: nil,
+            lockedUntil: hasLock ? lockedUntil.map { self.wallTime(ofMonotonic: $0) } : nil,
+            expiresAt: expiresAt.map { Date(millisecondsSince1970: $0) },
+            deadLetterReason: row[22],
+            deadLetterDescription: row[23]
+        )
+        return MessageRow(
+            sequenceNumber: sequenceNumber, isDeadLetter: isDeadLetter, state: state, visibleAt: row[3],
+            deliveryCount: row[5], lockedUntil: hasLock ? lockedUntil : nil, sessionId: row[8], received: received
+        )
+    }
+
+    func fetchMessages(_ sql: String, _ arguments: StatementArguments, entity: EntityRecord) throws -> [MessageRow] {
+        let statement = try self.db.cachedStatement(sql: sql)
+        var rows: [MessageRow] = []
+        let cursor = try Row.fetchCursor(statement, arguments: arguments)
+        while let row = try cursor.next() {
+            rows.append(try self.decode(row, entity: entity))
+        }
+        return rows
+    }
+
+    func execute(_ sql: String, _ arguments: StatementArguments) throws {
+        try self.db.cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    /// Moves a message to its entity's dead-letter queue; parks its session when the entity says so.
+    func moveToDeadLetter(_ entity: EntityRecord, sequenceNumber: Int64, sessionId: String?, reason: String, description: String?) throws {
+        try self.execute(
+            """
+            UPDATE message SET dlq = 1, state = 0, lock_nonce = NULL, locked_until = NULL, visible_at = ?,
+                dl_reason = ?, dl_description = ? WHERE entity_id = ? AND seq = ?
+            """,
+            [self.nowMilliseconds, reason, description, entity.id, sequenceNumber]
+        )
+        if entity.options.parkSessionOnDeadLetter, let sessionId {
+            try self.execute(
+                "INSERT INTO session (entity_id, session_id, parked) VALUES (?, ?, 1) ON CONFLICT DO UPDATE SET parked = 1",
+                [entity.id, sessionId]
+            )
+        }
+    }
+
+    /// Makes due scheduled messages active and expires messages whose time-to-live passed
+    /// (lazily, on receive and count: no timer per message).
+    func sweep(_ entity: EntityRecord) throws {
+        try self.execute(
+            "UPDATE message SET state = 0 WHERE entity_id = ? AND state = 2 AND visible_at <= ?",
+            [entity.id, self.nowMilliseconds]
+        )
+        if self.db.changesCount > 0 { self.state.touch(entity) }
+        let expired = try Row.fetchAll(
+            self.db.cachedStatement(sql: """
+                SELECT seq, session_id FROM message WHERE entity_id = ? AND dlq = 0 AND expires_at IS NOT NULL
+                AND expires_at <= ? AND (lock_nonce IS NULL OR locked_until <= ?)
+                """),
+            arguments: [entity.id, self.nowMilliseconds, self.monotonic]
+        )
+        for row in expired {
+            if entity.options.deadLetterOnExpiration {
+                try self.moveToDeadLetter(entity, sequenceNumber: row[0], sessionId: row[1], reason: DeadLetterReason.ttlExpired, description: nil)
+            } else {
+                try self.execute("DELETE FROM message WHERE entity_id = ? AND seq = ?", [entity.id, row[0] as Int64])
+            }
+        }
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import GRDB
+import HeraldCore
+
+/// A queue, topic or subscription as the writer caches it.
+final class EntityRecord {
+    let id: Int64
+    let path: EntityPath
+    let options: EntityOptions
+    let filter: SubscriptionFilter
+    let topicId: Int64?
+    /// The highest sequence number ever assigned; persisted at each commit.
+    var lastSequence: Int64
+
+    init(id: Int64, path: EntityPath, options: EntityOptions, filter: SubscriptionFilter, topicId: Int64?, lastSequence: Int64) {
+        self.id = id
+        self.path = path
+        self.options = options
+        self.filter = filter
+        self.topicId = topicId
+        self.lastSequence = lastSequence
+    }
+}
+
+/// Who holds a session, until when (monotonic nanoseconds).
+struct SessionHold {
+    var nonce: UUID
+    var lockedUntil: Int64
+}
+
+/// Everything the writer keeps in memory: the entity cache, session locks (DESIGN.md allows lock
+/// state in memory: a restart releases every lock), and what the current group changed.
+/// Only the writer thread touches it.
+final class WriterState {
+    private(set) var entitiesByKey: [String: EntityRecord] = [:]
+    private(set) var subscriptionsByTopic: [Int64: [EntityRecord]] = [:]
+    var sessionLocks: [Int64: [String: SessionHold]] = [:]
+    private var dirtySequences: [Int64: EntityRecord] = [:]
+    private var touchedEntities: Set<String> = []
+    var lastDuplicatePrune: Int64 = 0
+
+    init(db: Database) throws {
+        let decoder = JSONDecoder()
+        var byId: [Int64: EntityRecord] = [:]
+        let rows = try Row.fetchAll(db, sql: "SELECT id, kind, name, topic_id, options, filter, last_seq FROM entity ORDER BY topic_id IS NOT NULL, id")
+        for row in rows {
+            let id: Int64 = row[0]
+            let kind: String = row[1]
+            let name: String = row[2]
+            let topicId: Int64? = row[3]
+            let options = try decoder.decode(EntityOptions.self, from: Data((row[4] as String).utf8))
+            let filterJSON: String? = row[5]
+            let filter = try filterJSON.map { try decoder.decode(SubscriptionFilter.self, from: Data($0.utf8)) } ?? .all
+            let path: EntityPath
+            switch kind {
+            case "queue": path = .queue(name)
+            case "topic": path = .topic(name)
+            default:
+                guard let topicId, let topic = byId[topicId] else { continue }
+                path = .subscription(name, of: topic.path.name)
+            }
+            let record = EntityRecord(id: id, path: path, options: options, filter: filter, topicId: topicId, lastSequence: row[6])
+            byId[id] = record
+            self.add(record)
+        }
+    }
+
+    func add(_ record: EntityRecord) {
+        self.entitiesByKey[record.path.entityKey] = record
+        if let topicId = record.topicId {
+            self.subscriptionsByTopic[topicId, default: []].append(record)
+        }
+    }
+
+    func remove(_ record: EntityRecord) {
+        self.entitiesByKey[record.path.entityKey] = nil
+        self.sessionLocks[record.id] = nil
+        self.dirtySequences[record.id] = nil
+        if let topicId = record.topicId {
+            self.subscriptionsByTopic[topicId]?.removeAll { $0.id == record.id }
+        } else {
+            for subscription in self.subscriptionsByTopic[record.id] ?? [] { self.remove(subscription) }
+            self.subscriptionsByTopic[record.id] = nil
+        }
+    }
+
+    func entity(_ key: String) -> EntityRecord? { self.entitiesByKey[key] }
+
+    func subscriptions(of topic: EntityRecord) -> [EntityRecord] { self.subscriptionsByTopic[topic.id] ?? [] }
+
+    /// Assigns the next sequence number of `entity`.
+    func nextSequence(_ entity: EntityRecord) -> Int64 {
+        entity.lastSequence += 1
+        self.dirtySequences[entity.id] = entity
+        return entity.lastSequence
+    }
+
+    /// Writes the sequence counters assigned in this group, once per entity.
+    func flushSequences(_ db: Database) throws {
+        guard !self.dirtySequences.isEmpty else { return }
+        let statement = try db.cachedStatement(sql: "UPDATE entity SET last_seq = ? WHERE id = ?")
+        for (id, record) in self.dirtySequences {
+            try statement.execute(arguments: [record.lastSequence, id])
+        }
+        self.dirtySequences.removeAll(keepingCapacity: true)
+    }
+
+    /// Marks an entity as having new visible messages, so waiting receivers wake after the commit.
+    func touch(_ entity: EntityRecord) {
+        self.touchedEntities.insert(entity.path.entityKey)
+    }
+
+    func takeTouchedEntities() -> Set<String> {
+        defer { self.touchedEntities.removeAll(keepingCapacity: true) }
+        return self.touchedEntities
+    }
+}
