@@ -43,6 +43,8 @@ final class GroupCommitter: Sendable {
     static let maxGroupSize = 512
 
     private let queue = Mutex(Queue())
+    /// The size of the last group; only the writer thread reads and writes it.
+    private nonisolated(unsafe) var lastGroupSize = 0
     private let wakeUp = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
     private let database: DatabaseQueue
@@ -160,16 +162,22 @@ final class GroupCommitter: Sendable {
     }
 
     /// Waits for work; returns `nil` once closing and drained.
+    ///
+    /// Right after a commit the callers it released are still preparing their next operations,
+    /// so a group taken at once would be small and the next one large. When fewer than half as
+    /// many operations as last time are pending, the writer lingers a few microseconds for the
+    /// rest; a lone sequential caller (last group of one) never waits.
     private func nextGroup() -> [Operation]? {
+        var lingered = 0
         while true {
             let next: [Operation]?? = self.queue.withLock { queue in
                 if !queue.pending.isEmpty {
-                    if queue.pending.count <= Self.maxGroupSize {
-                        defer { queue.pending.removeAll(keepingCapacity: true) }
-                        return .some(queue.pending)
+                    if queue.pending.count * 2 < self.lastGroupSize && lingered < Self.maxLingerRounds {
+                        return nil
                     }
-                    let group = Array(queue.pending.prefix(Self.maxGroupSize))
-                    queue.pending.removeFirst(Self.maxGroupSize)
+                    let count = min(queue.pending.count, Self.maxGroupSize)
+                    let group = Array(queue.pending.prefix(count))
+                    queue.pending.removeFirst(count)
                     return .some(group)
                 }
                 switch queue.status {
@@ -181,10 +189,23 @@ final class GroupCommitter: Sendable {
                     return nil
                 }
             }
-            if let next { return next }
+            if let next {
+                self.lastGroupSize = next?.count ?? 0
+                return next
+            }
+            if lingered < Self.maxLingerRounds && self.queue.withLock({ !$0.pending.isEmpty }) {
+                lingered += 1
+                usleep(Self.lingerMicroseconds)
+                continue
+            }
+            lingered = Self.maxLingerRounds
             self.wakeUp.wait()
         }
     }
+
+    /// How long, at most, the writer lingers for a fuller group: rounds × microseconds.
+    private static let maxLingerRounds = 4
+    private static let lingerMicroseconds: UInt32 = 25
 
     private func commit(_ group: [Operation]) {
         if let failure = self.failure {
@@ -239,17 +260,17 @@ final class GroupCommitter: Sendable {
     /// Runs one operation and tells whether it was rejected. A ``HeraldError`` is the operation's
     /// own result and undoes its writes; any other error is a storage failure and aborts the group.
     private static func run(_ operation: Operation, in transaction: StoreTransaction, savepoint: Bool) throws -> Bool {
-        if savepoint { try transaction.db.execute(sql: "SAVEPOINT op") }
+        if savepoint { try transaction.db.cachedStatement(sql: "SAVEPOINT op").execute() }
         do {
             try operation.execute(transaction)
         } catch is OperationRejected {
             if savepoint {
-                try transaction.db.execute(sql: "ROLLBACK TO op")
-                try transaction.db.execute(sql: "RELEASE op")
+                try transaction.db.cachedStatement(sql: "ROLLBACK TO op").execute()
+                try transaction.db.cachedStatement(sql: "RELEASE op").execute()
             }
             return true
         }
-        if savepoint { try transaction.db.execute(sql: "RELEASE op") }
+        if savepoint { try transaction.db.cachedStatement(sql: "RELEASE op").execute() }
         return false
     }
 }

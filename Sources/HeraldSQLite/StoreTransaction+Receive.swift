@@ -29,17 +29,56 @@ extension StoreTransaction {
                 [entity.id, path.isDeadLetter, self.nowMilliseconds, self.monotonic, wanted],
                 entity: entity
             )
-            var skipped = false
+            var deliverable: [MessageRow] = []
             for row in rows {
-                if let message = try self.deliver(row, of: entity, mode: mode, nonce: nonce, lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds) {
-                    received.append(message)
+                if !path.isDeadLetter && row.deliveryCount >= entity.options.maxDeliveryCount {
+                    try self.deadLetterExhausted(entity, row)
                 } else {
-                    skipped = true
+                    deliverable.append(row)
                 }
             }
+            received += try self.deliver(deliverable, of: entity, mode: mode, nonce: nonce, lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
+            let skipped = deliverable.count < rows.count
             if !skipped || rows.count < wanted { break }
         }
         return received
+    }
+
+    /// Locks (or, in receive-and-delete mode, removes) the messages of `rows` with one statement.
+    private func deliver(_ rows: [MessageRow], of entity: EntityRecord, mode: ReceiveMode, nonce: UUID, lockedUntil: Int64) throws -> [ReceivedMessage] {
+        guard !rows.isEmpty else { return [] }
+        let sequenceNumbers = "[" + rows.map { String($0.sequenceNumber) }.joined(separator: ",") + "]"
+        switch mode {
+        case .peekLock:
+            try self.execute(
+                """
+                UPDATE message SET lock_nonce = ?, locked_until = ?, delivery_count = delivery_count + 1
+                WHERE entity_id = ? AND seq IN (SELECT value FROM json_each(?))
+                """,
+                [Self.nonceData(nonce), lockedUntil, entity.id, sequenceNumbers]
+            )
+        case .receiveAndDelete:
+            try self.execute("DELETE FROM message WHERE entity_id = ? AND seq IN (SELECT value FROM json_each(?))", [entity.id, sequenceNumbers])
+        }
+        let lockedUntilDate = self.wallTime(ofMonotonic: lockedUntil)
+        return rows.map { row in
+            var message = row.received
+            message.deliveryCount += 1
+            if mode == .peekLock {
+                message.lockToken = LockToken(entity: message.entity, sequenceNumber: row.sequenceNumber, nonce: nonce)
+                message.lockedUntil = lockedUntilDate
+            } else {
+                message.lockedUntil = nil
+            }
+            return message
+        }
+    }
+
+    func deadLetterExhausted(_ entity: EntityRecord, _ row: MessageRow) throws {
+        try self.moveToDeadLetter(
+            entity, sequenceNumber: row.sequenceNumber, sessionId: row.sessionId,
+            reason: DeadLetterReason.maxDeliveryCountExceeded, description: "delivered \(entity.options.maxDeliveryCount) times"
+        )
     }
 
     /// Locks (or, in receive-and-delete mode, removes) one message for a receiver; returns `nil`
@@ -156,10 +195,31 @@ extension StoreTransaction {
         guard Set(tokens).count == tokens.count else {
             throw HeraldError(.invalidArgument, "the same lock token appears twice")
         }
-        var entities: [EntityRecord] = []
-        for token in tokens { entities.append(try self.lockedMessage(token).entity) }
-        for (token, entity) in zip(tokens, entities) {
-            try self.execute("DELETE FROM message WHERE entity_id = ? AND seq = ?", [entity.id, token.sequenceNumber])
+        // Tokens of one receive share a nonce: settle each such group with one statement, and
+        // count the rows it removed; one lost token rejects the whole call (and undoes its writes).
+        var groups: [String: [LockToken]] = [:]
+        for token in tokens { groups["\(token.entity)\u{0}\(token.nonce)", default: []].append(token) }
+        for group in groups.values {
+            let first = group[0]
+            let entity = try self.receiveSource(first.entity)
+            if entity.options.requiresSession && !first.entity.isDeadLetter {
+                for token in group {
+                    _ = try self.lockedMessage(token)
+                    try self.execute("DELETE FROM message WHERE entity_id = ? AND seq = ?", [entity.id, token.sequenceNumber])
+                }
+                continue
+            }
+            let sequenceNumbers = "[" + group.map { String($0.sequenceNumber) }.joined(separator: ",") + "]"
+            try self.execute(
+                """
+                DELETE FROM message WHERE entity_id = ? AND dlq = ? AND lock_nonce = ? AND locked_until > ?
+                AND seq IN (SELECT value FROM json_each(?))
+                """,
+                [entity.id, first.entity.isDeadLetter, Self.nonceData(first.nonce), self.monotonic, sequenceNumbers]
+            )
+            if self.db.changesCount != group.count {
+                throw HeraldError(.lockLost, "\(group.count - self.db.changesCount) of the messages to complete in '\(first.entity)' lost their locks: expired, settled, or superseded")
+            }
         }
     }
 
@@ -175,7 +235,7 @@ extension StoreTransaction {
         }
         try self.execute(
             "UPDATE message SET lock_nonce = NULL, locked_until = NULL, visible_at = ? WHERE entity_id = ? AND seq = ?",
-            [self.nowMilliseconds + (delay?.milliseconds ?? 0), locked.entity.id, token.sequenceNumber]
+            [delay.map { $0 > .zero ? self.nowMilliseconds + $0.milliseconds : 0 } ?? 0, locked.entity.id, token.sequenceNumber]
         )
         self.state.touch(locked.entity)
     }
@@ -217,11 +277,11 @@ extension StoreTransaction {
         let locked = try self.lockedMessage(token)
         try self.execute(
             """
-            UPDATE message SET dlq = 0, state = 0, delivery_count = 0, lock_nonce = NULL, locked_until = NULL, visible_at = ?,
+            UPDATE message SET dlq = 0, state = 0, delivery_count = 0, lock_nonce = NULL, locked_until = NULL, visible_at = 0,
                 expires_at = CASE WHEN ttl_ms IS NULL THEN NULL ELSE ? + ttl_ms END, dl_reason = NULL, dl_description = NULL
             WHERE entity_id = ? AND seq = ?
             """,
-            [self.nowMilliseconds, self.nowMilliseconds, locked.entity.id, token.sequenceNumber]
+            [self.nowMilliseconds, locked.entity.id, token.sequenceNumber]
         )
         if let sessionId = locked.sessionId {
             try self.execute("UPDATE session SET parked = 0 WHERE entity_id = ? AND session_id = ?", [locked.entity.id, sessionId])

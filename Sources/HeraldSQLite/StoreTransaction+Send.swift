@@ -50,9 +50,12 @@ extension StoreTransaction {
     private func insert(_ message: Message, into entity: EntityRecord, sequenceNumber: Int64, defaultTimeToLive: Duration?) throws {
         let scheduledAt = message.scheduledEnqueueTime?.millisecondsSince1970
         let isScheduled = (scheduledAt ?? 0) > self.nowMilliseconds
-        let visibleAt = isScheduled ? scheduledAt! : self.nowMilliseconds
+        let enqueuedAt = isScheduled ? scheduledAt! : self.nowMilliseconds
+        // 0: visible now. Only scheduled and delayed messages compare against the wall clock,
+        // so a wall-clock jump back does not hide the rest.
+        let visibleAt = isScheduled ? enqueuedAt : 0
         let timeToLive = message.timeToLive ?? defaultTimeToLive
-        let properties = message.applicationProperties.isEmpty ? nil : try JSONEncoder().encode(message.applicationProperties)
+        let properties = message.applicationProperties.isEmpty ? nil : try PropertyCodec.encode(message.applicationProperties)
         try self.execute(
             """
             INSERT INTO message (entity_id, seq, state, visible_at, expires_at, session_id, enqueued_at, message_id,
@@ -61,8 +64,8 @@ extension StoreTransaction {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
-                entity.id, sequenceNumber, isScheduled ? 2 : 0, visibleAt, timeToLive.map { visibleAt + $0.milliseconds },
-                message.sessionId, visibleAt, message.messageId, message.contentType, message.subject,
+                entity.id, sequenceNumber, isScheduled ? 2 : 0, visibleAt, timeToLive.map { enqueuedAt + $0.milliseconds },
+                message.sessionId, enqueuedAt, message.messageId, message.contentType, message.subject,
                 message.correlationId, message.causationId, message.replyTo, message.timeToLive?.milliseconds,
                 scheduledAt, properties, message.senderId, message.senderSequence, message.body,
             ]
@@ -123,7 +126,7 @@ extension StoreTransaction {
     }
 
     private static func senderKey(_ senderId: String, _ sequence: Int64) -> String {
-        "\(senderId)\u{0}\(sequence)"
+        "\(sequence):\(senderId)"
     }
 
     /// Forgets duplicate-detection entries past their window, a bounded number at a time, at most once a second.

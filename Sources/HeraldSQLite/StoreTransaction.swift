@@ -88,7 +88,7 @@ extension StoreTransaction {
         let properties: Data? = row[18]
         var applicationProperties: [String: PropertyValue] = [:]
         if let properties {
-            applicationProperties = try JSONDecoder().decode([String: PropertyValue].self, from: properties)
+            applicationProperties = try PropertyCodec.decode(properties)
         }
         let ttl: Int64? = row[16]
         let scheduledAt: Int64? = row[17]
@@ -147,10 +147,10 @@ extension StoreTransaction {
     func moveToDeadLetter(_ entity: EntityRecord, sequenceNumber: Int64, sessionId: String?, reason: String, description: String?) throws {
         try self.execute(
             """
-            UPDATE message SET dlq = 1, state = 0, lock_nonce = NULL, locked_until = NULL, visible_at = ?,
+            UPDATE message SET dlq = 1, state = 0, lock_nonce = NULL, locked_until = NULL, visible_at = 0,
                 dl_reason = ?, dl_description = ? WHERE entity_id = ? AND seq = ?
             """,
-            [self.nowMilliseconds, reason, description, entity.id, sequenceNumber]
+            [reason, description, entity.id, sequenceNumber]
         )
         if entity.options.parkSessionOnDeadLetter, let sessionId {
             try self.execute(

@@ -1,0 +1,128 @@
+import Foundation
+import HeraldCore
+
+// DESIGN.md §4.6 (order) and §4.7 (scheduling and deferral).
+
+extension BrokerConformance {
+    static let orderCases: [ConformanceCase] = [
+        ConformanceCase(name: "order.sequenceNumberOrderAcrossReceives", guarantee: "§4.6") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName)
+            var sent: [Int64] = []
+            for index in 0..<50 {
+                sent.append(try await broker.send(Message(text: "m\(index)"), to: queuePath).sequenceNumber ?? -1)
+            }
+            var received: [ReceivedMessage] = []
+            while received.count < 50 {
+                let batch = try await broker.receiveNow(from: queuePath, maxCount: 7)
+                try expect(!batch.isEmpty, "receive returned nothing after \(received.count) of 50 messages")
+                try expect(batch.count <= 7, "receive returned \(batch.count) messages for maxCount 7")
+                received += batch
+            }
+            try expectEqual(received.map(\.sequenceNumber), sent, "received in sequence-number order")
+            try expectEqual(received.map(\.text), (0..<50).map { "m\($0)" }, "bodies in send order")
+            try await expectNothing(broker, from: queuePath, "after all 50")
+        },
+
+        ConformanceCase(name: "scheduling.invisibleUntilItsTime", guarantee: "§4.7") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName)
+            let time = adding(.seconds(30), to: context.clock.now())
+            let receipt = try await broker.send(Message(body: Data("later".utf8), scheduledEnqueueTime: time), to: queuePath)
+            try expectEqual(receipt.isDuplicate, false, "receipt")
+            try await expectCounts(broker, queuePath, EntityCounts(scheduled: 1), "a scheduled message")
+            try expectEqual(try await broker.peekAll(queuePath).map(\.state), [.scheduled], "peek shows it scheduled")
+            try await expectNothing(broker, from: queuePath, "before its time")
+            context.clock.advance(by: .seconds(30) - oneMillisecond)
+            try await expectNothing(broker, from: queuePath, "1 ms before its time")
+            context.clock.advance(by: oneMillisecond)
+            let message = try await receiveOne(broker, from: queuePath, "at its time")
+            try expectEqual(message.sequenceNumber, receipt.sequenceNumber, "the scheduled message")
+            try expectEqual(message.state, .active, "state once visible")
+            try expectEqual(message.deliveryCount, 1, "deliveryCount")
+            try expectSameMillisecond(message.enqueuedTime, time, "a scheduled message's enqueuedTime is its scheduled time")
+        },
+
+        ConformanceCase(name: "scheduling.scheduleReturnsSequenceNumberAndCancelRemoves", guarantee: "§4.7") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName)
+            let time = adding(.seconds(30), to: context.clock.now())
+            let first = try await broker.schedule(Message(text: "cancelled"), at: time, to: queuePath)
+            let second = try await broker.schedule(Message(text: "kept"), at: time, to: queuePath)
+            try expect(second > first, "schedule returns increasing sequence numbers")
+            try expectEqual(try await broker.peekAll(queuePath).map(\.sequenceNumber), [first, second], "peek shows both by sequence number")
+            try await broker.cancelScheduled([first], in: queuePath)
+            try await expectCounts(broker, queuePath, EntityCounts(scheduled: 1), "after cancelling one")
+            context.clock.advance(by: .seconds(30))
+            let received = try await broker.receiveNow(from: queuePath)
+            try expectEqual(received.map(\.sequenceNumber), [second], "the cancelled message never appears")
+            try await expectError(.messageNotFound, "cancelling it again") { try await broker.cancelScheduled([first], in: queuePath) }
+        },
+
+        ConformanceCase(name: "scheduling.cancelNonScheduledThrows", guarantee: "§4.7") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName)
+            let active = try await broker.sendTexts(["active"], to: queuePath)[0]
+            let scheduled = try await broker.schedule(Message(text: "scheduled"), at: adding(.seconds(30), to: context.clock.now()), to: queuePath)
+            try await expectUnchanged(broker, [queuePath], "cancelScheduled of non-scheduled messages") {
+                try await expectError(.messageNotFound, "cancelScheduled of an active message") { try await broker.cancelScheduled([active], in: queuePath) }
+                try await expectError(.messageNotFound, "cancelScheduled of an unknown sequence number") { try await broker.cancelScheduled([999], in: queuePath) }
+                try await expectError(.messageNotFound, "cancelScheduled([scheduled, active]) cancels none") {
+                    try await broker.cancelScheduled([scheduled, active], in: queuePath)
+                }
+            }
+            try await expectCounts(broker, queuePath, EntityCounts(active: 1, scheduled: 1), "nothing was cancelled")
+        },
+
+        ConformanceCase(name: "deferral.receivedOnlyBySequenceNumber", guarantee: "§4.7") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName)
+            try await broker.sendTexts(["deferred", "next"], to: queuePath)
+            let message = try await receiveOne(broker, from: queuePath)
+            try await broker.defer(try expectNotNil(message.lockToken, "lock token"))
+            try expectEqual(try await broker.receiveNow(from: queuePath).map(\.text), ["next"], "receive skips the deferred message")
+            try await expectCounts(broker, queuePath, EntityCounts(locked: 1, deferred: 1), "counts")
+            let peeked = try await broker.peekAll(queuePath)
+            try expectEqual(peeked.first?.state, .deferred, "peek shows it deferred")
+            context.clock.advance(by: .seconds(3600))
+            try expectEqual(try await broker.receiveNow(from: queuePath).map(\.text), ["next"], "a deferred message does not come back by itself")
+            let deferred = try await broker.receiveDeferred(from: queuePath, sequenceNumbers: [message.sequenceNumber])
+            try expectEqual(deferred.map(\.sequenceNumber), [message.sequenceNumber], "receiveDeferred returns it")
+            try expectEqual(deferred[0].state, .deferred, "its state")
+            try expectEqual(deferred[0].text, "deferred", "its body")
+            let token = try expectNotNil(deferred[0].lockToken, "receiveDeferred locks it")
+            try expect(token != message.lockToken, "with a fresh token")
+            try await broker.complete(token)
+            try await expectCounts(broker, queuePath, EntityCounts(locked: 1), "the deferred message is completed")
+        },
+
+        ConformanceCase(name: "deferral.receiveDeferredOfNonDeferredThrows", guarantee: "§4.7") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName)
+            let active = try await broker.sendTexts(["active"], to: queuePath)[0]
+            try await expectUnchanged(broker, [queuePath], "receiveDeferred of non-deferred messages") {
+                try await expectError(.messageNotFound, "receiveDeferred of an active message") {
+                    try await broker.receiveDeferred(from: queuePath, sequenceNumbers: [active])
+                }
+                try await expectError(.messageNotFound, "receiveDeferred of an unknown sequence number") {
+                    try await broker.receiveDeferred(from: queuePath, sequenceNumbers: [999])
+                }
+            }
+        },
+
+        ConformanceCase(name: "deferral.deferredLockExpiresBackToDeferred", guarantee: "§4.7") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName, options: EntityOptions(lockDuration: .seconds(5)))
+            try await broker.sendTexts(["m"], to: queuePath)
+            let message = try await receiveOne(broker, from: queuePath)
+            try await broker.defer(try expectNotNil(message.lockToken, "lock token"))
+            let first = try await broker.receiveDeferred(from: queuePath, sequenceNumbers: [message.sequenceNumber])
+            context.clock.advance(by: .seconds(5))
+            try await expectNothing(broker, from: queuePath, "a deferred message whose lock expired stays deferred")
+            try await expectError(.lockLost, "its old token") { try await broker.complete(try expectNotNil(first.first?.lockToken, "")) }
+            let second = try await broker.receiveDeferred(from: queuePath, sequenceNumbers: [message.sequenceNumber])
+            try await broker.complete(try expectNotNil(second.first?.lockToken, "lock token"))
+            try await expectCounts(broker, queuePath, EntityCounts(), "completed")
+        },
+    ]
+}
