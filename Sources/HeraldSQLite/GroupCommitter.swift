@@ -4,17 +4,30 @@ import HeraldCore
 import Logging
 import Synchronization
 
-/// Runs every operation of the broker on one writer thread, many operations to a transaction.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs every operation of the broker on one writer thread, many operations to a transaction,
+/// and acknowledges them only once an fsync of the WAL has covered their commit.
 ///
-/// Callers enqueue operations; the writer takes everything pending, runs it inside one
-/// `BEGIN IMMEDIATE … COMMIT` (each operation in a savepoint of its own, so a rejected operation
-/// leaves no trace), and only after the commit, one fsync for the whole group, resumes the callers.
-/// A storage error fails the whole group and stops the store for good (fail-stop, DESIGN.md §4.10):
-/// after a failed fsync the kernel may have dropped the dirty pages, so nothing is retried.
+/// Two threads form a pipeline. The writer executes operations as they arrive inside one open
+/// `BEGIN IMMEDIATE` transaction (each in a savepoint of its own, so a rejected operation leaves
+/// no trace) and commits it as soon as the syncer is free. SQLite does not sync at commit
+/// (`synchronous=OFF`): the syncer `fdatasync`s the WAL and only then resumes the callers. While
+/// the disk syncs one group the writer fills the next, so groups grow with the load and one fsync
+/// covers them all. For commits this is as durable as `synchronous=FULL`: nothing is acknowledged
+/// before the fsync that covers it. Checkpoints, the only other writes, run with
+/// `synchronous=FULL` (see ``checkpoint(_:)``), so SQLite syncs the database file before it
+/// resets the WAL.
+///
+/// A storage error stops the store for good (fail-stop, DESIGN.md §4.10): after a failed fsync
+/// the kernel may have dropped the dirty pages, so nothing is retried and nothing later is
+/// acknowledged.
 final class GroupCommitter: Sendable {
     /// One caller's operation and the way to hand it its result.
     final class Operation: @unchecked Sendable {
-        // Touched only on the writer thread, then read after the commit by `finish`.
+        // `execute` runs on the writer thread; `finish` runs once, after the fsync or a failure.
         let execute: (StoreTransaction) throws -> Void
         let finish: (HeraldError?) -> Void
         let isReadOnly: Bool
@@ -26,49 +39,65 @@ final class GroupCommitter: Sendable {
         }
     }
 
-    private enum Status {
-        case open
-        case failed(HeraldError)
-        case closing
-        case closed
-    }
-
-    private struct Queue {
-        var status: Status = .open
+    /// What the caller, writer and syncer threads share.
+    private struct Shared {
+        /// Set once, by the first storage error; the store stays stopped.
+        var failure: HeraldError?
+        var isClosing = false
+        /// Enqueued, not yet executed.
         var pending: [Operation] = []
+        /// Committed, waiting for the syncer's fsync.
+        var committed: [[Operation]] = []
+        var isSyncing = false
         var writerIsWaiting = false
+        var syncerIsWaiting = false
+        var writerHasStopped = false
+
+        var syncerIsFree: Bool { !self.isSyncing && self.committed.isEmpty }
     }
 
-    /// The most operations one transaction takes; more wait for the next group.
-    static let maxGroupSize = 512
+    /// The most operations one transaction takes before it is committed regardless.
+    static let maxGroupSize = 1024
+    /// The WAL size past which the writer checkpoints it into the database file.
+    private static let checkpointWALSize: Int64 = 64 << 20
 
-    private let queue = Mutex(Queue())
-    /// The size of the last group; only the writer thread reads and writes it.
-    private nonisolated(unsafe) var lastGroupSize = 0
-    private let wakeUp = DispatchSemaphore(value: 0)
+    private let shared = Mutex(Shared())
+    private let writerWakeUp = DispatchSemaphore(value: 0)
+    private let syncerWakeUp = DispatchSemaphore(value: 0)
+    private let syncerStopped = DispatchSemaphore(value: 0)
     private let stopped = DispatchSemaphore(value: 0)
     private let database: DatabaseQueue
+    private let walPath: String
     private let state: WriterStateBox
     private let waiters: EntityWaiters
     private let configuration: SQLiteBroker.Configuration
 
-    init(database: DatabaseQueue, state: WriterState, waiters: EntityWaiters, configuration: SQLiteBroker.Configuration) {
+    init(database: DatabaseQueue, path: String, state: WriterState, waiters: EntityWaiters, configuration: SQLiteBroker.Configuration) {
         self.database = database
+        self.walPath = path + "-wal"
         self.state = WriterStateBox(state)
         self.waiters = waiters
         self.configuration = configuration
     }
 
-    /// Starts the writer thread. Called once, right after `init`.
-    func start() {
-        let thread = Thread { [self] in self.runWriter() }
-        thread.name = "herald.sqlite.writer"
-        thread.stackSize = 4 << 20
-        thread.start()
+    /// Starts the writer and syncer threads. Called once, right after `init`.
+    func start() throws {
+        try self.database.writeWithoutTransaction { db in
+            // From here on the syncer makes commits durable, and ``checkpoint(_:)`` runs checkpoints.
+            try db.execute(sql: "PRAGMA synchronous = OFF")
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+        }
+        let writer = Thread { [self] in self.runWriter() }
+        writer.name = "herald.sqlite.writer"
+        writer.stackSize = 4 << 20
+        writer.start()
+        let syncer = Thread { [self] in self.runSyncer() }
+        syncer.name = "herald.sqlite.syncer"
+        syncer.start()
     }
 
-    /// Runs `body` on the writer inside the next group's transaction and returns its result once
-    /// that transaction is durable.
+    /// Runs `body` on the writer inside the current transaction and returns its result once that
+    /// transaction is durable. A ``HeraldError`` thrown by `body` undoes its writes.
     func perform<T: Sendable>(readOnly: Bool = false, _ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
             let result = ResultBox<T>()
@@ -82,11 +111,11 @@ final class GroupCommitter: Sendable {
                         throw OperationRejected()
                     }
                 },
-                finish: { groupError in
-                    if let groupError {
-                        continuation.resume(throwing: groupError)
+                finish: { failure in
+                    if let failure {
+                        continuation.resume(throwing: failure)
                     } else {
-                        continuation.resume(with: result.value ?? .failure(HeraldError(.storeFailed, "operation did not run")))
+                        continuation.resume(with: result.value ?? .failure(HeraldError(.storeFailed, "the operation did not run")))
                     }
                 }
             )
@@ -95,44 +124,29 @@ final class GroupCommitter: Sendable {
     }
 
     private func enqueue(_ operation: Operation) {
-        let (rejection, wake): (HeraldError?, Bool) = self.queue.withLock { queue in
-            switch queue.status {
-            case .open:
-                queue.pending.append(operation)
-                let wake = queue.writerIsWaiting
-                queue.writerIsWaiting = false
-                return (nil, wake)
-            case .failed(let error):
-                return (error, false)
-            case .closing, .closed:
-                return (HeraldError(.storeClosed, "the broker is closed"), false)
-            }
+        let (rejection, wake): (HeraldError?, Bool) = self.shared.withLock { shared in
+            if let failure = shared.failure { return (failure, false) }
+            if shared.isClosing { return (HeraldError(.storeClosed, "the broker is closed"), false) }
+            shared.pending.append(operation)
+            defer { shared.writerIsWaiting = false }
+            return (nil, shared.writerIsWaiting)
         }
         if let rejection {
             operation.finish(rejection)
         } else if wake {
-            self.wakeUp.signal()
+            self.writerWakeUp.signal()
         }
     }
 
-    /// Lets pending operations finish, stops the writer and closes the database.
+    /// Lets accepted operations finish, stops both threads and closes the database.
     func close() async {
-        let wake: Bool = self.queue.withLock { queue in
-            guard case .open = queue.status else {
-                if case .failed = queue.status {
-                    queue.status = .closing
-                    let wake = queue.writerIsWaiting
-                    queue.writerIsWaiting = false
-                    return wake
-                }
-                return false
-            }
-            queue.status = .closing
-            let wake = queue.writerIsWaiting
-            queue.writerIsWaiting = false
-            return wake
+        let wake: Bool = self.shared.withLock { shared in
+            if shared.isClosing { return false }
+            shared.isClosing = true
+            defer { shared.writerIsWaiting = false }
+            return shared.writerIsWaiting
         }
-        if wake { self.wakeUp.signal() }
+        if wake { self.writerWakeUp.signal() }
         let stopped = self.stopped
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             DispatchQueue.global().async {
@@ -145,133 +159,241 @@ final class GroupCommitter: Sendable {
 
     /// The error the store stopped with, if it did.
     var failure: HeraldError? {
-        self.queue.withLock { queue in
-            if case .failed(let error) = queue.status { return error }
-            return nil
-        }
+        self.shared.withLock { $0.failure }
     }
 
     // MARK: The writer thread
 
+    private enum WriterStep {
+        case execute([Operation])
+        case commit
+        case wait
+        case stop
+    }
+
     private func runWriter() {
-        while let group = self.nextGroup() {
-            self.commit(group)
+        let db = WriterConnection(self.database)
+        var open: [Operation] = []  // executed inside the open transaction
+        var commitsSinceCheckpointCheck = 0
+        while true {
+            let step: WriterStep = self.shared.withLock { shared in
+                if !shared.pending.isEmpty && open.count < Self.maxGroupSize {
+                    let count = min(shared.pending.count, Self.maxGroupSize - open.count)
+                    defer { shared.pending.removeFirst(count) }
+                    return .execute(Array(shared.pending.prefix(count)))
+                }
+                let mustCommit = shared.isClosing || shared.failure != nil || open.count >= Self.maxGroupSize
+                if !open.isEmpty && (shared.syncerIsFree || mustCommit) {
+                    return .commit
+                }
+                if open.isEmpty && shared.isClosing { return .stop }
+                shared.writerIsWaiting = true
+                return .wait
+            }
+            switch step {
+            case .wait:
+                self.writerWakeUp.wait()
+            case .stop:
+                self.stopWriter(db)
+                return
+            case .execute(let operations):
+                if let failure = self.failure {
+                    for operation in operations { operation.finish(failure) }
+                    continue
+                }
+                do {
+                    try db.run { db in
+                        if !db.isInsideTransaction { try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute() }
+                        let state = self.state.state
+                        let clock = self.configuration.clock
+                        for operation in operations {
+                            let transaction = StoreTransaction(db: db, state: state, now: clock.now(), monotonic: clock.monotonicNow())
+                            try Self.run(operation, in: transaction)
+                        }
+                    }
+                    open += operations
+                } catch {
+                    self.failStop(error, failing: open + operations, db: db)
+                    open = []
+                }
+            case .commit:
+                if self.failure != nil {
+                    // The syncer failed while this transaction was open: undo it, acknowledge nothing.
+                    self.failStop(HeraldError(.storeFailed, "an earlier fsync failed"), failing: open, db: db)
+                    open = []
+                    continue
+                }
+                do {
+                    try db.run { db in
+                        try self.state.state.flushSequences(db)
+                        try db.cachedStatement(sql: "COMMIT").execute()
+                    }
+                    commitsSinceCheckpointCheck += 1
+                    if commitsSinceCheckpointCheck >= 256 {
+                        commitsSinceCheckpointCheck = 0
+                        if Self.fileSize(self.walPath) > Self.checkpointWALSize {
+                            try db.run { db in try Self.checkpoint(db) }
+                        }
+                    }
+                } catch {
+                    self.failStop(error, failing: open, db: db)
+                    open = []
+                    continue
+                }
+                // Receivers may look at once: whatever they get is acknowledged only after an
+                // fsync that also covers this group.
+                let touched = self.state.state.takeTouchedEntities()
+                if !touched.isEmpty { self.waiters.notify(touched) }
+                let group = open
+                open = []
+                let wake: Bool = self.shared.withLock { shared in
+                    shared.committed.append(group)
+                    defer { shared.syncerIsWaiting = false }
+                    return shared.syncerIsWaiting
+                }
+                if wake { self.syncerWakeUp.signal() }
+            }
+        }
+    }
+
+    private func stopWriter(_ db: WriterConnection) {
+        let wake: Bool = self.shared.withLock { shared in
+            shared.writerHasStopped = true
+            defer { shared.syncerIsWaiting = false }
+            return shared.syncerIsWaiting
+        }
+        if wake { self.syncerWakeUp.signal() }
+        self.syncerStopped.wait()
+        if self.failure == nil {
+            try? db.run { db in try Self.checkpoint(db) }
         }
         try? self.database.close()
         self.stopped.signal()
     }
 
-    /// Waits for work; returns `nil` once closing and drained.
-    ///
-    /// Right after a commit the callers it released are still preparing their next operations,
-    /// so a group taken at once would be small and the next one large. When fewer than half as
-    /// many operations as last time are pending, the writer lingers a few microseconds for the
-    /// rest; a lone sequential caller (last group of one) never waits.
-    private func nextGroup() -> [Operation]? {
-        var lingered = 0
-        while true {
-            let next: [Operation]?? = self.queue.withLock { queue in
-                if !queue.pending.isEmpty {
-                    if queue.pending.count * 2 < self.lastGroupSize && lingered < Self.maxLingerRounds {
-                        return nil
-                    }
-                    let count = min(queue.pending.count, Self.maxGroupSize)
-                    let group = Array(queue.pending.prefix(count))
-                    queue.pending.removeFirst(count)
-                    return .some(group)
-                }
-                switch queue.status {
-                case .closing, .closed:
-                    queue.status = .closed
-                    return .some(nil)
-                case .open, .failed:
-                    queue.writerIsWaiting = true
-                    return nil
-                }
-            }
-            if let next {
-                self.lastGroupSize = next?.count ?? 0
-                return next
-            }
-            if lingered < Self.maxLingerRounds && self.queue.withLock({ !$0.pending.isEmpty }) {
-                lingered += 1
-                usleep(Self.lingerMicroseconds)
-                continue
-            }
-            lingered = Self.maxLingerRounds
-            self.wakeUp.wait()
-        }
-    }
-
-    /// How long, at most, the writer lingers for a fuller group: rounds × microseconds.
-    private static let maxLingerRounds = 4
-    private static let lingerMicroseconds: UInt32 = 25
-
-    private func commit(_ group: [Operation]) {
-        if let failure = self.failure {
-            for operation in group { operation.finish(failure) }
+    /// Runs one operation inside a savepoint. A ``HeraldError`` is the operation's own result and
+    /// undoes its writes; any other error is a storage failure and propagates.
+    private static func run(_ operation: Operation, in transaction: StoreTransaction) throws {
+        if operation.isReadOnly {
+            do { try operation.execute(transaction) } catch is OperationRejected {}
             return
         }
-        let state = self.state.state
-        let clock = self.configuration.clock
-        do {
-            let needsTransaction = group.contains { !$0.isReadOnly }
-            try self.database.writeWithoutTransaction { db in
-                if needsTransaction { try db.execute(sql: "BEGIN IMMEDIATE") }
-                do {
-                    // A lone operation needs no savepoint: when rejected, the whole transaction rolls back.
-                    let useSavepoints = needsTransaction && group.count > 1
-                    var rejectedAlone = false
-                    for operation in group {
-                        let transaction = StoreTransaction(db: db, state: state, now: clock.now(), monotonic: clock.monotonicNow())
-                        let rejected = try Self.run(operation, in: transaction, savepoint: useSavepoints && !operation.isReadOnly)
-                        if rejected && !useSavepoints { rejectedAlone = true }
-                    }
-                    if needsTransaction {
-                        if rejectedAlone {
-                            try db.execute(sql: "ROLLBACK")
-                        } else {
-                            try state.flushSequences(db)
-                            try self.configuration._beforeCommit?()
-                            try db.execute(sql: "COMMIT")
-                        }
-                    }
-                } catch {
-                    if needsTransaction && db.isInsideTransaction { try? db.execute(sql: "ROLLBACK") }
-                    throw error
-                }
-            }
-        } catch {
-            let failure = HeraldError(.storeFailed, "storage error, the store stopped accepting work: \(error)")
-            self.configuration.logger.critical("herald store failed", metadata: ["error": "\(error)"])
-            let pending: [Operation] = self.queue.withLock { queue in
-                if case .open = queue.status { queue.status = .failed(failure) }
-                defer { queue.pending.removeAll() }
-                return queue.pending
-            }
-            for operation in group + pending { operation.finish(failure) }
-            return
-        }
-        let touched = state.takeTouchedEntities()
-        for operation in group { operation.finish(nil) }
-        if !touched.isEmpty { self.waiters.notify(touched) }
-    }
-
-    /// Runs one operation and tells whether it was rejected. A ``HeraldError`` is the operation's
-    /// own result and undoes its writes; any other error is a storage failure and aborts the group.
-    private static func run(_ operation: Operation, in transaction: StoreTransaction, savepoint: Bool) throws -> Bool {
-        if savepoint { try transaction.db.cachedStatement(sql: "SAVEPOINT op").execute() }
+        let db = transaction.db
+        try db.cachedStatement(sql: "SAVEPOINT op").execute()
         do {
             try operation.execute(transaction)
         } catch is OperationRejected {
-            if savepoint {
-                try transaction.db.cachedStatement(sql: "ROLLBACK TO op").execute()
-                try transaction.db.cachedStatement(sql: "RELEASE op").execute()
-            }
-            return true
+            try db.cachedStatement(sql: "ROLLBACK TO op").execute()
         }
-        if savepoint { try transaction.db.cachedStatement(sql: "RELEASE op").execute() }
-        return false
+        try db.cachedStatement(sql: "RELEASE op").execute()
+    }
+
+    /// Copies the WAL into the database file and empties it, with `synchronous=FULL` so SQLite
+    /// syncs the WAL before copying and the database file before resetting the WAL.
+    private static func checkpoint(_ db: Database) throws {
+        try db.execute(sql: "PRAGMA synchronous = FULL")
+        try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+        try db.execute(sql: "PRAGMA synchronous = OFF")
+    }
+
+    private static func fileSize(_ path: String) -> Int64 {
+        var info = stat()
+        return stat(path, &info) == 0 ? Int64(info.st_size) : 0
+    }
+
+    /// Stops the store for good: rolls back the open transaction (when called from the writer)
+    /// and fails `operations` and everything still pending.
+    private func failStop(_ error: any Error, failing operations: [Operation], db: WriterConnection?) {
+        if let db { try? db.run { db in if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") } } }
+        let failure = HeraldError(.storeFailed, "storage error, the store stopped accepting work: \(error)")
+        self.configuration.logger.critical("herald store failed", metadata: ["error": "\(error)"])
+        let pending: [Operation] = self.shared.withLock { shared in
+            if shared.failure == nil { shared.failure = failure }
+            defer { shared.pending.removeAll() }
+            return shared.pending
+        }
+        let reported = self.failure ?? failure
+        for operation in operations + pending { operation.finish(reported) }
+    }
+
+    // MARK: The syncer thread
+
+    private func runSyncer() {
+        var descriptor: Int32 = -1
+        while true {
+            let next: [[Operation]]? = self.shared.withLock { shared in
+                shared.isSyncing = false
+                if !shared.committed.isEmpty {
+                    shared.isSyncing = true
+                    defer { shared.committed.removeAll(keepingCapacity: true) }
+                    return shared.committed
+                }
+                if shared.writerHasStopped { return [] }
+                shared.syncerIsWaiting = true
+                return nil
+            }
+            guard let groups = next else {
+                self.syncerWakeUp.wait()
+                continue
+            }
+            if groups.isEmpty { break }
+            let operations = groups.flatMap { $0 }
+            // Never acknowledge after a failure, even what an earlier fsync may have covered.
+            if let failure = self.failure {
+                for operation in operations { operation.finish(failure) }
+            } else {
+                do {
+                    try self.configuration._beforeCommit?()
+                    try Self.syncWAL(self.walPath, descriptor: &descriptor)
+                    for operation in operations { operation.finish(nil) }
+                } catch {
+                    self.failStop(error, failing: operations, db: nil)
+                }
+            }
+            // The writer may be holding a transaction open until the syncer is free.
+            let wake: Bool = self.shared.withLock { shared in
+                shared.isSyncing = false
+                defer { shared.writerIsWaiting = false }
+                return shared.writerIsWaiting && shared.committed.isEmpty
+            }
+            if wake { self.writerWakeUp.signal() }
+        }
+        if descriptor >= 0 { Glibc.close(descriptor) }
+        self.syncerStopped.signal()
+    }
+
+    struct SyncFailed: Error, CustomStringConvertible {
+        let call: String
+        let code: Int32
+        var description: String { "\(self.call) failed: \(String(cString: strerror(self.code)))" }
+    }
+
+    /// `fdatasync`s the WAL. The first time, also syncs the directory, since SQLite (at
+    /// `synchronous=OFF`) never syncs it for the WAL file it created.
+    private static func syncWAL(_ path: String, descriptor: inout Int32) throws {
+        if descriptor < 0 {
+            descriptor = open(path, O_RDONLY | O_CLOEXEC)
+            if descriptor < 0 {
+                if errno == ENOENT { return }  // no WAL yet: nothing was ever committed to one
+                throw SyncFailed(call: "open(\(path))", code: errno)
+            }
+            let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_CLOEXEC)
+            guard directory >= 0 else { throw SyncFailed(call: "open(directory)", code: errno) }
+            defer { Glibc.close(directory) }
+            guard fsync(directory) == 0 else { throw SyncFailed(call: "fsync(directory)", code: errno) }
+        }
+        guard fdatasync(descriptor) == 0 else { throw SyncFailed(call: "fdatasync(wal)", code: errno) }
+    }
+}
+
+/// The writer's access to its connection; the transaction stays open across calls.
+struct WriterConnection {
+    let queue: DatabaseQueue
+
+    init(_ queue: DatabaseQueue) { self.queue = queue }
+
+    func run(_ body: (Database) throws -> Void) throws {
+        try self.queue.writeWithoutTransaction { db in try body(db) }
     }
 }
 

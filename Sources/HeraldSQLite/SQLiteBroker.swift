@@ -53,6 +53,8 @@ public final class SQLiteBroker: MessageBroker {
         self.configuration = configuration
         var grdb = GRDB.Configuration()
         grdb.label = "herald"
+        // The writer keeps a transaction open across accesses while the syncer works.
+        grdb.allowsUnsafeTransactions = true
         grdb.prepareDatabase { db in
             // One process owns the file: locks live in its memory.
             try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE")
@@ -80,8 +82,12 @@ public final class SQLiteBroker: MessageBroker {
         } catch {
             throw HeraldError(.storeFailed, "cannot open the database at \(path): \(error)")
         }
-        self.committer = GroupCommitter(database: database, state: state, waiters: self.waiters, configuration: configuration)
-        self.committer.start()
+        self.committer = GroupCommitter(database: database, path: path, state: state, waiters: self.waiters, configuration: configuration)
+        do {
+            try self.committer.start()
+        } catch {
+            throw HeraldError(.storeFailed, "cannot start the writer for \(path): \(error)")
+        }
     }
 
     /// Finishes pending work and closes the file. Later calls throw ``HeraldCore/HeraldError/Code/storeClosed``.

@@ -36,6 +36,30 @@ struct SQLiteConformanceTests {
         let names = BrokerConformance.cases.map(\.name)
         #expect(Set(names).count == names.count, "duplicate case names: \(Dictionary(grouping: names) { $0 }.filter { $1.count > 1 }.keys.sorted())")
     }
+
+    /// The suite's own expectations must fail when they should, or every case would pass vacuously.
+    @Test func expectationsFailWhenTheyShould() async throws {
+        await #expect(throws: ConformanceFailure.self, "another HeraldError code") {
+            try await expectError(.lockLost) { throw HeraldError(.sessionLockLost, "wrong code") }
+        }
+        await #expect(throws: ConformanceFailure.self, "success where an error is expected") {
+            try await expectError(.lockLost) { 42 }
+        }
+        await #expect(throws: ConformanceFailure.self, "an error that is not a HeraldError") {
+            try await expectError(.lockLost) { throw CancellationError() }
+        }
+        await #expect(throws: ConformanceFailure.self, "none of the allowed codes") {
+            try await expectError(oneOf: [.lockLost, .sessionLockLost]) { throw HeraldError(.messageNotFound, "wrong code") }
+        }
+        let matched = try await expectError(oneOf: [.lockLost, .sessionLockLost]) { throw HeraldError(.sessionLockLost, "right code") }
+        #expect(matched.code == .sessionLockLost)
+        #expect(throws: ConformanceFailure.self) { try expectEqual(1, 2) }
+        #expect(throws: ConformanceFailure.self) { try expect(false, "false") }
+        #expect(throws: ConformanceFailure.self) { _ = try expectNotNil(Int?.none, "nil") }
+        try expectEqual("a", "a")
+        let failure = ConformanceFailure("message", line: 7)
+        #expect(failure.description.hasSuffix(":7: message"))
+    }
 }
 
 /// The broker a case currently uses; `reopen` replaces it.
