@@ -156,6 +156,22 @@ extension BrokerConformance {
             try await expectCounts(broker, queuePath, EntityCounts(active: 100), "nothing of the batch of 101 was enqueued")
         },
 
+        ConformanceCase(name: "limits.completeTransactionCount", guarantee: "§4 limits, transaction ≤ 100") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName)
+            try await broker.send((1...100).map { Message(text: "a\($0)") }, to: queuePath)
+            try await broker.send((1...100).map { Message(text: "b\($0)") }, to: queuePath)
+            let first = try await broker.receive(from: queuePath, maxCount: 100)
+            let second = try await broker.receive(from: queuePath, maxCount: 100)
+            try expectEqual(first.count + second.count, 200, "messages received")
+            let overLimit = first.compactMap(\.lockToken) + [second[0].lockToken!]
+            try await expectUnchanged(broker, [queuePath], "completing 101 messages at once") {
+                try await expectError(.batchTooLarge, "complete of 101 tokens") { try await broker.complete(overLimit) }
+            }
+            try await broker.complete(first.compactMap(\.lockToken))
+            try await expectCounts(broker, queuePath, EntityCounts(locked: 100), "after completing 100 at once")
+        },
+
         ConformanceCase(name: "limits.receiveMaxCountZero", guarantee: "§4.3") { context in
             let broker = context.broker
             try await broker.createQueue(queueName)

@@ -58,7 +58,8 @@ public protocol MessageBroker: Sendable {
 
     /// Removes the message. Throws ``HeraldError/Code/lockLost`` for an expired, unknown or superseded token.
     func complete(_ token: LockToken) async throws
-    /// Completes several messages in one transaction: all or, when one token is lost, none.
+    /// Completes up to ``HeraldLimits/maxBatchCount`` messages in one transaction: all or, when one
+    /// token is lost, none.
     func complete(_ tokens: [LockToken]) async throws
     /// Releases the lock; the message becomes visible again after `delay`.
     func abandon(_ token: LockToken, delay: Duration?) async throws

@@ -189,8 +189,8 @@ extension StoreTransaction {
     }
 
     func complete(_ tokens: [LockToken]) throws {
-        guard tokens.count <= HeraldLimits.maxReceiveCount else {
-            throw HeraldError(.batchTooLarge, "complete at most \(HeraldLimits.maxReceiveCount) messages at once")
+        guard tokens.count <= HeraldLimits.maxBatchCount else {
+            throw HeraldError(.batchTooLarge, "complete at most \(HeraldLimits.maxBatchCount) messages in one transaction; got \(tokens.count)")
         }
         guard Set(tokens).count == tokens.count else {
             throw HeraldError(.invalidArgument, "the same lock token appears twice")
