@@ -22,6 +22,9 @@ public struct ConformanceContext: Sendable {
     /// Closes the current broker and opens the same storage again, as after a crash or restart,
     /// with the same ``clock``; returns the new broker, which the case uses from then on.
     public let reopen: @Sendable () async throws -> any MessageBroker
+    /// Makes every later durable write of the current broker (its fsync or commit) fail, as a
+    /// failing disk would, until ``reopen`` opens the storage again (DESIGN.md §4.10).
+    public let failStorage: @Sendable () -> Void
 
     /// Creates a context.
     ///
@@ -29,10 +32,16 @@ public struct ConformanceContext: Sendable {
     ///   - broker: A fresh, empty broker that reads `clock`.
     ///   - clock: The clock `broker` reads.
     ///   - reopen: Closes the current broker, opens its storage again and returns the new broker.
-    public init(broker: any MessageBroker, clock: ManualBrokerClock, reopen: @escaping @Sendable () async throws -> any MessageBroker) {
+    ///   - failStorage: Makes the current broker's later durable writes fail.
+    public init(
+        broker: any MessageBroker, clock: ManualBrokerClock,
+        reopen: @escaping @Sendable () async throws -> any MessageBroker,
+        failStorage: @escaping @Sendable () -> Void
+    ) {
         self.broker = broker
         self.clock = clock
         self.reopen = reopen
+        self.failStorage = failStorage
     }
 }
 
@@ -89,4 +98,5 @@ public enum BrokerConformance {
         + restartCases
         + receivingCases
         + unchangedCases
+        + failStopCases
 }

@@ -16,15 +16,25 @@ struct SQLiteConformanceTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("herald.sqlite").path
         let clock = ManualBrokerClock()
-        let current = BrokerBox(try SQLiteBroker(path: path, configuration: .init(clock: clock)))
+        // Each broker gets its own switch, so a reopened broker writes normally again.
+        let currentSwitch = Mutex<StorageSwitch?>(nil)
+        @Sendable func open() throws -> SQLiteBroker {
+            let storage = StorageSwitch()
+            currentSwitch.withLock { $0 = storage }
+            var configuration = SQLiteBroker.Configuration(clock: clock)
+            configuration._beforeCommit = { try storage.check() }
+            return try SQLiteBroker(path: path, configuration: configuration)
+        }
+        let current = BrokerBox(try open())
         let reopen: @Sendable () async throws -> any MessageBroker = {
             await (current.broker as! SQLiteBroker).close()
-            let reopened = try SQLiteBroker(path: path, configuration: .init(clock: clock))
+            let reopened = try open()
             current.broker = reopened
             return reopened
         }
+        let failStorage: @Sendable () -> Void = { currentSwitch.withLock { $0?.fail() } }
         do {
-            try await testCase.run(ConformanceContext(broker: current.broker, clock: clock, reopen: reopen))
+            try await testCase.run(ConformanceContext(broker: current.broker, clock: clock, reopen: reopen, failStorage: failStorage))
         } catch {
             await (current.broker as! SQLiteBroker).close()
             throw error
@@ -59,6 +69,21 @@ struct SQLiteConformanceTests {
         try expectEqual("a", "a")
         let failure = ConformanceFailure("message", line: 7)
         #expect(failure.description.hasSuffix(":7: message"))
+    }
+}
+
+/// Makes a broker's syncs fail once thrown, like a disk that stopped writing.
+private final class StorageSwitch: Sendable {
+    struct InjectedStorageFailure: Error, CustomStringConvertible {
+        var description: String { "injected fsync failure (EIO)" }
+    }
+
+    private let failing = Mutex(false)
+
+    func fail() { self.failing.withLock { $0 = true } }
+
+    func check() throws {
+        if self.failing.withLock({ $0 }) { throw InjectedStorageFailure() }
     }
 }
 
