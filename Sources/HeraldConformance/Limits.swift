@@ -159,8 +159,8 @@ extension BrokerConformance {
         ConformanceCase(name: "limits.completeTransactionCount", guarantee: "§4 limits, transaction ≤ 100") { context in
             let broker = context.broker
             try await broker.createQueue(queueName)
-            try await broker.send((1...100).map { Message(text: "a\($0)") }, to: queuePath)
-            try await broker.send((1...100).map { Message(text: "b\($0)") }, to: queuePath)
+            _ = try await broker.send((1...100).map { Message(text: "a\($0)") }, to: queuePath)
+            _ = try await broker.send((1...100).map { Message(text: "b\($0)") }, to: queuePath)
             let first = try await broker.receive(from: queuePath, maxCount: 100)
             let second = try await broker.receive(from: queuePath, maxCount: 100)
             try expectEqual(first.count + second.count, 200, "messages received")

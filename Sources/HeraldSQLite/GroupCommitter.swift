@@ -68,6 +68,7 @@ final class GroupCommitter: Sendable {
     private let stopped = DispatchSemaphore(value: 0)
     private let database: DatabaseQueue
     private let walPath: String
+    private let wal: WALFile
     private let state: WriterStateBox
     private let waiters: EntityWaiters
     private let configuration: SQLiteBroker.Configuration
@@ -75,6 +76,7 @@ final class GroupCommitter: Sendable {
     init(database: DatabaseQueue, path: String, state: WriterState, waiters: EntityWaiters, configuration: SQLiteBroker.Configuration) {
         self.database = database
         self.walPath = path + "-wal"
+        self.wal = WALFile(path: path + "-wal")
         self.state = WriterStateBox(state)
         self.waiters = waiters
         self.configuration = configuration
@@ -246,14 +248,39 @@ final class GroupCommitter: Sendable {
                 if !touched.isEmpty { self.waiters.notify(touched) }
                 let group = open
                 open = []
-                let wake: Bool = self.shared.withLock { shared in
+                // With nothing else to do (a lone caller), the writer syncs itself and saves a
+                // thread handoff; under load the syncer syncs while the writer fills the next group.
+                let (syncHere, wake): (Bool, Bool) = self.shared.withLock { shared in
+                    if shared.pending.isEmpty && shared.syncerIsFree && !shared.isClosing { return (true, false) }
                     shared.committed.append(group)
                     defer { shared.syncerIsWaiting = false }
-                    return shared.syncerIsWaiting
+                    return (false, shared.syncerIsWaiting)
                 }
-                if wake { self.syncerWakeUp.signal() }
+                if syncHere {
+                    self.sync(group, db: db)
+                } else if wake {
+                    self.syncerWakeUp.signal()
+                }
             }
         }
+    }
+
+    /// Makes `operations` durable with one `fdatasync` of the WAL, then acknowledges them; or,
+    /// when the store failed or the sync fails, fails them (fail-stop).
+    private func sync(_ operations: [Operation], db: WriterConnection?) {
+        // Never acknowledge after a failure, even what an earlier fsync may have covered.
+        if let failure = self.failure {
+            for operation in operations { operation.finish(failure) }
+            return
+        }
+        do {
+            try self.configuration._beforeCommit?()
+            try self.wal.sync()
+        } catch {
+            self.failStop(error, failing: operations, db: db)
+            return
+        }
+        for operation in operations { operation.finish(nil) }
     }
 
     private func stopWriter(_ db: WriterConnection) {
@@ -268,6 +295,7 @@ final class GroupCommitter: Sendable {
             try? db.run { db in try Self.checkpoint(db) }
         }
         try? self.database.close()
+        self.wal.close()
         self.stopped.signal()
     }
 
@@ -319,7 +347,6 @@ final class GroupCommitter: Sendable {
     // MARK: The syncer thread
 
     private func runSyncer() {
-        var descriptor: Int32 = -1
         while true {
             let next: [[Operation]]? = self.shared.withLock { shared in
                 shared.isSyncing = false
@@ -337,19 +364,7 @@ final class GroupCommitter: Sendable {
                 continue
             }
             if groups.isEmpty { break }
-            let operations = groups.flatMap { $0 }
-            // Never acknowledge after a failure, even what an earlier fsync may have covered.
-            if let failure = self.failure {
-                for operation in operations { operation.finish(failure) }
-            } else {
-                do {
-                    try self.configuration._beforeCommit?()
-                    try Self.syncWAL(self.walPath, descriptor: &descriptor)
-                    for operation in operations { operation.finish(nil) }
-                } catch {
-                    self.failStop(error, failing: operations, db: nil)
-                }
-            }
+            self.sync(groups.flatMap { $0 }, db: nil)
             // The writer may be holding a transaction open until the syncer is free.
             let wake: Bool = self.shared.withLock { shared in
                 shared.isSyncing = false
@@ -358,32 +373,9 @@ final class GroupCommitter: Sendable {
             }
             if wake { self.writerWakeUp.signal() }
         }
-        if descriptor >= 0 { Glibc.close(descriptor) }
         self.syncerStopped.signal()
     }
 
-    struct SyncFailed: Error, CustomStringConvertible {
-        let call: String
-        let code: Int32
-        var description: String { "\(self.call) failed: \(String(cString: strerror(self.code)))" }
-    }
-
-    /// `fdatasync`s the WAL. The first time, also syncs the directory, since SQLite (at
-    /// `synchronous=OFF`) never syncs it for the WAL file it created.
-    private static func syncWAL(_ path: String, descriptor: inout Int32) throws {
-        if descriptor < 0 {
-            descriptor = open(path, O_RDONLY | O_CLOEXEC)
-            if descriptor < 0 {
-                if errno == ENOENT { return }  // no WAL yet: nothing was ever committed to one
-                throw SyncFailed(call: "open(\(path))", code: errno)
-            }
-            let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_CLOEXEC)
-            guard directory >= 0 else { throw SyncFailed(call: "open(directory)", code: errno) }
-            defer { Glibc.close(directory) }
-            guard fsync(directory) == 0 else { throw SyncFailed(call: "fsync(directory)", code: errno) }
-        }
-        guard fdatasync(descriptor) == 0 else { throw SyncFailed(call: "fdatasync(wal)", code: errno) }
-    }
 }
 
 /// The writer's access to its connection; the transaction stays open across calls.
@@ -409,4 +401,47 @@ final class ResultBox<T>: @unchecked Sendable {
 final class WriterStateBox: @unchecked Sendable {
     let state: WriterState
     init(_ state: WriterState) { self.state = state }
+}
+
+/// The WAL file, opened on first use, for the `fdatasync` that makes commits durable.
+final class WALFile: Sendable {
+    struct SyncFailed: Error, CustomStringConvertible {
+        let call: String
+        let code: Int32
+        var description: String { "\(self.call) failed: \(String(cString: strerror(self.code)))" }
+    }
+
+    private let path: String
+    private let descriptor = Mutex<Int32>(-1)
+
+    init(path: String) { self.path = path }
+
+    /// `fdatasync`s the WAL. The first time, also syncs its directory, since SQLite (at
+    /// `synchronous=OFF`) never syncs it for the WAL file it created.
+    func sync() throws {
+        let descriptor = try self.descriptor.withLock { descriptor -> Int32 in
+            if descriptor < 0 {
+                let opened = open(self.path, O_RDONLY | O_CLOEXEC)
+                if opened < 0 {
+                    if errno == ENOENT { return -1 }  // no WAL yet: nothing was ever committed to one
+                    throw SyncFailed(call: "open(\(self.path))", code: errno)
+                }
+                let directory = open((self.path as NSString).deletingLastPathComponent, O_RDONLY | O_CLOEXEC)
+                guard directory >= 0 else { throw SyncFailed(call: "open(directory)", code: errno) }
+                defer { Glibc.close(directory) }
+                guard fsync(directory) == 0 else { throw SyncFailed(call: "fsync(directory)", code: errno) }
+                descriptor = opened
+            }
+            return descriptor
+        }
+        guard descriptor >= 0 else { return }
+        guard fdatasync(descriptor) == 0 else { throw SyncFailed(call: "fdatasync(wal)", code: errno) }
+    }
+
+    func close() {
+        self.descriptor.withLock { descriptor in
+            if descriptor >= 0 { Glibc.close(descriptor) }
+            descriptor = -1
+        }
+    }
 }

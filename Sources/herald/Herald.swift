@@ -1,1 +1,11 @@
-@main struct Main { static func main() {} }
+import ArgumentParser
+
+/// The `herald` executable: parsing and wiring only; each command's logic lives in its own file.
+@main
+struct Herald: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "herald",
+        abstract: "Herald: reliable messaging for CQRS and event-sourced systems.",
+        subcommands: [BenchCommand.self, CrashWorkerCommand.self]
+    )
+}
