@@ -19,7 +19,7 @@ enum BenchScenario: String, CaseIterable, Sendable {
         case .sendSequential: 1
         case .sendConcurrent: 64
         case .receiveComplete: 4
-        case .endToEnd, .all: 8
+        case .endToEnd, .all: 64
         }
     }
 }

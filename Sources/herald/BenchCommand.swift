@@ -17,7 +17,7 @@ struct BenchCommand: AsyncParsableCommand {
                                 --concurrency drainers (4) each receive up to
                                 100 and complete them as one batch; several
                                 drainers let group commit merge their commits
-              end-to-end        --concurrency senders (8) and --receivers
+              end-to-end        --concurrency senders (64) and --receivers
                                 receivers (4) at once
               all               the four, in this order
 
