@@ -99,4 +99,5 @@ public enum BrokerConformance {
         + receivingCases
         + unchangedCases
         + failStopCases
+        + transactionCases
 }

@@ -25,6 +25,8 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
             case sessionCannotBeLocked
             case storeFailed
             case storeClosed
+            case concurrencyConflict
+            case alreadyProcessed
         }
 
         private let base: Base
@@ -67,6 +69,10 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let storeFailed = Code(.storeFailed)
         /// The store was closed.
         public static let storeClosed = Code(.storeClosed)
+        /// A document or event stream is not at the version the transaction expected (optimistic concurrency).
+        public static let concurrencyConflict = Code(.concurrencyConflict)
+        /// The inbox already holds this (handler, message id): the message was handled before.
+        public static let alreadyProcessed = Code(.alreadyProcessed)
 
         /// The code as a stable string, for logs and wire formats.
         public var description: String { self.base.rawValue }
@@ -76,7 +82,7 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
             .invalidName, .invalidOption, .invalidArgument, .entityNotFound, .entityAlreadyExists,
             .messageTooLarge, .propertyTooLarge, .propertiesTooLarge, .identifierTooLong, .batchTooLarge,
             .messageNotFound, .lockLost, .sessionLockLost, .sessionRequired, .sessionNotEnabled,
-            .sessionCannotBeLocked, .storeFailed, .storeClosed,
+            .sessionCannotBeLocked, .storeFailed, .storeClosed, .concurrencyConflict, .alreadyProcessed,
         ]
 
         /// The code whose ``description`` is `string`, if any.

@@ -257,3 +257,30 @@ public final class SQLiteBroker: MessageBroker {
         }
     }
 }
+
+extension SQLiteBroker: TransactionalBroker {
+    public func commit(_ transaction: BrokerTransaction) async throws -> TransactionReceipt {
+        if transaction.isEmpty { return TransactionReceipt(sends: [], streamVersions: [:]) }
+        return try await self.committer.perform { try $0.commit(transaction) }
+    }
+
+    public func document(_ key: String, in collection: String) async throws -> VersionedDocument? {
+        try await self.committer.perform(readOnly: true) { try $0.document(key, in: collection) }
+    }
+
+    public func documents(in collection: String) async throws -> [String: VersionedDocument] {
+        try await self.committer.perform(readOnly: true) { try $0.documents(in: collection) }
+    }
+
+    public func inboxContains(_ entry: InboxEntry) async throws -> Bool {
+        try await self.committer.perform(readOnly: true) { try $0.inboxContains(entry) }
+    }
+
+    public func readStream(_ stream: String, from version: Int64, maxCount: Int) async throws -> [RecordedEvent] {
+        try await self.committer.perform(readOnly: true) { try $0.readEvents(stream: stream, from: version, maxCount: maxCount) }
+    }
+
+    public func readAll(from position: Int64, maxCount: Int) async throws -> [RecordedEvent] {
+        try await self.committer.perform(readOnly: true) { try $0.readEvents(stream: nil, from: position, maxCount: maxCount) }
+    }
+}

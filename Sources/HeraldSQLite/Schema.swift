@@ -79,6 +79,37 @@ enum Schema {
                 ) WITHOUT ROWID;
                 """)
         }
+        migrator.registerMigration("v2-cqrs") { db in
+            try db.execute(sql: """
+                -- Versioned documents: process-manager state, read models, projection checkpoints.
+                CREATE TABLE document (
+                    collection TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    data BLOB NOT NULL,
+                    PRIMARY KEY (collection, key)
+                ) WITHOUT ROWID;
+                -- The inbox: which handler has handled which message.
+                CREATE TABLE inbox (
+                    handler TEXT NOT NULL,
+                    message_id TEXT NOT NULL,
+                    handled_at INTEGER NOT NULL,
+                    PRIMARY KEY (handler, message_id)
+                ) WITHOUT ROWID;
+                -- The event store: position is global and never reused (AUTOINCREMENT).
+                CREATE TABLE event (
+                    position INTEGER PRIMARY KEY AUTOINCREMENT,
+                    stream TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    type TEXT NOT NULL,
+                    data BLOB NOT NULL,
+                    correlation_id TEXT,
+                    causation_id TEXT,
+                    recorded_at INTEGER NOT NULL,
+                    UNIQUE (stream, version)
+                );
+                """)
+        }
         return migrator
     }
 }

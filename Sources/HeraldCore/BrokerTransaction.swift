@@ -1,0 +1,257 @@
+public import Foundation
+
+/// Changes that a store commits atomically: all of them or none (DESIGN.md §4.8).
+///
+/// A message handler collects here what handling a message means (completing it, the messages
+/// it emits, the state it changes, the inbox record that makes it idempotent, the events it
+/// appends) and hands the whole to ``TransactionalBroker/commit(_:)``. Reads happen before, with
+/// versions; the commit checks those versions (optimistic concurrency), so a conflicting writer
+/// gets ``HeraldError/Code/concurrencyConflict`` and nothing of the transaction is applied.
+public struct BrokerTransaction: Sendable {
+    /// A message to send, to a queue or topic.
+    public struct Send: Sendable, Hashable {
+        /// The queue or topic.
+        public var entity: EntityPath
+        /// The message.
+        public var message: Message
+    }
+
+    /// A scheduled message to cancel.
+    public struct Cancellation: Sendable, Hashable {
+        /// The queue that holds it.
+        public var entity: EntityPath
+        /// Its sequence number.
+        public var sequenceNumber: Int64
+    }
+
+    /// A document to write (or delete) if it is at the expected version.
+    public struct DocumentWrite: Sendable, Hashable {
+        /// The collection, for example `orders` or `checkpoints`.
+        public var collection: String
+        /// The document's key within the collection.
+        public var key: String
+        /// The new content; `nil` deletes the document.
+        public var data: Data?
+        /// The version the document must have now: 0 when it must not exist yet.
+        public var expectedVersion: Int64
+    }
+
+    /// Events to append to a stream, and the topic they are published to in the same commit.
+    public struct Append: Sendable, Hashable {
+        /// The stream.
+        public var stream: String
+        /// The events, in order.
+        public var events: [EventData]
+        /// The version the stream must be at.
+        public var expectedVersion: ExpectedVersion
+        /// The topic the events are published to (the outbox, committed with the append).
+        public var publishTo: EntityPath?
+    }
+
+    /// Lock tokens of received messages to complete.
+    public private(set) var completions: [LockToken] = []
+    /// Messages to send, in order.
+    public private(set) var sends: [Send] = []
+    /// Scheduled messages to cancel.
+    public private(set) var cancellations: [Cancellation] = []
+    /// Documents to write.
+    public private(set) var documentWrites: [DocumentWrite] = []
+    /// (handler, message id) pairs to record in the inbox; the commit fails with
+    /// ``HeraldError/Code/alreadyProcessed`` if one is there already.
+    public private(set) var inboxEntries: [InboxEntry] = []
+    /// Events to append.
+    public private(set) var appends: [Append] = []
+
+    /// An empty transaction.
+    public init() {}
+
+    /// Whether the transaction changes nothing.
+    public var isEmpty: Bool {
+        self.completions.isEmpty && self.sends.isEmpty && self.cancellations.isEmpty && self.documentWrites.isEmpty
+            && self.inboxEntries.isEmpty && self.appends.isEmpty
+    }
+
+    /// The messages the transaction completes, sends and publishes; at most ``HeraldLimits/maxBatchCount``.
+    public var messageCount: Int {
+        self.completions.count + self.sends.count + self.appends.reduce(0) { $0 + ($1.publishTo == nil ? 0 : $1.events.count) }
+    }
+
+    /// Completes a received message with the transaction (send-via).
+    public mutating func complete(_ token: LockToken) {
+        self.completions.append(token)
+    }
+
+    /// Sends a message with the transaction.
+    public mutating func send(_ message: Message, to entity: EntityPath) {
+        self.sends.append(Send(entity: entity, message: message))
+    }
+
+    /// Cancels a scheduled message with the transaction.
+    public mutating func cancelScheduled(_ sequenceNumber: Int64, in entity: EntityPath) {
+        self.cancellations.append(Cancellation(entity: entity, sequenceNumber: sequenceNumber))
+    }
+
+    /// Writes a document if it is at `expectedVersion` (0: it must not exist); it will be at `expectedVersion + 1`.
+    public mutating func write(_ data: Data, collection: String, key: String, expectedVersion: Int64) {
+        self.documentWrites.append(DocumentWrite(collection: collection, key: key, data: data, expectedVersion: expectedVersion))
+    }
+
+    /// Deletes a document if it is at `expectedVersion`.
+    public mutating func delete(collection: String, key: String, expectedVersion: Int64) {
+        self.documentWrites.append(DocumentWrite(collection: collection, key: key, data: nil, expectedVersion: expectedVersion))
+    }
+
+    /// Records that `handler` handled `messageId`; the commit fails with
+    /// ``HeraldError/Code/alreadyProcessed`` when it already did.
+    public mutating func recordInbox(handler: String, messageId: String) {
+        self.inboxEntries.append(InboxEntry(handler: handler, messageId: messageId))
+    }
+
+    /// Appends events to a stream at `expectedVersion`, publishing each to `topic` in the same commit.
+    public mutating func append(_ events: [EventData], to stream: String, expectedVersion: ExpectedVersion, publishTo topic: EntityPath? = nil) {
+        self.appends.append(Append(stream: stream, events: events, expectedVersion: expectedVersion, publishTo: topic))
+    }
+
+    /// Checks the transaction's shape (limits and names) before it reaches a store.
+    public func validate() throws(HeraldError) {
+        if self.messageCount > HeraldLimits.maxBatchCount {
+            throw HeraldError(.batchTooLarge, "a transaction holds at most \(HeraldLimits.maxBatchCount) messages; got \(self.messageCount)")
+        }
+        for write in self.documentWrites {
+            try Self.checkKey(write.collection, "collection")
+            try Self.checkKey(write.key, "document key")
+            if write.expectedVersion < 0 { throw HeraldError(.invalidArgument, "a document's expected version is 0 or more") }
+        }
+        for entry in self.inboxEntries {
+            try Self.checkKey(entry.handler, "handler name")
+            try Self.checkKey(entry.messageId, "message id")
+        }
+        for append in self.appends {
+            try Self.checkKey(append.stream, "stream name")
+            for event in append.events { try Self.checkKey(event.type, "event type") }
+        }
+    }
+
+    private static func checkKey(_ value: String, _ what: String) throws(HeraldError) {
+        guard !value.isEmpty, value.utf8.count <= 256 else {
+            throw HeraldError(.identifierTooLong, "a \(what) has 1 to 256 bytes; got \(value.utf8.count)")
+        }
+    }
+}
+
+/// One (handler, message id) pair of the inbox.
+public struct InboxEntry: Sendable, Hashable, Codable {
+    /// The handler's stable name.
+    public var handler: String
+    /// The message it handled.
+    public var messageId: String
+
+    /// Creates an entry.
+    public init(handler: String, messageId: String) {
+        self.handler = handler
+        self.messageId = messageId
+    }
+}
+
+/// The version an append expects its stream to be at.
+public enum ExpectedVersion: Sendable, Hashable, Codable {
+    /// Append whatever the version.
+    case any
+    /// The stream must not exist yet.
+    case noStream
+    /// The stream's last event must have this version (1 for a stream of one event).
+    case exactly(Int64)
+}
+
+/// An event to append: its type, payload and metadata.
+public struct EventData: Sendable, Hashable, Codable {
+    /// The stable type name.
+    public var type: String
+    /// The encoded event.
+    public var data: Data
+    /// Ties together the messages of one workflow.
+    public var correlationId: String?
+    /// The id of the message that caused the event.
+    public var causationId: String?
+
+    /// Creates an event.
+    public init(type: String, data: Data, correlationId: String? = nil, causationId: String? = nil) {
+        self.type = type
+        self.data = data
+        self.correlationId = correlationId
+        self.causationId = causationId
+    }
+}
+
+/// An event as the store keeps it.
+public struct RecordedEvent: Sendable, Hashable, Codable {
+    /// Its stream.
+    public var stream: String
+    /// Its version within the stream: 1, 2, 3…
+    public var version: Int64
+    /// Its position among all events of the store: strictly increasing, never reused.
+    public var position: Int64
+    /// When it was appended.
+    public var recordedAt: Date
+    /// The event.
+    public var event: EventData
+
+    /// Creates a recorded event.
+    public init(stream: String, version: Int64, position: Int64, recordedAt: Date, event: EventData) {
+        self.stream = stream
+        self.version = version
+        self.position = position
+        self.recordedAt = recordedAt
+        self.event = event
+    }
+
+    /// The message id an appended event is published with: one id scheme end to end, so a
+    /// re-published event is absorbed by duplicate detection and the inbox.
+    public static func messageId(stream: String, version: Int64) -> String { "\(stream)@\(version)" }
+}
+
+/// A document as the store keeps it.
+public struct VersionedDocument: Sendable, Hashable {
+    /// The content.
+    public var data: Data
+    /// 1 after the first write, then one more per write.
+    public var version: Int64
+
+    /// Creates a document.
+    public init(data: Data, version: Int64) {
+        self.data = data
+        self.version = version
+    }
+}
+
+/// What a committed transaction produced.
+public struct TransactionReceipt: Sendable, Hashable {
+    /// The receipt of each send, in the order of ``BrokerTransaction/sends``.
+    public var sends: [SendReceipt]
+    /// The version each appended stream is at after the commit.
+    public var streamVersions: [String: Int64]
+
+    /// Creates a receipt.
+    public init(sends: [SendReceipt], streamVersions: [String: Int64]) {
+        self.sends = sends
+        self.streamVersions = streamVersions
+    }
+}
+
+/// A broker whose store can commit message operations together with documents, inbox records
+/// and event streams (DESIGN.md §4.8). The CQRS layer is built on it and imports no store.
+public protocol TransactionalBroker: MessageBroker {
+    /// Commits `transaction` atomically and durably: all of it, or, when a lock is lost, a
+    /// version does not match or the inbox already holds an entry, none of it.
+    func commit(_ transaction: BrokerTransaction) async throws -> TransactionReceipt
+    /// A document and its version, or `nil`.
+    func document(_ key: String, in collection: String) async throws -> VersionedDocument?
+    /// Every document of a collection, by key.
+    func documents(in collection: String) async throws -> [String: VersionedDocument]
+    /// Whether `handler` already handled `messageId`.
+    func inboxContains(_ entry: InboxEntry) async throws -> Bool
+    /// Events of `stream` from `version` on (1 is the first), at most `maxCount`.
+    func readStream(_ stream: String, from version: Int64, maxCount: Int) async throws -> [RecordedEvent]
+    /// Events of every stream from `position` on, in position order, at most `maxCount`.
+    func readAll(from position: Int64, maxCount: Int) async throws -> [RecordedEvent]
+}
