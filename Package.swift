@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "HeraldCore", targets: ["HeraldCore"]),
         .library(name: "HeraldSQLite", targets: ["HeraldSQLite"]),
         .library(name: "HeraldConformance", targets: ["HeraldConformance"]),
+        .library(name: "HeraldCQRS", targets: ["HeraldCQRS"]),
         .executable(name: "herald", targets: ["herald"]),
     ],
     dependencies: [
@@ -42,11 +43,17 @@ let package = Package(
             dependencies: ["HeraldCore"],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "HeraldCQRS",
+            dependencies: ["HeraldCore", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "herald",
             dependencies: [
                 "HeraldCore",
                 "HeraldSQLite",
+                "HeraldCQRS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -54,6 +61,11 @@ let package = Package(
         .testTarget(
             name: "HeraldCoreTests",
             dependencies: ["HeraldCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HeraldCQRSTests",
+            dependencies: ["HeraldCore", "HeraldCQRS", "HeraldSQLite"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,1 @@
+// The CQRS layer: typed buses, the message processor, aggregates and process managers.
