@@ -122,5 +122,15 @@ extension BrokerConformance {
             let gaps = zip(sequences, sequences.dropFirst()).filter { $1 != $0 + 1 }.map { "\($0)→\($1)" }
             try expectEqual(gaps, ["2→4"], "the gap is visible")
         },
+        ConformanceCase(name: "senderSequence.reorderedLowerNumberIsAccepted", guarantee: "§4.9") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName)
+            let third = try await broker.send(Message(body: Data("3".utf8), senderId: "s1", senderSequence: 3), to: queuePath)
+            let first = try await broker.send(Message(body: Data("1".utf8), senderId: "s1", senderSequence: 1), to: queuePath)
+            try expect(!third.isDuplicate && !first.isDuplicate, "a late, lower sender sequence is a reordered message, not a duplicate")
+            let again = try await broker.send(Message(body: Data("1".utf8), senderId: "s1", senderSequence: 1), to: queuePath)
+            try expectEqual(again, SendReceipt(sequenceNumber: first.sequenceNumber, isDuplicate: true), "the repeated pair (s1, 1)")
+            try expectEqual(try await broker.peekAll(queuePath).map { $0.message.senderSequence }, [3, 1], "the receiver sees the reordering")
+        },
     ]
 }

@@ -143,6 +143,27 @@ extension BrokerConformance {
             try expectEqual(try await broker.peekAll(.subscription("all", of: "events")).count, 1, "one copy in the subscription")
         },
 
+        ConformanceCase(name: "transactions.deferDeadLetterAndCancelByMessageId", guarantee: "§4.8, §4.7") { context in
+            let broker = try transactional(context)
+            try await broker.createQueue(queueName)
+            try await broker.sendTexts(["held", "poison"], to: queuePath)
+            let scheduled = try await broker.schedule(Message(messageId: "timeout-1", text: "t"), at: adding(.seconds(60), to: context.clock.now()), to: queuePath)
+            let received = try await broker.receiveNow(from: queuePath)
+            try expectEqual(received.map(\.text), ["held", "poison"], "received")
+            var transaction = BrokerTransaction()
+            transaction.defer(received[0].lockToken!)
+            transaction.deadLetter(received[1].lockToken!, reason: "Poison", description: "bad")
+            transaction.cancelScheduled(messageId: "timeout-1", in: queuePath)
+            transaction.cancelScheduled(messageId: "never-scheduled", in: queuePath)
+            _ = try await broker.commit(transaction)
+            try await expectCounts(broker, queuePath, EntityCounts(deferred: 1, deadLettered: 1), "after the transaction")
+            let deferred = try await broker.receiveDeferred(from: queuePath, sequenceNumbers: [received[0].sequenceNumber])
+            try expectEqual(deferred.map(\.text), ["held"], "the deferred message")
+            let dead = try await broker.peekAll(queuePath.deadLetter)
+            try expectEqual(dead.first?.deadLetterReason, "Poison", "the dead letter's reason")
+            try expect(!(try await broker.peekAll(queuePath).contains { $0.sequenceNumber == scheduled }), "the timeout was cancelled")
+        },
+
         ConformanceCase(name: "transactions.limit", guarantee: "§4 limits, transaction ≤ 100") { context in
             let broker = try transactional(context)
             try await broker.createQueue("out")

@@ -16,12 +16,25 @@ public struct BrokerTransaction: Sendable {
         public var message: Message
     }
 
-    /// A scheduled message to cancel.
+    /// A scheduled message to cancel, by sequence number or by message id.
     public struct Cancellation: Sendable, Hashable {
         /// The queue that holds it.
         public var entity: EntityPath
-        /// Its sequence number.
-        public var sequenceNumber: Int64
+        /// Its sequence number; cancelling an unknown one fails the transaction.
+        public var sequenceNumber: Int64?
+        /// Its message id; cancelling a message that is no longer scheduled (it fired, or was
+        /// cancelled) is not an error, so a timeout can be cancelled without knowing whether it fired.
+        public var messageId: String?
+    }
+
+    /// A received message to set aside or dead-letter with the transaction.
+    public struct Settlement: Sendable, Hashable {
+        /// The lock token of the delivery.
+        public var token: LockToken
+        /// `nil` to defer; otherwise the dead-letter reason.
+        public var deadLetterReason: String?
+        /// The dead-letter description.
+        public var deadLetterDescription: String?
     }
 
     /// A document to write (or delete) if it is at the expected version.
@@ -50,6 +63,8 @@ public struct BrokerTransaction: Sendable {
 
     /// Lock tokens of received messages to complete.
     public private(set) var completions: [LockToken] = []
+    /// Received messages to defer or dead-letter.
+    public private(set) var settlements: [Settlement] = []
     /// Messages to send, in order.
     public private(set) var sends: [Send] = []
     /// Scheduled messages to cancel.
@@ -67,18 +82,28 @@ public struct BrokerTransaction: Sendable {
 
     /// Whether the transaction changes nothing.
     public var isEmpty: Bool {
-        self.completions.isEmpty && self.sends.isEmpty && self.cancellations.isEmpty && self.documentWrites.isEmpty
+        self.completions.isEmpty && self.settlements.isEmpty && self.sends.isEmpty && self.cancellations.isEmpty && self.documentWrites.isEmpty
             && self.inboxEntries.isEmpty && self.appends.isEmpty
     }
 
     /// The messages the transaction completes, sends and publishes; at most ``HeraldLimits/maxBatchCount``.
     public var messageCount: Int {
-        self.completions.count + self.sends.count + self.appends.reduce(0) { $0 + ($1.publishTo == nil ? 0 : $1.events.count) }
+        self.completions.count + self.settlements.count + self.sends.count + self.appends.reduce(0) { $0 + ($1.publishTo == nil ? 0 : $1.events.count) }
     }
 
     /// Completes a received message with the transaction (send-via).
     public mutating func complete(_ token: LockToken) {
         self.completions.append(token)
+    }
+
+    /// Defers a received message with the transaction; it is received again only by sequence number.
+    public mutating func `defer`(_ token: LockToken) {
+        self.settlements.append(Settlement(token: token, deadLetterReason: nil, deadLetterDescription: nil))
+    }
+
+    /// Dead-letters a received message with the transaction.
+    public mutating func deadLetter(_ token: LockToken, reason: String, description: String?) {
+        self.settlements.append(Settlement(token: token, deadLetterReason: reason, deadLetterDescription: description))
     }
 
     /// Sends a message with the transaction.
@@ -88,7 +113,12 @@ public struct BrokerTransaction: Sendable {
 
     /// Cancels a scheduled message with the transaction.
     public mutating func cancelScheduled(_ sequenceNumber: Int64, in entity: EntityPath) {
-        self.cancellations.append(Cancellation(entity: entity, sequenceNumber: sequenceNumber))
+        self.cancellations.append(Cancellation(entity: entity, sequenceNumber: sequenceNumber, messageId: nil))
+    }
+
+    /// Cancels the scheduled message with `messageId` in `entity`, if it is still scheduled.
+    public mutating func cancelScheduled(messageId: String, in entity: EntityPath) {
+        self.cancellations.append(Cancellation(entity: entity, sequenceNumber: nil, messageId: messageId))
     }
 
     /// Writes a document if it is at `expectedVersion` (0: it must not exist); it will be at `expectedVersion + 1`.

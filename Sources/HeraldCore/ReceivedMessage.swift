@@ -99,8 +99,8 @@ public struct SessionLock: Hashable, Sendable, Codable {
 
 /// What a send was acknowledged with.
 public struct SendReceipt: Hashable, Sendable, Codable {
-    /// The message's sequence number: new, or for a duplicate the original's when the broker still
-    /// remembers it (`nil` only for a repeated sender sequence older than the duplicate window).
+    /// The message's sequence number: new, or for a duplicate the original's. Herald's stores always
+    /// set it; it is optional for stores that cannot tell a duplicate's original.
     public let sequenceNumber: Int64?
     /// Whether the send was recognised as a duplicate and not enqueued again.
     public let isDuplicate: Bool

@@ -81,6 +81,9 @@ enum Schema {
         }
         migrator.registerMigration("v2-cqrs") { db in
             try db.execute(sql: """
+                -- Sender sequences are deduplicated by exact pair (table dedup, kind 1), so a
+                -- reordered, lower number is accepted; the high-water mark is no longer kept.
+                DROP TABLE sender;
                 -- Versioned documents: process-manager state, read models, projection checkpoints.
                 CREATE TABLE document (
                     collection TEXT NOT NULL,

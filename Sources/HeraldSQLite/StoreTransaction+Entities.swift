@@ -39,7 +39,7 @@ extension StoreTransaction {
         }
         let ids = [record.id] + self.state.subscriptions(of: record).map(\.id)
         for id in ids {
-            for table in ["message", "session", "dedup", "sender"] {
+            for table in ["message", "session", "dedup"] {
                 try self.execute("DELETE FROM \(table) WHERE entity_id = ?", [id])
             }
             try self.execute("DELETE FROM entity WHERE id = ?", [id])

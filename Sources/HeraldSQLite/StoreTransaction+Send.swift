@@ -3,9 +3,9 @@ import GRDB
 import HeraldCore
 
 extension StoreTransaction {
-    /// How long a (senderId, senderSequence) pair keeps its original sequence number when the
-    /// entity has no duplicate-detection window; the sender's high-water mark is kept for good.
-    static let senderPairRetention: Int64 = 3_600_000
+    /// How long a (senderId, senderSequence) pair is remembered when the entity has no (or a
+    /// shorter) duplicate-detection window: a day.
+    static let senderPairRetention: Int64 = 86_400_000
 
     func send(_ messages: [Message], to path: EntityPath) throws -> [SendReceipt] {
         guard messages.count <= HeraldLimits.maxBatchCount else {
@@ -84,20 +84,13 @@ extension StoreTransaction {
             if let original { return SendReceipt(sequenceNumber: original, isDuplicate: true) }
         }
         if let senderId = message.senderId, let senderSequence = message.senderSequence {
-            let row = try Row.fetchOne(
-                self.db.cachedStatement(sql: "SELECT last_sender_seq, last_seq FROM sender WHERE entity_id = ? AND sender_id = ?"),
-                arguments: [target.id, senderId]
+            // The exact pair, not "anything below the highest": a late, lower number from a
+            // sender is a reordered message, which a receiver may hold until the gap fills.
+            let original = try Int64.fetchOne(
+                self.db.cachedStatement(sql: "SELECT seq FROM dedup WHERE entity_id = ? AND kind = 1 AND key = ? AND expires_at > ?"),
+                arguments: [target.id, Self.senderKey(senderId, senderSequence), self.nowMilliseconds]
             )
-            if let row, senderSequence <= row[0] as Int64 {
-                if senderSequence == row[0] as Int64 {
-                    return SendReceipt(sequenceNumber: row[1], isDuplicate: true)
-                }
-                let original = try Int64.fetchOne(
-                    self.db.cachedStatement(sql: "SELECT seq FROM dedup WHERE entity_id = ? AND kind = 1 AND key = ? AND expires_at > ?"),
-                    arguments: [target.id, Self.senderKey(senderId, senderSequence), self.nowMilliseconds]
-                )
-                return SendReceipt(sequenceNumber: original, isDuplicate: true)
-            }
+            if let original { return SendReceipt(sequenceNumber: original, isDuplicate: true) }
         }
         return nil
     }
@@ -111,13 +104,6 @@ extension StoreTransaction {
             )
         }
         if let senderId = message.senderId, let senderSequence = message.senderSequence {
-            try self.execute(
-                """
-                INSERT INTO sender (entity_id, sender_id, last_sender_seq, last_seq) VALUES (?, ?, ?, ?)
-                ON CONFLICT DO UPDATE SET last_sender_seq = excluded.last_sender_seq, last_seq = excluded.last_seq
-                """,
-                [target.id, senderId, senderSequence, sequenceNumber]
-            )
             try self.execute(
                 "INSERT OR REPLACE INTO dedup (entity_id, kind, key, seq, expires_at) VALUES (?, 1, ?, ?, ?)",
                 [target.id, Self.senderKey(senderId, senderSequence), sequenceNumber, self.nowMilliseconds + max(window ?? 0, Self.senderPairRetention)]

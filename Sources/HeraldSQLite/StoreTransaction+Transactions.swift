@@ -34,7 +34,22 @@ extension StoreTransaction {
             index = end
         }
         for cancellation in transaction.cancellations {
-            try self.cancelScheduled([cancellation.sequenceNumber], in: cancellation.entity)
+            if let sequenceNumber = cancellation.sequenceNumber {
+                try self.cancelScheduled([sequenceNumber], in: cancellation.entity)
+            } else if let messageId = cancellation.messageId {
+                let target = try self.sendTarget(cancellation.entity)
+                try self.execute(
+                    "DELETE FROM message WHERE entity_id = ? AND state = 2 AND dlq = 0 AND message_id = ?",
+                    [target.id, messageId]
+                )
+            }
+        }
+        for settlement in transaction.settlements {
+            if let reason = settlement.deadLetterReason {
+                try self.deadLetter(settlement.token, reason: reason, description: settlement.deadLetterDescription)
+            } else {
+                try self.deferMessage(settlement.token)
+            }
         }
         if !transaction.completions.isEmpty {
             try self.complete(transaction.completions)
