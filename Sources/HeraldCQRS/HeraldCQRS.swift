@@ -1,1 +1,0 @@
-// The CQRS layer: typed buses, the message processor, aggregates and process managers.
