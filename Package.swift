@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "HeraldSQLite", targets: ["HeraldSQLite"]),
         .library(name: "HeraldConformance", targets: ["HeraldConformance"]),
         .library(name: "HeraldCQRS", targets: ["HeraldCQRS"]),
+        .library(name: "HeraldTesting", targets: ["HeraldTesting"]),
         .library(name: "HeraldPostgres", targets: ["HeraldPostgres"]),
         .executable(name: "herald", targets: ["herald"]),
     ],
@@ -59,6 +60,16 @@ let package = Package(
             dependencies: ["HeraldCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "HeraldTesting",
+            dependencies: ["HeraldCore", "HeraldCQRS", "HeraldSQLite"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ConferenceDemo",
+            dependencies: ["HeraldCore", "HeraldCQRS", "HeraldSQLite", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "herald",
             dependencies: [
@@ -66,6 +77,7 @@ let package = Package(
                 "HeraldSQLite",
                 "HeraldPostgres",
                 "HeraldCQRS",
+                "ConferenceDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -77,7 +89,12 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldCQRSTests",
-            dependencies: ["HeraldCore", "HeraldCQRS", "HeraldSQLite"],
+            dependencies: ["HeraldCore", "HeraldCQRS", "HeraldSQLite", "HeraldTesting"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConferenceDemoTests",
+            dependencies: ["HeraldCore", "HeraldCQRS", "HeraldTesting", "ConferenceDemo"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,1 @@
+// The conference-registration demo.

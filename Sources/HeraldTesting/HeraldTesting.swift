@@ -1,0 +1,1 @@
+// The test harness for users of HeraldCQRS.

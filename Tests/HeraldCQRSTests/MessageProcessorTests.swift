@@ -1,0 +1,184 @@
+import Foundation
+import HeraldCQRS
+import HeraldCore
+import HeraldSQLite
+import Testing
+
+@Suite struct MessageProcessorTests {
+    @Test func everyMessageDeliveredTwiceHasOneEffect() async throws {
+        let store = try Store()
+        defer { Task { await store.close() } }
+        let broker = store.broker
+        try await broker.createQueue("commands")  // no duplicate-detection window: both copies are enqueued
+        try await broker.createTopic("events")
+        try await broker.createSubscription("all", topic: "events")
+        var handlers = MessageHandlers()
+        handlers.on(Increment.self) { command, context in
+            let value = try await bump(context, command.counter)
+            try context.publish(Incremented(counter: command.counter, value: value), to: .topic("events"))
+        }
+        let commands = CommandBus(broker: broker)
+        for index in 0..<20 {
+            let command = Increment(commandId: "c-\(index)", counter: "k")
+            try await commands.send(command, to: .queue("commands"))
+            try await commands.send(command, to: .queue("commands"))
+        }
+        let processor = store.processor(.queue("commands"), handlers)
+        try await processor.processAvailable()
+        #expect(try await broker.document("k", in: "counters").map { try JSONDecoder().decode(Int.self, from: $0.data) } == 20)
+        #expect(try await broker.counts(of: .subscription("all", of: "events")).active == 20)
+        #expect(try await broker.counts(of: .queue("commands")) == EntityCounts())
+        #expect(processor.statistics.handled == 20)
+        #expect(processor.statistics.duplicatesSuppressed == 20)
+    }
+
+    @Test func outgoingMessagesCarryCorrelationAndCausation() async throws {
+        let store = try Store()
+        defer { Task { await store.close() } }
+        let broker = store.broker
+        try await broker.createQueue("in")
+        try await broker.createQueue("out")
+        var handlers = MessageHandlers()
+        handlers.on(Step.self) { command, context in
+            try context.send(Step(commandId: "next-\(command.step)", step: command.step + 1), to: .queue("out"))
+        }
+        try await CommandBus(broker: broker).send(Step(commandId: "first", step: 1), to: .queue("in"), correlationId: "workflow-7")
+        try await store.processor(.queue("in"), handlers).processAvailable()
+        let out = try await broker.peek(.queue("out"), fromSequenceNumber: 1, maxCount: 10)
+        #expect(out.count == 1)
+        #expect(out.first?.message.messageId == "next-1", "a command's message id is its id")
+        #expect(out.first?.message.correlationId == "workflow-7")
+        #expect(out.first?.message.causationId == "first")
+        #expect(out.first?.message.subject == Step.typeName)
+    }
+
+    @Test func poisonMessagesLandInTheDeadLetterQueueWithTheirReason() async throws {
+        let store = try Store()
+        defer { Task { await store.close() } }
+        let broker = store.broker
+        try await broker.createQueue("in")
+        var handlers = MessageHandlers()
+        handlers.on(Fail.self) { _, _ in throw Boom() }
+        handlers.on(Step.self) { _, _ in }
+        try await broker.send(Message(messageId: "unknown", body: Data("{}".utf8), subject: "test.Unknown"), to: .queue("in"))
+        try await broker.send(Message(messageId: "garbage", body: Data("not json".utf8), subject: Step.typeName), to: .queue("in"))
+        try await CommandBus(broker: broker).send(Fail(commandId: "failing"), to: .queue("in"))
+        let processor = store.processor(.queue("in"), handlers) { $0.retry = RetryPolicy(maxAttempts: 3, baseDelay: .seconds(1), maxDelay: .seconds(10)) }
+        for _ in 0..<3 {
+            try await processor.processAvailable()
+            store.clock.advance(by: .seconds(10))  // past any backoff
+        }
+        let dead = try await broker.peek(EntityPath.queue("in").deadLetter, fromSequenceNumber: 1, maxCount: 10)
+        let reasons = Dictionary(uniqueKeysWithValues: dead.map { ($0.message.messageId, $0.deadLetterReason ?? "") })
+        #expect(reasons == ["unknown": "UnknownMessageType", "garbage": "UndecodableMessage", "failing": "HandlerFailed"])
+        #expect(dead.first { $0.message.messageId == "garbage" }?.message.body == Data("not json".utf8), "the body is kept")
+        #expect(dead.first { $0.message.messageId == "failing" }?.deliveryCount == 3)
+        #expect(processor.statistics.retries == 2)
+        #expect(processor.statistics.deadLettered == ["UnknownMessageType": 1, "UndecodableMessage": 1, "HandlerFailed": 1])
+    }
+
+    @Test func retryBacksOffExponentiallyWithJitter() {
+        let policy = RetryPolicy(maxAttempts: 10, baseDelay: .milliseconds(100), maxDelay: .seconds(1), jitter: 0.5)
+        #expect(policy.delay(afterAttempt: 1, random: 1) == .milliseconds(100))
+        #expect(policy.delay(afterAttempt: 2, random: 1) == .milliseconds(200))
+        #expect(policy.delay(afterAttempt: 3, random: 0) == .milliseconds(200))
+        #expect(policy.delay(afterAttempt: 9, random: 1) == .seconds(1), "capped")
+    }
+
+    @Test func reorderedMessagesAreHeldAndReleasedInOrder() async throws {
+        let store = try Store()
+        defer { Task { await store.close() } }
+        let broker = store.broker
+        try await broker.createQueue("in")
+        var handlers = MessageHandlers()
+        handlers.on(Step.self) { command, context in try await log(context, "order", command.step) }
+        for step in [3, 1, 4, 2] {
+            var message = try MessageCoding.message(for: Step(commandId: "s\(step)", step: step), correlationId: nil, causationId: nil)
+            message.senderId = "sender"
+            message.senderSequence = Int64(step)
+            try await broker.send(message, to: .queue("in"))
+        }
+        let processor = store.processor(.queue("in"), handlers) { $0.sequenceGate = .seconds(30) }
+        try await processor.processAvailable()
+        #expect(try await broker.document("order", in: "logs").map { try JSONDecoder().decode([Int].self, from: $0.data) } == [1, 2, 3, 4])
+        #expect(processor.statistics.held == 2)
+        #expect(try await broker.counts(of: .queue("in")) == EntityCounts())
+    }
+
+    @Test func aGapThatNeverFillsDeadLettersTheHeldMessages() async throws {
+        let store = try Store()
+        defer { Task { await store.close() } }
+        let broker = store.broker
+        try await broker.createQueue("in")
+        var handlers = MessageHandlers()
+        handlers.on(Step.self) { command, context in try await log(context, "order", command.step) }
+        for step in [2, 3] {
+            var message = try MessageCoding.message(for: Step(commandId: "s\(step)", step: step), correlationId: nil, causationId: nil)
+            message.senderId = "sender"
+            message.senderSequence = Int64(step)
+            try await broker.send(message, to: .queue("in"))
+        }
+        let processor = store.processor(.queue("in"), handlers) { $0.sequenceGate = .seconds(30) }
+        try await processor.processAvailable()
+        #expect(try await broker.counts(of: .queue("in")) == EntityCounts(deferred: 2), "held while the gap may still fill")
+        store.clock.advance(by: .seconds(30))
+        try await processor.processAvailable()
+        let dead = try await broker.peek(EntityPath.queue("in").deadLetter, fromSequenceNumber: 1, maxCount: 10)
+        #expect(dead.map(\.message.senderSequence) == [2, 3])
+        #expect(dead.allSatisfy { $0.deadLetterReason == "SequenceGapTimeout" })
+        #expect(try await broker.document("order", in: "logs") == nil, "nothing was handled out of order")
+        // The gate moved past the gap: the sender's next message is handled.
+        var next = try MessageCoding.message(for: Step(commandId: "s4", step: 4), correlationId: nil, causationId: nil)
+        next.senderId = "sender"
+        next.senderSequence = 4
+        try await broker.send(next, to: .queue("in"))
+        try await processor.processAvailable()
+        #expect(try await broker.document("order", in: "logs").map { try JSONDecoder().decode([Int].self, from: $0.data) } == [4])
+    }
+
+    @Test func sessionModeHandlesEachSessionInOrder() async throws {
+        let store = try Store()
+        defer { Task { await store.close() } }
+        let broker = store.broker
+        try await broker.createQueue("in", options: EntityOptions(requiresSession: true))
+        var handlers = MessageHandlers()
+        handlers.on(Step.self) { command, context in
+            try await log(context, context.message.message.sessionId ?? "", command.step)
+        }
+        let bus = CommandBus(broker: broker)
+        for step in 1...5 {
+            for session in ["a", "b"] {
+                try await bus.send(Step(commandId: "\(session)\(step)", step: step), to: .queue("in"), sessionId: session)
+            }
+        }
+        let processor = store.processor(.queue("in"), handlers) { $0.sessions = true }
+        try await processor.processAvailable()
+        for session in ["a", "b"] {
+            #expect(try await broker.document(session, in: "logs").map { try JSONDecoder().decode([Int].self, from: $0.data) } == [1, 2, 3, 4, 5])
+        }
+    }
+
+    @Test func gracefulStopFinishesTheCurrentMessageAndReturnsTheRest() async throws {
+        let store = try Store()
+        defer { Task { await store.close() } }
+        let broker = store.broker
+        try await broker.createQueue("in")
+        let processorBox = ProcessorBox()
+        var handlers = MessageHandlers()
+        handlers.on(Step.self) { command, context in
+            try await log(context, "done", command.step)
+            processorBox.processor?.stop()  // stop while the first message is in flight
+        }
+        let bus = CommandBus(broker: broker)
+        for step in 1...5 { try await bus.send(Step(commandId: "s\(step)", step: step), to: .queue("in")) }
+        let processor = store.processor(.queue("in"), handlers)
+        processorBox.processor = processor
+        try await processor.run()
+        #expect(try await broker.document("done", in: "logs").map { try JSONDecoder().decode([Int].self, from: $0.data) } == [1])
+        #expect(try await broker.counts(of: .queue("in")) == EntityCounts(active: 4), "the rest were abandoned, not lost or locked")
+    }
+}
+
+final class ProcessorBox: @unchecked Sendable {
+    var processor: MessageProcessor?
+}
