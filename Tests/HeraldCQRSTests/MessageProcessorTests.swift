@@ -92,12 +92,7 @@ import Testing
         try await broker.createQueue("in")
         var handlers = MessageHandlers()
         handlers.on(Step.self) { command, context in try await log(context, "order", command.step) }
-        for step in [3, 1, 4, 2] {
-            var message = try MessageCoding.message(for: Step(commandId: "s\(step)", step: step), correlationId: nil, causationId: nil)
-            message.senderId = "sender"
-            message.senderSequence = Int64(step)
-            try await broker.send(message, to: .queue("in"))
-        }
+        for step in [3, 1, 4, 2] { try await sendStep(step, to: broker) }
         let processor = store.processor(.queue("in"), handlers) { $0.sequenceGate = .seconds(30) }
         try await processor.processAvailable()
         #expect(try await broker.document("order", in: "logs").map { try JSONDecoder().decode([Int].self, from: $0.data) } == [1, 2, 3, 4])
@@ -112,12 +107,7 @@ import Testing
         try await broker.createQueue("in")
         var handlers = MessageHandlers()
         handlers.on(Step.self) { command, context in try await log(context, "order", command.step) }
-        for step in [2, 3] {
-            var message = try MessageCoding.message(for: Step(commandId: "s\(step)", step: step), correlationId: nil, causationId: nil)
-            message.senderId = "sender"
-            message.senderSequence = Int64(step)
-            try await broker.send(message, to: .queue("in"))
-        }
+        for step in [2, 3] { try await sendStep(step, to: broker) }
         let processor = store.processor(.queue("in"), handlers) { $0.sequenceGate = .seconds(30) }
         try await processor.processAvailable()
         #expect(try await broker.counts(of: .queue("in")) == EntityCounts(deferred: 2), "held while the gap may still fill")
@@ -128,10 +118,7 @@ import Testing
         #expect(dead.allSatisfy { $0.deadLetterReason == "SequenceGapTimeout" })
         #expect(try await broker.document("order", in: "logs") == nil, "nothing was handled out of order")
         // The gate moved past the gap: the sender's next message is handled.
-        var next = try MessageCoding.message(for: Step(commandId: "s4", step: 4), correlationId: nil, causationId: nil)
-        next.senderId = "sender"
-        next.senderSequence = 4
-        try await broker.send(next, to: .queue("in"))
+        try await sendStep(4, to: broker)
         try await processor.processAvailable()
         #expect(try await broker.document("order", in: "logs").map { try JSONDecoder().decode([Int].self, from: $0.data) } == [4])
     }
@@ -177,6 +164,14 @@ import Testing
         #expect(try await broker.document("done", in: "logs").map { try JSONDecoder().decode([Int].self, from: $0.data) } == [1])
         #expect(try await broker.counts(of: .queue("in")) == EntityCounts(active: 4), "the rest were abandoned, not lost or locked")
     }
+}
+
+/// Sends step `step` to queue `in`, stamped by sender `sender` with sequence `step`.
+private func sendStep(_ step: Int, to broker: SQLiteBroker) async throws {
+    var message = try MessageCoding.message(for: Step(commandId: "s\(step)", step: step), correlationId: nil, causationId: nil)
+    message.senderId = "sender"
+    message.senderSequence = Int64(step)
+    try await broker.send(message, to: .queue("in"))
 }
 
 final class ProcessorBox: @unchecked Sendable {
