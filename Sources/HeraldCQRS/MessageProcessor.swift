@@ -143,12 +143,26 @@ public final class MessageProcessor: Sendable {
             } catch let error as HeraldError where error.code == .sessionCannotBeLocked {
                 return 0
             }
-            var count = 0
-            while !self.stopping.load(ordering: .relaxed) {
-                let messages = try await self.broker.receive(from: session, maxCount: self.configuration.receiveBatchSize, maxWaitTime: .zero)
-                if messages.isEmpty { break }
-                count += messages.count
-                try await self.handle(messages)
+            // The session lock is renewed at half its time while its messages are handled.
+            let interval = max(session.lockedUntil.timeIntervalSince(self.clock.now()) / 2, 0.05)
+            let count = try await withThrowingTaskGroup(of: Int.self) { group in
+                group.addTask {
+                    var current = session
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: .seconds(interval))
+                        current = (try? await self.broker.renewSessionLock(current)) ?? current
+                    }
+                    return 0
+                }
+                defer { group.cancelAll() }
+                var count = 0
+                while !self.stopping.load(ordering: .relaxed) {
+                    let messages = try await self.broker.receive(from: session, maxCount: self.configuration.receiveBatchSize, maxWaitTime: .zero)
+                    if messages.isEmpty { break }
+                    count += messages.count
+                    try await self.handle(messages)
+                }
+                return count
             }
             try? await self.broker.releaseSession(session)
             return count

@@ -177,3 +177,28 @@ private func sendStep(_ step: Int, to broker: SQLiteBroker) async throws {
 final class ProcessorBox: @unchecked Sendable {
     var processor: MessageProcessor?
 }
+
+/// Lock renewal runs on real time, so this suite uses the system clock and sleeps.
+@Suite struct LockRenewalTests {
+    @Test func aHandlerSlowerThanTheLockKeepsItsLock() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-renewal-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let broker = try SQLiteBroker(path: directory.appendingPathComponent("h.sqlite").path)
+        try await broker.createQueue("in", options: EntityOptions(lockDuration: .seconds(1)))
+        var handlers = MessageHandlers()
+        handlers.on(Step.self) { command, context in
+            try await Task.sleep(for: .milliseconds(2500))  // 2.5 lock durations
+            try await log(context, "done", command.step)
+        }
+        try await CommandBus(broker: broker).send(Step(commandId: "slow", step: 1), to: .queue("in"))
+        let processor = MessageProcessor(
+            broker: broker, source: .queue("in"), handlers: handlers, configuration: .init(name: "renewal", maxConcurrency: 1)
+        )
+        try await processor.processAvailable()
+        #expect(processor.statistics.handled == 1)
+        #expect(processor.statistics.lockLosses == 0)
+        #expect(try await broker.counts(of: .queue("in")) == EntityCounts())
+        await broker.close()
+    }
+}
