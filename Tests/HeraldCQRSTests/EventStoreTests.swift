@@ -148,6 +148,10 @@ struct Shipping: ProcessManagerState {
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("herald.sqlite").path
         let acknowledged = Acknowledged()
+        let setup = try SQLiteBroker(path: path)
+        try await setup.createTopic("events")
+        try await setup.createSubscription("all", topic: "events")
+        await setup.close()
         for round in 0..<30 {
             let syncs = Mutex(0)
             let failAfter = Int.random(in: 1...40)
@@ -157,10 +161,6 @@ struct Shipping: ProcessManagerState {
                 if count > failAfter { throw Boom() }
             }
             let broker = try SQLiteBroker(path: path, configuration: configuration)
-            if round == 0 {
-                try await broker.createTopic("events")
-                try await broker.createSubscription("all", topic: "events")
-            }
             let events = EventStore(broker: broker, publishTo: .topic("events"))
             await withTaskGroup(of: Void.self) { group in
                 for writer in 0..<4 {
