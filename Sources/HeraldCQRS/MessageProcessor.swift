@@ -76,6 +76,8 @@ public final class MessageProcessor: Sendable {
     private let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let stats = Mutex(Statistics())
+    /// When the sequence gate last looked for expired gaps (monotonic).
+    private let lastGapSweep = Mutex<Duration?>(nil)
 
     /// A processor of `source` on `broker`.
     public init(
@@ -369,11 +371,19 @@ extension MessageProcessor {
     /// Dead-letters messages held longer than the gate's timeout and moves the gate past them.
     private func releaseExpiredGaps() async throws {
         guard let timeout = self.configuration.sequenceGate else { return }
-        let now = self.clock.now().millisecondsSince1970
+        // Look at most a few times per timeout (and at least once a second), not on every receive.
+        let now = self.clock.monotonicNow()
+        let due = self.lastGapSweep.withLock { last -> Bool in
+            if let previous = last, now - previous < min(timeout / 4, .seconds(1)) { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
+        let wallNow = self.clock.now().millisecondsSince1970
         let prefix = "\(self.source)|"
         for (key, document) in try await self.broker.documents(in: Self.gateCollection) where key.hasPrefix(prefix) {
             var state = try MessageCoding.decode(GateState.self, from: document.data)
-            guard let since = state.heldSince, now - since >= timeout.milliseconds, let last = state.held.keys.max() else { continue }
+            guard let since = state.heldSince, wallNow - since >= timeout.milliseconds, let last = state.held.keys.max() else { continue }
             let missing = state.next..<state.held.keys.min()!
             let held: [ReceivedMessage]
             do {
