@@ -40,7 +40,14 @@ public struct AggregateRoot<A: Aggregate>: Sendable {
     /// Events raised since loading, not yet saved.
     public private(set) var pending: [any Event] = []
 
-    init(id: String, state: A, version: Int64) {
+    /// An aggregate at `version` whose state is already known, for loaders that keep snapshots
+    /// or a cache instead of replaying the whole stream with ``HandlerContext/load(_:id:)``.
+    ///
+    /// - Parameters:
+    ///   - id: The aggregate's id.
+    ///   - state: Its state after the events up to `version`.
+    ///   - version: The version of the last event folded into `state` (0: none).
+    public init(id: String, state: A, version: Int64) {
         self.id = id
         self.state = state
         self.version = version

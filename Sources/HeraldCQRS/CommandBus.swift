@@ -9,10 +9,12 @@ public import HeraldCore
 /// ```
 public struct CommandBus: Sendable {
     private let broker: any MessageBroker
+    private let clock: any BrokerClock
 
-    /// A bus over `broker`.
-    public init(broker: any MessageBroker) {
+    /// A bus over `broker`; `clock` (the broker's) dates delayed commands.
+    public init(broker: any MessageBroker, clock: any BrokerClock = SystemBrokerClock()) {
         self.broker = broker
+        self.clock = clock
     }
 
     /// Sends `command` to `queue`; returns once it is durable. A re-send of the same command id
@@ -28,7 +30,7 @@ public struct CommandBus: Sendable {
         _ command: some Command, to queue: EntityPath, sessionId: String? = nil, correlationId: String? = nil,
         causationId: String? = nil, delay: Duration? = nil
     ) async throws -> SendReceipt {
-        let scheduledAt = delay.map { Date().addingTimeInterval($0.timeInterval) }
+        let scheduledAt = delay.map { self.clock.now().addingTimeInterval($0.timeInterval) }
         let message = try MessageCoding.message(
             for: command, correlationId: correlationId ?? command.commandId, causationId: causationId,
             sessionId: sessionId, scheduledAt: scheduledAt

@@ -218,7 +218,16 @@ public final class MessageProcessor: Sendable {
         }
         let inbox = InboxEntry(handler: entry.name, messageId: message.message.messageId)
         if try await self.broker.inboxContains(inbox) {
-            try await self.settle { try await self.broker.complete(token) }
+            if var gate {
+                // Handled before, but the gate must still move past it, or what it holds waits.
+                gate.state.next += 1
+                var transaction = BrokerTransaction()
+                transaction.complete(token)
+                transaction.write(try MessageCoding.encode(gate.state), collection: Self.gateCollection, key: gate.key, expectedVersion: gate.version)
+                if try await self.commit(transaction, for: message) { try await self.releaseHeld(gate.key) }
+            } else {
+                try await self.settle { try await self.broker.complete(token) }
+            }
             self.count { $0.duplicatesSuppressed += 1 }
             return
         }
@@ -368,7 +377,8 @@ extension MessageProcessor {
         for message in released { try await self.process(message) }
     }
 
-    /// Dead-letters messages held longer than the gate's timeout and moves the gate past them.
+    /// Releases held messages that are next in line, and dead-letters messages held longer than
+    /// the gate's timeout and moves the gate past them.
     private func releaseExpiredGaps() async throws {
         guard let timeout = self.configuration.sequenceGate else { return }
         // Look at most a few times per timeout (and at least once a second), not on every receive.
@@ -383,6 +393,12 @@ extension MessageProcessor {
         let prefix = "\(self.source)|"
         for (key, document) in try await self.broker.documents(in: Self.gateCollection) where key.hasPrefix(prefix) {
             var state = try MessageCoding.decode(GateState.self, from: document.data)
+            if state.held[state.next] != nil {
+                // Next in line but still held: its release failed and was abandoned (a deferred
+                // message stays deferred), or the worker stopped before releasing it.
+                try await self.releaseHeld(key)
+                continue
+            }
             guard let since = state.heldSince, wallNow - since >= timeout.milliseconds, let last = state.held.keys.max() else { continue }
             let missing = state.next..<state.held.keys.min()!
             let held: [ReceivedMessage]

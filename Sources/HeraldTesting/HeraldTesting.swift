@@ -1,1 +1,0 @@
-// The test harness for users of HeraldCQRS.
