@@ -53,6 +53,12 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Runs per scenario; with more than one, a median line follows the runs.")
     var runs: Int = 1
 
+    @Option(help: "The store: sqlite, or postgres (on --url, or on a throwaway server started for the bench).")
+    var store: BenchStore = .sqlite
+
+    @Option(help: "The PostgreSQL database URL for --store postgres (postgres://user@host:port/database).")
+    var url: String?
+
     func validate() throws {
         guard self.messages >= 1 else { throw ValidationError("--messages must be at least 1") }
         guard EntityOptions.maxMessageSizeRange.contains(self.size) else {
@@ -76,8 +82,17 @@ struct BenchCommand: AsyncParsableCommand {
                     concurrency: self.concurrency ?? scenario.defaultConcurrency,
                     receivers: self.receivers
                 )
-                let result = try await BenchDatabase.with(path: self.data) { broker in
-                    try await Bench(broker: broker, settings: settings).run(scenario)
+                var result: BenchResult
+                switch self.store {
+                case .sqlite:
+                    result = try await BenchDatabase.with(path: self.data) { broker in
+                        try await Bench(broker: broker, settings: settings).run(scenario)
+                    }
+                case .postgres:
+                    result = try await PostgresBenchDatabase.with(url: self.url) { broker in
+                        try await Bench(broker: broker, settings: settings).run(scenario)
+                    }
+                    result.store = "postgres"
                 }
                 print(result.jsonLine(), terminator: "\n")
                 results.append(result)
@@ -86,6 +101,7 @@ struct BenchCommand: AsyncParsableCommand {
                 print(BenchResult.median(of: results).jsonLine(median: true), terminator: "\n")
             }
         }
+        PostgresBenchDatabase.stop()
     }
 }
 

@@ -6,6 +6,6 @@ struct Herald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald",
         abstract: "Herald: reliable messaging for CQRS and event-sourced systems.",
-        subcommands: [BenchCommand.self, CrashWorkerCommand.self]
+        subcommands: [BenchCommand.self, CrashWorkerCommand.self, PostgresWorkerCommand.self, DemoCommand.self]
     )
 }

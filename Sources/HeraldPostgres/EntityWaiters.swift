@@ -1,0 +1,101 @@
+import Foundation
+import Synchronization
+
+/// Wakes receivers that wait for messages (long polling) when a commit makes messages visible.
+/// (The same mechanism as HeraldSQLite's; here fed by local commits and by LISTEN/NOTIFY.)
+///
+/// A generation counter per entity closes the gap between an empty receive and the wait: a
+/// receiver reads the generation before it looks, and does not sleep if it moved since.
+final class EntityWaiters: Sendable {
+    private enum Waiter {
+        case waiting(CheckedContinuation<Void, Never>)
+        case done
+    }
+
+    private struct State {
+        var generations: [String: UInt64] = [:]
+        var waiters: [String: [UUID: Waiter]] = [:]
+    }
+
+    private let state = Mutex(State())
+
+    /// The current generation of `key`.
+    func generation(of key: String) -> UInt64 {
+        self.state.withLock { $0.generations[key, default: 0] }
+    }
+
+    /// The keys receivers wait on now.
+    func allKeys() -> Set<String> {
+        self.state.withLock { Set($0.waiters.keys) }
+    }
+
+    /// Wakes every receiver waiting on one of `keys`.
+    func notify(_ keys: Set<String>) {
+        var toResume: [CheckedContinuation<Void, Never>] = []
+        self.state.withLock { state in
+            for key in keys {
+                state.generations[key, default: 0] &+= 1
+                guard let waiters = state.waiters.removeValue(forKey: key) else { continue }
+                for case .waiting(let continuation) in waiters.values { toResume.append(continuation) }
+            }
+        }
+        for continuation in toResume { continuation.resume() }
+    }
+
+    /// Waits until `key` moves past `generation`, or `timeout` passes, or the task is cancelled.
+    func wait(for key: String, after generation: UInt64, timeout: Duration) async {
+        let id = UUID()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let resumeNow: Bool = self.state.withLock { state in
+                        if state.generations[key, default: 0] != generation { return true }
+                        if case .done = state.waiters[key]?[id] {
+                            state.waiters[key]?[id] = nil
+                            return true
+                        }
+                        state.waiters[key, default: [:]][id] = .waiting(continuation)
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+            }
+            await group.next()
+            group.cancelAll()
+            self.cancel(key: key, id: id, generation: generation)
+            await group.waitForAll()
+        }
+    }
+
+    private func cancel(key: String, id: UUID, generation: UInt64) {
+        let continuation: CheckedContinuation<Void, Never>? = self.state.withLock { state in
+            switch state.waiters[key]?[id] {
+            case .waiting(let continuation):
+                state.waiters[key]?[id] = nil
+                if state.waiters[key]?.isEmpty == true { state.waiters[key] = nil }
+                return continuation
+            case .done:
+                return nil
+            case nil:
+                // Woken by notify already, or not registered yet: in the second case (and only
+                // then, since notify moves the generation) leave a tombstone for the registration.
+                if state.generations[key, default: 0] == generation {
+                    state.waiters[key, default: [:]][id] = .done
+                }
+                return nil
+            }
+        }
+        continuation?.resume()
+    }
+}
+
+extension EntityWaiters {
+    /// Wakes every waiting receiver, whatever it waits for (after a reconnect of the listener,
+    /// when notifications may have been missed).
+    func notifyAll() {
+        self.notify(self.allKeys())
+    }
+}

@@ -1,0 +1,278 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The qualified names of Herald's tables in one schema.
+struct Tables: Sendable {
+    let schema: String
+    let entity: String
+    let message: String
+    let session: String
+    let dedup: String
+    let document: String
+    let inbox: String
+    let event: String
+    let eventHead: String
+    let migrations: String
+
+    init(schema: String) {
+        let quoted = "\"\(schema)\""
+        self.schema = quoted
+        self.entity = "\(quoted).entity"
+        self.message = "\(quoted).message"
+        self.session = "\(quoted).session"
+        self.dedup = "\(quoted).dedup"
+        self.document = "\(quoted).document"
+        self.inbox = "\(quoted).inbox"
+        self.event = "\(quoted).event"
+        self.eventHead = "\(quoted).event_head"
+        self.migrations = "\(quoted).herald_migrations"
+    }
+}
+
+/// Herald's schema as forward-only, numbered migrations, applied by every broker on start.
+///
+/// Every broker that starts runs ``migrate(_:tables:schema:logger:)`` in one transaction under a
+/// transaction-scoped advisory lock keyed by the schema name, so brokers starting at once on many
+/// processes or hosts apply each migration exactly once and wait for each other; a broker that
+/// finds every migration applied changes nothing. A database migrated by a newer Herald (a version
+/// this code does not know) is refused rather than served.
+enum Schema {
+    struct Migration: Sendable {
+        let version: Int64
+        let name: String
+        let sql: @Sendable (Tables) -> [String]
+    }
+
+    static let migrations: [Migration] = [
+        Migration(version: 1, name: "messages, sessions, duplicate detection, documents, inbox, events") { t in
+            [
+                """
+                CREATE TABLE \(t.entity) (
+                    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    key TEXT NOT NULL UNIQUE,
+                    kind TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    topic_id BIGINT,
+                    topic_name TEXT,
+                    options TEXT NOT NULL,
+                    filter TEXT,
+                    last_seq BIGINT NOT NULL DEFAULT 0,
+                    generation BIGINT NOT NULL DEFAULT 0
+                )
+                """,
+                "CREATE INDEX entity_topic ON \(t.entity) (topic_id) WHERE topic_id IS NOT NULL",
+                // One row per message of a queue or subscription, and per dead letter (dlq).
+                // state: 0 active, 1 deferred, 2 scheduled (active once visible_at has passed).
+                // visible_at, expires_at, enqueued_at, scheduled_at: wall-clock milliseconds;
+                // locked_until: lock-clock milliseconds (see PostgresBroker, "Time").
+                // fillfactor 50 leaves room on each page for a second version of every row, so that
+                // locking a message (an UPDATE of columns no index covers) is a HOT update that
+                // writes no index entry; a message is typically locked once, then deleted.
+                """
+                CREATE TABLE \(t.message) (
+                    entity_id BIGINT NOT NULL,
+                    seq BIGINT NOT NULL,
+                    dlq BOOLEAN NOT NULL DEFAULT FALSE,
+                    state BIGINT NOT NULL DEFAULT 0,
+                    visible_at BIGINT NOT NULL,
+                    expires_at BIGINT,
+                    delivery_count BIGINT NOT NULL DEFAULT 0,
+                    lock_nonce UUID,
+                    locked_until BIGINT,
+                    session_id TEXT,
+                    enqueued_at BIGINT NOT NULL,
+                    message_id TEXT NOT NULL,
+                    content_type TEXT,
+                    subject TEXT,
+                    correlation_id TEXT,
+                    causation_id TEXT,
+                    reply_to TEXT,
+                    ttl_ms BIGINT,
+                    scheduled_at BIGINT,
+                    properties BYTEA,
+                    sender_id TEXT,
+                    sender_seq BIGINT,
+                    body BYTEA NOT NULL,
+                    dl_reason TEXT,
+                    dl_description TEXT,
+                    PRIMARY KEY (entity_id, seq)
+                ) WITH (
+                    fillfactor = 50,
+                    autovacuum_vacuum_scale_factor = 0.01,
+                    autovacuum_vacuum_threshold = 1000,
+                    autovacuum_vacuum_insert_scale_factor = 0.05,
+                    autovacuum_analyze_scale_factor = 0.02,
+                    autovacuum_vacuum_cost_delay = 0
+                )
+                """,
+                // Receive walks this in sequence order; deferred messages are not in it.
+                "CREATE INDEX message_ready ON \(t.message) (entity_id, dlq, seq) WHERE state <> 1",
+                "CREATE INDEX message_session ON \(t.message) (entity_id, session_id, seq) WHERE session_id IS NOT NULL",
+                // Scheduled messages, for cancellation by message id.
+                "CREATE INDEX message_scheduled ON \(t.message) (entity_id, message_id) WHERE state = 2",
+                "CREATE INDEX message_expiry ON \(t.message) (entity_id, expires_at) WHERE expires_at IS NOT NULL AND NOT dlq",
+                // Session state, parking, and the session lock (lock-clock milliseconds).
+                """
+                CREATE TABLE \(t.session) (
+                    entity_id BIGINT NOT NULL,
+                    session_id TEXT NOT NULL,
+                    state BYTEA,
+                    parked BOOLEAN NOT NULL DEFAULT FALSE,
+                    lock_nonce UUID,
+                    locked_until BIGINT,
+                    PRIMARY KEY (entity_id, session_id)
+                )
+                """,
+                // Duplicate detection: kind 0 keys a messageId, kind 1 a (senderId, senderSequence) pair.
+                """
+                CREATE TABLE \(t.dedup) (
+                    entity_id BIGINT NOT NULL,
+                    kind BIGINT NOT NULL,
+                    key TEXT NOT NULL,
+                    seq BIGINT NOT NULL,
+                    expires_at BIGINT NOT NULL,
+                    PRIMARY KEY (entity_id, kind, key)
+                ) WITH (autovacuum_vacuum_scale_factor = 0.02)
+                """,
+                "CREATE INDEX dedup_expiry ON \(t.dedup) (expires_at)",
+                """
+                CREATE TABLE \(t.document) (
+                    collection TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    version BIGINT NOT NULL,
+                    data BYTEA NOT NULL,
+                    PRIMARY KEY (collection, key)
+                )
+                """,
+                """
+                CREATE TABLE \(t.inbox) (
+                    handler TEXT NOT NULL,
+                    message_id TEXT NOT NULL,
+                    handled_at BIGINT NOT NULL,
+                    PRIMARY KEY (handler, message_id)
+                )
+                """,
+                // Positions come from event_head, whose row lock is held until commit: positions
+                // are assigned in commit order, so a reader of readAll never sees a gap fill later.
+                """
+                CREATE TABLE \(t.event) (
+                    position BIGINT PRIMARY KEY,
+                    stream TEXT NOT NULL,
+                    version BIGINT NOT NULL,
+                    type TEXT NOT NULL,
+                    data BYTEA NOT NULL,
+                    correlation_id TEXT,
+                    causation_id TEXT,
+                    recorded_at BIGINT NOT NULL,
+                    UNIQUE (stream, version)
+                )
+                """,
+                "CREATE TABLE \(t.eventHead) (id BIGINT PRIMARY KEY CHECK (id = 1), last_position BIGINT NOT NULL)",
+                // The claim of a peek-lock receive, as a function so that PostgreSQL plans it once per
+                // connection rather than at every receive (most of a receive's cost otherwise). It
+                // picks the next visible messages in sequence order, skipping locked rows, locks
+                // them, and dead-letters instead those whose delivery count reached the maximum
+                // (returned with dlq set). Returns the message columns in Store.messageColumnNames order.
+                """
+                CREATE FUNCTION \(t.schema).herald_claim(
+                    p_entity BIGINT, p_dlq BOOLEAN, p_now BIGINT, p_lock BIGINT, p_count BIGINT, p_nonce UUID, p_until BIGINT,
+                    p_max BIGINT, p_reason TEXT, p_description TEXT
+                ) RETURNS TABLE (
+                    r_seq BIGINT, r_dlq BOOLEAN, r_state BIGINT, r_visible_at BIGINT, r_expires_at BIGINT, r_delivery_count BIGINT,
+                    r_lock_nonce UUID, r_locked_until BIGINT, r_session_id TEXT, r_enqueued_at BIGINT, r_message_id TEXT,
+                    r_content_type TEXT, r_subject TEXT, r_correlation_id TEXT, r_causation_id TEXT, r_reply_to TEXT, r_ttl_ms BIGINT,
+                    r_scheduled_at BIGINT, r_properties BYTEA, r_sender_id TEXT, r_sender_seq BIGINT, r_body BYTEA, r_dl_reason TEXT,
+                    r_dl_description TEXT
+                ) LANGUAGE plpgsql AS $$
+                BEGIN
+                    RETURN QUERY
+                    WITH c AS (
+                        SELECT m0.seq, m0.delivery_count FROM \(t.message) m0
+                        WHERE m0.entity_id = p_entity AND m0.dlq = p_dlq AND m0.state <> 1 AND m0.visible_at <= p_now
+                        AND (m0.lock_nonce IS NULL OR m0.locked_until <= p_lock)
+                        AND (p_dlq OR m0.expires_at IS NULL OR m0.expires_at > p_now)
+                        ORDER BY m0.seq LIMIT p_count FOR UPDATE SKIP LOCKED)
+                    UPDATE \(t.message) m SET state = 0,
+                        dlq = m.dlq OR c.delivery_count >= p_max,
+                        lock_nonce = CASE WHEN c.delivery_count >= p_max THEN NULL ELSE p_nonce END,
+                        locked_until = CASE WHEN c.delivery_count >= p_max THEN NULL ELSE p_until END,
+                        delivery_count = CASE WHEN c.delivery_count >= p_max THEN m.delivery_count ELSE m.delivery_count + 1 END,
+                        visible_at = CASE WHEN c.delivery_count >= p_max THEN 0 ELSE m.visible_at END,
+                        dl_reason = CASE WHEN c.delivery_count >= p_max THEN p_reason ELSE m.dl_reason END,
+                        dl_description = CASE WHEN c.delivery_count >= p_max THEN p_description ELSE m.dl_description END
+                    FROM c WHERE m.entity_id = p_entity AND m.seq = c.seq
+                    RETURNING m.seq, m.dlq, m.state, m.visible_at, m.expires_at, m.delivery_count, m.lock_nonce, m.locked_until,
+                        m.session_id, m.enqueued_at, m.message_id, m.content_type, m.subject, m.correlation_id, m.causation_id,
+                        m.reply_to, m.ttl_ms, m.scheduled_at, m.properties, m.sender_id, m.sender_seq, m.body, m.dl_reason,
+                        m.dl_description;
+                END $$
+                """,
+                // Fails the statement (undoing its writes) when a count is not the one expected:
+                // lets one autocommit statement complete a batch of messages all or nothing.
+                """
+                CREATE FUNCTION \(t.schema).herald_expect_count(actual BIGINT, expected BIGINT) RETURNS BIGINT LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF actual <> expected THEN
+                        RAISE EXCEPTION 'herald: % of % rows matched', actual, expected USING ERRCODE = '\(Self.countMismatch)';
+                    END IF;
+                    RETURN actual;
+                END $$
+                """,
+                "INSERT INTO \(t.eventHead) (id, last_position) VALUES (1, 0)",
+            ]
+        }
+    ]
+
+    /// The SQLSTATE `herald_expect_count` raises.
+    static let countMismatch = "HL001"
+
+    /// A 64-bit key for the advisory lock that serializes the migrations of `schema` (FNV-1a).
+    static func advisoryKey(_ schema: String) -> Int64 {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in "herald.migrations.\(schema)".utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        return Int64(bitPattern: hash)
+    }
+
+    /// Creates the schema if needed and applies every migration it lacks, in one transaction.
+    static func migrate(_ connection: PostgresConnection, tables: Tables, schema: String, logger: Logger) async throws {
+        func run(_ sql: String) async throws {
+            _ = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger).collect()
+        }
+        try await run("BEGIN")
+        do {
+            _ = try await connection.query("SELECT pg_advisory_xact_lock(\(Self.advisoryKey(schema)))", logger: logger).collect()
+            try await run("CREATE SCHEMA IF NOT EXISTS \(tables.schema)")
+            try await run(
+                "CREATE TABLE IF NOT EXISTS \(tables.migrations) (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            var applied: Set<Int64> = []
+            for row in try await connection.query(PostgresQuery(unsafeSQL: "SELECT version FROM \(tables.migrations)"), logger: logger).collect() {
+                applied.insert(try row.decode(Int64.self))
+            }
+            let known = Set(Self.migrations.map(\.version))
+            if let unknown = applied.subtracting(known).max() {
+                throw MigrationError(description: "schema \(schema) was migrated to version \(unknown), which this Herald does not know; refusing to use it")
+            }
+            for migration in Self.migrations where !applied.contains(migration.version) {
+                for statement in migration.sql(tables) { try await run(statement) }
+                _ = try await connection.query(
+                    "INSERT INTO \(unescaped: tables.migrations) (version, name) VALUES (\(migration.version), \(migration.name))",
+                    logger: logger
+                ).collect()
+                logger.info("herald applied a migration", metadata: ["herald.schema": "\(schema)", "herald.migration": "\(migration.version)"])
+            }
+            try await run("COMMIT")
+        } catch {
+            try? await run("ROLLBACK")
+            throw error
+        }
+    }
+
+    struct MigrationError: Error, CustomStringConvertible {
+        let description: String
+    }
+}

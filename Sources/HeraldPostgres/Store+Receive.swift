@@ -1,0 +1,374 @@
+import Foundation
+import HeraldCore
+import PostgresNIO
+
+/// What a receive returned, and the wait keys of dead-letter queues it filled on the way.
+struct ReceiveOutcome: Sendable {
+    var messages: [ReceivedMessage]
+    var wake: Set<String>
+}
+
+/// Builds a statement whose parameters are bound as they are written.
+struct StatementBuilder {
+    var bindings = PostgresBindings()
+
+    /// Binds `value` and returns its placeholder.
+    mutating func bind<T: PostgresThrowingDynamicTypeEncodable>(_ value: T) throws -> String {
+        try self.bindings.append(value)
+        return "$\(self.bindings.count)"
+    }
+
+    func query(_ sql: String) -> PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: self.bindings) }
+}
+
+extension Store {
+    func receive(from path: EntityPath, maxCount: Int, mode: ReceiveMode) async throws -> ReceiveOutcome {
+        try Self.checkReceiveCount(maxCount)
+        var entity = try await self.receiveSource(path)
+        if entity.options.requiresSession && !path.isDeadLetter {
+            throw HeraldError(.sessionRequired, "'\(path)' requires sessions: accept a session and receive from it")
+        }
+        let nonce = UUID()
+        let lockedUntil = self.now.lock + entity.options.lockDuration.milliseconds
+        var received: [ReceivedMessage] = []
+        var wake: Set<String> = []
+        var checkedCache = false
+        // Expired messages are never delivered; moving them to the dead-letter queue (or dropping
+        // them) can wait: a receive sweeps at most once a second (of the broker's clock) per
+        // entity and broker, and counts always does.
+        if !path.isDeadLetter && self.broker.shouldSweep(entity.id, self.now), try await self.sweepExpired(entity) {
+            wake.insert(entity.waitKey(deadLetter: true))
+        }
+        while received.count < maxCount {
+            let wanted = maxCount - received.count
+            let (rows, deadLettered, expired) = try await self.claim(
+                entity, deadLetter: path.isDeadLetter, count: wanted, mode: mode, nonce: nonce, lockedUntil: lockedUntil
+            )
+            if rows.isEmpty && deadLettered == 0 && expired == 0 && received.isEmpty && !checkedCache {
+                checkedCache = true
+                if try await self.cacheWasStale(entity) {
+                    entity = try await self.receiveSource(path, fresh: true)
+                    continue
+                }
+            }
+            if deadLettered > 0 || (expired > 0 && entity.options.deadLetterOnExpiration) {
+                wake.insert(entity.waitKey(deadLetter: true))
+            }
+            for var message in rows.sorted(by: { $0.sequenceNumber < $1.sequenceNumber }).map(\.received) {
+                if mode == .peekLock {
+                    message.lockToken = LockToken(entity: message.entity, sequenceNumber: message.sequenceNumber, nonce: nonce)
+                } else {
+                    message.deliveryCount += 1
+                    message.lockedUntil = nil
+                }
+                received.append(message)
+            }
+            if deadLettered == 0 || rows.count + deadLettered < wanted { break }
+        }
+        if mode == .peekLock {
+            self.broker.locks.add(
+                nonce: nonce, entityId: entity.id, deadLetter: path.isDeadLetter, sequenceNumbers: received.map(\.sequenceNumber),
+                lockedUntil: lockedUntil, lockNow: self.now.lock
+            )
+        }
+        return ReceiveOutcome(messages: received, wake: wake)
+    }
+
+    /// One statement that picks the next `count` visible messages with `FOR UPDATE SKIP LOCKED`,
+    /// dead-letters those whose delivery count reached the maximum and locks (or deletes) the rest.
+    private func claim(
+        _ entity: EntityRecord, deadLetter: Bool, count: Int, mode: ReceiveMode, nonce: UUID, lockedUntil: Int64
+    ) async throws -> (rows: [MessageRow], deadLettered: Int, expired: Int) {
+        var b = StatementBuilder()
+        let sql: String
+        switch mode {
+        case .peekLock:
+            // The usual receive: a function whose plan each connection caches (see Schema).
+            let max = deadLetter ? Int64.max : Int64(entity.options.maxDeliveryCount)
+            let arguments = [
+                try b.bind(entity.id), try b.bind(deadLetter), try b.bind(self.now.wall), try b.bind(self.now.lock), try b.bind(Int64(count)),
+                try b.bind(nonce), try b.bind(lockedUntil), try b.bind(max), try b.bind(DeadLetterReason.maxDeliveryCountExceeded),
+                try b.bind("delivered \(entity.options.maxDeliveryCount) times"),
+            ]
+            sql = "SELECT * FROM \(self.t.schema).herald_claim(\(arguments.joined(separator: ", ")))"
+        case .receiveAndDelete:
+            let m = self.t.message
+            let e = try b.bind(entity.id)
+            let now = try b.bind(self.now.wall)
+            // Expired messages are never claimed; the sweep that dead-letters them runs apart (see receive).
+            let notExpired = deadLetter ? "" : "AND (expires_at IS NULL OR expires_at > \(now))"
+            let candidates = """
+                c AS (SELECT seq, delivery_count FROM \(m) WHERE entity_id = \(e) AND dlq = \(try b.bind(deadLetter)) AND state <> 1
+                    AND visible_at <= \(now) AND (lock_nonce IS NULL OR locked_until <= \(try b.bind(self.now.lock))) \(notExpired)
+                    ORDER BY seq LIMIT \(try b.bind(Int64(count))) FOR UPDATE SKIP LOCKED)
+                """
+            if deadLetter {
+                sql = "WITH \(candidates) DELETE FROM \(m) m USING c WHERE m.entity_id = \(e) AND m.seq = c.seq RETURNING \(Self.messageColumns("m."))"
+            } else {
+                let max = try b.bind(Int64(entity.options.maxDeliveryCount))
+                sql = """
+                    WITH \(candidates),
+                    dead AS (UPDATE \(m) m SET \(Self.deadLetterAssignments), dl_reason = \(try b.bind(DeadLetterReason.maxDeliveryCountExceeded)),
+                        dl_description = \(try b.bind("delivered \(entity.options.maxDeliveryCount) times"))
+                        FROM c WHERE m.entity_id = \(e) AND m.seq = c.seq AND c.delivery_count >= \(max) RETURNING \(Self.messageColumns("m."))),
+                    gone AS (DELETE FROM \(m) m USING c WHERE m.entity_id = \(e) AND m.seq = c.seq AND c.delivery_count < \(max)
+                        RETURNING \(Self.messageColumns("m.")))
+                    SELECT * FROM dead UNION ALL SELECT * FROM gone
+                    """
+            }
+        }
+        var messages: [MessageRow] = []
+        var deadLettered = 0
+        for row in try await self.rows(b.query(sql)) {
+            let message = try self.decode(row, entity: entity)
+            // A row of the queue that comes back as a dead letter was exhausted, not received.
+            if message.isDeadLetter && !deadLetter {
+                deadLettered += 1
+            } else {
+                messages.append(message)
+            }
+        }
+        return (messages, deadLettered, 0)
+    }
+
+    func receiveDeferred(from path: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
+        try Self.checkReceiveCount(sequenceNumbers.count)
+        let entity = try await self.receiveSource(path)
+        if entity.options.requiresSession && !path.isDeadLetter {
+            throw HeraldError(.sessionRequired, "deferred messages of a session entity are received through their session")
+        }
+        let nonce = UUID()
+        let lockedUntil = self.now.lock + entity.options.lockDuration.milliseconds
+        let rows = try await self.rows(
+            """
+            UPDATE \(unescaped: self.t.message) SET lock_nonce = \(nonce), locked_until = \(lockedUntil), delivery_count = delivery_count + 1
+            WHERE entity_id = \(entity.id) AND seq = ANY(\(sequenceNumbers)) AND dlq = \(path.isDeadLetter) AND state = 1
+            AND (lock_nonce IS NULL OR locked_until <= \(self.now.lock))
+            RETURNING \(unescaped: Self.messageColumns())
+            """
+        )
+        var bySequence: [Int64: ReceivedMessage] = [:]
+        for row in rows {
+            var message = try self.decode(row, entity: entity).received
+            message.lockToken = LockToken(entity: message.entity, sequenceNumber: message.sequenceNumber, nonce: nonce)
+            bySequence[message.sequenceNumber] = message
+        }
+        var received: [ReceivedMessage] = []
+        var seen: Set<Int64> = []
+        for sequenceNumber in sequenceNumbers {
+            // A deferred message is never dead-lettered on receipt: it was asked for by number.
+            guard seen.insert(sequenceNumber).inserted, let message = bySequence[sequenceNumber] else {
+                throw HeraldError(.messageNotFound, "no deferred, unlocked message \(sequenceNumber) in '\(path)'")
+            }
+            received.append(message)
+        }
+        self.broker.locks.add(
+            nonce: nonce, entityId: entity.id, deadLetter: path.isDeadLetter, sequenceNumbers: sequenceNumbers,
+            lockedUntil: lockedUntil, lockNow: self.now.lock
+        )
+        return received
+    }
+
+    func peek(_ path: EntityPath, from sequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage] {
+        try Self.checkReceiveCount(maxCount)
+        let entity = try await self.receiveSource(path)
+        return try await self.rows(
+            """
+            SELECT \(unescaped: Self.messageColumns()) FROM \(unescaped: self.t.message)
+            WHERE entity_id = \(entity.id) AND dlq = \(path.isDeadLetter) AND seq >= \(sequenceNumber) ORDER BY seq LIMIT \(Int64(maxCount))
+            """
+        ).map { try self.decode($0, entity: entity).received }
+    }
+
+    // MARK: Settlement
+
+    /// What settlement needs to know of a locked message.
+    struct LockedMessage {
+        var entity: EntityRecord
+        var deliveryCount: Int
+        var sessionId: String?
+    }
+
+    /// Checks, with the row locked, that `token` holds the current, unexpired lock of its message
+    /// (DESIGN.md §4.3, §4.13).
+    func lockedMessage(_ token: LockToken) async throws -> LockedMessage {
+        let entity = try await self.receiveSource(token.entity)
+        let rows = try await self.rows(
+            """
+            SELECT dlq, lock_nonce, locked_until, session_id, delivery_count FROM \(unescaped: self.t.message)
+            WHERE entity_id = \(entity.id) AND seq = \(token.sequenceNumber) FOR UPDATE
+            """
+        )
+        guard let row = rows.first else { throw Self.lockLost(token) }
+        let (isDeadLetter, nonce, lockedUntil, sessionId, deliveryCount) = try row.decode((Bool, UUID?, Int64?, String?, Int64).self)
+        guard isDeadLetter == token.entity.isDeadLetter, nonce == token.nonce else { throw Self.lockLost(token) }
+        if entity.options.requiresSession && !token.entity.isDeadLetter, let sessionId {
+            let session = try await self.rows(
+                """
+                SELECT lock_nonce, locked_until FROM \(unescaped: self.t.session)
+                WHERE entity_id = \(entity.id) AND session_id = \(sessionId) FOR SHARE
+                """
+            )
+            let (holder, until) = try session.first?.decode((UUID?, Int64?).self) ?? (nil, nil)
+            guard holder != nil, let until, until > self.now.lock else {
+                throw HeraldError(.sessionLockLost, "the lock of session '\(sessionId)' in '\(token.entity)' is lost")
+            }
+        } else if (lockedUntil ?? 0) <= self.now.lock {
+            throw HeraldError(.lockLost, "the lock of message \(token.sequenceNumber) in '\(token.entity)' expired")
+        }
+        return LockedMessage(entity: entity, deliveryCount: Int(deliveryCount), sessionId: sessionId)
+    }
+
+    static func lockLost(_ token: LockToken) -> HeraldError {
+        HeraldError(.lockLost, "the lock of message \(token.sequenceNumber) in '\(token.entity)' is lost: expired, settled, or superseded by a later delivery")
+    }
+
+    static func checkCompletion(_ tokens: [LockToken]) throws(HeraldError) {
+        guard tokens.count <= HeraldLimits.maxBatchCount else {
+            throw HeraldError(.batchTooLarge, "complete at most \(HeraldLimits.maxBatchCount) messages in one transaction; got \(tokens.count)")
+        }
+        guard Set(tokens).count == tokens.count else {
+            throw HeraldError(.invalidArgument, "the same lock token appears twice")
+        }
+    }
+
+    /// Whether `tokens` are one receive's tokens of a non-session entity (`entity`), which one
+    /// statement completes.
+    static func canCompleteInOneStatement(_ tokens: [LockToken], entity: EntityRecord) -> Bool {
+        guard let first = tokens.first, (try? Self.checkCompletion(tokens)) != nil,
+            tokens.allSatisfy({ $0.nonce == first.nonce && $0.entity == first.entity })
+        else { return false }
+        return !entity.options.requiresSession || first.entity.isDeadLetter
+    }
+
+    func canCompleteInOneStatement(_ tokens: [LockToken]) async throws -> Bool {
+        guard let first = tokens.first else { return false }
+        return Self.canCompleteInOneStatement(tokens, entity: try await self.receiveSource(first.entity))
+    }
+
+    /// Deletes the messages of one group of tokens (same entity, same nonce) if every one of them
+    /// is still locked by it, or none (the statement fails, undoing its deletes); throws
+    /// ``HeraldCore/HeraldError/Code/lockLost`` then.
+    private func deleteLocked(_ entity: EntityRecord, _ tokens: [LockToken]) async throws {
+        let first = tokens[0]
+        do {
+            try await self.rows(
+                """
+                WITH d AS (DELETE FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND dlq = \(first.entity.isDeadLetter)
+                    AND seq = ANY(\(tokens.map(\.sequenceNumber))) AND lock_nonce = \(first.nonce) AND locked_until > \(self.now.lock) RETURNING 1)
+                SELECT \(unescaped: self.t.schema).herald_expect_count((SELECT count(*) FROM d), \(Int64(tokens.count)))
+                """
+            )
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == Schema.countMismatch {
+            throw HeraldError(.lockLost, "messages to complete in '\(first.entity)' lost their locks: expired, settled, or superseded")
+        }
+    }
+
+    func completeInOneStatement(_ tokens: [LockToken]) async throws {
+        try await self.deleteLocked(try await self.receiveSource(tokens[0].entity), tokens)
+    }
+
+    func complete(_ tokens: [LockToken]) async throws {
+        try Self.checkCompletion(tokens)
+        // Tokens of one receive share a nonce: settle each such group with one statement; one
+        // lost token rejects the whole call (and the transaction undoes its writes).
+        var groups: [String: [LockToken]] = [:]
+        var order: [String] = []
+        for token in tokens {
+            let key = "\(token.entity)\u{0}\(token.nonce)"
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(token)
+        }
+        for key in order {
+            let group = groups[key]!
+            let first = group[0]
+            let entity = try await self.receiveSource(first.entity)
+            if entity.options.requiresSession && !first.entity.isDeadLetter {
+                for token in group {
+                    _ = try await self.lockedMessage(token)
+                    try await self.rows("DELETE FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND seq = \(token.sequenceNumber)")
+                }
+                continue
+            }
+            try await self.deleteLocked(entity, group)
+        }
+    }
+
+    func abandon(_ token: LockToken, delay: Duration?) async throws -> Set<String> {
+        if let delay, delay < .zero { throw HeraldError(.invalidArgument, "an abandon delay cannot be negative") }
+        let locked = try await self.lockedMessage(token)
+        if !token.entity.isDeadLetter && locked.deliveryCount >= locked.entity.options.maxDeliveryCount {
+            try await self.moveToDeadLetter(
+                locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId,
+                reason: DeadLetterReason.maxDeliveryCountExceeded, description: "delivered \(locked.entity.options.maxDeliveryCount) times"
+            )
+            return [locked.entity.waitKey(deadLetter: true)]
+        }
+        let visibleAt: Int64 = delay.map { $0 > .zero ? self.now.wall + $0.milliseconds : 0 } ?? 0
+        try await self.rows(
+            """
+            UPDATE \(unescaped: self.t.message) SET lock_nonce = NULL, locked_until = NULL, visible_at = \(visibleAt)
+            WHERE entity_id = \(locked.entity.id) AND seq = \(token.sequenceNumber)
+            """
+        )
+        return [locked.entity.waitKey(deadLetter: token.entity.isDeadLetter)]
+    }
+
+    func deferMessage(_ token: LockToken) async throws {
+        let locked = try await self.lockedMessage(token)
+        if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "dead letters cannot be deferred") }
+        try await self.rows(
+            """
+            UPDATE \(unescaped: self.t.message) SET state = 1, lock_nonce = NULL, locked_until = NULL
+            WHERE entity_id = \(locked.entity.id) AND seq = \(token.sequenceNumber)
+            """
+        )
+    }
+
+    func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> Set<String> {
+        for text in [reason, description ?? ""] where text.utf8.count > HeraldLimits.maxDeadLetterTextLength {
+            throw HeraldError(.identifierTooLong, "a dead-letter reason or description has at most \(HeraldLimits.maxDeadLetterTextLength) bytes")
+        }
+        let locked = try await self.lockedMessage(token)
+        if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "the message is already a dead letter") }
+        try await self.moveToDeadLetter(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId, reason: reason, description: description)
+        return [locked.entity.waitKey(deadLetter: true)]
+    }
+
+    func renewLock(_ token: LockToken) async throws -> (Int64, Date) {
+        let locked = try await self.lockedMessage(token)
+        var until = self.now.lock + locked.entity.options.lockDuration.milliseconds
+        if locked.entity.options.requiresSession && !token.entity.isDeadLetter, let sessionId = locked.sessionId {
+            // A session message is locked for as long as its session.
+            let rows = try await self.rows(
+                "SELECT locked_until FROM \(unescaped: self.t.session) WHERE entity_id = \(locked.entity.id) AND session_id = \(sessionId)"
+            )
+            if let sessionUntil = try rows.first?.decode(Int64?.self) { until = sessionUntil }
+        }
+        try await self.rows(
+            "UPDATE \(unescaped: self.t.message) SET locked_until = \(until) WHERE entity_id = \(locked.entity.id) AND seq = \(token.sequenceNumber)"
+        )
+        return (until, self.now.display(lock: until))
+    }
+
+    func resubmit(_ token: LockToken) async throws -> Set<String> {
+        guard token.entity.isDeadLetter else {
+            throw HeraldError(.invalidArgument, "resubmit takes the lock token of a message received from a dead-letter queue")
+        }
+        let locked = try await self.lockedMessage(token)
+        try await self.rows(
+            """
+            UPDATE \(unescaped: self.t.message) SET dlq = FALSE, state = 0, delivery_count = 0, lock_nonce = NULL, locked_until = NULL,
+                visible_at = 0, expires_at = CASE WHEN ttl_ms IS NULL THEN NULL ELSE \(self.now.wall) + ttl_ms END,
+                dl_reason = NULL, dl_description = NULL
+            WHERE entity_id = \(locked.entity.id) AND seq = \(token.sequenceNumber)
+            """
+        )
+        if let sessionId = locked.sessionId {
+            try await self.rows(
+                "UPDATE \(unescaped: self.t.session) SET parked = FALSE WHERE entity_id = \(locked.entity.id) AND session_id = \(sessionId)"
+            )
+        }
+        return [locked.entity.waitKey(deadLetter: false)]
+    }
+}

@@ -1,0 +1,285 @@
+import Foundation
+import HeraldCore
+import Logging
+import PostgresNIO
+
+/// One attempt of one operation: a connection (in a transaction, or not), the broker, and the
+/// time the attempt runs at. Every broker operation is a method of this type, in the extensions
+/// that follow.
+struct Store: Sendable {
+    let connection: PostgresConnection
+    let broker: PostgresBroker
+    let now: Now
+
+    var t: Tables { self.broker.tables }
+    var logger: Logger { self.broker.configuration.logger }
+
+    @discardableResult
+    func rows(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await self.connection.query(query, logger: self.logger).collect()
+    }
+
+    func execute(_ sql: String) async throws {
+        _ = try await self.rows(PostgresQuery(unsafeSQL: sql))
+    }
+
+    // MARK: Resolving entities
+
+    static let entityColumns = "id, kind, name, topic_id, topic_name, options, filter"
+
+    static func decodeEntity(_ row: PostgresRow) throws -> EntityRecord {
+        let r = row.makeRandomAccess()
+        let id = try r[0].decode(Int64.self)
+        let kind = try r[1].decode(String.self)
+        let name = try r[2].decode(String.self)
+        let topicId = try r[3].decode(Int64?.self)
+        let topicName = try r[4].decode(String?.self)
+        let decoder = JSONDecoder()
+        let options = try decoder.decode(EntityOptions.self, from: Data(try r[5].decode(String.self).utf8))
+        let filter = try r[6].decode(String?.self).map { try decoder.decode(SubscriptionFilter.self, from: Data($0.utf8)) } ?? .all
+        let path: EntityPath
+        switch kind {
+        case "queue": path = .queue(name)
+        case "topic": path = .topic(name)
+        default: path = .subscription(name, of: topicName ?? "")
+        }
+        return EntityRecord(id: id, path: path, options: options, filter: filter, topicId: topicId)
+    }
+
+    /// The entity with `key`: from the cache, or from the database.
+    func lookup(_ key: String) async throws -> EntityRecord? {
+        if let cached = self.broker.cache.entity(key) { return cached }
+        return try await self.fetch(key)
+    }
+
+    /// The entity with `key` as the database has it now; refreshes the cache.
+    func fetch(_ key: String) async throws -> EntityRecord? {
+        let rows = try await self.rows("SELECT \(unescaped: Self.entityColumns) FROM \(unescaped: self.t.entity) WHERE key = \(key)")
+        guard let row = rows.first else {
+            self.broker.cache.forget(key)
+            return nil
+        }
+        let record = try Self.decodeEntity(row)
+        self.broker.cache.store(record)
+        return record
+    }
+
+    /// The queue or topic a sender addresses; queues and topics share one namespace.
+    func sendTarget(_ path: EntityPath, fresh: Bool = false) async throws -> EntityRecord {
+        try path.validate()
+        if path.kind == .subscription || path.isDeadLetter {
+            throw HeraldError(.invalidArgument, "send to a queue or a topic, not to \(path)")
+        }
+        let record = fresh ? try await self.fetch(path.entityKey) : try await self.lookup(path.entityKey)
+        guard let record, record.path.kind != .subscription else {
+            throw HeraldError(.entityNotFound, "no queue or topic named '\(path.name)'")
+        }
+        return record
+    }
+
+    /// The queue or subscription a receiver addresses (the owner, for a dead-letter path).
+    func receiveSource(_ path: EntityPath, fresh: Bool = false) async throws -> EntityRecord {
+        try path.validate()
+        if path.kind == .topic {
+            throw HeraldError(.invalidArgument, "receive from a subscription of topic '\(path.name)', not from the topic")
+        }
+        let record = fresh ? try await self.fetch(path.entityKey) : try await self.lookup(path.entityKey)
+        guard let record, record.path.kind == path.kind else {
+            throw HeraldError(.entityNotFound, "no \(path.kind.rawValue) '\(path.entityKey)'")
+        }
+        return record
+    }
+
+    /// The key a waiting receiver of `path` waits on.
+    func waitKey(_ path: EntityPath) async throws -> String {
+        try await self.receiveSource(path).waitKey(deadLetter: path.isDeadLetter)
+    }
+
+    /// After an empty answer from a cached entity: checks that the entity still exists with that
+    /// id (another process may have deleted or recreated it); `true` when the cache was stale.
+    func cacheWasStale(_ record: EntityRecord) async throws -> Bool {
+        let fresh = try await self.fetch(record.path.entityKey)
+        return fresh?.id != record.id
+    }
+
+    static func checkReceiveCount(_ maxCount: Int) throws(HeraldError) {
+        guard (1...HeraldLimits.maxReceiveCount).contains(maxCount) else {
+            throw HeraldError(.invalidArgument, "maxCount must lie in 1...\(HeraldLimits.maxReceiveCount); got \(maxCount)")
+        }
+    }
+}
+
+// MARK: - Message rows
+
+extension Store {
+    static let messageColumnNames = [
+        "seq", "dlq", "state", "visible_at", "expires_at", "delivery_count", "lock_nonce", "locked_until", "session_id",
+        "enqueued_at", "message_id", "content_type", "subject", "correlation_id", "causation_id", "reply_to", "ttl_ms",
+        "scheduled_at", "properties", "sender_id", "sender_seq", "body", "dl_reason", "dl_description",
+    ]
+
+    /// The columns every read of whole messages selects, in the order ``decode(_:entity:)`` reads.
+    static func messageColumns(_ prefix: String = "") -> String {
+        Self.messageColumnNames.map { prefix + $0 }.joined(separator: ", ")
+    }
+
+    /// A message row with what the broker needs to decide about it.
+    struct MessageRow {
+        var sequenceNumber: Int64
+        var isDeadLetter: Bool
+        var visibleAt: Int64
+        var deliveryCount: Int
+        var sessionId: String?
+        var received: ReceivedMessage
+    }
+
+    /// Decodes the message columns starting at column `offset`, in ``messageColumnNames`` order.
+    func decode(_ row: PostgresRow, entity: EntityRecord, offset: Int = 0) throws -> MessageRow {
+        var cells = row.makeIterator()
+        for _ in 0..<offset { _ = cells.next() }
+        func next<T: PostgresDecodable>(_: T.Type = T.self) throws -> T {
+            guard let cell = cells.next() else { throw HeraldError(.storeFailed, "a message row has too few columns") }
+            return try cell.decode(T.self)
+        }
+        let sequenceNumber: Int64 = try next()
+        let isDeadLetter: Bool = try next()
+        let state: Int64 = try next()
+        let visibleAt: Int64 = try next()
+        let expiresAt: Int64? = try next()
+        let deliveryCount: Int64 = try next()
+        let nonce: UUID? = try next()
+        let lockedUntil: Int64? = try next()
+        let sessionId: String? = try next()
+        let enqueuedAt: Int64 = try next()
+        let messageId: String = try next()
+        let contentType: String? = try next()
+        let subject: String? = try next()
+        let correlationId: String? = try next()
+        let causationId: String? = try next()
+        let replyTo: String? = try next()
+        let ttl: Int64? = try next()
+        let scheduledAt: Int64? = try next()
+        let properties: Data? = try next()
+        let senderId: String? = try next()
+        let senderSequence: Int64? = try next()
+        let body: Data = try next()
+        let deadLetterReason: String? = try next()
+        let deadLetterDescription: String? = try next()
+        let message = Message(
+            messageId: messageId,
+            body: body,
+            contentType: contentType,
+            subject: subject,
+            correlationId: correlationId,
+            causationId: causationId,
+            sessionId: sessionId,
+            replyTo: replyTo,
+            timeToLive: ttl.map { .milliseconds($0) },
+            scheduledEnqueueTime: scheduledAt.map { Date(millisecondsSince1970: $0) },
+            applicationProperties: try properties.map { try PropertyCodec.decode($0) } ?? [:],
+            senderId: senderId,
+            senderSequence: senderSequence
+        )
+        let displayState: ReceivedMessage.State =
+            state == 1 ? .deferred : (state == 2 && visibleAt > self.now.wall) ? .scheduled : .active
+        let received = ReceivedMessage(
+            message: message,
+            entity: isDeadLetter ? entity.path.deadLetter : entity.path,
+            sequenceNumber: sequenceNumber,
+            enqueuedTime: Date(millisecondsSince1970: enqueuedAt),
+            deliveryCount: Int(deliveryCount),
+            state: displayState,
+            lockToken: nil,
+            lockedUntil: nonce != nil ? lockedUntil.map { self.now.display(lock: $0) } : nil,
+            expiresAt: expiresAt.map { Date(millisecondsSince1970: $0) },
+            deadLetterReason: deadLetterReason,
+            deadLetterDescription: deadLetterDescription
+        )
+        return MessageRow(
+            sequenceNumber: sequenceNumber, isDeadLetter: isDeadLetter, visibleAt: visibleAt, deliveryCount: Int(deliveryCount),
+            sessionId: sessionId, received: received
+        )
+    }
+
+    /// The SET clause that moves a message to the dead-letter queue.
+    static let deadLetterAssignments = "dlq = TRUE, state = 0, lock_nonce = NULL, locked_until = NULL, visible_at = 0"
+
+    /// Moves a message to its entity's dead-letter queue; parks its session when the entity says so.
+    func moveToDeadLetter(_ entity: EntityRecord, sequenceNumber: Int64, sessionId: String?, reason: String, description: String?) async throws {
+        try await self.rows(
+            """
+            UPDATE \(unescaped: self.t.message) SET \(unescaped: Self.deadLetterAssignments), dl_reason = \(reason), dl_description = \(description)
+            WHERE entity_id = \(entity.id) AND seq = \(sequenceNumber)
+            """
+        )
+        if entity.options.parkSessionOnDeadLetter, let sessionId {
+            try await self.park(entity, [sessionId])
+        }
+    }
+
+    func park(_ entity: EntityRecord, _ sessionIds: [String]) async throws {
+        guard !sessionIds.isEmpty else { return }
+        try await self.rows(
+            """
+            INSERT INTO \(unescaped: self.t.session) (entity_id, session_id, parked)
+            SELECT \(entity.id), s, TRUE FROM unnest(\(Array(Set(sessionIds)))::text[]) AS s
+            ON CONFLICT (entity_id, session_id) DO UPDATE SET parked = TRUE
+            """
+        )
+    }
+
+    /// Expires every unlocked message of `entity` whose time-to-live passed: dead-letters it (or
+    /// drops it); lazily, on receive and count, with no timer per message. Returns whether any did.
+    @discardableResult
+    func sweepExpired(_ entity: EntityRecord) async throws -> Bool {
+        let rows: [PostgresRow]
+        if entity.options.deadLetterOnExpiration {
+            rows = try await self.rows(
+                """
+                UPDATE \(unescaped: self.t.message) SET \(unescaped: Self.deadLetterAssignments), dl_reason = \(DeadLetterReason.ttlExpired), dl_description = NULL
+                WHERE entity_id = \(entity.id) AND seq IN (
+                    SELECT seq FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND NOT dlq AND expires_at IS NOT NULL
+                    AND expires_at <= \(self.now.wall) AND (lock_nonce IS NULL OR locked_until <= \(self.now.lock))
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING session_id
+                """
+            )
+        } else {
+            rows = try await self.rows(
+                """
+                DELETE FROM \(unescaped: self.t.message)
+                WHERE entity_id = \(entity.id) AND seq IN (
+                    SELECT seq FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND NOT dlq AND expires_at IS NOT NULL
+                    AND expires_at <= \(self.now.wall) AND (lock_nonce IS NULL OR locked_until <= \(self.now.lock))
+                    FOR UPDATE SKIP LOCKED)
+                RETURNING session_id
+                """
+            )
+        }
+        if entity.options.parkSessionOnDeadLetter && entity.options.deadLetterOnExpiration {
+            try await self.park(entity, try rows.compactMap { try $0.decode(String?.self) })
+        }
+        return !rows.isEmpty && entity.options.deadLetterOnExpiration
+    }
+
+    /// Dead-letters every visible, unlocked message whose delivery count reached the maximum (a
+    /// lock expired on its last allowed delivery). Returns whether any was.
+    @discardableResult
+    func deadLetterExhausted(_ entity: EntityRecord) async throws -> Bool {
+        let rows = try await self.rows(
+            """
+            UPDATE \(unescaped: self.t.message) SET \(unescaped: Self.deadLetterAssignments),
+                dl_reason = \(DeadLetterReason.maxDeliveryCountExceeded), dl_description = \("delivered \(entity.options.maxDeliveryCount) times")
+            WHERE entity_id = \(entity.id) AND seq IN (
+                SELECT seq FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND NOT dlq AND state = 0
+                AND delivery_count >= \(Int64(entity.options.maxDeliveryCount)) AND (lock_nonce IS NULL OR locked_until <= \(self.now.lock))
+                FOR UPDATE SKIP LOCKED)
+            RETURNING session_id
+            """
+        )
+        if entity.options.parkSessionOnDeadLetter {
+            try await self.park(entity, try rows.compactMap { try $0.decode(String?.self) })
+        }
+        return !rows.isEmpty
+    }
+}

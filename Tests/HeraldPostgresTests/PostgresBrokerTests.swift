@@ -1,0 +1,89 @@
+import Foundation
+import HeraldCore
+import HeraldPostgres
+import PostgresNIO
+import Testing
+
+/// What the conformance suite does not cover: several brokers on one schema.
+@Suite("PostgresBrokerTests")
+struct PostgresBrokerTests {
+    /// Brokers that start at once on a new schema apply each migration exactly once.
+    @Test func concurrentStartsMigrateOnce() async throws {
+        let schema = TestDatabase.schemaName("mig")
+        var clients: [RunningClient] = []
+        var brokers: [RunningBroker] = []
+        for _ in 0..<4 {
+            let client = RunningClient(try await TestDatabase.clientConfiguration())
+            clients.append(client)
+            brokers.append(try RunningBroker(client: client.client, configuration: .init(schema: schema)))
+        }
+        // Every broker serves once its migrations are in; each sees the others' queues.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, running) in brokers.enumerated() {
+                group.addTask { try await running.broker.createQueue("q\(index)") }
+            }
+            try await group.waitForAll()
+        }
+        for running in brokers {
+            #expect(try await running.broker.listQueues().map(\.path.name) == ["q0", "q1", "q2", "q3"])
+        }
+        let rows = try await clients[0].client.query(PostgresQuery(unsafeSQL: "SELECT version FROM \"\(schema)\".herald_migrations")).collect()
+        #expect(try rows.map { try $0.decode(Int64.self) } == [1], "one row per migration")
+        // A restart applies nothing.
+        await brokers[0].close()
+        let again = try RunningBroker(client: clients[0].client, configuration: .init(schema: schema))
+        #expect(try await again.broker.listQueues().count == 4)
+        await again.close()
+        for running in brokers.dropFirst() { await running.close() }
+        await TestDatabase.drop(schema, client: clients[0].client)
+        for client in clients { await client.stop() }
+    }
+
+    /// A receive waiting on one broker returns soon after a send on another (another process, as
+    /// far as the database can tell): LISTEN/NOTIFY, not polling, since the poll interval is long.
+    @Test func notifyWakesAReceiverOfAnotherBroker() async throws {
+        let schema = TestDatabase.schemaName("wake")
+        let senderClient = RunningClient(try await TestDatabase.clientConfiguration())
+        let receiverClient = RunningClient(try await TestDatabase.clientConfiguration())
+        let sender = try RunningBroker(client: senderClient.client, configuration: .init(schema: schema, pollInterval: .seconds(30)))
+        let receiver = try RunningBroker(client: receiverClient.client, configuration: .init(schema: schema, pollInterval: .seconds(30)))
+        try await sender.broker.createQueue("q")
+        _ = try await receiver.broker.listQueues()  // started, LISTENing
+        try await Task.sleep(for: .milliseconds(200))
+        for round in 0..<3 {
+            let start = ContinuousClock.now
+            async let received = receiver.broker.receive(from: .queue("q"), maxCount: 1, maxWaitTime: .seconds(10), mode: .peekLock)
+            try await Task.sleep(for: .milliseconds(100))
+            try await sender.broker.send(Message(text: "m\(round)"), to: .queue("q"))
+            let messages = try await received
+            let elapsed = ContinuousClock.now - start
+            #expect(messages.map { String(decoding: $0.message.body, as: UTF8.self) } == ["m\(round)"])
+            #expect(elapsed < .seconds(2), "round \(round): the waiting receive took \(elapsed)")
+            try await receiver.broker.complete(messages.compactMap(\.lockToken))
+        }
+        await sender.close()
+        await receiver.close()
+        await TestDatabase.drop(schema, client: senderClient.client)
+        await senderClient.stop()
+        await receiverClient.stop()
+    }
+
+    /// Closing a broker releases its locks at once: another broker receives the messages without
+    /// waiting for the lock duration.
+    @Test func closeReleasesLocksForOtherBrokers() async throws {
+        let schema = TestDatabase.schemaName("rel")
+        let client = RunningClient(try await TestDatabase.clientConfiguration())
+        let first = try RunningBroker(client: client.client, configuration: .init(schema: schema))
+        try await first.broker.createQueue("q", options: EntityOptions(lockDuration: .seconds(300)))
+        _ = try await first.broker.send((0..<5).map { Message(text: "m\($0)") }, to: .queue("q"))
+        #expect(try await first.broker.receive(from: .queue("q"), maxCount: 5).count == 5)
+        let second = try RunningBroker(client: client.client, configuration: .init(schema: schema))
+        #expect(try await second.broker.receive(from: .queue("q"), maxCount: 5).isEmpty, "locked by the first broker")
+        await first.close()
+        let again = try await second.broker.receive(from: .queue("q"), maxCount: 5)
+        #expect(again.map(\.deliveryCount) == [2, 2, 2, 2, 2])
+        await second.close()
+        await TestDatabase.drop(schema, client: client.client)
+        await client.stop()
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import HeraldCore
+import HeraldPostgres
+import HeraldPostgresTesting
+import Logging
+import PostgresNIO
+import Synchronization
+
+/// The database the tests use: `HERALD_POSTGRES_URL`, or a throwaway server this test process
+/// starts on first use and stops when it exits (HeraldPostgresTesting).
+enum TestDatabase {
+    static func url() async throws -> String {
+        try await ThrowawayPostgres.sharedURL()
+    }
+
+    static func clientConfiguration(maximumConnections: Int = 4) async throws -> PostgresClient.Configuration {
+        var configuration = try PostgresBroker.clientConfiguration(url: try await Self.url())
+        configuration.options.maximumConnections = maximumConnections
+        return configuration
+    }
+
+    /// A fresh schema name.
+    static func schemaName(_ prefix: String = "t") -> String {
+        "\(prefix)_\(UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(24).lowercased())"
+    }
+
+    /// Drops `schema` and everything in it.
+    static func drop(_ schema: String, client: PostgresClient) async {
+        _ = try? await client.query(PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE")).collect()
+    }
+}
+
+/// Bounds how many cases run against the database at once (Swift Testing runs the arguments of a
+/// parameterized test concurrently): two cores, a bounded number of connections.
+actor CaseGate {
+    static let shared = CaseGate(width: 6)
+
+    private let width: Int
+    private var running = 0
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    init(width: Int) { self.width = width }
+
+    func enter() async {
+        if self.running < self.width {
+            self.running += 1
+            return
+        }
+        await withCheckedContinuation { self.waiting.append($0) }
+    }
+
+    func leave() {
+        if self.waiting.isEmpty {
+            self.running -= 1
+        } else {
+            self.waiting.removeFirst().resume()
+        }
+    }
+
+    func run<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        await self.enter()
+        do {
+            let value = try await body()
+            self.leave()
+            return value
+        } catch {
+            self.leave()
+            throw error
+        }
+    }
+}
+
+/// A client running in a task of its own, for tests that open and close brokers on it.
+final class RunningClient: Sendable {
+    let client: PostgresClient
+    private let task: Task<Void, Never>
+
+    init(_ configuration: PostgresClient.Configuration) {
+        let client = PostgresClient(configuration: configuration, backgroundLogger: Logger(label: "herald.test.postgres"))
+        self.client = client
+        self.task = Task { await client.run() }
+    }
+
+    func stop() async {
+        self.task.cancel()
+        await self.task.value
+    }
+}
+
+/// A broker running in a task of its own.
+final class RunningBroker: Sendable {
+    let broker: PostgresBroker
+    private let task: Task<Void, any Error>
+
+    init(client: PostgresClient, configuration: PostgresBroker.Configuration) throws {
+        let broker = try PostgresBroker(client: client, configuration: configuration)
+        self.broker = broker
+        self.task = Task { try await broker.run() }
+    }
+
+    func close() async {
+        await self.broker.close()
+        _ = await self.task.result
+    }
+}
+
+/// Makes a broker's commits fail once thrown, like a database that stopped writing.
+final class StorageSwitch: Sendable {
+    struct InjectedStorageFailure: Error, CustomStringConvertible {
+        var description: String { "injected commit failure" }
+    }
+
+    private let failing = Mutex(false)
+
+    func fail() { self.failing.withLock { $0 = true } }
+
+    func check() throws {
+        if self.failing.withLock({ $0 }) { throw InjectedStorageFailure() }
+    }
+}
