@@ -169,45 +169,6 @@ enum Schema {
                 )
                 """,
                 "CREATE TABLE \(t.eventHead) (id BIGINT PRIMARY KEY CHECK (id = 1), last_position BIGINT NOT NULL)",
-                // The claim of a peek-lock receive, as a function so that PostgreSQL plans it once per
-                // connection rather than at every receive (most of a receive's cost otherwise). It
-                // picks the next visible messages in sequence order, skipping locked rows, locks
-                // them, and dead-letters instead those whose delivery count reached the maximum
-                // (returned with dlq set). Returns the message columns in Store.messageColumnNames order.
-                """
-                CREATE FUNCTION \(t.schema).herald_claim(
-                    p_entity BIGINT, p_dlq BOOLEAN, p_now BIGINT, p_lock BIGINT, p_count BIGINT, p_nonce UUID, p_until BIGINT,
-                    p_max BIGINT, p_reason TEXT, p_description TEXT
-                ) RETURNS TABLE (
-                    r_seq BIGINT, r_dlq BOOLEAN, r_state BIGINT, r_visible_at BIGINT, r_expires_at BIGINT, r_delivery_count BIGINT,
-                    r_lock_nonce UUID, r_locked_until BIGINT, r_session_id TEXT, r_enqueued_at BIGINT, r_message_id TEXT,
-                    r_content_type TEXT, r_subject TEXT, r_correlation_id TEXT, r_causation_id TEXT, r_reply_to TEXT, r_ttl_ms BIGINT,
-                    r_scheduled_at BIGINT, r_properties BYTEA, r_sender_id TEXT, r_sender_seq BIGINT, r_body BYTEA, r_dl_reason TEXT,
-                    r_dl_description TEXT
-                ) LANGUAGE plpgsql AS $$
-                BEGIN
-                    RETURN QUERY
-                    WITH c AS (
-                        SELECT m0.seq, m0.delivery_count FROM \(t.message) m0
-                        WHERE m0.entity_id = p_entity AND m0.dlq = p_dlq AND m0.state <> 1 AND m0.visible_at <= p_now
-                        AND (m0.lock_nonce IS NULL OR m0.locked_until <= p_lock)
-                        AND (p_dlq OR m0.expires_at IS NULL OR m0.expires_at > p_now)
-                        ORDER BY m0.seq LIMIT p_count FOR UPDATE SKIP LOCKED)
-                    UPDATE \(t.message) m SET state = 0,
-                        dlq = m.dlq OR c.delivery_count >= p_max,
-                        lock_nonce = CASE WHEN c.delivery_count >= p_max THEN NULL ELSE p_nonce END,
-                        locked_until = CASE WHEN c.delivery_count >= p_max THEN NULL ELSE p_until END,
-                        delivery_count = CASE WHEN c.delivery_count >= p_max THEN m.delivery_count ELSE m.delivery_count + 1 END,
-                        visible_at = CASE WHEN c.delivery_count >= p_max THEN 0 ELSE m.visible_at END,
-                        dl_reason = CASE WHEN c.delivery_count >= p_max THEN p_reason ELSE m.dl_reason END,
-                        dl_description = CASE WHEN c.delivery_count >= p_max THEN p_description ELSE m.dl_description END
-                    FROM c WHERE m.entity_id = p_entity AND m.seq = c.seq
-                    RETURNING m.seq, m.dlq, m.state, m.visible_at, m.expires_at, m.delivery_count, m.lock_nonce, m.locked_until,
-                        m.session_id, m.enqueued_at, m.message_id, m.content_type, m.subject, m.correlation_id, m.causation_id,
-                        m.reply_to, m.ttl_ms, m.scheduled_at, m.properties, m.sender_id, m.sender_seq, m.body, m.dl_reason,
-                        m.dl_description;
-                END $$
-                """,
                 // Fails the statement (undoing its writes) when a count is not the one expected:
                 // lets one autocommit statement complete a batch of messages all or nothing.
                 """

@@ -83,14 +83,27 @@ extension Store {
         let sql: String
         switch mode {
         case .peekLock:
-            // The usual receive: a function whose plan each connection caches (see Schema).
+            // One UPDATE locks the deliverable and dead-letters the exhausted (returned with dlq set).
             let max = deadLetter ? Int64.max : Int64(entity.options.maxDeliveryCount)
-            let arguments = [
-                try b.bind(entity.id), try b.bind(deadLetter), try b.bind(self.now.wall), try b.bind(self.now.lock), try b.bind(Int64(count)),
-                try b.bind(nonce), try b.bind(lockedUntil), try b.bind(max), try b.bind(DeadLetterReason.maxDeliveryCountExceeded),
-                try b.bind("delivered \(entity.options.maxDeliveryCount) times"),
-            ]
-            sql = "SELECT * FROM \(self.t.schema).herald_claim(\(arguments.joined(separator: ", ")))"
+            let m = self.t.message
+            let e = try b.bind(entity.id)
+            let now = try b.bind(self.now.wall)
+            let exhausted = "c.delivery_count >= \(try b.bind(max))"
+            // Expired messages are never claimed; the sweep that dead-letters them runs apart (see receive).
+            let notExpired = deadLetter ? "" : "AND (expires_at IS NULL OR expires_at > \(now))"
+            sql = """
+                WITH c AS (SELECT seq, delivery_count FROM \(m) WHERE entity_id = \(e) AND dlq = \(try b.bind(deadLetter)) AND state <> 1
+                    AND visible_at <= \(now) AND (lock_nonce IS NULL OR locked_until <= \(try b.bind(self.now.lock))) \(notExpired)
+                    ORDER BY seq LIMIT \(try b.bind(Int64(count))) FOR UPDATE SKIP LOCKED)
+                UPDATE \(m) m SET state = 0, dlq = m.dlq OR \(exhausted),
+                    lock_nonce = CASE WHEN \(exhausted) THEN NULL ELSE \(try b.bind(nonce)) END,
+                    locked_until = CASE WHEN \(exhausted) THEN NULL ELSE \(try b.bind(lockedUntil)) END,
+                    delivery_count = CASE WHEN \(exhausted) THEN m.delivery_count ELSE m.delivery_count + 1 END,
+                    visible_at = CASE WHEN \(exhausted) THEN 0 ELSE m.visible_at END,
+                    dl_reason = CASE WHEN \(exhausted) THEN \(try b.bind(DeadLetterReason.maxDeliveryCountExceeded)) ELSE m.dl_reason END,
+                    dl_description = CASE WHEN \(exhausted) THEN \(try b.bind("delivered \(entity.options.maxDeliveryCount) times")) ELSE m.dl_description END
+                FROM c WHERE m.entity_id = \(e) AND m.seq = c.seq RETURNING \(Self.messageColumns("m."))
+                """
         case .receiveAndDelete:
             let m = self.t.message
             let e = try b.bind(entity.id)
