@@ -104,7 +104,20 @@ struct CrashTests {
             exited.yield()
             exited.finish()
         }
+        let offset = ((try? FileManager.default.attributesOfItem(atPath: log)[.size]) as? NSNumber)?.uint64Value ?? 0
         try process.run()
+        // The kill comes `duration` after the worker has opened the store and said so, so a
+        // loaded machine cannot turn a round into a kill before the worker ever started.
+        let started = "start \(process.processIdentifier)\n"
+        let deadline = ContinuousClock.now + .seconds(60)
+        while process.isRunning && ContinuousClock.now < deadline {
+            if let handle = FileHandle(forReadingAtPath: log) {
+                defer { try? handle.close() }
+                try? handle.seek(toOffset: offset)
+                if let tail = try? handle.readToEnd(), String(decoding: tail, as: UTF8.self).contains(started) { break }
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
         try await Task.sleep(for: duration)
         let wasRunning = process.isRunning
         kill(process.processIdentifier, SIGKILL)
