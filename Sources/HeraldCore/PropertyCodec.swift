@@ -1,12 +1,12 @@
-import Foundation
-import HeraldCore
+public import Foundation
 
 /// Stores application properties with their types, so a whole double stays a double.
 ///
 /// A JSON object of key → `"<tag>:<value>"`, the tag one of `s`, `i`, `d`, `b`; Swift prints
 /// doubles in a form that reads back exactly.
-enum PropertyCodec {
-    static func encode(_ properties: [String: PropertyValue]) throws -> Data {
+public enum PropertyCodec {
+    /// The typed encoding of `properties`.
+    public static func encode(_ properties: [String: PropertyValue]) throws -> Data {
         var tagged: [String: String] = [:]
         for (key, value) in properties {
             switch value {
@@ -19,7 +19,8 @@ enum PropertyCodec {
         return try JSONEncoder().encode(tagged)
     }
 
-    static func decode(_ data: Data) throws -> [String: PropertyValue] {
+    /// The properties `data` encodes.
+    public static func decode(_ data: Data) throws -> [String: PropertyValue] {
         let tagged = try JSONDecoder().decode([String: String].self, from: data)
         var properties: [String: PropertyValue] = [:]
         for (key, text) in tagged {

@@ -2,11 +2,12 @@ import Foundation
 import Synchronization
 
 /// Wakes receivers that wait for messages (long polling) when a commit makes messages visible.
-/// (The same mechanism as HeraldSQLite's; here fed by local commits and by LISTEN/NOTIFY.)
+/// Stores feed it: the SQLite store from its commits, the PostgreSQL store from its commits and
+/// from LISTEN/NOTIFY.
 ///
 /// A generation counter per entity closes the gap between an empty receive and the wait: a
 /// receiver reads the generation before it looks, and does not sleep if it moved since.
-final class EntityWaiters: Sendable {
+public final class EntityWaiters: Sendable {
     private enum Waiter {
         case waiting(CheckedContinuation<Void, Never>)
         case done
@@ -19,18 +20,21 @@ final class EntityWaiters: Sendable {
 
     private let state = Mutex(State())
 
+    /// No waiters yet.
+    public init() {}
+
     /// The current generation of `key`.
-    func generation(of key: String) -> UInt64 {
+    public func generation(of key: String) -> UInt64 {
         self.state.withLock { $0.generations[key, default: 0] }
     }
 
     /// The keys receivers wait on now.
-    func allKeys() -> Set<String> {
+    public func allKeys() -> Set<String> {
         self.state.withLock { Set($0.waiters.keys) }
     }
 
     /// Wakes every receiver waiting on one of `keys`.
-    func notify(_ keys: Set<String>) {
+    public func notify(_ keys: Set<String>) {
         var toResume: [CheckedContinuation<Void, Never>] = []
         self.state.withLock { state in
             for key in keys {
@@ -43,7 +47,7 @@ final class EntityWaiters: Sendable {
     }
 
     /// Waits until `key` moves past `generation`, or `timeout` passes, or the task is cancelled.
-    func wait(for key: String, after generation: UInt64, timeout: Duration) async {
+    public func wait(for key: String, after generation: UInt64, timeout: Duration) async {
         let id = UUID()
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -95,7 +99,7 @@ final class EntityWaiters: Sendable {
 extension EntityWaiters {
     /// Wakes every waiting receiver, whatever it waits for (after a reconnect of the listener,
     /// when notifications may have been missed).
-    func notifyAll() {
+    public func notifyAll() {
         self.notify(self.allKeys())
     }
 }
