@@ -193,6 +193,23 @@ public enum ExpectedVersion: Sendable, Hashable, Codable {
     case exactly(Int64)
 }
 
+extension ExpectedVersion {
+    /// Checks a stream at `current` (0: no stream) against the expectation.
+    ///
+    /// - Throws: ``HeraldError/Code/concurrencyConflict`` when it does not match.
+    public func check(current: Int64, stream: String) throws(HeraldError) {
+        let matches: Bool
+        switch self {
+        case .any: matches = true
+        case .noStream: matches = current == 0
+        case .exactly(let expected): matches = current == expected
+        }
+        guard matches else {
+            throw HeraldError(.concurrencyConflict, "stream '\(stream)' is at version \(current), not \(self)")
+        }
+    }
+}
+
 /// An event to append: its type, payload and metadata.
 public struct EventData: Sendable, Hashable, Codable {
     /// The stable type name.
@@ -210,6 +227,19 @@ public struct EventData: Sendable, Hashable, Codable {
         self.data = data
         self.correlationId = correlationId
         self.causationId = causationId
+    }
+}
+
+extension EventData {
+    /// The message an appended event is published as: id `stream@version`, the type as subject,
+    /// the stream and version as application properties.
+    public func publishedMessage(stream: String, version: Int64) -> Message {
+        Message(
+            messageId: RecordedEvent.messageId(stream: stream, version: version),
+            body: self.data, contentType: "application/json", subject: self.type,
+            correlationId: self.correlationId, causationId: self.causationId,
+            applicationProperties: ["stream": .string(stream), "version": .int(version)]
+        )
     }
 }
 

@@ -110,15 +110,7 @@ extension Store {
         let current = try await self.rows(
             "SELECT max(version) FROM \(unescaped: self.t.event) WHERE stream = \(append.stream)"
         ).first?.decode(Int64?.self) ?? 0
-        let matches: Bool
-        switch append.expectedVersion {
-        case .any: matches = true
-        case .noStream: matches = current == 0
-        case .exactly(let expected): matches = current == expected
-        }
-        guard matches else {
-            throw HeraldError(.concurrencyConflict, "stream '\(append.stream)' is at version \(current), not \(append.expectedVersion)")
-        }
+        try append.expectedVersion.check(current: current, stream: append.stream)
         var version = current
         var messages: [Message] = []
         for event in append.events {
@@ -130,14 +122,7 @@ extension Store {
                 VALUES (\(position), \(append.stream), \(version), \(event.type), \(event.data), \(event.correlationId), \(event.causationId), \(self.now.wall))
                 """
             )
-            messages.append(
-                Message(
-                    messageId: RecordedEvent.messageId(stream: append.stream, version: version),
-                    body: event.data, contentType: "application/json", subject: event.type,
-                    correlationId: event.correlationId, causationId: event.causationId,
-                    applicationProperties: ["stream": .string(append.stream), "version": .int(version)]
-                )
-            )
+            messages.append(event.publishedMessage(stream: append.stream, version: version))
         }
         try await self.rows("UPDATE \(unescaped: self.t.eventHead) SET last_position = \(position) WHERE id = 1")
         var wake: Set<String> = []

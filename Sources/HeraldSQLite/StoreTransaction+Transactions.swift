@@ -87,15 +87,7 @@ extension StoreTransaction {
             self.db.cachedStatement(sql: "SELECT MAX(version) FROM event WHERE stream = ?"),
             arguments: [append.stream]
         ) ?? 0
-        let matches: Bool
-        switch append.expectedVersion {
-        case .any: matches = true
-        case .noStream: matches = current == 0
-        case .exactly(let expected): matches = current == expected
-        }
-        guard matches else {
-            throw HeraldError(.concurrencyConflict, "stream '\(append.stream)' is at version \(current), not \(append.expectedVersion)")
-        }
+        try append.expectedVersion.check(current: current, stream: append.stream)
         var version = current
         var messages: [Message] = []
         for event in append.events {
@@ -107,14 +99,7 @@ extension StoreTransaction {
                 """,
                 [append.stream, version, event.type, event.data, event.correlationId, event.causationId, self.nowMilliseconds]
             )
-            messages.append(
-                Message(
-                    messageId: RecordedEvent.messageId(stream: append.stream, version: version),
-                    body: event.data, contentType: "application/json", subject: event.type,
-                    correlationId: event.correlationId, causationId: event.causationId,
-                    applicationProperties: ["stream": .string(append.stream), "version": .int(version)]
-                )
-            )
+            messages.append(event.publishedMessage(stream: append.stream, version: version))
         }
         if let topic = append.publishTo, !messages.isEmpty {
             _ = try self.send(messages, to: topic)
