@@ -7,7 +7,7 @@ import HeraldSQLite
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure throughput and latency of the SQLite store; prints one JSON line per run.",
+        abstract: "Measure throughput and latency of a store (SQLite by default, or PostgreSQL); prints one JSON line per run.",
         discussion: """
             Scenarios (build with -c release to measure):
               send-sequential   one sender, each send awaited before the next
