@@ -218,12 +218,11 @@ public final class MessageProcessor: Sendable {
         }
         let inbox = InboxEntry(handler: entry.name, messageId: message.message.messageId)
         if try await self.broker.inboxContains(inbox) {
-            if var gate {
+            if let gate {
                 // Handled before, but the gate must still move past it, or what it holds waits.
-                gate.state.next += 1
                 var transaction = BrokerTransaction()
                 transaction.complete(token)
-                transaction.write(try MessageCoding.encode(gate.state), collection: Self.gateCollection, key: gate.key, expectedVersion: gate.version)
+                try gate.advance(in: &transaction)
                 if try await self.commit(transaction, for: message) { try await self.releaseHeld(gate.key) }
             } else {
                 try await self.settle { try await self.broker.complete(token) }
@@ -244,10 +243,7 @@ public final class MessageProcessor: Sendable {
         var transaction = context.transaction
         transaction.recordInbox(handler: entry.name, messageId: message.message.messageId)
         transaction.complete(token)
-        if var gate {
-            gate.state.next += 1
-            transaction.write(try MessageCoding.encode(gate.state), collection: Self.gateCollection, key: gate.key, expectedVersion: gate.version)
-        }
+        try gate?.advance(in: &transaction)
         if try await self.commit(transaction, for: message) {
             self.count { $0.handled += 1 }
             if let gate { try await self.releaseHeld(gate.key) }
@@ -343,6 +339,13 @@ extension MessageProcessor {
         var key: String
         var state: GateState
         var version: Int64
+
+        /// Writes the gate moved past the message being handled into `transaction`.
+        func advance(in transaction: inout BrokerTransaction) throws {
+            var state = self.state
+            state.next += 1
+            transaction.write(try MessageCoding.encode(state), collection: MessageProcessor.gateCollection, key: self.key, expectedVersion: self.version)
+        }
     }
 
     private func gateKey(_ sender: String) -> String { "\(self.source)|\(sender)" }

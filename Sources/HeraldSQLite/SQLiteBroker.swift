@@ -25,7 +25,8 @@ public final class SQLiteBroker: MessageBroker {
         public var clock: any BrokerClock
         /// Where the broker logs.
         public var logger: Logger
-        /// Called before each commit; a thrown error is treated as a failed fsync (fault injection in tests).
+        /// Called before each fsync of the WAL; a thrown error is treated as a failed fsync (fault
+        /// injection in tests).
         public var _beforeCommit: (@Sendable () throws -> Void)?
 
         /// Creates a configuration.

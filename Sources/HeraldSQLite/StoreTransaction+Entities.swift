@@ -106,10 +106,7 @@ extension StoreTransaction {
             arguments: [entity.id, entity.options.maxDeliveryCount, self.monotonic]
         )
         for row in rows {
-            try self.moveToDeadLetter(
-                entity, sequenceNumber: row[0], sessionId: row[1],
-                reason: DeadLetterReason.maxDeliveryCountExceeded, description: "delivered \(entity.options.maxDeliveryCount) times"
-            )
+            try self.deadLetterExhausted(entity, sequenceNumber: row[0], sessionId: row[1])
         }
     }
 }

@@ -74,38 +74,26 @@ extension StoreTransaction {
         }
     }
 
-    func deadLetterExhausted(_ entity: EntityRecord, _ row: MessageRow) throws {
+    /// Moves a message whose delivery count reached the maximum to the dead-letter queue.
+    func deadLetterExhausted(_ entity: EntityRecord, sequenceNumber: Int64, sessionId: String?) throws {
         try self.moveToDeadLetter(
-            entity, sequenceNumber: row.sequenceNumber, sessionId: row.sessionId,
+            entity, sequenceNumber: sequenceNumber, sessionId: sessionId,
             reason: DeadLetterReason.maxDeliveryCountExceeded, description: "delivered \(entity.options.maxDeliveryCount) times"
         )
+    }
+
+    func deadLetterExhausted(_ entity: EntityRecord, _ row: MessageRow) throws {
+        try self.deadLetterExhausted(entity, sequenceNumber: row.sequenceNumber, sessionId: row.sessionId)
     }
 
     /// Locks (or, in receive-and-delete mode, removes) one message for a receiver; returns `nil`
     /// and dead-letters it instead when its delivery count has reached the maximum.
     func deliver(_ row: MessageRow, of entity: EntityRecord, mode: ReceiveMode, nonce: UUID, lockedUntil: Int64) throws -> ReceivedMessage? {
         if !row.isDeadLetter && row.deliveryCount >= entity.options.maxDeliveryCount {
-            try self.moveToDeadLetter(
-                entity, sequenceNumber: row.sequenceNumber, sessionId: row.sessionId,
-                reason: DeadLetterReason.maxDeliveryCountExceeded, description: "delivered \(entity.options.maxDeliveryCount) times"
-            )
+            try self.deadLetterExhausted(entity, row)
             return nil
         }
-        var message = row.received
-        message.deliveryCount += 1
-        switch mode {
-        case .peekLock:
-            try self.execute(
-                "UPDATE message SET lock_nonce = ?, locked_until = ?, delivery_count = delivery_count + 1 WHERE entity_id = ? AND seq = ?",
-                [Self.nonceData(nonce), lockedUntil, entity.id, row.sequenceNumber]
-            )
-            message.lockToken = LockToken(entity: message.entity, sequenceNumber: row.sequenceNumber, nonce: nonce)
-            message.lockedUntil = self.wallTime(ofMonotonic: lockedUntil)
-        case .receiveAndDelete:
-            try self.execute("DELETE FROM message WHERE entity_id = ? AND seq = ?", [entity.id, row.sequenceNumber])
-            message.lockedUntil = nil
-        }
-        return message
+        return try self.deliver([row], of: entity, mode: mode, nonce: nonce, lockedUntil: lockedUntil).first
     }
 
     func receiveDeferred(from path: EntityPath, sequenceNumbers: [Int64]) throws -> [ReceivedMessage] {
@@ -114,10 +102,9 @@ extension StoreTransaction {
         if entity.options.requiresSession && !path.isDeadLetter {
             throw HeraldError(.sessionRequired, "deferred messages of a session entity are received through their session")
         }
-        let nonce = UUID()
-        var received: [ReceivedMessage] = []
+        var rows: [MessageRow] = []
         for sequenceNumber in sequenceNumbers {
-            let rows = try self.fetchMessages(
+            let found = try self.fetchMessages(
                 """
                 SELECT \(Self.messageColumns) FROM message WHERE entity_id = ? AND seq = ? AND dlq = ? AND state = 1
                 AND (lock_nonce IS NULL OR locked_until <= ?)
@@ -125,22 +112,13 @@ extension StoreTransaction {
                 [entity.id, sequenceNumber, path.isDeadLetter, self.monotonic],
                 entity: entity
             )
-            guard let row = rows.first else {
+            guard let row = found.first else {
                 throw HeraldError(.messageNotFound, "no deferred, unlocked message \(sequenceNumber) in '\(path)'")
             }
-            // A deferred message is never dead-lettered on receipt: it was asked for by number.
-            var message = row.received
-            let lockedUntil = self.monotonic + entity.options.lockDuration.nanoseconds
-            try self.execute(
-                "UPDATE message SET lock_nonce = ?, locked_until = ?, delivery_count = delivery_count + 1 WHERE entity_id = ? AND seq = ?",
-                [Self.nonceData(nonce), lockedUntil, entity.id, sequenceNumber]
-            )
-            message.deliveryCount += 1
-            message.lockToken = LockToken(entity: message.entity, sequenceNumber: sequenceNumber, nonce: nonce)
-            message.lockedUntil = self.wallTime(ofMonotonic: lockedUntil)
-            received.append(message)
+            rows.append(row)
         }
-        return received
+        // A deferred message is never dead-lettered on receipt: it was asked for by number.
+        return try self.deliver(rows, of: entity, mode: .peekLock, nonce: UUID(), lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
     }
 
     func peek(_ path: EntityPath, from sequenceNumber: Int64, maxCount: Int) throws -> [ReceivedMessage] {
@@ -227,10 +205,7 @@ extension StoreTransaction {
         if let delay, delay < .zero { throw HeraldError(.invalidArgument, "an abandon delay cannot be negative") }
         let locked = try self.lockedMessage(token)
         if !token.entity.isDeadLetter && locked.deliveryCount >= locked.entity.options.maxDeliveryCount {
-            try self.moveToDeadLetter(
-                locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId,
-                reason: DeadLetterReason.maxDeliveryCountExceeded, description: "delivered \(locked.entity.options.maxDeliveryCount) times"
-            )
+            try self.deadLetterExhausted(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId)
             return
         }
         try self.execute(

@@ -32,6 +32,10 @@ struct StoreTransaction {
 
     /// The queue or topic a sender addresses; queues and topics share one namespace.
     func sendTarget(_ path: EntityPath) throws(HeraldError) -> EntityRecord {
+        // Hot path: a cached queue or topic was validated when it was created.
+        if !path.isDeadLetter, path.kind != .subscription, let record = self.state.entity(path.entityKey), record.path.kind != .subscription {
+            return record
+        }
         try path.validate()
         if path.kind == .subscription || path.isDeadLetter {
             throw HeraldError(.invalidArgument, "send to a queue or a topic, not to \(path)")
@@ -44,6 +48,9 @@ struct StoreTransaction {
 
     /// The queue or subscription a receiver addresses (the owner, for a dead-letter path).
     func receiveSource(_ path: EntityPath) throws(HeraldError) -> EntityRecord {
+        if let record = self.state.entity(path.entityKey), record.path == path.origin, path.kind != .topic {
+            return record
+        }
         try path.validate()
         if path.kind == .topic {
             throw HeraldError(.invalidArgument, "receive from a subscription of topic '\(path.name)', not from the topic")
