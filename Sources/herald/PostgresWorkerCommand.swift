@@ -16,7 +16,8 @@ import Darwin
 /// Log lines, one `write(2)` each:
 /// - `start <pid>`;
 /// - `sent <messageId> <seq>` after a send returned;
-/// - `recv <messageId> <seq> <deliveryCount> <wall ms>` after a receive returned the message;
+/// - `recv <messageId> <seq> <deliveryCount> <lock expiry, wall ms>` after a receive returned the
+///   message (the broker's own expiry, so the test needs no timestamp taken after the receive);
 /// - `completing <messageId>` before `complete`, `completed <messageId>` after it returned;
 /// - `error <operation> <description>` when a broker call fails (the test expects none);
 /// - `done` when the worker finished its work.
@@ -108,9 +109,9 @@ struct PostgresWorkerCommand: AsyncParsableCommand {
                 continue
             }
             if batch.isEmpty { continue }
-            let now = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
             for message in batch {
-                log.write("recv \(message.message.messageId) \(message.sequenceNumber) \(message.deliveryCount) \(now)")
+                let expiry = message.lockedUntil.map { Int64(($0.timeIntervalSince1970 * 1000).rounded(.down)) } ?? 0
+                log.write("recv \(message.message.messageId) \(message.sequenceNumber) \(message.deliveryCount) \(expiry)")
             }
             if self.holdMs > 0 { try await Task.sleep(for: .milliseconds(self.holdMs)) }
             for message in batch { log.write("completing \(message.message.messageId)") }

@@ -144,12 +144,16 @@ struct MultiProcessTests {
         var early: [String] = []
         var firstRedelivery = Int64.max
         for id in held {
-            guard let lockedAt = victim.received[id]?.last?.at else { continue }
+            // `at` is each delivery's lock expiry as the broker stated it; a redelivery's lock
+            // starts one lock duration before its expiry, and must not start before the victim's
+            // lock expired (20 ms for the processes' clock readings and rounding).
+            guard let victimExpiry = victim.received[id]?.last?.at else { continue }
             let redeliveries = logs.filter { $0.key != "r0" }.flatMap { $0.value.received[id] ?? [] }
             #expect(!redeliveries.isEmpty, "round \(round): \(id), held by the killed receiver, was never delivered again")
-            firstRedelivery = min(firstRedelivery, redeliveries.map { $0.at - lockedAt }.min() ?? .max)
-            for redelivery in redeliveries where redelivery.at < lockedAt + Self.lockDuration.milliseconds - 50 {
-                early.append("\(id) at +\(redelivery.at - lockedAt) ms")
+            let lockMilliseconds = Self.lockDuration.milliseconds
+            firstRedelivery = min(firstRedelivery, redeliveries.map { $0.at - victimExpiry }.min() ?? .max)
+            for redelivery in redeliveries where redelivery.at - lockMilliseconds < victimExpiry - 20 {
+                early.append("\(id) relocked \(victimExpiry - (redelivery.at - lockMilliseconds)) ms before the lock expired")
             }
             #expect(redeliveries.allSatisfy { $0.deliveryCount >= 2 }, "round \(round): \(id) redelivered with deliveryCount 1")
         }
@@ -159,7 +163,7 @@ struct MultiProcessTests {
         let redelivered = logs.values.reduce(0) { $0 + $1.received.values.filter { $0.count > 1 || ($0.first?.deliveryCount ?? 1) > 1 }.count }
         print(
             "multi-process round \(round): \(sent.count) sent, \(completedBy.count) completed by 4 receivers, killed receiver 0 at \(killedAt) "
-                + "holding \(held.count) (first delivered again \(firstRedelivery) ms after its receive; lock \(Self.lockDuration)), "
+                + "holding \(held.count) (first delivered again \(firstRedelivery) ms after its lock was taken; lock \(Self.lockDuration)), "
                 + "\(ambiguous.count) ambiguous, \(redelivered) delivered more than once, \(twice.count) completed twice"
         )
         if missing.isEmpty && twice.isEmpty && errors.isEmpty && early.isEmpty {
