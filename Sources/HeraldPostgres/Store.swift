@@ -133,38 +133,20 @@ extension Store {
         var received: ReceivedMessage
     }
 
-    /// Decodes the message columns starting at column `offset`, in ``messageColumnNames`` order.
-    func decode(_ row: PostgresRow, entity: EntityRecord, offset: Int = 0) throws -> MessageRow {
-        var cells = row.makeIterator()
-        for _ in 0..<offset { _ = cells.next() }
-        func next<T: PostgresDecodable>(_: T.Type = T.self) throws -> T {
-            guard let cell = cells.next() else { throw HeraldError(.storeFailed, "a message row has too few columns") }
-            return try cell.decode(T.self)
-        }
-        let sequenceNumber: Int64 = try next()
-        let isDeadLetter: Bool = try next()
-        let state: Int64 = try next()
-        let visibleAt: Int64 = try next()
-        let expiresAt: Int64? = try next()
-        let deliveryCount: Int64 = try next()
-        let nonce: UUID? = try next()
-        let lockedUntil: Int64? = try next()
-        let sessionId: String? = try next()
-        let enqueuedAt: Int64 = try next()
-        let messageId: String = try next()
-        let contentType: String? = try next()
-        let subject: String? = try next()
-        let correlationId: String? = try next()
-        let causationId: String? = try next()
-        let replyTo: String? = try next()
-        let ttl: Int64? = try next()
-        let scheduledAt: Int64? = try next()
-        let properties: Data? = try next()
-        let senderId: String? = try next()
-        let senderSequence: Int64? = try next()
-        let body: Data = try next()
-        let deadLetterReason: String? = try next()
-        let deadLetterDescription: String? = try next()
+    /// Decodes the message columns, in ``messageColumnNames`` order.
+    func decode(_ row: PostgresRow, entity: EntityRecord) throws -> MessageRow {
+        // One variadic decode walks the row once, with no cell per column (a receive's hot path).
+        let (
+            sequenceNumber, isDeadLetter, state, visibleAt, expiresAt, deliveryCount, nonce, lockedUntil, sessionId,
+            enqueuedAt, messageId, contentType, subject, correlationId, causationId, replyTo, ttl,
+            scheduledAt, properties, senderId, senderSequence, body, deadLetterReason, deadLetterDescription
+        ) = try row.decode(
+            (
+                Int64, Bool, Int64, Int64, Int64?, Int64, UUID?, Int64?, String?,
+                Int64, String, String?, String?, String?, String?, String?, Int64?,
+                Int64?, Data?, String?, Int64?, Data, String?, String?
+            ).self
+        )
         let message = Message(
             messageId: messageId,
             body: body,
