@@ -18,6 +18,10 @@ let package = Package(
         .library(name: "HeraldCQRS", targets: ["HeraldCQRS"]),
         .library(name: "HeraldTesting", targets: ["HeraldTesting"]),
         .library(name: "HeraldPostgres", targets: ["HeraldPostgres"]),
+        .library(name: "HeraldWire", targets: ["HeraldWire"]),
+        .library(name: "HeraldServer", targets: ["HeraldServer"]),
+        .library(name: "HeraldClient", targets: ["HeraldClient"]),
+        .library(name: "HeraldCLI", targets: ["HeraldCLI"]),
         .executable(name: "herald", targets: ["herald"]),
     ],
     dependencies: [
@@ -26,6 +30,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .target(
@@ -58,6 +66,46 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HeraldWire",
+            dependencies: ["HeraldCore"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HeraldServer",
+            dependencies: [
+                "HeraldCore",
+                "HeraldWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HeraldClient",
+            dependencies: [
+                "HeraldCore",
+                "HeraldWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HeraldCLI",
+            dependencies: [
+                "HeraldCore",
+                "HeraldWire",
+                "HeraldSQLite",
+                "HeraldClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "HeraldPostgresTesting",
             dependencies: [],
             swiftSettings: swiftSettings
@@ -86,6 +134,9 @@ let package = Package(
                 "HeraldPostgresTesting",
                 "HeraldCQRS",
                 "ConferenceDemo",
+                "HeraldServer",
+                "HeraldClient",
+                "HeraldCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -109,6 +160,20 @@ let package = Package(
         .testTarget(
             name: "HeraldSQLiteTests",
             dependencies: ["HeraldCore", "HeraldSQLite", "HeraldConformance"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HeraldServerTests",
+            dependencies: [
+                "HeraldCore", "HeraldWire", "HeraldServer", "HeraldClient", "HeraldSQLite", "HeraldConformance",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HeraldCLITests",
+            dependencies: ["HeraldCore", "HeraldSQLite", "HeraldCLI"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

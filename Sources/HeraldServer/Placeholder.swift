@@ -1,0 +1,1 @@
+// The HTTP server (see HeraldServer.swift once written).

@@ -1,0 +1,79 @@
+public import Foundation
+public import HeraldCore
+
+/// Strict JSON decoding for request bodies: malformed JSON, a wrong type, a missing field and an
+/// unknown field all fail with ``HeraldCore/HeraldError/Code/invalidArgument`` (HTTP 400), so a
+/// typo in an optional field is an error rather than silently ignored.
+public enum WireDecoding {
+    /// Decodes `data` as `T`, rejecting fields `T` does not have.
+    public static func decode<T: Codable>(_ type: T.Type, from data: Data) throws(HeraldError) -> T {
+        let value: T
+        do {
+            value = try JSONDecoder().decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw HeraldError(.invalidArgument, "malformed request body: \(Self.explain(error))")
+        } catch {
+            throw HeraldError(.invalidArgument, "malformed request body")
+        }
+        // A field the type does not know does not survive a round trip through it.
+        guard let original = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]),
+            let reencoded = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(value), options: [.fragmentsAllowed])
+        else {
+            throw HeraldError(.invalidArgument, "malformed request body")
+        }
+        if let path = Self.unknownField(original, known: reencoded, path: "") {
+            throw HeraldError(.invalidArgument, "unknown field '\(path)' in the request body")
+        }
+        return value
+    }
+
+    /// The path of the first non-null field of `original` that `known` lacks.
+    private static func unknownField(_ original: Any, known: Any, path: String) -> String? {
+        if let object = original as? [String: Any] {
+            let knownObject = known as? [String: Any] ?? [:]
+            for key in object.keys.sorted() {
+                guard let value = object[key], !(value is NSNull) else { continue }
+                let childPath = path.isEmpty ? key : "\(path).\(key)"
+                guard let knownValue = knownObject[key] else { return childPath }
+                if let found = Self.unknownField(value, known: knownValue, path: childPath) { return found }
+            }
+        } else if let array = original as? [Any], let knownArray = known as? [Any] {
+            for (index, element) in array.enumerated() where index < knownArray.count {
+                if let found = Self.unknownField(element, known: knownArray[index], path: "\(path)[\(index)]") { return found }
+            }
+        }
+        return nil
+    }
+
+    private static func explain(_ error: DecodingError) -> String {
+        func at(_ path: [any CodingKey]) -> String {
+            path.isEmpty ? "the body" : "'" + path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".") + "'"
+        }
+        switch error {
+        case .typeMismatch(_, let context): return "wrong type at \(at(context.codingPath))"
+        case .valueNotFound(_, let context): return "missing value at \(at(context.codingPath))"
+        case .keyNotFound(let key, let context): return "missing field '\(key.stringValue)' at \(at(context.codingPath))"
+        case .dataCorrupted(let context): return context.codingPath.isEmpty ? "not valid JSON" : "invalid value at \(at(context.codingPath))"
+        @unknown default: return "invalid JSON"
+        }
+    }
+}
+
+/// How each error code maps to an HTTP status, shared by the server (to answer) and the client
+/// (to rebuild the ``HeraldCore/HeraldError``).
+public enum WireStatus {
+    /// The status for `code`.
+    public static func status(for code: HeraldError.Code) -> Int {
+        switch code {
+        case .invalidName, .invalidOption, .invalidArgument, .identifierTooLong, .batchTooLarge,
+            .sessionRequired, .sessionNotEnabled:
+            400
+        case .entityNotFound, .messageNotFound: 404
+        case .entityAlreadyExists, .concurrencyConflict, .alreadyProcessed, .sessionCannotBeLocked: 409
+        case .lockLost, .sessionLockLost: 410
+        case .messageTooLarge, .propertyTooLarge, .propertiesTooLarge: 413
+        case .storeClosed: 503
+        default: 500
+        }
+    }
+}

@@ -1,0 +1,350 @@
+public import Foundation
+public import HeraldCore
+
+// The JSON shapes of the HTTP API. Times are milliseconds since 1970 (UTC), durations are
+// milliseconds, bodies and session state are base64. `openapi.yaml` documents the same shapes.
+
+/// An error answer: `{ "error": code, "message": text }`.
+public struct WireError: Codable, Sendable, Hashable {
+    /// A ``HeraldCore/HeraldError/Code`` name, or `unauthorized`, `forbidden`, `notFound`,
+    /// `methodNotAllowed`, `malformedRequest`, `payloadTooLarge`, `quotaExceeded`.
+    public var error: String
+    /// What went wrong, for people.
+    public var message: String
+
+    /// Creates an error answer.
+    public init(error: String, message: String) {
+        self.error = error
+        self.message = message
+    }
+}
+
+/// Names a queue, a topic, a subscription, or a dead-letter queue:
+/// `{"queue": "orders"}`, `{"topic": "events"}`, `{"topic": "events", "subscription": "audit"}`,
+/// with `"deadLetter": true` for the dead-letter queue of a queue or subscription.
+public struct WireEntity: Codable, Sendable, Hashable {
+    public var queue: String?
+    public var topic: String?
+    public var subscription: String?
+    public var deadLetter: Bool?
+
+    /// Creates the wire form of `path`.
+    public init(_ path: EntityPath) {
+        switch path.kind {
+        case .queue: self.queue = path.name
+        case .topic: self.topic = path.name
+        case .subscription:
+            self.topic = path.topic
+            self.subscription = path.name
+        }
+        self.deadLetter = path.isDeadLetter ? true : nil
+    }
+
+    /// The entity path, validated.
+    public func path() throws(HeraldError) -> EntityPath {
+        let path: EntityPath
+        switch (self.queue, self.topic, self.subscription) {
+        case (let queue?, nil, nil): path = .queue(queue)
+        case (nil, let topic?, nil): path = .topic(topic)
+        case (nil, let topic?, let subscription?): path = .subscription(subscription, of: topic)
+        default:
+            throw HeraldError(.invalidArgument, "an entity names a queue, a topic, or a topic and one of its subscriptions")
+        }
+        let result = self.deadLetter == true ? path.deadLetter : path
+        try result.validate()
+        return result
+    }
+}
+
+/// An application property value: exactly one of `string`, `int`, `double`, `bool`,
+/// for example `{"int": 5}`.
+public struct WireProperty: Codable, Sendable, Hashable {
+    public var string: String?
+    public var int: Int64?
+    public var double: Double?
+    public var bool: Bool?
+
+    /// Creates the wire form of `value`.
+    public init(_ value: PropertyValue) {
+        switch value {
+        case .string(let value): self.string = value
+        case .int(let value): self.int = value
+        case .double(let value): self.double = value
+        case .bool(let value): self.bool = value
+        }
+    }
+
+    /// The property value.
+    public func value() throws(HeraldError) -> PropertyValue {
+        switch (self.string, self.int, self.double, self.bool) {
+        case (let value?, nil, nil, nil): .string(value)
+        case (nil, let value?, nil, nil): .int(value)
+        case (nil, nil, let value?, nil): .double(value)
+        case (nil, nil, nil, let value?): .bool(value)
+        default: throw HeraldError(.invalidArgument, "a property value has exactly one of string, int, double, bool")
+        }
+    }
+
+    static func properties(_ wire: [String: WireProperty]?) throws(HeraldError) -> [String: PropertyValue] {
+        var result: [String: PropertyValue] = [:]
+        for (key, value) in wire ?? [:] { result[key] = try value.value() }
+        return result
+    }
+}
+
+/// A message to send.
+public struct WireMessage: Codable, Sendable, Hashable {
+    /// A fresh UUID when absent.
+    public var messageId: String?
+    /// The body, base64; or use `text`.
+    public var body: String?
+    /// The body as UTF-8 text, instead of `body`.
+    public var text: String?
+    public var contentType: String?
+    public var subject: String?
+    public var correlationId: String?
+    public var causationId: String?
+    public var sessionId: String?
+    public var replyTo: String?
+    public var timeToLiveMs: Int64?
+    public var scheduledEnqueueTime: Int64?
+    public var applicationProperties: [String: WireProperty]?
+    public var senderId: String?
+    public var senderSequence: Int64?
+
+    /// Creates the wire form of `message` (its body in base64).
+    public init(_ message: Message) {
+        self.messageId = message.messageId
+        self.body = message.body.base64EncodedString()
+        self.contentType = message.contentType
+        self.subject = message.subject
+        self.correlationId = message.correlationId
+        self.causationId = message.causationId
+        self.sessionId = message.sessionId
+        self.replyTo = message.replyTo
+        self.timeToLiveMs = message.timeToLive.map(Milliseconds.of)
+        self.scheduledEnqueueTime = message.scheduledEnqueueTime.map(Milliseconds.of)
+        self.applicationProperties = message.applicationProperties.isEmpty ? nil : message.applicationProperties.mapValues(WireProperty.init)
+        self.senderId = message.senderId
+        self.senderSequence = message.senderSequence
+    }
+
+    /// The message. Sizes are the store's to check; this checks the shape.
+    public func message() throws(HeraldError) -> Message {
+        let body: Data
+        switch (self.body, self.text) {
+        case (let encoded?, nil):
+            guard let data = Data(base64Encoded: encoded) else { throw HeraldError(.invalidArgument, "body is not base64") }
+            body = data
+        case (nil, let text?): body = Data(text.utf8)
+        case (nil, nil): body = Data()
+        default: throw HeraldError(.invalidArgument, "a message has body or text, not both")
+        }
+        if let ttl = self.timeToLiveMs, ttl <= 0 { throw HeraldError(.invalidArgument, "timeToLiveMs must be positive") }
+        return Message(
+            messageId: self.messageId ?? UUID().uuidString,
+            body: body,
+            contentType: self.contentType,
+            subject: self.subject,
+            correlationId: self.correlationId,
+            causationId: self.causationId,
+            sessionId: self.sessionId,
+            replyTo: self.replyTo,
+            timeToLive: self.timeToLiveMs.map { .milliseconds($0) },
+            scheduledEnqueueTime: self.scheduledEnqueueTime.map(Milliseconds.date),
+            applicationProperties: try WireProperty.properties(self.applicationProperties),
+            senderId: self.senderId,
+            senderSequence: self.senderSequence
+        )
+    }
+}
+
+/// A received (or peeked) message.
+public struct WireReceivedMessage: Codable, Sendable, Hashable {
+    public var message: WireMessage
+    public var entity: WireEntity
+    public var sequenceNumber: Int64
+    public var enqueuedTime: Int64
+    public var deliveryCount: Int
+    /// `active`, `deferred` or `scheduled`.
+    public var state: String
+    /// Settles this delivery; absent for peeked and received-and-deleted messages.
+    public var lockToken: String?
+    public var lockedUntil: Int64?
+    public var expiresAt: Int64?
+    public var deadLetterReason: String?
+    public var deadLetterDescription: String?
+
+    /// Creates the wire form of `received`.
+    public init(_ received: ReceivedMessage) {
+        self.message = WireMessage(received.message)
+        self.entity = WireEntity(received.entity)
+        self.sequenceNumber = received.sequenceNumber
+        self.enqueuedTime = Milliseconds.of(received.enqueuedTime)
+        self.deliveryCount = received.deliveryCount
+        self.state = received.state.rawValue
+        self.lockToken = received.lockToken.map(WireLockToken.encode)
+        self.lockedUntil = received.lockedUntil.map(Milliseconds.of)
+        self.expiresAt = received.expiresAt.map(Milliseconds.of)
+        self.deadLetterReason = received.deadLetterReason
+        self.deadLetterDescription = received.deadLetterDescription
+    }
+
+    /// The received message.
+    public func received() throws(HeraldError) -> ReceivedMessage {
+        guard let state = ReceivedMessage.State(rawValue: self.state) else {
+            throw HeraldError(.invalidArgument, "unknown message state '\(self.state)'")
+        }
+        return ReceivedMessage(
+            message: try self.message.message(),
+            entity: try self.entity.path(),
+            sequenceNumber: self.sequenceNumber,
+            enqueuedTime: Milliseconds.date(self.enqueuedTime),
+            deliveryCount: self.deliveryCount,
+            state: state,
+            lockToken: try self.lockToken.map { token throws(HeraldError) in try WireLockToken.decode(token) },
+            lockedUntil: self.lockedUntil.map(Milliseconds.date),
+            expiresAt: self.expiresAt.map(Milliseconds.date),
+            deadLetterReason: self.deadLetterReason,
+            deadLetterDescription: self.deadLetterDescription
+        )
+    }
+}
+
+/// Lock tokens travel as opaque strings: `<entity path>#<sequence number>@<nonce>`, for example
+/// `orders#12@0A1B…` or `events/subscriptions/audit/$deadletterqueue#3@…`.
+public enum WireLockToken {
+    /// The string form of `token`.
+    public static func encode(_ token: LockToken) -> String { token.description }
+
+    /// The token a string names.
+    public static func decode(_ string: String) throws(HeraldError) -> LockToken {
+        guard string.utf8.count <= 1024, let at = string.lastIndex(of: "@"), let hash = string[..<at].lastIndex(of: "#"),
+            let sequenceNumber = Int64(string[string.index(after: hash)..<at]),
+            let nonce = UUID(uuidString: String(string[string.index(after: at)...]))
+        else {
+            throw HeraldError(.invalidArgument, "not a lock token: '\(string.prefix(200))'")
+        }
+        return LockToken(entity: try EntityPath(parsing: String(string[..<hash])), sequenceNumber: sequenceNumber, nonce: nonce)
+    }
+}
+
+/// A session lock: `{"entity": …, "sessionId": "…", "nonce": "…", "lockedUntil": ms}`.
+public struct WireSessionLock: Codable, Sendable, Hashable {
+    public var entity: WireEntity
+    public var sessionId: String
+    public var nonce: String
+    public var lockedUntil: Int64
+
+    /// Creates the wire form of `lock`.
+    public init(_ lock: SessionLock) {
+        self.entity = WireEntity(lock.entity)
+        self.sessionId = lock.sessionId
+        self.nonce = lock.nonce.uuidString
+        self.lockedUntil = Milliseconds.of(lock.lockedUntil)
+    }
+
+    /// The session lock.
+    public func lock() throws(HeraldError) -> SessionLock {
+        guard let nonce = UUID(uuidString: self.nonce) else { throw HeraldError(.invalidArgument, "a session lock's nonce is a UUID") }
+        return SessionLock(entity: try self.entity.path(), sessionId: self.sessionId, nonce: nonce, lockedUntil: Milliseconds.date(self.lockedUntil))
+    }
+}
+
+/// Entity options; every field is optional and defaults to DESIGN.md §2's value.
+public struct WireOptions: Codable, Sendable, Hashable {
+    public var lockDurationMs: Int64?
+    public var maxDeliveryCount: Int?
+    public var defaultTimeToLiveMs: Int64?
+    public var deadLetterOnExpiration: Bool?
+    public var duplicateDetectionWindowMs: Int64?
+    public var requiresSession: Bool?
+    public var maxMessageSize: Int?
+    public var parkSessionOnDeadLetter: Bool?
+
+    /// Creates the wire form of `options`.
+    public init(_ options: EntityOptions) {
+        self.lockDurationMs = Milliseconds.of(options.lockDuration)
+        self.maxDeliveryCount = options.maxDeliveryCount
+        self.defaultTimeToLiveMs = options.defaultTimeToLive.map(Milliseconds.of)
+        self.deadLetterOnExpiration = options.deadLetterOnExpiration
+        self.duplicateDetectionWindowMs = options.duplicateDetectionWindow.map(Milliseconds.of)
+        self.requiresSession = options.requiresSession
+        self.maxMessageSize = options.maxMessageSize
+        self.parkSessionOnDeadLetter = options.parkSessionOnDeadLetter
+    }
+
+    /// The options: the defaults, with the fields that are set.
+    public func options() -> EntityOptions {
+        var options = EntityOptions()
+        if let value = self.lockDurationMs { options.lockDuration = .milliseconds(value) }
+        if let value = self.maxDeliveryCount { options.maxDeliveryCount = value }
+        if let value = self.defaultTimeToLiveMs { options.defaultTimeToLive = .milliseconds(value) }
+        if let value = self.deadLetterOnExpiration { options.deadLetterOnExpiration = value }
+        if let value = self.duplicateDetectionWindowMs { options.duplicateDetectionWindow = .milliseconds(value) }
+        if let value = self.requiresSession { options.requiresSession = value }
+        if let value = self.maxMessageSize { options.maxMessageSize = value }
+        if let value = self.parkSessionOnDeadLetter { options.parkSessionOnDeadLetter = value }
+        return options
+    }
+}
+
+/// A subscription filter; every condition set must hold.
+public struct WireFilter: Codable, Sendable, Hashable {
+    public var subject: String?
+    public var correlationId: String?
+    public var contentType: String?
+    public var properties: [String: WireProperty]?
+
+    /// Creates the wire form of `filter`.
+    public init(_ filter: SubscriptionFilter) {
+        self.subject = filter.subject
+        self.correlationId = filter.correlationId
+        self.contentType = filter.contentType
+        self.properties = filter.properties.isEmpty ? nil : filter.properties.mapValues(WireProperty.init)
+    }
+
+    /// The filter.
+    public func filter() throws(HeraldError) -> SubscriptionFilter {
+        SubscriptionFilter(
+            subject: self.subject, correlationId: self.correlationId, contentType: self.contentType,
+            properties: try WireProperty.properties(self.properties)
+        )
+    }
+}
+
+/// Counts of an entity's messages by state.
+public struct WireCounts: Codable, Sendable, Hashable {
+    public var active: Int
+    public var locked: Int
+    public var scheduled: Int
+    public var deferred: Int
+    public var deadLettered: Int
+
+    /// Creates the wire form of `counts`.
+    public init(_ counts: EntityCounts) {
+        self.active = counts.active
+        self.locked = counts.locked
+        self.scheduled = counts.scheduled
+        self.deferred = counts.deferred
+        self.deadLettered = counts.deadLettered
+    }
+
+    /// The counts.
+    public var counts: EntityCounts {
+        EntityCounts(active: self.active, locked: self.locked, scheduled: self.scheduled, deferred: self.deferred, deadLettered: self.deadLettered)
+    }
+}
+
+/// Converts times and durations to and from milliseconds.
+public enum Milliseconds {
+    /// Milliseconds since 1970 of `date`, rounded down.
+    public static func of(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
+    /// Milliseconds of `duration`, rounded down.
+    public static func of(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+    /// The date `milliseconds` after 1970.
+    public static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+}
