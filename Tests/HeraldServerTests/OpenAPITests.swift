@@ -1,0 +1,178 @@
+import Foundation
+import HeraldCore
+import HeraldWire
+import Testing
+import Yams
+
+/// `openapi.yaml` and the implementation must agree: the same operations, every error status an
+/// operation can answer documented, and the same fields in every body.
+@Suite("OpenAPI document")
+struct OpenAPITests {
+    /// The committed document (`openapi.yaml` at the package root links to it).
+    static var document: [String: Any] {
+        let url = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/HeraldServer/openapi.yaml")
+        let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+        return ((try? Yams.load(yaml: text)) as? [String: Any]) ?? [:]
+    }
+
+    struct Operation: Hashable {
+        var method: String
+        var path: String
+        var operationId: String
+    }
+
+    static var operations: [Operation: [String: Any]] {
+        var result: [Operation: [String: Any]] = [:]
+        for (path, item) in Self.document["paths"] as? [String: Any] ?? [:] {
+            for (method, value) in item as? [String: Any] ?? [:] where method != "parameters" {
+                guard let operation = value as? [String: Any] else { continue }
+                result[Operation(method: method.uppercased(), path: path, operationId: operation["operationId"] as? String ?? "")] = operation
+            }
+        }
+        return result
+    }
+
+    static var schemas: [String: [String: Any]] {
+        let components = Self.document["components"] as? [String: Any] ?? [:]
+        return (components["schemas"] as? [String: Any] ?? [:]).compactMapValues { $0 as? [String: Any] }
+    }
+
+    @Test func theDocumentParses() {
+        #expect(Self.document["openapi"] as? String == "3.0.3")
+        #expect(Self.operations.count > 0)
+    }
+
+    @Test func everyRouteIsDocumentedAndNothingElse() {
+        let documented = Set(Self.operations.keys)
+        let implemented = Set(Route.all.map { Operation(method: $0.method, path: $0.path, operationId: $0.operationId) })
+        #expect(documented == implemented, "only in the document: \(documented.subtracting(implemented)); only in Route.all: \(implemented.subtracting(documented))")
+    }
+
+    @Test func everyOperationDocumentsItsErrors() {
+        for route in Route.all {
+            guard let operation = Self.operations[Operation(method: route.method, path: route.path, operationId: route.operationId)] else { continue }
+            let statuses = Set((operation["responses"] as? [String: Any] ?? [:]).keys)
+            var expected: Set<String> = []
+            if route.right != nil {
+                expected.formUnion(["401", "403", "500", "503"])
+            }
+            if operation["requestBody"] != nil {
+                // A body can be malformed or too large.
+                expected.formUnion(["400", "413"])
+            }
+            if route.path.contains("{") || operation["requestBody"] != nil {
+                // Named entities can be badly named, and unknown unless the route creates them.
+                expected.insert("400")
+                if route != .createQueue && route != .createTopic { expected.insert("404") }
+            }
+            if route.path.hasPrefix("/v1/locks/") {
+                expected.insert("410")
+            }
+            if route.method == "PUT" {
+                expected.insert("409")
+            }
+            #expect(expected.isSubset(of: statuses), "\(route.operationId) lacks \(expected.subtracting(statuses).sorted())")
+        }
+    }
+
+    /// Every status a broker error maps to is documented by the operations that can raise it.
+    @Test func everyBrokerErrorStatusIsDocumented() {
+        let statuses = Set(HeraldError.Code.all.map { String(WireStatus.status(for: $0)) })
+        let responses = ((Self.document["components"] as? [String: Any])?["responses"] as? [String: Any]) ?? [:]
+        #expect(statuses.isSubset(of: ["400", "404", "409", "410", "413", "500", "503"]), "an unexpected status: \(statuses.sorted())")
+        #expect(Set(responses.keys) == ["BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict", "LockLost", "TooLarge", "Internal", "Unavailable"])
+    }
+
+    // MARK: Bodies
+
+    /// A value of every body type with every field set, and the schema that describes it.
+    static var samples: [(schema: String, value: any Encodable)] {
+        let token = LockToken(entity: .queue("orders"), sequenceNumber: 7, nonce: UUID())
+        var message = Message(messageId: "m", body: Data("hi".utf8), contentType: "text/plain", subject: "s", correlationId: "c",
+                              causationId: "k", sessionId: "x", replyTo: "r", timeToLive: .seconds(5),
+                              scheduledEnqueueTime: Date(), applicationProperties: ["a": .int(1)], senderId: "p", senderSequence: 3)
+        message.applicationProperties["b"] = .string("z")
+        let received = ReceivedMessage(
+            message: message, entity: .queue("orders"), sequenceNumber: 7, enqueuedTime: Date(), deliveryCount: 1, state: .active,
+            lockToken: token, lockedUntil: Date(), expiresAt: Date(), deadLetterReason: "r", deadLetterDescription: "d"
+        )
+        var wireMessage = WireMessage(message)
+        wireMessage.text = "hi"
+        let lock = WireSessionLock(SessionLock(entity: .queue("orders"), sessionId: "x", nonce: UUID(), lockedUntil: Date()))
+        var options = EntityOptions()
+        options.defaultTimeToLive = .seconds(60)
+        options.duplicateDetectionWindow = .seconds(60)
+        let filter = WireFilter(SubscriptionFilter(subject: "s", correlationId: "c", contentType: "t", properties: ["a": .bool(true)]))
+        var entity = WireEntity(.subscription("audit", of: "events").deadLetter)
+        entity.queue = "orders"
+        let info = WireEntityInfo(kind: "queue", path: "orders", entity: entity, options: WireOptions(options), filter: filter, counts: WireCounts(EntityCounts()))
+        var property = WireProperty(.string("x"))
+        property.int = 1
+        property.double = 1.5
+        property.bool = true
+        return [
+            ("Error", WireError(error: "lockLost", message: "m")),
+            ("Entity", entity),
+            ("Property", property),
+            ("Message", wireMessage),
+            ("ReceivedMessage", WireReceivedMessage(received)),
+            ("Options", WireOptions(options)),
+            ("Filter", filter),
+            ("Counts", WireCounts(EntityCounts())),
+            ("EntityInfo", info),
+            ("EntityList", WireEntityList(items: [info])),
+            ("CreateSubscriptionRequest", CreateSubscriptionRequest(options: WireOptions(options), filter: filter)),
+            ("SendRequest", SendRequest(entity: entity, messages: [wireMessage])),
+            ("Receipt", WireReceipt(SendReceipt(sequenceNumber: 1, isDuplicate: false))),
+            ("SendResponse", SendResponse(receipts: [WireReceipt(SendReceipt(sequenceNumber: 1, isDuplicate: false))])),
+            ("SequenceNumbersRequest", SequenceNumbersRequest(entity: entity, sequenceNumbers: [1])),
+            ("ReceiveRequest", ReceiveRequest(entity: entity, maxCount: 1, maxWaitMs: 0, mode: .peekLock)),
+            ("PeekRequest", PeekRequest(entity: entity, fromSequenceNumber: 0, maxCount: 1)),
+            ("EntityRequest", EntityRequest(entity: entity)),
+            ("MessagesResponse", MessagesResponse(messages: [WireReceivedMessage(received)])),
+            ("CompleteRequest", CompleteRequest(lockTokens: [WireLockToken.encode(token)])),
+            ("LockRequest", LockRequest(lockToken: WireLockToken.encode(token))),
+            ("AbandonRequest", AbandonRequest(lockToken: WireLockToken.encode(token), delayMs: 5)),
+            ("DeadLetterRequest", DeadLetterRequest(lockToken: WireLockToken.encode(token), reason: "r", description: "d")),
+            ("RenewLockResponse", RenewLockResponse(lockedUntil: 1)),
+            ("SessionLock", lock),
+            ("AcceptSessionRequest", AcceptSessionRequest(entity: entity, sessionId: "x", maxWaitMs: 0)),
+            ("SessionReceiveRequest", SessionReceiveRequest(session: lock, maxCount: 1, maxWaitMs: 0)),
+            ("SessionRequest", SessionRequest(session: lock)),
+            ("SessionState", SessionStateBody(session: lock, state: "AA==")),
+            ("Health", HealthResponse(status: "ok", store: "sqlite")),
+        ]
+    }
+
+    @Test func everySchemaHasASampleAndEveryFieldMatches() throws {
+        let samples = Self.samples
+        #expect(Set(samples.map(\.schema)) == Set(Self.schemas.keys), "schemas without a sample or samples without a schema")
+        for (name, value) in samples {
+            let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(value)) as? [String: Any] ?? [:]
+            let schema = Self.schemas[name] ?? [:]
+            let properties = Set((schema["properties"] as? [String: Any] ?? [:]).keys)
+            // With every field set, the type writes exactly the fields the document lists.
+            #expect(Set(encoded.keys) == properties, "\(name): the type has \(Set(encoded.keys).subtracting(properties).sorted()) undocumented, the document \(properties.subtracting(encoded.keys).sorted()) unknown to the type")
+            let required = Set(schema["required"] as? [String] ?? [])
+            #expect(required.isSubset(of: properties), "\(name): required fields that are not properties")
+        }
+    }
+
+    /// Strict decoding rejects what the document does not allow, in each body the server decodes.
+    @Test func requestBodiesRejectUnknownFieldsAndWrongTypes() throws {
+        let valid = #"{"entity": {"queue": "orders"}, "maxCount": 2}"#
+        #expect(try WireDecoding.decode(ReceiveRequest.self, from: Data(valid.utf8)).maxCount == 2)
+        for body in [
+            #"{"entity": {"queue": "orders"}, "maxcount": 2}"#,  // unknown field (a typo)
+            #"{"entity": {"queue": "orders", "sub": "x"}}"#,  // unknown nested field
+            #"{"entity": {"queue": "orders"}, "maxCount": "2"}"#,  // wrong type
+            #"{"maxCount": 2}"#,  // missing required field
+            #"{"entity": {"queue": "orders"}"#,  // malformed JSON
+            #"[]"#,
+        ] {
+            #expect(throws: HeraldError.self, "\(body)") { try WireDecoding.decode(ReceiveRequest.self, from: Data(body.utf8)) }
+        }
+    }
+}
