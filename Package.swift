@@ -169,6 +169,8 @@ let package = Package(
                 "HeraldCore", "HeraldWire", "HeraldServer", "HeraldClient", "HeraldSQLite", "HeraldConformance",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings

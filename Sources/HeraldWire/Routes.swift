@@ -67,6 +67,14 @@ extension Route {
     public static let renewSessionLock = Route("POST", "/v1/sessions/renew", "renewSessionLock", .listen)
     public static let releaseSession = Route("POST", "/v1/sessions/release", "releaseSession", .listen)
 
+    // Transactions and the state they commit with (DESIGN.md §4.8): documents, inbox, events.
+    public static let commit = Route("POST", "/v1/transactions/commit", "commit", .send)
+    public static let getDocument = Route("POST", "/v1/state/documents/get", "getDocument", .listen)
+    public static let listDocuments = Route("POST", "/v1/state/documents/list", "listDocuments", .listen)
+    public static let inboxContains = Route("POST", "/v1/state/inbox/contains", "inboxContains", .listen)
+    public static let readStream = Route("POST", "/v1/events/read-stream", "readStream", .listen)
+    public static let readAll = Route("POST", "/v1/events/read-all", "readAll", .listen)
+
     // Operations.
     public static let health = Route("GET", "/health", "health", nil)
     public static let metrics = Route("GET", "/metrics", "metrics", nil)
@@ -80,6 +88,7 @@ extension Route {
         .send, .cancelScheduled, .receive, .receiveDeferred, .peek, .counts,
         .complete, .abandon, .deferMessage, .deadLetter, .renewLock, .resubmit,
         .acceptSession, .receiveFromSession, .getSessionState, .setSessionState, .renewSessionLock, .releaseSession,
+        .commit, .getDocument, .listDocuments, .inboxContains, .readStream, .readAll,
         .health, .metrics, .openAPI,
     ]
 }

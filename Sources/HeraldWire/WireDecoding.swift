@@ -72,7 +72,8 @@ public enum WireStatus {
         case .entityAlreadyExists, .concurrencyConflict, .alreadyProcessed, .sessionCannotBeLocked: 409
         case .lockLost, .sessionLockLost: 410
         case .messageTooLarge, .propertyTooLarge, .propertiesTooLarge: 413
-        case .storeClosed: 503
+        // The store stopped (fail-stop after a storage error) or is closing: nothing is served until a restart.
+        case .storeFailed, .storeClosed: 503
         default: 500
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import HeraldCLI
 
 /// The `herald` executable: parsing and wiring only; each command's logic lives in its own file.
 @main
@@ -6,6 +7,10 @@ struct Herald: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "herald",
         abstract: "Herald: reliable messaging for CQRS and event-sourced systems.",
-        subcommands: [BenchCommand.self, CrashWorkerCommand.self, PostgresWorkerCommand.self, DemoCommand.self]
+        subcommands: [
+            BenchCommand.self, CrashWorkerCommand.self, PostgresWorkerCommand.self, DemoCommand.self, ServeCommand.self, KeysCommand.self,
+            QueueCommand.self, TopicCommand.self, SubscriptionCommand.self, SendCommand.self, ReceiveCommand.self, PeekCommand.self,
+            DeadLetterCommand.self, StatsCommand.self,
+        ]
     )
 }

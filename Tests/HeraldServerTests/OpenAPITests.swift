@@ -143,6 +143,50 @@ struct OpenAPITests {
             ("SessionRequest", SessionRequest(session: lock)),
             ("SessionState", SessionStateBody(session: lock, state: "AA==")),
             ("Health", HealthResponse(status: "ok", store: "sqlite")),
+        ] + Self.transactionSamples(token: token, entity: entity, message: wireMessage)
+    }
+
+    /// Samples of the transaction and state bodies, every field set.
+    static func transactionSamples(token: LockToken, entity: WireEntity, message: WireMessage) -> [(schema: String, value: any Encodable)] {
+        let event = WireEventData(EventData(type: "t", data: Data("{}".utf8), correlationId: "c", causationId: "k"))
+        let settlement = WireSettlement(lockToken: WireLockToken.encode(token), deadLetterReason: "r", deadLetterDescription: "d")
+        let send = WireTransactionSend(entity: entity, message: message)
+        let cancellation = WireCancellation(entity: entity, sequenceNumber: 1, messageId: "m")
+        let write = WireDocumentWrite(collection: "c", key: "k", data: "AA==", expectedVersion: 1)
+        let inbox = WireInboxEntry(InboxEntry(handler: "h", messageId: "m"))
+        var appended = BrokerTransaction()
+        appended.append([EventData(type: "t", data: Data("{}".utf8), correlationId: "c", causationId: "k")], to: "s", expectedVersion: .exactly(2), publishTo: .topic("t"))
+        let append = WireAppend(appended.appends[0])
+        var commit = CommitRequest(BrokerTransaction())
+        commit.completions = [WireLockToken.encode(token)]
+        commit.settlements = [settlement]
+        commit.sends = [send]
+        commit.cancellations = [cancellation]
+        commit.documentWrites = [write]
+        commit.inboxEntries = [inbox]
+        commit.appends = [append]
+        let document = WireDocument(VersionedDocument(data: Data("x".utf8), version: 1))
+        let recorded = WireRecordedEvent(RecordedEvent(stream: "s", version: 1, position: 1, recordedAt: Date(), event: EventData(type: "t", data: Data())))
+        return [
+            ("Settlement", settlement),
+            ("TransactionSend", send),
+            ("Cancellation", cancellation),
+            ("DocumentWrite", write),
+            ("InboxEntry", inbox),
+            ("EventData", event),
+            ("Append", append),
+            ("CommitRequest", commit),
+            ("CommitResponse", CommitResponse(TransactionReceipt(sends: [SendReceipt(sequenceNumber: 1, isDuplicate: false)], streamVersions: ["s": 1]))),
+            ("Document", document),
+            ("DocumentRequest", DocumentRequest(collection: "c", key: "k")),
+            ("DocumentResponse", DocumentResponse(document: document)),
+            ("CollectionRequest", CollectionRequest(collection: "c")),
+            ("DocumentsResponse", DocumentsResponse(documents: ["k": document])),
+            ("InboxResponse", InboxResponse(contains: true)),
+            ("ReadStreamRequest", ReadStreamRequest(stream: "s", fromVersion: 1, maxCount: 10)),
+            ("ReadAllRequest", ReadAllRequest(fromPosition: 1, maxCount: 10)),
+            ("RecordedEvent", recorded),
+            ("EventsResponse", EventsResponse(events: [recorded])),
         ]
     }
 

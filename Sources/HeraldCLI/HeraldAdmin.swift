@@ -1,0 +1,45 @@
+public import ArgumentParser
+
+/// The admin commands as one group, to run them from code: tests, or a program embedding the CLI.
+///
+/// The `herald` executable registers each command itself; this group holds the same commands, so
+/// `HeraldAdmin.main(arguments: ["stats", "--data", path])` behaves as `herald stats --data path`.
+public struct HeraldAdmin: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "herald",
+        abstract: "Manage a Herald broker: entities, messages, dead letters and counts.",
+        discussion: """
+            Every command works on a server (--server URL --key KEY, or $HERALD_URL and
+            $HERALD_KEY) or directly on a data directory (--data PATH, default ./herald-data,
+            while no server runs on it). --json prints machine-readable JSON.
+            """,
+        subcommands: [
+            QueueCommand.self, TopicCommand.self, SubscriptionCommand.self, SendCommand.self, ReceiveCommand.self, PeekCommand.self,
+            DeadLetterCommand.self, StatsCommand.self,
+        ]
+    )
+
+    /// Creates the group; ArgumentParser calls this.
+    public init() {}
+
+    /// Parses `arguments` (without the program name), runs the command they name, and returns
+    /// the exit status the process would have; output goes to ``CommandOutput/current``.
+    public static func main(arguments: [String]) async -> Int32 {
+        do {
+            var command = try Self.parseAsRoot(arguments)
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+            return 0
+        } catch {
+            let status = Self.exitCode(for: error)
+            let message = Self.fullMessage(for: error)
+            if !message.isEmpty {
+                if status == .success { CommandOutput.print(message) } else { CommandOutput.printError(message) }
+            }
+            return status.rawValue
+        }
+    }
+}

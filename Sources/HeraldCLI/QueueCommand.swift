@@ -1,0 +1,108 @@
+public import ArgumentParser
+import HeraldCore
+
+/// `herald queue`: create, delete, list and inspect queues.
+public struct QueueCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "queue",
+        abstract: "Create, delete, list and inspect queues.",
+        discussion: """
+            Examples:
+              herald queue create orders --lock-duration 30s --max-delivery-count 5
+              herald queue create payments --requires-session --duplicate-window 10m
+              herald queue list
+              herald queue show orders --json
+              herald queue delete orders --server http://localhost:8080 --key $KEY
+            """,
+        subcommands: [Create.self, Delete.self, List.self, Show.self]
+    )
+
+    /// Creates the command; ArgumentParser calls this.
+    public init() {}
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a queue.",
+            discussion: """
+                Durations take a unit: 500ms, 30s, 10m, 2h, 7d.
+                Example: herald queue create orders --lock-duration 30s --ttl 1d
+                """
+        )
+
+        @Argument(help: "The queue's name: 1–128 of A-Z a-z 0-9 . _ -, starting with a letter or digit.")
+        var name: String
+
+        @OptionGroup var entity: EntityOptionArguments
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                try await self.connection.withBroker(creating: true) { broker in
+                    try await broker.createQueue(self.name, options: self.entity.options)
+                    let status = try await Inventory.status(of: .queue(self.name), in: broker)
+                    if self.connection.json { return try EntityRendering.printDetails(status, json: true) }
+                    CommandOutput.print("created queue \(self.name)")
+                }
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a queue with its messages and dead letters.",
+            discussion: "Example: herald queue delete orders"
+        )
+
+        @Argument(help: "The queue's name.")
+        var name: String
+
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                try await self.connection.withBroker { broker in
+                    try await broker.deleteQueue(self.name)
+                    if self.connection.json { return try CommandOutput.printJSON(["deleted": EntityPath.queue(self.name).description]) }
+                    CommandOutput.print("deleted queue \(self.name)")
+                }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List queues with their options.",
+            discussion: "Example: herald queue list --json | jq '.items[].path'"
+        )
+
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                try await self.connection.withBroker { broker in
+                    try EntityRendering.printList(try await Inventory.list(.queue, in: broker), json: self.connection.json)
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a queue's options and message counts.",
+            discussion: "Example: herald queue show orders"
+        )
+
+        @Argument(help: "The queue's name.")
+        var name: String
+
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                try await self.connection.withBroker { broker in
+                    try EntityRendering.printDetails(try await Inventory.status(of: .queue(self.name), in: broker), json: self.connection.json)
+                }
+            }
+        }
+    }
+}

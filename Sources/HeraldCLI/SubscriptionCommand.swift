@@ -1,0 +1,144 @@
+public import ArgumentParser
+import HeraldClient
+import HeraldCore
+
+/// `herald subscription`: create, delete, list and inspect the subscriptions of a topic.
+public struct SubscriptionCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "subscription",
+        abstract: "Create, delete, list and inspect the subscriptions of a topic.",
+        discussion: """
+            A subscription receives a copy of every later message of its topic that matches
+            its filter; every condition given must hold, and no condition matches everything.
+            Receive from it as events/subscriptions/audit.
+
+            Examples:
+              herald subscription create events audit
+              herald subscription create events billing --subject OrderPlaced --property region=eu
+              herald subscription list events
+              herald subscription show events audit
+              herald subscription delete events audit
+            """,
+        subcommands: [Create.self, Delete.self, List.self, Show.self]
+    )
+
+    /// Creates the command; ArgumentParser calls this.
+    public init() {}
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a subscription of a topic.",
+            discussion: """
+                Properties: key=value for a string, key:int=5, key:double=1.5, key:bool=true.
+                Example: herald subscription create events billing --subject OrderPlaced --max-delivery-count 3
+                """
+        )
+
+        @Argument(help: "The topic.")
+        var topic: String
+
+        @Argument(help: "The subscription's name.")
+        var name: String
+
+        @Option(help: "Only messages with this subject.")
+        var subject: String?
+
+        @Option(help: "Only messages with this correlation id.")
+        var correlationId: String?
+
+        @Option(help: "Only messages with this content type.")
+        var contentType: String?
+
+        @Option(name: .customLong("property"), help: ArgumentHelp("Only messages with this application property (repeatable).", valueName: "key=value"))
+        var properties: [PropertyArgument] = []
+
+        @OptionGroup var entity: EntityOptionArguments
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let filter = SubscriptionFilter(
+                    subject: self.subject, correlationId: self.correlationId, contentType: self.contentType,
+                    properties: PropertyArgument.properties(self.properties)
+                )
+                try await self.connection.withBroker(creating: true) { broker in
+                    try await broker.createSubscription(self.name, topic: self.topic, options: self.entity.options, filter: filter)
+                    let status = try await Inventory.status(of: .subscription(self.name, of: self.topic), in: broker)
+                    if self.connection.json { return try EntityRendering.printDetails(status, json: true) }
+                    CommandOutput.print("created subscription \(status.path)")
+                }
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a subscription with its messages and dead letters.",
+            discussion: "Example: herald subscription delete events audit"
+        )
+
+        @Argument(help: "The topic.")
+        var topic: String
+
+        @Argument(help: "The subscription's name.")
+        var name: String
+
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                try await self.connection.withBroker { broker in
+                    try await broker.deleteSubscription(self.name, topic: self.topic)
+                    let path = EntityPath.subscription(self.name, of: self.topic).description
+                    if self.connection.json { return try CommandOutput.printJSON(["deleted": path]) }
+                    CommandOutput.print("deleted subscription \(path)")
+                }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List the subscriptions of a topic with their options and filters.",
+            discussion: "Example: herald subscription list events"
+        )
+
+        @Argument(help: "The topic.")
+        var topic: String
+
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                try await self.connection.withBroker { broker in
+                    let subscriptions = try await Inventory.list(.subscription, topic: self.topic, in: broker)
+                    try EntityRendering.printList(subscriptions, json: self.connection.json)
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a subscription's options, filter and message counts.",
+            discussion: "Example: herald subscription show events audit --json"
+        )
+
+        @Argument(help: "The topic.")
+        var topic: String
+
+        @Argument(help: "The subscription's name.")
+        var name: String
+
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                try await self.connection.withBroker { broker in
+                    let status = try await Inventory.status(of: .subscription(self.name, of: self.topic), in: broker)
+                    try EntityRendering.printDetails(status, json: self.connection.json)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+public import ArgumentParser
+import HeraldCore
+
+/// `herald topic`: create, delete, list and inspect topics.
+public struct TopicCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "topic",
+        abstract: "Create, delete, list and inspect topics.",
+        discussion: """
+            A topic copies each message it receives into every matching subscription
+            (see `herald subscription`). Queues and topics share one namespace.
+
+            Examples:
+              herald topic create events --duplicate-window 10m
+              herald topic list
+              herald topic show events
+              herald topic delete events
+            """,
+        subcommands: [Create.self, Delete.self, List.self, Show.self]
+    )
+
+    /// Creates the command; ArgumentParser calls this.
+    public init() {}
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create a topic.",
+            discussion: """
+                A topic uses --ttl, --duplicate-window and --max-message-size; the other
+                options apply to its subscriptions.
+                Example: herald topic create events --ttl 7d
+                """
+        )
+
+        @Argument(help: "The topic's name: 1–128 of A-Z a-z 0-9 . _ -, starting with a letter or digit.")
+        var name: String
+
+        @OptionGroup var entity: EntityOptionArguments
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                try await self.connection.withBroker(creating: true) { broker in
+                    try await broker.createTopic(self.name, options: self.entity.options)
+                    let status = try await Inventory.status(of: .topic(self.name), in: broker)
+                    if self.connection.json { return try EntityRendering.printDetails(status, json: true) }
+                    CommandOutput.print("created topic \(self.name)")
+                }
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a topic with its subscriptions and their messages.",
+            discussion: "Example: herald topic delete events"
+        )
+
+        @Argument(help: "The topic's name.")
+        var name: String
+
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                try await self.connection.withBroker { broker in
+                    try await broker.deleteTopic(self.name)
+                    if self.connection.json { return try CommandOutput.printJSON(["deleted": EntityPath.topic(self.name).description]) }
+                    CommandOutput.print("deleted topic \(self.name)")
+                }
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List topics with their options.",
+            discussion: "Example: herald topic list --json"
+        )
+
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                try await self.connection.withBroker { broker in
+                    try EntityRendering.printList(try await Inventory.list(.topic, in: broker), json: self.connection.json)
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a topic's options.",
+            discussion: "Example: herald topic show events (its subscriptions: herald subscription list events)"
+        )
+
+        @Argument(help: "The topic's name.")
+        var name: String
+
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                try await self.connection.withBroker { broker in
+                    try EntityRendering.printDetails(try await Inventory.status(of: .topic(self.name), in: broker), json: self.connection.json)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+public import Foundation
+public import HeraldCore
+import HeraldWire
+
+extension HeraldClient {
+    // MARK: Settlement
+
+    public func complete(_ token: LockToken) async throws {
+        try await self.invoke(.complete, body: CompleteRequest(lockTokens: [WireLockToken.encode(token)]))
+    }
+
+    public func complete(_ tokens: [LockToken]) async throws {
+        // As the stores do: nothing to settle is not a round trip.
+        if tokens.isEmpty { return }
+        try await self.invoke(.complete, body: CompleteRequest(lockTokens: tokens.map(WireLockToken.encode)))
+    }
+
+    public func abandon(_ token: LockToken, delay: Duration?) async throws {
+        try await self.invoke(.abandon, body: AbandonRequest(lockToken: WireLockToken.encode(token), delayMs: delay.map(Milliseconds.of)))
+    }
+
+    public func `defer`(_ token: LockToken) async throws {
+        try await self.invoke(.deferMessage, body: LockRequest(lockToken: WireLockToken.encode(token)))
+    }
+
+    public func deadLetter(_ token: LockToken, reason: String, description: String?) async throws {
+        try await self.invoke(.deadLetter, body: DeadLetterRequest(lockToken: WireLockToken.encode(token), reason: reason, description: description))
+    }
+
+    public func renewLock(_ token: LockToken) async throws -> Date {
+        let response: RenewLockResponse = try await self.fetch(.renewLock, body: LockRequest(lockToken: WireLockToken.encode(token)))
+        return Milliseconds.date(response.lockedUntil)
+    }
+
+    public func resubmit(_ token: LockToken) async throws {
+        try await self.invoke(.resubmit, body: LockRequest(lockToken: WireLockToken.encode(token)))
+    }
+
+    // MARK: Sessions
+
+    public func acceptSession(on entity: EntityPath, sessionId: String?, maxWaitTime: Duration) async throws -> SessionLock {
+        // Like a receive, a wait beyond one request's limit is spread over several; only "none
+        // available yet" (sessionCannotBeLocked) is worth asking again.
+        let deadline = ContinuousClock.now + maxWaitTime
+        var wait = maxWaitTime
+        while true {
+            let waitMs = min(Milliseconds.of(wait), Milliseconds.of(Self.maxWaitPerRequest))
+            do {
+                let request = AcceptSessionRequest(entity: WireEntity(entity), sessionId: sessionId, maxWaitMs: waitMs)
+                let lock: WireSessionLock = try await self.fetch(.acceptSession, body: request, waiting: .milliseconds(waitMs))
+                return try self.sessionLock(lock)
+            } catch let error as HeraldError where error.code == .sessionCannotBeLocked {
+                wait = deadline - ContinuousClock.now
+                if wait < .milliseconds(1) || Task.isCancelled { throw error }
+            }
+        }
+    }
+
+    public func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage] {
+        try await self.longPoll(maxWaitTime: maxWaitTime) { waitMs in
+            let request = SessionReceiveRequest(session: WireSessionLock(session), maxCount: maxCount, maxWaitMs: waitMs)
+            return try await self.messages(.receiveFromSession, request, waiting: .milliseconds(waitMs))
+        }
+    }
+
+    public func sessionState(_ session: SessionLock) async throws -> Data? {
+        let body: SessionStateBody = try await self.fetch(.getSessionState, body: SessionRequest(session: WireSessionLock(session)))
+        guard let state = body.state else { return nil }
+        guard let data = Data(base64Encoded: state) else {
+            throw HeraldClientError.malformedResponse("getSessionState: the state is not base64")
+        }
+        return data
+    }
+
+    public func setSessionState(_ state: Data?, for session: SessionLock) async throws {
+        try await self.invoke(.setSessionState, body: SessionStateBody(session: WireSessionLock(session), state: state?.base64EncodedString()))
+    }
+
+    public func renewSessionLock(_ session: SessionLock) async throws -> SessionLock {
+        let lock: WireSessionLock = try await self.fetch(.renewSessionLock, body: SessionRequest(session: WireSessionLock(session)))
+        return try self.sessionLock(lock)
+    }
+
+    public func releaseSession(_ session: SessionLock) async throws {
+        try await self.invoke(.releaseSession, body: SessionRequest(session: WireSessionLock(session)))
+    }
+
+    private func sessionLock(_ wire: WireSessionLock) throws -> SessionLock {
+        do {
+            return try wire.lock()
+        } catch {
+            throw HeraldClientError.malformedResponse("session lock: \(error)")
+        }
+    }
+}

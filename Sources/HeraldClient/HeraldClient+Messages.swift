@@ -1,0 +1,71 @@
+import Foundation
+public import HeraldCore
+import HeraldWire
+
+extension HeraldClient {
+    // MARK: Sending
+
+    public func send(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt] {
+        // As the stores do: an empty batch is acknowledged without touching the entity.
+        if messages.isEmpty { return [] }
+        let response: SendResponse = try await self.fetch(.send, body: SendRequest(entity: WireEntity(entity), messages: messages.map(WireMessage.init)))
+        guard response.receipts.count == messages.count else {
+            throw HeraldClientError.malformedResponse("send: \(response.receipts.count) receipts for \(messages.count) messages")
+        }
+        return response.receipts.map(\.receipt)
+    }
+
+    public func cancelScheduled(_ sequenceNumbers: [Int64], in entity: EntityPath) async throws {
+        try await self.invoke(.cancelScheduled, body: SequenceNumbersRequest(entity: WireEntity(entity), sequenceNumbers: sequenceNumbers))
+    }
+
+    // MARK: Receiving
+
+    public func receive(from entity: EntityPath, maxCount: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
+        try await self.longPoll(maxWaitTime: maxWaitTime) { waitMs in
+            let request = ReceiveRequest(entity: WireEntity(entity), maxCount: maxCount, maxWaitMs: waitMs, mode: mode)
+            return try await self.messages(.receive, request, waiting: .milliseconds(waitMs))
+        }
+    }
+
+    public func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
+        try await self.messages(.receiveDeferred, SequenceNumbersRequest(entity: WireEntity(entity), sequenceNumbers: sequenceNumbers))
+    }
+
+    public func peek(_ entity: EntityPath, fromSequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage] {
+        try await self.messages(.peek, PeekRequest(entity: WireEntity(entity), fromSequenceNumber: fromSequenceNumber, maxCount: maxCount))
+    }
+
+    public func counts(of entity: EntityPath) async throws -> EntityCounts {
+        let counts: WireCounts = try await self.fetch(.counts, body: EntityRequest(entity: WireEntity(entity)))
+        return counts.counts
+    }
+
+    // MARK: Helpers
+
+    /// Calls a route that answers with messages, and reads them.
+    func messages(_ route: Route, _ request: any Encodable, waiting: Duration = .zero) async throws -> [ReceivedMessage] {
+        let response: MessagesResponse = try await self.fetch(route, body: request, waiting: waiting)
+        do {
+            return try response.messages.map { try $0.received() }
+        } catch {
+            throw HeraldClientError.malformedResponse("\(route.operationId): \(error)")
+        }
+    }
+
+    /// Runs `attempt` with waits of at most ``maxWaitPerRequest`` (in milliseconds) until it
+    /// returns messages or `maxWaitTime` has passed.
+    ///
+    /// The first attempt passes the caller's wait through (clamped), so the server judges a
+    /// negative one as a store would. A task cancelled between attempts gets what it has (nothing),
+    /// as a store's waiting receive returns on cancellation.
+    func longPoll(maxWaitTime: Duration, _ attempt: (Int64) async throws -> [ReceivedMessage]) async throws -> [ReceivedMessage] {
+        let deadline = ContinuousClock.now + maxWaitTime
+        var wait = maxWaitTime
+        while true {
+            let result = try await attempt(min(Milliseconds.of(wait), Milliseconds.of(Self.maxWaitPerRequest)))
+            wait = deadline - ContinuousClock.now
+            if !result.isEmpty || wait < .milliseconds(1) || Task.isCancelled { return result }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import HeraldCore
+import HeraldWire
+import Hummingbird
+import NIOCore
+
+extension Handlers {
+    /// The session routes: accept, receive, get and set state, renew, release. The scope check
+    /// uses the session's entity.
+    func handleSession(_ route: Route, body: ByteBuffer, caller: Caller) async throws -> Response {
+        switch route {
+        case .acceptSession:
+            let request = try BodyDecoder.decode(AcceptSessionRequest.self, from: body)
+            let entity = try request.entity.path()
+            try caller.requireScope(entity)
+            let wait = try Self.maxWait(request.maxWaitMs)
+            let (broker, sessionId) = (self.broker, request.sessionId)
+            let lock = try await Self.longPoll(
+                wait, whenShutDown: { throw HeraldError(.sessionCannotBeLocked, "no session was accepted before the server shut down") }
+            ) {
+                try await broker.acceptSession(on: entity, sessionId: sessionId, maxWaitTime: wait)
+            }
+            return try Reply.json(WireSessionLock(lock))
+
+        case .receiveFromSession:
+            let request = try BodyDecoder.decode(SessionReceiveRequest.self, from: body)
+            let session = try self.authorizedSession(request.session, caller)
+            let wait = try Self.maxWait(request.maxWaitMs)
+            let (broker, maxCount) = (self.broker, request.maxCount ?? 1)
+            let messages = try await self.countingLockLoss(session.entity) {
+                try await Self.longPoll(wait, whenShutDown: { [] }) { try await broker.receive(from: session, maxCount: maxCount, maxWaitTime: wait) }
+            }
+            self.metrics.delivered(messages.count, from: session.entity)
+            return try Reply.json(MessagesResponse(messages: messages.map(WireReceivedMessage.init)))
+
+        case .getSessionState:
+            let request = try BodyDecoder.decode(SessionRequest.self, from: body)
+            let session = try self.authorizedSession(request.session, caller)
+            let state = try await self.countingLockLoss(session.entity) { try await self.broker.sessionState(session) }
+            return try Reply.json(SessionStateBody(session: nil, state: state?.base64EncodedString()))
+
+        case .setSessionState:
+            let request = try BodyDecoder.decode(SessionStateBody.self, from: body)
+            guard let wireSession = request.session else { throw HeraldError(.invalidArgument, "set-state needs the session") }
+            let session = try self.authorizedSession(wireSession, caller)
+            let state = try request.state.map { encoded throws(HeraldError) in
+                guard let data = Data(base64Encoded: encoded) else { throw HeraldError(.invalidArgument, "state is not base64") }
+                return data
+            }
+            try await self.countingLockLoss(session.entity) { try await self.broker.setSessionState(state, for: session) }
+            return Reply.noContent()
+
+        case .renewSessionLock:
+            let request = try BodyDecoder.decode(SessionRequest.self, from: body)
+            let session = try self.authorizedSession(request.session, caller)
+            let renewed = try await self.countingLockLoss(session.entity) { try await self.broker.renewSessionLock(session) }
+            return try Reply.json(WireSessionLock(renewed))
+
+        case .releaseSession:
+            let request = try BodyDecoder.decode(SessionRequest.self, from: body)
+            let session = try self.authorizedSession(request.session, caller)
+            try await self.countingLockLoss(session.entity) { try await self.broker.releaseSession(session) }
+            return Reply.noContent()
+
+        default:
+            throw ServerError.notFound(route.path)
+        }
+    }
+
+    /// The session lock `wire` describes, after checking that the caller's scope covers its entity.
+    private func authorizedSession(_ wire: WireSessionLock, _ caller: Caller) throws -> SessionLock {
+        let session = try wire.lock()
+        try caller.requireScope(session.entity)
+        return session
+    }
+}

@@ -1,0 +1,193 @@
+public import HeraldCore
+import HeraldWire
+import Hummingbird
+public import Logging
+import NIOCore
+public import ServiceLifecycle
+
+/// The broker over HTTP: the API of ``HeraldWire/Route/all`` on Hummingbird 2, with shared access
+/// keys, Prometheus metrics and graceful shutdown.
+///
+/// The server does not own the broker: whoever created the broker closes it after ``run()``
+/// returns (`herald serve` does so once the server has drained its requests).
+///
+/// ```swift
+/// let broker = try SQLiteBroker(path: "herald-data/herald.sqlite")
+/// let server = HeraldHTTPServer(
+///     broker: broker,
+///     configuration: .init(port: 0, keys: try KeyStore(path: "herald-data/keys.json")) { port in
+///         print("listening on \(port)")
+///     }
+/// )
+/// let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm], logger: logger))
+/// try await group.run()  // returns after SIGTERM, once in-flight requests are answered
+/// await broker.close()
+/// ```
+///
+/// ``run()`` is a `Service`'s run: a graceful shutdown stops accepting connections, ends long polls
+/// early, lets in-flight requests finish, then returns. Cancelling the task does the same, and
+/// stops requests that are still running after 10 seconds.
+public struct HeraldHTTPServer: Service {
+    /// How the server listens, authenticates and limits requests.
+    public struct Configuration: Sendable {
+        /// The address to listen on; `127.0.0.1` by default.
+        public var host: String
+        /// The port; `0` picks a free one (see ``onServerRunning``).
+        public var port: Int
+        /// The keys requests must present; `nil` checks none, which only a loopback ``host`` allows.
+        public var keys: KeyStore?
+        /// Where the server logs: one info line at start and stop, one debug line per request.
+        public var logger: Logger
+        /// The largest request body accepted; larger ones are answered 413 `payloadTooLarge`.
+        public var maxRequestBodySize: Int
+        /// Requests one key may have in flight at once; one more is answered 429 `quotaExceeded`.
+        /// `nil` for no limit. Without keys, all requests share one allowance.
+        public var maxRequestsInFlightPerKey: Int?
+        /// The store's name in `GET /health`, for example `sqlite` or `postgres`.
+        public var storeName: String
+        /// Called once the server listens, with the port it is bound to.
+        public var onServerRunning: (@Sendable (Int) async -> Void)?
+
+        /// Creates a configuration.
+        ///
+        /// - Parameters:
+        ///   - host: The address to listen on.
+        ///   - port: The port; `0` for any free one.
+        ///   - keys: The key store, or `nil` to check no keys (loopback hosts only).
+        ///   - logger: Where the server logs.
+        ///   - maxRequestBodySize: The largest request body, 2 MiB by default.
+        ///   - maxRequestsInFlightPerKey: Concurrent requests per key, 256 by default; `nil` for no limit.
+        ///   - storeName: The store's name for `GET /health`.
+        ///   - onServerRunning: Called with the bound port once the server listens.
+        public init(
+            host: String = "127.0.0.1",
+            port: Int = 8080,
+            keys: KeyStore?,
+            logger: Logger = Logger(label: "herald.server"),
+            maxRequestBodySize: Int = 2 * 1024 * 1024,
+            maxRequestsInFlightPerKey: Int? = 256,
+            storeName: String = "sqlite",
+            onServerRunning: (@Sendable (Int) async -> Void)? = nil
+        ) {
+            self.host = host
+            self.port = port
+            self.keys = keys
+            self.logger = logger
+            self.maxRequestBodySize = maxRequestBodySize
+            self.maxRequestsInFlightPerKey = maxRequestsInFlightPerKey
+            self.storeName = storeName
+            self.onServerRunning = onServerRunning
+        }
+
+        /// Checks that a server without keys listens only on a loopback address.
+        ///
+        /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` when ``keys`` is `nil` and
+        ///   ``host`` is not a loopback address, or when a size or limit is not positive.
+        public func validate() throws {
+            if self.keys == nil && !Self.isLoopback(self.host) {
+                throw HeraldError(
+                    .invalidArgument,
+                    """
+                    refusing to serve without access keys on \(self.host), which is not a loopback address: \
+                    without keys, listen on 127.0.0.1, ::1 or localhost only, or create a key \
+                    (herald keys create --name admin --rights manage) and serve with it
+                    """
+                )
+            }
+            guard self.maxRequestBodySize > 0 else { throw HeraldError(.invalidArgument, "the maximum request body size must be positive") }
+            if let limit = self.maxRequestsInFlightPerKey, limit <= 0 {
+                throw HeraldError(.invalidArgument, "the in-flight request limit must be positive")
+            }
+            guard (0...65_535).contains(self.port) else { throw HeraldError(.invalidArgument, "the port is 0 to 65535, not \(self.port)") }
+        }
+
+        /// Whether `host` is a loopback address: `localhost`, `::1`, or an address in 127.0.0.0/8.
+        ///
+        /// - Parameter host: A host name or address.
+        /// - Returns: `true` for a loopback address.
+        public static func isLoopback(_ host: String) -> Bool {
+            let host = host.lowercased()
+            if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+            let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+            return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+        }
+    }
+
+    /// How long a cancelled ``run()`` lets requests in flight finish before it stops them.
+    static let cancellationGracePeriod: Duration = .seconds(10)
+
+    private let broker: any MessageBroker
+    private let configuration: Configuration
+    private let metrics: ServerMetrics
+
+    /// Creates a server for `broker`; it starts listening in ``run()``.
+    ///
+    /// - Parameters:
+    ///   - broker: The broker to serve. The caller closes it after ``run()`` returns.
+    ///   - configuration: How to listen, authenticate and limit requests.
+    public init(broker: any MessageBroker, configuration: Configuration) {
+        self.broker = broker
+        self.configuration = configuration
+        self.metrics = ServerMetrics()
+    }
+
+    /// Listens and answers requests until a graceful shutdown (after in-flight requests finish) or
+    /// cancellation. Does not close the broker.
+    ///
+    /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` when ``Configuration/validate()``
+    ///   fails, or the server's error when it cannot bind.
+    public func run() async throws {
+        try self.configuration.validate()
+        let configuration = self.configuration
+        let logger = configuration.logger
+        let responder = Responder(
+            routes: RouteTable(),
+            handlers: Handlers(broker: self.broker, metrics: self.metrics, storeName: configuration.storeName, logger: logger),
+            keys: configuration.keys,
+            limiter: InFlightLimiter(limit: configuration.maxRequestsInFlightPerKey),
+            maxRequestBodySize: configuration.maxRequestBodySize,
+            logger: logger
+        )
+        // Hummingbird's own start line and lifecycle details stay below info, so that the server
+        // logs one line at start and one at stop.
+        var frameworkLogger = logger
+        frameworkLogger.logLevel = max(logger.logLevel, .notice)
+        let application = Application(
+            responder: responder,
+            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "herald"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                logger.info(
+                    "herald server listening",
+                    metadata: [
+                        "herald.host": "\(configuration.host)", "herald.port": "\(port)", "herald.store": "\(configuration.storeName)",
+                        "herald.auth": "\(configuration.keys == nil ? "off" : "keys")",
+                    ]
+                )
+                await configuration.onServerRunning?(port)
+            },
+            logger: frameworkLogger
+        )
+        // Cancelling run() drains the server rather than dropping requests in flight: the server
+        // runs in an unstructured task, which does not inherit this task's cancellation (it does
+        // inherit the task-local graceful-shutdown context of a parent ServiceGroup), and a
+        // cancellation triggers its graceful shutdown, escalated to cancellation after the grace period.
+        let group = ServiceGroup(configuration: .init(services: [application], logger: frameworkLogger))
+        let serving = Task { try await group.run() }
+        do {
+            try await withTaskCancellationHandler {
+                try await serving.value
+            } onCancel: {
+                Task {
+                    await group.triggerGracefulShutdown()
+                    try? await Task.sleep(for: Self.cancellationGracePeriod)
+                    serving.cancel()
+                }
+            }
+        } catch {
+            logger.info("herald server stopped", metadata: ["error": "\(error)"])
+            throw error
+        }
+        logger.info("herald server stopped")
+    }
+}

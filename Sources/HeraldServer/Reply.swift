@@ -1,0 +1,57 @@
+import Foundation
+import HTTPTypes
+import HeraldCore
+import HeraldWire
+import Hummingbird
+import NIOCore
+
+/// Builds the HTTP responses of the API.
+enum Reply {
+    /// `value` as JSON with `status`.
+    static func json(_ value: some Encodable, status: Int = 200) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        return Self.bytes(Array(data), contentType: "application/json", status: status)
+    }
+
+    /// 204 without a body.
+    static func noContent() -> Response {
+        Response(status: .noContent)
+    }
+
+    /// `bytes` with `contentType`.
+    static func bytes(_ bytes: [UInt8], contentType: String, status: Int = 200) -> Response {
+        Response(
+            status: HTTPResponse.Status(code: status),
+            headers: [.contentType: contentType, .contentLength: String(bytes.count)],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes))
+        )
+    }
+
+    /// The ``HeraldWire/WireError`` answer of `error`.
+    static func error(_ error: ServerError) -> Response {
+        let body = (try? JSONEncoder().encode(WireError(error: error.code, message: error.message))) ?? Data()
+        var response = Self.bytes(Array(body), contentType: "application/json", status: error.status)
+        for (name, value) in error.headers {
+            if let field = HTTPField.Name(name) { response.headers[field] = value }
+        }
+        return response
+    }
+}
+
+/// Decoding request bodies: strictly (``HeraldWire/WireDecoding``), so that a malformed body is
+/// refused before anything reaches the store.
+enum BodyDecoder {
+    /// The body as `T`.
+    ///
+    /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` for an empty or malformed body.
+    static func decode<T: Codable>(_ type: T.Type, from body: ByteBuffer) throws(HeraldError) -> T {
+        try WireDecoding.decode(T.self, from: Data(body.readableBytesView))
+    }
+
+    /// The body as `T`, or `nil` when it is empty (the PUT routes' bodies are optional).
+    static func decodeOptional<T: Codable>(_ type: T.Type, from body: ByteBuffer) throws(HeraldError) -> T? {
+        body.readableBytes == 0 ? nil : try Self.decode(T.self, from: body)
+    }
+}

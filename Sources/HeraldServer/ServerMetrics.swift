@@ -1,0 +1,95 @@
+import HeraldCore
+import Metrics
+import Prometheus
+import Synchronization
+
+/// The server's metrics, in a Prometheus registry of its own (no global `MetricsSystem.bootstrap`,
+/// so several servers can live in one process, as in tests).
+///
+/// Counters per entity (the `entity` label is the Azure Service Bus path, e.g. `orders` or
+/// `events/subscriptions/audit`): `herald_messages_sent_total`, `herald_messages_duplicate_total`,
+/// `herald_messages_delivered_total`, `herald_messages_completed_total`,
+/// `herald_messages_abandoned_total`, `herald_messages_dead_lettered_total` (explicit dead-letter
+/// calls), `herald_lock_lost_total` (settlements and session calls that found their lock lost).
+/// Gauges `herald_entity_messages{entity, state}` (state: `active`, `locked`, `scheduled`,
+/// `deferred`, `dead_letter`), refreshed from the broker's counts at each scrape.
+/// Histogram `herald_http_request_duration_seconds{operation, status}` with the route's
+/// `operationId` and the status class (`2xx`, `4xx`, `5xx`).
+final class ServerMetrics: Sendable {
+    /// The registry `GET /metrics` renders.
+    let registry: PrometheusCollectorRegistry
+    private let factory: PrometheusMetricsFactory
+    /// The entity gauges set at the last scrape, by entity label, to retire those of deleted entities.
+    private let entityGauges = Mutex<[String: [CoreMetrics.Gauge]]>([:])
+
+    init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        self.factory = PrometheusMetricsFactory(registry: registry)
+    }
+
+    // MARK: Messages
+
+    func sent(_ receipts: [SendReceipt], to entity: EntityPath) {
+        let duplicates = receipts.count { $0.isDuplicate }
+        self.count("herald_messages_sent_total", entity, by: receipts.count - duplicates)
+        self.count("herald_messages_duplicate_total", entity, by: duplicates)
+    }
+
+    func delivered(_ count: Int, from entity: EntityPath) { self.count("herald_messages_delivered_total", entity, by: count) }
+    func completed(_ entity: EntityPath) { self.count("herald_messages_completed_total", entity, by: 1) }
+    func abandoned(_ entity: EntityPath) { self.count("herald_messages_abandoned_total", entity, by: 1) }
+    func deadLettered(_ entity: EntityPath) { self.count("herald_messages_dead_lettered_total", entity, by: 1) }
+    func lockLost(_ entity: EntityPath) { self.count("herald_lock_lost_total", entity, by: 1) }
+
+    private func count(_ label: String, _ entity: EntityPath, by amount: Int) {
+        guard amount > 0 else { return }
+        CoreMetrics.Counter(label: label, dimensions: [("entity", entity.description)], factory: self.factory).increment(by: amount)
+    }
+
+    // MARK: Requests
+
+    func request(operation: String, status: Int, duration: Duration) {
+        let statusClass = "\(status / 100)xx"
+        CoreMetrics.Timer(
+            label: "herald_http_request_duration_seconds", dimensions: [("operation", operation), ("status", statusClass)],
+            factory: self.factory
+        ).recordNanoseconds(Self.nanoseconds(duration))
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
+    // MARK: Entity gauges
+
+    /// Sets the gauges of every queue and subscription (and of their dead-letter queues' sizes)
+    /// from `broker`, and retires those of entities that no longer exist.
+    func refreshEntityGauges(_ broker: any MessageBroker) async throws {
+        var fresh: [String: [CoreMetrics.Gauge]] = [:]
+        for (path, counts) in try await EntityListing.countedEntities(broker) {
+            let label = path.description
+            let values: [(String, Int)] = [
+                ("active", counts.active), ("locked", counts.locked), ("scheduled", counts.scheduled),
+                ("deferred", counts.deferred), ("dead_letter", counts.deadLettered),
+            ]
+            fresh[label] = values.map { state, value in
+                let gauge = CoreMetrics.Gauge(label: "herald_entity_messages", dimensions: [("entity", label), ("state", state)], factory: self.factory)
+                gauge.record(value)
+                return gauge
+            }
+        }
+        let retired: [CoreMetrics.Gauge] = self.entityGauges.withLock { gauges in
+            defer { gauges = fresh }
+            return gauges.filter { fresh[$0.key] == nil }.flatMap { $0.value }
+        }
+        for gauge in retired { gauge.destroy() }
+    }
+
+    /// The registry in the Prometheus text format.
+    func render() -> [UInt8] {
+        var buffer: [UInt8] = []
+        self.registry.emit(into: &buffer)
+        return buffer
+    }
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import HeraldCore
+import HeraldPostgres
+import HeraldSQLite
+import HeraldServer
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+/// `herald serve`: the broker over HTTP, on the embedded store or on PostgreSQL, until SIGTERM or SIGINT.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Serve the broker over HTTP (the API of openapi.yaml).",
+        discussion: """
+            The embedded store lives in the --data folder (herald.sqlite), with the access keys in \
+            keys.json beside it; with --postgres, the keys are in --keys (./herald-keys.json by default). \
+            Create keys with `herald keys create`; the server refuses to start without one unless \
+            --insecure-local is given, which serves without keys on a loopback address only.
+
+            Once listening, it prints one line: `herald listening on http://HOST:PORT (store: …)`. \
+            SIGTERM or SIGINT stops it gracefully: it stops accepting connections, ends long polls, \
+            answers the requests in flight, then closes the store.
+            """
+    )
+
+    @Option(help: "The folder of the embedded store, created if needed.")
+    var data: String = "./herald-data"
+
+    @Option(help: "Serve a PostgreSQL database instead of the embedded store: postgres://user:password@host:port/database.")
+    var postgres: String?
+
+    @Option(help: "The key file (default: <data>/keys.json; with --postgres, ./herald-keys.json).")
+    var keys: String?
+
+    @Option(help: "The address to listen on.")
+    var host: String = "127.0.0.1"
+
+    @Option(help: "The port to listen on; 0 picks a free one (printed once listening).")
+    var port: Int = 8080
+
+    @Flag(help: "Serve without access keys; allowed only on a loopback --host.")
+    var insecureLocal: Bool = false
+
+    @Option(help: "The largest request body in bytes; larger ones are answered 413.")
+    var maxBodySize: Int = 2 * 1024 * 1024
+
+    @Option(help: "The log level: trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    func validate() throws {
+        guard (0...65_535).contains(self.port) else { throw ValidationError("--port is 0 to 65535") }
+        guard self.maxBodySize > 0 else { throw ValidationError("--max-body-size must be positive") }
+        guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("unknown --log-level '\(self.logLevel)'") }
+        if self.insecureLocal && !HeraldHTTPServer.Configuration.isLoopback(self.host) {
+            throw ValidationError(
+                "--insecure-local serves without access keys, so it listens only on a loopback address (127.0.0.1, ::1, localhost), not \(self.host)"
+            )
+        }
+    }
+
+    func run() async throws {
+        let logger = self.makeLogger()
+        let keyStore = try self.openKeys(logger: logger)
+        if let postgres = self.postgres {
+            let clientConfiguration = try PostgresBroker.clientConfiguration(url: postgres)
+            let components = URLComponents(string: postgres)
+            let store = "postgres \(components?.host ?? "?"):\(components?.port ?? 5432)\(components?.path ?? "")"
+            try await PostgresBroker.withBroker(clientConfiguration: clientConfiguration, configuration: .init(logger: logger)) { broker in
+                try await self.serve(broker, storeName: "postgres", storeDescription: store, keys: keyStore, logger: logger)
+            }
+        } else {
+            try FileManager.default.createDirectory(atPath: self.data, withIntermediateDirectories: true)
+            let path = URL(fileURLWithPath: self.data).appendingPathComponent("herald.sqlite").path
+            let broker = try SQLiteBroker(path: path, configuration: .init(logger: logger))
+            do {
+                try await self.serve(broker, storeName: "sqlite", storeDescription: "sqlite \(self.data)", keys: keyStore, logger: logger)
+            } catch {
+                await broker.close()
+                throw error
+            }
+            await broker.close()
+            logger.info("store closed", metadata: ["herald.store": "\(path)"])
+        }
+    }
+
+    /// A logger to standard error (standard output is for the listening line) at --log-level.
+    private func makeLogger() -> Logger {
+        var logger = Logger(label: "herald.server") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
+        return logger
+    }
+
+    /// The key store, or `nil` with --insecure-local; refuses to go on without any key.
+    private func openKeys(logger: Logger) throws -> KeyStore? {
+        guard !self.insecureLocal else { return nil }
+        let path = self.keys ?? (self.postgres == nil ? KeyStore.path(inDataDirectory: self.data) : "./herald-keys.json")
+        let store = try KeyStore(path: path, logger: logger)
+        guard !store.keys.isEmpty else {
+            var standardError = StandardErrorStream()
+            print(
+                """
+                herald serve: no access keys in \(path). Create one first, for example
+                  herald keys create --name admin --rights manage\(self.keys.map { " --keys \($0)" } ?? (self.postgres == nil ? " --data \(self.data)" : " --keys \(path)"))
+                or serve without keys on this machine only with --insecure-local.
+                """,
+                to: &standardError
+            )
+            throw ExitCode.failure
+        }
+        return store
+    }
+
+    /// Runs the server on `broker` until SIGTERM or SIGINT, then returns once in-flight requests are answered.
+    private func serve(_ broker: some MessageBroker, storeName: String, storeDescription: String, keys: KeyStore?, logger: Logger) async throws {
+        let host = self.host
+        let server = HeraldHTTPServer(
+            broker: broker,
+            configuration: .init(
+                host: host, port: self.port, keys: keys, logger: logger, maxRequestBodySize: self.maxBodySize, storeName: storeName
+            ) { port in
+                let shownHost = host.contains(":") ? "[\(host)]" : host
+                FileHandle.standardOutput.write(Data("herald listening on http://\(shownHost):\(port) (store: \(storeDescription))\n".utf8))
+            }
+        )
+        let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// Standard error as a `TextOutputStream`, for `print(_:to:)`.
+struct StandardErrorStream: TextOutputStream {
+    mutating func write(_ string: String) {
+        FileHandle.standardError.write(Data(string.utf8))
+    }
+}

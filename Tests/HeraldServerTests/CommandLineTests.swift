@@ -1,0 +1,78 @@
+import Foundation
+import HeraldCore
+import HeraldServer
+import Logging
+import Testing
+
+/// `herald serve` refuses to serve without keys except on a loopback address with
+/// `--insecure-local`, and `herald keys` creates, lists and revokes keys.
+@Suite("herald serve and herald keys")
+struct CommandLineTests {
+    @Test(arguments: ["127.0.0.1", "127.1.2.3", "localhost", "LOCALHOST", "::1"])
+    func loopbackHostsMayServeWithoutKeys(_ host: String) throws {
+        #expect(HeraldHTTPServer.Configuration.isLoopback(host))
+        try HeraldHTTPServer.Configuration(host: host, keys: nil).validate()
+    }
+
+    @Test(arguments: ["0.0.0.0", "::", "192.168.1.10", "example.com", "127.0.0.1.example.com", "128.0.0.1", ""])
+    func otherHostsNeedKeys(_ host: String) async throws {
+        #expect(!HeraldHTTPServer.Configuration.isLoopback(host))
+        #expect(throws: HeraldError.self) { try HeraldHTTPServer.Configuration(host: host, keys: nil).validate() }
+        // The server itself refuses too, before it binds.
+        let directory = try ServerHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let keys = try KeyStore(path: directory.appendingPathComponent("keys.json").path)
+        try HeraldHTTPServer.Configuration(host: host.isEmpty ? "0.0.0.0" : host, keys: keys).validate()
+        let broker = FailingBroker(error: HeraldError(.storeFailed, "never called"))
+        await #expect(throws: HeraldError.self) {
+            try await HeraldHTTPServer(broker: broker, configuration: .init(host: host, port: 0, keys: nil)).run()
+        }
+    }
+
+    @Test func serveInsecureLocalRefusesANonLoopbackHost() async throws {
+        let directory = try ServerHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try await HeraldProcess.run(["serve", "--insecure-local", "--host", "0.0.0.0", "--port", "0", "--data", directory.path])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("--insecure-local") && result.stderr.contains("loopback"), "stderr: \(result.stderr)")
+        #expect(!result.stdout.contains("listening"), "stdout: \(result.stdout)")
+    }
+
+    @Test func serveRefusesToStartWithoutKeys() async throws {
+        let directory = try ServerHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let result = try await HeraldProcess.run(["serve", "--port", "0", "--data", directory.path])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("no access keys"), "stderr: \(result.stderr)")
+    }
+
+    @Test func keysCreateListRevoke() async throws {
+        let directory = try ServerHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let data = directory.appendingPathComponent("data").path
+        let created = try await HeraldProcess.run(["keys", "create", "--name", "orders-service", "--rights", "send,listen", "--entity", "orders", "--data", data])
+        #expect(created.status == 0, "stderr: \(created.stderr)")
+        let secret = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let parts = try #require(PresentedKeyParts(secret), "stdout: \(created.stdout)")
+
+        let table = try await HeraldProcess.run(["keys", "list", "--data", data])
+        #expect(table.status == 0)
+        let lines = table.stdout.split(separator: "\n")
+        #expect(lines.first?.hasPrefix("ID") == true && lines.count == 2, "\(table.stdout)")
+        #expect(lines.last?.contains(parts.id) == true && lines.last?.contains("send,listen") == true && lines.last?.contains("orders") == true)
+        #expect(!table.stdout.contains(parts.secret))
+
+        let json = try await HeraldProcess.run(["keys", "list", "--json", "--data", data])
+        let rows = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]]
+        #expect(rows?.first?["id"] as? String == parts.id && rows?.first?["scope"] as? String == "orders", "\(json.stdout)")
+
+        let bad = try await HeraldProcess.run(["keys", "create", "--name", "x", "--rights", "send,write", "--data", data])
+        #expect(bad.status != 0 && bad.stderr.contains("write"), "\(bad.stderr)")
+
+        let revoked = try await HeraldProcess.run(["keys", "revoke", parts.id, "--data", data])
+        #expect(revoked.status == 0, "\(revoked.stderr)")
+        #expect(try KeyStore(path: KeyStore.path(inDataDirectory: data)).keys.isEmpty)
+        let again = try await HeraldProcess.run(["keys", "revoke", parts.id, "--data", data])
+        #expect(again.status != 0)
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+import HeraldCore
+
+/// A broker whose every call throws `error`: for the server's error mapping.
+struct FailingBroker: MessageBroker {
+    let error: any Error & Sendable
+
+    func createQueue(_ name: String, options: EntityOptions) async throws { throw self.error }
+    func deleteQueue(_ name: String) async throws { throw self.error }
+    func listQueues() async throws -> [EntityDescription] { throw self.error }
+    func createTopic(_ name: String, options: EntityOptions) async throws { throw self.error }
+    func deleteTopic(_ name: String) async throws { throw self.error }
+    func listTopics() async throws -> [EntityDescription] { throw self.error }
+    func createSubscription(_ name: String, topic: String, options: EntityOptions, filter: SubscriptionFilter) async throws { throw self.error }
+    func deleteSubscription(_ name: String, topic: String) async throws { throw self.error }
+    func listSubscriptions(topic: String) async throws -> [SubscriptionDescription] { throw self.error }
+    func send(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt] { throw self.error }
+    func cancelScheduled(_ sequenceNumbers: [Int64], in entity: EntityPath) async throws { throw self.error }
+    func receive(from entity: EntityPath, maxCount: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] { throw self.error }
+    func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] { throw self.error }
+    func peek(_ entity: EntityPath, fromSequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage] { throw self.error }
+    func complete(_ token: LockToken) async throws { throw self.error }
+    func complete(_ tokens: [LockToken]) async throws { throw self.error }
+    func abandon(_ token: LockToken, delay: Duration?) async throws { throw self.error }
+    func `defer`(_ token: LockToken) async throws { throw self.error }
+    func deadLetter(_ token: LockToken, reason: String, description: String?) async throws { throw self.error }
+    func renewLock(_ token: LockToken) async throws -> Date { throw self.error }
+    func acceptSession(on entity: EntityPath, sessionId: String?, maxWaitTime: Duration) async throws -> SessionLock { throw self.error }
+    func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage] { throw self.error }
+    func sessionState(_ session: SessionLock) async throws -> Data? { throw self.error }
+    func setSessionState(_ state: Data?, for session: SessionLock) async throws { throw self.error }
+    func renewSessionLock(_ session: SessionLock) async throws -> SessionLock { throw self.error }
+    func releaseSession(_ session: SessionLock) async throws { throw self.error }
+    func resubmit(_ token: LockToken) async throws { throw self.error }
+    func counts(of entity: EntityPath) async throws -> EntityCounts { throw self.error }
+}
+
+/// An error whose text must never reach a client.
+struct SecretDetailError: Error {
+    let detail = "password=hunter2 at /var/secret"
+}

@@ -1,0 +1,133 @@
+import Foundation
+import Synchronization
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A `herald` process started by a test, with its output collected.
+final class HeraldProcess: Sendable {
+    let process: Process
+    private let output = Mutex<(stdout: String, stderr: String)>(("", ""))
+    private let exited: AsyncStream<Void>
+
+    /// Starts `herald` with `arguments`.
+    init(_ arguments: [String]) throws {
+        guard let executable = Self.executable() else {
+            throw HeraldProcessError.executableNotFound(
+                "the herald executable was not found next to the test runner nor in .build/debug; `swift test` builds it, `--skip-build` does not"
+            )
+        }
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        let (exits, exited) = AsyncStream<Void>.makeStream()
+        self.exited = exits
+        self.process = process
+        process.terminationHandler = { _ in
+            exited.yield()
+            exited.finish()
+        }
+        stdout.fileHandleForReading.readabilityHandler = { [self] handle in
+            let data = handle.availableData
+            self.output.withLock { $0.stdout += String(decoding: data, as: UTF8.self) }
+        }
+        stderr.fileHandleForReading.readabilityHandler = { [self] handle in
+            let data = handle.availableData
+            self.output.withLock { $0.stderr += String(decoding: data, as: UTF8.self) }
+        }
+        try process.run()
+    }
+
+    var standardOutput: String { self.output.withLock { $0.stdout } }
+    var standardError: String { self.output.withLock { $0.stderr } }
+
+    /// Waits until standard output has a line `herald listening on http://HOST:PORT …` and returns the port.
+    func waitUntilListening(timeout: Duration = .seconds(30)) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            for line in self.standardOutput.split(separator: "\n") where line.hasPrefix("herald listening on http://") {
+                let address = line.dropFirst("herald listening on http://".count).prefix { $0 != " " }
+                if let port = address.split(separator: ":").last.flatMap({ Int($0) }) { return port }
+            }
+            if !self.process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw HeraldProcessError.notListening("stdout: \(self.standardOutput) stderr: \(self.standardError.suffix(2000))")
+    }
+
+    /// Waits for the process to exit, up to `timeout`; `nil` if it is still running then (it is killed).
+    func waitForExit(timeout: Duration) async -> (reason: Process.TerminationReason, status: Int32)? {
+        let exits = self.exited
+        let finished = await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await _ in exits {}
+                return true
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        guard finished else {
+            kill(self.process.processIdentifier, SIGKILL)
+            return nil
+        }
+        // Let the pipes deliver what the process wrote last.
+        try? await Task.sleep(for: .milliseconds(50))
+        return (self.process.terminationReason, self.process.terminationStatus)
+    }
+
+    func signal(_ signal: Int32) {
+        kill(self.process.processIdentifier, signal)
+    }
+
+    /// Runs `herald` with `arguments` to its end.
+    static func run(_ arguments: [String], timeout: Duration = .seconds(30)) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = try HeraldProcess(arguments)
+        guard let exit = await process.waitForExit(timeout: timeout) else {
+            throw HeraldProcessError.timedOut("herald \(arguments.joined(separator: " ")) did not finish in \(timeout)")
+        }
+        return (exit.reason == .exit ? exit.status : 128 + exit.status, process.standardOutput, process.standardError)
+    }
+
+    /// The `herald` executable built with the tests: beside the test runner, else `.build/debug` of
+    /// this package. `HERALD_EXECUTABLE` overrides (as in HeraldSQLiteTests/CrashTests.swift).
+    static func executable() -> URL? {
+        let fileManager = FileManager.default
+        var candidates: [URL] = []
+        if let path = ProcessInfo.processInfo.environment["HERALD_EXECUTABLE"] {
+            candidates.append(URL(fileURLWithPath: path))
+        }
+        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("herald"))
+        candidates.append(Bundle.main.bundleURL.appendingPathComponent("herald"))
+        for bundle in Bundle.allBundles + [Bundle.main] where bundle.bundleURL.pathExtension == "xctest" {
+            candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("herald"))
+        }
+        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while directory.path != "/" {
+            if fileManager.fileExists(atPath: directory.appendingPathComponent("Package.swift").path) {
+                candidates.append(directory.appendingPathComponent(".build/debug/herald"))
+                break
+            }
+            directory.deleteLastPathComponent()
+        }
+        return candidates.first { fileManager.isExecutableFile(atPath: $0.path) }
+    }
+}
+
+enum HeraldProcessError: Error {
+    case executableNotFound(String)
+    case notListening(String)
+    case timedOut(String)
+}
