@@ -166,7 +166,7 @@ let package = Package(
         .testTarget(
             name: "HeraldServerTests",
             dependencies: [
-                "HeraldCore", "HeraldWire", "HeraldServer", "HeraldClient", "HeraldSQLite", "HeraldConformance",
+                "HeraldCore", "HeraldWire", "HeraldServer", "HeraldClient", "HeraldCLI", "HeraldSQLite", "HeraldConformance",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
