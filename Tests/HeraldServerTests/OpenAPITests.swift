@@ -56,7 +56,7 @@ struct OpenAPITests {
             let statuses = Set((operation["responses"] as? [String: Any] ?? [:]).keys)
             var expected: Set<String> = []
             if route.right != nil {
-                expected.formUnion(["401", "403", "500", "503"])
+                expected.formUnion(["401", "403", "429", "500", "503"])
             }
             if operation["requestBody"] != nil {
                 // A body can be malformed or too large.
@@ -82,7 +82,7 @@ struct OpenAPITests {
         let statuses = Set(HeraldError.Code.all.map { String(WireStatus.status(for: $0)) })
         let responses = ((Self.document["components"] as? [String: Any])?["responses"] as? [String: Any]) ?? [:]
         #expect(statuses.isSubset(of: ["400", "404", "409", "410", "413", "500", "503"]), "an unexpected status: \(statuses.sorted())")
-        #expect(Set(responses.keys) == ["BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict", "LockLost", "TooLarge", "Internal", "Unavailable"])
+        #expect(Set(responses.keys) == ["BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict", "LockLost", "TooLarge", "TooManyRequests", "Internal", "Unavailable"])
     }
 
     // MARK: Bodies
