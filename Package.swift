@@ -126,9 +126,24 @@ let package = Package(
             dependencies: ["HeraldCore", "HeraldCQRS", "HeraldSQLite", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
+        .target(
+            name: "CHeraldFaultVFS",
+            linkerSettings: [.linkedLibrary("sqlite3")]
+        ),
+        .target(
+            name: "HeraldSimulation",
+            dependencies: [
+                "HeraldCore",
+                "HeraldSQLite",
+                "CHeraldFaultVFS",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "herald",
             dependencies: [
+                "HeraldSimulation",
                 "HeraldCore",
                 "HeraldSQLite",
                 "HeraldPostgres",
@@ -156,6 +171,11 @@ let package = Package(
         .testTarget(
             name: "ConferenceDemoTests",
             dependencies: ["HeraldCore", "HeraldCQRS", "HeraldTesting", "ConferenceDemo"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HeraldSimulationTests",
+            dependencies: ["HeraldCore", "HeraldSQLite", "HeraldSimulation", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -281,7 +281,11 @@ final class GroupCommitter: Sendable {
         }
         do {
             try self.configuration._beforeCommit?()
-            try self.wal.sync()
+            if let syncWAL = self.configuration._syncWAL {
+                try syncWAL(self.walPath)
+            } else {
+                try self.wal.sync()
+            }
         } catch {
             self.failStop(error, failing: operations, db: db)
             return

@@ -28,12 +28,21 @@ public final class SQLiteBroker: MessageBroker {
         /// Called before each fsync of the WAL; a thrown error is treated as a failed fsync (fault
         /// injection in tests).
         public var _beforeCommit: (@Sendable () throws -> Void)?
+        /// The SQLite VFS to open the file through, by its registered name (`nil`: the default).
+        /// For the simulator's storage fault layer; not API.
+        public var _vfsName: String?
+        /// When set, replaces the broker's own `fdatasync` of the WAL, with the WAL's path: a
+        /// fault-injecting VFS must see that sync to know what a crash keeps. A thrown error is a
+        /// failed fsync. For the simulator; not API.
+        public var _syncWAL: (@Sendable (_ walPath: String) throws -> Void)?
 
         /// Creates a configuration.
         public init(clock: any BrokerClock = SystemBrokerClock(), logger: Logger = Logger(label: "herald.sqlite")) {
             self.clock = clock
             self.logger = logger
             self._beforeCommit = nil
+            self._vfsName = nil
+            self._syncWAL = nil
         }
     }
 
@@ -67,7 +76,7 @@ public final class SQLiteBroker: MessageBroker {
         let database: DatabaseQueue
         let state: WriterState
         do {
-            database = try DatabaseQueue(path: path, configuration: grdb)
+            database = try DatabaseQueue(path: Self.openPath(path, vfs: configuration._vfsName), configuration: grdb)
             let check = try database.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA quick_check") } ?? "no answer"
             guard check == "ok" else {
                 throw HeraldError(.storeFailed, "the database at \(path) is corrupt (\(check)); refusing to serve it")
@@ -89,6 +98,19 @@ public final class SQLiteBroker: MessageBroker {
         } catch {
             throw HeraldError(.storeFailed, "cannot start the writer for \(path): \(error)")
         }
+    }
+
+    /// `path`, or with a VFS a URI filename that names it (SQLite built with URI support).
+    private static func openPath(_ path: String, vfs: String?) -> String {
+        guard let vfs else { return path }
+        var escaped = ""
+        for character in path.unicodeScalars {
+            switch character {
+            case "%", "?", "#": escaped += String(format: "%%%02X", character.value)
+            default: escaped.unicodeScalars.append(character)
+            }
+        }
+        return "file:\(escaped)?vfs=\(vfs)"
     }
 
     /// Finishes pending work and closes the file. Later calls throw ``HeraldCore/HeraldError/Code/storeClosed``.

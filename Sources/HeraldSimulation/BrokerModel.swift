@@ -1,0 +1,502 @@
+import Foundation
+import HeraldCore
+
+/// The simulator's reference model of the broker: what DESIGN.md §4 says each operation does,
+/// applied to plain values, one operation at a time, at the time of the simulated clock.
+///
+/// Each operation returns what the broker must answer; the simulator compares the real answer
+/// with it. The model is a value, so an operation whose fate a crash left in doubt can be applied
+/// to a copy and the store's state after the restart compared with both.
+struct BrokerModel {
+    /// The time an operation runs at: wall-clock milliseconds and monotonic nanoseconds.
+    struct Now {
+        var wall: Int64
+        var monotonic: Int64
+    }
+
+    /// A message of a queue or subscription (or of its dead-letter queue).
+    struct MessageState: Equatable {
+        var sequenceNumber: Int64
+        var messageId: String
+        var body: Data
+        var sessionId: String?
+        /// The message's own time-to-live, in milliseconds (a resubmit restarts it).
+        var timeToLive: Int64?
+        var expiresAt: Int64?
+        var state: ReceivedMessage.State
+        /// Wall-clock milliseconds before which it stays invisible; 0: visible now.
+        var visibleAt: Int64
+        var enqueuedAt: Int64
+        var deliveryCount: Int
+        var lockNonce: UUID?
+        var lockedUntil: Int64?
+        var isDeadLetter: Bool
+        var deadLetterReason: String?
+        /// The delivery count when the message was dead-lettered.
+        var deliveryCountAtDeadLetter: Int?
+    }
+
+    struct SessionHold: Equatable {
+        var nonce: UUID
+        var lockedUntil: Int64
+    }
+
+    struct DuplicateEntry: Equatable {
+        var sequenceNumber: Int64
+        var expiresAt: Int64
+    }
+
+    /// A queue, topic or subscription.
+    struct Entity {
+        let path: EntityPath
+        let options: EntityOptions
+        let filter: SubscriptionFilter
+        var messages: [Int64: MessageState] = [:]
+        /// The highest sequence number assigned and committed.
+        var lastSequence: Int64 = 0
+        /// The highest sequence number ever acknowledged to a sender.
+        var highestAcknowledged: Int64 = 0
+        var holds: [String: SessionHold] = [:]
+        var sessionStates: [String: Data] = [:]
+        var duplicates: [String: DuplicateEntry] = [:]
+        /// Messages that left by complete or receive-and-delete: they must never come back.
+        var removed: Set<Int64> = []
+
+        /// The messages in sequence-number order.
+        var ordered: [MessageState] { self.messages.keys.sorted().map { self.messages[$0]! } }
+    }
+
+    private(set) var entities: [String: Entity] = [:]
+    /// Subscriptions by topic key, in creation order.
+    private(set) var subscriptions: [String: [String]] = [:]
+    /// When sends last forgot expired duplicate-detection entries (at most once a wall-clock
+    /// second; kept in memory). After a wall-clock jump back, an entry already forgotten no longer
+    /// makes a send a duplicate, while one not yet forgotten still does.
+    private var lastDuplicatePrune: Int64 = 0
+
+    // MARK: Entities
+
+    mutating func addEntity(_ path: EntityPath, options: EntityOptions, filter: SubscriptionFilter = .all) {
+        self.entities[path.entityKey] = Entity(path: path, options: options, filter: filter)
+        if path.kind == .subscription, let topic = path.topic {
+            self.subscriptions[EntityPath.topic(topic).entityKey, default: []].append(path.entityKey)
+        }
+    }
+
+    func entity(_ path: EntityPath) -> Entity? { self.entities[path.origin.entityKey] }
+
+    /// Every queue and subscription, in a fixed order.
+    var receivableKeys: [String] {
+        self.entities.values.filter { $0.path.kind != .topic }.map(\.path.entityKey).sorted()
+    }
+
+    /// What a restart does to the in-memory part of the broker: every lock is released.
+    mutating func restart() {
+        self.lastDuplicatePrune = 0
+        for key in self.entities.keys.sorted() {
+            self.entities[key]!.holds = [:]
+            for sequenceNumber in self.entities[key]!.messages.keys.sorted() {
+                self.entities[key]!.messages[sequenceNumber]!.lockNonce = nil
+                self.entities[key]!.messages[sequenceNumber]!.lockedUntil = nil
+            }
+        }
+    }
+
+    // MARK: Sending
+
+    mutating func send(_ messages: [Message], to path: EntityPath, now: Now) -> Result<[SendReceipt], HeraldError> {
+        guard var target = self.entities[path.entityKey], path.kind != .subscription, !path.isDeadLetter else {
+            return .failure(HeraldError(.entityNotFound, "model: no target \(path)"))
+        }
+        let subscriptionKeys = path.kind == .topic ? self.subscriptions[path.entityKey] ?? [] : []
+        for message in messages {
+            do {
+                try message.validate(against: target.options)
+            } catch {
+                return .failure(error)
+            }
+            for key in subscriptionKeys {
+                let subscription = self.entities[key]!
+                if subscription.options.requiresSession && message.sessionId == nil && subscription.filter.matches(message) {
+                    return .failure(HeraldError(.sessionRequired, "model"))
+                }
+            }
+        }
+        if now.wall - self.lastDuplicatePrune >= 1000 {
+            self.lastDuplicatePrune = now.wall
+            for key in self.entities.keys.sorted() {
+                self.entities[key]!.duplicates = self.entities[key]!.duplicates.filter { $0.value.expiresAt > now.wall }
+            }
+            target.duplicates = self.entities[path.entityKey]!.duplicates
+        }
+        var receipts: [SendReceipt] = []
+        for message in messages {
+            if target.options.duplicateDetectionWindow != nil, let original = target.duplicates[message.messageId],
+                original.expiresAt > now.wall
+            {
+                receipts.append(SendReceipt(sequenceNumber: original.sequenceNumber, isDuplicate: true))
+                continue
+            }
+            target.lastSequence += 1
+            let sequenceNumber = target.lastSequence
+            if path.kind == .queue {
+                Self.insert(message, into: &target, sequenceNumber: sequenceNumber, defaultTimeToLive: target.options.defaultTimeToLive, now: now)
+            } else {
+                for key in subscriptionKeys where self.entities[key]!.filter.matches(message) {
+                    var subscription = self.entities[key]!
+                    subscription.lastSequence += 1
+                    Self.insert(
+                        message, into: &subscription, sequenceNumber: subscription.lastSequence,
+                        defaultTimeToLive: target.options.defaultTimeToLive ?? subscription.options.defaultTimeToLive, now: now
+                    )
+                    self.entities[key] = subscription
+                }
+            }
+            if let window = target.options.duplicateDetectionWindow {
+                target.duplicates[message.messageId] = DuplicateEntry(sequenceNumber: sequenceNumber, expiresAt: now.wall + window.milliseconds)
+            }
+            receipts.append(SendReceipt(sequenceNumber: sequenceNumber, isDuplicate: false))
+        }
+        self.entities[path.entityKey] = target
+        return .success(receipts)
+    }
+
+    private static func insert(_ message: Message, into entity: inout Entity, sequenceNumber: Int64, defaultTimeToLive: Duration?, now: Now) {
+        let scheduledAt = message.scheduledEnqueueTime?.millisecondsSince1970
+        let isScheduled = (scheduledAt ?? 0) > now.wall
+        let enqueuedAt = isScheduled ? scheduledAt! : now.wall
+        let timeToLive = message.timeToLive ?? defaultTimeToLive
+        entity.messages[sequenceNumber] = MessageState(
+            sequenceNumber: sequenceNumber, messageId: message.messageId, body: message.body, sessionId: message.sessionId,
+            timeToLive: message.timeToLive?.milliseconds, expiresAt: timeToLive.map { enqueuedAt + $0.milliseconds },
+            state: isScheduled ? .scheduled : .active, visibleAt: isScheduled ? enqueuedAt : 0, enqueuedAt: enqueuedAt,
+            deliveryCount: 0, lockNonce: nil, lockedUntil: nil, isDeadLetter: false, deadLetterReason: nil,
+            deliveryCountAtDeadLetter: nil
+        )
+    }
+
+    /// Records that the broker acknowledged `receipts` for a send to `path`.
+    mutating func acknowledge(_ receipts: [SendReceipt], to path: EntityPath) {
+        for receipt in receipts where !receipt.isDuplicate {
+            if let sequenceNumber = receipt.sequenceNumber {
+                self.entities[path.entityKey]!.highestAcknowledged = max(self.entities[path.entityKey]!.highestAcknowledged, sequenceNumber)
+            }
+        }
+    }
+
+    mutating func cancelScheduled(_ sequenceNumbers: [Int64], in path: EntityPath) -> Result<Void, HeraldError> {
+        guard var entity = self.entities[path.entityKey], path.kind == .queue else {
+            return .failure(HeraldError(.invalidArgument, "model"))
+        }
+        for sequenceNumber in sequenceNumbers {
+            guard let message = entity.messages[sequenceNumber], message.state == .scheduled, !message.isDeadLetter else {
+                return .failure(HeraldError(.messageNotFound, "model"))
+            }
+            entity.messages[sequenceNumber] = nil
+            entity.removed.insert(sequenceNumber)
+        }
+        self.entities[path.entityKey] = entity
+        return .success(())
+    }
+
+    // MARK: Receiving
+
+    /// Makes due scheduled messages active and expires messages whose time-to-live passed.
+    private static func sweep(_ entity: inout Entity, now: Now) {
+        for sequenceNumber in entity.messages.keys.sorted() {
+            var message = entity.messages[sequenceNumber]!
+            if message.state == .scheduled && message.visibleAt <= now.wall {
+                message.state = .active
+                entity.messages[sequenceNumber] = message
+            }
+            let unlocked = message.lockNonce == nil || (message.lockedUntil ?? 0) <= now.monotonic
+            if !message.isDeadLetter, let expiresAt = message.expiresAt, expiresAt <= now.wall, unlocked {
+                if entity.options.deadLetterOnExpiration {
+                    Self.moveToDeadLetter(&entity, sequenceNumber, reason: DeadLetterReason.ttlExpired)
+                } else {
+                    entity.messages[sequenceNumber] = nil
+                    entity.removed.insert(sequenceNumber)
+                }
+            }
+        }
+    }
+
+    private static func moveToDeadLetter(_ entity: inout Entity, _ sequenceNumber: Int64, reason: String) {
+        entity.messages[sequenceNumber]!.isDeadLetter = true
+        entity.messages[sequenceNumber]!.state = .active
+        entity.messages[sequenceNumber]!.lockNonce = nil
+        entity.messages[sequenceNumber]!.lockedUntil = nil
+        entity.messages[sequenceNumber]!.visibleAt = 0
+        entity.messages[sequenceNumber]!.deadLetterReason = reason
+        entity.messages[sequenceNumber]!.deliveryCountAtDeadLetter = entity.messages[sequenceNumber]!.deliveryCount
+    }
+
+    private static func lock(_ entity: inout Entity, _ sequenceNumber: Int64, nonce: UUID, until: Int64) -> MessageState {
+        entity.messages[sequenceNumber]!.deliveryCount += 1
+        entity.messages[sequenceNumber]!.lockNonce = nonce
+        entity.messages[sequenceNumber]!.lockedUntil = until
+        return entity.messages[sequenceNumber]!
+    }
+
+    mutating func receive(from path: EntityPath, maxCount: Int, mode: ReceiveMode, nonce: UUID, now: Now) -> Result<[MessageState], HeraldError> {
+        guard var entity = self.entity(path), path.kind != .topic else { return .failure(HeraldError(.entityNotFound, "model")) }
+        if entity.options.requiresSession && !path.isDeadLetter { return .failure(HeraldError(.sessionRequired, "model")) }
+        if !path.isDeadLetter { Self.sweep(&entity, now: now) }
+        var received: [MessageState] = []
+        for message in entity.ordered where received.count < maxCount {
+            guard message.isDeadLetter == path.isDeadLetter, message.state == .active, message.visibleAt <= now.wall,
+                message.lockNonce == nil || (message.lockedUntil ?? 0) <= now.monotonic
+            else { continue }
+            if !path.isDeadLetter && message.deliveryCount >= entity.options.maxDeliveryCount {
+                Self.moveToDeadLetter(&entity, message.sequenceNumber, reason: DeadLetterReason.maxDeliveryCountExceeded)
+                continue
+            }
+            switch mode {
+            case .peekLock:
+                received.append(Self.lock(&entity, message.sequenceNumber, nonce: nonce, until: now.monotonic + entity.options.lockDuration.nanoseconds))
+            case .receiveAndDelete:
+                var delivered = message
+                delivered.deliveryCount += 1
+                received.append(delivered)
+                entity.messages[message.sequenceNumber] = nil
+                entity.removed.insert(message.sequenceNumber)
+            }
+        }
+        self.entities[entity.path.entityKey] = entity
+        return .success(received)
+    }
+
+    mutating func receiveDeferred(from path: EntityPath, sequenceNumbers: [Int64], nonce: UUID, now: Now) -> Result<[MessageState], HeraldError> {
+        guard var entity = self.entity(path) else { return .failure(HeraldError(.entityNotFound, "model")) }
+        if entity.options.requiresSession && !path.isDeadLetter { return .failure(HeraldError(.sessionRequired, "model")) }
+        for sequenceNumber in sequenceNumbers {
+            guard let message = entity.messages[sequenceNumber], message.isDeadLetter == path.isDeadLetter, message.state == .deferred,
+                message.lockNonce == nil || (message.lockedUntil ?? 0) <= now.monotonic
+            else { return .failure(HeraldError(.messageNotFound, "model")) }
+        }
+        let until = now.monotonic + entity.options.lockDuration.nanoseconds
+        let received = sequenceNumbers.map { Self.lock(&entity, $0, nonce: nonce, until: until) }
+        self.entities[entity.path.entityKey] = entity
+        return .success(received)
+    }
+
+    // MARK: Settlement
+
+    /// The message `token` holds a current lock on, or why it does not (DESIGN.md §4.3, §4.13).
+    private func locked(_ token: LockToken, now: Now) -> Result<MessageState, HeraldError> {
+        guard let entity = self.entity(token.entity), let message = entity.messages[token.sequenceNumber],
+            message.isDeadLetter == token.entity.isDeadLetter, message.lockNonce == token.nonce
+        else { return .failure(HeraldError(.lockLost, "model")) }
+        if entity.options.requiresSession && !token.entity.isDeadLetter, let sessionId = message.sessionId {
+            guard let hold = entity.holds[sessionId], hold.lockedUntil > now.monotonic else {
+                return .failure(HeraldError(.sessionLockLost, "model"))
+            }
+        } else if (message.lockedUntil ?? 0) <= now.monotonic {
+            return .failure(HeraldError(.lockLost, "model"))
+        }
+        return .success(message)
+    }
+
+    mutating func complete(_ tokens: [LockToken], now: Now) -> Result<Void, HeraldError> {
+        for token in tokens {
+            if case .failure(let error) = self.locked(token, now: now) { return .failure(error) }
+        }
+        for token in tokens {
+            let key = token.entity.origin.entityKey
+            self.entities[key]!.messages[token.sequenceNumber] = nil
+            self.entities[key]!.removed.insert(token.sequenceNumber)
+        }
+        return .success(())
+    }
+
+    mutating func abandon(_ token: LockToken, delay: Duration?, now: Now) -> Result<Void, HeraldError> {
+        let message: MessageState
+        switch self.locked(token, now: now) {
+        case .failure(let error): return .failure(error)
+        case .success(let found): message = found
+        }
+        let key = token.entity.origin.entityKey
+        var entity = self.entities[key]!
+        if !token.entity.isDeadLetter && message.deliveryCount >= entity.options.maxDeliveryCount {
+            Self.moveToDeadLetter(&entity, token.sequenceNumber, reason: DeadLetterReason.maxDeliveryCountExceeded)
+        } else {
+            entity.messages[token.sequenceNumber]!.lockNonce = nil
+            entity.messages[token.sequenceNumber]!.lockedUntil = nil
+            entity.messages[token.sequenceNumber]!.visibleAt = delay.map { $0 > .zero ? now.wall + $0.milliseconds : 0 } ?? 0
+        }
+        self.entities[key] = entity
+        return .success(())
+    }
+
+    mutating func deferMessage(_ token: LockToken, now: Now) -> Result<Void, HeraldError> {
+        if case .failure(let error) = self.locked(token, now: now) { return .failure(error) }
+        if token.entity.isDeadLetter { return .failure(HeraldError(.invalidArgument, "model")) }
+        let key = token.entity.origin.entityKey
+        self.entities[key]!.messages[token.sequenceNumber]!.state = .deferred
+        self.entities[key]!.messages[token.sequenceNumber]!.lockNonce = nil
+        self.entities[key]!.messages[token.sequenceNumber]!.lockedUntil = nil
+        return .success(())
+    }
+
+    mutating func deadLetter(_ token: LockToken, reason: String, now: Now) -> Result<Void, HeraldError> {
+        if case .failure(let error) = self.locked(token, now: now) { return .failure(error) }
+        if token.entity.isDeadLetter { return .failure(HeraldError(.invalidArgument, "model")) }
+        Self.moveToDeadLetter(&self.entities[token.entity.origin.entityKey]!, token.sequenceNumber, reason: reason)
+        return .success(())
+    }
+
+    mutating func renewLock(_ token: LockToken, now: Now) -> Result<Void, HeraldError> {
+        let message: MessageState
+        switch self.locked(token, now: now) {
+        case .failure(let error): return .failure(error)
+        case .success(let found): message = found
+        }
+        let key = token.entity.origin.entityKey
+        var until = now.monotonic + self.entities[key]!.options.lockDuration.nanoseconds
+        if self.entities[key]!.options.requiresSession && !token.entity.isDeadLetter, let sessionId = message.sessionId,
+            let hold = self.entities[key]!.holds[sessionId]
+        {
+            until = hold.lockedUntil
+        }
+        self.entities[key]!.messages[token.sequenceNumber]!.lockedUntil = until
+        return .success(())
+    }
+
+    mutating func resubmit(_ token: LockToken, now: Now) -> Result<Void, HeraldError> {
+        guard token.entity.isDeadLetter else { return .failure(HeraldError(.invalidArgument, "model")) }
+        let message: MessageState
+        switch self.locked(token, now: now) {
+        case .failure(let error): return .failure(error)
+        case .success(let found): message = found
+        }
+        var resubmitted = message
+        resubmitted.isDeadLetter = false
+        resubmitted.state = .active
+        resubmitted.deliveryCount = 0
+        resubmitted.lockNonce = nil
+        resubmitted.lockedUntil = nil
+        resubmitted.visibleAt = 0
+        resubmitted.expiresAt = message.timeToLive.map { now.wall + $0 }
+        resubmitted.deadLetterReason = nil
+        resubmitted.deliveryCountAtDeadLetter = nil
+        self.entities[token.entity.origin.entityKey]!.messages[token.sequenceNumber] = resubmitted
+        return .success(())
+    }
+
+    // MARK: Sessions
+
+    /// Accepts `sessionId`, or the available session with the oldest message; `.success(nil)`
+    /// when none is available.
+    mutating func acceptSession(on path: EntityPath, sessionId: String?, nonce: UUID, now: Now) -> Result<String?, HeraldError> {
+        guard var entity = self.entity(path), !path.isDeadLetter else { return .failure(HeraldError(.invalidArgument, "model")) }
+        guard entity.options.requiresSession else { return .failure(HeraldError(.sessionNotEnabled, "model")) }
+        let chosen: String
+        if let sessionId {
+            if let hold = entity.holds[sessionId], hold.lockedUntil > now.monotonic {
+                return .failure(HeraldError(.sessionCannotBeLocked, "model"))
+            }
+            chosen = sessionId
+        } else {
+            Self.sweep(&entity, now: now)
+            var firstBySession: [(String, Int64)] = []
+            var seen: Set<String> = []
+            for message in entity.ordered {
+                guard let session = message.sessionId, !message.isDeadLetter, message.state == .active, message.visibleAt <= now.wall,
+                    !seen.contains(session)
+                else { continue }
+                seen.insert(session)
+                firstBySession.append((session, message.sequenceNumber))
+            }
+            guard let next = firstBySession.first(where: { entity.holds[$0.0].map { $0.lockedUntil <= now.monotonic } ?? true }) else {
+                self.entities[entity.path.entityKey] = entity
+                return .success(nil)
+            }
+            chosen = next.0
+        }
+        for sequenceNumber in entity.messages.keys.sorted() {
+            let message = entity.messages[sequenceNumber]!
+            if message.sessionId == chosen && !message.isDeadLetter && message.lockNonce != nil {
+                entity.messages[sequenceNumber]!.lockNonce = nil
+                entity.messages[sequenceNumber]!.lockedUntil = nil
+            }
+        }
+        entity.holds[chosen] = SessionHold(nonce: nonce, lockedUntil: now.monotonic + entity.options.lockDuration.nanoseconds)
+        self.entities[entity.path.entityKey] = entity
+        return .success(chosen)
+    }
+
+    private func held(_ session: SessionLock, now: Now) -> Result<SessionHold, HeraldError> {
+        guard let entity = self.entity(session.entity), entity.options.requiresSession else {
+            return .failure(HeraldError(.sessionNotEnabled, "model"))
+        }
+        guard let hold = entity.holds[session.sessionId], hold.nonce == session.nonce, hold.lockedUntil > now.monotonic else {
+            return .failure(HeraldError(.sessionLockLost, "model"))
+        }
+        return .success(hold)
+    }
+
+    mutating func receive(from session: SessionLock, maxCount: Int, nonce: UUID, now: Now) -> Result<[MessageState], HeraldError> {
+        let hold: SessionHold
+        switch self.held(session, now: now) {
+        case .failure(let error): return .failure(error)
+        case .success(let found): hold = found
+        }
+        let key = session.entity.entityKey
+        var entity = self.entities[key]!
+        Self.sweep(&entity, now: now)
+        var received: [MessageState] = []
+        for message in entity.ordered where received.count < maxCount {
+            guard message.sessionId == session.sessionId, !message.isDeadLetter, message.state == .active, message.lockNonce == nil else {
+                continue
+            }
+            // Strictly in order: a message not yet visible again holds back those after it.
+            if message.visibleAt > now.wall { break }
+            if message.deliveryCount >= entity.options.maxDeliveryCount {
+                Self.moveToDeadLetter(&entity, message.sequenceNumber, reason: DeadLetterReason.maxDeliveryCountExceeded)
+                continue
+            }
+            received.append(Self.lock(&entity, message.sequenceNumber, nonce: nonce, until: hold.lockedUntil))
+        }
+        self.entities[key] = entity
+        return .success(received)
+    }
+
+    func sessionState(_ session: SessionLock, now: Now) -> Result<Data?, HeraldError> {
+        if case .failure(let error) = self.held(session, now: now) { return .failure(error) }
+        return .success(self.entities[session.entity.entityKey]!.sessionStates[session.sessionId])
+    }
+
+    mutating func setSessionState(_ state: Data?, for session: SessionLock, now: Now) -> Result<Void, HeraldError> {
+        if case .failure(let error) = self.held(session, now: now) { return .failure(error) }
+        self.entities[session.entity.entityKey]!.sessionStates[session.sessionId] = state
+        return .success(())
+    }
+
+    mutating func renewSessionLock(_ session: SessionLock, now: Now) -> Result<Void, HeraldError> {
+        if case .failure(let error) = self.held(session, now: now) { return .failure(error) }
+        let key = session.entity.entityKey
+        let until = now.monotonic + self.entities[key]!.options.lockDuration.nanoseconds
+        self.entities[key]!.holds[session.sessionId]!.lockedUntil = until
+        for sequenceNumber in self.entities[key]!.messages.keys.sorted() {
+            let message = self.entities[key]!.messages[sequenceNumber]!
+            if message.sessionId == session.sessionId && !message.isDeadLetter && message.lockNonce != nil {
+                self.entities[key]!.messages[sequenceNumber]!.lockedUntil = until
+            }
+        }
+        return .success(())
+    }
+
+    mutating func releaseSession(_ session: SessionLock, now: Now) -> Result<Void, HeraldError> {
+        if case .failure(let error) = self.held(session, now: now) { return .failure(error) }
+        let key = session.entity.entityKey
+        for sequenceNumber in self.entities[key]!.messages.keys.sorted() {
+            let message = self.entities[key]!.messages[sequenceNumber]!
+            if message.sessionId == session.sessionId && !message.isDeadLetter && message.lockNonce != nil {
+                self.entities[key]!.messages[sequenceNumber]!.lockNonce = nil
+                self.entities[key]!.messages[sequenceNumber]!.lockedUntil = nil
+            }
+        }
+        self.entities[key]!.holds[session.sessionId] = nil
+        return .success(())
+    }
+}
