@@ -175,9 +175,16 @@ extension StoreTransaction {
         }
         // Tokens of one receive share a nonce: settle each such group with one statement, and
         // count the rows it removed; one lost token rejects the whole call (and undoes its writes).
+        // Groups in the order of their first token, so that the error a call gets is the same on
+        // every run (a dictionary's order differs between processes).
         var groups: [String: [LockToken]] = [:]
-        for token in tokens { groups["\(token.entity)\u{0}\(token.nonce)", default: []].append(token) }
-        for group in groups.values {
+        var order: [String] = []
+        for token in tokens {
+            let key = "\(token.entity)\u{0}\(token.nonce)"
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(token)
+        }
+        for group in order.compactMap({ groups[$0] }) {
             let first = group[0]
             let entity = try self.receiveSource(first.entity)
             if entity.options.requiresSession && !first.entity.isDeadLetter {
