@@ -36,14 +36,7 @@ public struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            try await reportingErrors {
-                try await self.connection.withBroker(creating: true) { broker in
-                    try await broker.createQueue(self.name, options: self.entity.options)
-                    let status = try await Inventory.status(of: .queue(self.name), in: broker)
-                    if self.connection.json { return try EntityRendering.printDetails(status, json: true) }
-                    CommandOutput.print("created queue \(self.name)")
-                }
-            }
+            try await EntityActions.create(.queue(self.name), options: self.entity.options, connection: self.connection)
         }
     }
 
@@ -59,13 +52,7 @@ public struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            try await reportingErrors {
-                try await self.connection.withBroker { broker in
-                    try await broker.deleteQueue(self.name)
-                    if self.connection.json { return try CommandOutput.printJSON(["deleted": EntityPath.queue(self.name).description]) }
-                    CommandOutput.print("deleted queue \(self.name)")
-                }
-            }
+            try await EntityActions.delete(.queue(self.name), connection: self.connection)
         }
     }
 
@@ -78,11 +65,7 @@ public struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            try await reportingErrors {
-                try await self.connection.withBroker { broker in
-                    try EntityRendering.printList(try await Inventory.list(.queue, in: broker), json: self.connection.json)
-                }
-            }
+            try await EntityActions.list(.queue, connection: self.connection)
         }
     }
 
@@ -98,11 +81,7 @@ public struct QueueCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            try await reportingErrors {
-                try await self.connection.withBroker { broker in
-                    try EntityRendering.printDetails(try await Inventory.status(of: .queue(self.name), in: broker), json: self.connection.json)
-                }
-            }
+            try await EntityActions.show(.queue(self.name), connection: self.connection)
         }
     }
 }

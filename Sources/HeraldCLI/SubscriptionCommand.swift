@@ -56,18 +56,11 @@ public struct SubscriptionCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            try await reportingErrors {
-                let filter = SubscriptionFilter(
-                    subject: self.subject, correlationId: self.correlationId, contentType: self.contentType,
-                    properties: PropertyArgument.properties(self.properties)
-                )
-                try await self.connection.withBroker(creating: true) { broker in
-                    try await broker.createSubscription(self.name, topic: self.topic, options: self.entity.options, filter: filter)
-                    let status = try await Inventory.status(of: .subscription(self.name, of: self.topic), in: broker)
-                    if self.connection.json { return try EntityRendering.printDetails(status, json: true) }
-                    CommandOutput.print("created subscription \(status.path)")
-                }
-            }
+            let filter = SubscriptionFilter(
+                subject: self.subject, correlationId: self.correlationId, contentType: self.contentType,
+                properties: PropertyArgument.properties(self.properties)
+            )
+            try await EntityActions.create(.subscription(self.name, of: self.topic), options: self.entity.options, filter: filter, connection: self.connection)
         }
     }
 
@@ -86,14 +79,7 @@ public struct SubscriptionCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            try await reportingErrors {
-                try await self.connection.withBroker { broker in
-                    try await broker.deleteSubscription(self.name, topic: self.topic)
-                    let path = EntityPath.subscription(self.name, of: self.topic).description
-                    if self.connection.json { return try CommandOutput.printJSON(["deleted": path]) }
-                    CommandOutput.print("deleted subscription \(path)")
-                }
-            }
+            try await EntityActions.delete(.subscription(self.name, of: self.topic), connection: self.connection)
         }
     }
 
@@ -109,12 +95,7 @@ public struct SubscriptionCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            try await reportingErrors {
-                try await self.connection.withBroker { broker in
-                    let subscriptions = try await Inventory.list(.subscription, topic: self.topic, in: broker)
-                    try EntityRendering.printList(subscriptions, json: self.connection.json)
-                }
-            }
+            try await EntityActions.list(.subscription, topic: self.topic, connection: self.connection)
         }
     }
 
@@ -133,12 +114,7 @@ public struct SubscriptionCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            try await reportingErrors {
-                try await self.connection.withBroker { broker in
-                    let status = try await Inventory.status(of: .subscription(self.name, of: self.topic), in: broker)
-                    try EntityRendering.printDetails(status, json: self.connection.json)
-                }
-            }
+            try await EntityActions.show(.subscription(self.name, of: self.topic), connection: self.connection)
         }
     }
 }

@@ -39,14 +39,7 @@ public struct TopicCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            try await reportingErrors {
-                try await self.connection.withBroker(creating: true) { broker in
-                    try await broker.createTopic(self.name, options: self.entity.options)
-                    let status = try await Inventory.status(of: .topic(self.name), in: broker)
-                    if self.connection.json { return try EntityRendering.printDetails(status, json: true) }
-                    CommandOutput.print("created topic \(self.name)")
-                }
-            }
+            try await EntityActions.create(.topic(self.name), options: self.entity.options, connection: self.connection)
         }
     }
 
@@ -62,13 +55,7 @@ public struct TopicCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            try await reportingErrors {
-                try await self.connection.withBroker { broker in
-                    try await broker.deleteTopic(self.name)
-                    if self.connection.json { return try CommandOutput.printJSON(["deleted": EntityPath.topic(self.name).description]) }
-                    CommandOutput.print("deleted topic \(self.name)")
-                }
-            }
+            try await EntityActions.delete(.topic(self.name), connection: self.connection)
         }
     }
 
@@ -81,11 +68,7 @@ public struct TopicCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            try await reportingErrors {
-                try await self.connection.withBroker { broker in
-                    try EntityRendering.printList(try await Inventory.list(.topic, in: broker), json: self.connection.json)
-                }
-            }
+            try await EntityActions.list(.topic, connection: self.connection)
         }
     }
 
@@ -101,11 +84,7 @@ public struct TopicCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            try await reportingErrors {
-                try await self.connection.withBroker { broker in
-                    try EntityRendering.printDetails(try await Inventory.status(of: .topic(self.name), in: broker), json: self.connection.json)
-                }
-            }
+            try await EntityActions.show(.topic(self.name), connection: self.connection)
         }
     }
 }
