@@ -107,6 +107,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "HeraldTestSupport",
+            dependencies: [],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "HeraldPostgresTesting",
             dependencies: [],
             swiftSettings: swiftSettings
@@ -180,13 +185,13 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldSQLiteTests",
-            dependencies: ["HeraldCore", "HeraldSQLite", "HeraldConformance"],
+            dependencies: ["HeraldCore", "HeraldSQLite", "HeraldConformance", "HeraldTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "HeraldServerTests",
             dependencies: [
-                "HeraldCore", "HeraldWire", "HeraldServer", "HeraldClient", "HeraldCLI", "HeraldSQLite", "HeraldConformance",
+                "HeraldCore", "HeraldWire", "HeraldServer", "HeraldClient", "HeraldCLI", "HeraldSQLite", "HeraldConformance", "HeraldTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -203,7 +208,7 @@ let package = Package(
         .testTarget(
             name: "HeraldPostgresTests",
             dependencies: [
-                "HeraldCore", "HeraldPostgres", "HeraldPostgresTesting", "HeraldConformance",
+                "HeraldCore", "HeraldPostgres", "HeraldPostgresTesting", "HeraldConformance", "HeraldTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings

@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import HeraldPostgres
+import HeraldTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -22,7 +23,7 @@ struct MultiProcessTests {
 
     @Test(.timeLimit(.minutes(10)))
     func fourReceiversTwoSendersOneKilled() async throws {
-        let herald = try #require(Self.heraldExecutable(), "the herald executable was not found; run `swift build` first")
+        let herald = try #require(HeraldExecutable.url(), "the herald executable was not found; run `swift build` first")
         let rounds = ProcessInfo.processInfo.environment["HERALD_PG_MULTIPROCESS_ROUNDS"].flatMap(Int.init) ?? 1
         for round in 1...rounds {
             try await self.round(round, herald: herald)
@@ -226,19 +227,5 @@ struct MultiProcessTests {
     static func touch(_ url: URL) -> URL {
         _ = FileManager.default.createFile(atPath: url.path, contents: Data())
         return url
-    }
-
-    static func heraldExecutable() -> URL? {
-        let fileManager = FileManager.default
-        var candidates: [URL] = []
-        if let path = ProcessInfo.processInfo.environment["HERALD_EXECUTABLE"] {
-            candidates.append(URL(fileURLWithPath: path))
-        }
-        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("herald"))
-        candidates.append(Bundle.main.bundleURL.appendingPathComponent("herald"))
-        for bundle in Bundle.allBundles + [Bundle.main] where bundle.bundleURL.pathExtension == "xctest" {
-            candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("herald"))
-        }
-        return candidates.first { fileManager.isExecutableFile(atPath: $0.path) }
     }
 }

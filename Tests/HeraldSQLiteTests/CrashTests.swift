@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import HeraldSQLite
+import HeraldTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -22,7 +23,7 @@ struct CrashTests {
 
     @Test(.timeLimit(.minutes(10)))
     func sigkillRoundsLoseNothingAndRedeliverNoCompletedMessage() async throws {
-        guard let herald = Self.heraldExecutable() else {
+        guard let herald = HeraldExecutable.url() else {
             Issue.record(
                 """
                 The herald executable was not found next to the test bundle (\(Bundle.main.bundleURL.path)) \
@@ -173,34 +174,6 @@ struct CrashTests {
             }
             next = last.sequenceNumber + 1
         }
-    }
-
-    // MARK: Finding the executable
-
-    /// The `herald` executable built with the tests: beside the test bundle, else `.build/debug`
-    /// of the package this file belongs to. `HERALD_EXECUTABLE` overrides.
-    static func heraldExecutable() -> URL? {
-        let fileManager = FileManager.default
-        var candidates: [URL] = []
-        if let path = ProcessInfo.processInfo.environment["HERALD_EXECUTABLE"] {
-            candidates.append(URL(fileURLWithPath: path))
-        }
-        // Linux: the test runner is `.build/<triple>/<config>/HeraldPackageTests.xctest`, an executable.
-        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("herald"))
-        // Linux: Bundle.main is the build folder; macOS: the .xctest bundle sits in it.
-        candidates.append(Bundle.main.bundleURL.appendingPathComponent("herald"))
-        for bundle in Bundle.allBundles + [Bundle.main] where bundle.bundleURL.pathExtension == "xctest" {
-            candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("herald"))
-        }
-        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while directory.path != "/" {
-            if fileManager.fileExists(atPath: directory.appendingPathComponent("Package.swift").path) {
-                candidates.append(directory.appendingPathComponent(".build/debug/herald"))
-                break
-            }
-            directory.deleteLastPathComponent()
-        }
-        return candidates.first { fileManager.isExecutableFile(atPath: $0.path) }
     }
 }
 

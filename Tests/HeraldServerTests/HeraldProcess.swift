@@ -1,4 +1,5 @@
 import Foundation
+import HeraldTestSupport
 import Synchronization
 import Testing
 
@@ -104,25 +105,7 @@ final class HeraldProcess: Sendable {
     /// The `herald` executable built with the tests: beside the test runner, else `.build/debug` of
     /// this package. `HERALD_EXECUTABLE` overrides (as in HeraldSQLiteTests/CrashTests.swift).
     static func executable() -> URL? {
-        let fileManager = FileManager.default
-        var candidates: [URL] = []
-        if let path = ProcessInfo.processInfo.environment["HERALD_EXECUTABLE"] {
-            candidates.append(URL(fileURLWithPath: path))
-        }
-        candidates.append(URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("herald"))
-        candidates.append(Bundle.main.bundleURL.appendingPathComponent("herald"))
-        for bundle in Bundle.allBundles + [Bundle.main] where bundle.bundleURL.pathExtension == "xctest" {
-            candidates.append(bundle.bundleURL.deletingLastPathComponent().appendingPathComponent("herald"))
-        }
-        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        while directory.path != "/" {
-            if fileManager.fileExists(atPath: directory.appendingPathComponent("Package.swift").path) {
-                candidates.append(directory.appendingPathComponent(".build/debug/herald"))
-                break
-            }
-            directory.deleteLastPathComponent()
-        }
-        return candidates.first { fileManager.isExecutableFile(atPath: $0.path) }
+        HeraldExecutable.url()
     }
 }
 
