@@ -10,7 +10,7 @@ struct Herald: AsyncParsableCommand {
         subcommands: [
             BenchCommand.self, CrashWorkerCommand.self, PostgresWorkerCommand.self, DemoCommand.self, ServeCommand.self, KeysCommand.self,
             QueueCommand.self, TopicCommand.self, SubscriptionCommand.self, SendCommand.self, ReceiveCommand.self, PeekCommand.self,
-            DeadLetterCommand.self, StatsCommand.self, SimulateCommand.self,
+            DeadLetterCommand.self, StatsCommand.self, SimulateCommand.self, CrashCampaignCommand.self,
         ]
     )
 }

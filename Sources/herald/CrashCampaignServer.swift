@@ -1,0 +1,127 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One `herald serve` child process of the crash campaign: started on the campaign's store, then
+/// killed with SIGKILL (or paused with SIGSTOP and resumed with SIGCONT) by the campaign.
+///
+/// Its standard output is read for the listening line; its standard error is appended to a log file
+/// in the campaign's folder, kept when the campaign fails.
+final class CrashCampaignServer: Sendable {
+    /// Why the server could not be started.
+    struct StartFailure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private let process: Process
+
+    /// The TCP port the server listens on, once ``start(arguments:log:timeout:)`` returned.
+    let port: Int
+
+    private init(process: Process, port: Int) {
+        self.process = process
+        self.port = port
+    }
+
+    /// The `herald` executable running this campaign, which also serves.
+    static var executable: URL {
+        if let path = Bundle.main.executablePath { return URL(fileURLWithPath: path) }
+        return URL(fileURLWithPath: CommandLine.arguments[0])
+    }
+
+    /// Starts `herald serve <arguments> --port 0` and waits for its listening line.
+    ///
+    /// - Parameters:
+    ///   - arguments: The store arguments (`--data DIR` or `--postgres URL`) and any others.
+    ///   - log: The file the server's standard error is appended to.
+    ///   - timeout: How long to wait for the listening line.
+    /// - Throws: ``StartFailure`` when the server exits or does not listen in time (it is killed).
+    static func start(arguments: [String], log: URL, timeout: Duration = .seconds(30)) async throws -> CrashCampaignServer {
+        if !FileManager.default.fileExists(atPath: log.path) {
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        }
+        let logHandle = try FileHandle(forWritingTo: log)
+        logHandle.seekToEndOfFile()
+        defer { try? logHandle.close() }
+
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = ["serve", "--insecure-local", "--host", "127.0.0.1", "--port", "0", "--log-level", "warning"] + arguments
+        let stdout = Pipe()
+        process.standardOutput = stdout
+        process.standardError = logHandle
+        process.standardInput = FileHandle.nullDevice
+        let output = Mutex<String>("")
+        stdout.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            if data.isEmpty {
+                handle.readabilityHandler = nil
+            } else {
+                output.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            }
+        }
+        try process.run()
+
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let port = Self.listeningPort(in: output.withLock { $0 }) {
+                return CrashCampaignServer(process: process, port: port)
+            }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        kill(process.processIdentifier, SIGKILL)
+        throw StartFailure(description: "herald serve did not listen (see \(log.path)); stdout: \(output.withLock { $0 })")
+    }
+
+    /// The port of a `herald listening on http://HOST:PORT …` line in `output`, if there is one.
+    static func listeningPort(in output: String) -> Int? {
+        for line in output.split(separator: "\n") where line.hasPrefix("herald listening on http://") {
+            let address = line.dropFirst("herald listening on http://".count).prefix { $0 != " " }
+            if let port = address.split(separator: ":").last.flatMap({ Int($0) }) { return port }
+        }
+        return nil
+    }
+
+    /// Sends `signal` to the server.
+    func signal(_ signal: Int32) {
+        kill(self.process.processIdentifier, signal)
+    }
+
+    /// Kills the server with SIGKILL and returns once it has exited.
+    func killAndWait() async {
+        self.signal(SIGCONT)
+        self.signal(SIGKILL)
+        await self.waitForExit()
+    }
+
+    /// Kills the server with SIGKILL if it is still running, without waiting: the cleanup of a campaign
+    /// that ends with an error.
+    func killIfRunning() {
+        guard self.process.isRunning else { return }
+        self.signal(SIGCONT)
+        self.signal(SIGKILL)
+    }
+
+    /// Stops the server with SIGTERM (gracefully), killing it if it is still running after `timeout`.
+    func terminate(timeout: Duration = .seconds(10)) async {
+        self.signal(SIGTERM)
+        let deadline = ContinuousClock.now + timeout
+        while self.process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        if self.process.isRunning { await self.killAndWait() }
+    }
+
+    /// Returns once the server process has exited.
+    func waitForExit() async {
+        while self.process.isRunning {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
