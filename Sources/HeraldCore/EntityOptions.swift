@@ -1,3 +1,5 @@
+public import Foundation
+
 /// The settings of a queue, topic or subscription (DESIGN.md §2).
 ///
 /// A topic uses `defaultTimeToLive`, `duplicateDetectionWindow` and `maxMessageSize`; the other
@@ -96,4 +98,9 @@ public enum HeraldLimits {
     public static let maxSessionStateSize = 256 * 1024
     /// Longest dead-letter reason or description, in UTF-8 bytes.
     public static let maxDeadLetterTextLength = 4096
+    /// The accepted `scheduledEnqueueTime`s: 0001-01-01 to 9999-12-31 (UTC). The stores keep
+    /// times as milliseconds in an `Int64`; a time far outside this overflowed that conversion
+    /// (found by Fuzz/fuzz-wire-bodies).
+    public static let scheduledEnqueueTimeRange: ClosedRange<Date> =
+        Date(timeIntervalSince1970: -62_135_596_800) ... Date(timeIntervalSince1970: 253_402_300_799.999)
 }

@@ -99,7 +99,17 @@ public enum PropertyValue: Hashable, Sendable, Codable, CustomStringConvertible 
         }
     }
 
+    /// The key of a double's stored form, `{"double": 172}`.
+    private enum DoubleKey: String, CodingKey { case double }
+
     public init(from decoder: any Decoder) throws {
+        // Doubles are written keyed: a whole double written bare (`172`) read back as an int, so a
+        // stored filter on a double matched differently after a restart (found by Fuzz/fuzz-wire-bodies).
+        // Bare values, as written before, still read as they did.
+        if let keyed = try? decoder.container(keyedBy: DoubleKey.self), let value = try? keyed.decode(Double.self, forKey: .double) {
+            self = .double(value)
+            return
+        }
         let container = try decoder.singleValueContainer()
         if let value = try? container.decode(Bool.self) {
             self = .bool(value)
@@ -113,11 +123,16 @@ public enum PropertyValue: Hashable, Sendable, Codable, CustomStringConvertible 
     }
 
     public func encode(to encoder: any Encoder) throws {
+        if case .double(let value) = self {
+            var keyed = encoder.container(keyedBy: DoubleKey.self)
+            try keyed.encode(value, forKey: .double)
+            return
+        }
         var container = encoder.singleValueContainer()
         switch self {
         case .string(let value): try container.encode(value)
         case .int(let value): try container.encode(value)
-        case .double(let value): try container.encode(value)
+        case .double: break
         case .bool(let value): try container.encode(value)
         }
     }
@@ -157,6 +172,9 @@ extension Message {
         }
         if let ttl = self.timeToLive, !EntityOptions.timeToLiveRange.contains(ttl) {
             throw HeraldError(.invalidArgument, "timeToLive must lie in 1 ms...10 years")
+        }
+        if let time = self.scheduledEnqueueTime, !HeraldLimits.scheduledEnqueueTimeRange.contains(time) {
+            throw HeraldError(.invalidArgument, "scheduledEnqueueTime must lie in the years 1 to 9999")
         }
         if (self.senderId == nil) != (self.senderSequence == nil) {
             throw HeraldError(.invalidArgument, "senderId and senderSequence go together")
