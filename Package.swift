@@ -153,6 +153,7 @@ let package = Package(
                 "HeraldSQLite",
                 "HeraldPostgres",
                 "HeraldPostgresTesting",
+                "HeraldTestSupport",
                 "HeraldCQRS",
                 "ConferenceDemo",
                 "HeraldServer",

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldTestSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -56,27 +57,19 @@ final class CrashCampaignServer: Sendable {
         process.standardOutput = stdout
         process.standardError = logHandle
         process.standardInput = FileHandle.nullDevice
-        let output = Mutex<String>("")
-        stdout.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-            } else {
-                output.withLock { $0 += String(decoding: data, as: UTF8.self) }
-            }
-        }
         try process.run()
+        let output = OutputCollector(reading: stdout.fileHandleForReading)
 
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let port = Self.listeningPort(in: output.withLock { $0 }) {
+            if let port = Self.listeningPort(in: output.text) {
                 return CrashCampaignServer(process: process, port: port)
             }
             if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(10))
         }
         kill(process.processIdentifier, SIGKILL)
-        throw StartFailure(description: "herald serve did not listen (see \(log.path)); stdout: \(output.withLock { $0 })")
+        throw StartFailure(description: "herald serve did not listen (see \(log.path)); stdout: \(output.text)")
     }
 
     /// The port of a `herald listening on http://HOST:PORT …` line in `output`, if there is one.

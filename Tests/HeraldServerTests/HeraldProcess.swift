@@ -12,7 +12,8 @@ import Darwin
 /// A `herald` process started by a test, with its output collected.
 final class HeraldProcess: Sendable {
     let process: Process
-    private let output = Mutex<(stdout: String, stderr: String)>(("", ""))
+    private let stdout: OutputCollector
+    private let stderr: OutputCollector
     private let exited: AsyncStream<Void>
 
     /// Starts `herald` with `arguments`.
@@ -36,19 +37,13 @@ final class HeraldProcess: Sendable {
             exited.yield()
             exited.finish()
         }
-        stdout.fileHandleForReading.readabilityHandler = { [self] handle in
-            let data = handle.availableData
-            self.output.withLock { $0.stdout += String(decoding: data, as: UTF8.self) }
-        }
-        stderr.fileHandleForReading.readabilityHandler = { [self] handle in
-            let data = handle.availableData
-            self.output.withLock { $0.stderr += String(decoding: data, as: UTF8.self) }
-        }
         try process.run()
+        self.stdout = OutputCollector(reading: stdout.fileHandleForReading)
+        self.stderr = OutputCollector(reading: stderr.fileHandleForReading)
     }
 
-    var standardOutput: String { self.output.withLock { $0.stdout } }
-    var standardError: String { self.output.withLock { $0.stderr } }
+    var standardOutput: String { self.stdout.text }
+    var standardError: String { self.stderr.text }
 
     /// Waits until standard output has a line `herald listening on http://HOST:PORT …` and returns the port.
     func waitUntilListening(timeout: Duration = .seconds(30)) async throws -> Int {

@@ -1,0 +1,29 @@
+public import Foundation
+import Synchronization
+
+/// Collects what a child process writes to a pipe, with blocking reads on a thread of its own
+/// until end of file.
+///
+/// Not `FileHandle.readabilityHandler`: on Linux its dispatch source can outlive the descriptor it
+/// watches, and libdispatch then crashes the whole process in `_dispatch_event_loop_drain` (seen
+/// in CI with several tests starting processes at once; swiftlang/swift-subprocess#47 reports the
+/// same crash).
+public final class OutputCollector: Sendable {
+    private let collected = Mutex("")
+
+    /// Starts reading `handle` until end of file.
+    public init(reading handle: FileHandle) {
+        let thread = Thread { [self] in
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { return }
+                self.collected.withLock { $0 += String(decoding: data, as: UTF8.self) }
+            }
+        }
+        thread.name = "herald.output-collector"
+        thread.start()
+    }
+
+    /// Everything read so far.
+    public var text: String { self.collected.withLock { $0 } }
+}
