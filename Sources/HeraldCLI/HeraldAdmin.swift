@@ -1,4 +1,5 @@
 public import ArgumentParser
+import Synchronization
 
 /// The admin commands as one group, to run them from code: tests, or a program embedding the CLI.
 ///
@@ -41,5 +42,28 @@ public struct HeraldAdmin: AsyncParsableCommand {
             }
             return status.rawValue
         }
+    }
+
+    /// What an in-process run printed and returned.
+    public struct Captured: Sendable {
+        /// The exit status the process would have had.
+        public var status: Int32
+        /// What it wrote to standard output.
+        public var stdout: String
+        /// What it wrote to standard error.
+        public var stderr: String
+    }
+
+    /// Runs the command `arguments` name, as ``main(arguments:)`` does, capturing its output
+    /// (for tests and for programs that embed the admin commands).
+    public static func captured(_ arguments: [String]) async -> Captured {
+        let stdout = Mutex("")
+        let stderr = Mutex("")
+        let output = CommandOutput(
+            standardOutput: { text in stdout.withLock { $0 += text } },
+            standardError: { text in stderr.withLock { $0 += text } }
+        )
+        let status = await CommandOutput.$current.withValue(output) { await Self.main(arguments: arguments) }
+        return Captured(status: status, stdout: stdout.withLock { $0 }, stderr: stderr.withLock { $0 })
     }
 }

@@ -76,7 +76,7 @@ public struct SendCommand: AsyncParsableCommand {
                 applicationProperties: PropertyArgument.properties(self.properties)
             )
             if let delay = self.delay {
-                message.scheduledEnqueueTime = Date().addingTimeInterval(Double(Milliseconds.of(delay.duration)) / 1000)
+                message.scheduledEnqueueTime = Date().addingTimeInterval(delay.duration.timeInterval)
             }
             try await self.connection.withBroker(creating: false) { broker in
                 let receipt = try await broker.send(message, to: path)

@@ -16,7 +16,7 @@ extension HeraldClient {
     }
 
     public func abandon(_ token: LockToken, delay: Duration?) async throws {
-        try await self.invoke(.abandon, body: AbandonRequest(lockToken: WireLockToken.encode(token), delayMs: delay.map(Milliseconds.of)))
+        try await self.invoke(.abandon, body: AbandonRequest(lockToken: WireLockToken.encode(token), delayMs: delay.map(\.milliseconds)))
     }
 
     public func `defer`(_ token: LockToken) async throws {
@@ -29,7 +29,7 @@ extension HeraldClient {
 
     public func renewLock(_ token: LockToken) async throws -> Date {
         let response: RenewLockResponse = try await self.fetch(.renewLock, body: LockRequest(lockToken: WireLockToken.encode(token)))
-        return Milliseconds.date(response.lockedUntil)
+        return Date(millisecondsSince1970: response.lockedUntil)
     }
 
     public func resubmit(_ token: LockToken) async throws {
@@ -44,7 +44,7 @@ extension HeraldClient {
         let deadline = ContinuousClock.now + maxWaitTime
         var wait = maxWaitTime
         while true {
-            let waitMs = min(Milliseconds.of(wait), Milliseconds.of(Self.maxWaitPerRequest))
+            let waitMs = min(wait.milliseconds, Self.maxWaitPerRequest.milliseconds)
             do {
                 let request = AcceptSessionRequest(entity: WireEntity(entity), sessionId: sessionId, maxWaitMs: waitMs)
                 let lock: WireSessionLock = try await self.fetch(.acceptSession, body: request, waiting: .milliseconds(waitMs))

@@ -63,7 +63,7 @@ extension HeraldClient {
         let deadline = ContinuousClock.now + maxWaitTime
         var wait = maxWaitTime
         while true {
-            let result = try await attempt(min(Milliseconds.of(wait), Milliseconds.of(Self.maxWaitPerRequest)))
+            let result = try await attempt(min(wait.milliseconds, Self.maxWaitPerRequest.milliseconds))
             wait = deadline - ContinuousClock.now
             if !result.isEmpty || wait < .milliseconds(1) || Task.isCancelled { return result }
         }

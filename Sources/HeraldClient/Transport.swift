@@ -72,7 +72,7 @@ extension HeraldClient {
         let status: Int
         let answer: Data
         do {
-            let response = try await self.httpClient.execute(request, timeout: .milliseconds(Milliseconds.of(timeout)))
+            let response = try await self.httpClient.execute(request, timeout: .milliseconds(timeout.milliseconds))
             status = Int(response.status.code)
             let buffer = try await response.body.collect(upTo: Self.maxResponseSize)
             answer = Data(buffer.readableBytesView)

@@ -47,7 +47,7 @@ extension Handlers {
             let request = try BodyDecoder.decode(LockRequest.self, from: body)
             let token = try self.authorizedToken(request.lockToken, caller)
             let lockedUntil = try await self.countingLockLoss(token.entity) { try await self.broker.renewLock(token) }
-            return try Reply.json(RenewLockResponse(lockedUntil: Milliseconds.of(lockedUntil)))
+            return try Reply.json(RenewLockResponse(lockedUntil: lockedUntil.millisecondsSince1970))
 
         case .resubmit:
             let request = try BodyDecoder.decode(LockRequest.self, from: body)

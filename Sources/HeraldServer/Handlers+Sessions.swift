@@ -43,10 +43,7 @@ extension Handlers {
             let request = try BodyDecoder.decode(SessionStateBody.self, from: body)
             guard let wireSession = request.session else { throw HeraldError(.invalidArgument, "set-state needs the session") }
             let session = try self.authorizedSession(wireSession, caller)
-            let state = try request.state.map { encoded throws(HeraldError) in
-                guard let data = Data(base64Encoded: encoded) else { throw HeraldError(.invalidArgument, "state is not base64") }
-                return data
-            }
+            let state = try request.state.map { encoded throws(HeraldError) in try WireBase64.decode(encoded, "state") }
             try await self.countingLockLoss(session.entity) { try await self.broker.setSessionState(state, for: session) }
             return Reply.noContent()
 

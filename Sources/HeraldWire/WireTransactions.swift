@@ -280,11 +280,11 @@ public struct WireRecordedEvent: Codable, Sendable, Hashable {
         self.stream = recorded.stream
         self.version = recorded.version
         self.position = recorded.position
-        self.recordedAt = Milliseconds.of(recorded.recordedAt)
+        self.recordedAt = recorded.recordedAt.millisecondsSince1970
         self.event = WireEventData(recorded.event)
     }
     public func recorded() throws(HeraldError) -> RecordedEvent {
-        RecordedEvent(stream: self.stream, version: self.version, position: self.position, recordedAt: Milliseconds.date(self.recordedAt), event: try self.event.event())
+        RecordedEvent(stream: self.stream, version: self.version, position: self.position, recordedAt: Date(millisecondsSince1970: self.recordedAt), event: try self.event.event())
     }
 }
 

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import HeraldCore
 
 // The JSON shapes of the HTTP API. Times are milliseconds since 1970 (UTC), durations are
@@ -122,8 +122,8 @@ public struct WireMessage: Codable, Sendable, Hashable {
         self.causationId = message.causationId
         self.sessionId = message.sessionId
         self.replyTo = message.replyTo
-        self.timeToLiveMs = message.timeToLive.map(Milliseconds.of)
-        self.scheduledEnqueueTime = message.scheduledEnqueueTime.map(Milliseconds.of)
+        self.timeToLiveMs = message.timeToLive.map(\.milliseconds)
+        self.scheduledEnqueueTime = message.scheduledEnqueueTime.map(\.millisecondsSince1970)
         self.applicationProperties = message.applicationProperties.isEmpty ? nil : message.applicationProperties.mapValues(WireProperty.init)
         self.senderId = message.senderId
         self.senderSequence = message.senderSequence
@@ -133,9 +133,7 @@ public struct WireMessage: Codable, Sendable, Hashable {
     public func message() throws(HeraldError) -> Message {
         let body: Data
         switch (self.body, self.text) {
-        case (let encoded?, nil):
-            guard let data = Data(base64Encoded: encoded) else { throw HeraldError(.invalidArgument, "body is not base64") }
-            body = data
+        case (let encoded?, nil): body = try WireBase64.decode(encoded, "body")
         case (nil, let text?): body = Data(text.utf8)
         case (nil, nil): body = Data()
         default: throw HeraldError(.invalidArgument, "a message has body or text, not both")
@@ -151,7 +149,7 @@ public struct WireMessage: Codable, Sendable, Hashable {
             sessionId: self.sessionId,
             replyTo: self.replyTo,
             timeToLive: self.timeToLiveMs.map { .milliseconds($0) },
-            scheduledEnqueueTime: self.scheduledEnqueueTime.map(Milliseconds.date),
+            scheduledEnqueueTime: self.scheduledEnqueueTime.map(Date.init(millisecondsSince1970:)),
             applicationProperties: try WireProperty.properties(self.applicationProperties),
             senderId: self.senderId,
             senderSequence: self.senderSequence
@@ -180,12 +178,12 @@ public struct WireReceivedMessage: Codable, Sendable, Hashable {
         self.message = WireMessage(received.message)
         self.entity = WireEntity(received.entity)
         self.sequenceNumber = received.sequenceNumber
-        self.enqueuedTime = Milliseconds.of(received.enqueuedTime)
+        self.enqueuedTime = received.enqueuedTime.millisecondsSince1970
         self.deliveryCount = received.deliveryCount
         self.state = received.state.rawValue
         self.lockToken = received.lockToken.map(WireLockToken.encode)
-        self.lockedUntil = received.lockedUntil.map(Milliseconds.of)
-        self.expiresAt = received.expiresAt.map(Milliseconds.of)
+        self.lockedUntil = received.lockedUntil.map(\.millisecondsSince1970)
+        self.expiresAt = received.expiresAt.map(\.millisecondsSince1970)
         self.deadLetterReason = received.deadLetterReason
         self.deadLetterDescription = received.deadLetterDescription
     }
@@ -199,12 +197,12 @@ public struct WireReceivedMessage: Codable, Sendable, Hashable {
             message: try self.message.message(),
             entity: try self.entity.path(),
             sequenceNumber: self.sequenceNumber,
-            enqueuedTime: Milliseconds.date(self.enqueuedTime),
+            enqueuedTime: Date(millisecondsSince1970: self.enqueuedTime),
             deliveryCount: self.deliveryCount,
             state: state,
             lockToken: try self.lockToken.map { token throws(HeraldError) in try WireLockToken.decode(token) },
-            lockedUntil: self.lockedUntil.map(Milliseconds.date),
-            expiresAt: self.expiresAt.map(Milliseconds.date),
+            lockedUntil: self.lockedUntil.map(Date.init(millisecondsSince1970:)),
+            expiresAt: self.expiresAt.map(Date.init(millisecondsSince1970:)),
             deadLetterReason: self.deadLetterReason,
             deadLetterDescription: self.deadLetterDescription
         )
@@ -241,13 +239,13 @@ public struct WireSessionLock: Codable, Sendable, Hashable {
         self.entity = WireEntity(lock.entity)
         self.sessionId = lock.sessionId
         self.nonce = lock.nonce.uuidString
-        self.lockedUntil = Milliseconds.of(lock.lockedUntil)
+        self.lockedUntil = lock.lockedUntil.millisecondsSince1970
     }
 
     /// The session lock.
     public func lock() throws(HeraldError) -> SessionLock {
         guard let nonce = UUID(uuidString: self.nonce) else { throw HeraldError(.invalidArgument, "a session lock's nonce is a UUID") }
-        return SessionLock(entity: try self.entity.path(), sessionId: self.sessionId, nonce: nonce, lockedUntil: Milliseconds.date(self.lockedUntil))
+        return SessionLock(entity: try self.entity.path(), sessionId: self.sessionId, nonce: nonce, lockedUntil: Date(millisecondsSince1970: self.lockedUntil))
     }
 }
 
@@ -264,11 +262,11 @@ public struct WireOptions: Codable, Sendable, Hashable {
 
     /// Creates the wire form of `options`.
     public init(_ options: EntityOptions) {
-        self.lockDurationMs = Milliseconds.of(options.lockDuration)
+        self.lockDurationMs = options.lockDuration.milliseconds
         self.maxDeliveryCount = options.maxDeliveryCount
-        self.defaultTimeToLiveMs = options.defaultTimeToLive.map(Milliseconds.of)
+        self.defaultTimeToLiveMs = options.defaultTimeToLive.map(\.milliseconds)
         self.deadLetterOnExpiration = options.deadLetterOnExpiration
-        self.duplicateDetectionWindowMs = options.duplicateDetectionWindow.map(Milliseconds.of)
+        self.duplicateDetectionWindowMs = options.duplicateDetectionWindow.map(\.milliseconds)
         self.requiresSession = options.requiresSession
         self.maxMessageSize = options.maxMessageSize
         self.parkSessionOnDeadLetter = options.parkSessionOnDeadLetter
@@ -334,17 +332,4 @@ public struct WireCounts: Codable, Sendable, Hashable {
     public var counts: EntityCounts {
         EntityCounts(active: self.active, locked: self.locked, scheduled: self.scheduled, deferred: self.deferred, deadLettered: self.deadLettered)
     }
-}
-
-/// Converts times and durations to and from milliseconds.
-public enum Milliseconds {
-    /// Milliseconds since 1970 of `date`, rounded down.
-    public static func of(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded(.down)) }
-    /// Milliseconds of `duration`, rounded down.
-    public static func of(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
-    }
-    /// The date `milliseconds` after 1970.
-    public static func date(_ milliseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
 }

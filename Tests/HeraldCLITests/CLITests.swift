@@ -194,32 +194,3 @@ struct Store {
         try? FileManager.default.removeItem(at: self.directory)
     }
 }
-
-extension HeraldAdmin {
-    /// What a run printed and returned.
-    struct Captured {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// Runs the command `arguments` name, capturing its output.
-    static func captured(_ arguments: [String]) async -> Captured {
-        let stdout = Buffer()
-        let stderr = Buffer()
-        let output = CommandOutput(standardOutput: stdout.append, standardError: stderr.append)
-        let status = await CommandOutput.$current.withValue(output) { await HeraldAdmin.main(arguments: arguments) }
-        return Captured(status: status, stdout: stdout.text, stderr: stderr.text)
-    }
-}
-
-/// Text written from any thread.
-final class Buffer: Sendable {
-    private let storage = Mutex("")
-
-    @Sendable func append(_ text: String) {
-        self.storage.withLock { $0 += text }
-    }
-
-    var text: String { self.storage.withLock { $0 } }
-}

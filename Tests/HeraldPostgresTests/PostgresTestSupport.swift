@@ -103,18 +103,3 @@ final class RunningBroker: Sendable {
         _ = await self.task.result
     }
 }
-
-/// Makes a broker's commits fail once thrown, like a database that stopped writing.
-final class StorageSwitch: Sendable {
-    struct InjectedStorageFailure: Error, CustomStringConvertible {
-        var description: String { "injected commit failure" }
-    }
-
-    private let failing = Mutex(false)
-
-    func fail() { self.failing.withLock { $0 = true } }
-
-    func check() throws {
-        if self.failing.withLock({ $0 }) { throw InjectedStorageFailure() }
-    }
-}

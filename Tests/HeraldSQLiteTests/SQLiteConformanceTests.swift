@@ -72,21 +72,6 @@ struct SQLiteConformanceTests {
     }
 }
 
-/// Makes a broker's syncs fail once thrown, like a disk that stopped writing.
-private final class StorageSwitch: Sendable {
-    struct InjectedStorageFailure: Error, CustomStringConvertible {
-        var description: String { "injected fsync failure (EIO)" }
-    }
-
-    private let failing = Mutex(false)
-
-    func fail() { self.failing.withLock { $0 = true } }
-
-    func check() throws {
-        if self.failing.withLock({ $0 }) { throw InjectedStorageFailure() }
-    }
-}
-
 /// The broker a case currently uses; `reopen` replaces it.
 private final class BrokerBox: Sendable {
     private let storage: Mutex<any MessageBroker>

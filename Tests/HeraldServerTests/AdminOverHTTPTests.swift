@@ -4,7 +4,6 @@ import HeraldCore
 import HeraldSQLite
 import HeraldServer
 import HeraldWire
-import Synchronization
 import Testing
 
 /// The admin commands against a live server with data, through `--server` and `--key`.
@@ -30,14 +29,14 @@ struct AdminOverHTTPTests {
             try await broker.deadLetter(first.lockToken!, reason: "BadFormat", description: "customer id missing")
             let url = "http://127.0.0.1:\(server.port)"
 
-            let stats = await Self.herald(["stats", "--server", url, "--key", admin])
+            let stats = await HeraldAdmin.captured(["stats", "--server", url, "--key", admin])
             #expect(stats.status == 0, "\(stats.stderr)")
             let lines = stats.stdout.split(separator: "\n").map(String.init)
             #expect(lines.first == "ENTITY                      ACTIVE  LOCKED  SCHEDULED  DEFERRED  DEAD-LETTERED", "\(lines)")
             #expect(lines.contains("events/subscriptions/audit       2       0          0         0              0"), "\(lines)")
             #expect(lines.contains("orders                           2       0          0         0              1"), "\(lines)")
 
-            let deadLetters = await Self.herald(["deadletter", "list", "orders", "--server", url, "--key", admin])
+            let deadLetters = await HeraldAdmin.captured(["deadletter", "list", "orders", "--server", url, "--key", admin])
             #expect(deadLetters.status == 0, "\(deadLetters.stderr)")
             let rows = deadLetters.stdout.split(separator: "\n").map(String.init)
             #expect(rows.count == 2, "\(rows)")
@@ -45,30 +44,12 @@ struct AdminOverHTTPTests {
             #expect(rows.last?.hasPrefix("  1  order-1     BadFormat  customer id missing           1  20") == true, "\(rows)")
 
             // The CLI reports a refused key, and a key without the right, as errors.
-            let anonymous = await Self.herald(["stats", "--server", url])
+            let anonymous = await HeraldAdmin.captured(["stats", "--server", url])
             #expect(anonymous.status != 0)
             #expect(anonymous.stderr.contains("unauthorized"), "\(anonymous.stderr)")
-            let forbidden = await Self.herald(["stats", "--server", url, "--key", sender])
+            let forbidden = await HeraldAdmin.captured(["stats", "--server", url, "--key", sender])
             #expect(forbidden.status != 0)
             #expect(forbidden.stderr.contains("forbidden"), "\(forbidden.stderr)")
         }
-    }
-
-    struct Captured {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// Runs `herald <arguments>` in this process, capturing what it prints.
-    static func herald(_ arguments: [String]) async -> Captured {
-        let stdout = Mutex("")
-        let stderr = Mutex("")
-        let output = CommandOutput(
-            standardOutput: { text in stdout.withLock { $0 += text } },
-            standardError: { text in stderr.withLock { $0 += text } }
-        )
-        let status = await CommandOutput.$current.withValue(output) { await HeraldAdmin.main(arguments: arguments) }
-        return Captured(status: status, stdout: stdout.withLock { $0 }, stderr: stderr.withLock { $0 })
     }
 }

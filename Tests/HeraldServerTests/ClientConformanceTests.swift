@@ -51,7 +51,7 @@ private final class LiveServer: Sendable {
     private let clock: ManualBrokerClock
     private let httpClient: HTTPClient
     private let running = Mutex<(broker: SQLiteBroker, task: Task<Void, any Error>)?>(nil)
-    private let storage = StorageSwitch()
+    private let storage = Mutex(StorageSwitch())
 
     init(path: String, clock: ManualBrokerClock, httpClient: HTTPClient) {
         self.path = path
@@ -61,9 +61,11 @@ private final class LiveServer: Sendable {
 
     /// Opens the broker, starts the server and returns a client of it.
     func start() async throws -> any MessageBroker {
-        self.storage.set(failing: false)
+        // A fresh switch per broker: a restarted broker writes again.
+        let storage = StorageSwitch()
+        self.storage.withLock { $0 = storage }
         var configuration = SQLiteBroker.Configuration(clock: self.clock)
-        configuration._beforeCommit = { [storage] in try storage.check() }
+        configuration._beforeCommit = { try storage.check() }
         let broker = try SQLiteBroker(path: self.path, configuration: configuration)
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "herald.test.server")
@@ -95,23 +97,8 @@ private final class LiveServer: Sendable {
 
     /// Makes the broker's next commits fail, as a failing disk would.
     func failStorage() {
-        self.storage.set(failing: true)
+        self.storage.withLock { $0.fail() }
     }
 
     struct ServerDidNotStart: Error {}
-}
-
-/// Fails the broker's commits once set, as a failing disk would.
-private final class StorageSwitch: Sendable {
-    struct InjectedStorageFailure: Error, CustomStringConvertible {
-        var description: String { "injected fsync failure (EIO)" }
-    }
-
-    private let failing = Mutex(false)
-
-    func set(failing: Bool) { self.failing.withLock { $0 = failing } }
-
-    func check() throws {
-        if self.failing.withLock({ $0 }) { throw InjectedStorageFailure() }
-    }
 }
