@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import HeraldConformance
 import HeraldCore
 import HeraldSQLite
 import HeraldServer
@@ -7,6 +8,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import Synchronization
 import Testing
 
 /// A `HeraldHTTPServer` running in this process on a free port, on a fresh SQLite file.
@@ -23,34 +25,19 @@ struct ServerHarness: Sendable {
     static func withServer(
         keys: KeyStore? = nil,
         directory: URL? = nil,
-        configure: @Sendable (inout HeraldHTTPServer.Configuration) -> Void = { _ in },
+        configure: @escaping @Sendable (inout HeraldHTTPServer.Configuration) -> Void = { _ in },
         _ body: @Sendable (ServerHarness) async throws -> Void
     ) async throws {
         let directory = try directory ?? Self.temporaryDirectory()
-        let broker = try SQLiteBroker(path: directory.appendingPathComponent("herald.sqlite").path)
-        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
-        var logger = Logger(label: "herald.server.test")
-        logger.logLevel = .warning
-        var configuration = HeraldHTTPServer.Configuration(port: 0, keys: keys, logger: logger) { port in
-            portContinuation.yield(port)
-            portContinuation.finish()
+        let server = LiveServer(path: directory.appendingPathComponent("herald.sqlite").path, keys: keys, configure: configure)
+        let (broker, port) = try await server.start()
+        do {
+            try await body(ServerHarness(broker: broker, port: port, directory: directory))
+        } catch {
+            await server.stop()
+            throw error
         }
-        configure(&configuration)
-        let server = HeraldHTTPServer(broker: broker, configuration: configuration)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
-            var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else { throw HarnessError.serverDidNotStart }
-            do {
-                try await body(ServerHarness(broker: broker, port: port, directory: directory))
-            } catch {
-                group.cancelAll()
-                await broker.close()
-                throw error
-            }
-            group.cancelAll()
-            await broker.close()
-        }
+        await server.stop()
         try? FileManager.default.removeItem(at: directory)
     }
 
@@ -68,6 +55,66 @@ struct ServerHarness: Sendable {
 
 enum HarnessError: Error {
     case serverDidNotStart
+}
+
+/// A `HeraldHTTPServer` on a SQLite file, on a free port of 127.0.0.1. ``start()`` again after
+/// ``stop()`` reopens the same file, as a restarted `herald serve` would; ``failStorage()`` makes
+/// the broker's commits fail, as a failing disk would.
+final class LiveServer: Sendable {
+    private let path: String
+    private let clock: any BrokerClock
+    private let keys: KeyStore?
+    private let configure: @Sendable (inout HeraldHTTPServer.Configuration) -> Void
+    private let running = Mutex<(broker: SQLiteBroker, task: Task<Void, any Error>, storage: StorageSwitch)?>(nil)
+
+    init(
+        path: String, clock: any BrokerClock = SystemBrokerClock(), keys: KeyStore? = nil,
+        configure: @escaping @Sendable (inout HeraldHTTPServer.Configuration) -> Void = { _ in }
+    ) {
+        self.path = path
+        self.clock = clock
+        self.keys = keys
+        self.configure = configure
+    }
+
+    /// Opens the broker and starts the server; returns the broker and the port it listens on.
+    func start() async throws -> (broker: SQLiteBroker, port: Int) {
+        // A fresh switch per broker: a restarted broker writes again.
+        let storage = StorageSwitch()
+        var brokerConfiguration = SQLiteBroker.Configuration(clock: self.clock)
+        brokerConfiguration._beforeCommit = { try storage.check() }
+        let broker = try SQLiteBroker(path: self.path, configuration: brokerConfiguration)
+        let (ports, portContinuation) = AsyncStream<Int>.makeStream()
+        var logger = Logger(label: "herald.server.test")
+        logger.logLevel = .warning
+        var configuration = HeraldHTTPServer.Configuration(port: 0, keys: self.keys, logger: logger) { port in
+            portContinuation.yield(port)
+            portContinuation.finish()
+        }
+        self.configure(&configuration)
+        let server = HeraldHTTPServer(broker: broker, configuration: configuration)
+        let task = Task { try await server.run() }
+        self.running.withLock { $0 = (broker, task, storage) }
+        var iterator = ports.makeAsyncIterator()
+        guard let port = await iterator.next() else {
+            await self.stop()
+            throw HarnessError.serverDidNotStart
+        }
+        return (broker, port)
+    }
+
+    /// Stops the server and closes the broker.
+    func stop() async {
+        guard let running = self.running.withLock({ value in defer { value = nil }; return value }) else { return }
+        running.task.cancel()
+        _ = await running.task.result
+        await running.broker.close()
+    }
+
+    /// Makes the running broker's commits fail.
+    func failStorage() {
+        self.running.withLock { $0?.storage.fail() }
+    }
 }
 
 /// One keep-alive HTTP/1.1 connection (HummingbirdTesting's `TestClient`) with helpers for the API.
