@@ -124,5 +124,30 @@ extension BrokerConformance {
             try await broker.complete(try expectNotNil(second.first?.lockToken, "lock token"))
             try await expectCounts(broker, queuePath, EntityCounts(), "completed")
         },
+
+        ConformanceCase(name: "deferral.exhaustedDeferredMessageIsDeadLettered", guarantee: "§4.4") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName, options: EntityOptions(maxDeliveryCount: 2))
+            let numbers = try await broker.sendTexts(["spent", "fresh"], to: queuePath)
+            for message in try await broker.receiveNow(from: queuePath) {
+                try await broker.defer(try expectNotNil(message.lockToken, "lock token"))
+            }
+            // "spent" has been delivered twice (once by receive, once by number): the maximum.
+            let again = try await broker.receiveDeferred(from: queuePath, sequenceNumbers: [numbers[0]])
+            try expectEqual(again.map(\.deliveryCount), [2], "the second delivery")
+            try await broker.defer(try expectNotNil(again.first?.lockToken, "lock token"))
+            try await expectError(.messageNotFound, "a sequence number asked for twice") {
+                try await broker.receiveDeferred(from: queuePath, sequenceNumbers: [numbers[1], numbers[1]])
+            }
+            // A third lock would exceed maxDeliveryCount: the message goes to the dead-letter queue instead.
+            let third = try await broker.receiveDeferred(from: queuePath, sequenceNumbers: [numbers[0], numbers[1]])
+            try expectEqual(third.map(\.sequenceNumber), [numbers[1]], "only the message with deliveries left is received")
+            try expectEqual(third.map(\.deliveryCount), [2], "its count")
+            try await expectCounts(broker, queuePath, EntityCounts(locked: 1, deadLettered: 1), "one locked, one dead-lettered")
+            let dead = try await broker.receiveNow(from: queuePath.deadLetter)
+            try expectEqual(dead.map(\.sequenceNumber), [numbers[0]], "the dead-letter queue holds it")
+            try expectEqual(dead.first?.deadLetterReason, DeadLetterReason.maxDeliveryCountExceeded, "its reason")
+            try expectEqual(dead.first?.deliveryCount, 3, "its count: two deliveries, and one from the dead-letter queue")
+        },
     ]
 }

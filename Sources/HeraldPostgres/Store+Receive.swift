@@ -144,7 +144,7 @@ extension Store {
         return (messages, deadLettered, 0)
     }
 
-    func receiveDeferred(from path: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
+    func receiveDeferred(from path: EntityPath, sequenceNumbers: [Int64]) async throws -> ReceiveOutcome {
         try Self.checkReceiveCount(sequenceNumbers.count)
         let entity = try await self.receiveSource(path)
         if entity.options.requiresSession && !path.isDeadLetter {
@@ -152,34 +152,49 @@ extension Store {
         }
         let nonce = UUID()
         let lockedUntil = self.now.lock + entity.options.lockDuration.milliseconds
+        // Each lock counts (DESIGN.md §4.4), even of a message asked for by number: one whose count
+        // would exceed the maximum goes to the dead-letter queue instead, as in `claim`.
+        let max = path.isDeadLetter ? Int64.max : Int64(entity.options.maxDeliveryCount)
         let rows = try await self.rows(
             """
-            UPDATE \(unescaped: self.t.message) SET lock_nonce = \(nonce), locked_until = \(lockedUntil), delivery_count = delivery_count + 1
+            UPDATE \(unescaped: self.t.message) SET
+                state = CASE WHEN delivery_count >= \(max) THEN 0 ELSE state END, dlq = dlq OR delivery_count >= \(max),
+                lock_nonce = CASE WHEN delivery_count >= \(max) THEN NULL ELSE \(nonce) END,
+                locked_until = CASE WHEN delivery_count >= \(max) THEN NULL ELSE \(lockedUntil) END,
+                visible_at = CASE WHEN delivery_count >= \(max) THEN 0 ELSE visible_at END,
+                dl_reason = CASE WHEN delivery_count >= \(max) THEN \(DeadLetterReason.maxDeliveryCountExceeded) ELSE dl_reason END,
+                dl_description = CASE WHEN delivery_count >= \(max) THEN \("delivered \(entity.options.maxDeliveryCount) times") ELSE dl_description END,
+                delivery_count = CASE WHEN delivery_count >= \(max) THEN delivery_count ELSE delivery_count + 1 END
             WHERE entity_id = \(entity.id) AND seq = ANY(\(sequenceNumbers)) AND dlq = \(path.isDeadLetter) AND state = 1
             AND (lock_nonce IS NULL OR locked_until <= \(self.now.lock))
             RETURNING \(unescaped: Self.messageColumns())
             """
         )
         var bySequence: [Int64: ReceivedMessage] = [:]
+        var exhausted: Set<Int64> = []
         for row in rows {
-            var message = try self.decode(row, entity: entity).received
+            let decoded = try self.decode(row, entity: entity)
+            if decoded.isDeadLetter && !path.isDeadLetter {
+                exhausted.insert(decoded.sequenceNumber)
+                continue
+            }
+            var message = decoded.received
             message.lockToken = LockToken(entity: message.entity, sequenceNumber: message.sequenceNumber, nonce: nonce)
             bySequence[message.sequenceNumber] = message
         }
         var received: [ReceivedMessage] = []
         var seen: Set<Int64> = []
         for sequenceNumber in sequenceNumbers {
-            // A deferred message is never dead-lettered on receipt: it was asked for by number.
-            guard seen.insert(sequenceNumber).inserted, let message = bySequence[sequenceNumber] else {
+            guard seen.insert(sequenceNumber).inserted, exhausted.contains(sequenceNumber) || bySequence[sequenceNumber] != nil else {
                 throw HeraldError(.messageNotFound, "no deferred, unlocked message \(sequenceNumber) in '\(path)'")
             }
-            received.append(message)
+            if let message = bySequence[sequenceNumber] { received.append(message) }
         }
         self.broker.locks.add(
-            nonce: nonce, entityId: entity.id, deadLetter: path.isDeadLetter, sequenceNumbers: sequenceNumbers,
+            nonce: nonce, entityId: entity.id, deadLetter: path.isDeadLetter, sequenceNumbers: received.map(\.sequenceNumber),
             lockedUntil: lockedUntil, lockNow: self.now.lock
         )
-        return received
+        return ReceiveOutcome(messages: received, wake: exhausted.isEmpty ? [] : [entity.waitKey(deadLetter: true)])
     }
 
     func peek(_ path: EntityPath, from sequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage] {

@@ -35,6 +35,9 @@ public final class SQLiteBroker: MessageBroker {
         /// fault-injecting VFS must see that sync to know what a crash keeps. A thrown error is a
         /// failed fsync. For the simulator; not API.
         public var _syncWAL: (@Sendable (_ walPath: String) throws -> Void)?
+        /// A deliberate bug: `complete` accepts a token whose lock has expired (as long as no
+        /// later delivery superseded it). Only for showing that the simulator catches it; not API.
+        public var _completesExpiredLocks: Bool
 
         /// Creates a configuration.
         public init(clock: any BrokerClock = SystemBrokerClock(), logger: Logger = Logger(label: "herald.sqlite")) {
@@ -43,6 +46,7 @@ public final class SQLiteBroker: MessageBroker {
             self._beforeCommit = nil
             self._vfsName = nil
             self._syncWAL = nil
+            self._completesExpiredLocks = false
         }
     }
 
@@ -85,7 +89,7 @@ public final class SQLiteBroker: MessageBroker {
             state = try database.writeWithoutTransaction { db in
                 // Recovery: every lock died with the process that held it.
                 try db.execute(sql: "UPDATE message SET lock_nonce = NULL, locked_until = NULL WHERE lock_nonce IS NOT NULL")
-                return try WriterState(db: db)
+                return try WriterState(db: db, completesExpiredLocks: configuration._completesExpiredLocks)
             }
         } catch let error as HeraldError {
             throw error

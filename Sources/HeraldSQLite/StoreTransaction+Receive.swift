@@ -103,7 +103,11 @@ extension StoreTransaction {
             throw HeraldError(.sessionRequired, "deferred messages of a session entity are received through their session")
         }
         var rows: [MessageRow] = []
+        var seen: Set<Int64> = []
         for sequenceNumber in sequenceNumbers {
+            guard seen.insert(sequenceNumber).inserted else {
+                throw HeraldError(.messageNotFound, "no deferred, unlocked message \(sequenceNumber) in '\(path)'")
+            }
             let found = try self.fetchMessages(
                 """
                 SELECT \(Self.messageColumns) FROM message WHERE entity_id = ? AND seq = ? AND dlq = ? AND state = 1
@@ -117,8 +121,17 @@ extension StoreTransaction {
             }
             rows.append(row)
         }
-        // A deferred message is never dead-lettered on receipt: it was asked for by number.
-        return try self.deliver(rows, of: entity, mode: .peekLock, nonce: UUID(), lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
+        // Each lock counts (DESIGN.md §4.4), even of a message asked for by number: one whose count
+        // would exceed the maximum goes to the dead-letter queue instead.
+        var deliverable: [MessageRow] = []
+        for row in rows {
+            if !path.isDeadLetter && row.deliveryCount >= entity.options.maxDeliveryCount {
+                try self.deadLetterExhausted(entity, row)
+            } else {
+                deliverable.append(row)
+            }
+        }
+        return try self.deliver(deliverable, of: entity, mode: .peekLock, nonce: UUID(), lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
     }
 
     func peek(_ path: EntityPath, from sequenceNumber: Int64, maxCount: Int) throws -> [ReceivedMessage] {
@@ -200,7 +213,7 @@ extension StoreTransaction {
                 DELETE FROM message WHERE entity_id = ? AND dlq = ? AND lock_nonce = ? AND locked_until > ?
                 AND seq IN (SELECT value FROM json_each(?))
                 """,
-                [entity.id, first.entity.isDeadLetter, Self.nonceData(first.nonce), self.monotonic, sequenceNumbers]
+                [entity.id, first.entity.isDeadLetter, Self.nonceData(first.nonce), self.state.completesExpiredLocks ? Int64.min : self.monotonic, sequenceNumbers]
             )
             if self.db.changesCount != group.count {
                 throw HeraldError(.lockLost, "\(group.count - self.db.changesCount) of the messages to complete in '\(first.entity)' lost their locks: expired, settled, or superseded")

@@ -38,8 +38,11 @@ final class WriterState {
     private var dirtySequences: [Int64: EntityRecord] = [:]
     private var touchedEntities: Set<String> = []
     var lastDuplicatePrune: Int64 = 0
+    /// ``SQLiteBroker/Configuration/_completesExpiredLocks``: a bug injected on purpose.
+    let completesExpiredLocks: Bool
 
-    init(db: Database) throws {
+    init(db: Database, completesExpiredLocks: Bool = false) throws {
+        self.completesExpiredLocks = completesExpiredLocks
         let decoder = JSONDecoder()
         var byId: [Int64: EntityRecord] = [:]
         let rows = try Row.fetchAll(db, sql: "SELECT id, kind, name, topic_id, options, filter, last_seq FROM entity ORDER BY topic_id IS NOT NULL, id")

@@ -269,13 +269,22 @@ struct BrokerModel {
     mutating func receiveDeferred(from path: EntityPath, sequenceNumbers: [Int64], nonce: UUID, now: Now) -> Result<[MessageState], HeraldError> {
         guard var entity = self.entity(path) else { return .failure(HeraldError(.entityNotFound, "model")) }
         if entity.options.requiresSession && !path.isDeadLetter { return .failure(HeraldError(.sessionRequired, "model")) }
+        guard Set(sequenceNumbers).count == sequenceNumbers.count else { return .failure(HeraldError(.messageNotFound, "model")) }
         for sequenceNumber in sequenceNumbers {
             guard let message = entity.messages[sequenceNumber], message.isDeadLetter == path.isDeadLetter, message.state == .deferred,
                 message.lockNonce == nil || (message.lockedUntil ?? 0) <= now.monotonic
             else { return .failure(HeraldError(.messageNotFound, "model")) }
         }
         let until = now.monotonic + entity.options.lockDuration.nanoseconds
-        let received = sequenceNumbers.map { Self.lock(&entity, $0, nonce: nonce, until: until) }
+        var received: [MessageState] = []
+        for sequenceNumber in sequenceNumbers {
+            // Each lock counts, even of a message asked for by number (DESIGN.md §4.4).
+            if !path.isDeadLetter && entity.messages[sequenceNumber]!.deliveryCount >= entity.options.maxDeliveryCount {
+                Self.moveToDeadLetter(&entity, sequenceNumber, reason: DeadLetterReason.maxDeliveryCountExceeded)
+            } else {
+                received.append(Self.lock(&entity, sequenceNumber, nonce: nonce, until: until))
+            }
+        }
         self.entities[entity.path.entityKey] = entity
         return .success(received)
     }

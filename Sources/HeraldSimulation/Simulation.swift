@@ -73,6 +73,7 @@ public struct SimulationBug: Hashable, Sendable, CustomStringConvertible {
         case none
         case skipWALSync = "skip-wal-sync"
         case skipEveryOtherWALSync = "skip-every-other-wal-sync"
+        case completeExpiredLock = "complete-expired-lock"
     }
 
     private let base: Base
@@ -86,8 +87,12 @@ public struct SimulationBug: Hashable, Sendable, CustomStringConvertible {
     /// The store skips every other WAL sync: a subtler missing fsync.
     public static let skipEveryOtherWALSync = SimulationBug(.skipEveryOtherWALSync)
 
+    /// The store completes a message whose lock has expired (when no later delivery superseded
+    /// it), so a receiver that was too slow can remove a message that is visible again.
+    public static let completeExpiredLock = SimulationBug(.completeExpiredLock)
+
     /// Every bug, by name.
-    public static let all: [SimulationBug] = [.none, .skipWALSync, .skipEveryOtherWALSync]
+    public static let all: [SimulationBug] = [.none, .skipWALSync, .skipEveryOtherWALSync, .completeExpiredLock]
 
     /// The bug named `name` (as in ``description``), or `nil`.
     public init?(named name: String) {

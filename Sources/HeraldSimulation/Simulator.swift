@@ -55,6 +55,7 @@ final class Simulator {
     private static func configuration(_ clock: ManualBrokerClock, _ storage: FaultStorage, _ bug: SimulationBug) -> SQLiteBroker.Configuration {
         var configuration = SQLiteBroker.Configuration(clock: clock, logger: Logger(label: "herald.simulation", factory: { _ in SwiftLogNoOpLogHandler() }))
         configuration._vfsName = FaultStorage.vfsName
+        configuration._completesExpiredLocks = bug == .completeExpiredLock
         let syncs = SyncCounter()
         configuration._syncWAL = { path in
             let count = syncs.next()
@@ -321,6 +322,8 @@ final class Simulator {
             if keepsEffectsOnFailure { self.model = predicted }
         case (.failure(let error), .success):
             throw self.fail("wrong answer", "\(what): the broker failed with \(error), the model expected success")
+        case (.success, .failure(let expectedError)) where [.lockLost, .sessionLockLost].contains(expectedError.code):
+            throw self.fail("settling needs a current lock", "\(what): the broker accepted a lock that is lost (\(expectedError.code))")
         case (.success, .failure(let expectedError)):
             throw self.fail("wrong answer", "\(what): the broker succeeded, the model expected \(expectedError.code)")
         case (.failure(let error), .failure(let expectedError)):
@@ -752,12 +755,10 @@ final class Simulator {
                     if actual.deliveryCount < message.deliveryCount {
                         found.append(("delivery count never decreases", "\(path) #\(message.sequenceNumber): count \(actual.deliveryCount), expected \(message.deliveryCount)"))
                     }
-                    // Not yet received from the dead-letter queue (which counts deliveries too). A
-                    // count above the maximum comes only from receiving a deferred message by number,
-                    // which never dead-letters (the model follows the store there).
+                    // Not yet received from the dead-letter queue (which counts deliveries too).
                     if path.isDeadLetter, actual.deadLetterReason == DeadLetterReason.maxDeliveryCountExceeded,
                         message.deadLetterReason == DeadLetterReason.maxDeliveryCountExceeded, message.deliveryCount == message.deliveryCountAtDeadLetter,
-                        actual.deliveryCount < entity.options.maxDeliveryCount || actual.deliveryCount != message.deliveryCount
+                        actual.deliveryCount != entity.options.maxDeliveryCount
                     {
                         found.append(("dead-lettering exactly at maxDeliveryCount", "\(path) #\(message.sequenceNumber) dead-lettered at count \(actual.deliveryCount), max \(entity.options.maxDeliveryCount), model \(message.deliveryCount)"))
                     }

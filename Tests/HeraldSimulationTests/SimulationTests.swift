@@ -53,4 +53,19 @@ import Testing
         )
         #expect(failure.replayCommand.contains("--seed \(failure.seed)") && failure.replayCommand.contains("--bug \(bug)"))
     }
+
+    /// A store that lets a receiver complete a message after its lock expired is caught.
+    @Test func completingWithAnExpiredLockIsCaught() async throws {
+        var caught: SimulationFailure?
+        for seed: UInt64 in 1...5 where caught == nil {
+            do {
+                _ = try await Simulation.run(SimulationOptions(seed: seed, steps: 1500, bug: .completeExpiredLock))
+            } catch let failure as SimulationFailure {
+                caught = failure
+            }
+        }
+        let failure = try #require(caught, "no seed caught complete-expired-lock")
+        #expect(failure.invariant == "settling needs a current lock", "\(failure)")
+        #expect(failure.replayCommand.contains("--bug complete-expired-lock"))
+    }
 }
