@@ -176,6 +176,20 @@ extension BrokerConformance {
             }
         },
 
+        ConformanceCase(name: "transactions.stateNamesAreCheckedOnReadsToo", guarantee: "bad input gets a typed error") { context in
+            let broker = try transactional(context)
+            let long = String(repeating: "k", count: 257)
+            try await expectError(.identifierTooLong, "a document key of 257 bytes") { _ = try await broker.document(long, in: "c") }
+            try await expectError(.identifierTooLong, "an empty collection") { _ = try await broker.documents(in: "") }
+            try await expectError(.identifierTooLong, "an inbox message id of 257 bytes") {
+                _ = try await broker.inboxContains(InboxEntry(handler: "h", messageId: long))
+            }
+            try await expectError(.identifierTooLong, "an empty handler") { _ = try await broker.inboxContains(InboxEntry(handler: "", messageId: "m")) }
+            try await expectError(.identifierTooLong, "an empty stream") { _ = try await broker.readStream("", from: 1, maxCount: 10) }
+            let longest = String(repeating: "k", count: 256)
+            try expect(try await broker.document(longest, in: "c") == nil, "a key of 256 bytes is a valid name")
+        },
+
         ConformanceCase(name: "transactions.surviveRestart", guarantee: "§4.8, §4.2") { context in
             let broker = try transactional(context)
             var transaction = BrokerTransaction()

@@ -162,7 +162,10 @@ public struct BrokerTransaction: Sendable {
         }
     }
 
-    private static func checkKey(_ value: String, _ what: String) throws(HeraldError) {
+    /// Checks a name of the stored state (a collection, a document key, a handler, an inbox
+    /// message id, a stream, an event type): 1 to 256 UTF-8 bytes. Stores check the names a read
+    /// takes with it too, so a read with a name no write could store is an error, not "absent".
+    public static func checkKey(_ value: String, _ what: String) throws(HeraldError) {
         guard !value.isEmpty, value.utf8.count <= 256 else {
             throw HeraldError(.identifierTooLong, "a \(what) has 1 to 256 bytes; got \(value.utf8.count)")
         }

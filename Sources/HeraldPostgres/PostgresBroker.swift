@@ -818,19 +818,25 @@ extension PostgresBroker {
     }
 
     public func document(_ key: String, in collection: String) async throws -> VersionedDocument? {
-        try await self.perform("document", write: false, transaction: false) { try await $0.document(key, in: collection) }
+        try BrokerTransaction.checkKey(collection, "collection")
+        try BrokerTransaction.checkKey(key, "document key")
+        return try await self.perform("document", write: false, transaction: false) { try await $0.document(key, in: collection) }
     }
 
     public func documents(in collection: String) async throws -> [String: VersionedDocument] {
-        try await self.perform("documents", write: false, transaction: false) { try await $0.documents(in: collection) }
+        try BrokerTransaction.checkKey(collection, "collection")
+        return try await self.perform("documents", write: false, transaction: false) { try await $0.documents(in: collection) }
     }
 
     public func inboxContains(_ entry: InboxEntry) async throws -> Bool {
-        try await self.perform("inboxContains", write: false, transaction: false) { try await $0.inboxContains(entry) }
+        try BrokerTransaction.checkKey(entry.handler, "handler name")
+        try BrokerTransaction.checkKey(entry.messageId, "message id")
+        return try await self.perform("inboxContains", write: false, transaction: false) { try await $0.inboxContains(entry) }
     }
 
     public func readStream(_ stream: String, from version: Int64, maxCount: Int) async throws -> [RecordedEvent] {
-        try await self.perform("readStream", write: false, transaction: false) { try await $0.readEvents(stream: stream, from: version, maxCount: maxCount) }
+        try BrokerTransaction.checkKey(stream, "stream name")
+        return try await self.perform("readStream", write: false, transaction: false) { try await $0.readEvents(stream: stream, from: version, maxCount: maxCount) }
     }
 
     public func readAll(from position: Int64, maxCount: Int) async throws -> [RecordedEvent] {

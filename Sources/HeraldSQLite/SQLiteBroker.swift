@@ -292,19 +292,25 @@ extension SQLiteBroker: TransactionalBroker {
     }
 
     public func document(_ key: String, in collection: String) async throws -> VersionedDocument? {
-        try await self.committer.perform(readOnly: true) { try $0.document(key, in: collection) }
+        try BrokerTransaction.checkKey(collection, "collection")
+        try BrokerTransaction.checkKey(key, "document key")
+        return try await self.committer.perform(readOnly: true) { try $0.document(key, in: collection) }
     }
 
     public func documents(in collection: String) async throws -> [String: VersionedDocument] {
-        try await self.committer.perform(readOnly: true) { try $0.documents(in: collection) }
+        try BrokerTransaction.checkKey(collection, "collection")
+        return try await self.committer.perform(readOnly: true) { try $0.documents(in: collection) }
     }
 
     public func inboxContains(_ entry: InboxEntry) async throws -> Bool {
-        try await self.committer.perform(readOnly: true) { try $0.inboxContains(entry) }
+        try BrokerTransaction.checkKey(entry.handler, "handler name")
+        try BrokerTransaction.checkKey(entry.messageId, "message id")
+        return try await self.committer.perform(readOnly: true) { try $0.inboxContains(entry) }
     }
 
     public func readStream(_ stream: String, from version: Int64, maxCount: Int) async throws -> [RecordedEvent] {
-        try await self.committer.perform(readOnly: true) { try $0.readEvents(stream: stream, from: version, maxCount: maxCount) }
+        try BrokerTransaction.checkKey(stream, "stream name")
+        return try await self.committer.perform(readOnly: true) { try $0.readEvents(stream: stream, from: version, maxCount: maxCount) }
     }
 
     public func readAll(from position: Int64, maxCount: Int) async throws -> [RecordedEvent] {

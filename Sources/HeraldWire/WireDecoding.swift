@@ -1,9 +1,10 @@
 public import Foundation
 public import HeraldCore
 
-/// Strict JSON decoding for request bodies: malformed JSON, a wrong type, a missing field and an
-/// unknown field all fail with ``HeraldCore/HeraldError/Code/invalidArgument`` (HTTP 400), so a
-/// typo in an optional field is an error rather than silently ignored.
+/// Strict JSON decoding for request bodies: malformed JSON, a wrong type, a missing field, an
+/// unknown field and a `null` (an absent optional field is left out) all fail with
+/// ``HeraldCore/HeraldError/Code/invalidArgument`` (HTTP 400), so a typo in an optional field is
+/// an error rather than silently ignored, and the body means exactly what the OpenAPI document says.
 public enum WireDecoding {
     /// Decodes `data` as `T`, rejecting fields `T` does not have.
     public static func decode<T: Codable>(_ type: T.Type, from data: Data) throws(HeraldError) -> T {
@@ -21,25 +22,29 @@ public enum WireDecoding {
         else {
             throw HeraldError(.invalidArgument, "malformed request body")
         }
-        if let path = Self.unknownField(original, known: reencoded, path: "") {
-            throw HeraldError(.invalidArgument, "unknown field '\(path)' in the request body")
+        if let problem = Self.rejectedField(original, known: reencoded, path: "") {
+            throw HeraldError(.invalidArgument, problem)
         }
         return value
     }
 
-    /// The path of the first non-null field of `original` that `known` lacks.
-    private static func unknownField(_ original: Any, known: Any, path: String) -> String? {
+    /// Why the first field of `original` that `known` lacks is rejected: unknown, or `null`.
+    private static func rejectedField(_ original: Any, known: Any, path: String) -> String? {
         if let object = original as? [String: Any] {
             let knownObject = known as? [String: Any] ?? [:]
             for key in object.keys.sorted() {
-                guard let value = object[key], !(value is NSNull) else { continue }
+                guard let value = object[key] else { continue }
                 let childPath = path.isEmpty ? key : "\(path).\(key)"
-                guard let knownValue = knownObject[key] else { return childPath }
-                if let found = Self.unknownField(value, known: knownValue, path: childPath) { return found }
+                guard let knownValue = knownObject[key] else {
+                    return value is NSNull
+                        ? "field '\(childPath)' is null: leave an absent field out"
+                        : "unknown field '\(childPath)' in the request body"
+                }
+                if let found = Self.rejectedField(value, known: knownValue, path: childPath) { return found }
             }
         } else if let array = original as? [Any], let knownArray = known as? [Any] {
             for (index, element) in array.enumerated() where index < knownArray.count {
-                if let found = Self.unknownField(element, known: knownArray[index], path: "\(path)[\(index)]") { return found }
+                if let found = Self.rejectedField(element, known: knownArray[index], path: "\(path)[\(index)]") { return found }
             }
         }
         return nil

@@ -156,6 +156,11 @@ struct MalformedRequestTests {
                         body[field] = Self.wrongTypeValue(for: valid[field]!)
                         expect(try await http.request(method, path, json: body, key: admin), 400, "invalidArgument", "wrong type of \(field)")
                     }
+                    for field in valid.keys.sorted() {
+                        var body = valid
+                        body[field] = NSNull()
+                        expect(try await http.request(method, path, json: body, key: admin), 400, "invalidArgument", "\(field) null")
+                    }
                     var unknown = valid
                     unknown["bogus"] = true
                     expect(try await http.request(method, path, json: unknown, key: admin), 400, "invalidArgument", "unknown top-level field")

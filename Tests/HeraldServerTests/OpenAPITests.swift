@@ -107,6 +107,9 @@ struct OpenAPITests {
         let filter = WireFilter(SubscriptionFilter(subject: "s", correlationId: "c", contentType: "t", properties: ["a": .bool(true)]))
         var entity = WireEntity(.subscription("audit", of: "events").deadLetter)
         entity.queue = "orders"
+        // A queue or a topic: no subscription.
+        var sendTarget = entity
+        sendTarget.subscription = nil
         let info = WireEntityInfo(kind: "queue", path: "orders", entity: entity, options: WireOptions(options), filter: filter, counts: WireCounts(EntityCounts()))
         var property = WireProperty(.string("x"))
         property.int = 1
@@ -115,6 +118,9 @@ struct OpenAPITests {
         return [
             ("Error", WireError(error: "lockLost", message: "m")),
             ("Entity", entity),
+            ("SendTarget", sendTarget),
+            ("ReceiveSource", entity),
+            ("SessionSource", entity),
             ("Property", property),
             ("Message", wireMessage),
             ("ReceivedMessage", WireReceivedMessage(received)),
@@ -128,12 +134,14 @@ struct OpenAPITests {
             ("Receipt", WireReceipt(SendReceipt(sequenceNumber: 1, isDuplicate: false))),
             ("SendResponse", SendResponse(receipts: [WireReceipt(SendReceipt(sequenceNumber: 1, isDuplicate: false))])),
             ("SequenceNumbersRequest", SequenceNumbersRequest(entity: entity, sequenceNumbers: [1])),
+            ("ReceiveDeferredRequest", SequenceNumbersRequest(entity: entity, sequenceNumbers: [1])),
             ("ReceiveRequest", ReceiveRequest(entity: entity, maxCount: 1, maxWaitMs: 0, mode: .peekLock)),
             ("PeekRequest", PeekRequest(entity: entity, fromSequenceNumber: 0, maxCount: 1)),
             ("EntityRequest", EntityRequest(entity: entity)),
             ("MessagesResponse", MessagesResponse(messages: [WireReceivedMessage(received)])),
             ("CompleteRequest", CompleteRequest(lockTokens: [WireLockToken.encode(token)])),
             ("LockRequest", LockRequest(lockToken: WireLockToken.encode(token))),
+            ("ResubmitRequest", LockRequest(lockToken: WireLockToken.encode(token))),
             ("AbandonRequest", AbandonRequest(lockToken: WireLockToken.encode(token), delayMs: 5)),
             ("DeadLetterRequest", DeadLetterRequest(lockToken: WireLockToken.encode(token), reason: "r", description: "d")),
             ("RenewLockResponse", RenewLockResponse(lockedUntil: 1)),
@@ -142,6 +150,7 @@ struct OpenAPITests {
             ("SessionReceiveRequest", SessionReceiveRequest(session: lock, maxCount: 1, maxWaitMs: 0)),
             ("SessionRequest", SessionRequest(session: lock)),
             ("SessionState", SessionStateBody(session: lock, state: "AA==")),
+            ("SetSessionStateRequest", SessionStateBody(session: lock, state: "AA==")),
             ("Health", HealthResponse(status: "ok", store: "sqlite")),
         ] + Self.transactionSamples(token: token, entity: entity, message: wireMessage)
     }
@@ -196,11 +205,16 @@ struct OpenAPITests {
         for (name, value) in samples {
             let encoded = try JSONSerialization.jsonObject(with: JSONEncoder().encode(value)) as? [String: Any] ?? [:]
             let schema = Self.schemas[name] ?? [:]
-            let properties = Set((schema["properties"] as? [String: Any] ?? [:]).keys)
+            // A oneOf schema (an entity, a property value) has the fields of all its variants.
+            // (A oneOf that only constrains, as in a cancellation, adds no fields.)
+            let variants = (schema["properties"] == nil ? schema["oneOf"] as? [[String: Any]] : nil) ?? [schema]
+            let properties = Set(variants.flatMap { ($0["properties"] as? [String: Any] ?? [:]).keys })
             // With every field set, the type writes exactly the fields the document lists.
             #expect(Set(encoded.keys) == properties, "\(name): the type has \(Set(encoded.keys).subtracting(properties).sorted()) undocumented, the document \(properties.subtracting(encoded.keys).sorted()) unknown to the type")
-            let required = Set(schema["required"] as? [String] ?? [])
+            let required = Set(variants.flatMap { $0["required"] as? [String] ?? [] })
             #expect(required.isSubset(of: properties), "\(name): required fields that are not properties")
+            // The server rejects unknown fields, and the document says so.
+            #expect(variants.allSatisfy { $0["additionalProperties"] as? Bool == false }, "\(name): additionalProperties is not false")
         }
     }
 
@@ -213,6 +227,9 @@ struct OpenAPITests {
             #"{"entity": {"queue": "orders", "sub": "x"}}"#,  // unknown nested field
             #"{"entity": {"queue": "orders"}, "maxCount": "2"}"#,  // wrong type
             #"{"maxCount": 2}"#,  // missing required field
+            #"{"entity": {"queue": "orders"}, "maxCount": null}"#,  // null for an optional field: leave it out
+            #"{"entity": {"queue": null, "topic": "events", "subscription": "audit"}}"#,  // a nested null
+            #"{"entity": null}"#,  // null for a required field
             #"{"entity": {"queue": "orders"}"#,  // malformed JSON
             #"[]"#,
         ] {
