@@ -42,9 +42,10 @@ done
 status=0
 # One worker: with two, schemathesis 4.32's coverage phase failed inside CPython's ast module
 # ("AST constructor recursion depth mismatch"), a thread-safety error of the tool, not of Herald.
+# A long poll may wait 60 s: the request timeout is above that.
 schemathesis run openapi.yaml --url "$URL" -H "Authorization: Bearer $KEY" \
     --checks all --mode all --phases examples,coverage,fuzzing,stateful \
-    --max-examples "$MAX_EXAMPLES" --seed "$SEED" --workers 1 --continue-on-failure \
+    --max-examples "$MAX_EXAMPLES" --seed "$SEED" --workers 1 --request-timeout 65 --continue-on-failure \
     --report junit --report-junit-path "$DATA/junit.xml" || status=$?
 
 # The server must have survived every request and still answer.
