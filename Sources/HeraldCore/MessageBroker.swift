@@ -48,8 +48,10 @@ public protocol MessageBroker: Sendable {
     /// `maxDeliveryCount` goes to the dead-letter queue instead. Session entities need
     /// ``receive(from:maxCount:maxWaitTime:)`` with an accepted session.
     func receive(from entity: EntityPath, maxCount: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage]
-    /// Receives (and locks) deferred messages by sequence number. Throws ``HeraldError/Code/messageNotFound``
-    /// when one is not deferred.
+    /// Receives (and locks) deferred messages by sequence number, incrementing each one's delivery
+    /// count; one whose count would exceed `maxDeliveryCount` goes to the dead-letter queue instead
+    /// and is left out of the result. Throws ``HeraldError/Code/messageNotFound`` when one is not
+    /// deferred (or is named twice).
     func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage]
     /// Reads up to `maxCount` messages from `fromSequenceNumber` on, in any state, without locking them.
     func peek(_ entity: EntityPath, fromSequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage]
