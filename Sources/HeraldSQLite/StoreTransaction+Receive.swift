@@ -29,19 +29,26 @@ extension StoreTransaction {
                 [entity.id, path.isDeadLetter, self.nowMilliseconds, self.monotonic, wanted],
                 entity: entity
             )
-            var deliverable: [MessageRow] = []
-            for row in rows {
-                if !path.isDeadLetter && row.deliveryCount >= entity.options.maxDeliveryCount {
-                    try self.deadLetterExhausted(entity, row)
-                } else {
-                    deliverable.append(row)
-                }
-            }
+            let deliverable = try self.deadLetteringExhausted(rows, of: entity, from: path)
             received += try self.deliver(deliverable, of: entity, mode: mode, nonce: nonce, lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
             let skipped = deliverable.count < rows.count
             if !skipped || rows.count < wanted { break }
         }
         return received
+    }
+
+    /// The rows that can be delivered; those whose delivery count would exceed the maximum go to
+    /// the dead-letter queue instead (a dead-letter queue's own messages never do).
+    private func deadLetteringExhausted(_ rows: [MessageRow], of entity: EntityRecord, from path: EntityPath) throws -> [MessageRow] {
+        var deliverable: [MessageRow] = []
+        for row in rows {
+            if !path.isDeadLetter && row.deliveryCount >= entity.options.maxDeliveryCount {
+                try self.deadLetterExhausted(entity, row)
+            } else {
+                deliverable.append(row)
+            }
+        }
+        return deliverable
     }
 
     /// Locks (or, in receive-and-delete mode, removes) the messages of `rows` with one statement.
@@ -121,16 +128,8 @@ extension StoreTransaction {
             }
             rows.append(row)
         }
-        // Each lock counts (DESIGN.md §4.4), even of a message asked for by number: one whose count
-        // would exceed the maximum goes to the dead-letter queue instead.
-        var deliverable: [MessageRow] = []
-        for row in rows {
-            if !path.isDeadLetter && row.deliveryCount >= entity.options.maxDeliveryCount {
-                try self.deadLetterExhausted(entity, row)
-            } else {
-                deliverable.append(row)
-            }
-        }
+        // Each lock counts (DESIGN.md §4.4), even of a message asked for by number.
+        let deliverable = try self.deadLetteringExhausted(rows, of: entity, from: path)
         return try self.deliver(deliverable, of: entity, mode: .peekLock, nonce: UUID(), lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
     }
 
