@@ -36,6 +36,8 @@ final class Simulator {
     private static let odd = EntityPath.subscription("odd", of: "events")
     private static let sessionIds = ["s0", "s1", "s2", "s3"]
     private static let maxBodySize = 1024
+    /// The longest delay an abandon asks for.
+    private static let maxAbandonDelayMilliseconds = 10_000
     private static let dummyNonce = UUID(uuid: (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0))
 
     init(options: SimulationOptions) async throws {
@@ -515,7 +517,7 @@ final class Simulator {
         let expected: Result<Void, HeraldError>
         switch settlement {
         case .abandon:
-            let delay: Duration? = self.random.chance(30) ? .milliseconds(self.random.int(0...10_000)) : nil
+            let delay: Duration? = self.random.chance(30) ? .milliseconds(self.random.int(0...Self.maxAbandonDelayMilliseconds)) : nil
             what = "abandon \(token.entity)#\(token.sequenceNumber) delay \(delay.map { "\($0)" } ?? "none")"
             self.log(what)
             actual = await self.call { try await self.broker.abandon(token, delay: delay) }
@@ -718,10 +720,11 @@ final class Simulator {
                 self.model = branch
                 // Both outcomes of an operation in doubt can fit what peeking shows: an abandon
                 // with a delay differs only in when the message is visible again. Let that time
-                // pass (delays are at most 10 s), so the branch kept cannot disagree with the store.
+                // pass, so the branch kept cannot disagree with the store.
                 if index + 1 < branches.count, self.differences(contents, sessionStates, branches[index + 1]).isEmpty {
-                    self.log("both outcomes fit the store: advance 11 s, past any hidden visibility time")
-                    self.clock.advance(by: .seconds(11))
+                    let pastAnyDelay = Duration.milliseconds(Self.maxAbandonDelayMilliseconds + 1000)
+                    self.log("both outcomes fit the store: advance \(pastAnyDelay), past any hidden visibility time")
+                    self.clock.advance(by: pastAnyDelay)
                 }
                 return index
             }
