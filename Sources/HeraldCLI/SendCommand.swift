@@ -71,7 +71,7 @@ public struct SendCommand: AsyncParsableCommand {
         try await reportingErrors {
             let path = try EntityPath(parsing: self.entity, isTopic: self.topic)
             var message = Message(
-                messageId: self.messageId ?? UUID().uuidString, body: try self.body(), contentType: self.contentType, subject: self.subject,
+                messageId: self.messageId ?? RandomIdentifier.uuidString(), body: try self.body(), contentType: self.contentType, subject: self.subject,
                 correlationId: self.correlationId, sessionId: self.sessionId, timeToLive: self.ttl?.duration,
                 applicationProperties: PropertyArgument.properties(self.properties)
             )

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import HeraldCore
 
 /// Sends typed commands to queues.
@@ -55,7 +55,7 @@ public struct EventBus: Sendable {
     @discardableResult
     public func publish(
         _ events: [any Event], correlationId: String? = nil, causationId: String? = nil,
-        messageIds: (Int) -> String = { _ in UUID().uuidString }
+        messageIds: (Int) -> String = { _ in RandomIdentifier.uuidString() }
     ) async throws -> [SendReceipt] {
         var messages: [Message] = []
         for (index, event) in events.enumerated() {

@@ -22,8 +22,16 @@ extension HeraldClient {
     // MARK: Receiving
 
     public func receive(from entity: EntityPath, maxCount: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
+        try await self.receive(from: entity, maxCount: maxCount, maxBytes: nil, maxWaitTime: maxWaitTime, mode: mode)
+    }
+
+    public func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
+        try await self.receive(from: entity, maxCount: maxCount, maxBytes: Optional(maxBytes), maxWaitTime: maxWaitTime, mode: mode)
+    }
+
+    private func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int?, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
         try await self.longPoll(maxWaitTime: maxWaitTime) { waitMs in
-            let request = ReceiveRequest(entity: WireEntity(entity), maxCount: maxCount, maxWaitMs: waitMs, mode: mode)
+            let request = ReceiveRequest(entity: WireEntity(entity), maxCount: maxCount, maxWaitMs: waitMs, mode: mode, maxBytes: maxBytes)
             return try await self.messages(.receive, request, waiting: .milliseconds(waitMs))
         }
     }

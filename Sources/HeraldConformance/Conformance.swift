@@ -100,4 +100,5 @@ public enum BrokerConformance {
         + unchangedCases
         + failStopCases
         + transactionCases
+        + hostileNumberCases
 }

@@ -72,22 +72,39 @@ extension Duration {
         return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
     }
 
-    /// The duration in whole milliseconds, rounded down.
+    /// The duration in whole milliseconds, rounded down; `Int64.max` or `.min` beyond them.
     public var milliseconds: Int64 {
         let (seconds, attoseconds) = self.components
-        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return Self.saturating(seconds, times: 1000, plus: attoseconds / 1_000_000_000_000_000)
     }
 
-    /// The duration in whole nanoseconds, rounded down.
+    /// The duration in whole nanoseconds, rounded down; `Int64.max` or `.min` beyond them.
     public var nanoseconds: Int64 {
         let (seconds, attoseconds) = self.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        return Self.saturating(seconds, times: 1_000_000_000, plus: attoseconds / 1_000_000_000)
+    }
+
+    /// `value * factor + rest`, held at `Int64`'s bounds rather than trapping: durations can come
+    /// from clients, and no conversion of one may stop the process.
+    private static func saturating(_ value: Int64, times factor: Int64, plus rest: Int64) -> Int64 {
+        let (product, overflowed) = value.multipliedReportingOverflow(by: factor)
+        guard !overflowed else { return value < 0 ? .min : .max }
+        let (sum, overflowedSum) = product.addingReportingOverflow(rest)
+        guard !overflowedSum else { return rest < 0 ? .min : .max }
+        return sum
     }
 }
 
 extension Date {
-    /// Milliseconds since 1970, the resolution stores keep wall-clock times in.
-    public var millisecondsSince1970: Int64 { Int64((self.timeIntervalSince1970 * 1000).rounded(.down)) }
+    /// Milliseconds since 1970, the resolution stores keep wall-clock times in; held at `Int64`'s
+    /// bounds for dates beyond them (and 0 for a NaN date) rather than trapping.
+    public var millisecondsSince1970: Int64 {
+        let milliseconds = (self.timeIntervalSince1970 * 1000).rounded(.down)
+        if milliseconds.isNaN { return 0 }
+        if milliseconds >= 9_223_372_036_854_775_807.0 { return .max }
+        if milliseconds <= -9_223_372_036_854_775_808.0 { return .min }
+        return Int64(milliseconds)
+    }
 
     /// The date `milliseconds` after 1970.
     public init(millisecondsSince1970 milliseconds: Int64) {

@@ -94,6 +94,9 @@ public enum HeraldLimits {
     public static let maxBatchCount = 100
     /// Most messages one receive returns.
     public static let maxReceiveCount = 1000
+    /// The longest delay of an abandon before the message is visible again: 10 years, the
+    /// longest time to live (a delay past that could never be waited out).
+    public static let maxAbandonDelay: Duration = EntityOptions.timeToLiveRange.upperBound
     /// Longest session state, in bytes.
     public static let maxSessionStateSize = 256 * 1024
     /// Longest dead-letter reason or description, in UTF-8 bytes.
@@ -103,4 +106,26 @@ public enum HeraldLimits {
     /// (found by Fuzz/fuzz-wire-bodies).
     public static let scheduledEnqueueTimeRange: ClosedRange<Date> =
         Date(timeIntervalSince1970: -62_135_596_800) ... Date(timeIntervalSince1970: 253_402_300_799.999)
+}
+
+extension HeraldLimits {
+    /// Checks how many messages a receive, peek or read asks for: 1 to ``maxReceiveCount``.
+    ///
+    /// - Throws: ``HeraldError/Code/invalidArgument`` otherwise.
+    package static func checkReceiveCount(_ maxCount: Int) throws(HeraldError) {
+        guard (1...Self.maxReceiveCount).contains(maxCount) else {
+            throw HeraldError(.invalidArgument, "maxCount must lie in 1...\(Self.maxReceiveCount); got \(maxCount)")
+        }
+    }
+
+    /// Checks an abandon's delay: `nil`, or 0 to ``maxAbandonDelay``. Every store and the server
+    /// check it here, before any arithmetic on the clock.
+    ///
+    /// - Throws: ``HeraldError/Code/invalidArgument`` for a negative or longer delay.
+    package static func checkAbandonDelay(_ delay: Duration?) throws(HeraldError) {
+        guard let delay else { return }
+        guard delay >= .zero, delay <= Self.maxAbandonDelay else {
+            throw HeraldError(.invalidArgument, "an abandon delay must lie in 0 ms...10 years; got \(delay)")
+        }
+    }
 }

@@ -15,7 +15,9 @@ public final class EntityWaiters: Sendable {
 
     private struct State {
         var generations: [String: UInt64] = [:]
-        var waiters: [String: [UUID: Waiter]] = [:]
+        var waiters: [String: [UInt64: Waiter]] = [:]
+        /// Numbers the waits: an id needs only be unique in this process, so it takes no randomness.
+        var nextWaitId: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -48,7 +50,10 @@ public final class EntityWaiters: Sendable {
 
     /// Waits until `key` moves past `generation`, or `timeout` passes, or the task is cancelled.
     public func wait(for key: String, after generation: UInt64, timeout: Duration) async {
-        let id = UUID()
+        let id = self.state.withLock { state in
+            state.nextWaitId &+= 1
+            return state.nextWaitId
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
@@ -74,7 +79,7 @@ public final class EntityWaiters: Sendable {
         }
     }
 
-    private func cancel(key: String, id: UUID, generation: UInt64) {
+    private func cancel(key: String, id: UInt64, generation: UInt64) {
         let continuation: CheckedContinuation<Void, Never>? = self.state.withLock { state in
             switch state.waiters[key]?[id] {
             case .waiting(let continuation):

@@ -34,7 +34,7 @@ public struct Message: Hashable, Sendable, Codable {
 
     /// Creates a message.
     public init(
-        messageId: String = UUID().uuidString,
+        messageId: String = RandomIdentifier.uuidString(),
         body: Data,
         contentType: String? = nil,
         subject: String? = nil,
@@ -64,7 +64,7 @@ public struct Message: Hashable, Sendable, Codable {
     }
 
     /// A message whose body is the UTF-8 bytes of `text`.
-    public init(messageId: String = UUID().uuidString, text: String, subject: String? = nil, sessionId: String? = nil) {
+    public init(messageId: String = RandomIdentifier.uuidString(), text: String, subject: String? = nil, sessionId: String? = nil) {
         self.init(messageId: messageId, body: Data(text.utf8), subject: subject, sessionId: sessionId)
     }
 }

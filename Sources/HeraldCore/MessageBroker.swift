@@ -48,6 +48,10 @@ public protocol MessageBroker: Sendable {
     /// `maxDeliveryCount` goes to the dead-letter queue instead. Session entities need
     /// ``receive(from:maxCount:maxWaitTime:)`` with an accepted session.
     func receive(from entity: EntityPath, maxCount: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage]
+    /// Receives as ``receive(from:maxCount:maxWaitTime:mode:)`` does, but stops before the
+    /// messages' bodies and application properties together pass `maxBytes`; the first message
+    /// is delivered whatever its size. A server uses it to keep each answer within its budget.
+    func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage]
     /// Receives (and locks) deferred messages by sequence number, incrementing each one's delivery
     /// count; one whose count would exceed `maxDeliveryCount` goes to the dead-letter queue instead
     /// and is left out of the result. Throws ``HeraldError/Code/messageNotFound`` when one is not
@@ -100,6 +104,11 @@ public protocol MessageBroker: Sendable {
 }
 
 extension MessageBroker {
+    /// Receives without a byte budget (a broker that cannot apply one receives `maxCount`).
+    public func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
+        try await self.receive(from: entity, maxCount: maxCount, maxWaitTime: maxWaitTime, mode: mode)
+    }
+
     /// Sends one message.
     @discardableResult
     public func send(_ message: Message, to entity: EntityPath) async throws -> SendReceipt {

@@ -561,6 +561,8 @@ public final class PostgresBroker: TransactionalBroker, Service {
                 continue
             }
             await self.waiters.wait(for: waitKey!, after: generation, timeout: min(remaining, self.configuration.pollInterval))
+            // A wait cancelled (its client went away, the server shuts down) takes nothing more.
+            if Task.isCancelled { return result }
         }
     }
 
@@ -683,11 +685,15 @@ public final class PostgresBroker: TransactionalBroker, Service {
     // MARK: Receiving
 
     public func receive(from entity: EntityPath, maxCount: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
+        try await self.receive(from: entity, maxCount: maxCount, maxBytes: .max, maxWaitTime: maxWaitTime, mode: mode)
+    }
+
+    public func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
         try await self.waiting(
             for: { try await self.perform("receive", write: false, transaction: false) { try await $0.waitKey(entity) } },
             maxWaitTime: maxWaitTime, until: { !$0.isEmpty }
         ) {
-            let outcome = try await self.perform("receive", transaction: false) { try await $0.receive(from: entity, maxCount: maxCount, mode: mode) }
+            let outcome = try await self.perform("receive", transaction: false) { try await $0.receive(from: entity, maxCount: maxCount, maxBytes: maxBytes, mode: mode) }
             self.announce(outcome.wake)
             return outcome.messages
         }

@@ -22,13 +22,13 @@ struct StatementBuilder {
 }
 
 extension Store {
-    func receive(from path: EntityPath, maxCount: Int, mode: ReceiveMode) async throws -> ReceiveOutcome {
-        try Self.checkReceiveCount(maxCount)
+    func receive(from path: EntityPath, maxCount: Int, maxBytes: Int = .max, mode: ReceiveMode) async throws -> ReceiveOutcome {
+        try HeraldLimits.checkReceiveCount(maxCount)
         var entity = try await self.receiveSource(path)
         if entity.options.requiresSession && !path.isDeadLetter {
             throw HeraldError(.sessionRequired, "'\(path)' requires sessions: accept a session and receive from it")
         }
-        let nonce = UUID()
+        let nonce = try RandomIdentifier.uuid()
         let lockedUntil = self.now.lock + entity.options.lockDuration.milliseconds
         var received: [ReceivedMessage] = []
         var wake: Set<String> = []
@@ -39,10 +39,12 @@ extension Store {
         if !path.isDeadLetter && self.broker.shouldSweep(entity.id, self.now), try await self.sweepExpired(entity) {
             wake.insert(entity.waitKey(deadLetter: true))
         }
-        while received.count < maxCount {
+        var budget = ReceiveBudget(maxBytes: maxBytes)
+        while received.count < maxCount && !budget.isSpent {
             let wanted = maxCount - received.count
             let (rows, deadLettered, expired) = try await self.claim(
-                entity, deadLetter: path.isDeadLetter, count: wanted, mode: mode, nonce: nonce, lockedUntil: lockedUntil
+                entity, deadLetter: path.isDeadLetter, count: wanted, maxBytes: budget.isLimited ? maxBytes - budget.usedBytes : nil,
+                mode: mode, nonce: nonce, lockedUntil: lockedUntil
             )
             if rows.isEmpty && deadLettered == 0 && expired == 0 && received.isEmpty && !checkedCache {
                 checkedCache = true
@@ -63,6 +65,7 @@ extension Store {
                 }
                 received.append(message)
             }
+            if budget.isLimited && budget.admit(rows.map(\.received.message.budgetSize)) < rows.count { break }
             if deadLettered == 0 || rows.count + deadLettered < wanted { break }
         }
         if mode == .peekLock {
@@ -76,11 +79,24 @@ extension Store {
 
     /// One statement that picks the next `count` visible messages with `FOR UPDATE SKIP LOCKED`,
     /// dead-letters those whose delivery count reached the maximum and locks (or deletes) the rest.
+    /// Locks (or deletes) up to `count` deliverable rows in sequence order; with `maxBytes`, only
+    /// those whose bodies and properties fit in it (the first always does).
     private func claim(
-        _ entity: EntityRecord, deadLetter: Bool, count: Int, mode: ReceiveMode, nonce: UUID, lockedUntil: Int64
+        _ entity: EntityRecord, deadLetter: Bool, count: Int, maxBytes: Int?, mode: ReceiveMode, nonce: UUID, lockedUntil: Int64
     ) async throws -> (rows: [MessageRow], deadLettered: Int, expired: Int) {
         var b = StatementBuilder()
         let sql: String
+        // The rows are locked first (FOR UPDATE cannot sit beside a window function), then cut
+        // where the running size passes the budget.
+        func budgeted(_ candidates: String) throws -> String {
+            guard let maxBytes else { return "c AS (\(candidates))" }
+            let sized = candidates.replacingOccurrences(of: "SELECT seq, delivery_count FROM", with: "SELECT seq, delivery_count, octet_length(body) + coalesce(octet_length(properties), 0) AS size FROM")
+            return """
+                sized AS (\(sized)),
+                c AS (SELECT seq, delivery_count FROM (SELECT seq, delivery_count, row_number() OVER (ORDER BY seq) AS n,
+                    sum(size) OVER (ORDER BY seq) AS total FROM sized) r WHERE n = 1 OR total <= \(try b.bind(Int64(maxBytes))))
+                """
+        }
         switch mode {
         case .peekLock:
             // One UPDATE locks the deliverable and dead-letters the exhausted (returned with dlq set).
@@ -91,10 +107,13 @@ extension Store {
             let exhausted = "c.delivery_count >= \(try b.bind(max))"
             // Expired messages are never claimed; the sweep that dead-letters them runs apart (see receive).
             let notExpired = deadLetter ? "" : "AND (expires_at IS NULL OR expires_at > \(now))"
-            sql = """
-                WITH c AS (SELECT seq, delivery_count FROM \(m) WHERE entity_id = \(e) AND dlq = \(try b.bind(deadLetter)) AND state <> 1
+            let candidates = """
+                SELECT seq, delivery_count FROM \(m) WHERE entity_id = \(e) AND dlq = \(try b.bind(deadLetter)) AND state <> 1
                     AND visible_at <= \(now) AND (lock_nonce IS NULL OR locked_until <= \(try b.bind(self.now.lock))) \(notExpired)
-                    ORDER BY seq LIMIT \(try b.bind(Int64(count))) FOR UPDATE SKIP LOCKED)
+                    ORDER BY seq LIMIT \(try b.bind(Int64(count))) FOR UPDATE SKIP LOCKED
+                """
+            sql = """
+                WITH \(try budgeted(candidates))
                 UPDATE \(m) m SET state = 0, dlq = m.dlq OR \(exhausted),
                     lock_nonce = CASE WHEN \(exhausted) THEN NULL ELSE \(try b.bind(nonce)) END,
                     locked_until = CASE WHEN \(exhausted) THEN NULL ELSE \(try b.bind(lockedUntil)) END,
@@ -110,11 +129,13 @@ extension Store {
             let now = try b.bind(self.now.wall)
             // Expired messages are never claimed; the sweep that dead-letters them runs apart (see receive).
             let notExpired = deadLetter ? "" : "AND (expires_at IS NULL OR expires_at > \(now))"
-            let candidates = """
-                c AS (SELECT seq, delivery_count FROM \(m) WHERE entity_id = \(e) AND dlq = \(try b.bind(deadLetter)) AND state <> 1
-                    AND visible_at <= \(now) AND (lock_nonce IS NULL OR locked_until <= \(try b.bind(self.now.lock))) \(notExpired)
-                    ORDER BY seq LIMIT \(try b.bind(Int64(count))) FOR UPDATE SKIP LOCKED)
+            let candidates = try budgeted(
                 """
+                SELECT seq, delivery_count FROM \(m) WHERE entity_id = \(e) AND dlq = \(try b.bind(deadLetter)) AND state <> 1
+                    AND visible_at <= \(now) AND (lock_nonce IS NULL OR locked_until <= \(try b.bind(self.now.lock))) \(notExpired)
+                    ORDER BY seq LIMIT \(try b.bind(Int64(count))) FOR UPDATE SKIP LOCKED
+                """
+            )
             if deadLetter {
                 sql = "WITH \(candidates) DELETE FROM \(m) m USING c WHERE m.entity_id = \(e) AND m.seq = c.seq RETURNING \(Self.messageColumns("m."))"
             } else {
@@ -145,12 +166,12 @@ extension Store {
     }
 
     func receiveDeferred(from path: EntityPath, sequenceNumbers: [Int64]) async throws -> ReceiveOutcome {
-        try Self.checkReceiveCount(sequenceNumbers.count)
+        try HeraldLimits.checkReceiveCount(sequenceNumbers.count)
         let entity = try await self.receiveSource(path)
         if entity.options.requiresSession && !path.isDeadLetter {
             throw HeraldError(.sessionRequired, "deferred messages of a session entity are received through their session")
         }
-        let nonce = UUID()
+        let nonce = try RandomIdentifier.uuid()
         let lockedUntil = self.now.lock + entity.options.lockDuration.milliseconds
         // Each lock counts (DESIGN.md §4.4), even of a message asked for by number: one whose count
         // would exceed the maximum goes to the dead-letter queue instead, as in `claim`.
@@ -198,7 +219,7 @@ extension Store {
     }
 
     func peek(_ path: EntityPath, from sequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage] {
-        try Self.checkReceiveCount(maxCount)
+        try HeraldLimits.checkReceiveCount(maxCount)
         let entity = try await self.receiveSource(path)
         return try await self.rows(
             """
@@ -323,7 +344,7 @@ extension Store {
     }
 
     func abandon(_ token: LockToken, delay: Duration?) async throws -> Set<String> {
-        if let delay, delay < .zero { throw HeraldError(.invalidArgument, "an abandon delay cannot be negative") }
+        try HeraldLimits.checkAbandonDelay(delay)
         let locked = try await self.lockedMessage(token)
         if !token.entity.isDeadLetter && locked.deliveryCount >= locked.entity.options.maxDeliveryCount {
             try await self.moveToDeadLetter(

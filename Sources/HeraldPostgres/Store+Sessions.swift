@@ -53,7 +53,7 @@ extension Store {
                 """
             ).map { try $0.decode((String, Int64).self).0 }
         }
-        let nonce = UUID()
+        let nonce = try RandomIdentifier.uuid()
         let until = self.now.lock + entity.options.lockDuration.milliseconds
         for candidate in candidates {
             let taken = try await self.rows(
@@ -105,7 +105,7 @@ extension Store {
     }
 
     func receive(from session: SessionLock, maxCount: Int) async throws -> ReceiveOutcome {
-        try Self.checkReceiveCount(maxCount)
+        try HeraldLimits.checkReceiveCount(maxCount)
         let (entity, until, parkedAtStart) = try await self.heldSession(session)
         var wake: Set<String> = []
         if try await self.sweepExpired(entity) { wake.insert(entity.waitKey(deadLetter: true)) }
@@ -118,7 +118,7 @@ extension Store {
             let parkedBySweep = try parked.first?.decode(Bool.self) ?? false
             if parkedAtStart || parkedBySweep { return ReceiveOutcome(messages: [], wake: wake) }
         }
-        let nonce = UUID()
+        let nonce = try RandomIdentifier.uuid()
         var received: [ReceivedMessage] = []
         receiving: while received.count < maxCount {
             let wanted = maxCount - received.count

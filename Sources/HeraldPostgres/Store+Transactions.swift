@@ -158,7 +158,7 @@ extension Store {
     }
 
     func readEvents(stream: String?, from: Int64, maxCount: Int) async throws -> [RecordedEvent] {
-        try Self.checkReceiveCount(maxCount)
+        try HeraldLimits.checkReceiveCount(maxCount)
         let rows: [PostgresRow]
         if let stream {
             rows = try await self.rows(

@@ -102,11 +102,6 @@ struct Store: Sendable {
         return fresh?.id != record.id
     }
 
-    static func checkReceiveCount(_ maxCount: Int) throws(HeraldError) {
-        guard (1...HeraldLimits.maxReceiveCount).contains(maxCount) else {
-            throw HeraldError(.invalidArgument, "maxCount must lie in 1...\(HeraldLimits.maxReceiveCount); got \(maxCount)")
-        }
-    }
 }
 
 // MARK: - Message rows

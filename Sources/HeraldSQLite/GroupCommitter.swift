@@ -95,6 +95,9 @@ final class GroupCommitter: Sendable {
             // After a burst, a checkpoint truncates the WAL back to this size.
             try db.execute(sql: "PRAGMA journal_size_limit = \(Self.checkpointWALSize * 4)")
         }
+        // Open the WAL now, not at the first commit: a commit must never need a new descriptor,
+        // since a busy server may have none left by then.
+        if self.configuration._syncWAL == nil { try self.wal.sync() }
         let writer = Thread { [self] in self.runWriter() }
         writer.name = "herald.sqlite.writer"
         writer.stackSize = 4 << 20

@@ -76,10 +76,13 @@ public final class SQLiteBroker: MessageBroker {
             // FULL: the WAL is fsynced at every commit, so a commit survives power loss.
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = OFF")
+            // Sorts and temporary tables in memory: no query may need a new file descriptor.
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
         }
         let database: DatabaseQueue
         let state: WriterState
         do {
+            if configuration._vfsName == nil { try Self.createPrivately(path) }
             database = try DatabaseQueue(path: Self.openPath(path, vfs: configuration._vfsName), configuration: grdb)
             let check = try database.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA quick_check") } ?? "no answer"
             guard check == "ok" else {
@@ -101,6 +104,17 @@ public final class SQLiteBroker: MessageBroker {
             try self.committer.start()
         } catch {
             throw HeraldError(.storeFailed, "cannot start the writer for \(path): \(error)")
+        }
+    }
+
+    /// Creates an empty database file at `path` readable by its owner only (0600), unless one
+    /// exists; SQLite gives its write-ahead log the database file's permissions.
+    private static func createPrivately(_ path: String) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if descriptor >= 0 {
+            Glibc.close(descriptor)
+        } else if errno != EEXIST {
+            throw HeraldError(.storeFailed, "cannot create the database at \(path): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -181,8 +195,12 @@ public final class SQLiteBroker: MessageBroker {
     // MARK: Receiving
 
     public func receive(from entity: EntityPath, maxCount: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
+        try await self.receive(from: entity, maxCount: maxCount, maxBytes: .max, maxWaitTime: maxWaitTime, mode: mode)
+    }
+
+    public func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
         try await self.waiting(for: entity, maxWaitTime: maxWaitTime, until: { !$0.isEmpty }) {
-            try await self.committer.perform { try $0.receive(from: entity, maxCount: maxCount, mode: mode) }
+            try await self.committer.perform { try $0.receive(from: entity, maxCount: maxCount, maxBytes: maxBytes, mode: mode) }
         }
     }
 
@@ -281,6 +299,8 @@ public final class SQLiteBroker: MessageBroker {
             let remaining = deadline - ContinuousClock.now
             if isDone(result) || remaining <= .zero || Task.isCancelled { return result }
             await self.waiters.wait(for: key, after: generation, timeout: min(remaining, Self.pollInterval))
+            // A wait cancelled (its client went away, the server shuts down) takes nothing more.
+            if Task.isCancelled { return result }
         }
     }
 }

@@ -3,30 +3,34 @@ import GRDB
 import HeraldCore
 
 extension StoreTransaction {
-    static func checkReceiveCount(_ maxCount: Int) throws(HeraldError) {
-        guard (1...HeraldLimits.maxReceiveCount).contains(maxCount) else {
-            throw HeraldError(.invalidArgument, "maxCount must lie in 1...\(HeraldLimits.maxReceiveCount); got \(maxCount)")
-        }
-    }
-
-    func receive(from path: EntityPath, maxCount: Int, mode: ReceiveMode) throws -> [ReceivedMessage] {
-        try Self.checkReceiveCount(maxCount)
+    func receive(from path: EntityPath, maxCount: Int, maxBytes: Int = .max, mode: ReceiveMode) throws -> [ReceivedMessage] {
+        try HeraldLimits.checkReceiveCount(maxCount)
         let entity = try self.receiveSource(path)
         if entity.options.requiresSession && !path.isDeadLetter {
             throw HeraldError(.sessionRequired, "'\(path)' requires sessions: accept a session and receive from it")
         }
         if !path.isDeadLetter { try self.sweep(entity) }
-        let nonce = UUID()
+        let nonce = try RandomIdentifier.uuid()
         var received: [ReceivedMessage] = []
-        while received.count < maxCount {
-            let wanted = maxCount - received.count
+        var budget = ReceiveBudget(maxBytes: maxBytes)
+        let ready = "entity_id = ? AND dlq = ? AND state = 0 AND visible_at <= ? AND (lock_nonce IS NULL OR locked_until <= ?)"
+        let readyArguments: StatementArguments = [entity.id, path.isDeadLetter, self.nowMilliseconds, self.monotonic]
+        while received.count < maxCount && !budget.isSpent {
+            var wanted = maxCount - received.count
+            if budget.isLimited {
+                // Sizes first (SQLite reads a blob's length from its record header), so that only
+                // the rows that fit the budget are loaded.
+                let sizes = try Int.fetchAll(
+                    self.db,
+                    sql: "SELECT length(body) + coalesce(length(properties), 0) FROM message WHERE \(ready) ORDER BY seq LIMIT ?",
+                    arguments: readyArguments + [wanted]
+                )
+                wanted = budget.admit(sizes)
+                if wanted == 0 { break }
+            }
             let rows = try self.fetchMessages(
-                """
-                SELECT \(Self.messageColumns) FROM message
-                WHERE entity_id = ? AND dlq = ? AND state = 0 AND visible_at <= ? AND (lock_nonce IS NULL OR locked_until <= ?)
-                ORDER BY seq LIMIT ?
-                """,
-                [entity.id, path.isDeadLetter, self.nowMilliseconds, self.monotonic, wanted],
+                "SELECT \(Self.messageColumns) FROM message WHERE \(ready) ORDER BY seq LIMIT ?",
+                readyArguments + [wanted],
                 entity: entity
             )
             let deliverable = try self.deadLetteringExhausted(rows, of: entity, from: path)
@@ -104,7 +108,7 @@ extension StoreTransaction {
     }
 
     func receiveDeferred(from path: EntityPath, sequenceNumbers: [Int64]) throws -> [ReceivedMessage] {
-        try Self.checkReceiveCount(sequenceNumbers.count)
+        try HeraldLimits.checkReceiveCount(sequenceNumbers.count)
         let entity = try self.receiveSource(path)
         if entity.options.requiresSession && !path.isDeadLetter {
             throw HeraldError(.sessionRequired, "deferred messages of a session entity are received through their session")
@@ -130,11 +134,11 @@ extension StoreTransaction {
         }
         // Each lock counts (DESIGN.md §4.4), even of a message asked for by number.
         let deliverable = try self.deadLetteringExhausted(rows, of: entity, from: path)
-        return try self.deliver(deliverable, of: entity, mode: .peekLock, nonce: UUID(), lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
+        return try self.deliver(deliverable, of: entity, mode: .peekLock, nonce: try RandomIdentifier.uuid(), lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
     }
 
     func peek(_ path: EntityPath, from sequenceNumber: Int64, maxCount: Int) throws -> [ReceivedMessage] {
-        try Self.checkReceiveCount(maxCount)
+        try HeraldLimits.checkReceiveCount(maxCount)
         let entity = try self.receiveSource(path)
         return try self.fetchMessages(
             "SELECT \(Self.messageColumns) FROM message WHERE entity_id = ? AND dlq = ? AND seq >= ? ORDER BY seq LIMIT ?",
@@ -221,7 +225,7 @@ extension StoreTransaction {
     }
 
     func abandon(_ token: LockToken, delay: Duration?) throws {
-        if let delay, delay < .zero { throw HeraldError(.invalidArgument, "an abandon delay cannot be negative") }
+        try HeraldLimits.checkAbandonDelay(delay)
         let locked = try self.lockedMessage(token)
         if !token.entity.isDeadLetter && locked.deliveryCount >= locked.entity.options.maxDeliveryCount {
             try self.deadLetterExhausted(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId)

@@ -29,7 +29,7 @@ extension StoreTransaction {
             guard let next = try self.nextAvailableSession(entity) else { return nil }
             chosen = next
         }
-        let hold = SessionHold(nonce: UUID(), lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
+        let hold = SessionHold(nonce: try RandomIdentifier.uuid(), lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
         // Locks of the previous holder's messages die with its session lock.
         try self.execute(
             "UPDATE message SET lock_nonce = NULL, locked_until = NULL WHERE entity_id = ? AND session_id = ? AND dlq = 0 AND lock_nonce IS NOT NULL",
@@ -74,10 +74,10 @@ extension StoreTransaction {
     }
 
     func receive(from session: SessionLock, maxCount: Int) throws -> [ReceivedMessage] {
-        try Self.checkReceiveCount(maxCount)
+        try HeraldLimits.checkReceiveCount(maxCount)
         let (entity, hold) = try self.heldSession(session)
         try self.sweep(entity)
-        let nonce = UUID()
+        let nonce = try RandomIdentifier.uuid()
         var received: [ReceivedMessage] = []
         receiving: while received.count < maxCount {
             if try self.isParked(entity, session.sessionId) { break }

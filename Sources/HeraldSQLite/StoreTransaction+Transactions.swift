@@ -131,7 +131,7 @@ extension StoreTransaction {
     }
 
     func readEvents(stream: String?, from: Int64, maxCount: Int) throws -> [RecordedEvent] {
-        try Self.checkReceiveCount(maxCount)
+        try HeraldLimits.checkReceiveCount(maxCount)
         let rows: [Row]
         if let stream {
             rows = try Row.fetchAll(

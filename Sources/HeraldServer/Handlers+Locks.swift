@@ -21,9 +21,9 @@ extension Handlers {
         case .abandon:
             let request = try BodyDecoder.decode(AbandonRequest.self, from: body)
             let token = try self.authorizedToken(request.lockToken, caller)
-            if let delay = request.delayMs, delay < 0 { throw HeraldError(.invalidArgument, "delayMs cannot be negative") }
+            let delay = try request.delay()
             try await self.countingLockLoss(token.entity) {
-                try await self.broker.abandon(token, delay: request.delayMs.map { .milliseconds($0) })
+                try await self.broker.abandon(token, delay: delay)
             }
             self.metrics.abandoned(token.entity)
             return Reply.noContent()

@@ -1,6 +1,7 @@
 import HeraldCore
 import HeraldWire
 import Hummingbird
+import Logging
 import NIOCore
 
 extension Handlers {
@@ -29,18 +30,28 @@ extension Handlers {
             let entity = try request.entity.path()
             try caller.requireScope(entity)
             let wait = try Self.maxWait(request.maxWaitMs)
+            if let maxBytes = request.maxBytes, maxBytes < 1 { throw HeraldError(.invalidArgument, "maxBytes must be positive, not \(maxBytes)") }
+            let budget = min(request.maxBytes ?? .max, self.messageBudget)
             let (broker, maxCount, mode) = (self.broker, request.maxCount ?? 1, request.mode ?? .peekLock)
+            // Receive-and-delete locks too, and deletes once the answer is written (see deletingOnceWritten).
             let messages = try await Self.longPoll(wait, whenShutDown: { [] }) {
-                try await broker.receive(from: entity, maxCount: maxCount, maxWaitTime: wait, mode: mode)
+                try await broker.receive(from: entity, maxCount: maxCount, maxBytes: budget, maxWaitTime: wait, mode: .peekLock)
+            }
+            if !messages.isEmpty, let connection = ClientConnection.current, await connection.isGone() {
+                // The client left while its messages were being locked: nobody will read them.
+                await self.release(messages)
+                return Reply.noContent()
             }
             self.metrics.delivered(messages.count, from: entity)
+            if mode == .receiveAndDelete { return try self.deletingOnceWritten(messages) }
             return try Reply.json(MessagesResponse(messages: messages.map(WireReceivedMessage.init)))
 
         case .receiveDeferred:
             let request = try BodyDecoder.decode(SequenceNumbersRequest.self, from: body)
             let entity = try request.entity.path()
             try caller.requireScope(entity)
-            let messages = try await self.broker.receiveDeferred(from: entity, sequenceNumbers: request.sequenceNumbers)
+            try HeraldLimits.checkReceiveCount(request.sequenceNumbers.count)
+            let messages = try await self.receiveDeferred(request.sequenceNumbers, from: entity)
             self.metrics.delivered(messages.count, from: entity)
             return try Reply.json(MessagesResponse(messages: messages.map(WireReceivedMessage.init)))
 
@@ -48,7 +59,7 @@ extension Handlers {
             let request = try BodyDecoder.decode(PeekRequest.self, from: body)
             let entity = try request.entity.path()
             try caller.requireScope(entity)
-            let messages = try await self.broker.peek(entity, fromSequenceNumber: request.fromSequenceNumber ?? 0, maxCount: request.maxCount ?? 1)
+            let messages = try await self.peek(entity, from: request.fromSequenceNumber ?? 0, maxCount: request.maxCount ?? 1)
             return try Reply.json(MessagesResponse(messages: messages.map(WireReceivedMessage.init)))
 
         case .counts:
@@ -59,6 +70,145 @@ extension Handlers {
 
         default:
             throw ServerError.notFound(route.path)
+        }
+    }
+}
+
+extension Handlers {
+    /// What the bodies and properties of one answer's messages may count: half the response
+    /// budget, since base64 makes a body a third larger and JSON adds each message's fields.
+    var messageBudget: Int { self.maxResponseBodySize / 2 }
+
+    /// How many messages a peek or a deferred receive asks the store for at once, so that no more
+    /// than this many are in memory beyond the budget.
+    static let pageSize = 16
+
+    /// Peeks up to `maxCount` messages from `sequenceNumber` on, page by page, stopping before
+    /// the answer would pass its budget (the first message always fits).
+    func peek(_ entity: EntityPath, from sequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage] {
+        try HeraldLimits.checkReceiveCount(maxCount)
+        var budget = ReceiveBudget(maxBytes: self.messageBudget)
+        var messages: [ReceivedMessage] = []
+        var next = sequenceNumber
+        while messages.count < maxCount {
+            let wanted = min(Self.pageSize, maxCount - messages.count)
+            let page = try await self.broker.peek(entity, fromSequenceNumber: next, maxCount: wanted)
+            let admitted = budget.admit(page.map(\.message.budgetSize))
+            messages += page.prefix(admitted)
+            guard admitted == wanted, let last = page.last?.sequenceNumber, last < .max else { break }
+            next = last + 1
+        }
+        return messages
+    }
+
+    /// Receives deferred messages a page at a time, stopping before the answer would pass its
+    /// budget: the numbers left out were not looked at, and the client asks for them again. A
+    /// page that fails gives the pages before it back (they become deferred again), so that the
+    /// request fails as a whole.
+    func receiveDeferred(_ sequenceNumbers: [Int64], from entity: EntityPath) async throws -> [ReceivedMessage] {
+        var budget = ReceiveBudget(maxBytes: self.messageBudget)
+        var messages: [ReceivedMessage] = []
+        var start = 0
+        while start < sequenceNumbers.count && !budget.isSpent {
+            let page = Array(sequenceNumbers[start..<min(start + Self.pageSize, sequenceNumbers.count)])
+            let received: [ReceivedMessage]
+            do {
+                received = try await self.broker.receiveDeferred(from: entity, sequenceNumbers: page)
+            } catch {
+                await self.release(messages)
+                throw error
+            }
+            messages += received
+            _ = budget.admit(received.map(\.message.budgetSize))
+            start += page.count
+        }
+        return messages
+    }
+
+    /// Receives from a session a page at a time (the first page waits up to `wait`), stopping
+    /// before the answer would pass its budget.
+    func receive(from session: SessionLock, maxCount: Int, wait: Duration) async throws -> [ReceivedMessage] {
+        try HeraldLimits.checkReceiveCount(maxCount)
+        let broker = self.broker
+        let first = min(Self.pageSize, maxCount)
+        var messages = try await Self.longPoll(wait, whenShutDown: { [] }) {
+            try await broker.receive(from: session, maxCount: first, maxWaitTime: wait)
+        }
+        if !messages.isEmpty, let connection = ClientConnection.current, await connection.isGone() {
+            await self.release(messages)
+            return []
+        }
+        var budget = ReceiveBudget(maxBytes: self.messageBudget)
+        var full = messages.count == first && budget.admit(messages.map(\.message.budgetSize)) == messages.count
+        while full && messages.count < maxCount {
+            let wanted = min(Self.pageSize, maxCount - messages.count)
+            let page = try await broker.receive(from: session, maxCount: wanted, maxWaitTime: .zero)
+            messages += page
+            full = page.count == wanted && budget.admit(page.map(\.message.budgetSize)) == page.count
+        }
+        return messages
+    }
+
+    /// Gives locked messages back at once (an abandon without delay), for a client that left.
+    func release(_ messages: [ReceivedMessage]) async {
+        for token in messages.compactMap(\.lockToken) {
+            do {
+                try await self.broker.abandon(token, delay: nil)
+            } catch {
+                self.logger.debug("cannot release a lock", metadata: ["herald.lock_token": "\(token)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// The answer of a receive-and-delete: the locked `messages` shown as received and deleted,
+    /// deleted (completed) only once the answer has been handed to the connection. An answer that
+    /// cannot be written (the client left) gives them back instead, so that a receive-and-delete
+    /// never deletes what nobody received; the cost is one delivery count. Should the server stop
+    /// between the write and the completion, the messages are delivered again when their lock
+    /// expires: over HTTP a receive-and-delete is at-most-once for the client that reads its
+    /// answer, never a loss for the queue.
+    func deletingOnceWritten(_ messages: [ReceivedMessage]) throws -> Response {
+        let tokens = messages.compactMap(\.lockToken)
+        let shown = messages.map { message in
+            var shown = message
+            shown.lockToken = nil
+            shown.lockedUntil = nil
+            return WireReceivedMessage(shown)
+        }
+        let bytes = try Reply.encoded(MessagesResponse(messages: shown))
+        guard !tokens.isEmpty else { return Reply.bytes(bytes, contentType: "application/json") }
+        let handlers = self
+        return Response(
+            status: .ok,
+            headers: [.contentType: "application/json", .contentLength: String(bytes.count)],
+            body: ResponseBody(contentLength: bytes.count) { writer in
+                do {
+                    try await writer.write(ByteBuffer(bytes: bytes))
+                    try await writer.finish(nil)
+                } catch {
+                    await handlers.release(messages)
+                    throw error
+                }
+                await handlers.complete(tokens)
+            }
+        )
+    }
+
+    /// Completes `tokens`, one by one when the batch fails, logging those that cannot be.
+    private func complete(_ tokens: [LockToken]) async {
+        do {
+            try await self.broker.complete(tokens)
+            return
+        } catch {}
+        for token in tokens {
+            do {
+                try await self.broker.complete(token)
+            } catch {
+                self.logger.warning(
+                    "a receive-and-delete answer was written but its message could not be deleted; it will be delivered again",
+                    metadata: ["herald.lock_token": "\(token)", "error": "\(error)"]
+                )
+            }
         }
     }
 }

@@ -26,9 +26,8 @@ extension Handlers {
             let request = try BodyDecoder.decode(SessionReceiveRequest.self, from: body)
             let session = try self.authorizedSession(request.session, caller)
             let wait = try Self.maxWait(request.maxWaitMs)
-            let (broker, maxCount) = (self.broker, request.maxCount ?? 1)
             let messages = try await self.countingLockLoss(session.entity) {
-                try await Self.longPoll(wait, whenShutDown: { [] }) { try await broker.receive(from: session, maxCount: maxCount, maxWaitTime: wait) }
+                try await self.receive(from: session, maxCount: request.maxCount ?? 1, wait: wait)
             }
             self.metrics.delivered(messages.count, from: session.entity)
             return try Reply.json(MessagesResponse(messages: messages.map(WireReceivedMessage.init)))

@@ -12,6 +12,8 @@ struct Handlers: Sendable {
     let metrics: ServerMetrics
     /// The store's name for `GET /health`.
     let storeName: String
+    /// The byte budget of an answer with messages.
+    let maxResponseBodySize: Int
     let logger: Logger
 
     /// Answers `route`.
@@ -54,19 +56,24 @@ struct Handlers: Sendable {
     }
 
     /// Runs a long poll so that a graceful shutdown ends its wait early instead of holding the
-    /// shutdown for up to a minute: the broker then returns what it has (usually nothing), or, if
-    /// it throws `CancellationError` as PostgreSQL's does, the answer is `whenShutDown()` (what the
-    /// wait would have answered had it timed out).
+    /// shutdown for up to a minute, and so that a client that goes away ends it too (a poll for
+    /// nobody must not take messages): the broker then returns what it has (usually nothing), or,
+    /// if it throws `CancellationError` as PostgreSQL's does, the answer is `whenShutDown()` (what
+    /// the wait would have answered had it timed out; nobody reads it when the client has gone).
     static func longPoll<T: Sendable>(
         _ wait: Duration,
         whenShutDown: () throws -> T,
         _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
         guard wait > .zero else { return try await operation() }
+        let connection = ClientConnection.current
         do {
-            return try await cancelWhenGracefulShutdown(operation)
-        } catch is CancellationError where Task.isShuttingDownGracefully {
-            return try whenShutDown()
+            guard let connection else { return try await cancelWhenGracefulShutdown(operation) }
+            return try await connection.cancellingWhenGone { try await cancelWhenGracefulShutdown(operation) }
+        } catch let error as CancellationError {
+            if Task.isShuttingDownGracefully { return try whenShutDown() }
+            if let connection, await connection.isGone() { return try whenShutDown() }
+            throw error
         }
     }
 }

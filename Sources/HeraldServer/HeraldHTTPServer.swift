@@ -1,6 +1,7 @@
 public import HeraldCore
 import HeraldWire
 import Hummingbird
+import HummingbirdCore
 public import Logging
 import NIOCore
 public import ServiceLifecycle
@@ -45,6 +46,22 @@ public struct HeraldHTTPServer: Service {
         public var maxRequestsInFlightPerKey: Int?
         /// The store's name in `GET /health`, for example `sqlite` or `postgres`.
         public var storeName: String
+        /// The most connections open at once; past it the server stops accepting (clients wait in
+        /// the listen backlog) until one closes. Held below the process's descriptor limit less
+        /// ``reservedDescriptors``, so that connections can never take the descriptors the store needs.
+        public var maxConnections: Int
+        /// How long a connection may sit without a request (or with a request head not yet
+        /// complete) before the server closes it. Long polls in progress are not idle.
+        public var idleTimeout: Duration
+        /// How long reading one request's body may take; a slower one is answered 408 and its
+        /// connection closed.
+        public var requestReadTimeout: Duration
+        /// The largest body of an answer that carries messages (receive, peek): an answer holds
+        /// fewer messages than asked rather than grow past it, and always at least one.
+        public var maxResponseBodySize: Int
+        /// Whether `GET /metrics` answers without a key. By default it needs a key with the
+        /// `manage` right and no entity scope, since it names every entity.
+        public var metricsArePublic: Bool
         /// Called once the server listens, with the port it is bound to.
         public var onServerRunning: (@Sendable (Int) async -> Void)?
 
@@ -58,6 +75,11 @@ public struct HeraldHTTPServer: Service {
         ///   - maxRequestBodySize: The largest request body, 2 MiB by default.
         ///   - maxRequestsInFlightPerKey: Concurrent requests per key, 256 by default; `nil` for no limit.
         ///   - storeName: The store's name for `GET /health`.
+        ///   - maxConnections: Connections open at once, 1000 by default (see ``effectiveMaxConnections``).
+        ///   - idleTimeout: How long a connection may wait for its next request, 60 seconds by default.
+        ///   - requestReadTimeout: How long reading a request body may take, 30 seconds by default.
+        ///   - maxResponseBodySize: The byte budget of an answer with messages, 8 MiB by default.
+        ///   - metricsArePublic: Whether `GET /metrics` answers without a key; `false` by default.
         ///   - onServerRunning: Called with the bound port once the server listens.
         public init(
             host: String = "127.0.0.1",
@@ -67,6 +89,11 @@ public struct HeraldHTTPServer: Service {
             maxRequestBodySize: Int = 2 * 1024 * 1024,
             maxRequestsInFlightPerKey: Int? = 256,
             storeName: String = "sqlite",
+            maxConnections: Int = 1000,
+            idleTimeout: Duration = .seconds(60),
+            requestReadTimeout: Duration = .seconds(30),
+            maxResponseBodySize: Int = 8 * 1024 * 1024,
+            metricsArePublic: Bool = false,
             onServerRunning: (@Sendable (Int) async -> Void)? = nil
         ) {
             self.host = host
@@ -76,7 +103,23 @@ public struct HeraldHTTPServer: Service {
             self.maxRequestBodySize = maxRequestBodySize
             self.maxRequestsInFlightPerKey = maxRequestsInFlightPerKey
             self.storeName = storeName
+            self.maxConnections = maxConnections
+            self.idleTimeout = idleTimeout
+            self.requestReadTimeout = requestReadTimeout
+            self.maxResponseBodySize = maxResponseBodySize
+            self.metricsArePublic = metricsArePublic
             self.onServerRunning = onServerRunning
+        }
+
+        /// Descriptors kept for everything but connections: the store's files (SQLite's database
+        /// and write-ahead log, or PostgreSQL's connection pool), the listening socket, logs, and
+        /// connections being accepted and refused.
+        public static let reservedDescriptors = 128
+
+        /// ``maxConnections``, lowered to what the process's descriptor limit leaves after
+        /// ``reservedDescriptors``.
+        public var effectiveMaxConnections: Int {
+            min(self.maxConnections, DescriptorLimit.current() - Self.reservedDescriptors)
         }
 
         /// Checks that a server without keys listens only on a loopback address.
@@ -99,6 +142,22 @@ public struct HeraldHTTPServer: Service {
                 throw HeraldError(.invalidArgument, "the in-flight request limit must be positive")
             }
             guard (0...65_535).contains(self.port) else { throw HeraldError(.invalidArgument, "the port is 0 to 65535, not \(self.port)") }
+            guard self.maxConnections > 0 else { throw HeraldError(.invalidArgument, "the connection limit must be positive") }
+            guard self.effectiveMaxConnections > 0 else {
+                throw HeraldError(
+                    .invalidArgument,
+                    """
+                    the descriptor limit (\(DescriptorLimit.current())) leaves no room for connections beside the \
+                    \(Self.reservedDescriptors) the server keeps for its store; raise it (ulimit -n)
+                    """
+                )
+            }
+            guard self.idleTimeout > .zero, self.requestReadTimeout > .zero else {
+                throw HeraldError(.invalidArgument, "the idle and request read timeouts must be positive")
+            }
+            guard self.maxResponseBodySize >= 64 * 1024 else {
+                throw HeraldError(.invalidArgument, "the response budget must be at least 64 KiB, not \(self.maxResponseBodySize)")
+            }
         }
 
         /// Whether `host` is a loopback address: `localhost`, `::1`, or an address in 127.0.0.0/8.
@@ -106,11 +165,16 @@ public struct HeraldHTTPServer: Service {
         /// - Parameter host: A host name or address.
         /// - Returns: `true` for a loopback address.
         public static func isLoopback(_ host: String) -> Bool {
-            let host = host.lowercased()
-            if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+            let host = HeraldHTTPServer.unbracketed(host).lowercased()
+            if host == "localhost" || host == "::1" { return true }
             let octets = host.split(separator: ".", omittingEmptySubsequences: false)
             return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
         }
+    }
+
+    /// `host` without the brackets of an IPv6 literal (`[::1]` is how URLs write `::1`).
+    static func unbracketed(_ host: String) -> String {
+        host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     }
 
     /// How long a cancelled ``run()`` lets requests in flight finish before it stops them.
@@ -142,26 +206,41 @@ public struct HeraldHTTPServer: Service {
         let logger = configuration.logger
         let responder = Responder(
             routes: RouteTable(),
-            handlers: Handlers(broker: self.broker, metrics: self.metrics, storeName: configuration.storeName, logger: logger),
+            handlers: Handlers(
+                broker: self.broker, metrics: self.metrics, storeName: configuration.storeName,
+                maxResponseBodySize: configuration.maxResponseBodySize, logger: logger
+            ),
             keys: configuration.keys,
             limiter: InFlightLimiter(limit: configuration.maxRequestsInFlightPerKey),
             maxRequestBodySize: configuration.maxRequestBodySize,
+            requestReadTimeout: configuration.requestReadTimeout,
+            metricsArePublic: configuration.metricsArePublic,
             logger: logger
         )
         // Hummingbird's own start line and lifecycle details stay below info, so that the server
         // logs one line at start and one at stop.
         var frameworkLogger = logger
         frameworkLogger.logLevel = max(logger.logLevel, .notice)
+        let maxConnections = configuration.effectiveMaxConnections
         let application = Application(
             responder: responder,
-            configuration: ApplicationConfiguration(address: .hostname(configuration.host, port: configuration.port), serverName: "herald"),
+            server: .http1(
+                configuration: HTTP1Channel.Configuration(
+                    additionalChannelHandlers: [ClientDepartureHandler()],
+                    idleTimeout: TimeAmount(configuration.idleTimeout)
+                )
+            ),
+            configuration: ApplicationConfiguration(
+                address: .hostname(Self.unbracketed(configuration.host), port: configuration.port), serverName: "herald",
+                availableConnectionsDelegate: MaximumAvailableConnections(maxConnections, logger: frameworkLogger)
+            ),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 logger.info(
                     "herald server listening",
                     metadata: [
                         "herald.host": "\(configuration.host)", "herald.port": "\(port)", "herald.store": "\(configuration.storeName)",
-                        "herald.auth": "\(configuration.keys == nil ? "off" : "keys")",
+                        "herald.auth": "\(configuration.keys == nil ? "off" : "keys")", "herald.max_connections": "\(maxConnections)",
                     ]
                 )
                 await configuration.onServerRunning?(port)

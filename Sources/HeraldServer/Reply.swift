@@ -9,10 +9,14 @@ import NIOCore
 enum Reply {
     /// `value` as JSON with `status`.
     static func json(_ value: some Encodable, status: Int = 200) throws -> Response {
+        Self.bytes(try Self.encoded(value), contentType: "application/json", status: status)
+    }
+
+    /// `value` as the JSON bytes of an answer.
+    static func encoded(_ value: some Encodable) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(value)
-        return Self.bytes(Array(data), contentType: "application/json", status: status)
+        return Array(try encoder.encode(value))
     }
 
     /// 204 without a body.

@@ -5,25 +5,35 @@ import HeraldWire
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
+import Synchronization
 
 /// Answers every request: finds its route, checks its key and right, reads its body within the
 /// size limit, runs the handler, and turns every error into a ``HeraldWire/WireError`` answer.
 /// Records the latency of each request and logs it at debug level.
 struct Responder: HTTPResponder {
-    typealias Context = BasicRequestContext
+    typealias Context = HeraldRequestContext
 
     let routes: RouteTable
     let handlers: Handlers
     let keys: KeyStore?
     let limiter: InFlightLimiter
     let maxRequestBodySize: Int
+    /// How long reading a request's body may take in all.
+    let requestReadTimeout: Duration
+    /// Whether `GET /metrics` answers without a key.
+    let metricsArePublic: Bool
     let logger: Logger
+
+    /// How long a connection refused mid-request stays open for its answer to be read.
+    static let closingGrace: TimeAmount = .milliseconds(500)
 
     func respond(to request: Request, context: Context) async throws -> Response {
         let start = ContinuousClock.now
         let method = request.method.rawValue
         var operation = "unknown"
-        let response: Response
+        var response: Response
+        let body = BodyProgress()
         do {
             switch self.routes.resolve(method: method, path: request.uri.path) {
             case .notFound:
@@ -32,16 +42,24 @@ struct Responder: HTTPResponder {
                 throw ServerError.methodNotAllowed(method, allowed: allowed)
             case .matched(let route, let parameters):
                 operation = route.operationId
-                response = try await self.respond(to: request, route: route, parameters: parameters)
+                response = try await self.respond(to: request, route: route, parameters: parameters, connection: context.connection, body: body)
             }
         } catch {
             let failure = ServerError.from(error)
+            // An error answered before the body was read leaves it to be read and dropped: fine
+            // within the body limit, but a longer (or chunked) one could go on without end, so
+            // the connection closes instead, as it does after a body too large or too slow.
+            let closing = failure.closesConnection || (!body.isRead && self.mayHaveLongBody(request))
             if failure.status == 503 {
                 self.logger.warning("request refused: the store is unavailable", metadata: ["herald.operation": "\(operation)", "error": "\(failure.message)"])
             } else if failure.status >= 500 {
                 self.logger.error("request failed", metadata: ["herald.operation": "\(operation)", "error": "\(String(reflecting: error))"])
             }
             response = Reply.error(failure)
+            if closing {
+                response.headers[.connection] = "close"
+                context.connection.close(after: Self.closingGrace)
+            }
         }
         let duration = ContinuousClock.now - start
         self.handlers.metrics.request(operation: operation, status: response.status.code, duration: duration)
@@ -55,19 +73,33 @@ struct Responder: HTTPResponder {
         return response
     }
 
-    private func respond(to request: Request, route: Route, parameters: [String: String]) async throws -> Response {
-        let caller = try self.authenticate(request, route: route)
-        if let right = route.right { try caller.require(right) }
+    private func respond(
+        to request: Request, route: Route, parameters: [String: String], connection: ClientConnection, body progress: BodyProgress
+    ) async throws -> Response {
+        let right = self.right(for: route)
+        let caller = try self.authenticate(request, right: right)
+        if let right { try caller.require(right) }
+        if route == .metrics { try caller.requireNamespace() }
         return try await self.limiter.run(for: caller.label) {
             let body = try await self.readBody(of: request, route: route)
-            return try await self.handlers.handle(route, parameters: parameters, body: body, caller: caller)
+            progress.markRead()
+            return try await ClientConnection.$current.withValue(connection) {
+                try await self.handlers.handle(route, parameters: parameters, body: body, caller: caller)
+            }
         }
+    }
+
+    /// The right `route` needs here: its own, and for `GET /metrics` (which names every entity)
+    /// `manage` unless the metrics are public.
+    private func right(for route: Route) -> Right? {
+        if route == .metrics && !self.metricsArePublic { return .manage }
+        return route.right
     }
 
     /// The caller of `request`: anyone on open routes or without keys; otherwise the holder of a
     /// valid key from `Authorization: Bearer` or `X-Herald-Key`.
-    private func authenticate(_ request: Request, route: Route) throws(ServerError) -> Caller {
-        guard let keys = self.keys, route.right != nil else { return .anyone }
+    private func authenticate(_ request: Request, right: Right?) throws(ServerError) -> Caller {
+        guard let keys = self.keys, right != nil else { return .anyone }
         guard let presented = Self.presentedKey(request.headers) else {
             throw .unauthorized("this route needs a key: Authorization: Bearer hk_…")
         }
@@ -86,16 +118,44 @@ struct Responder: HTTPResponder {
         return headers[Self.keyHeader]
     }
 
-    /// The body of a PUT or POST, at most ``maxRequestBodySize`` bytes; nothing for other methods.
+    /// Whether `request` may carry a body longer than ``maxRequestBodySize``: one announced so,
+    /// or a chunked one, whose length nothing announces.
+    private func mayHaveLongBody(_ request: Request) -> Bool {
+        if request.headers[.transferEncoding] != nil { return true }
+        guard let length = request.headers[.contentLength] else { return false }
+        return Int(length).map { $0 > self.maxRequestBodySize } ?? true
+    }
+
+    /// The body of a PUT or POST, at most ``maxRequestBodySize`` bytes, read within
+    /// ``requestReadTimeout``; nothing for other methods.
     private func readBody(of request: Request, route: Route) async throws -> ByteBuffer {
         guard route.method == "PUT" || route.method == "POST" else { return ByteBuffer() }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > self.maxRequestBodySize {
             throw ServerError.payloadTooLarge(limit: self.maxRequestBodySize)
         }
+        let (limit, timeout) = (self.maxRequestBodySize, self.requestReadTimeout)
         do {
-            return try await request.body.collect(upTo: self.maxRequestBodySize)
+            return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+                group.addTask { try await request.body.collect(upTo: limit) }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let body = try await group.next() ?? nil else { throw ServerError.requestTimeout(timeout) }
+                return body
+            }
         } catch is NIOTooManyBytesError {
-            throw ServerError.payloadTooLarge(limit: self.maxRequestBodySize)
+            throw ServerError.payloadTooLarge(limit: limit)
+        } catch is HTTPParserError {
+            throw ServerError.malformedHTTP
         }
     }
+}
+
+/// Whether a request's body was read to its end, for the decision to close after an error.
+final class BodyProgress: Sendable {
+    private let read = Mutex(false)
+    var isRead: Bool { self.read.withLock { $0 } }
+    func markRead() { self.read.withLock { $0 = true } }
 }

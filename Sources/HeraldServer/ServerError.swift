@@ -30,7 +30,24 @@ struct ServerError: Error, Sendable {
     }
 
     static func payloadTooLarge(limit: Int) -> ServerError {
-        ServerError(status: 413, code: "payloadTooLarge", message: "the request body is larger than \(limit) bytes")
+        ServerError(status: 413, code: "payloadTooLarge", message: "the request body is larger than \(limit) bytes", headers: [("Connection", "close")])
+    }
+
+    static func requestTimeout(_ timeout: Duration) -> ServerError {
+        ServerError(status: 408, code: "requestTimeout", message: "the request was not read within \(timeout)", headers: [("Connection", "close")])
+    }
+
+    /// A body the HTTP parser refused: a bad chunk size, or a `Transfer-Encoding` it cannot read.
+    static let malformedHTTP = ServerError(
+        status: 400, code: "invalidArgument", message: "the request is not valid HTTP/1.1 (a bad chunk or Transfer-Encoding)",
+        headers: [("Connection", "close")]
+    )
+
+    /// Whether the connection closes after this answer (it says `Connection: close`) rather than
+    /// read on: the rest of the request may be unbounded (a body too large, one sent too slowly,
+    /// one the parser cannot follow).
+    var closesConnection: Bool {
+        self.headers.contains { $0.0 == "Connection" && $0.1 == "close" }
     }
 
     static func quotaExceeded(limit: Int) -> ServerError {

@@ -12,7 +12,7 @@ import Synchronization
 /// `herald_messages_abandoned_total`, `herald_messages_dead_lettered_total` (explicit dead-letter
 /// calls), `herald_lock_lost_total` (settlements and session calls that found their lock lost).
 /// Gauges `herald_entity_messages{entity, state}` (state: `active`, `locked`, `scheduled`,
-/// `deferred`, `dead_letter`), refreshed from the broker's counts at each scrape.
+/// `deferred`, `dead_letter`), refreshed from the broker's counts at a scrape, at most every 5 seconds.
 /// Histogram `herald_http_request_duration_seconds{operation, status}` with the route's
 /// `operationId` and the status class (`2xx`, `4xx`, `5xx`).
 final class ServerMetrics: Sendable {
@@ -21,6 +21,11 @@ final class ServerMetrics: Sendable {
     private let factory: PrometheusMetricsFactory
     /// The entity gauges set at the last scrape, by entity label, to retire those of deleted entities.
     private let entityGauges = Mutex<[String: [CoreMetrics.Gauge]]>([:])
+    /// When the entity gauges were last refreshed (or a refresh began).
+    private let lastGaugeRefresh = Mutex<ContinuousClock.Instant?>(nil)
+    /// Scrapes closer together than this share one refresh: counting thousands of entities at
+    /// every scrape of every scraper would load the store.
+    static let gaugeRefreshInterval: Duration = .seconds(5)
 
     init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -57,8 +62,7 @@ final class ServerMetrics: Sendable {
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        duration.nanoseconds
     }
 
     // MARK: Entity gauges
@@ -66,6 +70,13 @@ final class ServerMetrics: Sendable {
     /// Sets the gauges of every queue and subscription (and of their dead-letter queues' sizes)
     /// from `broker`, and retires those of entities that no longer exist.
     func refreshEntityGauges(_ broker: any MessageBroker) async throws {
+        let now = ContinuousClock.now
+        let due = self.lastGaugeRefresh.withLock { last in
+            if let last, now - last < Self.gaugeRefreshInterval { return false }
+            last = now
+            return true
+        }
+        guard due else { return }
         var fresh: [String: [CoreMetrics.Gauge]] = [:]
         for (path, counts) in try await EntityListing.countedEntities(broker) {
             let label = path.description

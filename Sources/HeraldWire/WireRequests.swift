@@ -85,11 +85,15 @@ public struct ReceiveRequest: Codable, Sendable, Hashable {
     public var maxWaitMs: Int64?
     /// `peekLock` (the default) or `receiveAndDelete`.
     public var mode: ReceiveMode?
-    public init(entity: WireEntity, maxCount: Int?, maxWaitMs: Int64?, mode: ReceiveMode?) {
+    /// Stop before the messages' bodies and properties pass this many bytes (the first message
+    /// is always delivered); the server's own answer budget applies as well.
+    public var maxBytes: Int?
+    public init(entity: WireEntity, maxCount: Int?, maxWaitMs: Int64?, mode: ReceiveMode?, maxBytes: Int? = nil) {
         self.entity = entity
         self.maxCount = maxCount
         self.maxWaitMs = maxWaitMs
         self.mode = mode
+        self.maxBytes = maxBytes
     }
 }
 
@@ -137,6 +141,19 @@ public struct AbandonRequest: Codable, Sendable, Hashable {
     public init(lockToken: String, delayMs: Int64?) {
         self.lockToken = lockToken
         self.delayMs = delayMs
+    }
+
+    /// The delay, checked: 0 to ``HeraldCore/HeraldLimits/maxAbandonDelay`` (10 years) in
+    /// milliseconds, or none.
+    ///
+    /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` for a negative or longer delay.
+    public func delay() throws(HeraldError) -> Duration? {
+        guard let milliseconds = self.delayMs else { return nil }
+        let limit = HeraldLimits.maxAbandonDelay.milliseconds
+        guard (0...limit).contains(milliseconds) else {
+            throw HeraldError(.invalidArgument, "delayMs must lie in 0...\(limit) (10 years); got \(milliseconds)")
+        }
+        return .milliseconds(milliseconds)
     }
 }
 

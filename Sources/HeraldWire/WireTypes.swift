@@ -139,8 +139,10 @@ public struct WireMessage: Codable, Sendable, Hashable {
         default: throw HeraldError(.invalidArgument, "a message has body or text, not both")
         }
         if let ttl = self.timeToLiveMs, ttl <= 0 { throw HeraldError(.invalidArgument, "timeToLiveMs must be positive") }
+        let messageId: String
+        if let given = self.messageId { messageId = given } else { messageId = try RandomIdentifier.uuid().uuidString }
         return Message(
-            messageId: self.messageId ?? UUID().uuidString,
+            messageId: messageId,
             body: body,
             contentType: self.contentType,
             subject: self.subject,

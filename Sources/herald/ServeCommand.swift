@@ -46,12 +46,31 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The largest request body in bytes; larger ones are answered 413.")
     var maxBodySize: Int = 2 * 1024 * 1024
 
+    @Option(help: "The most connections open at once (held below the descriptor limit less what the store needs); past it, new clients wait.")
+    var maxConnections: Int = 1000
+
+    @Option(help: "Seconds a connection may wait for its next request (or for the rest of a request head) before it is closed.")
+    var idleTimeout: Int = 60
+
+    @Option(help: "Seconds reading one request body may take; a slower one is answered 408 and closed.")
+    var requestReadTimeout: Int = 30
+
+    @Option(help: "The byte budget of an answer with messages (receive, peek): it holds fewer messages rather than grow past it.")
+    var maxResponseSize: Int = 8 * 1024 * 1024
+
+    @Flag(help: "Serve GET /metrics without a key (by default it needs a manage key without an entity scope).")
+    var metricsPublic: Bool = false
+
     @Option(help: "The log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
     func validate() throws {
         guard (0...65_535).contains(self.port) else { throw ValidationError("--port is 0 to 65535") }
         guard self.maxBodySize > 0 else { throw ValidationError("--max-body-size must be positive") }
+        guard self.maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
+        guard (1...86_400).contains(self.idleTimeout) else { throw ValidationError("--idle-timeout is 1 to 86400 seconds") }
+        guard (1...86_400).contains(self.requestReadTimeout) else { throw ValidationError("--request-read-timeout is 1 to 86400 seconds") }
+        guard self.maxResponseSize >= 64 * 1024 else { throw ValidationError("--max-response-size is at least 65536 bytes") }
         guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("unknown --log-level '\(self.logLevel)'") }
         if self.insecureLocal && !HeraldHTTPServer.Configuration.isLoopback(self.host) {
             throw ValidationError(
@@ -62,6 +81,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = self.makeLogger()
+        // Connections and the store's files share the descriptor limit; the server keeps its
+        // connections below what this leaves (HeraldHTTPServer.Configuration.effectiveMaxConnections).
+        DescriptorLimit.raiseToHardLimit()
         let keyStore = try self.openKeys(logger: logger)
         if let postgres = self.postgres {
             let clientConfiguration = try PostgresBroker.clientConfiguration(url: postgres)
@@ -71,7 +93,8 @@ struct ServeCommand: AsyncParsableCommand {
                 try await self.serve(broker, storeName: "postgres", storeDescription: store, keys: keyStore, logger: logger)
             }
         } else {
-            try FileManager.default.createDirectory(atPath: self.data, withIntermediateDirectories: true)
+            // Like keys.json, the store is for this user only: the folder 0700, the database files 0600.
+            try FileManager.default.createDirectory(atPath: self.data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             let path = URL(fileURLWithPath: self.data).appendingPathComponent("herald.sqlite").path
             let broker = try SQLiteBroker(path: path, configuration: .init(logger: logger))
             do {
@@ -118,9 +141,12 @@ struct ServeCommand: AsyncParsableCommand {
         let server = HeraldHTTPServer(
             broker: broker,
             configuration: .init(
-                host: host, port: self.port, keys: keys, logger: logger, maxRequestBodySize: self.maxBodySize, storeName: storeName
+                host: host, port: self.port, keys: keys, logger: logger, maxRequestBodySize: self.maxBodySize, storeName: storeName,
+                maxConnections: self.maxConnections, idleTimeout: .seconds(self.idleTimeout), requestReadTimeout: .seconds(self.requestReadTimeout),
+                maxResponseBodySize: self.maxResponseSize, metricsArePublic: self.metricsPublic
             ) { port in
-                let shownHost = host.contains(":") ? "[\(host)]" : host
+                let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+                let shownHost = bare.contains(":") ? "[\(bare)]" : bare
                 FileHandle.standardOutput.write(Data("herald listening on http://\(shownHost):\(port) (store: \(storeDescription))\n".utf8))
             }
         )

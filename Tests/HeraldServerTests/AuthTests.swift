@@ -40,9 +40,12 @@ struct AuthTests {
                     let list = try await http.request(.get, "/v1/queues", key: key)
                     #expect(list.status == 401 && list.error == "unauthorized", "key \(key ?? "none"): \(list.text)")
                 }
-                // Operations routes are open.
+                // Health is open; metrics name every entity, so they need a namespace manage key.
                 #expect(try await http.request(.get, "/health").status == 200)
-                #expect(try await http.request(.get, "/metrics").status == 200)
+                #expect(try await http.request(.get, "/metrics").status == 401)
+                #expect(try await http.request(.get, "/metrics", key: sendOrders).status == 403)
+                #expect(try await http.request(.get, "/metrics", key: manageOrders).status == 403)
+                #expect(try await http.request(.get, "/metrics", key: admin).status == 200)
 
                 // A send key scoped to another entity: 403; a send key on its own entity: 200.
                 let elsewhere = try await http.request(.post, "/v1/messages/send", json: Self.send("orders", id: "a"), key: sendOther)

@@ -16,16 +16,22 @@ final class HeraldProcess: Sendable {
     private let stderr: OutputCollector
     private let exited: AsyncStream<Void>
 
-    /// Starts `herald` with `arguments`.
-    init(_ arguments: [String]) throws {
+    /// Starts `herald` with `arguments`; with `descriptorLimit`, under that limit on open files
+    /// (soft and hard, as `ulimit -n` sets them).
+    init(_ arguments: [String], descriptorLimit: Int? = nil) throws {
         guard let executable = Self.executable() else {
             throw HeraldProcessError.executableNotFound(
                 "the herald executable was not found next to the test runner nor in .build/debug; `swift test` builds it, `--skip-build` does not"
             )
         }
         let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
+        if let descriptorLimit {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", executable.path] + arguments
+        } else {
+            process.executableURL = executable
+            process.arguments = arguments
+        }
         let stdout = Pipe()
         let stderr = Pipe()
         process.standardOutput = stdout

@@ -135,7 +135,7 @@ struct OpenAPITests {
             ("SendResponse", SendResponse(receipts: [WireReceipt(SendReceipt(sequenceNumber: 1, isDuplicate: false))])),
             ("SequenceNumbersRequest", SequenceNumbersRequest(entity: entity, sequenceNumbers: [1])),
             ("ReceiveDeferredRequest", SequenceNumbersRequest(entity: entity, sequenceNumbers: [1])),
-            ("ReceiveRequest", ReceiveRequest(entity: entity, maxCount: 1, maxWaitMs: 0, mode: .peekLock)),
+            ("ReceiveRequest", ReceiveRequest(entity: entity, maxCount: 1, maxWaitMs: 0, mode: .peekLock, maxBytes: 65536)),
             ("PeekRequest", PeekRequest(entity: entity, fromSequenceNumber: 0, maxCount: 1)),
             ("EntityRequest", EntityRequest(entity: entity)),
             ("MessagesResponse", MessagesResponse(messages: [WireReceivedMessage(received)])),

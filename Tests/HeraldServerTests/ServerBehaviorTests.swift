@@ -161,10 +161,11 @@ struct ServerBehaviorTests {
                 // A long poll holds the only slot.
                 group.addTask {
                     try await HTTPConnection.with(port: port) { http in
-                        try await http.request(.post, "/v1/messages/receive", json: ["entity": Self.orders, "maxWaitMs": 1500]).status
+                        try await http.request(.post, "/v1/messages/receive", json: ["entity": Self.orders, "maxWaitMs": 3000]).status
                     }
                 }
-                try await Task.sleep(for: .milliseconds(300))
+                // Once the poll is in flight (on a loaded machine it takes a moment to arrive), a second request is refused.
+                try await Task.sleep(for: .seconds(1))
                 let refused = try await server.withClient { http in try await http.request(.post, "/v1/messages/counts", json: ["entity": Self.orders]) }
                 #expect(refused.status == 429 && refused.error == "quotaExceeded", "\(refused.text)")
                 #expect(try await group.next() == 200)
@@ -191,7 +192,8 @@ struct ServerBehaviorTests {
                 try await http.request(.post, "/v1/messages/receive", json: ["entity": Self.orders, "maxWaitMs": 30_000])
             }
         }
-        try await Task.sleep(for: .milliseconds(300))
+        // Let the poll reach the server (a loaded machine can take a while) before stopping it.
+        try await Task.sleep(for: .seconds(1))
         let stopping = ContinuousClock.now
         running.cancel()
         let answer = try await poll.value

@@ -1,0 +1,51 @@
+package import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Random identifiers (message ids, lock nonces) straight from the kernel's `getentropy`, which
+/// needs no file descriptor.
+///
+/// Foundation's `UUID()` on Linux reads `/dev/urandom`; with every descriptor taken it returned
+/// `00000000-0000-4000-8000-000000000000` every time, and two deliveries got the same lock token.
+/// Here a failure is an error, never a predictable id.
+@usableFromInline
+package enum RandomIdentifier {
+    /// A random (version 4) UUID.
+    ///
+    /// - Throws: ``HeraldError/Code/storeFailed`` when the kernel gives no randomness; the
+    ///   operation fails rather than hand out an id that may repeat.
+    package static func uuid() throws(HeraldError) -> UUID {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        let result = bytes.withUnsafeMutableBytes { getentropy($0.baseAddress, $0.count) }
+        guard result == 0 else {
+            throw HeraldError(.storeFailed, "no randomness for a new identifier (getentropy: \(String(cString: strerror(errno))))")
+        }
+        return Self.version4(bytes)
+    }
+
+    /// A random (version 4) UUID from Swift's `SystemRandomNumberGenerator` (the kernel's
+    /// `getrandom`), for defaults that cannot throw; it stops the process rather than repeat.
+    @usableFromInline
+    package static func uuidString() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return Self.version4((0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) }).uuidString
+    }
+
+    private static func version4(_ bytes: [UInt8]) -> UUID {
+        var bytes = bytes
+        bytes[6] = (bytes[6] & 0x0F) | 0x40
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return UUID(
+            uuid: (
+                bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]
+            )
+        )
+    }
+}

@@ -1,0 +1,36 @@
+import Foundation
+import HeraldCore
+import Testing
+
+/// Conversions of numbers a client controls never trap, and identifiers are random.
+@Suite struct ClientNumberTests {
+    @Test func durationConversionsHoldAtTheBoundsOfInt64() {
+        #expect(Duration.seconds(Int64.max).milliseconds == .max)
+        #expect(Duration.seconds(Int64.min).milliseconds == .min)
+        #expect(Duration.milliseconds(Int64.max).nanoseconds == .max)
+        #expect(Duration.milliseconds(Int64.min).nanoseconds == .min)
+        #expect(Duration.milliseconds(Int64.max).milliseconds == .max)
+        #expect(Duration.milliseconds(1500).milliseconds == 1500)
+        #expect(Duration.milliseconds(-1500).nanoseconds == -1_500_000_000)
+    }
+
+    @Test func datesBeyondInt64MillisecondsHoldAtTheBounds() {
+        #expect(Date(timeIntervalSince1970: 1e300).millisecondsSince1970 == .max)
+        #expect(Date(timeIntervalSince1970: -1e300).millisecondsSince1970 == .min)
+        #expect(Date(timeIntervalSince1970: .infinity).millisecondsSince1970 == .max)
+        #expect(Date(timeIntervalSince1970: .nan).millisecondsSince1970 == 0)
+        #expect(Date(millisecondsSince1970: Int64.max).millisecondsSince1970 == .max)
+        #expect(Date(millisecondsSince1970: 1_700_000_000_123).millisecondsSince1970 == 1_700_000_000_123)
+    }
+
+    @Test func messageIdsAreRandomVersion4UUIDs() {
+        let ids = (0..<1000).map { _ in Message(text: "x").messageId }
+        #expect(Set(ids).count == 1000)
+        for id in ids.prefix(50) {
+            let uuid = UUID(uuidString: id)
+            #expect(uuid != nil, "\(id)")
+            #expect(id.dropFirst(14).first == "4", "version 4: \(id)")
+            #expect("89AB".contains(id.dropFirst(19).first!), "RFC 4122 variant: \(id)")
+        }
+    }
+}
