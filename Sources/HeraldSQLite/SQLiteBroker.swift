@@ -64,6 +64,9 @@ public final class SQLiteBroker: MessageBroker {
     /// - Throws: ``HeraldError/Code/storeFailed`` when the file cannot be opened or fails its
     ///   integrity check.
     public init(path: String, configuration: Configuration = Configuration()) throws {
+        // Absolute from here on: the WAL and its directory are opened later, when the process's
+        // current directory may have changed, and a bare file name has no directory part.
+        let path = URL(fileURLWithPath: path).path
         self.configuration = configuration
         var grdb = GRDB.Configuration()
         grdb.label = "herald"
