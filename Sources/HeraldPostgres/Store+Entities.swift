@@ -95,18 +95,7 @@ extension Store {
         )
         for row in rows {
             let (isDeadLetter, isDeferred, isLocked, isScheduled, count) = try row.decode((Bool, Bool, Bool, Bool, Int64).self)
-            let number = Int(count)
-            if isDeadLetter {
-                counts.deadLettered += number
-            } else if isLocked {
-                counts.locked += number
-            } else if isDeferred {
-                counts.deferred += number
-            } else if isScheduled {
-                counts.scheduled += number
-            } else {
-                counts.active += number
-            }
+            counts.add(Int(count), of: path, isDeadLetter: isDeadLetter, isLocked: isLocked, isDeferred: isDeferred, isScheduled: isScheduled)
         }
         return (counts, expired || exhausted ? [entity.waitKey(deadLetter: true)] : [])
     }

@@ -73,21 +73,8 @@ extension StoreTransaction {
             arguments: [self.monotonic, entity.id]
         )
         for row in rows {
-            let isDeadLetter: Bool = row[0]
             let state: Int = row[1]
-            let isLocked: Bool = row[2]
-            let count: Int = row[3]
-            if isDeadLetter {
-                counts.deadLettered += count
-            } else if isLocked {
-                counts.locked += count
-            } else if state == 1 {
-                counts.deferred += count
-            } else if state == 2 {
-                counts.scheduled += count
-            } else {
-                counts.active += count
-            }
+            counts.add(row[3], of: path, isDeadLetter: row[0], isLocked: row[2], isDeferred: state == 1, isScheduled: state == 2)
         }
         return counts
     }
