@@ -68,7 +68,7 @@ public struct SendCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        try await reportingErrors {
+        try await reportingErrors(json: self.connection.json) {
             let path = try EntityPath(parsing: self.entity, isTopic: self.topic)
             var message = Message(
                 messageId: self.messageId ?? UUID().uuidString, body: try self.body(), contentType: self.contentType, subject: self.subject,

@@ -96,6 +96,8 @@ public final class SQLiteBroker: MessageBroker {
             }
         } catch let error as HeraldError {
             throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+            throw HeraldError(.storeFailed, "cannot open the database at \(path): \(Self.fileInUseReason)")
         } catch {
             throw HeraldError(.storeFailed, "cannot open the database at \(path): \(error)")
         }
@@ -105,6 +107,16 @@ public final class SQLiteBroker: MessageBroker {
         } catch {
             throw HeraldError(.storeFailed, "cannot start the writer for \(path): \(error)")
         }
+    }
+
+    /// Why an open fails when another broker holds the file.
+    private static let fileInUseReason = "another broker has it open (one broker per file, in one process)"
+
+    /// Whether `error`, thrown by ``init(path:configuration:)``, means that another broker (in
+    /// this process or another, such as a running `herald serve`) has the file open.
+    public static func isFileInUse(_ error: any Error) -> Bool {
+        guard let error = error as? HeraldError, error.code == .storeFailed else { return false }
+        return error.message.hasSuffix(Self.fileInUseReason)
     }
 
     /// `path`, or with a VFS a URI filename that names it (SQLite built with URI support).
