@@ -12,7 +12,8 @@ public struct HeraldAdmin: AsyncParsableCommand {
         discussion: """
             Every command works on a server (--server URL --key KEY, or $HERALD_URL and
             $HERALD_KEY) or directly on a data directory (--data PATH, default ./herald-data,
-            while no server runs on it). --json prints machine-readable JSON.
+            while no server runs on it). --json prints machine-readable JSON, and a failure as
+            {"error": code, "message": text} on standard error.
             """,
         subcommands: [
             QueueCommand.self, TopicCommand.self, SubscriptionCommand.self, SendCommand.self, ReceiveCommand.self, PeekCommand.self,
