@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import HeraldClient
 import HeraldCore
@@ -51,8 +52,19 @@ struct ConnectionOptions: ParsableArguments {
     func withBroker<T>(creating: Bool = false, _ body: (any MessageBroker) async throws -> T) async throws -> T {
         switch self.target {
         case .server(let url, let key):
-            let client = try HeraldClient(baseURL: url, key: key)
-            return try await body(client)
+            // One command, one attempt: a server that refuses the connection is reported at once
+            // rather than retried until the request times out.
+            var configuration = HTTPClient.Configuration()
+            configuration.connectionPool.retryConnectionEstablishment = false
+            let httpClient = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            do {
+                let result = try await body(try HeraldClient(baseURL: url, key: key, httpClient: httpClient))
+                try? await httpClient.shutdown()
+                return result
+            } catch {
+                try? await httpClient.shutdown()
+                throw error
+            }
         case .data(let directory):
             let fileManager = FileManager.default
             var isDirectory: ObjCBool = false
@@ -68,7 +80,16 @@ struct ConnectionOptions: ParsableArguments {
             if !creating && !fileManager.fileExists(atPath: path) {
                 throw CommandFailure("no Herald store in '\(directory)' (\(Self.databaseFile) is missing)")
             }
-            let broker = try SQLiteBroker(path: path)
+            let broker: SQLiteBroker
+            do {
+                broker = try SQLiteBroker(path: path)
+            } catch let error where SQLiteBroker.isFileInUse(error) {
+                throw CommandFailure(
+                    "the data directory '\(directory)' is in use by a running server (herald serve); "
+                        + "manage it through the server with --server URL, or stop the server first",
+                    code: "storeInUse"
+                )
+            }
             do {
                 let result = try await body(broker)
                 await broker.close()

@@ -55,7 +55,7 @@ public struct DeadLetterCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            try await reportingErrors {
+            try await reportingErrors(json: self.connection.json) {
                 let queue = try DeadLetterCommand.deadLetterQueue(of: self.entity)
                 try await self.connection.withBroker { broker in
                     var messages: [ReceivedMessage] = []
@@ -105,7 +105,7 @@ public struct DeadLetterCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            try await reportingErrors {
+            try await reportingErrors(json: self.connection.json) {
                 let queue = try DeadLetterCommand.deadLetterQueue(of: self.entity)
                 try await self.connection.withBroker { broker in
                     var wanted = Set(self.sequenceNumbers)
@@ -157,7 +157,7 @@ public struct DeadLetterCommand: AsyncParsableCommand {
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            try await reportingErrors {
+            try await reportingErrors(json: self.connection.json) {
                 let queue = try DeadLetterCommand.deadLetterQueue(of: self.entity)
                 try await self.connection.withBroker { broker in
                     var purged = 0

@@ -5,7 +5,7 @@ import HeraldCore
 enum EntityActions {
     /// Creates the entity `path` names, then prints it (its details with `--json`).
     static func create(_ path: EntityPath, options: EntityOptions, filter: SubscriptionFilter = .all, connection: ConnectionOptions) async throws {
-        try await reportingErrors {
+        try await reportingErrors(json: connection.json) {
             try await connection.withBroker(creating: true) { broker in
                 switch path.kind {
                 case .queue: try await broker.createQueue(path.name, options: options)
@@ -21,7 +21,7 @@ enum EntityActions {
 
     /// Deletes the entity `path` names, with its messages (and a topic's subscriptions).
     static func delete(_ path: EntityPath, connection: ConnectionOptions) async throws {
-        try await reportingErrors {
+        try await reportingErrors(json: connection.json) {
             try await connection.withBroker { broker in
                 switch path.kind {
                 case .queue: try await broker.deleteQueue(path.name)
@@ -36,7 +36,7 @@ enum EntityActions {
 
     /// Lists the queues, the topics, or the subscriptions of `topic`.
     static func list(_ kind: EntityPath.Kind, topic: String? = nil, connection: ConnectionOptions) async throws {
-        try await reportingErrors {
+        try await reportingErrors(json: connection.json) {
             try await connection.withBroker { broker in
                 try EntityRendering.printList(try await Inventory.list(kind, topic: topic, in: broker), json: connection.json)
             }
@@ -45,7 +45,7 @@ enum EntityActions {
 
     /// Prints the entity's options, filter and counts.
     static func show(_ path: EntityPath, connection: ConnectionOptions) async throws {
-        try await reportingErrors {
+        try await reportingErrors(json: connection.json) {
             try await connection.withBroker { broker in
                 try EntityRendering.printDetails(try await Inventory.status(of: path, in: broker), json: connection.json)
             }

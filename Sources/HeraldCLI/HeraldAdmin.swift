@@ -12,7 +12,8 @@ public struct HeraldAdmin: AsyncParsableCommand {
         discussion: """
             Every command works on a server (--server URL --key KEY, or $HERALD_URL and
             $HERALD_KEY) or directly on a data directory (--data PATH, default ./herald-data,
-            while no server runs on it). --json prints machine-readable JSON.
+            while no server runs on it). --json prints machine-readable JSON, and a failure as
+            {"error": code, "message": text} on standard error.
             """,
         subcommands: [
             QueueCommand.self, TopicCommand.self, SubscriptionCommand.self, SendCommand.self, ReceiveCommand.self, PeekCommand.self,
@@ -35,13 +36,27 @@ public struct HeraldAdmin: AsyncParsableCommand {
             }
             return 0
         } catch {
-            let status = Self.exitCode(for: error)
-            let message = Self.fullMessage(for: error)
-            if !message.isEmpty {
-                if status == .success { CommandOutput.print(message) } else { CommandOutput.printError(message) }
-            }
-            return status.rawValue
+            return Self.report(error, arguments: arguments, root: Self.self)
         }
+    }
+
+    /// Reports `error`, which ended the command `arguments` name (without the program name),
+    /// as ArgumentParser does; with `--json` among the arguments, a failure is a JSON object
+    /// `{"error": code, "message": text}` on standard error instead (the code `usage` for an
+    /// argument error). Returns the exit status.
+    ///
+    /// - Parameter root: The root command `arguments` were parsed with, whose usage a message shows.
+    public static func report<Root: ParsableCommand>(_ error: any Error, arguments: [String], root: Root.Type) -> Int32 {
+        let status = Root.exitCode(for: error)
+        if arguments.contains("--json"), status != .success, !(error is ExitCode) {
+            let failure = ReportedFailure(error) ?? ReportedFailure(unreported: Root.message(for: error), status: status.rawValue)
+            return failure.print(json: true).rawValue
+        }
+        let message = Root.fullMessage(for: error)
+        if !message.isEmpty {
+            if status == .success { CommandOutput.print(message) } else { CommandOutput.printError(message) }
+        }
+        return status.rawValue
     }
 
     /// What an in-process run printed and returned.

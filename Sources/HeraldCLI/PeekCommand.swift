@@ -32,7 +32,7 @@ public struct PeekCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     public func run() async throws {
-        try await reportingErrors {
+        try await reportingErrors(json: self.connection.json) {
             let path = try EntityPath(parsing: self.entity)
             try await self.connection.withBroker { broker in
                 let messages = try await broker.peek(path, fromSequenceNumber: self.from, maxCount: self.maxCount)

@@ -52,7 +52,7 @@ public struct ReceiveCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     public func run() async throws {
-        try await reportingErrors {
+        try await reportingErrors(json: self.connection.json) {
             let path = try EntityPath(parsing: self.entity)
             try await self.connection.withBroker { broker in
                 if let sessionId = self.sessionId {

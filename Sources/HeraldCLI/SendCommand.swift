@@ -68,7 +68,7 @@ public struct SendCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
-        try await reportingErrors {
+        try await reportingErrors(json: self.connection.json) {
             let path = try EntityPath(parsing: self.entity, isTopic: self.topic)
             var message = Message(
                 messageId: self.messageId ?? RandomIdentifier.uuidString(), body: try self.body(), contentType: self.contentType, subject: self.subject,
@@ -79,11 +79,27 @@ public struct SendCommand: AsyncParsableCommand {
                 message.scheduledEnqueueTime = Date().addingTimeInterval(delay.duration.timeInterval)
             }
             try await self.connection.withBroker(creating: false) { broker in
-                let receipt = try await broker.send(message, to: path)
+                let (receipt, path) = try await self.send(message, to: path, on: broker)
                 if self.connection.json { return try CommandOutput.printJSON(SendResponse(receipts: [WireReceipt(receipt)])) }
                 let number = receipt.sequenceNumber.map { " as #\($0)" } ?? ""
                 let verb = receipt.isDuplicate ? "duplicate of a message already sent" : (self.delay == nil ? "sent" : "scheduled")
                 CommandOutput.print("\(verb) to \(path)\(number) (message id \(message.messageId))")
+            }
+        }
+    }
+
+    /// Sends to `path`; a name given without `--topic` that is no queue is tried as a topic
+    /// (queues and topics share one namespace, and a send to a path of the other kind finds
+    /// nothing). Returns the receipt and the path that took the message.
+    private func send(_ message: Message, to path: EntityPath, on broker: any MessageBroker) async throws -> (SendReceipt, EntityPath) {
+        do {
+            return (try await broker.send(message, to: path), path)
+        } catch let error as HeraldError where error.code == .entityNotFound && !self.topic && path.kind == .queue && !path.isDeadLetter {
+            let topic = EntityPath.topic(path.name)
+            do {
+                return (try await broker.send(message, to: topic), topic)
+            } catch let error as HeraldError where error.code == .entityNotFound {
+                throw HeraldError(.entityNotFound, "no queue or topic named '\(path.name)'")
             }
         }
     }

@@ -25,7 +25,7 @@ public struct StatsCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
 
     public func run() async throws {
-        try await reportingErrors {
+        try await reportingErrors(json: self.connection.json) {
             try await self.connection.withBroker { broker in
                 let statuses = try await Inventory.all(in: broker)
                 if self.connection.json { return try CommandOutput.printJSON(WireEntityList(items: statuses.map(\.wire))) }

@@ -102,7 +102,21 @@ public final class MessageProcessor: Sendable {
         self.stopping.store(true, ordering: .relaxed)
     }
 
+    /// Errors that no retry can cure: the store stopped, or the source cannot be received from
+    /// as configured (it does not exist, its name is invalid, it is a topic, or its sessions
+    /// setting differs from the processor's).
+    private static let fatalCodes: Set<HeraldError.Code> = [
+        .storeFailed, .storeClosed, .entityNotFound, .invalidName, .invalidArgument, .sessionRequired, .sessionNotEnabled,
+    ]
+
     /// Runs the workers until ``stop()`` is called or the task is cancelled.
+    ///
+    /// - Throws: The ``HeraldCore/HeraldError`` that stops it: ``HeraldCore/HeraldError/Code/storeFailed``
+    ///   or ``HeraldCore/HeraldError/Code/storeClosed`` from the store, or
+    ///   ``HeraldCore/HeraldError/Code/entityNotFound``, ``HeraldCore/HeraldError/Code/invalidName``,
+    ///   ``HeraldCore/HeraldError/Code/invalidArgument``, ``HeraldCore/HeraldError/Code/sessionRequired``
+    ///   or ``HeraldCore/HeraldError/Code/sessionNotEnabled`` when the source cannot be received
+    ///   from as configured. Other failures are logged and retried.
     public func run() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<max(1, self.configuration.maxConcurrency) {
@@ -110,7 +124,7 @@ public final class MessageProcessor: Sendable {
                     while !self.stopping.load(ordering: .relaxed) && !Task.isCancelled {
                         do {
                             _ = try await self.pass(maxWaitTime: self.configuration.maxWaitTime)
-                        } catch let error as HeraldError where error.code == .storeFailed || error.code == .storeClosed {
+                        } catch let error as HeraldError where Self.fatalCodes.contains(error.code) {
                             throw error
                         } catch {
                             self.logger.warning("receive failed", metadata: ["error": "\(error)"])

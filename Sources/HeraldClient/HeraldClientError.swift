@@ -1,3 +1,13 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A failure of the HTTP exchange itself, as opposed to a broker error.
 ///
 /// Broker errors come back as ``HeraldCore/HeraldError`` with the same ``HeraldCore/HeraldError/Code``
@@ -18,8 +28,9 @@ public enum HeraldClientError: Error, CustomStringConvertible {
     case malformedResponse(String)
     /// The base URL cannot address a server.
     case invalidURL(String)
-    /// The request did not complete: the connection failed, was closed, or timed out.
-    case transport(any Error)
+    /// The request to `server` (the client's base URL) did not complete: the connection failed,
+    /// was closed, or timed out; the error is the HTTP client's.
+    case transport(server: String, any Error)
 
     public var description: String {
         switch self {
@@ -28,9 +39,37 @@ public enum HeraldClientError: Error, CustomStringConvertible {
         case .rejected(let status, let error, let message): "\(error) (HTTP \(status)): \(message)"
         case .http(let status, let body): "HTTP \(status)" + (body.isEmpty ? "" : ": \(body)")
         case .malformedResponse(let message): "malformed response: \(message)"
-        case .invalidURL(let url): "invalid server URL '\(url)'"
-        case .transport(let error): "transport: \(error)"
+        case .invalidURL(let url): Self.describeInvalidURL(url)
+        case .transport(let server, let error): Self.describeTransportFailure(error, server: server)
         }
+    }
+
+    /// Says what is wrong with `url`, suggesting `http://` when the scheme is missing.
+    private static func describeInvalidURL(_ url: String) -> String {
+        if !url.contains("://"), let suggestion = URL(string: "http://" + url), suggestion.host != nil {
+            return "invalid server URL '\(url)'; did you mean \(suggestion.absoluteString)?"
+        }
+        return "invalid server URL '\(url)': use http:// or https:// and a host"
+    }
+
+    /// Says why the exchange with `server` failed in the user's terms, not the HTTP stack's.
+    private static func describeTransportFailure(_ error: any Error, server: String) -> String {
+        if let code = (error as? IOError)?.errnoCode {
+            switch code {
+            case ECONNREFUSED: return "cannot reach the server at \(server): connection refused (is herald serve running?)"
+            case ECONNRESET, EPIPE: return "the server at \(server) reset the connection"
+            default: return "cannot reach the server at \(server): \(String(cString: strerror(code)).lowercased())"
+            }
+        }
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout: return "cannot reach the server at \(server): the connection timed out"
+            case .deadlineExceeded, .readTimeout: return "the server at \(server) did not answer in time"
+            case .remoteConnectionClosed: return "the server at \(server) closed the connection"
+            default: break
+            }
+        }
+        return "cannot talk to the server at \(server): \(error)"
     }
 
     /// A short, stable name of the case, for logs and the command line (`unauthorized`, `transport`, …).

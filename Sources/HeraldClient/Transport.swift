@@ -79,7 +79,7 @@ extension HeraldClient {
         } catch let error as CancellationError {
             throw error
         } catch {
-            throw HeraldClientError.transport(error)
+            throw HeraldClientError.transport(server: self.base, error)
         }
         guard (200..<300).contains(status) else {
             let error = Self.error(status: status, body: answer)

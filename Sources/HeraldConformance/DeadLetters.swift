@@ -26,6 +26,31 @@ extension BrokerConformance {
             try expectEqual(dead[0].lockToken, nil, "a peeked dead letter has no token")
         },
 
+        // A dead-letter queue is counted on its own: its messages are active or locked there, and
+        // it has no dead letters of its own; the queue counts them as dead-lettered.
+        ConformanceCase(name: "deadLetters.countsOfTheDeadLetterQueue", guarantee: "§2") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName)
+            try await broker.sendTexts(["a", "b", "c", "d"], to: queuePath)
+            for message in try await broker.receiveNow(from: queuePath, maxCount: 3) {
+                try await broker.deadLetter(try expectNotNil(message.lockToken, "lock token"), reason: "Bad", description: nil)
+            }
+            try await expectCounts(broker, queuePath, EntityCounts(active: 1, deadLettered: 3), "the queue")
+            try await expectCounts(broker, queuePath.deadLetter, EntityCounts(active: 3), "the dead-letter queue")
+            _ = try await receiveOne(broker, from: queuePath.deadLetter)
+            try await expectCounts(broker, queuePath.deadLetter, EntityCounts(active: 2, locked: 1), "a dead letter received from the dead-letter queue")
+            try await expectCounts(broker, queuePath, EntityCounts(active: 1, deadLettered: 3), "the queue, with a locked dead letter")
+            try await broker.createTopic("events")
+            try await broker.createSubscription("audit", topic: "events")
+            let subscription = EntityPath.subscription("audit", of: "events")
+            try await broker.send(Message(text: "e"), to: .topic("events"))
+            try await expectCounts(broker, subscription.deadLetter, EntityCounts(), "the empty dead-letter queue of a subscription")
+            let event = try await receiveOne(broker, from: subscription)
+            try await broker.deadLetter(try expectNotNil(event.lockToken, "lock token"), reason: "Bad", description: nil)
+            try await expectCounts(broker, subscription.deadLetter, EntityCounts(active: 1), "the dead-letter queue of a subscription")
+            try await expectCounts(broker, subscription, EntityCounts(deadLettered: 1), "the subscription")
+        },
+
         ConformanceCase(name: "deadLetters.withoutDescription", guarantee: "§4.11") { context in
             let broker = context.broker
             try await broker.createQueue(queueName)

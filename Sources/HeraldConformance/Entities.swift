@@ -112,6 +112,53 @@ extension BrokerConformance {
             try expectEqual(try await broker.listTopics().map(\.path), [.topic("events")], "no topic was created on the way")
         },
 
+        // Queues and topics share one namespace, but a path names a kind: naming a queue as a topic
+        // (or the reverse) finds nothing, rather than reaching the entity of the other kind.
+        ConformanceCase(name: "entities.pathOfTheOtherKind", guarantee: "§2") { context in
+            let broker = context.broker
+            try await broker.createQueue("orders")
+            try await broker.createTopic("events")
+            try await broker.createSubscription("audit", topic: "events")
+            let queueAsTopic = EntityPath.topic("orders")
+            let topicAsQueue = EntityPath.queue("events")
+            let sent = try await expectError(.entityNotFound, "send to the queue named as a topic") {
+                try await broker.send(Message(text: "m"), to: queueAsTopic)
+            }
+            try expect(sent.message.contains("'orders' is a queue"), "the error says what 'orders' is: \(sent.message)")
+            let scheduled = adding(.seconds(30), to: context.clock.now())
+            try await expectError(.entityNotFound, "schedule to the queue named as a topic") {
+                try await broker.schedule(Message(text: "m"), at: scheduled, to: queueAsTopic)
+            }
+            let sentToTopic = try await expectError(.entityNotFound, "send to the topic named as a queue") {
+                try await broker.send(Message(text: "m"), to: topicAsQueue)
+            }
+            try expect(sentToTopic.message.contains("'events' is a topic"), "the error says what 'events' is: \(sentToTopic.message)")
+            let sequenceNumber = try await broker.schedule(Message(text: "later"), at: scheduled, to: .queue("orders"))
+            try await expectError(.entityNotFound, "cancel in the queue named as a topic") {
+                try await broker.cancelScheduled([sequenceNumber], in: queueAsTopic)
+            }
+            try await expectError(.entityNotFound, "receive from the topic named as a queue") { try await broker.receiveNow(from: topicAsQueue) }
+            try await expectError(.entityNotFound, "receive from the dead letters of the topic named as a queue") {
+                try await broker.receiveNow(from: topicAsQueue.deadLetter)
+            }
+            try await expectError(.entityNotFound, "receiveDeferred from the topic named as a queue") {
+                try await broker.receiveDeferred(from: topicAsQueue, sequenceNumbers: [1])
+            }
+            try await expectError(.entityNotFound, "peek the topic named as a queue") { try await broker.peekAll(topicAsQueue) }
+            try await expectError(.entityNotFound, "counts of the topic named as a queue") { try await broker.counts(of: topicAsQueue) }
+            try await expectError(.entityNotFound, "acceptSession on the topic named as a queue") {
+                try await broker.acceptSession(on: topicAsQueue, sessionId: "s", maxWaitTime: .zero)
+            }
+            try await expectError(.entityNotFound, "deleteQueue of a topic") { try await broker.deleteQueue("events") }
+            try await expectError(.entityNotFound, "deleteTopic of a queue") { try await broker.deleteTopic("orders") }
+            try await expectError(.entityNotFound, "createSubscription on a queue") { try await broker.createSubscription("s", topic: "orders") }
+            try await expectError(.entityNotFound, "listSubscriptions of a queue") { try await broker.listSubscriptions(topic: "orders") }
+            try await expectCounts(broker, .queue("orders"), EntityCounts(scheduled: 1), "only the scheduled message reached the queue")
+            try await expectCounts(broker, .subscription("audit", of: "events"), EntityCounts(), "nothing reached the subscription")
+            try expectEqual(try await broker.listQueues().map(\.path), [.queue("orders")], "the queue is still there")
+            try expectEqual(try await broker.listTopics().map(\.path), [.topic("events")], "the topic is still there")
+        },
+
         ConformanceCase(name: "entities.deleteQueueRemovesItsMessages", guarantee: "§2") { context in
             let broker = context.broker
             try await broker.createQueue(queueName)

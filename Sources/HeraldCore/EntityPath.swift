@@ -82,6 +82,19 @@ public struct EntityPath: Hashable, Sendable, Codable, CustomStringConvertible {
         }
     }
 
+    /// The error for an operation on this path when the store holds no entity of its kind under
+    /// its name. Queues and topics share one namespace, so `found` (the kind of the entity the
+    /// store holds under that name instead, if any) is named in the message: `.topic("orders")`
+    /// never reaches the queue `orders`.
+    public func notFoundError(found: Kind? = nil) -> HeraldError {
+        var message = switch self.kind {
+        case .queue, .topic: "no \(self.kind.rawValue) named '\(self.name)'"
+        case .subscription: "no subscription named '\(self.name)' of topic '\(self.topic ?? "")'"
+        }
+        if let found, found != self.kind { message += " ('\(self.name)' is a \(found.rawValue))" }
+        return HeraldError(.entityNotFound, message)
+    }
+
     /// Parses a path of the form `description` gives; `isTopic` tells a topic from a queue,
     /// which share a namespace and cannot be told apart by the path alone.
     public init(parsing string: String, isTopic: Bool = false) throws(HeraldError) {

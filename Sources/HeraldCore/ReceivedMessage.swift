@@ -135,6 +135,35 @@ public struct EntityCounts: Hashable, Sendable, Codable {
     }
 }
 
+extension EntityCounts {
+    /// Adds `count` messages of one state to the counts of `entity`. A queue or subscription
+    /// counts the messages of its dead-letter queue as ``deadLettered``, whatever their state; its
+    /// dead-letter queue counts them by state and has no dead letters of its own.
+    ///
+    /// - Parameters:
+    ///   - count: How many messages are in this state.
+    ///   - entity: The queue, subscription or dead-letter queue being counted.
+    ///   - isDeadLetter: Whether the messages are in the dead-letter queue.
+    ///   - isLocked: Whether a lock that has not expired holds them.
+    ///   - isDeferred: Whether they are deferred.
+    ///   - isScheduled: Whether they wait for a scheduled time still to come.
+    public mutating func add(
+        _ count: Int, of entity: EntityPath, isDeadLetter: Bool, isLocked: Bool, isDeferred: Bool, isScheduled: Bool
+    ) {
+        if isDeadLetter != entity.isDeadLetter {
+            if isDeadLetter { self.deadLettered += count }
+        } else if isLocked {
+            self.locked += count
+        } else if isDeferred {
+            self.deferred += count
+        } else if isScheduled {
+            self.scheduled += count
+        } else {
+            self.active += count
+        }
+    }
+}
+
 /// Whether a receive locks messages or removes them at once.
 public enum ReceiveMode: String, Hashable, Sendable, Codable {
     /// Lock, then settle with the token (at-least-once).

@@ -18,7 +18,7 @@ extension Store {
                 """
             )
             guard let row = rows.first else {
-                throw HeraldError(.entityNotFound, "no topic named '\(path.topic ?? "")'")
+                throw EntityPath.topic(path.topic ?? "").notFoundError(found: try await self.fetch(path.topic ?? "")?.path.kind)
             }
             topic = try Self.decodeEntity(row)
         }
@@ -52,7 +52,7 @@ extension Store {
         )
         self.broker.cache.forget(path.entityKey)
         guard let row = rows.first else {
-            throw HeraldError(.entityNotFound, "no \(path.kind.rawValue) '\(path.entityKey)'")
+            throw path.notFoundError(found: try await self.fetch(path.entityKey)?.path.kind)
         }
         var ids = [try row.decode(Int64.self)]
         if path.kind == .topic {
@@ -71,9 +71,8 @@ extension Store {
         let rows: [PostgresRow]
         if let topic {
             try EntityName.validate(topic)
-            guard let record = try await self.fetch(topic), record.path.kind == .topic else {
-                throw HeraldError(.entityNotFound, "no topic named '\(topic)'")
-            }
+            let found = try await self.fetch(topic)
+            guard let record = found, record.path.kind == .topic else { throw EntityPath.topic(topic).notFoundError(found: found?.path.kind) }
             rows = try await self.rows("SELECT \(unescaped: Self.entityColumns) FROM \(unescaped: self.t.entity) WHERE topic_id = \(record.id)")
         } else {
             rows = try await self.rows("SELECT \(unescaped: Self.entityColumns) FROM \(unescaped: self.t.entity) WHERE kind = \(kind.rawValue)")
@@ -96,18 +95,7 @@ extension Store {
         )
         for row in rows {
             let (isDeadLetter, isDeferred, isLocked, isScheduled, count) = try row.decode((Bool, Bool, Bool, Bool, Int64).self)
-            let number = Int(count)
-            if isDeadLetter {
-                counts.deadLettered += number
-            } else if isLocked {
-                counts.locked += number
-            } else if isDeferred {
-                counts.deferred += number
-            } else if isScheduled {
-                counts.scheduled += number
-            } else {
-                counts.active += number
-            }
+            counts.add(Int(count), of: path, isDeadLetter: isDeadLetter, isLocked: isLocked, isDeferred: isDeferred, isScheduled: isScheduled)
         }
         return (counts, expired || exhausted ? [entity.waitKey(deadLetter: true)] : [])
     }

@@ -70,10 +70,8 @@ struct Store: Sendable {
         if path.kind == .subscription || path.isDeadLetter {
             throw HeraldError(.invalidArgument, "send to a queue or a topic, not to \(path)")
         }
-        let record = fresh ? try await self.fetch(path.entityKey) : try await self.lookup(path.entityKey)
-        guard let record, record.path.kind != .subscription else {
-            throw HeraldError(.entityNotFound, "no queue or topic named '\(path.name)'")
-        }
+        let found = fresh ? try await self.fetch(path.entityKey) : try await self.lookup(path.entityKey)
+        guard let record = found, record.path.kind == path.kind else { throw path.notFoundError(found: found?.path.kind) }
         return record
     }
 
@@ -83,10 +81,8 @@ struct Store: Sendable {
         if path.kind == .topic {
             throw HeraldError(.invalidArgument, "receive from a subscription of topic '\(path.name)', not from the topic")
         }
-        let record = fresh ? try await self.fetch(path.entityKey) : try await self.lookup(path.entityKey)
-        guard let record, record.path.kind == path.kind else {
-            throw HeraldError(.entityNotFound, "no \(path.kind.rawValue) '\(path.entityKey)'")
-        }
+        let found = fresh ? try await self.fetch(path.entityKey) : try await self.lookup(path.entityKey)
+        guard let record = found, record.path.kind == path.kind else { throw path.notFoundError(found: found?.path.kind) }
         return record
     }
 

@@ -439,10 +439,12 @@ final class WALFile: Sendable {
                     if errno == ENOENT { return -1 }  // no WAL yet: nothing was ever committed to one
                     throw SyncFailed(call: "open(\(self.path))", code: errno)
                 }
-                let directory = open((self.path as NSString).deletingLastPathComponent, O_RDONLY | O_CLOEXEC)
-                guard directory >= 0 else { throw SyncFailed(call: "open(directory)", code: errno) }
+                let parent = (self.path as NSString).deletingLastPathComponent
+                let directoryPath = parent.isEmpty ? "." : parent
+                let directory = open(directoryPath, O_RDONLY | O_CLOEXEC)
+                guard directory >= 0 else { throw SyncFailed(call: "open(\(directoryPath))", code: errno) }
                 defer { Glibc.close(directory) }
-                guard fsync(directory) == 0 else { throw SyncFailed(call: "fsync(directory)", code: errno) }
+                guard fsync(directory) == 0 else { throw SyncFailed(call: "fsync(\(directoryPath))", code: errno) }
                 descriptor = opened
             }
             return descriptor

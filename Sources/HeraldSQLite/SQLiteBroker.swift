@@ -64,6 +64,9 @@ public final class SQLiteBroker: MessageBroker {
     /// - Throws: ``HeraldError/Code/storeFailed`` when the file cannot be opened or fails its
     ///   integrity check.
     public init(path: String, configuration: Configuration = Configuration()) throws {
+        // Absolute from here on: the WAL and its directory are opened later, when the process's
+        // current directory may have changed, and a bare file name has no directory part.
+        let path = URL(fileURLWithPath: path).path
         self.configuration = configuration
         var grdb = GRDB.Configuration()
         grdb.label = "herald"
@@ -96,6 +99,8 @@ public final class SQLiteBroker: MessageBroker {
             }
         } catch let error as HeraldError {
             throw error
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+            throw HeraldError(.storeFailed, "cannot open the database at \(path): \(Self.fileInUseReason)")
         } catch {
             throw HeraldError(.storeFailed, "cannot open the database at \(path): \(error)")
         }
@@ -116,6 +121,16 @@ public final class SQLiteBroker: MessageBroker {
         } else if errno != EEXIST {
             throw HeraldError(.storeFailed, "cannot create the database at \(path): \(String(cString: strerror(errno)))")
         }
+    }
+
+    /// Why an open fails when another broker holds the file.
+    private static let fileInUseReason = "another broker has it open (one broker per file, in one process)"
+
+    /// Whether `error`, thrown by ``init(path:configuration:)``, means that another broker (in
+    /// this process or another, such as a running `herald serve`) has the file open.
+    public static func isFileInUse(_ error: any Error) -> Bool {
+        guard let error = error as? HeraldError, error.code == .storeFailed else { return false }
+        return error.message.hasSuffix(Self.fileInUseReason)
     }
 
     /// `path`, or with a VFS a URI filename that names it (SQLite built with URI support).

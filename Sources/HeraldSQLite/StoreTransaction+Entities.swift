@@ -9,9 +9,8 @@ extension StoreTransaction {
         try filter?.validate()
         var topic: EntityRecord?
         if path.kind == .subscription {
-            guard let record = self.state.entity(path.topic ?? ""), record.path.kind == .topic else {
-                throw HeraldError(.entityNotFound, "no topic named '\(path.topic ?? "")'")
-            }
+            let found = self.state.entity(path.topic ?? "")
+            guard let record = found, record.path.kind == .topic else { throw EntityPath.topic(path.topic ?? "").notFoundError(found: found?.path.kind) }
             topic = record
         }
         if let existing = self.state.entity(path.entityKey) {
@@ -34,9 +33,8 @@ extension StoreTransaction {
 
     func deleteEntity(_ path: EntityPath) throws {
         try path.validate()
-        guard let record = self.state.entity(path.entityKey), record.path.kind == path.kind else {
-            throw HeraldError(.entityNotFound, "no \(path.kind.rawValue) '\(path.entityKey)'")
-        }
+        let found = self.state.entity(path.entityKey)
+        guard let record = found, record.path.kind == path.kind else { throw path.notFoundError(found: found?.path.kind) }
         let ids = [record.id] + self.state.subscriptions(of: record).map(\.id)
         for id in ids {
             for table in ["message", "session", "dedup"] {
@@ -51,9 +49,8 @@ extension StoreTransaction {
         var topicRecord: EntityRecord?
         if let topic {
             try EntityName.validate(topic)
-            guard let record = self.state.entity(topic), record.path.kind == .topic else {
-                throw HeraldError(.entityNotFound, "no topic named '\(topic)'")
-            }
+            let found = self.state.entity(topic)
+            guard let record = found, record.path.kind == .topic else { throw EntityPath.topic(topic).notFoundError(found: found?.path.kind) }
             topicRecord = record
         }
         let records = topicRecord.map { self.state.subscriptions(of: $0) }
@@ -76,21 +73,8 @@ extension StoreTransaction {
             arguments: [self.monotonic, entity.id]
         )
         for row in rows {
-            let isDeadLetter: Bool = row[0]
             let state: Int = row[1]
-            let isLocked: Bool = row[2]
-            let count: Int = row[3]
-            if isDeadLetter {
-                counts.deadLettered += count
-            } else if isLocked {
-                counts.locked += count
-            } else if state == 1 {
-                counts.deferred += count
-            } else if state == 2 {
-                counts.scheduled += count
-            } else {
-                counts.active += count
-            }
+            counts.add(row[3], of: path, isDeadLetter: row[0], isLocked: row[2], isDeferred: state == 1, isScheduled: state == 2)
         }
         return counts
     }

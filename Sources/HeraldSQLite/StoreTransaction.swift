@@ -33,16 +33,15 @@ struct StoreTransaction {
     /// The queue or topic a sender addresses; queues and topics share one namespace.
     func sendTarget(_ path: EntityPath) throws(HeraldError) -> EntityRecord {
         // Hot path: a cached queue or topic was validated when it was created.
-        if !path.isDeadLetter, path.kind != .subscription, let record = self.state.entity(path.entityKey), record.path.kind != .subscription {
+        if !path.isDeadLetter, path.kind != .subscription, let record = self.state.entity(path.entityKey), record.path.kind == path.kind {
             return record
         }
         try path.validate()
         if path.kind == .subscription || path.isDeadLetter {
             throw HeraldError(.invalidArgument, "send to a queue or a topic, not to \(path)")
         }
-        guard let record = self.state.entity(path.entityKey), record.path.kind != .subscription else {
-            throw HeraldError(.entityNotFound, "no queue or topic named '\(path.name)'")
-        }
+        let found = self.state.entity(path.entityKey)
+        guard let record = found, record.path.kind == path.kind else { throw path.notFoundError(found: found?.path.kind) }
         return record
     }
 
@@ -55,9 +54,8 @@ struct StoreTransaction {
         if path.kind == .topic {
             throw HeraldError(.invalidArgument, "receive from a subscription of topic '\(path.name)', not from the topic")
         }
-        guard let record = self.state.entity(path.entityKey), record.path.kind == path.kind else {
-            throw HeraldError(.entityNotFound, "no \(path.kind.rawValue) '\(path.entityKey)'")
-        }
+        let found = self.state.entity(path.entityKey)
+        guard let record = found, record.path.kind == path.kind else { throw path.notFoundError(found: found?.path.kind) }
         return record
     }
 

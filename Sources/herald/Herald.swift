@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import HeraldCLI
 
 /// The `herald` executable: parsing and wiring only; each command's logic lives in its own file.
@@ -13,4 +14,20 @@ struct Herald: AsyncParsableCommand {
             DeadLetterCommand.self, StatsCommand.self, SimulateCommand.self, CrashCampaignCommand.self,
         ]
     )
+
+    /// Runs the command the arguments name; reports a failure as ArgumentParser does, or with
+    /// `--json` as a JSON error object (``HeraldCLI/HeraldAdmin/report(_:arguments:root:)``).
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        do {
+            var command = try Self.parseAsRoot(arguments)
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            Foundation.exit(HeraldAdmin.report(error, arguments: arguments, root: Self.self))
+        }
+    }
 }

@@ -5,6 +5,7 @@ import HeraldPostgres
 import HeraldSQLite
 import HeraldServer
 import Logging
+import NIOCore
 import ServiceLifecycle
 import UnixSignals
 
@@ -151,7 +152,25 @@ struct ServeCommand: AsyncParsableCommand {
             }
         )
         let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as IOError {
+            guard let reason = Self.listenFailure(error.errnoCode) else { throw error }
+            let shownHost = host.contains(":") ? "[\(host)]" : host
+            var standardError = StandardErrorStream()
+            print("herald serve: cannot listen on \(shownHost):\(self.port): \(reason)", to: &standardError)
+            throw ExitCode.failure
+        }
+    }
+
+    /// Why the server cannot listen, for the `bind` errors a user can act on; `nil` for others.
+    private static func listenFailure(_ code: Int32) -> String? {
+        switch code {
+        case EADDRINUSE: "the address is already in use (another server listens there; pick another --port)"
+        case EACCES: "permission denied (ports below 1024 need privileges; pick another --port)"
+        case EADDRNOTAVAIL: "the address is not one of this machine's (check --host)"
+        default: nil
+        }
     }
 }
 

@@ -5,6 +5,12 @@ import HeraldSQLite
 import Synchronization
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// The admin commands, run in-process on a temporary data directory.
 @Suite("herald admin commands on a data directory")
 struct CLITests {
@@ -142,6 +148,98 @@ struct CLITests {
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--text or --file"))
     }
+
+    @Test("an unreachable server is named, with what to check, and no transport internals")
+    func unreachableServer() async throws {
+        let server = "http://127.0.0.1:\(try closedPort())"
+        let result = await HeraldAdmin.captured(["stats", "--server", server])
+        #expect(result.status == 3)
+        #expect(result.stderr == "error: cannot reach the server at \(server): connection refused (is herald serve running?)\n")
+        let json = await HeraldAdmin.captured(["queue", "list", "--server", server, "--json"])
+        #expect(json.status == 3)
+        let error = try jsonError(json)
+        #expect(error.code == "transport")
+        #expect(error.message == "cannot reach the server at \(server): connection refused (is herald serve running?)")
+    }
+
+    @Test("a server URL without a scheme suggests the URL meant")
+    func serverURLWithoutScheme() async throws {
+        let result = await HeraldAdmin.captured(["stats", "--server", "127.0.0.1:18089"])
+        #expect(result.status == 3)
+        #expect(result.stderr == "error: invalid server URL '127.0.0.1:18089'; did you mean http://127.0.0.1:18089?\n")
+    }
+
+    @Test("a data directory a server has open is reported as in use, with --server suggested")
+    func dataDirectoryInUse() async throws {
+        let store = try await Store.withData()
+        defer { store.remove() }
+        try await store.withBroker { _ in
+            // The broker holds the file open, as `herald serve` on the folder does.
+            let result = await store.herald("stats")
+            #expect(result.status == 1)
+            #expect(result.stderr.hasPrefix("error: the data directory '\(store.directory.path)' is in use by a running server"), "\(result.stderr)")
+            #expect(result.stderr.contains("--server URL"), "\(result.stderr)")
+            #expect(!result.stderr.contains("SQLite error"), "\(result.stderr)")
+            let json = await store.herald("queue", "list", "--json")
+            #expect(json.status == 1)
+            let error = try jsonError(json)
+            #expect(error.code == "storeInUse")
+        }
+    }
+
+    @Test("with --json, every failure is a JSON error object on standard error", arguments: [
+        (["queue", "show", "nowhere", "--json"], "entityNotFound", Int32(1)),
+        (["topic", "delete", "nowhere", "--json"], "entityNotFound", 1),
+        (["subscription", "list", "nowhere", "--json"], "entityNotFound", 1),
+        (["send", "nowhere", "--text", "x", "--json"], "entityNotFound", 1),
+        (["receive", "nowhere", "--json"], "entityNotFound", 1),
+        (["peek", "nowhere", "--json"], "entityNotFound", 1),
+        (["deadletter", "list", "nowhere", "--json"], "entityNotFound", 1),
+        (["queue", "create", "not a name", "--json"], "invalidName", 1),
+        (["stats", "--json"], "commandFailed", 1),
+        (["send", "orders", "--json"], "usage", 64),
+    ])
+    func jsonErrors(_ arguments: [String], _ code: String, _ status: Int32) async throws {
+        let store = try await Store.withData()
+        defer { store.remove() }
+        let result = code == "commandFailed"
+            ? await HeraldAdmin.captured(arguments + ["--data", store.directory.appendingPathComponent("missing").path])
+            : await store.herald(arguments)
+        #expect(result.status == status)
+        #expect(result.stdout.isEmpty, "nothing but the error: \(result.stdout)")
+        let error = try jsonError(result)
+        #expect(error.code == code)
+        #expect(!error.message.isEmpty)
+    }
+}
+
+/// A port on 127.0.0.1 that nothing listens on: bound, then closed again.
+func closedPort() throws -> Int {
+    #if canImport(Glibc)
+    let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+    let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+    #endif
+    guard descriptor >= 0 else { throw POSIXError(.EMFILE) }
+    defer { close(descriptor) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+    }
+    guard bound else { throw POSIXError(.EADDRINUSE) }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// The `{"error": code, "message": text}` object a `--json` command wrote to standard error.
+func jsonError(_ result: HeraldAdmin.Captured) throws -> (code: String, message: String) {
+    let object = try #require(
+        try? JSONSerialization.jsonObject(with: Data(result.stderr.utf8)) as? [String: Any], "standard error is one JSON object: \(result.stderr)"
+    )
+    return (try #require(object["error"] as? String), try #require(object["message"] as? String))
 }
 
 /// A temporary data directory and a way to run the commands on it.
@@ -187,6 +285,11 @@ struct Store {
 
     /// Runs `herald <arguments> --data <directory>`.
     func herald(_ arguments: String...) async -> HeraldAdmin.Captured {
+        await self.herald(arguments)
+    }
+
+    /// Runs `herald <arguments> --data <directory>`.
+    func herald(_ arguments: [String]) async -> HeraldAdmin.Captured {
         await HeraldAdmin.captured(arguments + ["--data", self.directory.path])
     }
 

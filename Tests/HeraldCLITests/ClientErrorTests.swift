@@ -39,6 +39,9 @@ struct ClientErrorTests {
     func baseURL() throws {
         #expect(throws: HeraldClientError.self) { try HeraldClient(baseURL: "ftp://example.com") }
         #expect(throws: HeraldClientError.self) { try HeraldClient(baseURL: "localhost:8080") }
+        #expect(HeraldClientError.invalidURL("127.0.0.1:18089").description == "invalid server URL '127.0.0.1:18089'; did you mean http://127.0.0.1:18089?")
+        #expect(HeraldClientError.invalidURL("localhost:8080").description == "invalid server URL 'localhost:8080'; did you mean http://localhost:8080?")
+        #expect(HeraldClientError.invalidURL("ftp://example.com").description == "invalid server URL 'ftp://example.com': use http:// or https:// and a host")
         let client = try HeraldClient(baseURL: "http://localhost:8080/")
         #expect(client.baseURL.absoluteString == "http://localhost:8080/")
     }

@@ -164,6 +164,40 @@ import Testing
         #expect(try await broker.document("done", in: "logs").map { try JSONDecoder().decode([Int].self, from: $0.data) } == [1])
         #expect(try await broker.counts(of: .queue("in")) == EntityCounts(active: 4), "the rest were abandoned, not lost or locked")
     }
+
+    /// A source that cannot exist is a mistake to report, not a condition to wait out: `run()`
+    /// throws at once instead of logging a warning and retrying forever.
+    @Test(arguments: [
+        (EntityPath.queue("nowhere"), false, HeraldError.Code.entityNotFound),
+        (EntityPath.queue("nowhere"), true, HeraldError.Code.entityNotFound),
+        (EntityPath.subscription("audit", of: "nowhere"), false, HeraldError.Code.entityNotFound),
+        (EntityPath.queue("events"), false, HeraldError.Code.entityNotFound),
+        (EntityPath.queue("not a name"), false, HeraldError.Code.invalidName),
+    ])
+    func runThrowsWhenTheSourceCannotBeReceivedFrom(_ source: EntityPath, _ sessions: Bool, _ code: HeraldError.Code) async throws {
+        let store = try Store()
+        defer { Task { await store.close() } }
+        try await store.broker.createTopic("events")
+        let processor = store.processor(source, MessageHandlers()) { $0.sessions = sessions }
+        let thrown = try await withThrowingTaskGroup(of: HeraldError?.self) { group in
+            group.addTask {
+                do {
+                    try await processor.run()
+                    return nil
+                } catch let error as HeraldError {
+                    return error
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(5))
+                processor.stop()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await group.next() ?? nil
+        }
+        #expect(thrown?.code == code, "run() of a processor of \(source) ends with \(code)")
+    }
 }
 
 /// Sends step `step` to queue `in`, stamped by sender `sender` with sequence `step`.

@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import HeraldSQLite
+import HeraldTestSupport
 import Synchronization
 import Testing
 
@@ -142,5 +143,26 @@ import Testing
         #expect(Set(sequenceNumbers) == Set(1...1600))
         #expect(used < 1600, "1,600 concurrent sends took \(used) commits: group commit must share them")
         await broker.close()
+    }
+
+    /// `SQLiteBroker(path: "herald.sqlite")`, a file in the current directory, must work: the
+    /// directory to sync is then the current one. The current directory belongs to the whole
+    /// test process, so the broker runs in a child `herald bench` started in a fresh directory.
+    @Test func aBareFileNameOpensInTheCurrentDirectory() async throws {
+        let herald = try #require(HeraldExecutable.url(), "the herald executable is built with the tests (run `swift build`)")
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let process = Process()
+        process.executableURL = herald
+        process.arguments = ["bench", "--scenario", "send-sequential", "--messages", "3", "--data", "herald.sqlite"]
+        process.currentDirectoryURL = directory
+        let errorOutput = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errorOutput
+        try process.run()
+        let errorText = String(decoding: errorOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "herald bench on a bare file name: \(errorText)")
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("herald.sqlite").path), "the file is in the current directory")
     }
 }

@@ -38,6 +38,20 @@ struct CommandLineTests {
         #expect(!result.stdout.contains("listening"), "stdout: \(result.stdout)")
     }
 
+    @Test func serveOnAPortInUseSaysSo() async throws {
+        let directory = try ServerHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let first = try HeraldProcess(["serve", "--insecure-local", "--port", "0", "--data", directory.appendingPathComponent("first").path])
+        defer { first.process.terminate() }
+        let port = try await first.waitUntilListening()
+        let second = try await HeraldProcess.run(["serve", "--insecure-local", "--port", "\(port)", "--data", directory.appendingPathComponent("second").path])
+        #expect(second.status != 0)
+        // The last line is the one for the user (log lines at --log-level may come before it).
+        let last = second.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.hasPrefix("herald serve: cannot listen on 127.0.0.1:\(port): the address is already in use"), "stderr: \(second.stderr)")
+        #expect(!last.contains("errno"), "stderr: \(second.stderr)")
+    }
+
     @Test func serveRefusesToStartWithoutKeys() async throws {
         let directory = try ServerHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }

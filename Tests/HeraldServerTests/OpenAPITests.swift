@@ -236,4 +236,30 @@ struct OpenAPITests {
             #expect(throws: HeraldError.self, "\(body)") { try WireDecoding.decode(ReceiveRequest.self, from: Data(body.utf8)) }
         }
     }
+
+    /// The defaults the document gives the entity options are the ones a created entity gets: an
+    /// absent field takes `EntityOptions()`'s value, and every option that has a default says which.
+    @Test func entityOptionDefaultsAreTheLibrarysDefaults() throws {
+        let properties = try #require(Self.schemas["Options"]?["properties"] as? [String: Any], "the Options schema")
+        // The wire form of `EntityOptions()`, by field; a field it leaves unset is missing.
+        var defaults: [String: String] = [:]
+        for child in Mirror(reflecting: WireOptions(EntityOptions())).children {
+            guard let label = child.label, let value = Mirror(reflecting: child.value).children.first?.value else { continue }
+            defaults[label] = "\(value)"
+        }
+        #expect(Set(defaults.keys).isSubset(of: Set(properties.keys)), "every option the wire form sets is in the schema")
+        for (name, property) in properties {
+            let documented = (property as? [String: Any])?["default"]
+            switch (documented, defaults[name]) {
+            case (nil, nil):
+                continue
+            case (let documented?, let actual?):
+                #expect("\(documented)" == actual, "\(name): the document's default is \(documented), EntityOptions() has \(actual)")
+            case (let documented?, nil):
+                Issue.record("\(name): the document gives a default of \(documented), EntityOptions() has none")
+            case (nil, let actual?):
+                Issue.record("\(name): EntityOptions() defaults to \(actual), the document gives no default")
+            }
+        }
+    }
 }
