@@ -115,6 +115,23 @@ extension BrokerConformance {
             try expectEqual(try await broker.complete(token), .alreadySettled, "complete again, the session released")
         },
 
+        ConformanceCase(name: "settlementRetries.transactionCompletionsToo", guarantee: "§4.3, §4.8") { context in
+            guard let broker = context.broker as? any TransactionalBroker else {
+                throw ConformanceFailure("the broker under test is not a TransactionalBroker (DESIGN.md §4.8)")
+            }
+            try await broker.createQueue(queueName)
+            let tokens = try await sendAndReceive(broker, ["completed", "deferred"])
+            var transaction = BrokerTransaction()
+            transaction.complete(tokens[0])
+            transaction.defer(tokens[1])
+            _ = try await broker.commit(transaction)
+            try await expectUnchanged(broker, [queuePath], "the same transaction again") {
+                _ = try await broker.commit(transaction)
+            }
+            try expectEqual(try await broker.complete(tokens[0]), .alreadySettled, "a complete after the transaction's")
+            try expectEqual(try await broker.defer(tokens[1]), .alreadySettled, "a defer after the transaction's")
+        },
+
         ConformanceCase(name: "settlementRetries.rememberedAcrossRestart", guarantee: "§4.3, §4.1") { context in
             var broker = context.broker
             try await broker.createQueue(queueName)
