@@ -56,11 +56,16 @@ final class ChaosBroker: TransactionalBroker {
     func peek(_ entity: EntityPath, fromSequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage] {
         try await self.base.peek(entity, fromSequenceNumber: fromSequenceNumber, maxCount: maxCount)
     }
-    func complete(_ token: LockToken) async throws { try await self.base.complete(token) }
-    func complete(_ tokens: [LockToken]) async throws { try await self.base.complete(tokens) }
-    func abandon(_ token: LockToken, delay: Duration?) async throws { try await self.base.abandon(token, delay: delay) }
-    func `defer`(_ token: LockToken) async throws { try await self.base.defer(token) }
-    func deadLetter(_ token: LockToken, reason: String, description: String?) async throws {
+    @discardableResult
+    func complete(_ token: LockToken) async throws -> SettlementOutcome { try await self.base.complete(token) }
+    @discardableResult
+    func complete(_ tokens: [LockToken]) async throws -> SettlementOutcome { try await self.base.complete(tokens) }
+    @discardableResult
+    func abandon(_ token: LockToken, delay: Duration?) async throws -> SettlementOutcome { try await self.base.abandon(token, delay: delay) }
+    @discardableResult
+    func `defer`(_ token: LockToken) async throws -> SettlementOutcome { try await self.base.defer(token) }
+    @discardableResult
+    func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> SettlementOutcome {
         try await self.base.deadLetter(token, reason: reason, description: description)
     }
     func acceptSession(on entity: EntityPath, sessionId: String?, maxWaitTime: Duration) async throws -> SessionLock {
@@ -73,7 +78,8 @@ final class ChaosBroker: TransactionalBroker {
     func setSessionState(_ state: Data?, for session: SessionLock) async throws { try await self.base.setSessionState(state, for: session) }
     func renewSessionLock(_ session: SessionLock) async throws -> SessionLock { try await self.base.renewSessionLock(session) }
     func releaseSession(_ session: SessionLock) async throws { try await self.base.releaseSession(session) }
-    func resubmit(_ token: LockToken) async throws { try await self.base.resubmit(token) }
+    @discardableResult
+    func resubmit(_ token: LockToken) async throws -> SettlementOutcome { try await self.base.resubmit(token) }
     func counts(of entity: EntityPath) async throws -> EntityCounts { try await self.base.counts(of: entity) }
     func commit(_ transaction: BrokerTransaction) async throws -> TransactionReceipt { try await self.base.commit(transaction) }
     func document(_ key: String, in collection: String) async throws -> VersionedDocument? { try await self.base.document(key, in: collection) }

@@ -127,7 +127,7 @@ public struct DeadLetterCommand: AsyncParsableCommand {
                             }
                         }
                     } catch {
-                        for token in kept { try? await broker.abandon(token, delay: nil) }
+                        for token in kept { _ = try? await broker.abandon(token, delay: nil) }
                         throw error
                     }
                     for token in kept { try await broker.abandon(token, delay: nil) }

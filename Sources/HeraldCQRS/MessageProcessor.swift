@@ -156,7 +156,7 @@ public final class MessageProcessor: Sendable {
             let session: SessionLock
             do {
                 session = try await self.broker.acceptSession(on: self.source, sessionId: nil, maxWaitTime: maxWaitTime)
-            } catch let error as HeraldError where error.code == .sessionCannotBeLocked {
+            } catch let error as HeraldError where error.code == .noSessionAvailable {
                 return 0
             }
             // The session lock is renewed at half its time while its messages are handled.
@@ -195,7 +195,7 @@ public final class MessageProcessor: Sendable {
             if self.stopping.load(ordering: .relaxed) {
                 // Graceful stop: what was received but not started goes back at once.
                 for rest in messages[index...] {
-                    if let token = rest.lockToken { try? await self.broker.abandon(token, delay: nil) }
+                    if let token = rest.lockToken { _ = try? await self.broker.abandon(token, delay: nil) }
                 }
                 return
             }
@@ -439,7 +439,7 @@ extension MessageProcessor {
                 _ = try await self.broker.commit(transaction)
                 self.count { $0.deadLettered["SequenceGapTimeout", default: 0] += held.count }
             } catch let error as HeraldError where error.code == .concurrencyConflict || error.code == .lockLost {
-                for message in held { try? await self.broker.abandon(message.lockToken!, delay: nil) }
+                for message in held { _ = try? await self.broker.abandon(message.lockToken!, delay: nil) }
             }
         }
     }

@@ -5,26 +5,31 @@ import HeraldWire
 extension HeraldClient {
     // MARK: Settlement
 
-    public func complete(_ token: LockToken) async throws {
-        try await self.invoke(.complete, body: CompleteRequest(lockTokens: [WireLockToken.encode(token)]))
+    @discardableResult
+    public func complete(_ token: LockToken) async throws -> SettlementOutcome {
+        return try await self.settle(.complete, body: CompleteRequest(lockTokens: [WireLockToken.encode(token)]))
     }
 
-    public func complete(_ tokens: [LockToken]) async throws {
+    @discardableResult
+    public func complete(_ tokens: [LockToken]) async throws -> SettlementOutcome {
         // As the stores do: nothing to settle is not a round trip.
-        if tokens.isEmpty { return }
-        try await self.invoke(.complete, body: CompleteRequest(lockTokens: tokens.map(WireLockToken.encode)))
+        if tokens.isEmpty { return .settled }
+        return try await self.settle(.complete, body: CompleteRequest(lockTokens: tokens.map(WireLockToken.encode)))
     }
 
-    public func abandon(_ token: LockToken, delay: Duration?) async throws {
-        try await self.invoke(.abandon, body: AbandonRequest(lockToken: WireLockToken.encode(token), delayMs: delay.map(\.milliseconds)))
+    @discardableResult
+    public func abandon(_ token: LockToken, delay: Duration?) async throws -> SettlementOutcome {
+        try await self.settle(.abandon, body: AbandonRequest(lockToken: WireLockToken.encode(token), delayMs: delay.map(\.milliseconds)))
     }
 
-    public func `defer`(_ token: LockToken) async throws {
-        try await self.invoke(.deferMessage, body: LockRequest(lockToken: WireLockToken.encode(token)))
+    @discardableResult
+    public func `defer`(_ token: LockToken) async throws -> SettlementOutcome {
+        try await self.settle(.deferMessage, body: LockRequest(lockToken: WireLockToken.encode(token)))
     }
 
-    public func deadLetter(_ token: LockToken, reason: String, description: String?) async throws {
-        try await self.invoke(.deadLetter, body: DeadLetterRequest(lockToken: WireLockToken.encode(token), reason: reason, description: description))
+    @discardableResult
+    public func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> SettlementOutcome {
+        try await self.settle(.deadLetter, body: DeadLetterRequest(lockToken: WireLockToken.encode(token), reason: reason, description: description))
     }
 
     public func renewLock(_ token: LockToken) async throws -> Date {
@@ -32,26 +37,34 @@ extension HeraldClient {
         return Date(millisecondsSince1970: response.lockedUntil)
     }
 
-    public func resubmit(_ token: LockToken) async throws {
-        try await self.invoke(.resubmit, body: LockRequest(lockToken: WireLockToken.encode(token)))
+    @discardableResult
+    public func resubmit(_ token: LockToken) async throws -> SettlementOutcome {
+        try await self.settle(.resubmit, body: LockRequest(lockToken: WireLockToken.encode(token)))
+    }
+
+    /// A settlement's answer: 204 for a first settlement, 200 with `{"alreadySettled": true}` for
+    /// a retry the server remembered.
+    private func settle(_ route: Route, body: some Encodable) async throws -> SettlementOutcome {
+        let answer: SettlementResponse? = try await self.fetchIfAny(route, body: body)
+        return answer?.alreadySettled == true ? .alreadySettled : .settled
     }
 
     // MARK: Sessions
 
     public func acceptSession(on entity: EntityPath, sessionId: String?, maxWaitTime: Duration) async throws -> SessionLock {
         // Like a receive, a wait beyond one request's limit is spread over several; only "none
-        // available yet" (sessionCannotBeLocked) is worth asking again.
+        // available yet" (204 No Content) is worth asking again.
         let deadline = ContinuousClock.now + maxWaitTime
         var wait = maxWaitTime
         while true {
             let waitMs = min(wait.milliseconds, Self.maxWaitPerRequest.milliseconds)
-            do {
-                let request = AcceptSessionRequest(entity: WireEntity(entity), sessionId: sessionId, maxWaitMs: waitMs)
-                let lock: WireSessionLock = try await self.fetch(.acceptSession, body: request, waiting: .milliseconds(waitMs))
+            let request = AcceptSessionRequest(entity: WireEntity(entity), sessionId: sessionId, maxWaitMs: waitMs)
+            if let lock: WireSessionLock = try await self.fetchIfAny(.acceptSession, body: request, waiting: .milliseconds(waitMs)) {
                 return try self.sessionLock(lock)
-            } catch let error as HeraldError where error.code == .sessionCannotBeLocked {
-                wait = deadline - ContinuousClock.now
-                if wait < .milliseconds(1) || Task.isCancelled { throw error }
+            }
+            wait = deadline - ContinuousClock.now
+            if wait < .milliseconds(1) || Task.isCancelled {
+                throw HeraldError(.noSessionAvailable, "no session of '\(entity)' has messages and no holder")
             }
         }
     }

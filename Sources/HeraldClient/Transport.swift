@@ -29,6 +29,19 @@ extension HeraldClient {
         }
     }
 
+    /// Calls `route`, which answers either without a body (204: `nil`) or with a `Response`.
+    func fetchIfAny<Response: Decodable>(
+        _ route: Route, body: (any Encodable)? = nil, waiting: Duration = .zero, as type: Response.Type = Response.self
+    ) async throws -> Response? {
+        let data = try await self.exchange(route, [:], body: try body.map { try Self.encode($0) }, waiting: waiting)
+        if data.isEmpty { return nil }
+        do {
+            return try JSONDecoder().decode(Response.self, from: data)
+        } catch {
+            throw HeraldClientError.malformedResponse("\(route.operationId): \(error)")
+        }
+    }
+
     /// Calls `route`, which answers without a body (204).
     func invoke(_ route: Route, _ parameters: [String: String] = [:], body: (any Encodable)? = nil) async throws {
         _ = try await self.exchange(route, parameters, body: try body.map { try Self.encode($0) }, waiting: .zero)

@@ -88,6 +88,7 @@ public enum BrokerConformance {
         + limitCases
         + sendingCases
         + peekLockCases
+        + settlementRetryCases
         + deliveryCountCases
         + expiryCases
         + duplicateDetectionCases

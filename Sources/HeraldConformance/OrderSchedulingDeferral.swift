@@ -59,6 +59,38 @@ extension BrokerConformance {
             try await expectError(.messageNotFound, "cancelling it again") { try await broker.cancelScheduled([first], in: queuePath) }
         },
 
+        ConformanceCase(name: "scheduling.cancelDependsOnlyOnTheTime", guarantee: "§4.7") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName)
+            let time = adding(.seconds(30), to: context.clock.now())
+            let early = try await broker.schedule(Message(text: "early"), at: time, to: queuePath)
+            let unswept = try await broker.schedule(Message(text: "unswept"), at: time, to: queuePath)
+            let swept = try await broker.schedule(Message(text: "swept"), at: time, to: queuePath)
+            context.clock.advance(by: .seconds(30) - oneMillisecond)
+            try await broker.cancelScheduled([early], in: queuePath)
+            context.clock.advance(by: oneMillisecond)
+            // Due now: active, whether or not anyone has looked at the queue since (nobody has yet).
+            let notScheduled = try await expectError(.messageNotFound, "cancelling a due message nobody has looked at") {
+                try await broker.cancelScheduled([unswept], in: queuePath)
+            }
+            try expect(notScheduled.message.contains("no longer scheduled"), "the error says the message is no longer scheduled: \(notScheduled.message)")
+            try await expectCounts(broker, queuePath, EntityCounts(active: 2), "both due messages are active")
+            try await expectUnchanged(broker, [queuePath], "cancelling a due message after a count") {
+                try await expectError(.messageNotFound, "cancelling a due message after a count") {
+                    try await broker.cancelScheduled([swept], in: queuePath)
+                }
+            }
+            let cancelled = try await expectError(.messageNotFound, "cancelling a cancelled message") {
+                try await broker.cancelScheduled([early], in: queuePath)
+            }
+            try expect(cancelled.message.contains("no longer scheduled"), "the error says the message is no longer scheduled: \(cancelled.message)")
+            let unknown = try await expectError(.messageNotFound, "cancelling a sequence number never assigned") {
+                try await broker.cancelScheduled([swept + 1], in: queuePath)
+            }
+            try expect(unknown.message.contains("never had"), "the error says the queue never had that message: \(unknown.message)")
+            try expectEqual(try await broker.receiveNow(from: queuePath).map(\.text), ["unswept", "swept"], "both due messages are delivered")
+        },
+
         ConformanceCase(name: "scheduling.cancelNonScheduledThrows", guarantee: "§4.7") { context in
             let broker = context.broker
             try await broker.createQueue(queueName)

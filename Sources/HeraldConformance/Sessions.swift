@@ -89,14 +89,14 @@ extension BrokerConformance {
             try expectEqual(next.sessionId, "a", "acceptSession(nil) skips the held session b and picks a, whose message is oldest")
             let last = try await broker.accept(sessionQueue, nil)
             try expectEqual(last.sessionId, "c", "then c")
-            try await expectError(.sessionCannotBeLocked, "no session left") { try await broker.accept(sessionQueue, nil) }
+            try await expectError(.noSessionAvailable, "no session left") { try await broker.accept(sessionQueue, nil) }
             try expectEqual(try await broker.receiveNow(from: next).map(\.text), ["a1", "a2"], "a's messages")
         },
 
         ConformanceCase(name: "sessions.acceptNextOnEmptyQueue", guarantee: "§4.6") { context in
             let broker = context.broker
             try await createSessionQueue(broker)
-            try await expectError(.sessionCannotBeLocked, "acceptSession(nil) on an empty queue") {
+            try await expectError(.noSessionAvailable, "acceptSession(nil) on an empty queue") {
                 try await broker.acceptSession(on: sessionQueue, sessionId: nil, maxWaitTime: .zero)
             }
             try await broker.sendTexts(["a1"], to: sessionQueue, sessionId: "a")
@@ -104,7 +104,7 @@ extension BrokerConformance {
             let message = try await broker.receiveNow(from: session)
             try await broker.complete(try expectNotNil(message.first?.lockToken, "lock token"))
             try await broker.releaseSession(session)
-            try await expectError(.sessionCannotBeLocked, "acceptSession(nil) when every session is empty") {
+            try await expectError(.noSessionAvailable, "acceptSession(nil) when every session is empty") {
                 try await broker.acceptSession(on: sessionQueue, sessionId: nil, maxWaitTime: .zero)
             }
         },

@@ -101,6 +101,11 @@ public enum HeraldLimits {
     public static let maxSessionStateSize = 256 * 1024
     /// Longest dead-letter reason or description, in UTF-8 bytes.
     public static let maxDeadLetterTextLength = 4096
+    /// How long a store remembers how a lock token settled its message, counted from the
+    /// settlement, by the broker's wall clock: within it a retry that settles the same way answers
+    /// ``SettlementOutcome/alreadySettled`` (see ``SettlementOutcome``). As long as the longest
+    /// lock duration, so a receiver can always learn the outcome of a settlement it made in time.
+    public static let settlementMemory: Duration = .seconds(300)
     /// The accepted `scheduledEnqueueTime`s: 0001-01-01 to 9999-12-31 (UTC). The stores keep
     /// times as milliseconds in an `Int64`; a time far outside this overflowed that conversion
     /// (found by Fuzz/fuzz-wire-bodies).

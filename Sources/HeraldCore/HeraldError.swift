@@ -23,6 +23,7 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
             case sessionRequired
             case sessionNotEnabled
             case sessionCannotBeLocked
+            case noSessionAvailable
             case storeFailed
             case storeClosed
             case concurrencyConflict
@@ -63,8 +64,11 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let sessionRequired = Code(.sessionRequired)
         /// Sessions were used on an entity that does not require them.
         public static let sessionNotEnabled = Code(.sessionNotEnabled)
-        /// The session is locked by another receiver, or no session is available.
+        /// The named session is locked by another receiver.
         public static let sessionCannotBeLocked = Code(.sessionCannotBeLocked)
+        /// Accepting the next available session found none with messages and no holder within the
+        /// wait: nothing to do yet, as an empty receive, not a conflict. Over HTTP: 204 No Content.
+        public static let noSessionAvailable = Code(.noSessionAvailable)
         /// The store hit a storage error (failed write or fsync) and stopped accepting work (fail-stop).
         public static let storeFailed = Code(.storeFailed)
         /// The store was closed.
@@ -82,7 +86,7 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
             .invalidName, .invalidOption, .invalidArgument, .entityNotFound, .entityAlreadyExists,
             .messageTooLarge, .propertyTooLarge, .propertiesTooLarge, .identifierTooLong, .batchTooLarge,
             .messageNotFound, .lockLost, .sessionLockLost, .sessionRequired, .sessionNotEnabled,
-            .sessionCannotBeLocked, .storeFailed, .storeClosed, .concurrencyConflict, .alreadyProcessed,
+            .sessionCannotBeLocked, .noSessionAvailable, .storeFailed, .storeClosed, .concurrencyConflict, .alreadyProcessed,
         ]
 
         /// The code whose ``description`` is `string`, if any.
@@ -104,4 +108,35 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "\(self.code): \(self.message)" }
+}
+
+extension HeraldError {
+    /// What ``MessageBroker/cancelScheduled(_:in:)`` found of a sequence number it could not
+    /// cancel; it decides the wording of the ``Code/messageNotFound`` error.
+    public enum Uncancellable: Sendable, Hashable {
+        /// The entity holds the message, but not scheduled: its scheduled time has come (it is
+        /// active from then on, whether or not anyone received it yet) or it never had one.
+        case notScheduled
+        /// The entity assigned the sequence number, but the message is gone: cancelled before,
+        /// received and settled, or expired.
+        case gone
+        /// The entity never assigned the sequence number.
+        case neverAssigned
+    }
+
+    /// The ``Code/messageNotFound`` error of cancelling message `sequenceNumber` of `entity`,
+    /// which `found` describes.
+    public static func cannotCancel(_ sequenceNumber: Int64, in entity: EntityPath, _ found: Uncancellable) -> HeraldError {
+        switch found {
+        case .notScheduled:
+            HeraldError(
+                .messageNotFound,
+                "message \(sequenceNumber) in '\(entity)' is no longer scheduled: its scheduled time has come (or it never had one), so it is active and cannot be cancelled"
+            )
+        case .gone:
+            HeraldError(.messageNotFound, "message \(sequenceNumber) of '\(entity)' is no longer scheduled: it was cancelled, received and settled, or expired")
+        case .neverAssigned:
+            HeraldError(.messageNotFound, "'\(entity)' never had a message \(sequenceNumber)")
+        }
+    }
 }

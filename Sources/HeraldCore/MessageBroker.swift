@@ -61,18 +61,28 @@ public protocol MessageBroker: Sendable {
     func peek(_ entity: EntityPath, fromSequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage]
 
     // MARK: Settlement
+    //
+    // Each settlement answers ``SettlementOutcome/settled``, or ``SettlementOutcome/alreadySettled``
+    // when the same token already settled the message the same way within
+    // ``HeraldLimits/settlementMemory`` (a retry after an unknown outcome).
 
     /// Removes the message. Throws ``HeraldError/Code/lockLost`` for an expired, unknown or superseded token.
-    func complete(_ token: LockToken) async throws
+    @discardableResult
+    func complete(_ token: LockToken) async throws -> SettlementOutcome
     /// Completes up to ``HeraldLimits/maxBatchCount`` messages in one transaction: all or, when one
-    /// token is lost, none.
-    func complete(_ tokens: [LockToken]) async throws
+    /// token is lost, none. Tokens that already completed their messages count as completed; the
+    /// answer is ``SettlementOutcome/alreadySettled`` only when every token had.
+    @discardableResult
+    func complete(_ tokens: [LockToken]) async throws -> SettlementOutcome
     /// Releases the lock; the message becomes visible again after `delay`.
-    func abandon(_ token: LockToken, delay: Duration?) async throws
+    @discardableResult
+    func abandon(_ token: LockToken, delay: Duration?) async throws -> SettlementOutcome
     /// Sets the message aside; only ``receiveDeferred(from:sequenceNumbers:)`` receives it again.
-    func `defer`(_ token: LockToken) async throws
+    @discardableResult
+    func `defer`(_ token: LockToken) async throws -> SettlementOutcome
     /// Moves the message to the dead-letter queue with a reason.
-    func deadLetter(_ token: LockToken, reason: String, description: String?) async throws
+    @discardableResult
+    func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> SettlementOutcome
     /// Extends the lock by the entity's lock duration; returns the new expiry.
     func renewLock(_ token: LockToken) async throws -> Date
 
@@ -80,7 +90,9 @@ public protocol MessageBroker: Sendable {
 
     /// Accepts the session `sessionId`, or with `nil` the next session that has messages and no
     /// holder, waiting up to `maxWaitTime`. Throws ``HeraldError/Code/sessionCannotBeLocked``
-    /// when the session is held by another receiver or none is available.
+    /// when the named session is held by another receiver (a conflict, answered at once), and
+    /// ``HeraldError/Code/noSessionAvailable`` when, with `nil`, no session became available
+    /// within `maxWaitTime` (nothing to do yet, like an empty receive).
     func acceptSession(on entity: EntityPath, sessionId: String?, maxWaitTime: Duration) async throws -> SessionLock
     /// Receives up to `maxCount` messages of the session, strictly in order, locked while the session lock holds.
     func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage]
@@ -97,8 +109,9 @@ public protocol MessageBroker: Sendable {
 
     /// Moves a dead letter, received from a dead-letter queue with `token`, back to its queue or
     /// subscription with its original sequence number and a delivery count of zero. A parked
-    /// session (DESIGN.md §4.12) resumes with it.
-    func resubmit(_ token: LockToken) async throws
+    /// session (DESIGN.md §4.12) resumes with it. A settlement: a retry answers as the others do.
+    @discardableResult
+    func resubmit(_ token: LockToken) async throws -> SettlementOutcome
     /// How many messages the queue or subscription holds, by state.
     func counts(of entity: EntityPath) async throws -> EntityCounts
 }
@@ -132,7 +145,8 @@ extension MessageBroker {
     }
 
     /// Abandons without delay.
-    public func abandon(_ token: LockToken) async throws {
+    @discardableResult
+    public func abandon(_ token: LockToken) async throws -> SettlementOutcome {
         try await self.abandon(token, delay: nil)
     }
 

@@ -711,41 +711,56 @@ public final class PostgresBroker: TransactionalBroker, Service {
 
     // MARK: Settlement
 
-    public func complete(_ token: LockToken) async throws {
+    @discardableResult
+    public func complete(_ token: LockToken) async throws -> SettlementOutcome {
         try await self.complete([token])
     }
 
-    public func complete(_ tokens: [LockToken]) async throws {
-        if tokens.isEmpty { return }
+    @discardableResult
+    public func complete(_ tokens: [LockToken]) async throws -> SettlementOutcome {
+        if tokens.isEmpty { return .settled }
         let fast: Bool
         if let entity = self.cache.entity(tokens[0].entity.entityKey), tokens[0].entity.kind == entity.path.kind {
             fast = Store.canCompleteInOneStatement(tokens, entity: entity)
         } else {
             fast = try await self.perform("complete", write: false, transaction: false) { try await $0.canCompleteInOneStatement(tokens) }
         }
+        var outcome = SettlementOutcome.settled
         if fast {
-            try await self.perform("complete", transaction: false) { try await $0.completeInOneStatement(tokens) }
+            do {
+                try await self.perform("complete", transaction: false) { try await $0.completeInOneStatement(tokens) }
+            } catch let error as HeraldError where error.code == .lockLost {
+                // Perhaps a retry of a complete that committed: the transaction finds out.
+                outcome = try await self.perform("complete") { try await $0.complete(tokens) }
+            }
         } else {
-            try await self.perform("complete") { try await $0.complete(tokens) }
+            outcome = try await self.perform("complete") { try await $0.complete(tokens) }
         }
         self.locks.settled(tokens)
+        return outcome
     }
 
-    public func abandon(_ token: LockToken, delay: Duration?) async throws {
-        let wake = try await self.perform("abandon") { try await $0.abandon(token, delay: delay) }
+    @discardableResult
+    public func abandon(_ token: LockToken, delay: Duration?) async throws -> SettlementOutcome {
+        let (outcome, wake) = try await self.perform("abandon") { try await $0.abandon(token, delay: delay) }
         self.locks.settled([token])
         self.announce(wake)
+        return outcome
     }
 
-    public func `defer`(_ token: LockToken) async throws {
-        try await self.perform("defer") { try await $0.deferMessage(token) }
+    @discardableResult
+    public func `defer`(_ token: LockToken) async throws -> SettlementOutcome {
+        let outcome = try await self.perform("defer") { try await $0.deferMessage(token) }
         self.locks.settled([token])
+        return outcome
     }
 
-    public func deadLetter(_ token: LockToken, reason: String, description: String?) async throws {
-        let wake = try await self.perform("deadLetter") { try await $0.deadLetter(token, reason: reason, description: description) }
+    @discardableResult
+    public func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> SettlementOutcome {
+        let (outcome, wake) = try await self.perform("deadLetter") { try await $0.deadLetter(token, reason: reason, description: description) }
         self.locks.settled([token])
         self.announce(wake)
+        return outcome
     }
 
     public func renewLock(_ token: LockToken) async throws -> Date {
@@ -764,7 +779,7 @@ public final class PostgresBroker: TransactionalBroker, Service {
             try await self.perform("acceptSession") { try await $0.acceptSession(on: entity, sessionId: sessionId) }
         }
         guard let accepted else {
-            throw HeraldError(.sessionCannotBeLocked, "no session of '\(entity)' is available")
+            throw HeraldError(.noSessionAvailable, "no session of '\(entity)' has messages and no holder")
         }
         self.locks.accepted(accepted.lock, entityId: accepted.entityId)
         return accepted.lock
@@ -801,10 +816,12 @@ public final class PostgresBroker: TransactionalBroker, Service {
 
     // MARK: Dead letters and counts
 
-    public func resubmit(_ token: LockToken) async throws {
-        let wake = try await self.perform("resubmit") { try await $0.resubmit(token) }
+    @discardableResult
+    public func resubmit(_ token: LockToken) async throws -> SettlementOutcome {
+        let (outcome, wake) = try await self.perform("resubmit") { try await $0.resubmit(token) }
         self.locks.settled([token])
         self.announce(wake)
+        return outcome
     }
 
     public func counts(of entity: EntityPath) async throws -> EntityCounts {

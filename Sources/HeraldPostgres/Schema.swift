@@ -13,6 +13,7 @@ struct Tables: Sendable {
     let inbox: String
     let event: String
     let eventHead: String
+    let settlement: String
     let migrations: String
 
     init(schema: String) {
@@ -26,6 +27,7 @@ struct Tables: Sendable {
         self.inbox = "\(quoted).inbox"
         self.event = "\(quoted).event"
         self.eventHead = "\(quoted).event_head"
+        self.settlement = "\(quoted).settlement"
         self.migrations = "\(quoted).herald_migrations"
     }
 }
@@ -182,7 +184,25 @@ enum Schema {
                 """,
                 "INSERT INTO \(t.eventHead) (id, last_position) VALUES (1, 0)",
             ]
-        }
+        },
+        Migration(version: 2, name: "settlements remembered for retries") { t in
+            [
+                // How each lock token settled its message (kind: SettlementKind) and when
+                // (wall-clock milliseconds), so that a retried settlement learns that it already
+                // happened. Forgotten after HeraldLimits.settlementMemory.
+                """
+                CREATE TABLE \(t.settlement) (
+                    entity_id BIGINT NOT NULL,
+                    seq BIGINT NOT NULL,
+                    nonce UUID NOT NULL,
+                    kind BIGINT NOT NULL,
+                    settled_at BIGINT NOT NULL,
+                    PRIMARY KEY (entity_id, seq, nonce)
+                ) WITH (autovacuum_vacuum_scale_factor = 0.02)
+                """,
+                "CREATE INDEX settlement_age ON \(t.settlement) (settled_at)",
+            ]
+        },
     ]
 
     /// The SQLSTATE `herald_expect_count` raises.

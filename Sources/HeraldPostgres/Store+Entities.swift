@@ -62,7 +62,7 @@ extension Store {
                 self.broker.cache.forget(key)
             }
         }
-        for table in [self.t.message, self.t.session, self.t.dedup] {
+        for table in [self.t.message, self.t.session, self.t.dedup, self.t.settlement] {
             try await self.rows("DELETE FROM \(unescaped: table) WHERE entity_id = ANY(\(ids))")
         }
     }

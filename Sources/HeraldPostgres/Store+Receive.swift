@@ -296,15 +296,18 @@ extension Store {
     }
 
     /// Deletes the messages of one group of tokens (same entity, same nonce) if every one of them
-    /// is still locked by it, or none (the statement fails, undoing its deletes); throws
-    /// ``HeraldCore/HeraldError/Code/lockLost`` then.
+    /// is still locked by it, and remembers them completed, or none (the statement fails, undoing
+    /// its writes); throws ``HeraldCore/HeraldError/Code/lockLost`` then.
     private func deleteLocked(_ entity: EntityRecord, _ tokens: [LockToken]) async throws {
         let first = tokens[0]
         do {
             try await self.rows(
                 """
                 WITH d AS (DELETE FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND dlq = \(first.entity.isDeadLetter)
-                    AND seq = ANY(\(tokens.map(\.sequenceNumber))) AND lock_nonce = \(first.nonce) AND locked_until > \(self.now.lock) RETURNING 1)
+                    AND seq = ANY(\(tokens.map(\.sequenceNumber))) AND lock_nonce = \(first.nonce) AND locked_until > \(self.now.lock) RETURNING seq),
+                r AS (INSERT INTO \(unescaped: self.t.settlement) (entity_id, seq, nonce, kind, settled_at)
+                    SELECT \(entity.id), seq, \(first.nonce), \(Int64(SettlementKind.complete.rawValue)), \(self.now.wall) FROM d
+                    ON CONFLICT (entity_id, seq, nonce) DO UPDATE SET kind = excluded.kind, settled_at = excluded.settled_at)
                 SELECT \(unescaped: self.t.schema).herald_expect_count((SELECT count(*) FROM d), \(Int64(tokens.count)))
                 """
             )
@@ -313,11 +316,40 @@ extension Store {
         }
     }
 
+    /// Completes one group of tokens (same entity, same nonce) inside a transaction, remembering
+    /// them completed; tokens that completed their messages before (a retry) count as completed.
+    /// Returns how many had; throws ``HeraldCore/HeraldError/Code/lockLost`` when another token is lost.
+    private func completeGroup(_ entity: EntityRecord, _ tokens: [LockToken]) async throws -> Int {
+        let first = tokens[0]
+        let rows = try await self.rows(
+            """
+            WITH d AS (DELETE FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND dlq = \(first.entity.isDeadLetter)
+                AND seq = ANY(\(tokens.map(\.sequenceNumber))) AND lock_nonce = \(first.nonce) AND locked_until > \(self.now.lock) RETURNING seq)
+            INSERT INTO \(unescaped: self.t.settlement) (entity_id, seq, nonce, kind, settled_at)
+                SELECT \(entity.id), seq, \(first.nonce), \(Int64(SettlementKind.complete.rawValue)), \(self.now.wall) FROM d
+                ON CONFLICT (entity_id, seq, nonce) DO UPDATE SET kind = excluded.kind, settled_at = excluded.settled_at
+            RETURNING seq
+            """
+        )
+        if rows.count == tokens.count { return 0 }
+        let removed = Set(try rows.map { try $0.decode(Int64.self) })
+        let others = tokens.filter { !removed.contains($0.sequenceNumber) }
+        let remembered = try await self.rememberedSettlements(of: entity, others).filter {
+            $0.value.kind == .complete && $0.value.isRemembered(now: self.now.wall)
+        }
+        guard remembered.count == others.count else {
+            throw HeraldError(.lockLost, "\(others.count - remembered.count) of the messages to complete in '\(first.entity)' lost their locks: expired, settled, or superseded")
+        }
+        return remembered.count
+    }
+
     func completeInOneStatement(_ tokens: [LockToken]) async throws {
         try await self.deleteLocked(try await self.receiveSource(tokens[0].entity), tokens)
     }
 
-    func complete(_ tokens: [LockToken]) async throws {
+    /// Completes `tokens` inside a transaction; tokens that already completed their messages count
+    /// as completed, and the answer is `alreadySettled` when all had.
+    func complete(_ tokens: [LockToken]) async throws -> SettlementOutcome {
         try Self.checkCompletion(tokens)
         // Tokens of one receive share a nonce: settle each such group with one statement; one
         // lost token rejects the whole call (and the transaction undoes its writes).
@@ -328,60 +360,73 @@ extension Store {
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(token)
         }
+        var alreadyCompleted = 0
         for key in order {
             let group = groups[key]!
             let first = group[0]
             let entity = try await self.receiveSource(first.entity)
             if entity.options.requiresSession && !first.entity.isDeadLetter {
                 for token in group {
-                    _ = try await self.lockedMessage(token)
-                    try await self.rows("DELETE FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND seq = \(token.sequenceNumber)")
+                    let (outcome, _) = try await self.settling(token, as: .complete, retried: ()) {
+                        _ = try await self.lockedMessage(token)
+                        try await self.rows("DELETE FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND seq = \(token.sequenceNumber)")
+                        return (entity, ())
+                    }
+                    if outcome == .alreadySettled { alreadyCompleted += 1 }
                 }
                 continue
             }
-            try await self.deleteLocked(entity, group)
+            alreadyCompleted += try await self.completeGroup(entity, group)
         }
+        return alreadyCompleted == tokens.count ? .alreadySettled : .settled
     }
 
-    func abandon(_ token: LockToken, delay: Duration?) async throws -> Set<String> {
+    func abandon(_ token: LockToken, delay: Duration?) async throws -> (outcome: SettlementOutcome, value: Set<String>) {
         try HeraldLimits.checkAbandonDelay(delay)
-        let locked = try await self.lockedMessage(token)
-        if !token.entity.isDeadLetter && locked.deliveryCount >= locked.entity.options.maxDeliveryCount {
-            try await self.moveToDeadLetter(
-                locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId,
-                reason: DeadLetterReason.maxDeliveryCountExceeded, description: "delivered \(locked.entity.options.maxDeliveryCount) times"
+        return try await self.settling(token, as: .abandon, retried: []) {
+            let locked = try await self.lockedMessage(token)
+            if !token.entity.isDeadLetter && locked.deliveryCount >= locked.entity.options.maxDeliveryCount {
+                try await self.moveToDeadLetter(
+                    locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId,
+                    reason: DeadLetterReason.maxDeliveryCountExceeded, description: "delivered \(locked.entity.options.maxDeliveryCount) times"
+                )
+                return (locked.entity, [locked.entity.waitKey(deadLetter: true)])
+            }
+            let visibleAt: Int64 = delay.map { $0 > .zero ? self.now.wall + $0.milliseconds : 0 } ?? 0
+            try await self.rows(
+                """
+                UPDATE \(unescaped: self.t.message) SET lock_nonce = NULL, locked_until = NULL, visible_at = \(visibleAt)
+                WHERE entity_id = \(locked.entity.id) AND seq = \(token.sequenceNumber)
+                """
             )
-            return [locked.entity.waitKey(deadLetter: true)]
+            return (locked.entity, [locked.entity.waitKey(deadLetter: token.entity.isDeadLetter)])
         }
-        let visibleAt: Int64 = delay.map { $0 > .zero ? self.now.wall + $0.milliseconds : 0 } ?? 0
-        try await self.rows(
-            """
-            UPDATE \(unescaped: self.t.message) SET lock_nonce = NULL, locked_until = NULL, visible_at = \(visibleAt)
-            WHERE entity_id = \(locked.entity.id) AND seq = \(token.sequenceNumber)
-            """
-        )
-        return [locked.entity.waitKey(deadLetter: token.entity.isDeadLetter)]
     }
 
-    func deferMessage(_ token: LockToken) async throws {
-        let locked = try await self.lockedMessage(token)
-        if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "dead letters cannot be deferred") }
-        try await self.rows(
-            """
-            UPDATE \(unescaped: self.t.message) SET state = 1, lock_nonce = NULL, locked_until = NULL
-            WHERE entity_id = \(locked.entity.id) AND seq = \(token.sequenceNumber)
-            """
-        )
+    func deferMessage(_ token: LockToken) async throws -> SettlementOutcome {
+        try await self.settling(token, as: .deferral, retried: ()) {
+            let locked = try await self.lockedMessage(token)
+            if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "dead letters cannot be deferred") }
+            try await self.rows(
+                """
+                UPDATE \(unescaped: self.t.message) SET state = 1, lock_nonce = NULL, locked_until = NULL
+                WHERE entity_id = \(locked.entity.id) AND seq = \(token.sequenceNumber)
+                """
+            )
+            return (locked.entity, ())
+        }.outcome
     }
 
-    func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> Set<String> {
+    func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> (outcome: SettlementOutcome, value: Set<String>) {
         for text in [reason, description ?? ""] where text.utf8.count > HeraldLimits.maxDeadLetterTextLength {
             throw HeraldError(.identifierTooLong, "a dead-letter reason or description has at most \(HeraldLimits.maxDeadLetterTextLength) bytes")
         }
-        let locked = try await self.lockedMessage(token)
-        if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "the message is already a dead letter") }
-        try await self.moveToDeadLetter(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId, reason: reason, description: description)
-        return [locked.entity.waitKey(deadLetter: true)]
+        return try await self.settling(token, as: .deadLetter, retried: []) {
+            let locked = try await self.lockedMessage(token)
+            if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "the message is already a dead letter") }
+            try await self.moveToDeadLetter(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId, reason: reason, description: description)
+            return (locked.entity, [locked.entity.waitKey(deadLetter: true)])
+        }
     }
 
     func renewLock(_ token: LockToken) async throws -> (Int64, Date) {
@@ -400,10 +445,14 @@ extension Store {
         return (until, self.now.display(lock: until))
     }
 
-    func resubmit(_ token: LockToken) async throws -> Set<String> {
+    func resubmit(_ token: LockToken) async throws -> (outcome: SettlementOutcome, value: Set<String>) {
         guard token.entity.isDeadLetter else {
             throw HeraldError(.invalidArgument, "resubmit takes the lock token of a message received from a dead-letter queue")
         }
+        return try await self.settling(token, as: .resubmit, retried: []) { try await self.resubmitLocked(token) }
+    }
+
+    private func resubmitLocked(_ token: LockToken) async throws -> (entity: EntityRecord, value: Set<String>) {
         let locked = try await self.lockedMessage(token)
         try await self.rows(
             """
@@ -418,6 +467,6 @@ extension Store {
                 "UPDATE \(unescaped: self.t.session) SET parked = FALSE WHERE entity_id = \(locked.entity.id) AND session_id = \(sessionId)"
             )
         }
-        return [locked.entity.waitKey(deadLetter: false)]
+        return (locked.entity, [locked.entity.waitKey(deadLetter: false)])
     }
 }

@@ -314,15 +314,24 @@ extension Store {
             throw HeraldError(.invalidArgument, "cancel scheduled messages of a queue; a topic's copies live in its subscriptions")
         }
         if sequenceNumbers.isEmpty { return }
+        // Once its scheduled time has come a message is active, whether or not a receive or a
+        // count has swept it yet: only the time decides.
         let rows = try await self.rows(
             """
             DELETE FROM \(unescaped: self.t.message) WHERE entity_id = \(target.id) AND seq = ANY(\(sequenceNumbers))
-            AND state = 2 AND NOT dlq RETURNING seq
+            AND state = 2 AND NOT dlq AND visible_at > \(self.now.wall) RETURNING seq
             """
         )
         let cancelled = Set(try rows.map { try $0.decode(Int64.self) })
-        if let missing = sequenceNumbers.first(where: { !cancelled.contains($0) }) ?? (Set(sequenceNumbers).count == sequenceNumbers.count ? nil : sequenceNumbers[0]) {
-            throw HeraldError(.messageNotFound, "no scheduled message \(missing) in '\(path)'")
+        if let missing = sequenceNumbers.first(where: { !cancelled.contains($0) }) {
+            let exists = try await self.rows("SELECT 1 FROM \(unescaped: self.t.message) WHERE entity_id = \(target.id) AND seq = \(missing)")
+            let lastSequence = try await self.rows("SELECT last_seq FROM \(unescaped: self.t.entity) WHERE id = \(target.id)").first?.decode(Int64.self) ?? 0
+            let found: HeraldError.Uncancellable = !exists.isEmpty ? .notScheduled : (missing >= 1 && missing <= lastSequence ? .gone : .neverAssigned)
+            throw HeraldError.cannotCancel(missing, in: path, found)
+        }
+        if let twice = sequenceNumbers.enumerated().first(where: { sequenceNumbers[..<$0.offset].contains($0.element) })?.element {
+            // Named twice: the second cancel finds it gone.
+            throw HeraldError.cannotCancel(twice, in: path, .gone)
         }
     }
 }
@@ -332,7 +341,10 @@ extension Store {
     func cancelScheduled(messageId: String, in path: EntityPath) async throws {
         let target = try await self.sendTarget(path)
         try await self.rows(
-            "DELETE FROM \(unescaped: self.t.message) WHERE entity_id = \(target.id) AND state = 2 AND NOT dlq AND message_id = \(messageId)"
+            """
+            DELETE FROM \(unescaped: self.t.message) WHERE entity_id = \(target.id) AND state = 2 AND NOT dlq
+            AND visible_at > \(self.now.wall) AND message_id = \(messageId)
+            """
         )
     }
 }

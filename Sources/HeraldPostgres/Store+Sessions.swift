@@ -12,10 +12,17 @@ extension Store {
         return entity
     }
 
-    /// Removes, at most once a second per broker, expired duplicate-detection entries and session
-    /// rows that hold nothing (no state, not parked, not locked), a bounded number at a time.
+    /// Removes, at most once a second per broker, expired duplicate-detection entries, forgotten
+    /// settlements and session rows that hold nothing (no state, not parked, not locked), a
+    /// bounded number at a time.
     func pruneIfDue() async throws {
         guard self.broker.shouldPrune(self.now) else { return }
+        try await self.rows(
+            """
+            DELETE FROM \(unescaped: self.t.settlement) WHERE ctid IN
+                (SELECT ctid FROM \(unescaped: self.t.settlement) WHERE settled_at <= \(RememberedSettlement.forgottenBefore(now: self.now.wall)) LIMIT 10000)
+            """
+        )
         try await self.rows(
             """
             DELETE FROM \(unescaped: self.t.dedup) WHERE ctid IN

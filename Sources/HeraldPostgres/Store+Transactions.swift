@@ -49,13 +49,13 @@ extension Store {
         }
         for settlement in transaction.settlements {
             if let reason = settlement.deadLetterReason {
-                wake.formUnion(try await self.deadLetter(settlement.token, reason: reason, description: settlement.deadLetterDescription))
+                wake.formUnion(try await self.deadLetter(settlement.token, reason: reason, description: settlement.deadLetterDescription).value)
             } else {
-                try await self.deferMessage(settlement.token)
+                _ = try await self.deferMessage(settlement.token)
             }
         }
         if !transaction.completions.isEmpty {
-            try await self.complete(transaction.completions)
+            _ = try await self.complete(transaction.completions)
         }
         return (TransactionReceipt(sends: sendReceipts, streamVersions: streamVersions), wake)
     }

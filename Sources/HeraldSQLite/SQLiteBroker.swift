@@ -229,24 +229,29 @@ public final class SQLiteBroker: MessageBroker {
 
     // MARK: Settlement
 
-    public func complete(_ token: LockToken) async throws {
+    @discardableResult
+    public func complete(_ token: LockToken) async throws -> SettlementOutcome {
         try await self.committer.perform { try $0.complete([token]) }
     }
 
-    public func complete(_ tokens: [LockToken]) async throws {
-        if tokens.isEmpty { return }
-        try await self.committer.perform { try $0.complete(tokens) }
+    @discardableResult
+    public func complete(_ tokens: [LockToken]) async throws -> SettlementOutcome {
+        if tokens.isEmpty { return .settled }
+        return try await self.committer.perform { try $0.complete(tokens) }
     }
 
-    public func abandon(_ token: LockToken, delay: Duration?) async throws {
+    @discardableResult
+    public func abandon(_ token: LockToken, delay: Duration?) async throws -> SettlementOutcome {
         try await self.committer.perform { try $0.abandon(token, delay: delay) }
     }
 
-    public func `defer`(_ token: LockToken) async throws {
+    @discardableResult
+    public func `defer`(_ token: LockToken) async throws -> SettlementOutcome {
         try await self.committer.perform { try $0.deferMessage(token) }
     }
 
-    public func deadLetter(_ token: LockToken, reason: String, description: String?) async throws {
+    @discardableResult
+    public func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> SettlementOutcome {
         try await self.committer.perform { try $0.deadLetter(token, reason: reason, description: description) }
     }
 
@@ -261,7 +266,7 @@ public final class SQLiteBroker: MessageBroker {
             try await self.committer.perform { try $0.acceptSession(on: entity, sessionId: sessionId) }
         }
         guard let session else {
-            throw HeraldError(.sessionCannotBeLocked, "no session of '\(entity)' is available")
+            throw HeraldError(.noSessionAvailable, "no session of '\(entity)' has messages and no holder")
         }
         return session
     }
@@ -290,7 +295,8 @@ public final class SQLiteBroker: MessageBroker {
 
     // MARK: Dead letters and counts
 
-    public func resubmit(_ token: LockToken) async throws {
+    @discardableResult
+    public func resubmit(_ token: LockToken) async throws -> SettlementOutcome {
         try await self.committer.perform { try $0.resubmit(token) }
     }
 

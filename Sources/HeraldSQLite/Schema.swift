@@ -113,6 +113,22 @@ enum Schema {
                 );
                 """)
         }
+        migrator.registerMigration("v3-settlements") { db in
+            try db.execute(sql: """
+                -- How each lock token settled its message (kind: SettlementKind) and when (wall-clock
+                -- milliseconds), so that a retried settlement learns that it already happened.
+                -- Forgotten after HeraldLimits.settlementMemory.
+                CREATE TABLE settlement (
+                    entity_id INTEGER NOT NULL,
+                    seq INTEGER NOT NULL,
+                    nonce BLOB NOT NULL,
+                    kind INTEGER NOT NULL,
+                    settled_at INTEGER NOT NULL,
+                    PRIMARY KEY (entity_id, seq, nonce)
+                ) WITHOUT ROWID;
+                CREATE INDEX settlement_age ON settlement(settled_at);
+                """)
+        }
         return migrator
     }
 }

@@ -182,7 +182,10 @@ extension StoreTransaction {
         return LockedMessage(entity: entity, deliveryCount: row[4], sessionId: sessionId, state: row[5], timeToLive: row[6])
     }
 
-    func complete(_ tokens: [LockToken]) throws {
+    /// Completes `tokens`; tokens that already completed their messages (remembered, see
+    /// ``settling(_:as:_:)``) count as completed, and the answer is `alreadySettled` when all had.
+    @discardableResult
+    func complete(_ tokens: [LockToken]) throws -> SettlementOutcome {
         guard tokens.count <= HeraldLimits.maxBatchCount else {
             throw HeraldError(.batchTooLarge, "complete at most \(HeraldLimits.maxBatchCount) messages in one transaction; got \(tokens.count)")
         }
@@ -200,13 +203,18 @@ extension StoreTransaction {
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(token)
         }
+        var alreadyCompleted = 0
         for group in order.compactMap({ groups[$0] }) {
             let first = group[0]
             let entity = try self.receiveSource(first.entity)
             if entity.options.requiresSession && !first.entity.isDeadLetter {
                 for token in group {
-                    _ = try self.lockedMessage(token)
-                    try self.execute("DELETE FROM message WHERE entity_id = ? AND seq = ?", [entity.id, token.sequenceNumber])
+                    let outcome = try self.settling(token, as: .complete) {
+                        _ = try self.lockedMessage(token)
+                        try self.execute("DELETE FROM message WHERE entity_id = ? AND seq = ?", [entity.id, token.sequenceNumber])
+                        return entity
+                    }
+                    if outcome == .alreadySettled { alreadyCompleted += 1 }
                 }
                 continue
             }
@@ -218,42 +226,64 @@ extension StoreTransaction {
                 """,
                 [entity.id, first.entity.isDeadLetter, Self.nonceData(first.nonce), self.state.completesExpiredLocks ? Int64.min : self.monotonic, sequenceNumbers]
             )
-            if self.db.changesCount != group.count {
-                throw HeraldError(.lockLost, "\(group.count - self.db.changesCount) of the messages to complete in '\(first.entity)' lost their locks: expired, settled, or superseded")
+            let removed = self.db.changesCount
+            var completedNow = group
+            if removed != group.count {
+                // A token whose lock is gone may have completed its message before (a retry).
+                let remembered = try self.rememberedSettlements(group).filter { $0.value.kind == .complete && $0.value.isRemembered(now: self.nowMilliseconds) }
+                if removed + remembered.count != group.count {
+                    throw HeraldError(.lockLost, "\(group.count - removed) of the messages to complete in '\(first.entity)' lost their locks: expired, settled, or superseded")
+                }
+                completedNow.removeAll { remembered[$0] != nil }
+                alreadyCompleted += remembered.count
             }
+            try self.remember(completedNow, as: .complete, in: entity)
         }
+        return alreadyCompleted == tokens.count ? .alreadySettled : .settled
     }
 
-    func abandon(_ token: LockToken, delay: Duration?) throws {
+    @discardableResult
+    func abandon(_ token: LockToken, delay: Duration?) throws -> SettlementOutcome {
         try HeraldLimits.checkAbandonDelay(delay)
-        let locked = try self.lockedMessage(token)
-        if !token.entity.isDeadLetter && locked.deliveryCount >= locked.entity.options.maxDeliveryCount {
-            try self.deadLetterExhausted(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId)
-            return
+        return try self.settling(token, as: .abandon) {
+            let locked = try self.lockedMessage(token)
+            if !token.entity.isDeadLetter && locked.deliveryCount >= locked.entity.options.maxDeliveryCount {
+                try self.deadLetterExhausted(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId)
+                return locked.entity
+            }
+            try self.execute(
+                "UPDATE message SET lock_nonce = NULL, locked_until = NULL, visible_at = ? WHERE entity_id = ? AND seq = ?",
+                [delay.map { $0 > .zero ? self.nowMilliseconds + $0.milliseconds : 0 } ?? 0, locked.entity.id, token.sequenceNumber]
+            )
+            self.state.touch(locked.entity)
+            return locked.entity
         }
-        try self.execute(
-            "UPDATE message SET lock_nonce = NULL, locked_until = NULL, visible_at = ? WHERE entity_id = ? AND seq = ?",
-            [delay.map { $0 > .zero ? self.nowMilliseconds + $0.milliseconds : 0 } ?? 0, locked.entity.id, token.sequenceNumber]
-        )
-        self.state.touch(locked.entity)
     }
 
-    func deferMessage(_ token: LockToken) throws {
-        let locked = try self.lockedMessage(token)
-        if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "dead letters cannot be deferred") }
-        try self.execute(
-            "UPDATE message SET state = 1, lock_nonce = NULL, locked_until = NULL WHERE entity_id = ? AND seq = ?",
-            [locked.entity.id, token.sequenceNumber]
-        )
+    @discardableResult
+    func deferMessage(_ token: LockToken) throws -> SettlementOutcome {
+        try self.settling(token, as: .deferral) {
+            let locked = try self.lockedMessage(token)
+            if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "dead letters cannot be deferred") }
+            try self.execute(
+                "UPDATE message SET state = 1, lock_nonce = NULL, locked_until = NULL WHERE entity_id = ? AND seq = ?",
+                [locked.entity.id, token.sequenceNumber]
+            )
+            return locked.entity
+        }
     }
 
-    func deadLetter(_ token: LockToken, reason: String, description: String?) throws {
+    @discardableResult
+    func deadLetter(_ token: LockToken, reason: String, description: String?) throws -> SettlementOutcome {
         for text in [reason, description ?? ""] where text.utf8.count > HeraldLimits.maxDeadLetterTextLength {
             throw HeraldError(.identifierTooLong, "a dead-letter reason or description has at most \(HeraldLimits.maxDeadLetterTextLength) bytes")
         }
-        let locked = try self.lockedMessage(token)
-        if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "the message is already a dead letter") }
-        try self.moveToDeadLetter(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId, reason: reason, description: description)
+        return try self.settling(token, as: .deadLetter) {
+            let locked = try self.lockedMessage(token)
+            if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "the message is already a dead letter") }
+            try self.moveToDeadLetter(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId, reason: reason, description: description)
+            return locked.entity
+        }
     }
 
     func renewLock(_ token: LockToken) throws -> Date {
@@ -268,10 +298,15 @@ extension StoreTransaction {
         return self.wallTime(ofMonotonic: until)
     }
 
-    func resubmit(_ token: LockToken) throws {
+    @discardableResult
+    func resubmit(_ token: LockToken) throws -> SettlementOutcome {
         guard token.entity.isDeadLetter else {
             throw HeraldError(.invalidArgument, "resubmit takes the lock token of a message received from a dead-letter queue")
         }
+        return try self.settling(token, as: .resubmit) { try self.resubmitLocked(token) }
+    }
+
+    private func resubmitLocked(_ token: LockToken) throws -> EntityRecord {
         let locked = try self.lockedMessage(token)
         try self.execute(
             """
@@ -285,5 +320,6 @@ extension StoreTransaction {
             try self.execute("UPDATE session SET parked = 0 WHERE entity_id = ? AND session_id = ?", [locked.entity.id, sessionId])
         }
         self.state.touch(locked.entity)
+        return locked.entity
     }
 }

@@ -134,10 +134,29 @@ extension StoreTransaction {
             throw HeraldError(.invalidArgument, "cancel scheduled messages of a queue; a topic's copies live in its subscriptions")
         }
         for sequenceNumber in sequenceNumbers {
-            try self.execute("DELETE FROM message WHERE entity_id = ? AND seq = ? AND state = 2 AND dlq = 0", [target.id, sequenceNumber])
+            // Once its scheduled time has come a message is active, whether or not a receive or
+            // a count has swept it yet: only the time decides.
+            try self.execute(
+                "DELETE FROM message WHERE entity_id = ? AND seq = ? AND state = 2 AND dlq = 0 AND visible_at > ?",
+                [target.id, sequenceNumber, self.nowMilliseconds]
+            )
             if self.db.changesCount == 0 {
-                throw HeraldError(.messageNotFound, "no scheduled message \(sequenceNumber) in '\(path)'")
+                let exists = try Bool.fetchOne(
+                    self.db.cachedStatement(sql: "SELECT 1 FROM message WHERE entity_id = ? AND seq = ?"), arguments: [target.id, sequenceNumber]
+                ) ?? false
+                let found: HeraldError.Uncancellable =
+                    exists ? .notScheduled : (sequenceNumber >= 1 && sequenceNumber <= target.lastSequence ? .gone : .neverAssigned)
+                throw HeraldError.cannotCancel(sequenceNumber, in: path, found)
             }
         }
+    }
+
+    /// Cancels, inside a transaction, the message with `messageId` if it is still scheduled.
+    func cancelScheduled(messageId: String, in path: EntityPath) throws {
+        let target = try self.sendTarget(path)
+        try self.execute(
+            "DELETE FROM message WHERE entity_id = ? AND state = 2 AND dlq = 0 AND visible_at > ? AND message_id = ?",
+            [target.id, self.nowMilliseconds, messageId]
+        )
     }
 }

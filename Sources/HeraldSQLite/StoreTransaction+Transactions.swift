@@ -37,22 +37,18 @@ extension StoreTransaction {
             if let sequenceNumber = cancellation.sequenceNumber {
                 try self.cancelScheduled([sequenceNumber], in: cancellation.entity)
             } else if let messageId = cancellation.messageId {
-                let target = try self.sendTarget(cancellation.entity)
-                try self.execute(
-                    "DELETE FROM message WHERE entity_id = ? AND state = 2 AND dlq = 0 AND message_id = ?",
-                    [target.id, messageId]
-                )
+                try self.cancelScheduled(messageId: messageId, in: cancellation.entity)
             }
         }
         for settlement in transaction.settlements {
             if let reason = settlement.deadLetterReason {
-                try self.deadLetter(settlement.token, reason: reason, description: settlement.deadLetterDescription)
+                _ = try self.deadLetter(settlement.token, reason: reason, description: settlement.deadLetterDescription)
             } else {
-                try self.deferMessage(settlement.token)
+                _ = try self.deferMessage(settlement.token)
             }
         }
         if !transaction.completions.isEmpty {
-            try self.complete(transaction.completions)
+            _ = try self.complete(transaction.completions)
         }
         return TransactionReceipt(sends: sendReceipts, streamVersions: streamVersions)
     }

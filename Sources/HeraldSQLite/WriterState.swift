@@ -38,6 +38,7 @@ final class WriterState {
     private var dirtySequences: [Int64: EntityRecord] = [:]
     private var touchedEntities: Set<String> = []
     var lastDuplicatePrune: Int64 = 0
+    var lastSettlementPrune: Int64 = 0
     /// ``SQLiteBroker/Configuration/_completesExpiredLocks``: a bug injected on purpose.
     let completesExpiredLocks: Bool
 

@@ -12,36 +12,38 @@ extension Handlers {
             let request = try BodyDecoder.decode(CompleteRequest.self, from: body)
             let tokens = try request.lockTokens.map { token throws(HeraldError) in try WireLockToken.decode(token) }
             for token in tokens { try caller.requireScope(token.entity) }
-            try await self.countingLockLoss(tokens.first?.entity) {
+            let outcome = try await self.countingLockLoss(tokens.first?.entity) {
                 try await self.broker.complete(tokens)
             }
-            for token in tokens { self.metrics.completed(token.entity) }
-            return Reply.noContent()
+            if outcome == .settled {
+                for token in tokens { self.metrics.completed(token.entity) }
+            }
+            return try Self.settled(outcome)
 
         case .abandon:
             let request = try BodyDecoder.decode(AbandonRequest.self, from: body)
             let token = try self.authorizedToken(request.lockToken, caller)
             let delay = try request.delay()
-            try await self.countingLockLoss(token.entity) {
+            let outcome = try await self.countingLockLoss(token.entity) {
                 try await self.broker.abandon(token, delay: delay)
             }
-            self.metrics.abandoned(token.entity)
-            return Reply.noContent()
+            if outcome == .settled { self.metrics.abandoned(token.entity) }
+            return try Self.settled(outcome)
 
         case .deferMessage:
             let request = try BodyDecoder.decode(LockRequest.self, from: body)
             let token = try self.authorizedToken(request.lockToken, caller)
-            try await self.countingLockLoss(token.entity) { try await self.broker.defer(token) }
-            return Reply.noContent()
+            let outcome = try await self.countingLockLoss(token.entity) { try await self.broker.defer(token) }
+            return try Self.settled(outcome)
 
         case .deadLetter:
             let request = try BodyDecoder.decode(DeadLetterRequest.self, from: body)
             let token = try self.authorizedToken(request.lockToken, caller)
-            try await self.countingLockLoss(token.entity) {
+            let outcome = try await self.countingLockLoss(token.entity) {
                 try await self.broker.deadLetter(token, reason: request.reason, description: request.description)
             }
-            self.metrics.deadLettered(token.entity)
-            return Reply.noContent()
+            if outcome == .settled { self.metrics.deadLettered(token.entity) }
+            return try Self.settled(outcome)
 
         case .renewLock:
             let request = try BodyDecoder.decode(LockRequest.self, from: body)
@@ -52,11 +54,20 @@ extension Handlers {
         case .resubmit:
             let request = try BodyDecoder.decode(LockRequest.self, from: body)
             let token = try self.authorizedToken(request.lockToken, caller)
-            try await self.countingLockLoss(token.entity) { try await self.broker.resubmit(token) }
-            return Reply.noContent()
+            let outcome = try await self.countingLockLoss(token.entity) { try await self.broker.resubmit(token) }
+            return try Self.settled(outcome)
 
         default:
             throw ServerError.notFound(route.path)
+        }
+    }
+
+    /// The answer of a settlement: 204 for a first one (as before remembered settlements existed),
+    /// 200 with `{"alreadySettled": true}` for a retry the store remembered.
+    private static func settled(_ outcome: SettlementOutcome) throws -> Response {
+        switch outcome {
+        case .settled: Reply.noContent()
+        case .alreadySettled: try Reply.json(SettlementResponse(alreadySettled: true))
         }
     }
 

@@ -15,11 +15,16 @@ extension Handlers {
             try caller.requireScope(entity)
             let wait = try Self.maxWait(request.maxWaitMs)
             let (broker, sessionId) = (self.broker, request.sessionId)
-            let lock = try await Self.longPoll(
-                wait, whenShutDown: { throw HeraldError(.sessionCannotBeLocked, "no session was accepted before the server shut down") }
-            ) {
-                try await broker.acceptSession(on: entity, sessionId: sessionId, maxWaitTime: wait)
+            // No session available within the wait is nothing to do yet, as an empty receive:
+            // 204 No Content, not an error.
+            let lock: SessionLock? = try await Self.longPoll(wait, whenShutDown: { nil }) {
+                do {
+                    return try await broker.acceptSession(on: entity, sessionId: sessionId, maxWaitTime: wait)
+                } catch let error as HeraldError where error.code == .noSessionAvailable {
+                    return nil
+                }
             }
+            guard let lock else { return Reply.noContent() }
             return try Reply.json(WireSessionLock(lock))
 
         case .receiveFromSession:

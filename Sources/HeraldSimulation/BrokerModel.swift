@@ -73,6 +73,11 @@ struct BrokerModel {
     /// second; kept in memory). After a wall-clock jump back, an entry already forgotten no longer
     /// makes a send a duplicate, while one not yet forgotten still does.
     private var lastDuplicatePrune: Int64 = 0
+    /// How each lock token settled its message, and when (durable, like the store's table).
+    private var settlements: [LockToken: RememberedSettlement] = [:]
+    /// When a settlement last forgot settlements past ``HeraldLimits/settlementMemory`` (at most
+    /// once a wall-clock second; kept in memory), as the store does.
+    private var lastSettlementPrune: Int64 = 0
 
     // MARK: Entities
 
@@ -93,6 +98,7 @@ struct BrokerModel {
     /// What a restart does to the in-memory part of the broker: every lock is released.
     mutating func restart() {
         self.lastDuplicatePrune = 0
+        self.lastSettlementPrune = 0
         for key in self.entities.keys.sorted() {
             self.entities[key]!.holds = [:]
             for sequenceNumber in self.entities[key]!.messages.keys.sorted() {
@@ -184,12 +190,13 @@ struct BrokerModel {
         }
     }
 
-    mutating func cancelScheduled(_ sequenceNumbers: [Int64], in path: EntityPath) -> Result<Void, HeraldError> {
+    mutating func cancelScheduled(_ sequenceNumbers: [Int64], in path: EntityPath, now: Now) -> Result<Void, HeraldError> {
         guard var entity = self.entities[path.entityKey], path.kind == .queue else {
             return .failure(HeraldError(.invalidArgument, "model"))
         }
         for sequenceNumber in sequenceNumbers {
-            guard let message = entity.messages[sequenceNumber], message.state == .scheduled, !message.isDeadLetter else {
+            // Once its time has come a message is active, swept or not.
+            guard let message = entity.messages[sequenceNumber], message.state == .scheduled, message.visibleAt > now.wall, !message.isDeadLetter else {
                 return .failure(HeraldError(.messageNotFound, "model"))
             }
             entity.messages[sequenceNumber] = nil
@@ -306,22 +313,53 @@ struct BrokerModel {
         return .success(message)
     }
 
-    mutating func complete(_ tokens: [LockToken], now: Now) -> Result<Void, HeraldError> {
-        for token in tokens {
-            if case .failure(let error) = self.locked(token, now: now) { return .failure(error) }
+    /// The answer to settling `token` as `kind` after its lock was found lost with `error`: a
+    /// remembered settlement of the same kind is a retry (see ``SettlementOutcome``).
+    private func retry(_ token: LockToken, as kind: SettlementKind, after error: HeraldError, now: Now) -> Result<SettlementOutcome, HeraldError> {
+        guard error.code == .lockLost, let remembered = self.settlements[token] else { return .failure(error) }
+        do {
+            return .success(try remembered.retry(kind, of: token, now: now.wall, lockLost: error))
+        } catch {
+            return .failure(error)
+        }
+    }
+
+    /// Remembers that `tokens` settled their messages as `kind`; first forgets, at most once a
+    /// wall-clock second, settlements past the window, as the store does.
+    private mutating func remember(_ tokens: [LockToken], as kind: SettlementKind, now: Now) {
+        guard !tokens.isEmpty else { return }
+        if now.wall - self.lastSettlementPrune >= 1000 {
+            self.lastSettlementPrune = now.wall
+            self.settlements = self.settlements.filter { $0.value.settledAt > RememberedSettlement.forgottenBefore(now: now.wall) }
         }
         for token in tokens {
+            self.settlements[token] = RememberedSettlement(kind: kind, settledAt: now.wall)
+        }
+    }
+
+    mutating func complete(_ tokens: [LockToken], now: Now) -> Result<SettlementOutcome, HeraldError> {
+        var completedNow: [LockToken] = []
+        for token in tokens {
+            switch self.locked(token, now: now) {
+            case .success: completedNow.append(token)
+            case .failure(let error):
+                // A token that completed its message before counts as completed (a retry).
+                guard case .success = self.retry(token, as: .complete, after: error, now: now) else { return .failure(error) }
+            }
+        }
+        for token in completedNow {
             let key = token.entity.origin.entityKey
             self.entities[key]!.messages[token.sequenceNumber] = nil
             self.entities[key]!.removed.insert(token.sequenceNumber)
         }
-        return .success(())
+        self.remember(completedNow, as: .complete, now: now)
+        return .success(completedNow.isEmpty ? .alreadySettled : .settled)
     }
 
-    mutating func abandon(_ token: LockToken, delay: Duration?, now: Now) -> Result<Void, HeraldError> {
+    mutating func abandon(_ token: LockToken, delay: Duration?, now: Now) -> Result<SettlementOutcome, HeraldError> {
         let message: MessageState
         switch self.locked(token, now: now) {
-        case .failure(let error): return .failure(error)
+        case .failure(let error): return self.retry(token, as: .abandon, after: error, now: now)
         case .success(let found): message = found
         }
         let key = token.entity.origin.entityKey
@@ -334,24 +372,27 @@ struct BrokerModel {
             entity.messages[token.sequenceNumber]!.visibleAt = delay.map { $0 > .zero ? now.wall + $0.milliseconds : 0 } ?? 0
         }
         self.entities[key] = entity
-        return .success(())
+        self.remember([token], as: .abandon, now: now)
+        return .success(.settled)
     }
 
-    mutating func deferMessage(_ token: LockToken, now: Now) -> Result<Void, HeraldError> {
-        if case .failure(let error) = self.locked(token, now: now) { return .failure(error) }
+    mutating func deferMessage(_ token: LockToken, now: Now) -> Result<SettlementOutcome, HeraldError> {
+        if case .failure(let error) = self.locked(token, now: now) { return self.retry(token, as: .deferral, after: error, now: now) }
         if token.entity.isDeadLetter { return .failure(HeraldError(.invalidArgument, "model")) }
         let key = token.entity.origin.entityKey
         self.entities[key]!.messages[token.sequenceNumber]!.state = .deferred
         self.entities[key]!.messages[token.sequenceNumber]!.lockNonce = nil
         self.entities[key]!.messages[token.sequenceNumber]!.lockedUntil = nil
-        return .success(())
+        self.remember([token], as: .deferral, now: now)
+        return .success(.settled)
     }
 
-    mutating func deadLetter(_ token: LockToken, reason: String, now: Now) -> Result<Void, HeraldError> {
-        if case .failure(let error) = self.locked(token, now: now) { return .failure(error) }
+    mutating func deadLetter(_ token: LockToken, reason: String, now: Now) -> Result<SettlementOutcome, HeraldError> {
+        if case .failure(let error) = self.locked(token, now: now) { return self.retry(token, as: .deadLetter, after: error, now: now) }
         if token.entity.isDeadLetter { return .failure(HeraldError(.invalidArgument, "model")) }
         Self.moveToDeadLetter(&self.entities[token.entity.origin.entityKey]!, token.sequenceNumber, reason: reason)
-        return .success(())
+        self.remember([token], as: .deadLetter, now: now)
+        return .success(.settled)
     }
 
     mutating func renewLock(_ token: LockToken, now: Now) -> Result<Void, HeraldError> {
@@ -371,11 +412,11 @@ struct BrokerModel {
         return .success(())
     }
 
-    mutating func resubmit(_ token: LockToken, now: Now) -> Result<Void, HeraldError> {
+    mutating func resubmit(_ token: LockToken, now: Now) -> Result<SettlementOutcome, HeraldError> {
         guard token.entity.isDeadLetter else { return .failure(HeraldError(.invalidArgument, "model")) }
         let message: MessageState
         switch self.locked(token, now: now) {
-        case .failure(let error): return .failure(error)
+        case .failure(let error): return self.retry(token, as: .resubmit, after: error, now: now)
         case .success(let found): message = found
         }
         var resubmitted = message
@@ -389,7 +430,8 @@ struct BrokerModel {
         resubmitted.deadLetterReason = nil
         resubmitted.deliveryCountAtDeadLetter = nil
         self.entities[token.entity.origin.entityKey]!.messages[token.sequenceNumber] = resubmitted
-        return .success(())
+        self.remember([token], as: .resubmit, now: now)
+        return .success(.settled)
     }
 
     // MARK: Sessions

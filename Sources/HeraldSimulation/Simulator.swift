@@ -294,7 +294,7 @@ final class Simulator {
         let crashed = self.storage.isCrashed
         let answer: String
         switch actual {
-        case .success: answer = " -> ok"
+        case .success(let value): answer = (value as? SettlementOutcome) == .alreadySettled ? " -> ok (already settled)" : " -> ok"
         case .failure(let error as HeraldError):
             // Which of two lost locks a store reports first is not part of the contract.
             answer = " -> \(error.code == .sessionLockLost ? HeraldError.Code.lockLost : error.code)"
@@ -439,9 +439,10 @@ final class Simulator {
         if numbers.isEmpty || self.random.chance(20) { numbers.append(Int64(self.random.int(1...Int(max(1, self.model.entity(Self.work)!.lastSequence))))) }
         let what = "cancel scheduled \(numbers) of \(Self.work)"
         self.log(what)
+        let now = self.now
         let actual = await self.call { try await self.broker.cancelScheduled(numbers, in: Self.work) }
         var predicted = self.model
-        let expected = predicted.cancelScheduled(numbers, in: Self.work)
+        let expected = predicted.cancelScheduled(numbers, in: Self.work, now: now)
         try await self.settleOutcome(what, actual: actual, expected: expected, predicted: predicted) { _, _ in }
     }
 
@@ -501,11 +502,31 @@ final class Simulator {
         self.log(what)
         let now = self.now
         let actual = await self.call {
-            if tokens.count == 1 { try await self.broker.complete(tokens[0]) } else { try await self.broker.complete(tokens) }
+            if tokens.count == 1 { return try await self.broker.complete(tokens[0]) }
+            return try await self.broker.complete(tokens)
         }
         var predicted = self.model
         let expected = predicted.complete(tokens, now: now)
-        try await self.settleOutcome(what, actual: actual, expected: expected, predicted: predicted) { _, _ in }
+        try await self.settleOutcome(what, actual: actual, expected: expected, predicted: predicted) { outcome, expectedOutcome in
+            try self.compareOutcome(what, outcome, expectedOutcome)
+        }
+        self.maybeRetryLater(tokens, after: actual)
+    }
+
+    /// Fails unless a settlement answered as the model expects: settled now, or already settled
+    /// by the same token (a retry).
+    private func compareOutcome(_ what: String, _ outcome: SettlementOutcome, _ expected: SettlementOutcome) throws {
+        guard outcome == expected else {
+            throw self.fail("a retried settlement answers truthfully", "\(what): the broker answered \(outcome), the model expected \(expected)")
+        }
+    }
+
+    /// Keeps some settled tokens to settle again later, as a receiver retries a settlement whose
+    /// answer it lost: once acknowledged (an in-doubt one may have left the model a branch whose
+    /// settlements differ from the store's only in what it remembers).
+    private func maybeRetryLater(_ tokens: [LockToken], after actual: Result<SettlementOutcome, any Error>) {
+        guard case .success = actual, self.random.chance(20) else { return }
+        self.held += tokens
     }
 
     private func settle(_ settlement: Settlement) async throws {
@@ -513,8 +534,8 @@ final class Simulator {
         let now = self.now
         var predicted = self.model
         let what: String
-        let actual: Result<Void, any Error>
-        let expected: Result<Void, HeraldError>
+        let actual: Result<SettlementOutcome, any Error>
+        let expected: Result<SettlementOutcome, HeraldError>
         switch settlement {
         case .abandon:
             let delay: Duration? = self.random.chance(30) ? .milliseconds(self.random.int(0...Self.maxAbandonDelayMilliseconds)) : nil
@@ -536,8 +557,11 @@ final class Simulator {
         case .renewLock:
             what = "renew lock \(token.entity)#\(token.sequenceNumber)"
             self.log(what)
-            actual = await self.call { _ = try await self.broker.renewLock(token) }
-            expected = predicted.renewLock(token, now: now)
+            actual = await self.call {
+                _ = try await self.broker.renewLock(token)
+                return .settled
+            }
+            expected = predicted.renewLock(token, now: now).map { .settled }
             // A renewed delivery is still held.
             self.held.append(token)
         case .resubmit:
@@ -546,7 +570,10 @@ final class Simulator {
             actual = await self.call { try await self.broker.resubmit(token) }
             expected = predicted.resubmit(token, now: now)
         }
-        try await self.settleOutcome(what, actual: actual, expected: expected, predicted: predicted) { _, _ in }
+        try await self.settleOutcome(what, actual: actual, expected: expected, predicted: predicted) { outcome, expectedOutcome in
+            try self.compareOutcome(what, outcome, expectedOutcome)
+        }
+        if settlement != .renewLock { self.maybeRetryLater([token], after: actual) }
         // A resubmitted message starts counting deliveries again: once acknowledged, or once a crash
         // left the resubmit in doubt and the store showed it done.
         if settlement == .resubmit, self.model.entity(token.entity.origin)?.messages[token.sequenceNumber]?.isDeadLetter == false {
@@ -566,7 +593,7 @@ final class Simulator {
         let nonce = (try? actual.get())?.nonce ?? Self.dummyNonce
         let expected: Result<String?, HeraldError> =
             switch predicted.acceptSession(on: Self.orders, sessionId: sessionId, nonce: nonce, now: now) {
-            case .success(nil): .failure(HeraldError(.sessionCannotBeLocked, "model: no session available"))
+            case .success(nil): .failure(HeraldError(.noSessionAvailable, "model: no session available"))
             case let other: other
             }
         try await self.settleOutcome(what, actual: actual, expected: expected, predicted: predicted, keepsEffectsOnFailure: sessionId == nil) { lock, expectedId in

@@ -73,7 +73,8 @@ public enum WireStatus {
         case .invalidName, .invalidOption, .invalidArgument, .identifierTooLong, .batchTooLarge,
             .sessionRequired, .sessionNotEnabled:
             400
-        case .entityNotFound, .messageNotFound: 404
+        // `acceptSession` answers noSessionAvailable with 204 No Content; 404 only stands for it elsewhere.
+        case .entityNotFound, .messageNotFound, .noSessionAvailable: 404
         case .entityAlreadyExists, .concurrencyConflict, .alreadyProcessed, .sessionCannotBeLocked: 409
         case .lockLost, .sessionLockLost: 410
         case .messageTooLarge, .propertyTooLarge, .propertiesTooLarge: 413

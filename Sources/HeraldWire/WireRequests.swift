@@ -175,6 +175,14 @@ public struct RenewLockResponse: Codable, Sendable, Hashable {
     public init(lockedUntil: Int64) { self.lockedUntil = lockedUntil }
 }
 
+/// The answer of a settlement (complete, abandon, defer, dead-letter, resubmit) that the same
+/// lock token had already made: 200 with `{"alreadySettled": true}`. A first settlement answers
+/// 204 without a body.
+public struct SettlementResponse: Codable, Sendable, Hashable {
+    public var alreadySettled: Bool
+    public init(alreadySettled: Bool) { self.alreadySettled = alreadySettled }
+}
+
 /// `POST /v1/sessions/accept`: a named session, or the next available one.
 public struct AcceptSessionRequest: Codable, Sendable, Hashable {
     public var entity: WireEntity

@@ -19,11 +19,11 @@ struct FailingBroker: MessageBroker {
     func receive(from entity: EntityPath, maxCount: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] { throw self.error }
     func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] { throw self.error }
     func peek(_ entity: EntityPath, fromSequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage] { throw self.error }
-    func complete(_ token: LockToken) async throws { throw self.error }
-    func complete(_ tokens: [LockToken]) async throws { throw self.error }
-    func abandon(_ token: LockToken, delay: Duration?) async throws { throw self.error }
-    func `defer`(_ token: LockToken) async throws { throw self.error }
-    func deadLetter(_ token: LockToken, reason: String, description: String?) async throws { throw self.error }
+    func complete(_ token: LockToken) async throws -> SettlementOutcome { throw self.error }
+    func complete(_ tokens: [LockToken]) async throws -> SettlementOutcome { throw self.error }
+    func abandon(_ token: LockToken, delay: Duration?) async throws -> SettlementOutcome { throw self.error }
+    func `defer`(_ token: LockToken) async throws -> SettlementOutcome { throw self.error }
+    func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> SettlementOutcome { throw self.error }
     func renewLock(_ token: LockToken) async throws -> Date { throw self.error }
     func acceptSession(on entity: EntityPath, sessionId: String?, maxWaitTime: Duration) async throws -> SessionLock { throw self.error }
     func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage] { throw self.error }
@@ -31,7 +31,7 @@ struct FailingBroker: MessageBroker {
     func setSessionState(_ state: Data?, for session: SessionLock) async throws { throw self.error }
     func renewSessionLock(_ session: SessionLock) async throws -> SessionLock { throw self.error }
     func releaseSession(_ session: SessionLock) async throws { throw self.error }
-    func resubmit(_ token: LockToken) async throws { throw self.error }
+    func resubmit(_ token: LockToken) async throws -> SettlementOutcome { throw self.error }
     func counts(of entity: EntityPath) async throws -> EntityCounts { throw self.error }
 }
 

@@ -145,6 +145,7 @@ struct OpenAPITests {
             ("AbandonRequest", AbandonRequest(lockToken: WireLockToken.encode(token), delayMs: 5)),
             ("DeadLetterRequest", DeadLetterRequest(lockToken: WireLockToken.encode(token), reason: "r", description: "d")),
             ("RenewLockResponse", RenewLockResponse(lockedUntil: 1)),
+            ("SettlementResponse", SettlementResponse(alreadySettled: true)),
             ("SessionLock", lock),
             ("AcceptSessionRequest", AcceptSessionRequest(entity: entity, sessionId: "x", maxWaitMs: 0)),
             ("SessionReceiveRequest", SessionReceiveRequest(session: lock, maxCount: 1, maxWaitMs: 0)),

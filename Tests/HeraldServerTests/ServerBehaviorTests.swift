@@ -75,7 +75,10 @@ struct ServerBehaviorTests {
                 #expect(renewed.status == 200 && (try? renewed.decode(RenewLockResponse.self)) != nil, "\(renewed.text)")
                 #expect(try await http.request(.post, "/v1/locks/complete", json: ["lockTokens": [tokens[0]]]).status == 204)
                 #expect(try await http.request(.post, "/v1/locks/dead-letter", json: ["lockToken": tokens[1], "reason": "bad"]).status == 204)
-                let lost = try await http.request(.post, "/v1/locks/complete", json: ["lockTokens": [tokens[0]]])
+                // Completing again is a retry: 200 with alreadySettled (counted once); another settlement is lockLost.
+                let retried = try await http.request(.post, "/v1/locks/complete", json: ["lockTokens": [tokens[0]]])
+                #expect(retried.status == 200 && (try? retried.decode(SettlementResponse.self)) == SettlementResponse(alreadySettled: true), "\(retried.text)")
+                let lost = try await http.request(.post, "/v1/locks/abandon", json: ["lockToken": tokens[0]])
                 #expect(lost.status == 410 && lost.error == "lockLost")
 
                 // A session queue: accept, receive, state, release.

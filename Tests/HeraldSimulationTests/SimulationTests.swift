@@ -47,7 +47,8 @@ import Testing
         }
         let failure = try #require(caught, "no seed caught \(bug)")
         #expect(
-            ["acknowledged message lost", "completed message came back", "acknowledged change lost", "delivery count never decreases"]
+            // (An acknowledged dead-lettering undone shows as a message in the wrong queue.)
+            ["acknowledged message lost", "completed message came back", "acknowledged change lost", "delivery count never decreases", "dead-lettering"]
                 .contains(failure.invariant),
             "\(failure)"
         )
