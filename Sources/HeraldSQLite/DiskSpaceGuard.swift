@@ -78,26 +78,28 @@ final class DiskSpaceGuard: Sendable {
                 self.state.withLock { $0.isMeasuring = false }
                 throw error
             }
-            let change: Bool? = self.state.withLock { state in
+            self.state.withLock { state in
                 state.room = room
                 state.measuredAt = now
                 state.admitted = 0
                 state.isMeasuring = false
-                let isRefusing = room < self.minimum
-                defer { state.isRefusing = isRefusing }
-                return isRefusing == state.isRefusing ? nil : isRefusing
-            }
-            if let change {
-                self.log(refusing: change, room: room)
-                self.onChange(change)
             }
         }
-        let refusedRoom: Int64? = self.state.withLock { state in
+        let (refusedRoom, change): (Int64?, Bool?) = self.state.withLock { state in
             let room = state.room - state.admitted
-            guard room >= self.minimum else { return room }
+            let isRefusing = room < self.minimum
+            var change: Bool?
+            if isRefusing != state.isRefusing {
+                state.isRefusing = isRefusing
+                change = isRefusing
+                // Under the lock, so that the writer hears the changes in order.
+                self.onChange(isRefusing)
+            }
+            if isRefusing { return (room, change) }
             state.admitted += Int64(bytes)
-            return nil
+            return (nil, change)
         }
+        if let change { self.log(refusing: change) }
         if let refusedRoom {
             throw HeraldError(
                 .insufficientStorage,
@@ -113,8 +115,8 @@ final class DiskSpaceGuard: Sendable {
         return free + (try await spareBytes())
     }
 
-    private func log(refusing: Bool, room: Int64) {
-        let metadata: Logger.Metadata = ["directory": "\(self.directory)", "room": "\(room)", "minimum": "\(self.minimum)"]
+    private func log(refusing: Bool) {
+        let metadata: Logger.Metadata = ["directory": "\(self.directory)", "minimum": "\(self.minimum)"]
         if refusing {
             self.logger.warning("herald disk space below the minimum: refusing sends until space is freed", metadata: metadata)
         } else {
