@@ -186,7 +186,7 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldSQLiteTests",
-            dependencies: ["HeraldCore", "HeraldSQLite", "HeraldConformance", "HeraldTestSupport"],
+            dependencies: ["HeraldCore", "HeraldSQLite", "HeraldConformance", "HeraldTestSupport", "CHeraldFaultVFS"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -7,6 +7,7 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 // MARK: State
@@ -38,6 +39,7 @@ typedef struct FaultDomain {
     int crashed;
     int64_t countdown;  // <= 0: not armed
     uint64_t crashSeed;
+    int64_t capacity;  // <= 0: unlimited
     herald_fault_stats stats;
     struct FaultDomain *next;
 } FaultDomain;
@@ -170,6 +172,24 @@ static int eventFires(FaultDomain *domain) {
     return 0;
 }
 
+/// The bytes the domain's tracked files take, by their sizes on disk.
+static int64_t usedBytes(FaultDomain *domain) {
+    int64_t used = 0;
+    for (FaultRecord *record = domain->records; record; record = record->next) {
+        struct stat info;
+        if (stat(record->path, &info) == 0) used += (int64_t)info.st_size;
+    }
+    return used;
+}
+
+/// Whether growing `file` to `newEnd` bytes would take its domain past its capacity.
+static int exceedsCapacity(FaultFile *file, sqlite3_int64 newEnd) {
+    if (file->domain->capacity <= 0 || !file->record) return 0;
+    sqlite3_int64 size = 0;
+    if (file->real->pMethods->xFileSize(file->real, &size) != SQLITE_OK || newEnd <= size) return 0;
+    return usedBytes(file->domain) + (newEnd - size) > file->domain->capacity;
+}
+
 static int isInert(FaultFile *file) {
     return file->domain && (file->domain->crashed || file->generation != file->domain->generation);
 }
@@ -198,6 +218,12 @@ static int faultWrite(sqlite3_file *base, const void *buffer, int amount, sqlite
     if (isInert(file) || eventFires(file->domain)) {
         pthread_mutex_unlock(&faultMutex);
         return SQLITE_IOERR_WRITE;
+    }
+    if (exceedsCapacity(file, offset + amount)) {
+        // What the unix VFS answers when write(2) fails with ENOSPC.
+        file->domain->stats.fullWrites += 1;
+        pthread_mutex_unlock(&faultMutex);
+        return SQLITE_FULL;
     }
     int result = SQLITE_OK;
     if (file->record) {
@@ -513,6 +539,7 @@ void herald_fault_domain_reset(const char *prefix) {
         domain->generation += 1;
         domain->crashed = 0;
         domain->countdown = 0;
+        domain->capacity = 0;
         memset(&domain->stats, 0, sizeof(domain->stats));
     }
     pthread_mutex_unlock(&faultMutex);
@@ -585,8 +612,27 @@ int herald_fault_sync(const char *path) {
     return result;
 }
 
+void herald_fault_set_capacity(const char *prefix, int64_t capacity) {
+    pthread_mutex_lock(&faultMutex);
+    FaultDomain *domain = domainNamed(prefix);
+    if (domain) domain->capacity = capacity > 0 ? capacity : 0;
+    pthread_mutex_unlock(&faultMutex);
+}
+
+int64_t herald_fault_free_space(const char *prefix) {
+    pthread_mutex_lock(&faultMutex);
+    FaultDomain *domain = domainNamed(prefix);
+    int64_t free = -1;
+    if (domain && domain->capacity > 0) {
+        free = domain->capacity - usedBytes(domain);
+        if (free < 0) free = 0;
+    }
+    pthread_mutex_unlock(&faultMutex);
+    return free;
+}
+
 herald_fault_stats herald_fault_get_stats(const char *prefix) {
-    herald_fault_stats stats = {0, 0, 0, 0};
+    herald_fault_stats stats = {0, 0, 0, 0, 0};
     pthread_mutex_lock(&faultMutex);
     FaultDomain *domain = domainNamed(prefix);
     if (domain) stats = domain->stats;

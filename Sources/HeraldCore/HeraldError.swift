@@ -26,6 +26,7 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
             case noSessionAvailable
             case storeFailed
             case storeClosed
+            case insufficientStorage
             case concurrencyConflict
             case alreadyProcessed
         }
@@ -73,6 +74,11 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let storeFailed = Code(.storeFailed)
         /// The store was closed.
         public static let storeClosed = Code(.storeClosed)
+        /// The store's disk is (nearly) full: the operation was not applied, and may be retried once
+        /// space is freed. Sends and other operations that grow the store are refused while free space
+        /// is below the store's watermark; receives and settlements, which free space, still run.
+        /// Unlike ``storeFailed`` the store keeps working.
+        public static let insufficientStorage = Code(.insufficientStorage)
         /// A document or event stream is not at the version the transaction expected (optimistic concurrency).
         public static let concurrencyConflict = Code(.concurrencyConflict)
         /// The inbox already holds this (handler, message id): the message was handled before.
@@ -86,7 +92,7 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
             .invalidName, .invalidOption, .invalidArgument, .entityNotFound, .entityAlreadyExists,
             .messageTooLarge, .propertyTooLarge, .propertiesTooLarge, .identifierTooLong, .batchTooLarge,
             .messageNotFound, .lockLost, .sessionLockLost, .sessionRequired, .sessionNotEnabled,
-            .sessionCannotBeLocked, .noSessionAvailable, .storeFailed, .storeClosed, .concurrencyConflict, .alreadyProcessed,
+            .sessionCannotBeLocked, .noSessionAvailable, .storeFailed, .storeClosed, .insufficientStorage, .concurrencyConflict, .alreadyProcessed,
         ]
 
         /// The code whose ``description`` is `string`, if any.

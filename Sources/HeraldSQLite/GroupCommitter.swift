@@ -23,7 +23,11 @@ import Glibc
 ///
 /// A storage error stops the store for good (fail-stop, DESIGN.md §4.10): after a failed fsync
 /// the kernel may have dropped the dirty pages, so nothing is retried and nothing later is
-/// acknowledged.
+/// acknowledged. A full disk is the exception (`SQLITE_FULL`, from a `write` that found no room,
+/// before any fsync): the open transaction is rolled back, its operations fail with
+/// ``HeraldCore/HeraldError/Code/insufficientStorage`` (none was acknowledged, none is stored) and
+/// the store goes on; a checkpoint that finds the disk full leaves the WAL as it is and is retried
+/// later.
 final class GroupCommitter: Sendable {
     /// One caller's operation and the way to hand it its result.
     final class Operation: @unchecked Sendable {
@@ -31,6 +35,8 @@ final class GroupCommitter: Sendable {
         let execute: (StoreTransaction) throws -> Void
         let finish: (HeraldError?) -> Void
         let isReadOnly: Bool
+        /// Whether the writer already ran it again after a full disk rolled its group back.
+        var wasRetried = false
 
         init(isReadOnly: Bool, execute: @escaping (StoreTransaction) throws -> Void, finish: @escaping (HeraldError?) -> Void) {
             self.isReadOnly = isReadOnly
@@ -66,6 +72,7 @@ final class GroupCommitter: Sendable {
     private static let checkpointWALSize: Int64 = 4 << 20
 
     private let shared = Mutex(Shared())
+    private let lowOnSpace = Atomic<Bool>(false)
     private let writerWakeUp = DispatchSemaphore(value: 0)
     private let syncerWakeUp = DispatchSemaphore(value: 0)
     private let syncerStopped = DispatchSemaphore(value: 0)
@@ -168,6 +175,12 @@ final class GroupCommitter: Sendable {
         }
     }
 
+    /// Whether the disk is low on free space (see ``DiskSpaceGuard``): the writer then checkpoints
+    /// at every commit.
+    func setLowOnSpace(_ isLow: Bool) {
+        self.lowOnSpace.store(isLow, ordering: .relaxed)
+    }
+
     /// The error the store stopped with, if it did.
     var failure: HeraldError? {
         self.shared.withLock { $0.failure }
@@ -186,6 +199,8 @@ final class GroupCommitter: Sendable {
         let db = WriterConnection(self.database)
         var open: [Operation] = []  // executed inside the open transaction
         var commitsSinceCheckpointCheck = 0
+        // The in-memory session locks when the open transaction began, for a rollback to restore.
+        var sessionLocksAtBegin = self.state.state.sessionLocks
         while true {
             let step: WriterStep = self.shared.withLock { shared in
                 if !shared.pending.isEmpty && open.count < Self.maxGroupSize {
@@ -214,7 +229,10 @@ final class GroupCommitter: Sendable {
                 }
                 do {
                     try db.run { db in
-                        if !db.isInsideTransaction { try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute() }
+                        if !db.isInsideTransaction {
+                            try db.cachedStatement(sql: "BEGIN IMMEDIATE").execute()
+                            sessionLocksAtBegin = self.state.state.sessionLocks
+                        }
                         let state = self.state.state
                         let clock = self.configuration.clock
                         for operation in operations {
@@ -223,6 +241,9 @@ final class GroupCommitter: Sendable {
                         }
                     }
                     open += operations
+                } catch where Self.isDiskFull(error) {
+                    self.rollBackForFullDisk(error, failing: open + operations, sessionLocks: sessionLocksAtBegin, db: db)
+                    open = []
                 } catch {
                     self.failStop(error, failing: open + operations, db: db)
                     open = []
@@ -239,17 +260,35 @@ final class GroupCommitter: Sendable {
                         try self.state.state.flushSequences(db)
                         try db.cachedStatement(sql: "COMMIT").execute()
                     }
-                    commitsSinceCheckpointCheck += 1
-                    if commitsSinceCheckpointCheck >= 32 {
-                        commitsSinceCheckpointCheck = 0
-                        if Self.fileSize(self.walPath) > Self.checkpointWALSize {
-                            try db.run { db in try Self.checkpoint(db) }
-                        }
-                    }
+                } catch where Self.isDiskFull(error) {
+                    self.rollBackForFullDisk(error, failing: open, sessionLocks: sessionLocksAtBegin, db: db)
+                    open = []
+                    continue
                 } catch {
                     self.failStop(error, failing: open, db: db)
                     open = []
                     continue
+                }
+                commitsSinceCheckpointCheck += 1
+                // Low on disk space, the WAL is checkpointed at every commit, so that it is written
+                // again from its start rather than grown, and what receivers free is reusable.
+                let isLowOnSpace = self.lowOnSpace.load(ordering: .relaxed)
+                if commitsSinceCheckpointCheck >= 32 || (isLowOnSpace && commitsSinceCheckpointCheck > 0) {
+                    commitsSinceCheckpointCheck = 0
+                    if Self.fileSize(self.walPath) > (isLowOnSpace ? 0 : Self.checkpointWALSize) {
+                        do {
+                            try db.run { db in try Self.checkpoint(db) }
+                        } catch where Self.isDiskFull(error) {
+                            // The database file could not grow to take the WAL's pages. The WAL
+                            // still holds every commit; try again 32 commits later.
+                            commitsSinceCheckpointCheck = -32
+                            self.configuration.logger.warning("herald checkpoint postponed: the disk is full", metadata: ["error": "\(error)"])
+                        } catch {
+                            self.failStop(error, failing: open, db: db)
+                            open = []
+                            continue
+                        }
+                    }
                 }
                 // Receivers may look at once: whatever they get is acknowledged only after an
                 // fsync that also covers this group.
@@ -333,8 +372,47 @@ final class GroupCommitter: Sendable {
     /// syncs the WAL before copying and the database file before resetting the WAL.
     private static func checkpoint(_ db: Database) throws {
         try db.execute(sql: "PRAGMA synchronous = FULL")
+        // Commits go back to relying on the syncer even when the checkpoint fails.
+        defer { try? db.execute(sql: "PRAGMA synchronous = OFF") }
         try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)")
-        try db.execute(sql: "PRAGMA synchronous = OFF")
+    }
+
+    /// Whether `error` is SQLite finding the disk full (`SQLITE_FULL`: a write failed with ENOSPC).
+    private static func isDiskFull(_ error: any Error) -> Bool {
+        (error as? DatabaseError)?.resultCode == .SQLITE_FULL
+    }
+
+    /// Undoes the open transaction after a write found the disk full, without stopping the store:
+    /// rolls it back, reloads the writer's state from what is committed (restoring the session
+    /// locks held when the transaction began), fails the operations that wrote with
+    /// ``HeraldCore/HeraldError/Code/insufficientStorage`` and runs the read-only ones again once.
+    /// Nothing of the transaction was acknowledged: the syncer acknowledges only committed groups.
+    private func rollBackForFullDisk(_ error: any Error, failing operations: [Operation], sessionLocks: [Int64: [String: SessionHold]], db: WriterConnection) {
+        do {
+            try db.run { db in
+                if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") }
+                let state = try WriterState(db: db, completesExpiredLocks: self.state.state.completesExpiredLocks)
+                state.sessionLocks = sessionLocks
+                state.lastDuplicatePrune = self.state.state.lastDuplicatePrune
+                self.state.state = state
+            }
+        } catch {
+            self.failStop(error, failing: operations, db: db)
+            return
+        }
+        self.configuration.logger.warning("herald rolled back a transaction: the disk is full", metadata: ["error": "\(error)"])
+        let refusal = HeraldError(.insufficientStorage, "the disk is full: the change was rolled back, nothing of it is stored (\(error))")
+        var retried: [Operation] = []
+        for operation in operations {
+            if operation.isReadOnly && !operation.wasRetried {
+                operation.wasRetried = true
+                retried.append(operation)
+            } else {
+                operation.finish(refusal)
+            }
+        }
+        guard !retried.isEmpty else { return }
+        self.shared.withLock { shared in shared.pending.insert(contentsOf: retried, at: 0) }
     }
 
     private static func fileSize(_ path: String) -> Int64 {
@@ -412,7 +490,8 @@ final class ResultBox<T>: @unchecked Sendable {
 
 /// Gives the writer thread its state; nothing else touches it.
 final class WriterStateBox: @unchecked Sendable {
-    let state: WriterState
+    /// Replaced only by the writer, when a rollback makes it reload the state from the database.
+    var state: WriterState
     init(_ state: WriterState) { self.state = state }
 }
 

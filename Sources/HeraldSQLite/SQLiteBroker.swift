@@ -25,6 +25,21 @@ public final class SQLiteBroker: MessageBroker {
         public var clock: any BrokerClock
         /// Where the broker logs.
         public var logger: Logger
+        /// The free space, in bytes, the disk holding the database must keep (its file system's free
+        /// space plus the database's own free pages); 0 turns the check off. Below it, changes that
+        /// grow the store are refused with ``HeraldCore/HeraldError/Code/insufficientStorage``: sends
+        /// (scheduled ones too), creating queues, topics and subscriptions, and transactions that
+        /// send, append events or write documents. Receives, settlements and dead-letter purges still
+        /// run, and sends resume by themselves once there is room again. The room is measured at most
+        /// every 100 ms, not per message.
+        ///
+        /// The default, ``defaultMinimumFreeDiskBytes``, leaves room for what the store writes
+        /// without being asked to grow: the WAL (a few MiB between checkpoints, up to 16 MiB after
+        /// a burst) and the checkpoint that copies it into the database file.
+        public var minimumFreeDiskBytes: Int64
+        /// When set, replaces `statvfs` as the source of the file system's free bytes in the folder
+        /// of the database (`nil`: unknown, nothing is refused). For tests; not API.
+        public var _fileSystemFreeSpace: (@Sendable (_ directory: String) -> Int64?)?
         /// Called before each fsync of the WAL; a thrown error is treated as a failed fsync (fault
         /// injection in tests).
         public var _beforeCommit: (@Sendable () throws -> Void)?
@@ -43,16 +58,23 @@ public final class SQLiteBroker: MessageBroker {
         public init(clock: any BrokerClock = SystemBrokerClock(), logger: Logger = Logger(label: "herald.sqlite")) {
             self.clock = clock
             self.logger = logger
+            self.minimumFreeDiskBytes = Self.defaultMinimumFreeDiskBytes
+            self._fileSystemFreeSpace = nil
             self._beforeCommit = nil
             self._vfsName = nil
             self._syncWAL = nil
             self._completesExpiredLocks = false
         }
+
+        /// The default ``minimumFreeDiskBytes``: 64 MiB, four times the largest the WAL is kept at.
+        public static let defaultMinimumFreeDiskBytes: Int64 = 64 << 20
     }
 
     private let committer: GroupCommitter
     private let waiters = EntityWaiters()
     private let configuration: Configuration
+    private let diskSpace: DiskSpaceGuard
+    private let path: String
 
     /// How often a waiting receive looks again even without a wake-up (lock expiries and
     /// scheduled times make messages visible without a commit to announce them).
@@ -68,6 +90,7 @@ public final class SQLiteBroker: MessageBroker {
         // current directory may have changed, and a bare file name has no directory part.
         let path = URL(fileURLWithPath: path).path
         self.configuration = configuration
+        self.path = path
         var grdb = GRDB.Configuration()
         grdb.label = "herald"
         // The writer keeps a transaction open across accesses while the syncer works.
@@ -104,7 +127,13 @@ public final class SQLiteBroker: MessageBroker {
         } catch {
             throw HeraldError(.storeFailed, "cannot open the database at \(path): \(error)")
         }
-        self.committer = GroupCommitter(database: database, path: path, state: state, waiters: self.waiters, configuration: configuration)
+        let committer = GroupCommitter(database: database, path: path, state: state, waiters: self.waiters, configuration: configuration)
+        self.committer = committer
+        self.diskSpace = DiskSpaceGuard(
+            databasePath: path, minimum: configuration.minimumFreeDiskBytes,
+            fileSystemFreeSpace: configuration._fileSystemFreeSpace, logger: configuration.logger,
+            onChange: { isRefusing in committer.setLowOnSpace(isRefusing) }
+        )
         do {
             try self.committer.start()
         } catch {
@@ -157,6 +186,7 @@ public final class SQLiteBroker: MessageBroker {
     // MARK: Entities
 
     public func createQueue(_ name: String, options: EntityOptions) async throws {
+        try await self.admitGrowth(by: 0)
         try await self.committer.perform { try $0.createEntity(.queue(name), options: options, filter: nil) }
     }
 
@@ -171,6 +201,7 @@ public final class SQLiteBroker: MessageBroker {
     }
 
     public func createTopic(_ name: String, options: EntityOptions) async throws {
+        try await self.admitGrowth(by: 0)
         try await self.committer.perform { try $0.createEntity(.topic(name), options: options, filter: nil) }
     }
 
@@ -185,6 +216,7 @@ public final class SQLiteBroker: MessageBroker {
     }
 
     public func createSubscription(_ name: String, topic: String, options: EntityOptions, filter: SubscriptionFilter) async throws {
+        try await self.admitGrowth(by: 0)
         try await self.committer.perform { try $0.createEntity(.subscription(name, of: topic), options: options, filter: filter) }
     }
 
@@ -200,6 +232,7 @@ public final class SQLiteBroker: MessageBroker {
 
     public func send(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt] {
         if messages.isEmpty { return [] }
+        try await self.admitGrowth(by: messages.reduce(0) { $0 + $1.body.count })
         return try await self.committer.perform { try $0.send(messages, to: entity) }
     }
 
@@ -304,6 +337,17 @@ public final class SQLiteBroker: MessageBroker {
         try await self.committer.perform { try $0.counts(entity) }
     }
 
+    // MARK: Disk space
+
+    /// Throws ``HeraldCore/HeraldError/Code/insufficientStorage`` while the disk is below
+    /// ``Configuration/minimumFreeDiskBytes``; `bytes` is roughly what the change adds.
+    private func admitGrowth(by bytes: Int) async throws {
+        let path = self.path
+        try await self.diskSpace.admit(bytes) {
+            try await self.committer.perform(readOnly: true) { try $0.spareBytes(databasePath: path) }
+        }
+    }
+
     // MARK: Long polling
 
     /// Runs `attempt` until `isDone` accepts its result or `maxWaitTime` passes, sleeping between
@@ -329,6 +373,13 @@ public final class SQLiteBroker: MessageBroker {
 extension SQLiteBroker: TransactionalBroker {
     public func commit(_ transaction: BrokerTransaction) async throws -> TransactionReceipt {
         if transaction.isEmpty { return TransactionReceipt(sends: [], streamVersions: [:]) }
+        // Settlements, cancellations, inbox records and document deletions do not grow the store.
+        let growth = transaction.sends.reduce(0) { $0 + $1.message.body.count }
+            + transaction.appends.reduce(0) { $0 + $1.events.reduce(0) { $0 + $1.data.count } }
+            + transaction.documentWrites.reduce(0) { $0 + ($1.data?.count ?? 0) }
+        if !transaction.sends.isEmpty || !transaction.appends.isEmpty || transaction.documentWrites.contains(where: { $0.data != nil }) {
+            try await self.admitGrowth(by: growth)
+        }
         return try await self.committer.perform { try $0.commit(transaction) }
     }
 

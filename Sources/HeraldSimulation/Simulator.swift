@@ -57,6 +57,9 @@ final class Simulator {
     private static func configuration(_ clock: ManualBrokerClock, _ storage: FaultStorage, _ bug: SimulationBug) -> SQLiteBroker.Configuration {
         var configuration = SQLiteBroker.Configuration(clock: clock, logger: Logger(label: "herald.simulation", factory: { _ in SwiftLogNoOpLogHandler() }))
         configuration._vfsName = FaultStorage.vfsName
+        // No free-space watermark: the simulated disk never fills, and measuring the real one (at
+        // wall-clock intervals, through the writer) would make a replay differ from its run.
+        configuration.minimumFreeDiskBytes = 0
         configuration._completesExpiredLocks = bug == .completeExpiredLock
         let syncs = SyncCounter()
         configuration._syncWAL = { path in

@@ -80,6 +80,8 @@ public enum WireStatus {
         case .messageTooLarge, .propertyTooLarge, .propertiesTooLarge: 413
         // The store stopped (fail-stop after a storage error) or is closing: nothing is served until a restart.
         case .storeFailed, .storeClosed: 503
+        // The disk is (nearly) full: this operation was refused, the store still serves others.
+        case .insufficientStorage: 507
         default: 500
         }
     }

@@ -65,6 +65,16 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The log level: trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
 
+    @Option(
+        help: """
+            The embedded store's free-disk watermark: below it, sends and other changes that grow the \
+            store are answered 507 (receives and settlements still run) until space is freed. Bytes, \
+            or with a unit: 512MiB, 2GiB, 100MB; 0 turns it off. Not used with --postgres: PostgreSQL \
+            manages its own disk.
+            """
+    )
+    var minFreeDisk: ByteSizeArgument = ByteSizeArgument(bytes: SQLiteBroker.Configuration.defaultMinimumFreeDiskBytes)
+
     func validate() throws {
         guard (0...65_535).contains(self.port) else { throw ValidationError("--port is 0 to 65535") }
         guard self.maxBodySize > 0 else { throw ValidationError("--max-body-size must be positive") }
@@ -97,7 +107,9 @@ struct ServeCommand: AsyncParsableCommand {
             // Like keys.json, the store is for this user only: the folder 0700, the database files 0600.
             try FileManager.default.createDirectory(atPath: self.data, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             let path = URL(fileURLWithPath: self.data).appendingPathComponent("herald.sqlite").path
-            let broker = try SQLiteBroker(path: path, configuration: .init(logger: logger))
+            var configuration = SQLiteBroker.Configuration(logger: logger)
+            configuration.minimumFreeDiskBytes = self.minFreeDisk.bytes
+            let broker = try SQLiteBroker(path: path, configuration: configuration)
             do {
                 try await self.serve(broker, storeName: "sqlite", storeDescription: "sqlite \(self.data)", keys: keyStore, logger: logger)
             } catch {
@@ -171,6 +183,35 @@ struct ServeCommand: AsyncParsableCommand {
         case EADDRNOTAVAIL: "the address is not one of this machine's (check --host)"
         default: nil
         }
+    }
+}
+
+/// A size on the command line: bytes, or a number with a unit (`KB`, `MB`, `GB`, `TB` in powers
+/// of 1000; `KiB`, `MiB`, `GiB`, `TiB` in powers of 1024; `B`).
+struct ByteSizeArgument: ExpressibleByArgument, Sendable {
+    /// The size in bytes.
+    var bytes: Int64
+
+    private static let units: [(suffix: String, size: Double)] = [
+        ("b", 1), ("kb", 1e3), ("mb", 1e6), ("gb", 1e9), ("tb", 1e12),
+        ("kib", 1024), ("mib", 1_048_576), ("gib", 1_073_741_824), ("tib", 1_099_511_627_776),
+    ]
+
+    init(bytes: Int64) { self.bytes = bytes }
+
+    init?(argument: String) {
+        let text = argument.trimmingCharacters(in: .whitespaces).lowercased()
+        // The longest suffix that matches wins ("mib" over "b").
+        let unit = Self.units.filter { text.hasSuffix($0.suffix) }.max { $0.suffix.count < $1.suffix.count }
+        let number = unit.map { String(text.dropLast($0.suffix.count)).trimmingCharacters(in: .whitespaces) } ?? text
+        guard let value = Double(number), value.isFinite, value >= 0 else { return nil }
+        let bytes = (value * (unit?.size ?? 1)).rounded()
+        guard bytes < 9e18 else { return nil }
+        self.bytes = Int64(bytes)
+    }
+
+    var defaultValueDescription: String {
+        self.bytes > 0 && self.bytes % 1_048_576 == 0 ? "\(self.bytes / 1_048_576)MiB" : "\(self.bytes)"
     }
 }
 

@@ -1,8 +1,16 @@
 import Foundation
+import HTTPTypes
 import HeraldCore
+import HeraldSQLite
 import HeraldServer
 import Logging
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// `herald serve` refuses to serve without keys except on a loopback address with
 /// `--insecure-local`, and `herald keys` creates, lists and revokes keys.
@@ -58,6 +66,35 @@ struct CommandLineTests {
         let result = try await HeraldProcess.run(["serve", "--port", "0", "--data", directory.path])
         #expect(result.status != 0)
         #expect(result.stderr.contains("no access keys"), "stderr: \(result.stderr)")
+    }
+
+    /// `--min-free-disk` sets the embedded store's watermark: below it a send is answered 507
+    /// Insufficient Storage while receives still run; a size it cannot read is refused.
+    @Test func serveMinFreeDiskRefusesSendsBelowTheWatermark() async throws {
+        let directory = try ServerHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var configuration = SQLiteBroker.Configuration()
+        configuration.minimumFreeDiskBytes = 0
+        let broker = try SQLiteBroker(path: directory.appendingPathComponent("herald.sqlite").path, configuration: configuration)
+        try await broker.createQueue("orders")
+        try await broker.send(Message(messageId: "before", text: "stored before"), to: .queue("orders"))
+        await broker.close()
+
+        let refused = try await HeraldProcess.run(["serve", "--insecure-local", "--port", "0", "--data", directory.path, "--min-free-disk", "lots"])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("min-free-disk"), "stderr: \(refused.stderr)")
+
+        // No disk has a million TiB free.
+        let server = try HeraldProcess(["serve", "--insecure-local", "--port", "0", "--data", directory.path, "--min-free-disk", "1000000TiB"])
+        defer { server.signal(SIGKILL) }
+        let port = try await server.waitUntilListening()
+        try await HTTPConnection.with(port: port) { http in
+            let send = try await http.request(.post, "/v1/messages/send", json: ["entity": ["queue": "orders"], "messages": [["text": "x"]]])
+            #expect(send.status == 507, "\(send.text)")
+            #expect(send.error == "insufficientStorage")
+            let receive = try await http.request(.post, "/v1/messages/receive", json: ["entity": ["queue": "orders"], "maxCount": 10, "mode": "receiveAndDelete"])
+            #expect(receive.status == 200 && receive.text.contains("before"), "\(receive.text)")
+        }
     }
 
     @Test func keysCreateListRevoke() async throws {

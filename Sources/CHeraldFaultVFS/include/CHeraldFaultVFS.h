@@ -9,6 +9,8 @@
 // but a seeded random prefix, as if the disk had flushed some in order), then makes every handle
 // opened before it inert (its I/O fails) and refuses opens and deletes until a restart.
 // Deletions and file creation are treated as durable at once (directories are not modelled).
+// A domain can also be given a capacity: a write that would grow its files past it fails with
+// SQLITE_FULL, as the unix VFS answers a write(2) that fails with ENOSPC (a full disk).
 
 #ifndef CHERALDFAULTVFS_H
 #define CHERALDFAULTVFS_H
@@ -52,12 +54,23 @@ void herald_fault_restart(const char *prefix);
 /// crashed. A file the VFS does not track is left alone (SQLITE_OK).
 int herald_fault_sync(const char *path);
 
-/// What the domain `prefix` has seen: I/O events, syncs, crashes, bytes of unsynced writes undone.
+/// Limits the total size of the tracked files (database, WAL, journal) of the domain `prefix` to
+/// `capacity` bytes: a write that would grow them past it does not happen and fails with
+/// SQLITE_FULL. Writes within a file's current size always succeed. `capacity` <= 0: unlimited.
+void herald_fault_set_capacity(const char *prefix, int64_t capacity);
+
+/// The bytes the domain `prefix` may still grow by under its capacity (0 when full), or -1 when
+/// it has no capacity (or is unknown): a stand-in for `statvfs` on a small disk.
+int64_t herald_fault_free_space(const char *prefix);
+
+/// What the domain `prefix` has seen: I/O events, syncs, crashes, bytes of unsynced writes undone,
+/// writes refused for lack of capacity.
 typedef struct {
     int64_t events;
     int64_t syncs;
     int64_t crashes;
     int64_t undoneWrites;
+    int64_t fullWrites;
 } herald_fault_stats;
 
 /// The counters of the domain `prefix` (zeros for an unknown domain).
