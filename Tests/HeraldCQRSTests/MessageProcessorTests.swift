@@ -219,12 +219,12 @@ final class ProcessorBox: @unchecked Sendable {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let broker = try SQLiteBroker(path: directory.appendingPathComponent("h.sqlite").path)
-        // Two seconds, not the minimum of one: a renewal is a write that waits for an fsync, which a
-        // loaded machine can stretch past half a second.
-        try await broker.createQueue("in", options: EntityOptions(lockDuration: .seconds(2)))
+        // Four seconds, not the minimum of one: a renewal is a write that waits for an fsync, which a
+        // loaded machine (the whole suite runs in parallel on two cores) can stretch past a second.
+        try await broker.createQueue("in", options: EntityOptions(lockDuration: .seconds(4)))
         var handlers = MessageHandlers()
         handlers.on(Step.self) { command, context in
-            try await Task.sleep(for: .milliseconds(5000))  // 2.5 lock durations
+            try await Task.sleep(for: .milliseconds(10_000))  // 2.5 lock durations
             try await log(context, "done", command.step)
         }
         try await CommandBus(broker: broker).send(Step(commandId: "slow", step: 1), to: .queue("in"))

@@ -201,7 +201,8 @@ struct ServerBehaviorTests {
         running.cancel()
         let answer = try await poll.value
         try await running.value
-        #expect(ContinuousClock.now - stopping < .seconds(5), "stopping took \(ContinuousClock.now - stopping)")
+        // Far below the poll's 30 s and the 10 s grace before requests are cancelled, with room for a loaded machine.
+        #expect(ContinuousClock.now - stopping < .seconds(8), "stopping took \(ContinuousClock.now - stopping)")
         #expect(answer.status == 200 && (try? answer.decode(MessagesResponse.self).messages.isEmpty) == true, "\(answer.text)")
         await broker.close()
     }
