@@ -27,8 +27,14 @@ public struct HeraldAdmin: AsyncParsableCommand {
     /// Parses `arguments` (without the program name), runs the command they name, and returns
     /// the exit status the process would have; output goes to ``CommandOutput/current``.
     public static func main(arguments: [String]) async -> Int32 {
+        await Self.run(Self.self, arguments: arguments)
+    }
+
+    /// Parses `arguments` as a command of `root`, runs it, and returns the exit status: 0, or
+    /// what ``report(_:arguments:root:)`` says of the failure.
+    public static func run(_ root: any ParsableCommand.Type, arguments: [String]) async -> Int32 {
         do {
-            var command = try Self.parseAsRoot(arguments)
+            var command = try root.parseAsRoot(arguments)
             if var command = command as? any AsyncParsableCommand {
                 try await command.run()
             } else {
@@ -36,7 +42,7 @@ public struct HeraldAdmin: AsyncParsableCommand {
             }
             return 0
         } catch {
-            return Self.report(error, arguments: arguments, root: Self.self)
+            return Self.report(error, arguments: arguments, root: root)
         }
     }
 

@@ -18,16 +18,7 @@ struct Herald: AsyncParsableCommand {
     /// Runs the command the arguments name; reports a failure as ArgumentParser does, or with
     /// `--json` as a JSON error object (``HeraldCLI/HeraldAdmin/report(_:arguments:root:)``).
     static func main() async {
-        let arguments = Array(CommandLine.arguments.dropFirst())
-        do {
-            var command = try Self.parseAsRoot(arguments)
-            if var command = command as? any AsyncParsableCommand {
-                try await command.run()
-            } else {
-                try command.run()
-            }
-        } catch {
-            Foundation.exit(HeraldAdmin.report(error, arguments: arguments, root: Self.self))
-        }
+        let status = await HeraldAdmin.run(Self.self, arguments: Array(CommandLine.arguments.dropFirst()))
+        if status != 0 { Foundation.exit(status) }
     }
 }
