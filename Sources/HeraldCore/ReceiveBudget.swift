@@ -21,6 +21,9 @@ package struct ReceiveBudget: Sendable {
     /// Whether a message did not fit: nothing more is taken.
     package var isSpent: Bool { self.exhausted }
 
+    /// What is left of the budget.
+    package var remainingBytes: Int { self.exhausted ? 0 : self.maxBytes - self.usedBytes }
+
     /// Takes messages of `sizes`, in order, while they fit.
     ///
     /// - Returns: How many were taken.

@@ -76,23 +76,22 @@ extension Handlers {
 
 extension Handlers {
     /// What the bodies and properties of one answer's messages may count: half the response
-    /// budget, since base64 makes a body a third larger and JSON adds each message's fields.
-    var messageBudget: Int { self.maxResponseBodySize / 2 }
-
-    /// How many messages a peek or a deferred receive asks the store for at once, so that no more
-    /// than this many are in memory beyond the budget.
-    static let pageSize = 16
+    /// budget (base64 makes a body a third larger and JSON adds each message's fields), or less
+    /// when many answers are prepared at once (``AnswerMemory``).
+    var messageBudget: Int { self.answerMemory.share(upTo: self.maxResponseBodySize / 2) }
 
     /// Peeks up to `maxCount` messages from `sequenceNumber` on, page by page, stopping before
     /// the answer would pass its budget (the first message always fits).
     func peek(_ entity: EntityPath, from sequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage] {
         try HeraldLimits.checkReceiveCount(maxCount)
         var budget = ReceiveBudget(maxBytes: self.messageBudget)
+        var pages = PageSizer()
         var messages: [ReceivedMessage] = []
         var next = sequenceNumber
         while messages.count < maxCount {
-            let wanted = min(Self.pageSize, maxCount - messages.count)
+            let wanted = pages.next(remainingCount: maxCount - messages.count, remainingBytes: budget.remainingBytes)
             let page = try await self.broker.peek(entity, fromSequenceNumber: next, maxCount: wanted)
+            pages.saw(page)
             let admitted = budget.admit(page.map(\.message.budgetSize))
             messages += page.prefix(admitted)
             guard admitted == wanted, let last = page.last?.sequenceNumber, last < .max else { break }
@@ -107,10 +106,12 @@ extension Handlers {
     /// request fails as a whole.
     func receiveDeferred(_ sequenceNumbers: [Int64], from entity: EntityPath) async throws -> [ReceivedMessage] {
         var budget = ReceiveBudget(maxBytes: self.messageBudget)
+        var pages = PageSizer()
         var messages: [ReceivedMessage] = []
         var start = 0
         while start < sequenceNumbers.count && !budget.isSpent {
-            let page = Array(sequenceNumbers[start..<min(start + Self.pageSize, sequenceNumbers.count)])
+            let size = pages.next(remainingCount: sequenceNumbers.count - start, remainingBytes: budget.remainingBytes)
+            let page = Array(sequenceNumbers[start..<start + size])
             let received: [ReceivedMessage]
             do {
                 received = try await self.broker.receiveDeferred(from: entity, sequenceNumbers: page)
@@ -119,6 +120,7 @@ extension Handlers {
                 throw error
             }
             messages += received
+            pages.saw(received)
             _ = budget.admit(received.map(\.message.budgetSize))
             start += page.count
         }
@@ -130,7 +132,9 @@ extension Handlers {
     func receive(from session: SessionLock, maxCount: Int, wait: Duration) async throws -> [ReceivedMessage] {
         try HeraldLimits.checkReceiveCount(maxCount)
         let broker = self.broker
-        let first = min(Self.pageSize, maxCount)
+        var budget = ReceiveBudget(maxBytes: self.messageBudget)
+        var pages = PageSizer()
+        let first = pages.next(remainingCount: maxCount, remainingBytes: budget.remainingBytes)
         var messages = try await Self.longPoll(wait, whenShutDown: { [] }) {
             try await broker.receive(from: session, maxCount: first, maxWaitTime: wait)
         }
@@ -138,11 +142,12 @@ extension Handlers {
             await self.release(messages)
             return []
         }
-        var budget = ReceiveBudget(maxBytes: self.messageBudget)
+        pages.saw(messages)
         var full = messages.count == first && budget.admit(messages.map(\.message.budgetSize)) == messages.count
         while full && messages.count < maxCount {
-            let wanted = min(Self.pageSize, maxCount - messages.count)
+            let wanted = pages.next(remainingCount: maxCount - messages.count, remainingBytes: budget.remainingBytes)
             let page = try await broker.receive(from: session, maxCount: wanted, maxWaitTime: .zero)
+            pages.saw(page)
             messages += page
             full = page.count == wanted && budget.admit(page.map(\.message.budgetSize)) == page.count
         }
@@ -210,5 +215,23 @@ extension Handlers {
                 )
             }
         }
+    }
+}
+
+/// Sizes the pages of a paged read (peek, deferred and session receives) so that what a page
+/// loads past the answer's budget stays about one message: the first page is small, later ones
+/// hold as many of the largest message seen so far as the budget still has room for.
+struct PageSizer {
+    static let firstPage = 4
+    static let largestPage = 64
+    private var largest = 0
+
+    mutating func saw(_ messages: [ReceivedMessage]) {
+        self.largest = max(self.largest, messages.map(\.message.budgetSize).max() ?? 0)
+    }
+
+    func next(remainingCount: Int, remainingBytes: Int) -> Int {
+        let byBytes = self.largest == 0 ? Self.firstPage : remainingBytes / max(1, self.largest)
+        return max(1, min(remainingCount, Self.largestPage, byBytes))
     }
 }

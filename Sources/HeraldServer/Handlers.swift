@@ -14,6 +14,8 @@ struct Handlers: Sendable {
     let storeName: String
     /// The byte budget of an answer with messages.
     let maxResponseBodySize: Int
+    /// The memory all answers with messages share.
+    let answerMemory: AnswerMemory
     let logger: Logger
 
     /// Answers `route`.
@@ -29,11 +31,15 @@ struct Handlers: Sendable {
             .createQueue, .getQueue, .deleteQueue, .createTopic, .getTopic, .deleteTopic,
             .createSubscription, .getSubscription, .deleteSubscription:
             return try await self.handleEntity(route, parameters: parameters, body: body, caller: caller)
-        case .send, .cancelScheduled, .receive, .receiveDeferred, .peek, .counts:
+        case .receive, .receiveDeferred, .peek:
+            return try await self.answerMemory.preparing { try await self.handleMessages(route, body: body, caller: caller) }
+        case .send, .cancelScheduled, .counts:
             return try await self.handleMessages(route, body: body, caller: caller)
         case .complete, .abandon, .deferMessage, .deadLetter, .renewLock, .resubmit:
             return try await self.handleLock(route, body: body, caller: caller)
-        case .acceptSession, .receiveFromSession, .getSessionState, .setSessionState, .renewSessionLock, .releaseSession:
+        case .receiveFromSession:
+            return try await self.answerMemory.preparing { try await self.handleSession(route, body: body, caller: caller) }
+        case .acceptSession, .getSessionState, .setSessionState, .renewSessionLock, .releaseSession:
             return try await self.handleSession(route, body: body, caller: caller)
         case .commit, .getDocument, .listDocuments, .inboxContains, .readStream, .readAll:
             return try await self.handleTransaction(route, body: body, caller: caller)

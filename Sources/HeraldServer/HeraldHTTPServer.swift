@@ -59,6 +59,10 @@ public struct HeraldHTTPServer: Service {
         /// The largest body of an answer that carries messages (receive, peek): an answer holds
         /// fewer messages than asked rather than grow past it, and always at least one.
         public var maxResponseBodySize: Int
+        /// What the messages of all answers being prepared at once may take together: with many
+        /// concurrent receives and peeks, each answer holds fewer messages (at least one) so that
+        /// together they stay within it.
+        public var maxAnswerMemory: Int
         /// Whether `GET /metrics` answers without a key. By default it needs a key with the
         /// `manage` right and no entity scope, since it names every entity.
         public var metricsArePublic: Bool
@@ -79,6 +83,7 @@ public struct HeraldHTTPServer: Service {
         ///   - idleTimeout: How long a connection may wait for its next request, 60 seconds by default.
         ///   - requestReadTimeout: How long reading a request body may take, 30 seconds by default.
         ///   - maxResponseBodySize: The byte budget of an answer with messages, 8 MiB by default.
+        ///   - maxAnswerMemory: What the messages of all answers in preparation may take, 128 MiB by default.
         ///   - metricsArePublic: Whether `GET /metrics` answers without a key; `false` by default.
         ///   - onServerRunning: Called with the bound port once the server listens.
         public init(
@@ -93,6 +98,7 @@ public struct HeraldHTTPServer: Service {
             idleTimeout: Duration = .seconds(60),
             requestReadTimeout: Duration = .seconds(30),
             maxResponseBodySize: Int = 8 * 1024 * 1024,
+            maxAnswerMemory: Int = 128 * 1024 * 1024,
             metricsArePublic: Bool = false,
             onServerRunning: (@Sendable (Int) async -> Void)? = nil
         ) {
@@ -107,6 +113,7 @@ public struct HeraldHTTPServer: Service {
             self.idleTimeout = idleTimeout
             self.requestReadTimeout = requestReadTimeout
             self.maxResponseBodySize = maxResponseBodySize
+            self.maxAnswerMemory = maxAnswerMemory
             self.metricsArePublic = metricsArePublic
             self.onServerRunning = onServerRunning
         }
@@ -154,6 +161,9 @@ public struct HeraldHTTPServer: Service {
             }
             guard self.idleTimeout > .zero, self.requestReadTimeout > .zero else {
                 throw HeraldError(.invalidArgument, "the idle and request read timeouts must be positive")
+            }
+            guard self.maxAnswerMemory >= self.maxResponseBodySize else {
+                throw HeraldError(.invalidArgument, "the answer memory (\(self.maxAnswerMemory)) must hold at least one full answer (\(self.maxResponseBodySize))")
             }
             guard self.maxResponseBodySize >= 64 * 1024 else {
                 throw HeraldError(.invalidArgument, "the response budget must be at least 64 KiB, not \(self.maxResponseBodySize)")
@@ -208,7 +218,8 @@ public struct HeraldHTTPServer: Service {
             routes: RouteTable(),
             handlers: Handlers(
                 broker: self.broker, metrics: self.metrics, storeName: configuration.storeName,
-                maxResponseBodySize: configuration.maxResponseBodySize, logger: logger
+                maxResponseBodySize: configuration.maxResponseBodySize, answerMemory: AnswerMemory(total: configuration.maxAnswerMemory),
+                logger: logger
             ),
             keys: configuration.keys,
             limiter: InFlightLimiter(limit: configuration.maxRequestsInFlightPerKey),

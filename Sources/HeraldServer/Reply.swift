@@ -9,7 +9,15 @@ import NIOCore
 enum Reply {
     /// `value` as JSON with `status`.
     static func json(_ value: some Encodable, status: Int = 200) throws -> Response {
-        Self.bytes(try Self.encoded(value), contentType: "application/json", status: status)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(value)
+        // One copy, from the encoder's Data into the buffer the response writes.
+        return Response(
+            status: HTTPResponse.Status(code: status),
+            headers: [.contentType: "application/json", .contentLength: String(data.count)],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 
     /// `value` as the JSON bytes of an answer.

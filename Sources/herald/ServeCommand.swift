@@ -59,6 +59,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The byte budget of an answer with messages (receive, peek): it holds fewer messages rather than grow past it.")
     var maxResponseSize: Int = 8 * 1024 * 1024
 
+    @Option(help: "What the messages of all answers prepared at once may take together, in bytes: with many concurrent receives and peeks, each answer holds fewer messages.")
+    var maxAnswerMemory: Int = 128 * 1024 * 1024
+
     @Flag(help: "Serve GET /metrics without a key (by default it needs a manage key without an entity scope).")
     var metricsPublic: Bool = false
 
@@ -82,6 +85,7 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...86_400).contains(self.idleTimeout) else { throw ValidationError("--idle-timeout is 1 to 86400 seconds") }
         guard (1...86_400).contains(self.requestReadTimeout) else { throw ValidationError("--request-read-timeout is 1 to 86400 seconds") }
         guard self.maxResponseSize >= 64 * 1024 else { throw ValidationError("--max-response-size is at least 65536 bytes") }
+        guard self.maxAnswerMemory >= self.maxResponseSize else { throw ValidationError("--max-answer-memory must be at least --max-response-size") }
         guard Logger.Level(rawValue: self.logLevel) != nil else { throw ValidationError("unknown --log-level '\(self.logLevel)'") }
         if self.insecureLocal && !HeraldHTTPServer.Configuration.isLoopback(self.host) {
             throw ValidationError(
@@ -156,7 +160,7 @@ struct ServeCommand: AsyncParsableCommand {
             configuration: .init(
                 host: host, port: self.port, keys: keys, logger: logger, maxRequestBodySize: self.maxBodySize, storeName: storeName,
                 maxConnections: self.maxConnections, idleTimeout: .seconds(self.idleTimeout), requestReadTimeout: .seconds(self.requestReadTimeout),
-                maxResponseBodySize: self.maxResponseSize, metricsArePublic: self.metricsPublic
+                maxResponseBodySize: self.maxResponseSize, maxAnswerMemory: self.maxAnswerMemory, metricsArePublic: self.metricsPublic
             ) { port in
                 let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
                 let shownHost = bare.contains(":") ? "[\(bare)]" : bare
