@@ -209,7 +209,7 @@ let package = Package(
         .testTarget(
             name: "HeraldPostgresTests",
             dependencies: [
-                "HeraldCore", "HeraldPostgres", "HeraldPostgresTesting", "HeraldConformance", "HeraldTestSupport",
+                "HeraldCore", "HeraldPostgres", "HeraldPostgresTesting", "HeraldConformance", "HeraldTestSupport", "HeraldClient",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings

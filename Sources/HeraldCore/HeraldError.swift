@@ -26,6 +26,7 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
             case noSessionAvailable
             case storeFailed
             case storeClosed
+            case storeUnavailable
             case insufficientStorage
             case concurrencyConflict
             case alreadyProcessed
@@ -74,6 +75,12 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let storeFailed = Code(.storeFailed)
         /// The store was closed.
         public static let storeClosed = Code(.storeClosed)
+        /// The store cannot reach its database right now (a PostgreSQL restart, a lost connection):
+        /// the operation was not acknowledged and may be retried. When the connection was lost during
+        /// a commit, the operation may have been applied: the message says the outcome is unknown, and
+        /// a retry is safe where duplicate detection or the settlement memory recognizes it. Unlike
+        /// ``storeFailed`` the store keeps working and recovers by itself once the database is back.
+        public static let storeUnavailable = Code(.storeUnavailable)
         /// The store's disk is (nearly) full: the operation was not applied, and may be retried once
         /// space is freed. Sends and other operations that grow the store are refused while free space
         /// is below the store's watermark; receives and settlements, which free space, still run.
@@ -92,7 +99,8 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
             .invalidName, .invalidOption, .invalidArgument, .entityNotFound, .entityAlreadyExists,
             .messageTooLarge, .propertyTooLarge, .propertiesTooLarge, .identifierTooLong, .batchTooLarge,
             .messageNotFound, .lockLost, .sessionLockLost, .sessionRequired, .sessionNotEnabled,
-            .sessionCannotBeLocked, .noSessionAvailable, .storeFailed, .storeClosed, .insufficientStorage, .concurrencyConflict, .alreadyProcessed,
+            .sessionCannotBeLocked, .noSessionAvailable, .storeFailed, .storeClosed, .storeUnavailable, .insufficientStorage, .concurrencyConflict,
+            .alreadyProcessed,
         ]
 
         /// The code whose ``description`` is `string`, if any.

@@ -49,6 +49,9 @@ extension PostgresBroker {
     /// Runs a client and a broker on it for the duration of `body`, then closes the broker
     /// (releasing its locks) and stops the client.
     ///
+    /// `body` runs once the broker has started (reached the database and applied its migrations);
+    /// when it cannot start within ``Configuration/startTimeout``, `body` does not run.
+    ///
     /// - Parameters:
     ///   - clientConfiguration: Where the database is.
     ///   - configuration: The broker's schema, clock and logger.
@@ -66,6 +69,7 @@ extension PostgresBroker {
             group.addTask { await client.run() }
             group.addTask { try await broker.run() }
             do {
+                try await broker.started()
                 let result = try await body(broker)
                 await broker.close()
                 group.cancelAll()

@@ -55,10 +55,19 @@ import Synchronization
 /// commit, coalescing what accumulated meanwhile, so sends never wait on PostgreSQL's notify lock.
 ///
 /// ## Failure
-/// A database error that is not an answer of the broker's own (a lost lock, a missing entity…)
-/// stops the broker (fail-stop, DESIGN.md §4.10): a commit whose outcome is unknown is never
-/// retried or acknowledged, and every later call throws ``HeraldCore/HeraldError/Code/storeFailed``.
-/// Deadlocks and serialization failures, which PostgreSQL rolls back, are retried.
+/// A database that cannot be reached (stopped, restarting, crashed, a network failure) does not
+/// stop the broker: calls throw ``HeraldCore/HeraldError/Code/storeUnavailable`` until it is back,
+/// and the broker reconnects by itself. Waiting for a pool connection takes at most
+/// ``Configuration/connectionTimeout``; a statement once started is never cut short. A lost
+/// connection during a commit (or during a write that is one statement) leaves its outcome unknown:
+/// it is never acknowledged nor retried by the broker, and the error says the outcome is unknown; a
+/// client's retry is safe where duplicate detection or the settlement memory recognizes it.
+/// ``run()`` tries to reach the database for ``Configuration/startTimeout`` before it gives up.
+///
+/// Any other database error that is not an answer of the broker's own (a lost lock, a missing
+/// entity…) stops the broker (fail-stop, DESIGN.md §4.10): every later call throws
+/// ``HeraldCore/HeraldError/Code/storeFailed``. Deadlocks and serialization failures, which
+/// PostgreSQL rolls back, are retried.
 ///
 /// ## Hygiene
 /// Completed messages are deleted, expired duplicate-detection entries and idle session rows are
@@ -85,6 +94,15 @@ public final class PostgresBroker: TransactionalBroker, Service {
         public var logger: Logger
         /// How often a waiting receive looks again without a wake-up.
         public var pollInterval: Duration
+        /// How long an operation waits for a connection of the pool before it throws
+        /// ``HeraldCore/HeraldError/Code/storeUnavailable`` (the database is unreachable, or every
+        /// connection stays busy). Only the wait is bounded: a statement once started runs to its end.
+        /// Once the broker found the database unreachable, and until it answers again, operations
+        /// wait at most a second, so that an outage is answered quickly.
+        public var connectionTimeout: Duration
+        /// How long ``PostgresBroker/run()`` keeps trying to reach the database and apply the
+        /// migrations before it gives up with ``HeraldCore/HeraldError/Code/storeFailed``.
+        public var startTimeout: Duration
         /// Called before each commit; a thrown error is treated as a failed commit (fault injection in tests).
         public var _beforeCommit: (@Sendable () throws -> Void)?
 
@@ -95,14 +113,19 @@ public final class PostgresBroker: TransactionalBroker, Service {
         ///   - clock: The source of time.
         ///   - logger: Where the broker logs.
         ///   - pollInterval: How often a waiting receive looks again without a wake-up.
+        ///   - connectionTimeout: How long an operation waits for a connection of the pool.
+        ///   - startTimeout: How long ``PostgresBroker/run()`` tries to reach the database.
         public init(
             schema: String = "herald", clock: any BrokerClock = SystemBrokerClock(),
-            logger: Logger = Logger(label: "herald.postgres"), pollInterval: Duration = .milliseconds(250)
+            logger: Logger = Logger(label: "herald.postgres"), pollInterval: Duration = .milliseconds(250),
+            connectionTimeout: Duration = .seconds(10), startTimeout: Duration = .seconds(30)
         ) {
             self.schema = schema
             self.clock = clock
             self.logger = logger
             self.pollInterval = pollInterval
+            self.connectionTimeout = connectionTimeout
+            self.startTimeout = startTimeout
             self._beforeCommit = nil
         }
     }
@@ -111,6 +134,8 @@ public final class PostgresBroker: TransactionalBroker, Service {
         enum Phase { case created, running, ready, closing, closed }
         var phase = Phase.created
         var failure: HeraldError?
+        /// The database could not be reached yet while starting: operations fail at once rather than wait.
+        var startFailing = false
         var readyWaiters: [CheckedContinuation<Void, Never>] = []
         var inFlight = 0
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
@@ -135,6 +160,8 @@ public final class PostgresBroker: TransactionalBroker, Service {
     private let lastSweeps = Mutex<[Int64: Int64]>([:])
     private let analyzeState = Mutex<(inserted: Int, last: ContinuousClock.Instant?)>((0, nil))
     private let analyzeWakeUps: (stream: AsyncStream<Void>, continuation: AsyncStream<Void>.Continuation)
+    /// Whether the last contact with the database found it unreachable (for logging the transitions).
+    private let unreachable = Atomic<Bool>(false)
 
     /// Creates a broker on `client`. Nothing is sent to the database until ``run()``.
     ///
@@ -169,7 +196,12 @@ public final class PostgresBroker: TransactionalBroker, Service {
     /// Applies the schema's migrations, then serves until ``close()`` is called, the task is
     /// cancelled, or a graceful shutdown begins; on the way out it releases the locks it holds.
     ///
-    /// - Throws: ``HeraldCore/HeraldError/Code/storeFailed`` when the migrations cannot be applied.
+    /// While the database cannot be reached it tries again, for up to
+    /// ``Configuration/startTimeout``; operations meanwhile throw
+    /// ``HeraldCore/HeraldError/Code/storeUnavailable``.
+    ///
+    /// - Throws: ``HeraldCore/HeraldError/Code/storeFailed`` when the database cannot be reached
+    ///   within the start timeout or the migrations cannot be applied; every operation throws it from then on.
     public func run() async throws {
         let alreadyRunning = self.lifecycle.withLock { state -> Bool in
             guard state.phase == .created else { return true }
@@ -177,17 +209,7 @@ public final class PostgresBroker: TransactionalBroker, Service {
             return false
         }
         precondition(!alreadyRunning, "PostgresBroker.run() is called once")
-        do {
-            try await self.client.withConnection { connection in
-                try await Schema.migrate(connection, tables: self.tables, schema: self.configuration.schema, logger: self.configuration.logger)
-            }
-        } catch {
-            let failure = HeraldError(.storeFailed, "cannot apply Herald's migrations to schema \(self.configuration.schema): \(String(reflecting: error))")
-            self.configuration.logger.critical("herald cannot start", metadata: ["error": "\(failure)"])
-            self.setPhase(.closed, failure: failure)
-            throw failure
-        }
-        self.setPhase(.ready, failure: nil)
+        guard try await self.migrate() else { return }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.listen() }
             group.addTask { await self.sendNotifications() }
@@ -200,6 +222,100 @@ public final class PostgresBroker: TransactionalBroker, Service {
             group.cancelAll()
         }
         await self.close()
+    }
+
+    /// Applies the migrations, trying again while the database cannot be reached, until the start
+    /// timeout, then makes the broker ready; `false` when the broker was closed meanwhile.
+    private func migrate() async throws -> Bool {
+        let start = ContinuousClock.now
+        let deadline = start + self.configuration.startTimeout
+        var attempts = 0
+        while true {
+            attempts += 1
+            let timeout = min(self.configuration.connectionTimeout, max(deadline - ContinuousClock.now, .milliseconds(100)))
+            do {
+                try await self.withConnection(timeout: timeout) { connection in
+                    try await Schema.migrate(connection, tables: self.tables, schema: self.configuration.schema, logger: self.configuration.logger)
+                }
+                let waiting = self.lifecycle.withLock { state -> [CheckedContinuation<Void, Never>]? in
+                    guard state.phase == .running else { return nil }
+                    state.phase = .ready
+                    state.startFailing = false
+                    defer { state.readyWaiters = [] }
+                    return state.readyWaiters
+                }
+                guard let waiting else { return false }
+                for continuation in waiting { continuation.resume() }
+                if attempts > 1 { self.configuration.logger.notice("herald reached PostgreSQL and started") }
+                return true
+            } catch {
+                let stillStarting = self.lifecycle.withLock { $0.phase == .running }
+                if !stillStarting { return false }
+                let failure: HeraldError
+                if Task.isCancelled {
+                    failure = HeraldError(.storeClosed, "the broker was stopped before it could start")
+                } else if Self.isUnreachable(error) {
+                    if ContinuousClock.now < deadline {
+                        self.startFailing(error, attempt: attempts)
+                        try? await Task.sleep(for: min(.seconds(1), deadline - ContinuousClock.now))
+                        continue
+                    }
+                    failure = HeraldError(
+                        .storeFailed,
+                        "cannot reach PostgreSQL to apply Herald's migrations to schema \(self.configuration.schema): "
+                            + "gave up after \(attempts) attempts in \(self.configuration.startTimeout) (is the server running, and the URL right?); "
+                            + "the last error: \(Self.describe(error))"
+                    )
+                } else {
+                    failure = HeraldError(.storeFailed, "cannot apply Herald's migrations to schema \(self.configuration.schema): \(String(reflecting: error))")
+                }
+                self.configuration.logger.critical("herald cannot start", metadata: ["error": "\(failure)"])
+                self.setPhase(.closed, failure: failure)
+                throw failure
+            }
+        }
+    }
+
+    /// Notes that the database could not be reached while starting: operations fail at once
+    /// (``HeraldCore/HeraldError/Code/storeUnavailable``) instead of waiting for the start.
+    private func startFailing(_ error: any Error, attempt: Int) {
+        let waiting = self.lifecycle.withLock { state -> [CheckedContinuation<Void, Never>] in
+            state.startFailing = true
+            defer { state.readyWaiters = [] }
+            return state.readyWaiters
+        }
+        for continuation in waiting { continuation.resume() }
+        self.configuration.logger.warning(
+            "herald cannot reach PostgreSQL yet; trying again",
+            metadata: ["attempt": "\(attempt)", "error": "\(Self.describe(error))"]
+        )
+    }
+
+    /// Returns once ``run()`` has applied the migrations; throws what stopped it if it could not.
+    func started() async throws {
+        while true {
+            enum Step { case ready, wait, fail(HeraldError) }
+            let step = self.lifecycle.withLock { state -> Step in
+                switch state.phase {
+                case .ready: return .ready
+                case .closing, .closed: return .fail(state.failure ?? HeraldError(.storeClosed, "the broker is closed"))
+                case .created, .running: return .wait
+                }
+            }
+            switch step {
+            case .ready: return
+            case .fail(let error): throw error
+            case .wait:
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let resumeNow = self.lifecycle.withLock { state -> Bool in
+                        guard state.phase == .created || state.phase == .running else { return true }
+                        state.readyWaiters.append(continuation)
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            }
+        }
     }
 
     private func setPhase(_ phase: Lifecycle.Phase, failure: HeraldError?) {
@@ -247,7 +363,8 @@ public final class PostgresBroker: TransactionalBroker, Service {
         let now = self.now()
         var keys: Set<String> = []
         do {
-            try await self.client.withConnection { connection in
+            keys = try await self.withConnection { connection in
+                var keys: Set<String> = []
                 for (nonce, session) in sessions {
                     _ = try await connection.query(
                         """
@@ -272,15 +389,18 @@ public final class PostgresBroker: TransactionalBroker, Service {
                     ).collect()
                     keys.insert(group.deadLetter ? "\(group.entityId)d" : "\(group.entityId)")
                 }
+                return keys
             }
         } catch {
             self.configuration.logger.warning("herald could not release its locks on close; they expire by time", metadata: ["error": "\(String(reflecting: error))"])
         }
         if !keys.isEmpty {
             let payload = self.instance + "|" + keys.sorted().joined(separator: ",")
-            _ = try? await self.client.query(
-                "SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(self.channel), \(payload))", logger: self.configuration.logger
-            ).collect()
+            try? await self.withConnection { connection in
+                _ = try await connection.query(
+                    "SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(self.channel), \(payload))", logger: self.configuration.logger
+                ).collect()
+            }
         }
     }
 
@@ -310,7 +430,9 @@ public final class PostgresBroker: TransactionalBroker, Service {
     private func analyzeWhenAsked() async {
         for await _ in self.analyzeWakeUps.stream {
             do {
-                _ = try await self.client.query(PostgresQuery(unsafeSQL: "ANALYZE \(self.tables.message)"), logger: self.configuration.logger).collect()
+                try await self.withConnection { connection in
+                    _ = try await connection.query(PostgresQuery(unsafeSQL: "ANALYZE \(self.tables.message)"), logger: self.configuration.logger).collect()
+                }
             } catch {
                 self.configuration.logger.debug("herald could not analyze the message table", metadata: ["error": "\(String(reflecting: error))"])
             }
@@ -351,10 +473,12 @@ public final class PostgresBroker: TransactionalBroker, Service {
                 do {
                     // Its own transaction with asynchronous commit: it writes nothing worth an
                     // fsync, and holds PostgreSQL's notify lock only for an instant.
-                    _ = try await self.client.query(
-                        "SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(self.channel), \(self.instance + "|" + chunk.joined(separator: ",")))",
-                        logger: self.configuration.logger
-                    ).collect()
+                    let payload = self.instance + "|" + chunk.joined(separator: ",")
+                    try await self.withConnection { connection in
+                        _ = try await connection.query(
+                            "SELECT set_config('synchronous_commit', 'off', true), pg_notify(\(self.channel), \(payload))", logger: self.configuration.logger
+                        ).collect()
+                    }
                 } catch {
                     self.configuration.logger.debug("herald could not notify other processes", metadata: ["error": "\(String(reflecting: error))"])
                 }
@@ -362,10 +486,12 @@ public final class PostgresBroker: TransactionalBroker, Service {
         }
     }
 
+    /// Listens for other processes' wake-ups; a lost connection (the database restarted) is
+    /// replaced as soon as the database is back, and receivers poll meanwhile.
     private func listen() async {
         while !Task.isCancelled {
             do {
-                try await self.client.withConnection { connection in
+                try await self.withConnection { connection in
                     try await connection.listen(on: self.channel) { notifications in
                         // Anything announced while not listening was missed: everyone looks again.
                         self.waiters.notifyAll()
@@ -378,7 +504,11 @@ public final class PostgresBroker: TransactionalBroker, Service {
                 }
             } catch {
                 if Task.isCancelled { return }
-                self.configuration.logger.warning("herald lost its LISTEN connection; polling until it is back", metadata: ["error": "\(String(reflecting: error))"])
+                // While the database is away, waiting for a connection times out again and again: not worth a warning each time.
+                let level: Logger.Level = error is NoConnection ? .debug : .warning
+                self.configuration.logger.log(
+                    level: level, "herald lost its LISTEN connection; polling until it is back", metadata: ["error": "\(Self.describe(error))"]
+                )
             }
             try? await Task.sleep(for: .milliseconds(200))
         }
@@ -407,6 +537,8 @@ public final class PostgresBroker: TransactionalBroker, Service {
                     return .go
                 case .closing, .closed:
                     return .fail(HeraldError(.storeClosed, "the broker is closed"))
+                case .running where state.startFailing:
+                    return .fail(HeraldError(.storeUnavailable, "the broker cannot reach PostgreSQL yet (it is starting and trying again); nothing was applied"))
                 case .created, .running:
                     return .wait
                 }
@@ -417,7 +549,7 @@ public final class PostgresBroker: TransactionalBroker, Service {
             case .wait:
                 await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                     let resumeNow = self.lifecycle.withLock { state -> Bool in
-                        if state.phase == .created || state.phase == .running {
+                        if (state.phase == .created || state.phase == .running) && !state.startFailing {
                             state.readyWaiters.append(continuation)
                             return false
                         }
@@ -463,8 +595,8 @@ public final class PostgresBroker: TransactionalBroker, Service {
 
     /// Runs `body` with a connection, in a transaction (`transaction`) or as autocommit statements,
     /// retrying it whole after a deadlock or serialization failure. A ``HeraldCore/HeraldError``
-    /// thrown by `body` rolls back its writes and is the operation's result; any other error
-    /// stops the broker.
+    /// thrown by `body` rolls back its writes and is the operation's result; a database that cannot
+    /// be reached is ``HeraldCore/HeraldError/Code/storeUnavailable``; any other error stops the broker.
     ///
     /// - Parameters:
     ///   - write: Whether the operation changes anything (the commit hook runs only then).
@@ -479,10 +611,11 @@ public final class PostgresBroker: TransactionalBroker, Service {
             attempt += 1
             let now = self.now()
             do {
-                let value = try await self.client.withConnection { connection in
+                let value = try await self.withConnection { connection in
                     try await self.attempt(what, connection: connection, now: now, write: write, transaction: transaction, body)
                 }
                 if let failure = self.failure { throw failure }
+                self.reachable()
                 return value
             } catch is Retry {
                 if attempt >= 20 { throw self.failStop(Retry(), during: "\(what) (retried \(attempt) times)") }
@@ -491,6 +624,10 @@ public final class PostgresBroker: TransactionalBroker, Service {
                 throw error
             } catch is CancellationError {
                 throw CancellationError()
+            } catch let error as NoConnection {
+                throw self.unavailable(error, during: what, outcome: .notApplied)
+            } catch let error as ConnectionLost {
+                throw self.unavailable(error, during: what, outcome: write ? .unknown : .notApplied)
             } catch {
                 throw self.classify(error, during: what)
             }
@@ -512,20 +649,33 @@ public final class PostgresBroker: TransactionalBroker, Service {
             if transaction && write { try self.beforeCommit() }
         } catch {
             if transaction { try? await store.execute("ROLLBACK") }
-            throw self.classify(error, during: what)
+            // A transaction that lost its connection before COMMIT was rolled back; a write that
+            // is one statement may have been committed when its connection went away.
+            throw self.classify(error, during: what, ifConnectionLost: transaction || !write ? .notApplied : .unknown)
         }
         if transaction {
             do {
                 try await store.execute("COMMIT")
             } catch {
                 // The outcome is unknown: never retried, never acknowledged.
+                if let error = error as? PSQLError, Self.isConnectionLoss(error) {
+                    throw self.unavailable(error, during: "the commit of \(what)", outcome: .unknown)
+                }
                 throw self.failStop(error, during: "the commit of \(what)")
             }
         }
         return value
     }
 
-    private func classify(_ error: any Error, during what: String) -> any Error {
+    /// What is known of an operation's effect when the connection to the database was lost.
+    enum LostOutcome {
+        /// Nothing was applied: the operation can be retried as a whole.
+        case notApplied
+        /// It may have been committed before the connection went away.
+        case unknown
+    }
+
+    private func classify(_ error: any Error, during what: String, ifConnectionLost outcome: LostOutcome = .notApplied) -> any Error {
         switch error {
         case let error as HeraldError:
             return error
@@ -533,12 +683,153 @@ public final class PostgresBroker: TransactionalBroker, Service {
             return error
         case is CancellationError:
             return CancellationError()
+        case let error as NoConnection:
+            return self.unavailable(error, during: what, outcome: .notApplied)
         case let error as PSQLError:
             if error.code == .queryCancelled { return CancellationError() }
             if let state = error.serverInfo?[.sqlState], state == "40001" || state == "40P01" { return Retry() }
+            if Self.isConnectionLoss(error) { return self.unavailable(error, during: what, outcome: outcome) }
             return self.failStop(error, during: what)
         default:
             return self.failStop(error, during: what)
+        }
+    }
+
+    /// Whether `error` says the connection to the database is gone or cannot be made (the server
+    /// stopped, crashed, restarts, or the network failed), rather than that a statement failed.
+    static func isConnectionLoss(_ error: PSQLError) -> Bool {
+        switch error.code {
+        case .serverClosedConnection, .connectionError, .clientClosedConnection, .uncleanShutdown:
+            return true
+        case .server:
+            guard let state = error.serverInfo?[.sqlState] else { return false }
+            // 08: connection exceptions; 57P01–57P03: the server shuts down, crashed, or is starting;
+            // 53300: too many connections.
+            return state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03" || state == "53300"
+        default:
+            return false
+        }
+    }
+
+    /// Whether `error` means the database cannot be reached now (worth trying again later).
+    static func isUnreachable(_ error: any Error) -> Bool {
+        switch error {
+        case is NoConnection, is ConnectionLost: true
+        case let error as PSQLError: Self.isConnectionLoss(error)
+        default: false
+        }
+    }
+
+    /// The ``HeraldCore/HeraldError/Code/storeUnavailable`` error of `what`, which could not
+    /// reach the database; notes the broker is cut off (once, in the log) and forgets what it
+    /// cached, which may be stale once the database is back (restored, or changed meanwhile).
+    func unavailable(_ error: any Error, during what: String, outcome: LostOutcome) -> HeraldError {
+        self.cache.forgetAll()
+        if !self.unreachable.exchange(true, ordering: .relaxed) {
+            self.configuration.logger.warning(
+                "herald cannot reach PostgreSQL; answering storeUnavailable until it is back",
+                metadata: ["error": "\(Self.describe(error))"]
+            )
+        }
+        switch outcome {
+        case .notApplied:
+            return HeraldError(.storeUnavailable, "PostgreSQL cannot be reached (during \(what)); nothing was applied, try again later: \(Self.describe(error))")
+        case .unknown:
+            return HeraldError(
+                .storeUnavailable,
+                "the connection to PostgreSQL was lost during \(what): the outcome is unknown (it may have been applied); "
+                    + "a retry is safe where duplicate detection or the settlement memory recognizes it: \(Self.describe(error))"
+            )
+        }
+    }
+
+    /// Notes that the database answered; logs the recovery after an outage.
+    private func reachable() {
+        guard self.unreachable.load(ordering: .relaxed), self.unreachable.exchange(false, ordering: .relaxed) else { return }
+        self.cache.forgetAll()
+        self.configuration.logger.notice("herald reaches PostgreSQL again")
+    }
+
+    /// A short account of a connection failure, without query text or parameters.
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case let error as NoConnection:
+            return "no connection to PostgreSQL within \(error.timeout)"
+        case is ConnectionLost:
+            return "the connection closed under the operation"
+        case let error as PSQLError:
+            var text = "\(error.code)"
+            if let state = error.serverInfo?[.sqlState] { text += " \(state)" }
+            if let message = error.serverInfo?[.message] { text += ": \(message)" }
+            if let underlying = error.underlying { text += " (\(underlying))" }
+            return text
+        default:
+            return "\(error)"
+        }
+    }
+
+    /// No connection of the pool could be had within the connection timeout.
+    struct NoConnection: Error {
+        let timeout: Duration
+    }
+
+    /// The connection closed under a statement that did not end with it (postgres-nio can lose a
+    /// statement written to a connection that is closing); the operation was given up.
+    struct ConnectionLost: Error {}
+
+    /// Runs `body` on a connection of the pool, waiting for one at most `timeout` (by default
+    /// ``Configuration/connectionTimeout``, or a second while the database is known to be
+    /// unreachable); the body itself is not timed, but it is given up (``ConnectionLost``) when its
+    /// connection has been closed for a second and it still runs.
+    ///
+    /// postgres-nio's pool queues a request while it cannot connect and fails it only after a
+    /// minute, and has no setting for that; and a statement written to a connection that is
+    /// closing can wait forever. So the work runs in a task of its own, watched by another: it is
+    /// withdrawn (cancelled) when no connection came in time, and abandoned when its connection died.
+    func withConnection<T: Sendable>(
+        timeout: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let timeout =
+            timeout ?? (self.unreachable.load(ordering: .relaxed) ? min(self.configuration.connectionTimeout, .seconds(1)) : self.configuration.connectionTimeout)
+        let operation = PooledOperation<T>()
+        let work = Task {
+            do {
+                let value = try await self.client.withConnection { connection in
+                    guard operation.acquire(connection) else { throw CancellationError() }
+                    return try await body(connection)
+                }
+                operation.finish(.success(value))
+            } catch {
+                // Not acquired and not cancelled: the pool gave up by itself (its circuit breaker).
+                operation.finish(.failure(operation.isAcquired || Task.isCancelled ? error : NoConnection(timeout: timeout)))
+            }
+        }
+        let watchdog = Task {
+            try? await Task.sleep(for: timeout)
+            if Task.isCancelled { return }
+            if operation.timeOut() {
+                operation.finish(.failure(NoConnection(timeout: timeout)))
+                work.cancel()
+                return
+            }
+            var closedSince: ContinuousClock.Instant?
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(500))
+                guard !Task.isCancelled, let connection = operation.connection, connection.isClosed else { continue }
+                let since = closedSince ?? .now
+                closedSince = since
+                if ContinuousClock.now - since >= .seconds(1) {
+                    operation.finish(.failure(ConnectionLost()))
+                    work.cancel()
+                    return
+                }
+            }
+        }
+        defer { watchdog.cancel() }
+        return try await withTaskCancellationHandler {
+            try await operation.result()
+        } onCancel: {
+            work.cancel()
         }
     }
 
@@ -879,5 +1170,67 @@ struct Now: Sendable {
     /// The wall-clock time at which a lock-clock deadline falls, for display.
     func display(lock deadline: Int64) -> Date {
         self.date.addingTimeInterval(TimeInterval(deadline - self.lock) / 1000)
+    }
+}
+
+/// One operation of ``PostgresBroker/withConnection(timeout:_:)``: whether it got a connection in
+/// time, which, and its result, delivered once to the caller.
+private final class PooledOperation<T: Sendable>: Sendable {
+    private enum Acquisition { case waiting, acquired, timedOut }
+
+    private struct State {
+        var acquisition = Acquisition.waiting
+        var connection: PostgresConnection?
+        var result: Result<T, any Error>?
+        var waiter: CheckedContinuation<T, any Error>?
+    }
+
+    private let state = Mutex(State())
+
+    /// Takes the connection; `false` when the wait had timed out already.
+    func acquire(_ connection: PostgresConnection) -> Bool {
+        self.state.withLock { state in
+            guard state.acquisition == .waiting else { return false }
+            state.acquisition = .acquired
+            state.connection = connection
+            return true
+        }
+    }
+
+    /// Gives up waiting for a connection; `false` when one was handed out first.
+    func timeOut() -> Bool {
+        self.state.withLock { state in
+            guard state.acquisition == .waiting else { return false }
+            state.acquisition = .timedOut
+            return true
+        }
+    }
+
+    var isAcquired: Bool { self.state.withLock { $0.acquisition == .acquired } }
+
+    /// The connection the operation runs on, once it has one.
+    var connection: PostgresConnection? { self.state.withLock { $0.connection } }
+
+    /// Settles the operation; later calls change nothing.
+    func finish(_ result: Result<T, any Error>) {
+        let waiter = self.state.withLock { state -> CheckedContinuation<T, any Error>? in
+            guard state.result == nil else { return nil }
+            state.result = result
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume(with: result)
+    }
+
+    /// Waits for the operation's result.
+    func result() async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            let ready = self.state.withLock { state -> Result<T, any Error>? in
+                if let result = state.result { return result }
+                state.waiter = continuation
+                return nil
+            }
+            if let ready { continuation.resume(with: ready) }
+        }
     }
 }

@@ -10,7 +10,9 @@ import Darwin
 /// A private PostgreSQL server for tests and benchmarks: `initdb` in a temporary folder, a free
 /// port on 127.0.0.1, started as the `postgres` user when running as root (PostgreSQL refuses to
 /// run as root). A watchdog shell process stops the server and deletes its folder when
-/// ``stop()`` is called or when the process that started it exits, however it exits.
+/// ``stop()`` is called or when the process that started it exits, however it exits. A test can
+/// crash the server (``killPostmaster()``), stop it cleanly (``stopServer()``) and start it again
+/// on the same folder and port (``restart()``).
 ///
 /// ```swift
 /// let url = try await ThrowawayPostgres.sharedURL()   // HERALD_POSTGRES_URL, or a server of this process
@@ -30,11 +32,15 @@ public final class ThrowawayPostgres: Sendable {
     /// The port on 127.0.0.1.
     public let port: Int
     private let watchdog: Int32
+    private let directory: String
+    private let statusPath: String
 
-    private init(url: String, port: Int, watchdog: Int32) {
+    private init(url: String, port: Int, watchdog: Int32, directory: String, statusPath: String) {
         self.url = url
         self.port = port
         self.watchdog = watchdog
+        self.directory = directory
+        self.statusPath = statusPath
     }
 
     /// Stops the server and deletes its folder; returns once the server has exited.
@@ -42,6 +48,68 @@ public final class ThrowawayPostgres: Sendable {
         kill(self.watchdog, SIGTERM)
         var status: Int32 = 0
         _ = waitpid(self.watchdog, &status, 0)
+    }
+
+    /// Kills the server's postmaster with SIGKILL, as a crash would (its backends notice and exit
+    /// by themselves); returns once the postmaster is gone. The folder stays for ``restart()``.
+    public func killPostmaster() async throws {
+        let pid = try self.postmasterPID()
+        kill(pid, SIGKILL)
+        try await self.waitUntil("the postmaster \(pid) exits", timeout: .seconds(10)) { kill(pid, 0) != 0 }
+    }
+
+    /// Stops the server cleanly (a fast shutdown, as `pg_ctl stop -m fast`: sessions are ended,
+    /// a checkpoint written); returns once it has stopped. The folder stays for ``restart()``.
+    public func stopServer() async throws {
+        let pid = try self.postmasterPID()
+        kill(pid, SIGINT)
+        let pidFile = self.directory + "/data/postmaster.pid"
+        try await self.waitUntil("the server stops", timeout: .seconds(30)) { !FileManager.default.fileExists(atPath: pidFile) }
+    }
+
+    /// Starts the server again on the same folder and port, after ``killPostmaster()`` or
+    /// ``stopServer()`` (after a kill it recovers from its write-ahead log first); returns once it
+    /// accepts connections.
+    public func restart() async throws {
+        try? FileManager.default.removeItem(atPath: self.statusPath)
+        defer { try? FileManager.default.removeItem(atPath: self.statusPath) }
+        kill(self.watchdog, SIGUSR1)
+        try await Self.awaitStatus(self.statusPath, timeout: .seconds(60)) { text in
+            throw StartFailure(description: "PostgreSQL did not start again on port \(self.port): \(text)")
+        }
+    }
+
+    /// The process id of the running postmaster, from its `postmaster.pid`.
+    private func postmasterPID() throws -> Int32 {
+        let path = self.directory + "/data/postmaster.pid"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+            let pid = text.split(separator: "\n").first.flatMap({ Int32($0.trimmingCharacters(in: .whitespaces)) }), pid > 0
+        else {
+            throw StartFailure(description: "no running PostgreSQL server in \(self.directory) (no readable \(path))")
+        }
+        return pid
+    }
+
+    private func waitUntil(_ what: String, timeout: Duration, _ condition: () -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while !condition() {
+            guard ContinuousClock.now < deadline else { throw StartFailure(description: "timed out after \(timeout) waiting until \(what)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Waits until the watchdog reports on `path`: returns on `ready`, calls `failed` with its
+    /// report otherwise.
+    private static func awaitStatus(_ path: String, timeout: Duration, failed: (String) throws -> Never) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasSuffix("\n") || text.contains("failed") {
+                if text.hasPrefix("ready") { return }
+                try failed(text)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try failed("no report within \(timeout)")
     }
 
     private static let shared = Mutex<Task<String, any Error>?>(nil)
@@ -108,8 +176,10 @@ public final class ThrowawayPostgres: Sendable {
         )
     }
 
-    /// A port on 127.0.0.1 that nothing listens on right now.
-    static func freePort() throws -> Int {
+    /// A port on 127.0.0.1 that nothing listens on right now (also for tests of an unreachable server).
+    ///
+    /// - Throws: ``StartFailure`` when no socket can be bound.
+    public static func freePort() throws -> Int {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
@@ -133,8 +203,11 @@ public final class ThrowawayPostgres: Sendable {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
-    /// The watchdog: initializes and starts the server, reports through a status file, then stops
-    /// the server and deletes the folder when told to (TERM) or when the parent process is gone.
+    /// The watchdog: initializes and starts the server, reports through a status file, starts it
+    /// again on the same folder and port when told to (USR1, after ``killPostmaster()`` or
+    /// ``stopServer()``), then stops the server and deletes the folder when told to (TERM) or when
+    /// the parent process is gone. The server exiting by itself does not delete the folder: a test
+    /// may mean to start it again.
     static let script = #"""
         dir="$1"; port="$2"; parent="$3"; bin="$4"; status="$5"
         fail() { echo "failed: $*" > "$status"; [ -f "$dir/pg.log" ] && tail -n 20 "$dir/pg.log" >> "$status"; rm -rf "$dir"; exit 1; }
@@ -148,18 +221,36 @@ public final class ThrowawayPostgres: Sendable {
         chmod 700 "$dir"
         $as "$bin/initdb" -D "$dir/data" -U herald -A trust -E UTF8 --locale=C --no-instructions > "$dir/initdb.log" 2>&1 \
             || { cat "$dir/initdb.log" > "$status.log" 2>/dev/null; fail "initdb failed: $(tail -n 5 "$dir/initdb.log" | tr '\n' ' ')"; }
-        $as "$bin/postgres" -D "$dir/data" -c listen_addresses=127.0.0.1 -p "$port" -c unix_socket_directories="$dir" \
-            -c max_connections=250 -c shared_buffers=256MB -c idle_in_transaction_session_timeout=60s > "$dir/pg.log" 2>&1 &
-        pg=$!
+        pg=""
+        # Starts the server and waits until it accepts connections (returns 1 if it exits first). A
+        # restart after SIGKILL may find the old server's backends still attached to its shared
+        # memory for a moment: the caller tries again.
+        launch() {
+            $as "$bin/postgres" -D "$dir/data" -c listen_addresses=127.0.0.1 -p "$port" -c unix_socket_directories="$dir" \
+                -c max_connections=250 -c shared_buffers=256MB -c idle_in_transaction_session_timeout=60s >> "$dir/pg.log" 2>&1 &
+            pg=$!
+            tries=0
+            until "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U herald -d postgres; do
+                kill -0 $pg 2>/dev/null || return 1
+                tries=$((tries + 1)); [ $tries -gt 300 ] && { kill -INT $pg; return 1; }
+                sleep 0.1
+            done
+            return 0
+        }
+        restart() {
+            attempts=0
+            until launch; do
+                attempts=$((attempts + 1))
+                [ $attempts -ge 50 ] && { echo "failed: postgres did not start again; $(tail -n 5 "$dir/pg.log" | tr '\n' ' ')" > "$status"; return; }
+                sleep 0.2
+            done
+            echo ready > "$status"
+        }
+        launch || { kill -INT $pg 2>/dev/null; fail "postgres exited or did not accept connections within 30 s"; }
         trap 'kill -INT $pg 2>/dev/null; wait $pg; rm -rf "$dir"; exit 0' TERM INT
-        tries=0
-        until "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U herald -d postgres; do
-            kill -0 $pg 2>/dev/null || fail "postgres exited"
-            tries=$((tries + 1)); [ $tries -gt 300 ] && { kill -INT $pg; fail "postgres did not accept connections within 30 s"; }
-            sleep 0.1
-        done
+        trap 'restart' USR1
         echo ready > "$status"
-        while kill -0 "$parent" 2>/dev/null && kill -0 $pg 2>/dev/null; do sleep 0.5; done
+        while kill -0 "$parent" 2>/dev/null; do sleep 0.5; done
         kill -INT $pg 2>/dev/null; wait $pg; rm -rf "$dir"
         """#
 
@@ -177,19 +268,14 @@ public final class ThrowawayPostgres: Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let watchdog = process.processIdentifier
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            if let text = try? String(contentsOfFile: status, encoding: .utf8), text.hasSuffix("\n") || text.contains("failed") {
-                if text.hasPrefix("ready") {
-                    return ThrowawayPostgres(url: "postgres://herald@127.0.0.1:\(port)/postgres?sslmode=disable", port: port, watchdog: watchdog)
-                }
-                var exitStatus: Int32 = 0
-                _ = waitpid(watchdog, &exitStatus, 0)
-                throw StartFailure(description: "PostgreSQL (\(bin)) did not start on port \(port): \(text)")
-            }
-            try await Task.sleep(for: .milliseconds(50))
+        try await Self.awaitStatus(status, timeout: .seconds(60)) { text in
+            if text.hasPrefix("no report") { kill(watchdog, SIGTERM) }
+            var exitStatus: Int32 = 0
+            _ = waitpid(watchdog, &exitStatus, 0)
+            throw StartFailure(description: "PostgreSQL (\(bin)) did not start on port \(port): \(text)")
         }
-        kill(watchdog, SIGTERM)
-        throw StartFailure(description: "PostgreSQL (\(bin)) did not report ready within 60 s")
+        return ThrowawayPostgres(
+            url: "postgres://herald@127.0.0.1:\(port)/postgres?sslmode=disable", port: port, watchdog: watchdog, directory: directory, statusPath: status
+        )
     }
 }

@@ -78,8 +78,9 @@ public enum WireStatus {
         case .entityAlreadyExists, .concurrencyConflict, .alreadyProcessed, .sessionCannotBeLocked: 409
         case .lockLost, .sessionLockLost: 410
         case .messageTooLarge, .propertyTooLarge, .propertiesTooLarge: 413
-        // The store stopped (fail-stop after a storage error) or is closing: nothing is served until a restart.
-        case .storeFailed, .storeClosed: 503
+        // The store stopped (fail-stop after a storage error) or is closing: nothing is served until a
+        // restart; or it cannot reach its database right now and recovers by itself.
+        case .storeFailed, .storeClosed, .storeUnavailable: 503
         // The disk is (nearly) full: this operation was refused, the store still serves others.
         case .insufficientStorage: 507
         default: 500

@@ -104,8 +104,15 @@ struct ServeCommand: AsyncParsableCommand {
             let clientConfiguration = try PostgresBroker.clientConfiguration(url: postgres)
             let components = URLComponents(string: postgres)
             let store = "postgres \(components?.host ?? "?"):\(components?.port ?? 5432)\(components?.path ?? "")"
-            try await PostgresBroker.withBroker(clientConfiguration: clientConfiguration, configuration: .init(logger: logger)) { broker in
-                try await self.serve(broker, storeName: "postgres", storeDescription: store, keys: keyStore, logger: logger)
+            do {
+                // It listens once the broker has reached the database; it gives up after the broker's start timeout.
+                try await PostgresBroker.withBroker(clientConfiguration: clientConfiguration, configuration: .init(logger: logger)) { broker in
+                    try await self.serve(broker, storeName: "postgres", storeDescription: store, keys: keyStore, logger: logger)
+                }
+            } catch let error as HeraldError {
+                var standardError = StandardErrorStream()
+                print("herald serve: cannot start on \(store): \(error.message)", to: &standardError)
+                throw ExitCode.failure
             }
         } else {
             // Like keys.json, the store is for this user only: the folder 0700, the database files 0600.
