@@ -113,7 +113,7 @@ let package = Package(
         ),
         .target(
             name: "HeraldPostgresTesting",
-            dependencies: [],
+            dependencies: ["HeraldTestSupport"],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldTestSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -266,7 +267,7 @@ public final class ThrowawayPostgres: Sendable {
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try ChildProcesses.run(process)
         let watchdog = process.processIdentifier
         try await Self.awaitStatus(status, timeout: .seconds(60)) { text in
             if text.hasPrefix("no report") { kill(watchdog, SIGTERM) }

@@ -51,7 +51,7 @@ struct MultiProcessTests {
             process.standardInput = FileHandle.nullDevice
             process.standardOutput = FileHandle.nullDevice
             process.standardError = try FileHandle(forWritingTo: Self.touch(directory.appendingPathComponent("\(name).err")))
-            try process.run()
+            try ChildProcesses.run(process)
             return process
         }
         var receivers: [Process] = []

@@ -341,7 +341,7 @@ final class ServeProcess: Sendable {
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = stdout
         process.standardError = stderr
-        try process.run()
+        try ChildProcesses.run(process)
         self.process = process
         self.stdout = OutputCollector(reading: stdout.fileHandleForReading)
         self.stderr = OutputCollector(reading: stderr.fileHandleForReading)

@@ -106,7 +106,7 @@ struct CrashTests {
             exited.finish()
         }
         let offset = ((try? FileManager.default.attributesOfItem(atPath: log)[.size]) as? NSNumber)?.uint64Value ?? 0
-        try process.run()
+        try ChildProcesses.run(process)
         // The kill comes `duration` after the worker has opened the store and said so, so a
         // loaded machine cannot turn a round into a kill before the worker ever started.
         let started = "start \(process.processIdentifier)\n"

@@ -159,7 +159,7 @@ import Testing
         let errorOutput = Pipe()
         process.standardOutput = FileHandle.nullDevice
         process.standardError = errorOutput
-        try process.run()
+        try ChildProcesses.run(process)
         let errorText = String(decoding: errorOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "herald bench on a bare file name: \(errorText)")

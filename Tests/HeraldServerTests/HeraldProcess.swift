@@ -43,7 +43,7 @@ final class HeraldProcess: Sendable {
             exited.yield()
             exited.finish()
         }
-        try process.run()
+        try ChildProcesses.run(process)
         self.stdout = OutputCollector(reading: stdout.fileHandleForReading)
         self.stderr = OutputCollector(reading: stderr.fileHandleForReading)
     }

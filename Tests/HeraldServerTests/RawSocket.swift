@@ -1,4 +1,5 @@
 import Foundation
+import HeraldTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -23,6 +24,10 @@ final class RawSocket: @unchecked Sendable {
 
     /// Connects to `host` (IPv4 or IPv6 literal) on `port`.
     init(host: String = "127.0.0.1", port: Int) throws {
+        self.descriptor = try ChildProcesses.holdingDescriptors { try Self.connect(host: host, port: port) }
+    }
+
+    private static func connect(host: String, port: Int) throws -> Int32 {
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var info: UnsafeMutablePointer<addrinfo>?
@@ -30,14 +35,14 @@ final class RawSocket: @unchecked Sendable {
         defer { freeaddrinfo(info) }
         let descriptor = socket(first.pointee.ai_family, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw Failure.system("socket", errno) }
-        guard connect(descriptor, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
+        guard Glibc.connect(descriptor, first.pointee.ai_addr, first.pointee.ai_addrlen) == 0 else {
             let code = errno
             Glibc.close(descriptor)
             throw Failure.system("connect", code)
         }
         var on: Int32 = 1
         setsockopt(descriptor, Int32(IPPROTO_TCP), TCP_NODELAY, &on, socklen_t(MemoryLayout<Int32>.size))
-        self.descriptor = descriptor
+        return descriptor
     }
 
     deinit { self.close() }
@@ -93,10 +98,10 @@ final class RawSocket: @unchecked Sendable {
 
     /// Closes the connection (a FIN, as a client that gives up sends).
     func close() {
-        if self.descriptor >= 0 {
-            Glibc.close(self.descriptor)
-            self.descriptor = -1
-        }
+        guard self.descriptor >= 0 else { return }
+        let descriptor = self.descriptor
+        _ = try? ChildProcesses.holdingDescriptors { Glibc.close(descriptor) }
+        self.descriptor = -1
     }
 
     /// An HTTP/1.1 POST of `json` to `path`.
