@@ -1,7 +1,7 @@
 import ArgumentParser
 import HeraldCore
 
-/// The entity options `create` takes; an option left out keeps DESIGN.md §2's default.
+/// The entity options `create` takes; an option left out keeps GUARANTEES.md §2's default.
 struct EntityOptionArguments: ParsableArguments {
     @Option(help: ArgumentHelp("How long a peek-lock receive holds a message (1s–5m; default 60s).", valueName: "duration"))
     var lockDuration: DurationArgument?

@@ -1,6 +1,6 @@
 public import HeraldCore
 
-/// Reads and appends event streams on a ``HeraldCore/TransactionalBroker`` (DESIGN.md §5).
+/// Reads and appends event streams on a ``HeraldCore/TransactionalBroker`` (GUARANTEES.md §5).
 ///
 /// An append publishes its events to the configured topic in the same commit (the outbox lives
 /// in the same store), so no event is stored and never published, or published and never stored.

@@ -6,7 +6,7 @@ import Synchronization
 ///
 /// Everything a handler emits through the context (commands, events, appended events, state)
 /// is collected and committed in one transaction with the completion of the incoming message and
-/// its inbox record (DESIGN.md §4.8): all of it happens once, or none of it. Outgoing messages
+/// its inbox record (GUARANTEES.md §4.8): all of it happens once, or none of it. Outgoing messages
 /// carry the incoming message's correlation id, and its message id as their causation id.
 public final class HandlerContext: Sendable {
     /// The message being handled.

@@ -8,7 +8,7 @@ import Synchronization
 /// - Bounded concurrency: `maxConcurrency` workers, each handling one message at a time.
 /// - The lock is renewed while a handler runs.
 /// - Success commits, in one transaction, the handler's effects, its inbox record and the
-///   completion of the message (DESIGN.md §4.8); a duplicate delivery finds its inbox record and
+///   completion of the message (GUARANTEES.md §4.8); a duplicate delivery finds its inbox record and
 ///   has no second effect.
 /// - A failing handler is retried by abandoning the message with an exponential, jittered delay
 ///   (``RetryPolicy``), and dead-lettered with reason `HandlerFailed` after the last attempt. A

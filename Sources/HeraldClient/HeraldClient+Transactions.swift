@@ -3,7 +3,7 @@ public import HeraldCore
 import HeraldWire
 
 /// Transactions over HTTP: one request carries the whole transaction and the server commits it
-/// all or nothing (DESIGN.md §4.8), so `HeraldCQRS` handlers run against a remote broker with the
+/// all or nothing (GUARANTEES.md §4.8), so `HeraldCQRS` handlers run against a remote broker with the
 /// same guarantees as against an embedded one.
 extension HeraldClient: TransactionalBroker {
     public func commit(_ transaction: BrokerTransaction) async throws -> TransactionReceipt {

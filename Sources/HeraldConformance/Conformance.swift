@@ -23,7 +23,7 @@ public struct ConformanceContext: Sendable {
     /// with the same ``clock``; returns the new broker, which the case uses from then on.
     public let reopen: @Sendable () async throws -> any MessageBroker
     /// Makes every later durable write of the current broker (its fsync or commit) fail, as a
-    /// failing disk would, until ``reopen`` opens the storage again (DESIGN.md §4.10).
+    /// failing disk would, until ``reopen`` opens the storage again (GUARANTEES.md §4.10).
     public let failStorage: @Sendable () -> Void
 
     /// Creates a context.
@@ -45,14 +45,14 @@ public struct ConformanceContext: Sendable {
     }
 }
 
-/// One check of the broker's semantics (DESIGN.md §2–§4), runnable against any ``HeraldCore/MessageBroker``.
+/// One check of the broker's semantics (GUARANTEES.md §2–§4), runnable against any ``HeraldCore/MessageBroker``.
 ///
 /// A case throws a ``ConformanceFailure`` (or the broker's own error) when the broker breaks the
 /// guarantee it checks.
 public struct ConformanceCase: Sendable, CustomStringConvertible, Identifiable {
     /// A unique, human-readable name, prefixed with its area (for example `peekLock.completeRemoves`).
     public let name: String
-    /// The part of DESIGN.md the case checks, for example `§4.3`.
+    /// The part of GUARANTEES.md the case checks, for example `§4.3`.
     public let guarantee: String
     /// Runs the case against the context's broker.
     public let run: @Sendable (ConformanceContext) async throws -> Void
@@ -61,7 +61,7 @@ public struct ConformanceCase: Sendable, CustomStringConvertible, Identifiable {
     ///
     /// - Parameters:
     ///   - name: A unique name, prefixed with its area.
-    ///   - guarantee: The section of DESIGN.md the case checks.
+    ///   - guarantee: The section of GUARANTEES.md the case checks.
     ///   - run: The check; it throws when the broker breaks the guarantee.
     public init(name: String, guarantee: String, run: @escaping @Sendable (ConformanceContext) async throws -> Void) {
         self.name = name

@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §2 (dead-letter queues and resubmission) and §4.11 (nothing is dropped silently).
+// GUARANTEES.md §2 (dead-letter queues and resubmission) and §4.11 (nothing is dropped silently).
 
 extension BrokerConformance {
     static let deadLetterCases: [ConformanceCase] = [

@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §4.4 and §4.11: delivery counts, and poison messages reach the dead-letter queue intact.
+// GUARANTEES.md §4.4 and §4.11: delivery counts, and poison messages reach the dead-letter queue intact.
 
 extension BrokerConformance {
     static let deliveryCountCases: [ConformanceCase] = [
@@ -21,7 +21,7 @@ extension BrokerConformance {
             let dead = try await broker.peekAll(queuePath.deadLetter)
             try expectEqual(dead.count, 1, "dead letters")
             try expectEqual(dead[0].deadLetterReason, DeadLetterReason.maxDeliveryCountExceeded, "deadLetterReason")
-            try expectEqual(dead[0].deadLetterReason, "MaxDeliveryCountExceeded", "deadLetterReason spelled as in DESIGN.md")
+            try expectEqual(dead[0].deadLetterReason, "MaxDeliveryCountExceeded", "deadLetterReason spelled as in GUARANTEES.md")
             try expectEqual(dead[0].message, sent, "body and properties intact")
             try expectEqual(dead[0].deliveryCount, 3, "deliveryCount of the dead letter")
             try expectEqual(dead[0].entity, queuePath.deadLetter, "a dead letter's entity is the dead-letter path")

@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §4.5 (duplicate detection by messageId, the duplicateDetectionWindow option) and §4.9
+// GUARANTEES.md §4.5 (duplicate detection by messageId, the duplicateDetectionWindow option) and §4.9
 // (sender sequences: duplicates and gaps).
 
 extension BrokerConformance {

@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §2: queues, topics, subscriptions, names and entity options.
+// GUARANTEES.md §2: queues, topics, subscriptions, names and entity options.
 
 extension BrokerConformance {
     static let entityCases: [ConformanceCase] = [

@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §4.3 and §4 limits: a rejected operation changes nothing. Each case fills a queue with
+// GUARANTEES.md §4.3 and §4 limits: a rejected operation changes nothing. Each case fills a queue with
 // one message in every state, then checks that entity lists, counts, messages and dead letters
 // are the same before and after the failing calls.
 

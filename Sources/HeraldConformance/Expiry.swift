@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §4.4: time-to-live, the defaultTimeToLive and deadLetterOnExpiration options.
+// GUARANTEES.md §4.4: time-to-live, the defaultTimeToLive and deadLetterOnExpiration options.
 
 extension BrokerConformance {
     static let expiryCases: [ConformanceCase] = [
@@ -20,7 +20,7 @@ extension BrokerConformance {
             try await expectCounts(broker, queuePath, EntityCounts(deadLettered: 1), "the expired message is dead-lettered")
             let dead = try await broker.peekAll(queuePath.deadLetter)
             try expectEqual(dead.map(\.deadLetterReason), [DeadLetterReason.ttlExpired], "deadLetterReason")
-            try expectEqual(dead.first?.deadLetterReason, "TTLExpired", "deadLetterReason spelled as in DESIGN.md")
+            try expectEqual(dead.first?.deadLetterReason, "TTLExpired", "deadLetterReason spelled as in GUARANTEES.md")
             try expectEqual(dead.first?.message.body, sent.body, "body intact")
             try expectEqual(dead.first?.message.applicationProperties, sent.applicationProperties, "properties intact")
             context.clock.advance(by: .seconds(3600))

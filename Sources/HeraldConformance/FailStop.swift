@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §4.10: a failed fsync or write is never acknowledged and never retried blindly; the
+// GUARANTEES.md §4.10: a failed fsync or write is never acknowledged and never retried blindly; the
 // store stops accepting work and says why.
 
 extension BrokerConformance {

@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §4 "Limits": each checked exactly; the limit is accepted, one more is rejected with its
+// GUARANTEES.md §4 "Limits": each checked exactly; the limit is accepted, one more is rejected with its
 // own error, and the rejected send leaves the store as it was.
 
 extension BrokerConformance {

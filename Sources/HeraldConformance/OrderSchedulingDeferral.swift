@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §4.6 (order) and §4.7 (scheduling and deferral).
+// GUARANTEES.md §4.6 (order) and §4.7 (scheduling and deferral).
 
 extension BrokerConformance {
     static let orderCases: [ConformanceCase] = [

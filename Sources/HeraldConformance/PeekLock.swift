@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §4.3 (peek-lock), §4.13 (fencing), and the lockDuration option.
+// GUARANTEES.md §4.3 (peek-lock), §4.13 (fencing), and the lockDuration option.
 
 extension BrokerConformance {
     static let peekLockCases: [ConformanceCase] = [

@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §4.1 and §4.2: what was acknowledged survives a restart; locks do not.
+// GUARANTEES.md §4.1 and §4.2: what was acknowledged survives a restart; locks do not.
 
 extension BrokerConformance {
     static let restartCases: [ConformanceCase] = [

@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §3 and §4.1: sequence numbers, atomic batches, and every field of a message round-trips.
+// GUARANTEES.md §3 and §4.1: sequence numbers, atomic batches, and every field of a message round-trips.
 
 extension BrokerConformance {
     static let sendingCases: [ConformanceCase] = [

@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §4.6 (sessions: exclusive, ordered, with state) and §4.12 (parkSessionOnDeadLetter).
+// GUARANTEES.md §4.6 (sessions: exclusive, ordered, with state) and §4.12 (parkSessionOnDeadLetter).
 
 /// A session-enabled queue.
 private let sessionQueue = EntityPath.queue("sessions")

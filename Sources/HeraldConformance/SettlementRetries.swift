@@ -117,7 +117,7 @@ extension BrokerConformance {
 
         ConformanceCase(name: "settlementRetries.transactionCompletionsToo", guarantee: "§4.3, §4.8") { context in
             guard let broker = context.broker as? any TransactionalBroker else {
-                throw ConformanceFailure("the broker under test is not a TransactionalBroker (DESIGN.md §4.8)")
+                throw ConformanceFailure("the broker under test is not a TransactionalBroker (GUARANTEES.md §4.8)")
             }
             try await broker.createQueue(queueName)
             let tokens = try await sendAndReceive(broker, ["completed", "deferred"])

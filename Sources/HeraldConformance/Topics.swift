@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §2: topics copy each message into every matching subscription; subscriptions are
+// GUARANTEES.md §2: topics copy each message into every matching subscription; subscriptions are
 // queues of their own, with their own dead-letter queues.
 
 private let topic = EntityPath.topic("events")

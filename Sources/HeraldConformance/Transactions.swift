@@ -1,14 +1,14 @@
 import Foundation
 import HeraldCore
 
-// DESIGN.md §4.8: completing a received message, sending new ones, writing documents, recording
+// GUARANTEES.md §4.8: completing a received message, sending new ones, writing documents, recording
 // the inbox and appending events commit together, or not at all; §5: the event store's
 // optimistic concurrency and its outbox (events published in the same commit as their append).
 
 /// The broker of `context` as a ``HeraldCore/TransactionalBroker``; every store must be one.
 private func transactional(_ context: ConformanceContext) throws -> any TransactionalBroker {
     guard let broker = context.broker as? any TransactionalBroker else {
-        throw ConformanceFailure("the broker under test is not a TransactionalBroker (DESIGN.md §4.8)")
+        throw ConformanceFailure("the broker under test is not a TransactionalBroker (GUARANTEES.md §4.8)")
     }
     return broker
 }

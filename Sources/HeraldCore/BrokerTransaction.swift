@@ -1,6 +1,6 @@
 public import Foundation
 
-/// Changes that a store commits atomically: all of them or none (DESIGN.md §4.8).
+/// Changes that a store commits atomically: all of them or none (GUARANTEES.md §4.8).
 ///
 /// A message handler collects here what handling a message means (completing it, the messages
 /// it emits, the state it changes, the inbox record that makes it idempotent, the events it
@@ -302,7 +302,7 @@ public struct TransactionReceipt: Sendable, Hashable {
 }
 
 /// A broker whose store can commit message operations together with documents, inbox records
-/// and event streams (DESIGN.md §4.8). The CQRS layer is built on it and imports no store.
+/// and event streams (GUARANTEES.md §4.8). The CQRS layer is built on it and imports no store.
 public protocol TransactionalBroker: MessageBroker {
     /// Commits `transaction` atomically and durably: all of it, or, when a lock is lost, a
     /// version does not match or the inbox already holds an entry, none of it.

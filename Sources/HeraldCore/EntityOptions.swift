@@ -1,6 +1,6 @@
 public import Foundation
 
-/// The settings of a queue, topic or subscription (DESIGN.md §2).
+/// The settings of a queue, topic or subscription (GUARANTEES.md §2).
 ///
 /// A topic uses `defaultTimeToLive`, `duplicateDetectionWindow` and `maxMessageSize`; the other
 /// settings apply to the queues and subscriptions that hold messages for receivers.
@@ -20,10 +20,10 @@ public struct EntityOptions: Hashable, Sendable, Codable {
     /// The largest body accepted, in bytes. 256 KiB; 1 byte–1 MiB.
     public var maxMessageSize: Int
     /// In a session entity, whether a dead-lettered message holds back the rest of its session
-    /// until it is resubmitted (DESIGN.md §4.12). `false`.
+    /// until it is resubmitted (GUARANTEES.md §4.12). `false`.
     public var parkSessionOnDeadLetter: Bool
 
-    /// Creates options; every parameter has the default of DESIGN.md §2.
+    /// Creates options; every parameter has the default of GUARANTEES.md §2.
     public init(
         lockDuration: Duration = .seconds(60),
         maxDeliveryCount: Int = 10,
@@ -81,7 +81,7 @@ public struct EntityOptions: Hashable, Sendable, Codable {
     }
 }
 
-/// The limits of DESIGN.md §4, each checked exactly: the limit is accepted, one more is rejected.
+/// The limits of GUARANTEES.md §4, each checked exactly: the limit is accepted, one more is rejected.
 public enum HeraldLimits {
     /// Longest `messageId`, `sessionId`, `correlationId`, `causationId`, `replyTo`, `subject`,
     /// `contentType` and `senderId`, in UTF-8 bytes.

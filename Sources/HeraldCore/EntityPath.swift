@@ -70,7 +70,7 @@ public struct EntityPath: Hashable, Sendable, Codable, CustomStringConvertible {
         self.isDeadLetter ? "\(self.entityKey)/$deadletterqueue" : self.entityKey
     }
 
-    /// Checks every name in the path against DESIGN.md §2 and the kind rules.
+    /// Checks every name in the path against GUARANTEES.md §2 and the kind rules.
     ///
     /// - Throws: ``HeraldError/Code/invalidName`` for a bad name, ``HeraldError/Code/invalidArgument``
     ///   for the dead-letter queue of a topic.

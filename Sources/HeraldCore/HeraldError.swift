@@ -36,7 +36,7 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
 
         private init(_ base: Base) { self.base = base }
 
-        /// A name breaks DESIGN.md §2's rule: 1–128 characters of `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
+        /// A name breaks GUARANTEES.md §2's rule: 1–128 characters of `A-Z a-z 0-9 . _ -`, starting with a letter or digit.
         public static let invalidName = Code(.invalidName)
         /// An entity option lies outside its bounds (for example a lock duration over 5 minutes).
         public static let invalidOption = Code(.invalidOption)

@@ -1,6 +1,6 @@
 public import Foundation
 
-/// A message to send (DESIGN.md §3).
+/// A message to send (GUARANTEES.md §3).
 ///
 /// Only ``body`` is required. A message without a ``messageId`` gets a fresh UUID, so duplicate
 /// detection has something to key on; senders that may retry should set their own id.
@@ -139,7 +139,7 @@ public enum PropertyValue: Hashable, Sendable, Codable, CustomStringConvertible 
 }
 
 extension Message {
-    /// Checks the message against the limits of DESIGN.md §4 and the entity's options.
+    /// Checks the message against the limits of GUARANTEES.md §4 and the entity's options.
     ///
     /// - Throws: ``HeraldError/Code/messageTooLarge``, ``HeraldError/Code/identifierTooLong``,
     ///   ``HeraldError/Code/propertyTooLarge``, ``HeraldError/Code/propertiesTooLarge``,

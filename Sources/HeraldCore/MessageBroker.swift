@@ -4,7 +4,7 @@ public import Foundation
 /// and the HTTP client alike. `HeraldConformance` states its semantics as tests.
 ///
 /// Every method throws ``HeraldError``. Every method that changes state returns only once the
-/// change is durable (DESIGN.md §4.1).
+/// change is durable (GUARANTEES.md §4.1).
 public protocol MessageBroker: Sendable {
     // MARK: Entities
 
@@ -30,7 +30,7 @@ public protocol MessageBroker: Sendable {
     // MARK: Sending
 
     /// Sends `messages` atomically to a queue or topic: all are enqueued, with consecutive sequence
-    /// numbers, or none (DESIGN.md §4.1). At most ``HeraldLimits/maxBatchCount`` messages.
+    /// numbers, or none (GUARANTEES.md §4.1). At most ``HeraldLimits/maxBatchCount`` messages.
     ///
     /// A message with `scheduledEnqueueTime` in the future is scheduled. Duplicates (§4.5, §4.9)
     /// are acknowledged with `isDuplicate` and not enqueued again. A topic copies each message into
@@ -109,7 +109,7 @@ public protocol MessageBroker: Sendable {
 
     /// Moves a dead letter, received from a dead-letter queue with `token`, back to its queue or
     /// subscription with its original sequence number and a delivery count of zero. A parked
-    /// session (DESIGN.md §4.12) resumes with it. A settlement: a retry answers as the others do.
+    /// session (GUARANTEES.md §4.12) resumes with it. A settlement: a retry answers as the others do.
     @discardableResult
     func resubmit(_ token: LockToken) async throws -> SettlementOutcome
     /// How many messages the queue or subscription holds, by state.

@@ -1,6 +1,6 @@
 public import Foundation
 
-/// A message as a broker hands it out: the sent ``Message`` and what the broker added (DESIGN.md §3).
+/// A message as a broker hands it out: the sent ``Message`` and what the broker added (GUARANTEES.md §3).
 public struct ReceivedMessage: Hashable, Sendable, Codable {
     /// Where a message stands in its entity.
     public enum State: String, Hashable, Sendable, Codable {
@@ -57,7 +57,7 @@ public struct ReceivedMessage: Hashable, Sendable, Codable {
 
 /// The proof that a receiver holds the lock of one delivery of one message.
 ///
-/// Every delivery gets a fresh token (DESIGN.md §4.13): a token of an earlier delivery fails with
+/// Every delivery gets a fresh token (GUARANTEES.md §4.13): a token of an earlier delivery fails with
 /// ``HeraldError/Code/lockLost`` even when the message is locked again by someone else.
 public struct LockToken: Hashable, Sendable, Codable, CustomStringConvertible {
     /// The entity the message was received from.

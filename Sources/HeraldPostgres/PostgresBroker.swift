@@ -6,7 +6,7 @@ public import ServiceLifecycle
 import Synchronization
 
 /// The scale-out broker: any number of processes, on any number of hosts, share one PostgreSQL
-/// database and compete for the same queues with the guarantees of DESIGN.md §4.
+/// database and compete for the same queues with the guarantees of GUARANTEES.md §4.
 ///
 /// The broker is a `Service`: it runs on a postgres-nio `PostgresClient`, which must be running
 /// too, and its ``run()`` applies the schema's migrations, then listens for wake-ups until
@@ -65,7 +65,7 @@ import Synchronization
 /// ``run()`` tries to reach the database for ``Configuration/startTimeout`` before it gives up.
 ///
 /// Any other database error that is not an answer of the broker's own (a lost lock, a missing
-/// entity…) stops the broker (fail-stop, DESIGN.md §4.10): every later call throws
+/// entity…) stops the broker (fail-stop, GUARANTEES.md §4.10): every later call throws
 /// ``HeraldCore/HeraldError/Code/storeFailed``. Deadlocks and serialization failures, which
 /// PostgreSQL rolls back, are retried.
 ///

@@ -173,7 +173,7 @@ extension Store {
         }
         let nonce = try RandomIdentifier.uuid()
         let lockedUntil = self.now.lock + entity.options.lockDuration.milliseconds
-        // Each lock counts (DESIGN.md §4.4), even of a message asked for by number: one whose count
+        // Each lock counts (GUARANTEES.md §4.4), even of a message asked for by number: one whose count
         // would exceed the maximum goes to the dead-letter queue instead, as in `claim`.
         let max = path.isDeadLetter ? Int64.max : Int64(entity.options.maxDeliveryCount)
         let rows = try await self.rows(
@@ -239,7 +239,7 @@ extension Store {
     }
 
     /// Checks, with the row locked, that `token` holds the current, unexpired lock of its message
-    /// (DESIGN.md §4.3, §4.13).
+    /// (GUARANTEES.md §4.3, §4.13).
     func lockedMessage(_ token: LockToken) async throws -> LockedMessage {
         let entity = try await self.receiveSource(token.entity)
         let rows = try await self.rows(

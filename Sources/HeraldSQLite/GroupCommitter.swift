@@ -21,7 +21,7 @@ import Glibc
 /// `synchronous=FULL` (see ``checkpoint(_:)``), so SQLite syncs the database file before it
 /// resets the WAL.
 ///
-/// A storage error stops the store for good (fail-stop, DESIGN.md §4.10): after a failed fsync
+/// A storage error stops the store for good (fail-stop, GUARANTEES.md §4.10): after a failed fsync
 /// the kernel may have dropped the dirty pages, so nothing is retried and nothing later is
 /// acknowledged. A full disk is the exception (`SQLITE_FULL`, from a `write` that found no room,
 /// before any fsync): the open transaction is rolled back, its operations fail with

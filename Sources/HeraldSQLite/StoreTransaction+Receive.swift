@@ -132,7 +132,7 @@ extension StoreTransaction {
             }
             rows.append(row)
         }
-        // Each lock counts (DESIGN.md §4.4), even of a message asked for by number.
+        // Each lock counts (GUARANTEES.md §4.4), even of a message asked for by number.
         let deliverable = try self.deadLetteringExhausted(rows, of: entity, from: path)
         return try self.deliver(deliverable, of: entity, mode: .peekLock, nonce: try RandomIdentifier.uuid(), lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
     }
@@ -158,7 +158,7 @@ extension StoreTransaction {
         var timeToLive: Int64?
     }
 
-    /// Checks that `token` holds the current, unexpired lock of its message (DESIGN.md §4.3, §4.13).
+    /// Checks that `token` holds the current, unexpired lock of its message (GUARANTEES.md §4.3, §4.13).
     func lockedMessage(_ token: LockToken) throws -> LockedMessage {
         let entity = try self.receiveSource(token.entity)
         let row = try Row.fetchOne(

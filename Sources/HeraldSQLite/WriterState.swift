@@ -28,7 +28,7 @@ struct SessionHold {
     var lockedUntil: Int64
 }
 
-/// Everything the writer keeps in memory: the entity cache, session locks (DESIGN.md allows lock
+/// Everything the writer keeps in memory: the entity cache, session locks (GUARANTEES.md allows lock
 /// state in memory: a restart releases every lock), and what the current group changed.
 /// Only the writer thread touches it.
 final class WriterState {

@@ -4,7 +4,7 @@ import Hummingbird
 import NIOCore
 
 extension Handlers {
-    /// The transaction and state routes (DESIGN.md §4.8), answered when the broker is a
+    /// The transaction and state routes (GUARANTEES.md §4.8), answered when the broker is a
     /// `TransactionalBroker` (both of Herald's stores are); otherwise `invalidArgument`.
     ///
     /// Scope: settling needs `listen` on the entity, sending `send`; documents, the inbox and event

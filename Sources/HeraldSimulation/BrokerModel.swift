@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 
-/// The simulator's reference model of the broker: what DESIGN.md §4 says each operation does,
+/// The simulator's reference model of the broker: what GUARANTEES.md §4 says each operation does,
 /// applied to plain values, one operation at a time, at the time of the simulated clock.
 ///
 /// Each operation returns what the broker must answer; the simulator compares the real answer
@@ -285,7 +285,7 @@ struct BrokerModel {
         let until = now.monotonic + entity.options.lockDuration.nanoseconds
         var received: [MessageState] = []
         for sequenceNumber in sequenceNumbers {
-            // Each lock counts, even of a message asked for by number (DESIGN.md §4.4).
+            // Each lock counts, even of a message asked for by number (GUARANTEES.md §4.4).
             if !path.isDeadLetter && entity.messages[sequenceNumber]!.deliveryCount >= entity.options.maxDeliveryCount {
                 Self.moveToDeadLetter(&entity, sequenceNumber, reason: DeadLetterReason.maxDeliveryCountExceeded)
             } else {
@@ -298,7 +298,7 @@ struct BrokerModel {
 
     // MARK: Settlement
 
-    /// The message `token` holds a current lock on, or why it does not (DESIGN.md §4.3, §4.13).
+    /// The message `token` holds a current lock on, or why it does not (GUARANTEES.md §4.3, §4.13).
     private func locked(_ token: LockToken, now: Now) -> Result<MessageState, HeraldError> {
         guard let entity = self.entity(token.entity), let message = entity.messages[token.sequenceNumber],
             message.isDeadLetter == token.entity.isDeadLetter, message.lockNonce == token.nonce

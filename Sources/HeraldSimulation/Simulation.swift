@@ -7,7 +7,7 @@ import HeraldCore
 /// renewals, clock moves, and crashes with restart, over the real `SQLiteBroker` whose file goes
 /// through a storage fault layer that loses unsynced writes in a crash. After every operation
 /// the simulator compares the broker's answer with a reference model, and regularly (and after
-/// every restart) compares the whole store with it: the invariants of DESIGN.md §4.
+/// every restart) compares the whole store with it: the invariants of GUARANTEES.md §4.
 ///
 /// ```swift
 /// let report = try await Simulation.run(SimulationOptions(seed: 42, steps: 10_000))

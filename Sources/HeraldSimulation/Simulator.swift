@@ -74,7 +74,7 @@ final class Simulator {
     }
 
     private func createEntities() async throws {
-        // The options vary by seed, within the bounds DESIGN.md §2 allows.
+        // The options vary by seed, within the bounds GUARANTEES.md §2 allows.
         let work = EntityOptions(
             lockDuration: .seconds(self.random.int(1...8)), maxDeliveryCount: self.random.int(1...4),
             duplicateDetectionWindow: .seconds(self.random.int(5...30)), maxMessageSize: Self.maxBodySize

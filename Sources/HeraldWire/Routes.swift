@@ -67,7 +67,7 @@ extension Route {
     public static let renewSessionLock = Route("POST", "/v1/sessions/renew", "renewSessionLock", .listen)
     public static let releaseSession = Route("POST", "/v1/sessions/release", "releaseSession", .listen)
 
-    // Transactions and the state they commit with (DESIGN.md §4.8): documents, inbox, events.
+    // Transactions and the state they commit with (GUARANTEES.md §4.8): documents, inbox, events.
     public static let commit = Route("POST", "/v1/transactions/commit", "commit", .send)
     public static let getDocument = Route("POST", "/v1/state/documents/get", "getDocument", .listen)
     public static let listDocuments = Route("POST", "/v1/state/documents/list", "listDocuments", .listen)

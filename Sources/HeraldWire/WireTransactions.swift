@@ -1,7 +1,7 @@
 public import Foundation
 public import HeraldCore
 
-// The bodies of the transaction and state routes (DESIGN.md §4.8): a transaction travels as one
+// The bodies of the transaction and state routes (GUARANTEES.md §4.8): a transaction travels as one
 // request and commits all or nothing on the server.
 
 /// A settlement inside a transaction: defer (no reason) or dead-letter (with a reason).

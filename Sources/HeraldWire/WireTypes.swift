@@ -251,7 +251,7 @@ public struct WireSessionLock: Codable, Sendable, Hashable {
     }
 }
 
-/// Entity options; every field is optional and defaults to DESIGN.md §2's value.
+/// Entity options; every field is optional and defaults to GUARANTEES.md §2's value.
 public struct WireOptions: Codable, Sendable, Hashable {
     public var lockDurationMs: Int64?
     public var maxDeliveryCount: Int?

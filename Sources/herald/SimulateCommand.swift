@@ -11,7 +11,7 @@ struct SimulateCommand: AsyncParsableCommand {
             Each seed fixes a schedule of sends, receives, settlements, lock and session renewals,
             clock moves and crashes (a storage fault layer drops every write not yet fsynced).
             After every operation the broker's answer is compared with a model, and the whole store
-            regularly and after every restart: DESIGN.md §4's invariants. A failing seed prints a
+            regularly and after every restart: GUARANTEES.md §4's invariants. A failing seed prints a
             one-line command that replays it.
 
             Examples:

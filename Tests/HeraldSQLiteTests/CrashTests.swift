@@ -11,7 +11,7 @@ import Darwin
 #endif
 
 /// Kills a worker process with SIGKILL at random moments while it sends, receives, completes and
-/// abandons on one database file, and checks DESIGN.md §4.1–4.2 after every round:
+/// abandons on one database file, and checks GUARANTEES.md §4.1–4.2 after every round:
 /// (a) no acknowledged send is lost, (b) no completed message is delivered again,
 /// (c) sequence numbers are never reused.
 ///
