@@ -37,7 +37,9 @@ extension Handlers {
             let messages = try await Self.longPoll(wait, whenShutDown: { [] }) {
                 try await broker.receive(from: entity, maxCount: maxCount, maxBytes: budget, maxWaitTime: wait, mode: .peekLock)
             }
-            if !messages.isEmpty, let connection = ClientConnection.current, await connection.isGone() {
+            // Only a long poll can outlast its client by more than an instant; a receive that did not
+            // wait skips the check (a look-up on the connection's event loop).
+            if wait > .zero, !messages.isEmpty, let connection = ClientConnection.current, await connection.isGone() {
                 // The client left while its messages were being locked: nobody will read them.
                 await self.release(messages)
                 return Reply.noContent()
@@ -138,7 +140,7 @@ extension Handlers {
         var messages = try await Self.longPoll(wait, whenShutDown: { [] }) {
             try await broker.receive(from: session, maxCount: first, maxWaitTime: wait)
         }
-        if !messages.isEmpty, let connection = ClientConnection.current, await connection.isGone() {
+        if wait > .zero, !messages.isEmpty, let connection = ClientConnection.current, await connection.isGone() {
             await self.release(messages)
             return []
         }

@@ -183,7 +183,10 @@ public struct HeraldHTTPServer: Service {
     }
 
     /// `host` without the brackets of an IPv6 literal (`[::1]` is how URLs write `::1`).
-    static func unbracketed(_ host: String) -> String {
+    ///
+    /// - Parameter host: A host name or address, bracketed or not.
+    /// - Returns: The host as a resolver takes it.
+    public static func unbracketed(_ host: String) -> String {
         host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     }
 

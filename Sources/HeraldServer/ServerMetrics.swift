@@ -58,11 +58,7 @@ final class ServerMetrics: Sendable {
         CoreMetrics.Timer(
             label: "herald_http_request_duration_seconds", dimensions: [("operation", operation), ("status", statusClass)],
             factory: self.factory
-        ).recordNanoseconds(Self.nanoseconds(duration))
-    }
-
-    private static func nanoseconds(_ duration: Duration) -> Int64 {
-        duration.nanoseconds
+        ).recordNanoseconds(duration.nanoseconds)
     }
 
     // MARK: Entity gauges

@@ -169,7 +169,7 @@ struct ServeCommand: AsyncParsableCommand {
                 maxConnections: self.maxConnections, idleTimeout: .seconds(self.idleTimeout), requestReadTimeout: .seconds(self.requestReadTimeout),
                 maxResponseBodySize: self.maxResponseSize, maxAnswerMemory: self.maxAnswerMemory, metricsArePublic: self.metricsPublic
             ) { port in
-                let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+                let bare = HeraldHTTPServer.unbracketed(host)
                 let shownHost = bare.contains(":") ? "[\(bare)]" : bare
                 FileHandle.standardOutput.write(Data("herald listening on http://\(shownHost):\(port) (store: \(storeDescription))\n".utf8))
             }
