@@ -133,4 +133,11 @@ extension HeraldLimits {
             throw HeraldError(.invalidArgument, "an abandon delay must lie in 0 ms...10 years; got \(delay)")
         }
     }
+
+    /// Checks how long a receive or session accept may wait: zero or more.
+    ///
+    /// - Throws: ``HeraldError/Code/invalidArgument`` for a negative wait.
+    package static func checkWaitTime(_ maxWaitTime: Duration) throws(HeraldError) {
+        if maxWaitTime < .zero { throw HeraldError(.invalidArgument, "maxWaitTime cannot be negative") }
+    }
 }

@@ -108,3 +108,37 @@ extension EntityWaiters {
         self.notify(self.allKeys())
     }
 }
+
+extension EntityWaiters {
+    /// The long-poll loop every store shares: runs `attempt` until `isDone` accepts its result or
+    /// `maxWaitTime` passes, sleeping between attempts until a commit wakes the entity's key (or
+    /// `pollInterval` passes, for changes no notification reports).
+    ///
+    /// `key` is asked for once, after the first answer that is not done: a store that must look
+    /// the key up (the PostgreSQL store maps names to ids) pays for it only when it will wait. A
+    /// wait cancelled (its client went away, the server shuts down) takes nothing more.
+    package func poll<T>(
+        key: () async throws -> String,
+        maxWaitTime: Duration,
+        pollInterval: Duration,
+        until isDone: (T) -> Bool,
+        _ attempt: () async throws -> T
+    ) async throws -> T {
+        try HeraldLimits.checkWaitTime(maxWaitTime)
+        let deadline = ContinuousClock.now + maxWaitTime
+        var waitKey: String?
+        while true {
+            let generation = waitKey.map { self.generation(of: $0) } ?? 0
+            let result = try await attempt()
+            let remaining = deadline - ContinuousClock.now
+            if isDone(result) || remaining <= .zero || Task.isCancelled { return result }
+            guard let key = waitKey else {
+                // First answer that is not done: from now on wake-ups for the entity count.
+                waitKey = try await key()
+                continue
+            }
+            await self.wait(for: key, after: generation, timeout: min(remaining, pollInterval))
+            if Task.isCancelled { return result }
+        }
+    }
+}

@@ -838,23 +838,9 @@ public final class PostgresBroker: TransactionalBroker, Service {
     private func waiting<T>(
         for key: @escaping () async throws -> String, maxWaitTime: Duration, until isDone: (T) -> Bool, _ attempt: () async throws -> T
     ) async throws -> T {
-        if maxWaitTime < .zero { throw HeraldError(.invalidArgument, "maxWaitTime cannot be negative") }
-        let deadline = ContinuousClock.now + maxWaitTime
-        var waitKey: String?
-        while true {
-            let generation = waitKey.map { self.waiters.generation(of: $0) } ?? 0
-            let result = try await attempt()
-            let remaining = deadline - ContinuousClock.now
-            if isDone(result) || remaining <= .zero || Task.isCancelled { return result }
-            if waitKey == nil {
-                // First empty answer: from now on wake-ups for the entity count.
-                waitKey = try await key()
-                continue
-            }
-            await self.waiters.wait(for: waitKey!, after: generation, timeout: min(remaining, self.configuration.pollInterval))
-            // A wait cancelled (its client went away, the server shuts down) takes nothing more.
-            if Task.isCancelled { return result }
-        }
+        try await self.waiters.poll(
+            key: key, maxWaitTime: maxWaitTime, pollInterval: self.configuration.pollInterval, until: isDone, attempt
+        )
     }
 
     /// Whether a receive of entity `id` should sweep expired messages now: at most once a second

@@ -355,18 +355,9 @@ public final class SQLiteBroker: MessageBroker {
     private func waiting<T>(
         for entity: EntityPath, maxWaitTime: Duration, until isDone: (T) -> Bool, _ attempt: () async throws -> T
     ) async throws -> T {
-        if maxWaitTime < .zero { throw HeraldError(.invalidArgument, "maxWaitTime cannot be negative") }
-        let deadline = ContinuousClock.now + maxWaitTime
-        let key = entity.entityKey
-        while true {
-            let generation = self.waiters.generation(of: key)
-            let result = try await attempt()
-            let remaining = deadline - ContinuousClock.now
-            if isDone(result) || remaining <= .zero || Task.isCancelled { return result }
-            await self.waiters.wait(for: key, after: generation, timeout: min(remaining, Self.pollInterval))
-            // A wait cancelled (its client went away, the server shuts down) takes nothing more.
-            if Task.isCancelled { return result }
-        }
+        try await self.waiters.poll(
+            key: { entity.entityKey }, maxWaitTime: maxWaitTime, pollInterval: Self.pollInterval, until: isDone, attempt
+        )
     }
 }
 
