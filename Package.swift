@@ -39,7 +39,6 @@ let package = Package(
     targets: [
         .target(
             name: "HeraldCore",
-            dependencies: [.product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -152,14 +151,31 @@ let package = Package(
                 "HeraldCore",
                 "HeraldSQLite",
                 "HeraldPostgres",
-                "HeraldPostgresTesting",
-                "HeraldTestSupport",
                 "HeraldCQRS",
                 "ConferenceDemo",
                 "HeraldServer",
                 "HeraldClient",
                 "HeraldCLI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The machinery the tests drive (crash campaign, worker processes, a throwaway PostgreSQL),
+        // kept out of the shipped `herald`.
+        .executableTarget(
+            name: "herald-lab",
+            dependencies: [
+                "HeraldSimulation",
+                "HeraldCore",
+                "HeraldSQLite",
+                "HeraldPostgres",
+                "HeraldPostgresTesting",
+                "HeraldTestSupport",
+                "HeraldClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -53,10 +53,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Runs per scenario; with more than one, a median line follows the runs.")
     var runs: Int = 1
 
-    @Option(help: "The store: sqlite, or postgres (on --url, or on a throwaway server started for the bench).")
+    @Option(help: "The store: sqlite, or postgres (on --url).")
     var store: BenchStore = .sqlite
 
-    @Option(help: "The PostgreSQL database URL for --store postgres (postgres://user@host:port/database).")
+    @Option(help: "The PostgreSQL database URL --store postgres needs (postgres://user@host:port/database); each run uses a new schema and drops it.")
     var url: String?
 
     func validate() throws {
@@ -69,6 +69,11 @@ struct BenchCommand: AsyncParsableCommand {
         }
         guard self.receivers >= 1 else { throw ValidationError("--receivers must be at least 1") }
         guard self.runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        switch (self.store, self.url) {
+        case (.postgres, nil): throw ValidationError("--store postgres needs --url postgres://user@host:port/database")
+        case (.sqlite, _?): throw ValidationError("--url goes with --store postgres")
+        default: break
+        }
     }
 
     func run() async throws {
@@ -89,7 +94,8 @@ struct BenchCommand: AsyncParsableCommand {
                         try await Bench(broker: broker, settings: settings).run(scenario)
                     }
                 case .postgres:
-                    result = try await PostgresBenchDatabase.with(url: self.url) { broker in
+                    guard let url = self.url else { throw ValidationError("--store postgres needs --url") }
+                    result = try await PostgresBenchDatabase.with(url: url) { broker in
                         try await Bench(broker: broker, settings: settings).run(scenario)
                     }
                     result.store = "postgres"
@@ -101,7 +107,6 @@ struct BenchCommand: AsyncParsableCommand {
                 print(BenchResult.median(of: results).jsonLine(median: true), terminator: "\n")
             }
         }
-        PostgresBenchDatabase.stop()
     }
 }
 

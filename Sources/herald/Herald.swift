@@ -9,9 +9,9 @@ struct Herald: AsyncParsableCommand {
         commandName: "herald",
         abstract: "Herald: reliable messaging for CQRS and event-sourced systems.",
         subcommands: [
-            BenchCommand.self, CrashWorkerCommand.self, PostgresWorkerCommand.self, DemoCommand.self, ServeCommand.self, KeysCommand.self,
+            BenchCommand.self, DemoCommand.self, ServeCommand.self, KeysCommand.self,
             QueueCommand.self, TopicCommand.self, SubscriptionCommand.self, SendCommand.self, ReceiveCommand.self, PeekCommand.self,
-            DeadLetterCommand.self, StatsCommand.self, SimulateCommand.self, CrashCampaignCommand.self,
+            DeadLetterCommand.self, StatsCommand.self, SimulateCommand.self,
         ]
     )
 

@@ -10,7 +10,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Four receiver processes and two sender processes (`herald pg-worker`) share one queue of
+/// Four receiver processes and two sender processes (`herald-lab pg-worker`) share one queue of
 /// 10,000 messages on one PostgreSQL database; one receiver is killed with SIGKILL while it holds
 /// a batch. Checks: every message is completed exactly once (no completion twice, none left,
 /// none from nowhere), and the killed receiver's locked messages come back only once their locks
@@ -23,7 +23,7 @@ struct MultiProcessTests {
 
     @Test(.timeLimit(.minutes(10)))
     func fourReceiversTwoSendersOneKilled() async throws {
-        let herald = try #require(HeraldExecutable.url(), "the herald executable was not found; run `swift build` first")
+        let herald = try #require(HeraldExecutable.labURL(), "the herald-lab executable was not found; run `swift build` first")
         let rounds = ProcessInfo.processInfo.environment["HERALD_PG_MULTIPROCESS_ROUNDS"].flatMap(Int.init) ?? 1
         for round in 1...rounds {
             try await self.round(round, herald: herald)

@@ -15,7 +15,7 @@ import Darwin
 /// (a) no acknowledged send is lost, (b) no completed message is delivered again,
 /// (c) sequence numbers are never reused.
 ///
-/// The worker is `herald crash-worker` (Sources/herald/CrashWorker.swift); `swift test` builds it
+/// The worker is `herald-lab crash-worker` (Sources/herald-lab/CrashWorker.swift); `swift test` builds it
 /// with the tests. `HERALD_CRASH_ROUNDS` sets the number of rounds (25 by default).
 @Suite("SIGKILL crash rounds on one SQLite file")
 struct CrashTests {
@@ -23,10 +23,10 @@ struct CrashTests {
 
     @Test(.timeLimit(.minutes(10)))
     func sigkillRoundsLoseNothingAndRedeliverNoCompletedMessage() async throws {
-        guard let herald = HeraldExecutable.url() else {
+        guard let herald = HeraldExecutable.labURL() else {
             Issue.record(
                 """
-                The herald executable was not found next to the test bundle (\(Bundle.main.bundleURL.path)) \
+                The herald-lab executable was not found next to the test bundle (\(Bundle.main.bundleURL.path)) \
                 nor in .build/debug. Run `swift build` first (plain `swift test` builds it too; \
                 `swift test --skip-build` does not).
                 """
@@ -88,7 +88,7 @@ struct CrashTests {
 
     // MARK: The worker
 
-    /// Runs `herald crash-worker` for `duration`, then kills it with SIGKILL and waits for it.
+    /// Runs `herald-lab crash-worker` for `duration`, then kills it with SIGKILL and waits for it.
     ///
     /// - Returns: `nil` when SIGKILL ended the worker; otherwise how it ended.
     static func runWorker(_ herald: URL, database: String, log: String, stderr: URL, for duration: Duration) async throws -> String? {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-/// A short `herald crash-campaign` on the embedded store: three SIGKILL rounds (one with a SIGSTOP
+/// A short `herald-lab crash-campaign` on the embedded store: three SIGKILL rounds (one with a SIGSTOP
 /// pause past the lock duration) against real `herald serve` processes, then the checker's verdict.
 /// The full campaign (100 rounds per store) is run by hand; see the command's help.
 @Suite("Crash campaign")
@@ -12,6 +12,7 @@ struct CrashCampaignTests {
         defer { try? FileManager.default.removeItem(at: report) }
         let result = try await HeraldProcess.run(
             ["crash-campaign", "--store", "sqlite", "--rounds", "3", "--pause-every", "2", "--senders", "4", "--receivers", "2", "--report", report.path],
+            lab: true,
             timeout: .seconds(90)
         )
         #expect(result.status == 0, "stdout: \(result.stdout)\nstderr: \(result.stderr.suffix(2000))")

@@ -9,7 +9,7 @@ import Glibc
 import Darwin
 #endif
 
-/// A `herald` process started by a test, with its output collected.
+/// A `herald` (or `herald-lab`) process started by a test, with its output collected.
 final class HeraldProcess: Sendable {
     let process: Process
     private let stdout: OutputCollector
@@ -17,11 +17,11 @@ final class HeraldProcess: Sendable {
     private let exited: AsyncStream<Void>
 
     /// Starts `herald` with `arguments`; with `descriptorLimit`, under that limit on open files
-    /// (soft and hard, as `ulimit -n` sets them).
-    init(_ arguments: [String], descriptorLimit: Int? = nil) throws {
-        guard let executable = Self.executable() else {
+    /// (soft and hard, as `ulimit -n` sets them); with `lab`, `herald-lab` instead of `herald`.
+    init(_ arguments: [String], descriptorLimit: Int? = nil, lab: Bool = false) throws {
+        guard let executable = lab ? HeraldExecutable.labURL() : Self.executable() else {
             throw HeraldProcessError.executableNotFound(
-                "the herald executable was not found next to the test runner nor in .build/debug; `swift test` builds it, `--skip-build` does not"
+                "the \(lab ? "herald-lab" : "herald") executable was not found next to the test runner nor in .build/debug; `swift test` builds it, `--skip-build` does not"
             )
         }
         let process = Process()
@@ -94,9 +94,11 @@ final class HeraldProcess: Sendable {
         kill(self.process.processIdentifier, signal)
     }
 
-    /// Runs `herald` with `arguments` to its end.
-    static func run(_ arguments: [String], timeout: Duration = .seconds(30)) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = try HeraldProcess(arguments)
+    /// Runs `herald` (with `lab`, `herald-lab`) with `arguments` to its end.
+    static func run(
+        _ arguments: [String], lab: Bool = false, timeout: Duration = .seconds(30)
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = try HeraldProcess(arguments, lab: lab)
         guard let exit = await process.waitForExit(timeout: timeout) else {
             throw HeraldProcessError.timedOut("herald \(arguments.joined(separator: " ")) did not finish in \(timeout)")
         }

@@ -2,7 +2,13 @@ import ArgumentParser
 import Foundation
 import HeraldPostgresTesting
 
-/// `herald crash-campaign`: the Jepsen-style crash campaign of ``CrashCampaign`` against real
+/// The store a crash campaign runs `herald serve` on.
+enum CampaignStore: String, ExpressibleByArgument, Sendable {
+    case sqlite
+    case postgres
+}
+
+/// `herald-lab crash-campaign`: the Jepsen-style crash campaign of ``CrashCampaign`` against real
 /// `herald serve` processes, on the embedded store or on PostgreSQL.
 struct CrashCampaignCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +25,7 @@ struct CrashCampaignCommand: AsyncParsableCommand {
     )
 
     @Option(help: "The store: sqlite or postgres.")
-    var store: BenchStore = .sqlite
+    var store: CampaignStore = .sqlite
 
     @Option(help: "The number of SIGKILL rounds.")
     var rounds: Int = 100
@@ -88,7 +94,7 @@ struct CrashCampaignCommand: AsyncParsableCommand {
     private func reportText(_ outcome: CrashCampaign.Outcome, seed: UInt64, folder: URL) -> String {
         let seconds = Double(outcome.elapsed.components.seconds) + Double(outcome.elapsed.components.attoseconds) / 1e18
         var lines = [
-            "herald crash-campaign --store \(self.store.rawValue) --rounds \(self.rounds) --seed \(seed) "
+            "herald-lab crash-campaign --store \(self.store.rawValue) --rounds \(self.rounds) --seed \(seed) "
                 + "--senders \(self.senders) --receivers \(self.receivers) --pause-every \(self.pauseEvery)",
             "rounds: \(self.rounds), SIGKILLs: \(outcome.kills), SIGSTOP pauses past the lock duration: \(outcome.pauses)",
         ]

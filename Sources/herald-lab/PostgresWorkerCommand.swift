@@ -9,7 +9,7 @@ import Glibc
 import Darwin
 #endif
 
-/// `herald pg-worker` (hidden): one process of the PostgreSQL multi-process test
+/// `herald-lab pg-worker`: one process of the PostgreSQL multi-process test
 /// (Tests/HeraldPostgresTests/MultiProcessTests.swift). A sender sends `--count` messages and
 /// exits; a receiver receives, holds each batch briefly, completes it, until the stop file appears.
 ///
@@ -24,8 +24,7 @@ import Darwin
 struct PostgresWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pg-worker",
-        abstract: "Send or receive on a PostgreSQL queue, logging every step (for the multi-process test).",
-        shouldDisplay: false
+        abstract: "Send or receive on a PostgreSQL queue, logging every step (for the multi-process test)."
     )
 
     enum Role: String, ExpressibleByArgument {

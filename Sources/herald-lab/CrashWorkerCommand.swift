@@ -1,14 +1,13 @@
 import ArgumentParser
 import HeraldSQLite
 
-/// `herald crash-worker` (hidden): the child process of the SIGKILL crash test
+/// `herald-lab crash-worker`: the child process of the SIGKILL crash test
 /// (Tests/HeraldSQLiteTests/CrashTests.swift). It sends, receives, completes and abandons on one
 /// queue until it is killed, logging each acknowledged step to an append-only file.
 struct CrashWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "crash-worker",
-        abstract: "Send, receive and complete forever, logging every step (for the crash test).",
-        shouldDisplay: false
+        abstract: "Send, receive and complete forever, logging every step (for the crash test)."
     )
 
     @Option(help: "The database file.")

@@ -29,10 +29,12 @@ final class CrashCampaignServer: Sendable {
         self.port = port
     }
 
-    /// The `herald` executable running this campaign, which also serves.
+    /// The `herald` executable that serves: `HERALD_EXECUTABLE` if set, else the one built beside
+    /// `herald-lab` (SwiftPM puts every executable of the package in one folder).
     static var executable: URL {
-        if let path = Bundle.main.executablePath { return URL(fileURLWithPath: path) }
-        return URL(fileURLWithPath: CommandLine.arguments[0])
+        if let path = ProcessInfo.processInfo.environment["HERALD_EXECUTABLE"] { return URL(fileURLWithPath: path) }
+        let lab = Bundle.main.executablePath.map { URL(fileURLWithPath: $0) } ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        return lab.deletingLastPathComponent().appendingPathComponent("herald")
     }
 
     /// Starts `herald serve <arguments> --port 0` and waits for its listening line.
