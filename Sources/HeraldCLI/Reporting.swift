@@ -41,11 +41,11 @@ struct ReportedFailure: Encodable {
         case let error as HeraldError:
             self.init(error: "\(error.code)", message: error.message, showsCode: true, status: 1)
         case let error as HeraldClientError:
-            switch error {
-            case .unauthorized(let message), .forbidden(let message):
-                self.init(error: error.name, message: message, showsCode: true, status: 2)
-            case .rejected(_, let name, let message):
-                self.init(error: name, message: message, showsCode: true, status: 1)
+            switch error.code {
+            case .unauthorized, .forbidden:
+                self.init(error: error.name, message: error.message, showsCode: true, status: 2)
+            case .rejected:
+                self.init(error: error.name, message: error.message, showsCode: true, status: 1)
             default:
                 self.init(error: error.name, message: error.description, showsCode: false, status: 3)
             }

@@ -44,7 +44,7 @@ extension HeraldClient {
 
     /// A settlement's answer: 204 for a first settlement, 200 with `{"alreadySettled": true}` for
     /// a retry the server remembered.
-    private func settle(_ route: Route, body: some Encodable) async throws -> SettlementOutcome {
+    private func settle(_ route: WireRoute, body: some Encodable) async throws -> SettlementOutcome {
         let answer: SettlementResponse? = try await self.fetchIfAny(route, body: body)
         return answer?.alreadySettled == true ? .alreadySettled : .settled
     }
@@ -54,19 +54,12 @@ extension HeraldClient {
     public func acceptSession(on entity: EntityPath, sessionId: String?, maxWaitTime: Duration) async throws -> SessionLock {
         // Like a receive, a wait beyond one request's limit is spread over several; only "none
         // available yet" (204 No Content) is worth asking again.
-        let deadline = ContinuousClock.now + maxWaitTime
-        var wait = maxWaitTime
-        while true {
-            let waitMs = min(wait.milliseconds, Self.maxWaitPerRequest.milliseconds)
+        let lock = try await self.longPoll(maxWaitTime: maxWaitTime, until: { $0 != nil }) { waitMs -> WireSessionLock? in
             let request = AcceptSessionRequest(entity: WireEntity(entity), sessionId: sessionId, maxWaitMs: waitMs)
-            if let lock: WireSessionLock = try await self.fetchIfAny(.acceptSession, body: request, waiting: .milliseconds(waitMs)) {
-                return try self.sessionLock(lock)
-            }
-            wait = deadline - ContinuousClock.now
-            if wait < .milliseconds(1) || Task.isCancelled {
-                throw HeraldError(.noSessionAvailable, "no session of '\(entity)' has messages and no holder")
-            }
+            return try await self.fetchIfAny(.acceptSession, body: request, waiting: .milliseconds(waitMs))
         }
+        guard let lock else { throw HeraldError(.noSessionAvailable, "no session of '\(entity)' has messages and no holder") }
+        return try self.sessionLock(lock)
     }
 
     public func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage] {

@@ -52,7 +52,7 @@ extension HeraldClient {
     // MARK: Helpers
 
     /// Calls a route that answers with messages, and reads them.
-    func messages(_ route: Route, _ request: any Encodable, waiting: Duration = .zero) async throws -> [ReceivedMessage] {
+    func messages(_ route: WireRoute, _ request: any Encodable, waiting: Duration = .zero) async throws -> [ReceivedMessage] {
         let response: MessagesResponse = try await self.fetch(route, body: request, waiting: waiting)
         do {
             return try response.messages.map { try $0.received() }
@@ -61,19 +61,27 @@ extension HeraldClient {
         }
     }
 
-    /// Runs `attempt` with waits of at most ``maxWaitPerRequest`` (in milliseconds) until it
-    /// returns messages or `maxWaitTime` has passed.
+    /// Runs `attempt` with waits of at most ``HeraldWire/WireLimits/maxWaitPerRequest`` (in
+    /// milliseconds) until `isDone` accepts its result or `maxWaitTime` has passed; returns the
+    /// last result.
     ///
     /// The first attempt passes the caller's wait through (clamped), so the server judges a
-    /// negative one as a store would. A task cancelled between attempts gets what it has (nothing),
-    /// as a store's waiting receive returns on cancellation.
-    func longPoll(maxWaitTime: Duration, _ attempt: (Int64) async throws -> [ReceivedMessage]) async throws -> [ReceivedMessage] {
+    /// negative one as a store would. A task cancelled between attempts gets the last result (as a
+    /// store's waiting receive returns what it has on cancellation).
+    func longPoll<Answer>(
+        maxWaitTime: Duration, until isDone: (Answer) -> Bool, _ attempt: (Int64) async throws -> Answer
+    ) async throws -> Answer {
         let deadline = ContinuousClock.now + maxWaitTime
         var wait = maxWaitTime
         while true {
-            let result = try await attempt(min(wait.milliseconds, Self.maxWaitPerRequest.milliseconds))
+            let result = try await attempt(min(wait.milliseconds, WireLimits.maxWaitPerRequest.milliseconds))
             wait = deadline - ContinuousClock.now
-            if !result.isEmpty || wait < .milliseconds(1) || Task.isCancelled { return result }
+            if isDone(result) || wait < .milliseconds(1) || Task.isCancelled { return result }
         }
+    }
+
+    /// ``longPoll(maxWaitTime:until:_:)`` for messages: until some arrive.
+    func longPoll(maxWaitTime: Duration, _ attempt: (Int64) async throws -> [ReceivedMessage]) async throws -> [ReceivedMessage] {
+        try await self.longPoll(maxWaitTime: maxWaitTime, until: { !$0.isEmpty }, attempt)
     }
 }

@@ -20,8 +20,9 @@ public import Logging
 /// Failures that an embedded broker cannot have (a rejected key, an unreachable server) throw
 /// ``HeraldClientError``.
 ///
-/// Long polls: the server waits at most 60 s per request; a longer `maxWaitTime` is spread over
-/// consecutive requests. Each waiting request holds one HTTP connection, and
+/// Long polls: the server waits at most ``HeraldWire/WireLimits/maxWaitPerRequest`` (60 s) per
+/// request; a longer `maxWaitTime` is spread over consecutive requests. Each waiting request holds
+/// one HTTP connection, and
 /// `HTTPClient.shared` keeps at most 8 per host, so callers with many concurrent receivers pass
 /// their own client, for example one from ``makeHTTPClient(maxConnectionsPerHost:)``.
 public final class HeraldClient: MessageBroker {
@@ -38,9 +39,6 @@ public final class HeraldClient: MessageBroker {
     /// Where requests are logged (at `trace` level).
     let logger: Logger
 
-    /// The longest wait the server accepts in one request (`maxWaitMs`).
-    public static let maxWaitPerRequest: Duration = .seconds(60)
-
     /// Creates a client of the server at `baseURL`.
     ///
     /// - Parameters:
@@ -49,7 +47,7 @@ public final class HeraldClient: MessageBroker {
     ///   - httpClient: The HTTP client to use. The caller keeps ownership (and shuts it down if it is not `.shared`).
     ///   - requestTimeout: How long a request may take, on top of the time it asks the server to wait.
     ///   - logger: Where requests are logged, at `trace` level.
-    /// - Throws: ``HeraldClientError/invalidURL(_:)`` when `baseURL` is not an HTTP(S) URL with a host.
+    /// - Throws: ``HeraldClientError/Code/invalidURL`` when `baseURL` is not an HTTP(S) URL with a host.
     public init(
         baseURL: URL, key: String? = nil, httpClient: HTTPClient = .shared, requestTimeout: Duration = .seconds(30),
         logger: Logger = Logger(label: "herald.client")
@@ -69,7 +67,7 @@ public final class HeraldClient: MessageBroker {
 
     /// Creates a client of the server at `baseURL`, given as a string.
     ///
-    /// - Throws: ``HeraldClientError/invalidURL(_:)`` when `baseURL` is not an HTTP(S) URL with a host.
+    /// - Throws: ``HeraldClientError/Code/invalidURL`` when `baseURL` is not an HTTP(S) URL with a host.
     public convenience init(
         baseURL: String, key: String? = nil, httpClient: HTTPClient = .shared, requestTimeout: Duration = .seconds(30),
         logger: Logger = Logger(label: "herald.client")

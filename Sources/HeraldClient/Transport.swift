@@ -6,7 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-// One HTTP exchange per broker call: the URL from a ``Route``, a JSON body, the key, and the
+// One HTTP exchange per broker call: the URL from a ``WireRoute``, a JSON body, the key, and the
 // answer either decoded or turned into the error it stands for.
 
 extension HeraldClient {
@@ -18,7 +18,7 @@ extension HeraldClient {
 
     /// Calls `route` and decodes its answer as `Response`.
     func fetch<Response: Decodable>(
-        _ route: Route, _ parameters: [String: String] = [:], body: (any Encodable)? = nil,
+        _ route: WireRoute, _ parameters: [String: String] = [:], body: (any Encodable)? = nil,
         waiting: Duration = .zero, as type: Response.Type = Response.self
     ) async throws -> Response {
         let data = try await self.exchange(route, parameters, body: try body.map { try Self.encode($0) }, waiting: waiting)
@@ -31,7 +31,7 @@ extension HeraldClient {
 
     /// Calls `route`, which answers either without a body (204: `nil`) or with a `Response`.
     func fetchIfAny<Response: Decodable>(
-        _ route: Route, body: (any Encodable)? = nil, waiting: Duration = .zero, as type: Response.Type = Response.self
+        _ route: WireRoute, body: (any Encodable)? = nil, waiting: Duration = .zero, as type: Response.Type = Response.self
     ) async throws -> Response? {
         let data = try await self.exchange(route, [:], body: try body.map { try Self.encode($0) }, waiting: waiting)
         if data.isEmpty { return nil }
@@ -43,7 +43,7 @@ extension HeraldClient {
     }
 
     /// Calls `route`, which answers without a body (204).
-    func invoke(_ route: Route, _ parameters: [String: String] = [:], body: (any Encodable)? = nil) async throws {
+    func invoke(_ route: WireRoute, _ parameters: [String: String] = [:], body: (any Encodable)? = nil) async throws {
         _ = try await self.exchange(route, parameters, body: try body.map { try Self.encode($0) }, waiting: .zero)
     }
 
@@ -56,7 +56,7 @@ extension HeraldClient {
     }
 
     /// The URL of `route` with its `{name}` parameters filled in, percent-encoded.
-    func url(_ route: Route, _ parameters: [String: String]) -> String {
+    func url(_ route: WireRoute, _ parameters: [String: String]) -> String {
         var path = route.path
         for (name, value) in parameters {
             let escaped = value.addingPercentEncoding(withAllowedCharacters: Self.unreserved) ?? value
@@ -69,7 +69,7 @@ extension HeraldClient {
     ///
     /// `waiting` is how long the server may hold the request (a long poll); the request's timeout
     /// is that plus ``requestTimeout``.
-    private func exchange(_ route: Route, _ parameters: [String: String], body: Data?, waiting: Duration) async throws -> Data {
+    private func exchange(_ route: WireRoute, _ parameters: [String: String], body: Data?, waiting: Duration) async throws -> Data {
         var request = HTTPClientRequest(url: self.url(route, parameters))
         request.method = HTTPMethod(rawValue: route.method)
         request.headers.add(name: "Accept", value: "application/json")

@@ -4,8 +4,8 @@ public import HeraldWire
 /// One shared access key, as the key file stores it: who it is for, what it may do, and the
 /// salted SHA-256 hash of its secret (never the secret itself).
 ///
-/// Keys follow Azure Service Bus's shared access rules: rights ``HeraldWire/Right/manage`` (which
-/// implies the other two), ``HeraldWire/Right/send`` and ``HeraldWire/Right/listen``, scoped to the
+/// Keys follow Azure Service Bus's shared access rules: rights ``HeraldWire/AccessRight/manage`` (which
+/// implies the other two), ``HeraldWire/AccessRight/send`` and ``HeraldWire/AccessRight/listen``, scoped to the
 /// whole namespace or to one queue or topic (a topic's scope covers its subscriptions). Clients
 /// present the key as `Authorization: Bearer hk_<id>_<secret>` or `X-Herald-Key: hk_<id>_<secret>`.
 public struct AccessKey: Codable, Sendable, Hashable {
@@ -13,8 +13,8 @@ public struct AccessKey: Codable, Sendable, Hashable {
     public let id: String
     /// A name for people, for example the service that uses the key.
     public let name: String
-    /// The rights the key holds, in ``HeraldWire/Right`` order.
-    public let rights: [Right]
+    /// The rights the key holds, in ``HeraldWire/AccessRight`` order.
+    public let rights: [AccessRight]
     /// The queue or topic the key is limited to; `nil` for the whole namespace.
     public let entity: String?
     /// When the key was created.
@@ -24,10 +24,10 @@ public struct AccessKey: Codable, Sendable, Hashable {
     /// SHA-256 of the salt followed by the secret's UTF-8 bytes, hexadecimal.
     let secretHash: String
 
-    init(id: String, name: String, rights: [Right], entity: String?, created: Date, salt: String, secretHash: String) {
+    init(id: String, name: String, rights: [AccessRight], entity: String?, created: Date, salt: String, secretHash: String) {
         self.id = id
         self.name = name
-        self.rights = Right.allCases.filter(rights.contains)
+        self.rights = AccessRight.allCases.filter(rights.contains)
         self.entity = entity
         self.created = created
         self.salt = salt
@@ -38,7 +38,7 @@ public struct AccessKey: Codable, Sendable, Hashable {
     ///
     /// - Parameter right: The right a route needs.
     /// - Returns: `true` when the key may use routes that need `right`.
-    public func holds(_ right: Right) -> Bool {
+    package func holds(_ right: AccessRight) -> Bool {
         self.rights.contains(right) || self.rights.contains(.manage)
     }
 
@@ -47,7 +47,7 @@ public struct AccessKey: Codable, Sendable, Hashable {
     ///
     /// - Parameter entityName: A queue's or topic's name.
     /// - Returns: `true` for a namespace key, or for a key scoped to that name.
-    public func covers(entityName: String) -> Bool {
+    package func covers(entityName: String) -> Bool {
         self.entity == nil || self.entity == entityName
     }
 
@@ -57,7 +57,7 @@ public struct AccessKey: Codable, Sendable, Hashable {
     /// Whether `secret` is this key's secret, compared in constant time.
     func matches(secret: String) -> Bool {
         guard let salt = Hex.decode(self.salt), let expected = Hex.decode(self.secretHash) else { return false }
-        return Hex.constantTimeEquals(SHA256.hash(salt + Array(secret.utf8)), expected)
+        return Hex.constantTimeEquals(SecretDigest.of(secret: secret, salt: salt), expected)
     }
 }
 

@@ -14,7 +14,7 @@ struct Caller: Sendable {
     var label: String { self.key.map { "key \($0.id)" } ?? "anonymous" }
 
     /// Throws `forbidden` unless the key holds `right`.
-    func require(_ right: Right) throws(ServerError) {
+    func require(_ right: AccessRight) throws(ServerError) {
         guard let key = self.key, !key.holds(right) else { return }
         throw .forbidden("key \(key.id) lacks the \(right.rawValue) right")
     }

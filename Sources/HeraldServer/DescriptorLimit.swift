@@ -8,9 +8,9 @@ import Darwin
 
 /// The process's limit on open file descriptors (`RLIMIT_NOFILE`), which every connection and
 /// every file of the store count against.
-public enum DescriptorLimit {
+package enum DescriptorLimit {
     /// The current (soft) limit; a very large one is reported as `Int.max / 2`.
-    public static func current() -> Int {
+    package static func current() -> Int {
         var limit = rlimit()
         guard getrlimit(Self.resource, &limit) == 0 else { return 1024 }
         return limit.rlim_cur >= rlim_t(Int.max / 2) ? Int.max / 2 : Int(clamping: limit.rlim_cur)
@@ -21,7 +21,7 @@ public enum DescriptorLimit {
     ///
     /// - Returns: The soft limit afterwards.
     @discardableResult
-    public static func raiseToHardLimit() -> Int {
+    package static func raiseToHardLimit() -> Int {
         var limit = rlimit()
         guard getrlimit(Self.resource, &limit) == 0 else { return Self.current() }
         if limit.rlim_cur < limit.rlim_max {

@@ -5,7 +5,7 @@ import NIOCore
 
 extension Handlers {
     /// The management routes: create, read, delete and list queues, topics and subscriptions, and stats.
-    func handleEntity(_ route: Route, parameters: [String: String], body: ByteBuffer, caller: Caller) async throws -> Response {
+    func handleEntity(_ route: WireRoute, parameters: [String: String], body: ByteBuffer, caller: Caller) async throws -> Response {
         let queue = parameters["queue"] ?? ""
         let topic = parameters["topic"] ?? ""
         let subscription = parameters["subscription"] ?? ""

@@ -6,7 +6,7 @@ import NIOCore
 extension Handlers {
     /// The routes that take lock tokens: complete, abandon, defer, dead-letter, renew, resubmit.
     /// The scope check uses the entity each token names.
-    func handleLock(_ route: Route, body: ByteBuffer, caller: Caller) async throws -> Response {
+    func handleLock(_ route: WireRoute, body: ByteBuffer, caller: Caller) async throws -> Response {
         switch route {
         case .complete:
             let request = try BodyDecoder.decode(CompleteRequest.self, from: body)

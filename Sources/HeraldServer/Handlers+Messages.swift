@@ -7,7 +7,7 @@ import NIOCore
 extension Handlers {
     /// The routes that name their entity in the body: send, cancel-scheduled, receive,
     /// receive-deferred, peek, counts.
-    func handleMessages(_ route: Route, body: ByteBuffer, caller: Caller) async throws -> Response {
+    func handleMessages(_ route: WireRoute, body: ByteBuffer, caller: Caller) async throws -> Response {
         switch route {
         case .send:
             let request = try BodyDecoder.decode(SendRequest.self, from: body)

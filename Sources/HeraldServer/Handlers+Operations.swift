@@ -30,7 +30,7 @@ extension Handlers {
     /// `GET /openapi.yaml`: the document bundled with the server.
     func openAPIDocument() throws -> Response {
         guard let document = OpenAPIDocument.contents else {
-            throw ServerError(status: 404, code: "notFound", message: "the OpenAPI document is not installed beside this executable")
+            throw ServerError(code: .notFound, message: "the OpenAPI document is not installed beside this executable")
         }
         return Reply.bytes(document, contentType: "application/yaml")
     }

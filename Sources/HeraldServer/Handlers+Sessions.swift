@@ -7,7 +7,7 @@ import NIOCore
 extension Handlers {
     /// The session routes: accept, receive, get and set state, renew, release. The scope check
     /// uses the session's entity.
-    func handleSession(_ route: Route, body: ByteBuffer, caller: Caller) async throws -> Response {
+    func handleSession(_ route: WireRoute, body: ByteBuffer, caller: Caller) async throws -> Response {
         switch route {
         case .acceptSession:
             let request = try BodyDecoder.decode(AcceptSessionRequest.self, from: body)

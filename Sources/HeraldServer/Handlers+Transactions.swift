@@ -9,7 +9,7 @@ extension Handlers {
     ///
     /// Scope: settling needs `listen` on the entity, sending `send`; documents, the inbox and event
     /// streams are namespace state, so writing or reading them needs a namespace key.
-    func handleTransaction(_ route: Route, body: ByteBuffer, caller: Caller) async throws -> Response {
+    func handleTransaction(_ route: WireRoute, body: ByteBuffer, caller: Caller) async throws -> Response {
         guard let broker = self.broker as? any TransactionalBroker else {
             throw HeraldError(.invalidArgument, "this server's store does not support transactions")
         }

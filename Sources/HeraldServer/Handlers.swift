@@ -25,7 +25,7 @@ struct Handlers: Sendable {
     ///   - parameters: The path's parameters (`queue`, `topic`, `subscription`).
     ///   - body: The request body (empty for routes without one).
     ///   - caller: Who is asking.
-    func handle(_ route: Route, parameters: [String: String], body: ByteBuffer, caller: Caller) async throws -> Response {
+    func handle(_ route: WireRoute, parameters: [String: String], body: ByteBuffer, caller: Caller) async throws -> Response {
         switch route {
         case .listQueues, .listTopics, .listSubscriptions, .stats,
             .createQueue, .getQueue, .deleteQueue, .createTopic, .getTopic, .deleteTopic,
@@ -54,10 +54,12 @@ struct Handlers: Sendable {
         }
     }
 
-    /// A wait in milliseconds from a request, checked: 0 to 60,000 (0 when absent).
+    /// A wait in milliseconds from a request, checked: 0 to ``HeraldWire/WireLimits/maxWaitPerRequest``
+    /// (0 when absent).
     static func maxWait(_ milliseconds: Int64?) throws(HeraldError) -> Duration {
         let value = milliseconds ?? 0
-        guard (0...60_000).contains(value) else { throw HeraldError(.invalidArgument, "maxWaitMs is 0 to 60000, not \(value)") }
+        let limit = WireLimits.maxWaitPerRequest.milliseconds
+        guard (0...limit).contains(value) else { throw HeraldError(.invalidArgument, "maxWaitMs is 0 to \(limit), not \(value)") }
         return .milliseconds(value)
     }
 

@@ -6,7 +6,7 @@ public import Logging
 import NIOCore
 public import ServiceLifecycle
 
-/// The broker over HTTP: the API of ``HeraldWire/Route/all`` on Hummingbird 2, with shared access
+/// The broker over HTTP: the API `openapi.yaml` describes, on Hummingbird 2, with shared access
 /// keys, Prometheus metrics and graceful shutdown.
 ///
 /// The server does not own the broker: whoever created the broker closes it after ``run()``
@@ -25,9 +25,9 @@ public import ServiceLifecycle
 /// await broker.close()
 /// ```
 ///
-/// ``run()`` is a `Service`'s run: a graceful shutdown stops accepting connections, ends long polls
-/// early, lets in-flight requests finish, then returns. Cancelling the task does the same, and
-/// stops requests that are still running after 10 seconds.
+/// ``run()`` is a `Service`'s run: a graceful shutdown (of the `ServiceGroup` it runs in) stops
+/// accepting connections, ends long polls early, lets in-flight requests finish, then returns.
+/// Cancelling the task stops the server at once, as it stops any service.
 public struct HeraldHTTPServer: Service {
     /// How the server listens, authenticates and limits requests.
     public struct Configuration: Sendable {
@@ -190,9 +190,6 @@ public struct HeraldHTTPServer: Service {
         host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     }
 
-    /// How long a cancelled ``run()`` lets requests in flight finish before it stops them.
-    static let cancellationGracePeriod: Duration = .seconds(10)
-
     private let broker: any MessageBroker
     private let configuration: Configuration
     private let metrics: ServerMetrics
@@ -209,7 +206,7 @@ public struct HeraldHTTPServer: Service {
     }
 
     /// Listens and answers requests until a graceful shutdown (after in-flight requests finish) or
-    /// cancellation. Does not close the broker.
+    /// cancellation (at once). Does not close the broker.
     ///
     /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` when ``Configuration/validate()``
     ///   fails, or the server's error when it cannot bind.
@@ -261,22 +258,10 @@ public struct HeraldHTTPServer: Service {
             },
             logger: frameworkLogger
         )
-        // Cancelling run() drains the server rather than dropping requests in flight: the server
-        // runs in an unstructured task, which does not inherit this task's cancellation (it does
-        // inherit the task-local graceful-shutdown context of a parent ServiceGroup), and a
-        // cancellation triggers its graceful shutdown, escalated to cancellation after the grace period.
-        let group = ServiceGroup(configuration: .init(services: [application], logger: frameworkLogger))
-        let serving = Task { try await group.run() }
+        // The application runs as a service of the caller's group would: a graceful shutdown of
+        // that group reaches it through service-lifecycle's task-local shutdown context.
         do {
-            try await withTaskCancellationHandler {
-                try await serving.value
-            } onCancel: {
-                Task {
-                    await group.triggerGracefulShutdown()
-                    try? await Task.sleep(for: Self.cancellationGracePeriod)
-                    serving.cancel()
-                }
-            }
+            try await application.run()
         } catch {
             logger.info("herald server stopped", metadata: ["error": "\(error)"])
             throw error

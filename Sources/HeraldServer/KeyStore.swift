@@ -84,7 +84,7 @@ public final class KeyStore: Sendable {
     /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` for an empty name or no rights, or when
     ///   the file cannot be written; ``HeraldCore/HeraldError/Code/invalidName`` for an entity name
     ///   outside the naming rule.
-    public func create(name: String, rights: Set<Right>, entity: String?) throws -> CreatedKey {
+    public func create(name: String, rights: Set<AccessRight>, entity: String?) throws -> CreatedKey {
         guard !name.isEmpty, name.count <= 128 else { throw HeraldError(.invalidArgument, "a key's name has 1 to 128 characters") }
         guard !rights.isEmpty else { throw HeraldError(.invalidArgument, "a key needs at least one right (manage, send, listen)") }
         if let entity { try EntityName.validate(entity) }
@@ -92,7 +92,7 @@ public final class KeyStore: Sendable {
         let salt = Self.randomHex(bytes: 16)
         let key = AccessKey(
             id: presented.id, name: name, rights: Array(rights), entity: entity, created: Date(), salt: salt,
-            secretHash: SHA256.hexDigest(Hex.decode(salt)! + Array(presented.secret.utf8))
+            secretHash: Hex.encode(SecretDigest.of(secret: presented.secret, salt: Hex.decode(salt)!))
         )
         try self.update { keys in keys.append(key) }
         return CreatedKey(key: key, secret: presented.text)
@@ -114,7 +114,7 @@ public final class KeyStore: Sendable {
     }
 
     /// The key `text` (`hk_<id>_<secret>`) names, if it is valid and not revoked.
-    func authenticate(_ text: String) -> AccessKey? {
+    package func authenticate(_ text: String) -> AccessKey? {
         self.reloadIfChanged()
         guard let presented = PresentedKey(parsing: text) else { return nil }
         guard let key = self.state.withLock({ $0.keys[presented.id] }) else { return nil }

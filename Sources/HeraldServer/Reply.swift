@@ -43,7 +43,7 @@ enum Reply {
 
     /// The ``HeraldWire/WireError`` answer of `error`.
     static func error(_ error: ServerError) -> Response {
-        let body = (try? JSONEncoder().encode(WireError(error: error.code, message: error.message))) ?? Data()
+        let body = (try? JSONEncoder().encode(WireError(error.code, message: error.message))) ?? Data()
         var response = Self.bytes(Array(body), contentType: "application/json", status: error.status)
         for (name, value) in error.headers {
             if let field = HTTPField.Name(name) { response.headers[field] = value }

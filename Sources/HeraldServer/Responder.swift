@@ -50,8 +50,9 @@ struct Responder: HTTPResponder {
             // within the body limit, but a longer (or chunked) one could go on without end, so
             // the connection closes instead, as it does after a body too large or too slow.
             let closing = failure.closesConnection || (!body.isRead && self.mayHaveLongBody(request))
+            // The log gets the error's details, which the answer may leave out (a failed store's).
             if failure.status == 503 {
-                self.logger.warning("request refused: the store is unavailable", metadata: ["herald.operation": "\(operation)", "error": "\(failure.message)"])
+                self.logger.warning("request refused: the store is unavailable", metadata: ["herald.operation": "\(operation)", "error": "\(error)"])
             } else if failure.status >= 500 {
                 self.logger.error("request failed", metadata: ["herald.operation": "\(operation)", "error": "\(String(reflecting: error))"])
             }
@@ -74,7 +75,7 @@ struct Responder: HTTPResponder {
     }
 
     private func respond(
-        to request: Request, route: Route, parameters: [String: String], connection: ClientConnection, body progress: BodyProgress
+        to request: Request, route: WireRoute, parameters: [String: String], connection: ClientConnection, body progress: BodyProgress
     ) async throws -> Response {
         let right = self.right(for: route)
         let caller = try self.authenticate(request, right: right)
@@ -91,14 +92,14 @@ struct Responder: HTTPResponder {
 
     /// The right `route` needs here: its own, and for `GET /metrics` (which names every entity)
     /// `manage` unless the metrics are public.
-    private func right(for route: Route) -> Right? {
+    private func right(for route: WireRoute) -> AccessRight? {
         if route == .metrics && !self.metricsArePublic { return .manage }
         return route.right
     }
 
     /// The caller of `request`: anyone on open routes or without keys; otherwise the holder of a
     /// valid key from `Authorization: Bearer` or `X-Herald-Key`.
-    private func authenticate(_ request: Request, right: Right?) throws(ServerError) -> Caller {
+    private func authenticate(_ request: Request, right: AccessRight?) throws(ServerError) -> Caller {
         guard let keys = self.keys, right != nil else { return .anyone }
         guard let presented = Self.presentedKey(request.headers) else {
             throw .unauthorized("this route needs a key: Authorization: Bearer hk_…")
@@ -128,7 +129,7 @@ struct Responder: HTTPResponder {
 
     /// The body of a PUT or POST, at most ``maxRequestBodySize`` bytes, read within
     /// ``requestReadTimeout``; nothing for other methods.
-    private func readBody(of request: Request, route: Route) async throws -> ByteBuffer {
+    private func readBody(of request: Request, route: WireRoute) async throws -> ByteBuffer {
         guard route.method == "PUT" || route.method == "POST" else { return ByteBuffer() }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > self.maxRequestBodySize {
             throw ServerError.payloadTooLarge(limit: self.maxRequestBodySize)

@@ -1,26 +1,26 @@
 import Foundation
 import HeraldWire
 
-/// Finds the ``HeraldWire/Route`` of a request from its method and path, with the values of the
+/// Finds the ``HeraldWire/WireRoute`` of a request from its method and path, with the values of the
 /// path's `{parameters}`.
 struct RouteTable: Sendable {
     /// What a request's method and path resolve to.
     enum Resolution: Equatable {
-        case matched(Route, parameters: [String: String])
+        case matched(WireRoute, parameters: [String: String])
         /// The path exists with other methods.
         case methodNotAllowed(allowed: [String])
         case notFound
     }
 
     private struct Template: Sendable {
-        let route: Route
+        let route: WireRoute
         /// The path's segments; a parameter is `{name}`.
         let segments: [Substring]
     }
 
     private let templates: [Template]
 
-    init(_ routes: [Route] = Route.all) {
+    init(_ routes: [WireRoute] = WireRoute.all) {
         self.templates = routes.map { Template(route: $0, segments: $0.path.split(separator: "/")) }
     }
 

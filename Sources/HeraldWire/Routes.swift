@@ -1,5 +1,5 @@
-/// The rights a key can hold, after Azure Service Bus's shared access rules.
-public enum Right: String, Sendable, Hashable, Codable, CaseIterable {
+/// The rights an access key can hold, after Azure Service Bus's shared access rules.
+public enum AccessRight: String, Sendable, Hashable, Codable, CaseIterable {
     /// Create, delete and inspect entities and keys; implies `send` and `listen`.
     case manage
     /// Send and schedule messages, cancel scheduled ones.
@@ -10,20 +10,20 @@ public enum Right: String, Sendable, Hashable, Codable, CaseIterable {
 
 /// One operation of the HTTP API: its method, its path template and the right it needs.
 ///
-/// The server answers every route of ``all``; `openapi.yaml` describes every one of them (a test
-/// checks both). Path parameters are written `{name}`.
-public struct Route: Sendable, Hashable {
+/// The server answers every route of ``all`` and the client calls them; `openapi.yaml` describes
+/// every one of them (a test checks both). Path parameters are written `{name}`.
+package struct WireRoute: Sendable, Hashable {
     /// The HTTP method.
-    public let method: String
+    package let method: String
     /// The path template, for example `/v1/queues/{queue}`.
-    public let path: String
+    package let path: String
     /// The OpenAPI `operationId`.
-    public let operationId: String
+    package let operationId: String
     /// The right a key needs; `nil` for routes open to everyone (health, metrics, the document).
-    public let right: Right?
+    package let right: AccessRight?
 
-    /// Creates a route.
-    public init(_ method: String, _ path: String, _ operationId: String, _ right: Right?) {
+    /// Creates a route: `method` on `path`, documented as `operationId`, open to keys holding `right`.
+    package init(_ method: String, _ path: String, _ operationId: String, _ right: AccessRight?) {
         self.method = method
         self.path = path
         self.operationId = operationId
@@ -31,57 +31,57 @@ public struct Route: Sendable, Hashable {
     }
 }
 
-extension Route {
+extension WireRoute {
     // Entity management.
-    public static let listQueues = Route("GET", "/v1/queues", "listQueues", .manage)
-    public static let createQueue = Route("PUT", "/v1/queues/{queue}", "createQueue", .manage)
-    public static let getQueue = Route("GET", "/v1/queues/{queue}", "getQueue", .manage)
-    public static let deleteQueue = Route("DELETE", "/v1/queues/{queue}", "deleteQueue", .manage)
-    public static let listTopics = Route("GET", "/v1/topics", "listTopics", .manage)
-    public static let createTopic = Route("PUT", "/v1/topics/{topic}", "createTopic", .manage)
-    public static let getTopic = Route("GET", "/v1/topics/{topic}", "getTopic", .manage)
-    public static let deleteTopic = Route("DELETE", "/v1/topics/{topic}", "deleteTopic", .manage)
-    public static let listSubscriptions = Route("GET", "/v1/topics/{topic}/subscriptions", "listSubscriptions", .manage)
-    public static let createSubscription = Route("PUT", "/v1/topics/{topic}/subscriptions/{subscription}", "createSubscription", .manage)
-    public static let getSubscription = Route("GET", "/v1/topics/{topic}/subscriptions/{subscription}", "getSubscription", .manage)
-    public static let deleteSubscription = Route("DELETE", "/v1/topics/{topic}/subscriptions/{subscription}", "deleteSubscription", .manage)
-    public static let stats = Route("GET", "/v1/stats", "stats", .manage)
+    package static let listQueues = WireRoute("GET", "/v1/queues", "listQueues", .manage)
+    package static let createQueue = WireRoute("PUT", "/v1/queues/{queue}", "createQueue", .manage)
+    package static let getQueue = WireRoute("GET", "/v1/queues/{queue}", "getQueue", .manage)
+    package static let deleteQueue = WireRoute("DELETE", "/v1/queues/{queue}", "deleteQueue", .manage)
+    package static let listTopics = WireRoute("GET", "/v1/topics", "listTopics", .manage)
+    package static let createTopic = WireRoute("PUT", "/v1/topics/{topic}", "createTopic", .manage)
+    package static let getTopic = WireRoute("GET", "/v1/topics/{topic}", "getTopic", .manage)
+    package static let deleteTopic = WireRoute("DELETE", "/v1/topics/{topic}", "deleteTopic", .manage)
+    package static let listSubscriptions = WireRoute("GET", "/v1/topics/{topic}/subscriptions", "listSubscriptions", .manage)
+    package static let createSubscription = WireRoute("PUT", "/v1/topics/{topic}/subscriptions/{subscription}", "createSubscription", .manage)
+    package static let getSubscription = WireRoute("GET", "/v1/topics/{topic}/subscriptions/{subscription}", "getSubscription", .manage)
+    package static let deleteSubscription = WireRoute("DELETE", "/v1/topics/{topic}/subscriptions/{subscription}", "deleteSubscription", .manage)
+    package static let stats = WireRoute("GET", "/v1/stats", "stats", .manage)
 
     // Messaging: the entity is named in the body (an Azure Service Bus path, see ``WireEntity``).
-    public static let send = Route("POST", "/v1/messages/send", "send", .send)
-    public static let cancelScheduled = Route("POST", "/v1/messages/cancel-scheduled", "cancelScheduled", .send)
-    public static let receive = Route("POST", "/v1/messages/receive", "receive", .listen)
-    public static let receiveDeferred = Route("POST", "/v1/messages/receive-deferred", "receiveDeferred", .listen)
-    public static let peek = Route("POST", "/v1/messages/peek", "peek", .listen)
-    public static let counts = Route("POST", "/v1/messages/counts", "counts", .listen)
-    public static let complete = Route("POST", "/v1/locks/complete", "complete", .listen)
-    public static let abandon = Route("POST", "/v1/locks/abandon", "abandon", .listen)
-    public static let deferMessage = Route("POST", "/v1/locks/defer", "defer", .listen)
-    public static let deadLetter = Route("POST", "/v1/locks/dead-letter", "deadLetter", .listen)
-    public static let renewLock = Route("POST", "/v1/locks/renew", "renewLock", .listen)
-    public static let resubmit = Route("POST", "/v1/locks/resubmit", "resubmit", .listen)
-    public static let acceptSession = Route("POST", "/v1/sessions/accept", "acceptSession", .listen)
-    public static let receiveFromSession = Route("POST", "/v1/sessions/receive", "receiveFromSession", .listen)
-    public static let getSessionState = Route("POST", "/v1/sessions/get-state", "getSessionState", .listen)
-    public static let setSessionState = Route("POST", "/v1/sessions/set-state", "setSessionState", .listen)
-    public static let renewSessionLock = Route("POST", "/v1/sessions/renew", "renewSessionLock", .listen)
-    public static let releaseSession = Route("POST", "/v1/sessions/release", "releaseSession", .listen)
+    package static let send = WireRoute("POST", "/v1/messages/send", "send", .send)
+    package static let cancelScheduled = WireRoute("POST", "/v1/messages/cancel-scheduled", "cancelScheduled", .send)
+    package static let receive = WireRoute("POST", "/v1/messages/receive", "receive", .listen)
+    package static let receiveDeferred = WireRoute("POST", "/v1/messages/receive-deferred", "receiveDeferred", .listen)
+    package static let peek = WireRoute("POST", "/v1/messages/peek", "peek", .listen)
+    package static let counts = WireRoute("POST", "/v1/messages/counts", "counts", .listen)
+    package static let complete = WireRoute("POST", "/v1/locks/complete", "complete", .listen)
+    package static let abandon = WireRoute("POST", "/v1/locks/abandon", "abandon", .listen)
+    package static let deferMessage = WireRoute("POST", "/v1/locks/defer", "defer", .listen)
+    package static let deadLetter = WireRoute("POST", "/v1/locks/dead-letter", "deadLetter", .listen)
+    package static let renewLock = WireRoute("POST", "/v1/locks/renew", "renewLock", .listen)
+    package static let resubmit = WireRoute("POST", "/v1/locks/resubmit", "resubmit", .listen)
+    package static let acceptSession = WireRoute("POST", "/v1/sessions/accept", "acceptSession", .listen)
+    package static let receiveFromSession = WireRoute("POST", "/v1/sessions/receive", "receiveFromSession", .listen)
+    package static let getSessionState = WireRoute("POST", "/v1/sessions/get-state", "getSessionState", .listen)
+    package static let setSessionState = WireRoute("POST", "/v1/sessions/set-state", "setSessionState", .listen)
+    package static let renewSessionLock = WireRoute("POST", "/v1/sessions/renew", "renewSessionLock", .listen)
+    package static let releaseSession = WireRoute("POST", "/v1/sessions/release", "releaseSession", .listen)
 
     // Transactions and the state they commit with (GUARANTEES.md §4.8): documents, inbox, events.
-    public static let commit = Route("POST", "/v1/transactions/commit", "commit", .send)
-    public static let getDocument = Route("POST", "/v1/state/documents/get", "getDocument", .listen)
-    public static let listDocuments = Route("POST", "/v1/state/documents/list", "listDocuments", .listen)
-    public static let inboxContains = Route("POST", "/v1/state/inbox/contains", "inboxContains", .listen)
-    public static let readStream = Route("POST", "/v1/events/read-stream", "readStream", .listen)
-    public static let readAll = Route("POST", "/v1/events/read-all", "readAll", .listen)
+    package static let commit = WireRoute("POST", "/v1/transactions/commit", "commit", .send)
+    package static let getDocument = WireRoute("POST", "/v1/state/documents/get", "getDocument", .listen)
+    package static let listDocuments = WireRoute("POST", "/v1/state/documents/list", "listDocuments", .listen)
+    package static let inboxContains = WireRoute("POST", "/v1/state/inbox/contains", "inboxContains", .listen)
+    package static let readStream = WireRoute("POST", "/v1/events/read-stream", "readStream", .listen)
+    package static let readAll = WireRoute("POST", "/v1/events/read-all", "readAll", .listen)
 
     // Operations.
-    public static let health = Route("GET", "/health", "health", nil)
-    public static let metrics = Route("GET", "/metrics", "metrics", nil)
-    public static let openAPI = Route("GET", "/openapi.yaml", "openAPI", nil)
+    package static let health = WireRoute("GET", "/health", "health", nil)
+    package static let metrics = WireRoute("GET", "/metrics", "metrics", nil)
+    package static let openAPI = WireRoute("GET", "/openapi.yaml", "openAPI", nil)
 
     /// Every route of the API.
-    public static let all: [Route] = [
+    package static let all: [WireRoute] = [
         .listQueues, .createQueue, .getQueue, .deleteQueue,
         .listTopics, .createTopic, .getTopic, .deleteTopic,
         .listSubscriptions, .createSubscription, .getSubscription, .deleteSubscription, .stats,

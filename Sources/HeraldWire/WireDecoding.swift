@@ -1,13 +1,13 @@
-public import Foundation
-public import HeraldCore
+package import Foundation
+package import HeraldCore
 
 /// Strict JSON decoding for request bodies: malformed JSON, a wrong type, a missing field, an
 /// unknown field and a `null` (an absent optional field is left out) all fail with
 /// ``HeraldCore/HeraldError/Code/invalidArgument`` (HTTP 400), so a typo in an optional field is
 /// an error rather than silently ignored, and the body means exactly what the OpenAPI document says.
-public enum WireDecoding {
+package enum WireDecoding {
     /// Decodes `data` as `T`, rejecting fields `T` does not have.
-    public static func decode<T: Codable>(_ type: T.Type, from data: Data) throws(HeraldError) -> T {
+    package static func decode<T: Codable>(_ type: T.Type, from data: Data) throws(HeraldError) -> T {
         let value: T
         do {
             value = try JSONDecoder().decode(T.self, from: data)
@@ -66,9 +66,9 @@ public enum WireDecoding {
 
 /// How each error code maps to an HTTP status, shared by the server (to answer) and the client
 /// (to rebuild the ``HeraldCore/HeraldError``).
-public enum WireStatus {
+package enum WireStatus {
     /// The status for `code`.
-    public static func status(for code: HeraldError.Code) -> Int {
+    package static func status(for code: HeraldError.Code) -> Int {
         switch code {
         case .invalidName, .invalidOption, .invalidArgument, .identifierTooLong, .batchTooLarge,
             .sessionRequired, .sessionNotEnabled:

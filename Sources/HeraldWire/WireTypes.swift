@@ -6,8 +6,9 @@ public import HeraldCore
 
 /// An error answer: `{ "error": code, "message": text }`.
 public struct WireError: Codable, Sendable, Hashable {
-    /// A ``HeraldCore/HeraldError/Code`` name, or `unauthorized`, `forbidden`, `notFound`,
-    /// `methodNotAllowed`, `malformedRequest`, `payloadTooLarge`, `quotaExceeded`.
+    /// The name of a ``Code``: a ``HeraldCore/HeraldError/Code`` name, or one of the refusals of
+    /// the HTTP layer (``Code/refusals``). Kept as text so that a code a newer server sends still
+    /// decodes (``code`` is then `nil`).
     public var error: String
     /// What went wrong, for people.
     public var message: String
@@ -23,9 +24,13 @@ public struct WireError: Codable, Sendable, Hashable {
 /// `{"queue": "orders"}`, `{"topic": "events"}`, `{"topic": "events", "subscription": "audit"}`,
 /// with `"deadLetter": true` for the dead-letter queue of a queue or subscription.
 public struct WireEntity: Codable, Sendable, Hashable {
+    /// A queue's name.
     public var queue: String?
+    /// A topic's name (with ``subscription``, the subscription's topic).
     public var topic: String?
+    /// A subscription's name; ``topic`` names its topic.
     public var subscription: String?
+    /// Whether the dead-letter queue of the queue or subscription is meant; absent for `false`.
     public var deadLetter: Bool?
 
     /// Creates the wire form of `path`.
@@ -59,9 +64,13 @@ public struct WireEntity: Codable, Sendable, Hashable {
 /// An application property value: exactly one of `string`, `int`, `double`, `bool`,
 /// for example `{"int": 5}`.
 public struct WireProperty: Codable, Sendable, Hashable {
+    /// A string value.
     public var string: String?
+    /// An integer value.
     public var int: Int64?
+    /// A floating-point value.
     public var double: Double?
+    /// A Boolean value.
     public var bool: Bool?
 
     /// Creates the wire form of `value`.
@@ -100,16 +109,27 @@ public struct WireMessage: Codable, Sendable, Hashable {
     public var body: String?
     /// The body as UTF-8 text, instead of `body`.
     public var text: String?
+    /// The content type of the body, for example `application/json`.
     public var contentType: String?
+    /// The subject (Azure Service Bus `Label`).
     public var subject: String?
+    /// The correlation id.
     public var correlationId: String?
+    /// The id of the message or event that caused it.
     public var causationId: String?
+    /// The session; absent for the next session that has messages and no holder.
     public var sessionId: String?
+    /// Where replies go.
     public var replyTo: String?
+    /// How long the message lives, in milliseconds; the entity default when absent.
     public var timeToLiveMs: Int64?
+    /// When the message becomes receivable, in milliseconds since 1970; at once when absent.
     public var scheduledEnqueueTime: Int64?
+    /// Application properties; absent for none.
     public var applicationProperties: [String: WireProperty]?
+    /// The sender, for gap and duplicate detection by ``senderSequence``.
     public var senderId: String?
+    /// 1, 2, 3… per ``senderId``; a repeated pair is acknowledged as a duplicate.
     public var senderSequence: Int64?
 
     /// Creates the wire form of `message` (its body in base64).
@@ -161,18 +181,27 @@ public struct WireMessage: Codable, Sendable, Hashable {
 
 /// A received (or peeked) message.
 public struct WireReceivedMessage: Codable, Sendable, Hashable {
+    /// The message.
     public var message: WireMessage
+    /// The entity it was received from.
     public var entity: WireEntity
+    /// The message's sequence number in its entity.
     public var sequenceNumber: Int64
+    /// When the message was enqueued, in milliseconds since 1970.
     public var enqueuedTime: Int64
+    /// How many times the message was delivered, this delivery included.
     public var deliveryCount: Int
     /// `active`, `deferred` or `scheduled`.
     public var state: String
     /// Settles this delivery; absent for peeked and received-and-deleted messages.
     public var lockToken: String?
+    /// When the lock expires, in milliseconds since 1970; absent without a lock.
     public var lockedUntil: Int64?
+    /// When the message expires, in milliseconds since 1970; absent when it does not.
     public var expiresAt: Int64?
+    /// The dead-letter reason; absent for a defer.
     public var deadLetterReason: String?
+    /// More about the reason, for people.
     public var deadLetterDescription: String?
 
     /// Creates the wire form of `received`.
@@ -213,11 +242,28 @@ public struct WireReceivedMessage: Codable, Sendable, Hashable {
 
 /// Lock tokens travel as opaque strings: `<entity path>#<sequence number>@<nonce>`, for example
 /// `orders#12@0A1B…` or `events/subscriptions/audit/$deadletterqueue#3@…`.
+///
+/// The format is written out here rather than taken from `LockToken.description`, which is for
+/// logs: rewording a log line must not change what clients hold.
 public enum WireLockToken {
+    /// The suffix of a dead-letter queue's path (as in `orders/$deadletterqueue`).
+    static let deadLetterSuffix = "/$deadletterqueue"
+
     /// The string form of `token`.
-    public static func encode(_ token: LockToken) -> String { token.description }
+    ///
+    /// - Parameter token: A lock token.
+    /// - Returns: `<entity path>#<sequence number>@<nonce>`, which ``decode(_:)`` reads back.
+    public static func encode(_ token: LockToken) -> String {
+        let path = token.entity.entityKey + (token.entity.isDeadLetter ? Self.deadLetterSuffix : "")
+        return "\(path)#\(token.sequenceNumber)@\(token.nonce.uuidString)"
+    }
 
     /// The token a string names.
+    ///
+    /// - Parameter string: A string ``encode(_:)`` made.
+    /// - Returns: The lock token.
+    /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` for a string that is not a lock
+    ///   token, ``HeraldCore/HeraldError/Code/invalidName`` for one whose entity path is not valid.
     public static func decode(_ string: String) throws(HeraldError) -> LockToken {
         guard string.utf8.count <= 1024, let at = string.lastIndex(of: "@"), let hash = string[..<at].lastIndex(of: "#"),
             let sequenceNumber = Int64(string[string.index(after: hash)..<at]),
@@ -231,9 +277,13 @@ public enum WireLockToken {
 
 /// A session lock: `{"entity": …, "sessionId": "…", "nonce": "…", "lockedUntil": ms}`.
 public struct WireSessionLock: Codable, Sendable, Hashable {
+    /// The queue or subscription of the session.
     public var entity: WireEntity
+    /// The session id.
     public var sessionId: String
+    /// The UUID that tells this lock from earlier locks of the same session.
     public var nonce: String
+    /// When the lock expires, in milliseconds since 1970.
     public var lockedUntil: Int64
 
     /// Creates the wire form of `lock`.
@@ -253,13 +303,21 @@ public struct WireSessionLock: Codable, Sendable, Hashable {
 
 /// Entity options; every field is optional and defaults to GUARANTEES.md §2's value.
 public struct WireOptions: Codable, Sendable, Hashable {
+    /// How long a delivery stays locked, in milliseconds.
     public var lockDurationMs: Int64?
+    /// Deliveries after which a message is dead-lettered.
     public var maxDeliveryCount: Int?
+    /// The time to live of messages sent without one, in milliseconds.
     public var defaultTimeToLiveMs: Int64?
+    /// Whether expired messages are dead-lettered rather than dropped.
     public var deadLetterOnExpiration: Bool?
+    /// How long message ids are remembered for duplicate detection, in milliseconds.
     public var duplicateDetectionWindowMs: Int64?
+    /// Whether the entity requires sessions.
     public var requiresSession: Bool?
+    /// The largest body accepted, in bytes.
     public var maxMessageSize: Int?
+    /// In a session entity, whether a dead-lettered message holds back the rest of its session until it is resubmitted.
     public var parkSessionOnDeadLetter: Bool?
 
     /// Creates the wire form of `options`.
@@ -291,9 +349,13 @@ public struct WireOptions: Codable, Sendable, Hashable {
 
 /// A subscription filter; every condition set must hold.
 public struct WireFilter: Codable, Sendable, Hashable {
+    /// The subject (Azure Service Bus `Label`).
     public var subject: String?
+    /// The correlation id.
     public var correlationId: String?
+    /// The content type of the body, for example `application/json`.
     public var contentType: String?
+    /// Application properties that must all match; absent for none.
     public var properties: [String: WireProperty]?
 
     /// Creates the wire form of `filter`.
@@ -315,10 +377,15 @@ public struct WireFilter: Codable, Sendable, Hashable {
 
 /// Counts of an entity's messages by state.
 public struct WireCounts: Codable, Sendable, Hashable {
+    /// Messages ready to be received.
     public var active: Int
+    /// Messages delivered and locked.
     public var locked: Int
+    /// Messages scheduled for later.
     public var scheduled: Int
+    /// Deferred messages.
     public var deferred: Int
+    /// Messages in the dead-letter queue.
     public var deadLettered: Int
 
     /// Creates the wire form of `counts`.

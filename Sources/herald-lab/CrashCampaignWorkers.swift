@@ -130,9 +130,9 @@ struct CrashCampaignWorkers: Sendable {
         switch error {
         case let error as HeraldError: return error.code == .storeFailed || error.code == .storeClosed
         case let error as HeraldClientError:
-            switch error {
+            switch error.code {
             case .transport, .malformedResponse: return true
-            case .http(let status, _), .rejected(let status, _, _): return status >= 500
+            case .http, .rejected: return (error.status ?? 0) >= 500
             default: return false
             }
         default: return true

@@ -62,11 +62,11 @@ struct KeysCommand: AsyncParsableCommand {
             )
         }
 
-        private func parsedRights() throws -> Set<Right> {
-            var rights = Set<Right>()
+        private func parsedRights() throws -> Set<AccessRight> {
+            var rights = Set<AccessRight>()
             for part in self.rights.split(separator: ",") {
                 let name = part.trimmingCharacters(in: .whitespaces)
-                guard let right = Right(rawValue: name) else { throw ValidationError("unknown right '\(name)'; use manage, send, listen") }
+                guard let right = AccessRight(rawValue: name) else { throw ValidationError("unknown right '\(name)'; use manage, send, listen") }
                 rights.insert(right)
             }
             guard !rights.isEmpty else { throw ValidationError("--rights needs at least one of manage, send, listen") }

@@ -1,6 +1,7 @@
 import Foundation
 import HeraldClient
 import HeraldCore
+import HeraldWire
 import Testing
 
 @Suite("HeraldClient error answers")
@@ -15,24 +16,43 @@ struct ClientErrorTests {
     }
 
     @Test("refusals that are not broker errors are HeraldClientError")
-    func protocolErrors() {
-        let unauthorized = HeraldClient.error(status: 401, body: Data(#"{"error":"unauthorized","message":"no key"}"#.utf8))
-        guard case .unauthorized("no key")? = unauthorized as? HeraldClientError else {
-            Issue.record("got \(unauthorized)")
-            return
-        }
-        let notFound = HeraldClient.error(status: 404, body: Data(#"{"error":"notFound","message":"no route"}"#.utf8))
-        guard case .rejected(404, "notFound", "no route")? = notFound as? HeraldClientError else {
-            Issue.record("got \(notFound)")
-            return
-        }
-        let proxy = HeraldClient.error(status: 502, body: Data("<html>bad gateway</html>".utf8))
-        guard case .http(502, "<html>bad gateway</html>")? = proxy as? HeraldClientError else {
-            Issue.record("got \(proxy)")
-            return
-        }
+    func protocolErrors() throws {
+        let unauthorized = try #require(
+            HeraldClient.error(status: 401, body: Data(#"{"error":"unauthorized","message":"no key"}"#.utf8)) as? HeraldClientError
+        )
+        #expect(unauthorized.code == .unauthorized && unauthorized.message == "no key", "\(unauthorized)")
+        let notFound = try #require(HeraldClient.error(status: 404, body: Data(#"{"error":"notFound","message":"no route"}"#.utf8)) as? HeraldClientError)
+        #expect(notFound.code == .rejected && notFound.status == 404 && notFound.serverCode == "notFound" && notFound.message == "no route")
+        #expect(notFound.name == "notFound" && notFound.description == "notFound (HTTP 404): no route")
+        let proxy = try #require(HeraldClient.error(status: 502, body: Data("<html>bad gateway</html>".utf8)) as? HeraldClientError)
+        #expect(proxy.code == .http && proxy.status == 502 && proxy.message == "<html>bad gateway</html>")
         let unknown = HeraldClient.error(status: 500, body: Data(#"{"error":"somethingNew","message":"x"}"#.utf8))
         #expect((unknown as? HeraldError)?.code == .storeFailed)
+    }
+
+    /// The server's `internal` (an unexpected error, answered without details) is a refusal of the
+    /// server, not a failed store: the store may be fine.
+    @Test("the server's internal error is a rejected request, not a failed store")
+    func internalError() throws {
+        let answer = HeraldClient.error(status: 500, body: Data(#"{"error":"internal","message":"internal server error"}"#.utf8))
+        let error = try #require(answer as? HeraldClientError, "got \(answer)")
+        #expect(error.code == .rejected && error.status == 500 && error.serverCode == "internal")
+    }
+
+    /// Every code the server sends (one list, in HeraldWire) comes back as what it stands for: none
+    /// falls through to the fallback for codes from a newer server.
+    @Test("every code the server sends is known to the client")
+    func everyServerCodeIsKnown() {
+        for code in WireError.Code.all {
+            let body = Data(#"{"error":"\#(code)","message":"m"}"#.utf8)
+            let error = HeraldClient.error(status: code.status, body: body)
+            if let brokerCode = code.brokerCode {
+                #expect((error as? HeraldError) == HeraldError(brokerCode, "m"), "\(code)")
+            } else {
+                let clientError = error as? HeraldClientError
+                #expect(clientError?.name == code.description && clientError?.status == code.status, "\(code): \(error)")
+            }
+        }
     }
 
     @Test("a base URL must be http or https with a host")

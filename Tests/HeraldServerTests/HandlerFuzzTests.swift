@@ -95,7 +95,7 @@ struct HandlerFuzzTests {
     /// A well-formed send, receive or session accept that keeps tokens and session locks coming.
     static func feed(_ fuzzer: inout HandlerFuzzer) -> FuzzRequest {
         let body: String
-        let route: Route
+        let route: WireRoute
         switch Int.random(in: 0..<4, using: &fuzzer.random) {
         case 0:
             route = .send

@@ -296,7 +296,7 @@ struct HandlerFuzzer {
     }
 
     /// The body for `route`, well-formed but mutated.
-    mutating func body(for route: Route) -> FuzzJSON? {
+    mutating func body(for route: WireRoute) -> FuzzJSON? {
         switch route {
         case .createQueue, .createTopic: return self.object(self.options())
         case .createSubscription:
@@ -358,7 +358,7 @@ struct HandlerFuzzer {
     /// The next request.
     mutating func next() -> FuzzRequest {
         if self.random.chance(0.03) { return self.raw() }
-        let route = self.random.pick(Route.all.filter { $0 != .metrics && $0 != .openAPI })
+        let route = self.random.pick(WireRoute.all.filter { $0 != .metrics && $0 != .openAPI })
         var path = route.path
         for parameter in ["{queue}", "{topic}", "{subscription}"] { path = path.replacingOccurrences(of: parameter, with: self.name()) }
         var request = FuzzRequest(method: HTTPRequest.Method(route.method)!, path: path)
@@ -368,7 +368,7 @@ struct HandlerFuzzer {
 
     /// A request whose body is not JSON, or not an object, or cut short.
     mutating func raw() -> FuzzRequest {
-        let route = self.random.pick([Route.send, .receive, .abandon, .commit, .peek])
+        let route = self.random.pick([WireRoute.send, .receive, .abandon, .commit, .peek])
         var bytes: [UInt8]
         switch Int.random(in: 0..<4, using: &self.random) {
         case 0: bytes = (0..<Int.random(in: 0...64, using: &self.random)).map { _ in UInt8.random(in: 0...255, using: &self.random) }

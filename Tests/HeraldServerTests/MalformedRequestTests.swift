@@ -15,7 +15,7 @@ struct MalformedRequestTests {
     static let nonce = "8D1F6A52-3C4B-4E0F-9A6B-2B6A1D1F0C11"
 
     /// A valid body for each route that takes one, naming the fixtures' entities.
-    static func validBody(_ route: Route) -> [String: Any]? {
+    static func validBody(_ route: WireRoute) -> [String: Any]? {
         let queue: [String: Any] = ["queue": "orders"]
         let session: [String: Any] = ["entity": queue, "sessionId": "s1", "nonce": Self.nonce, "lockedUntil": 1_900_000_000_000]
         let token = "orders#1@\(Self.nonce)"
@@ -48,7 +48,7 @@ struct MalformedRequestTests {
 
     /// The same body with every entity renamed to `bad name!` (PUT routes carry the name in the
     /// path); `nil` for routes that name no entity.
-    static func badlyNamed(_ route: Route) -> (path: String, body: [String: Any]?)? {
+    static func badlyNamed(_ route: WireRoute) -> (path: String, body: [String: Any]?)? {
         let bad: [String: Any] = ["queue": "bad name!"]
         let badToken = "bad name!#1@\(Self.nonce)"
         let badSession: [String: Any] = ["entity": bad, "sessionId": "s1", "nonce": Self.nonce, "lockedUntil": 1_900_000_000_000]
@@ -75,7 +75,7 @@ struct MalformedRequestTests {
     }
 
     /// The route's path with the fixtures' names in its parameters (PUT routes create new entities).
-    static func concretePath(_ route: Route) -> String {
+    static func concretePath(_ route: WireRoute) -> String {
         route.path.replacingOccurrences(of: "{queue}", with: "fresh-queue").replacingOccurrences(of: "{topic}", with: "events")
             .replacingOccurrences(of: "{subscription}", with: "fresh-subscription")
     }
@@ -126,7 +126,7 @@ struct MalformedRequestTests {
             let before = try await Self.snapshot(broker)
             #expect(before.counts[0].active == 3 && before.counts[1].active == 2)
 
-            let routes = Route.all.filter { $0.method == "PUT" || $0.method == "POST" }
+            let routes = WireRoute.all.filter { $0.method == "PUT" || $0.method == "POST" }
             #expect(routes.count >= 21, "routes with a body: \(routes.map(\.operationId))")
             let checked = try await server.withClient { http in
                 var checked = 0

@@ -46,12 +46,12 @@ struct OpenAPITests {
 
     @Test func everyRouteIsDocumentedAndNothingElse() {
         let documented = Set(Self.operations.keys)
-        let implemented = Set(Route.all.map { Operation(method: $0.method, path: $0.path, operationId: $0.operationId) })
-        #expect(documented == implemented, "only in the document: \(documented.subtracting(implemented)); only in Route.all: \(implemented.subtracting(documented))")
+        let implemented = Set(WireRoute.all.map { Operation(method: $0.method, path: $0.path, operationId: $0.operationId) })
+        #expect(documented == implemented, "only in the document: \(documented.subtracting(implemented)); only in WireRoute.all: \(implemented.subtracting(documented))")
     }
 
     @Test func everyOperationDocumentsItsErrors() {
-        for route in Route.all {
+        for route in WireRoute.all {
             guard let operation = Self.operations[Operation(method: route.method, path: route.path, operationId: route.operationId)] else { continue }
             let statuses = Set((operation["responses"] as? [String: Any] ?? [:]).keys)
             var expected: Set<String> = []
@@ -87,6 +87,16 @@ struct OpenAPITests {
             "BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict", "LockLost", "TooLarge", "TooManyRequests", "Internal",
             "Unavailable", "InsufficientStorage",
         ])
+    }
+
+    /// The document lists exactly the codes the server answers with: none it never sends, none
+    /// it leaves out.
+    @Test func theErrorCodesAreExactlyTheServers() {
+        let error = (Self.schemas["Error"]?["properties"] as? [String: Any])?["error"] as? [String: Any]
+        let documented = error?["enum"] as? [String] ?? []
+        #expect(documented == WireError.Code.all.map(\.description))
+        let description = (Self.document["info"] as? [String: Any])?["description"] as? String ?? ""
+        for code in WireError.Code.refusals { #expect(description.contains("`\(code)`"), "the introduction does not name \(code)") }
     }
 
     // MARK: Bodies

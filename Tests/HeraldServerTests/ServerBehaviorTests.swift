@@ -5,6 +5,7 @@ import HeraldSQLite
 import HeraldServer
 import HeraldWire
 import Logging
+import ServiceLifecycle
 import Testing
 
 /// The API end to end on a server without keys: entity management, messaging, sessions, errors,
@@ -187,7 +188,8 @@ struct ServerBehaviorTests {
         logger.logLevel = .warning
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let server = HeraldHTTPServer(broker: broker, configuration: .init(port: 0, keys: nil, logger: logger) { continuation.yield($0) })
-        let running = Task { try await server.run() }
+        let group = LiveServer.serviceGroup(running: server, logger: logger)
+        let running = Task { try await group.run() }
         var iterator = ports.makeAsyncIterator()
         let port = try #require(await iterator.next())
         let poll = Task {
@@ -198,7 +200,7 @@ struct ServerBehaviorTests {
         // Let the poll reach the server (a loaded machine can take a while) before stopping it.
         try await Task.sleep(for: .seconds(1))
         let stopping = ContinuousClock.now
-        running.cancel()
+        await group.triggerGracefulShutdown()
         let answer = try await poll.value
         try await running.value
         // Far below the poll's 30 s and the 10 s grace before requests are cancelled, with room for a loaded machine.

@@ -8,6 +8,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 import Testing
 
@@ -65,7 +66,7 @@ final class LiveServer: Sendable {
     private let clock: any BrokerClock
     private let keys: KeyStore?
     private let configure: @Sendable (inout HeraldHTTPServer.Configuration) -> Void
-    private let running = Mutex<(broker: SQLiteBroker, task: Task<Void, any Error>, storage: StorageSwitch)?>(nil)
+    private let running = Mutex<(broker: SQLiteBroker, group: ServiceGroup, task: Task<Void, any Error>, storage: StorageSwitch)?>(nil)
 
     init(
         path: String, clock: any BrokerClock = SystemBrokerClock(), keys: KeyStore? = nil,
@@ -93,8 +94,9 @@ final class LiveServer: Sendable {
         }
         self.configure(&configuration)
         let server = HeraldHTTPServer(broker: broker, configuration: configuration)
-        let task = Task { try await server.run() }
-        self.running.withLock { $0 = (broker, task, storage) }
+        let group = Self.serviceGroup(running: server, logger: logger)
+        let task = Task { try await group.run() }
+        self.running.withLock { $0 = (broker, group, task, storage) }
         var iterator = ports.makeAsyncIterator()
         guard let port = await iterator.next() else {
             await self.stop()
@@ -103,10 +105,18 @@ final class LiveServer: Sendable {
         return (broker, port)
     }
 
-    /// Stops the server and closes the broker.
+    /// A group that runs `server` as `herald serve` does, and on a graceful shutdown gives requests
+    /// in flight 10 seconds before it cancels them.
+    static func serviceGroup(running server: HeraldHTTPServer, logger: Logger) -> ServiceGroup {
+        var configuration = ServiceGroupConfiguration(services: [server], logger: logger)
+        configuration.maximumGracefulShutdownDuration = .seconds(10)
+        return ServiceGroup(configuration: configuration)
+    }
+
+    /// Stops the server gracefully and closes the broker.
     func stop() async {
         guard let running = self.running.withLock({ value in defer { value = nil }; return value }) else { return }
-        running.task.cancel()
+        await running.group.triggerGracefulShutdown()
         _ = await running.task.result
         await running.broker.close()
     }
