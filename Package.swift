@@ -118,7 +118,11 @@ let package = Package(
         ),
         .target(
             name: "HeraldCQRS",
-            dependencies: ["HeraldCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HeraldCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -171,7 +175,10 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldCQRSTests",
-            dependencies: ["HeraldCore", "HeraldCQRS", "HeraldSQLite", "HeraldTesting"],
+            dependencies: [
+                "HeraldCore", "HeraldCQRS", "HeraldSQLite", "HeraldTesting",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
