@@ -119,7 +119,11 @@ let package = Package(
         ),
         .target(
             name: "HeraldCQRS",
-            dependencies: ["HeraldCore", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "HeraldCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -189,7 +193,10 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldCQRSTests",
-            dependencies: ["HeraldCore", "HeraldCQRS", "HeraldSQLite", "HeraldTesting"],
+            dependencies: [
+                "HeraldCore", "HeraldCQRS", "HeraldSQLite", "HeraldTesting",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -260,7 +260,7 @@ public final class Chaos: Sendable {
                 Message(messageId: id, body: truncated, contentType: "application/json", subject: RegisterToConference.typeName),
                 to: ConferenceEntities.orders
             )
-            expected[id] = "UndecodableMessage"
+            expected[id] = ProcessorDeadLetterReason.undecodableMessage
         }
         for index in 0..<self.settings.unknownMessages {
             let id = "poison-unknown-\(index + 1)"
@@ -268,7 +268,7 @@ public final class Chaos: Sendable {
                 Message(messageId: id, body: Data("{}".utf8), contentType: "application/json", subject: "conference.RegisterToWorkshop"),
                 to: ConferenceEntities.orders
             )
-            expected[id] = "UnknownMessageType"
+            expected[id] = ProcessorDeadLetterReason.unknownMessageType
         }
         self.state.withLock { state in
             for reason in expected.values { state.counters.poison[reason, default: 0] += 1 }

@@ -66,7 +66,9 @@ struct BrokerModel {
         var ordered: [MessageState] { self.messages.keys.sorted().map { self.messages[$0]! } }
     }
 
-    private(set) var entities: [String: Entity] = [:]
+    /// The entities by key. Settable within the module only so that the model's operations,
+    /// spread over several files, can change it: the simulator only reads it.
+    var entities: [String: Entity] = [:]
     /// Subscriptions by topic key, in creation order.
     private(set) var subscriptions: [String: [String]] = [:]
     /// When sends last forgot expired duplicate-detection entries (at most once a wall-clock
@@ -74,10 +76,10 @@ struct BrokerModel {
     /// makes a send a duplicate, while one not yet forgotten still does.
     private var lastDuplicatePrune: Int64 = 0
     /// How each lock token settled its message, and when (durable, like the store's table).
-    private var settlements: [LockToken: RememberedSettlement] = [:]
+    var settlements: [LockToken: RememberedSettlement] = [:]
     /// When a settlement last forgot settlements past ``HeraldLimits/settlementMemory`` (at most
     /// once a wall-clock second; kept in memory), as the store does.
-    private var lastSettlementPrune: Int64 = 0
+    var lastSettlementPrune: Int64 = 0
 
     // MARK: Entities
 
@@ -209,7 +211,7 @@ struct BrokerModel {
     // MARK: Receiving
 
     /// Makes due scheduled messages active and expires messages whose time-to-live passed.
-    private static func sweep(_ entity: inout Entity, now: Now) {
+    static func sweep(_ entity: inout Entity, now: Now) {
         for sequenceNumber in entity.messages.keys.sorted() {
             var message = entity.messages[sequenceNumber]!
             if message.state == .scheduled && message.visibleAt <= now.wall {
@@ -228,7 +230,7 @@ struct BrokerModel {
         }
     }
 
-    private static func moveToDeadLetter(_ entity: inout Entity, _ sequenceNumber: Int64, reason: String) {
+    static func moveToDeadLetter(_ entity: inout Entity, _ sequenceNumber: Int64, reason: String) {
         entity.messages[sequenceNumber]!.isDeadLetter = true
         entity.messages[sequenceNumber]!.state = .active
         entity.messages[sequenceNumber]!.lockNonce = nil
@@ -238,7 +240,7 @@ struct BrokerModel {
         entity.messages[sequenceNumber]!.deliveryCountAtDeadLetter = entity.messages[sequenceNumber]!.deliveryCount
     }
 
-    private static func lock(_ entity: inout Entity, _ sequenceNumber: Int64, nonce: UUID, until: Int64) -> MessageState {
+    static func lock(_ entity: inout Entity, _ sequenceNumber: Int64, nonce: UUID, until: Int64) -> MessageState {
         entity.messages[sequenceNumber]!.deliveryCount += 1
         entity.messages[sequenceNumber]!.lockNonce = nonce
         entity.messages[sequenceNumber]!.lockedUntil = until
@@ -294,260 +296,5 @@ struct BrokerModel {
         }
         self.entities[entity.path.entityKey] = entity
         return .success(received)
-    }
-
-    // MARK: Settlement
-
-    /// The message `token` holds a current lock on, or why it does not (GUARANTEES.md §4.3, §4.13).
-    private func locked(_ token: LockToken, now: Now) -> Result<MessageState, HeraldError> {
-        guard let entity = self.entity(token.entity), let message = entity.messages[token.sequenceNumber],
-            message.isDeadLetter == token.entity.isDeadLetter, message.lockNonce == token.nonce
-        else { return .failure(HeraldError(.lockLost, "model")) }
-        if entity.options.requiresSession && !token.entity.isDeadLetter, let sessionId = message.sessionId {
-            guard let hold = entity.holds[sessionId], hold.lockedUntil > now.monotonic else {
-                return .failure(HeraldError(.sessionLockLost, "model"))
-            }
-        } else if (message.lockedUntil ?? 0) <= now.monotonic {
-            return .failure(HeraldError(.lockLost, "model"))
-        }
-        return .success(message)
-    }
-
-    /// The answer to settling `token` as `kind` after its lock was found lost with `error`: a
-    /// remembered settlement of the same kind is a retry (see ``SettlementOutcome``).
-    private func retry(_ token: LockToken, as kind: SettlementKind, after error: HeraldError, now: Now) -> Result<SettlementOutcome, HeraldError> {
-        guard error.code == .lockLost, let remembered = self.settlements[token] else { return .failure(error) }
-        do {
-            return .success(try remembered.retry(kind, of: token, now: now.wall, lockLost: error))
-        } catch {
-            return .failure(error)
-        }
-    }
-
-    /// Remembers that `tokens` settled their messages as `kind`; first forgets, at most once a
-    /// wall-clock second, settlements past the window, as the store does.
-    private mutating func remember(_ tokens: [LockToken], as kind: SettlementKind, now: Now) {
-        guard !tokens.isEmpty else { return }
-        if now.wall - self.lastSettlementPrune >= 1000 {
-            self.lastSettlementPrune = now.wall
-            self.settlements = self.settlements.filter { $0.value.settledAt > RememberedSettlement.forgottenBefore(now: now.wall) }
-        }
-        for token in tokens {
-            self.settlements[token] = RememberedSettlement(kind: kind, settledAt: now.wall)
-        }
-    }
-
-    mutating func complete(_ tokens: [LockToken], now: Now) -> Result<SettlementOutcome, HeraldError> {
-        var completedNow: [LockToken] = []
-        for token in tokens {
-            switch self.locked(token, now: now) {
-            case .success: completedNow.append(token)
-            case .failure(let error):
-                // A token that completed its message before counts as completed (a retry).
-                guard case .success = self.retry(token, as: .complete, after: error, now: now) else { return .failure(error) }
-            }
-        }
-        for token in completedNow {
-            let key = token.entity.origin.entityKey
-            self.entities[key]!.messages[token.sequenceNumber] = nil
-            self.entities[key]!.removed.insert(token.sequenceNumber)
-        }
-        self.remember(completedNow, as: .complete, now: now)
-        return .success(completedNow.isEmpty ? .alreadySettled : .settled)
-    }
-
-    mutating func abandon(_ token: LockToken, delay: Duration?, now: Now) -> Result<SettlementOutcome, HeraldError> {
-        let message: MessageState
-        switch self.locked(token, now: now) {
-        case .failure(let error): return self.retry(token, as: .abandon, after: error, now: now)
-        case .success(let found): message = found
-        }
-        let key = token.entity.origin.entityKey
-        var entity = self.entities[key]!
-        if !token.entity.isDeadLetter && message.deliveryCount >= entity.options.maxDeliveryCount {
-            Self.moveToDeadLetter(&entity, token.sequenceNumber, reason: DeadLetterReason.maxDeliveryCountExceeded)
-        } else {
-            entity.messages[token.sequenceNumber]!.lockNonce = nil
-            entity.messages[token.sequenceNumber]!.lockedUntil = nil
-            entity.messages[token.sequenceNumber]!.visibleAt = delay.map { $0 > .zero ? now.wall + $0.milliseconds : 0 } ?? 0
-        }
-        self.entities[key] = entity
-        self.remember([token], as: .abandon, now: now)
-        return .success(.settled)
-    }
-
-    mutating func deferMessage(_ token: LockToken, now: Now) -> Result<SettlementOutcome, HeraldError> {
-        if case .failure(let error) = self.locked(token, now: now) { return self.retry(token, as: .deferral, after: error, now: now) }
-        if token.entity.isDeadLetter { return .failure(HeraldError(.invalidArgument, "model")) }
-        let key = token.entity.origin.entityKey
-        self.entities[key]!.messages[token.sequenceNumber]!.state = .deferred
-        self.entities[key]!.messages[token.sequenceNumber]!.lockNonce = nil
-        self.entities[key]!.messages[token.sequenceNumber]!.lockedUntil = nil
-        self.remember([token], as: .deferral, now: now)
-        return .success(.settled)
-    }
-
-    mutating func deadLetter(_ token: LockToken, reason: String, now: Now) -> Result<SettlementOutcome, HeraldError> {
-        if case .failure(let error) = self.locked(token, now: now) { return self.retry(token, as: .deadLetter, after: error, now: now) }
-        if token.entity.isDeadLetter { return .failure(HeraldError(.invalidArgument, "model")) }
-        Self.moveToDeadLetter(&self.entities[token.entity.origin.entityKey]!, token.sequenceNumber, reason: reason)
-        self.remember([token], as: .deadLetter, now: now)
-        return .success(.settled)
-    }
-
-    mutating func renewLock(_ token: LockToken, now: Now) -> Result<Void, HeraldError> {
-        let message: MessageState
-        switch self.locked(token, now: now) {
-        case .failure(let error): return .failure(error)
-        case .success(let found): message = found
-        }
-        let key = token.entity.origin.entityKey
-        var until = now.monotonic + self.entities[key]!.options.lockDuration.nanoseconds
-        if self.entities[key]!.options.requiresSession && !token.entity.isDeadLetter, let sessionId = message.sessionId,
-            let hold = self.entities[key]!.holds[sessionId]
-        {
-            until = hold.lockedUntil
-        }
-        self.entities[key]!.messages[token.sequenceNumber]!.lockedUntil = until
-        return .success(())
-    }
-
-    mutating func resubmit(_ token: LockToken, now: Now) -> Result<SettlementOutcome, HeraldError> {
-        guard token.entity.isDeadLetter else { return .failure(HeraldError(.invalidArgument, "model")) }
-        let message: MessageState
-        switch self.locked(token, now: now) {
-        case .failure(let error): return self.retry(token, as: .resubmit, after: error, now: now)
-        case .success(let found): message = found
-        }
-        var resubmitted = message
-        resubmitted.isDeadLetter = false
-        resubmitted.state = .active
-        resubmitted.deliveryCount = 0
-        resubmitted.lockNonce = nil
-        resubmitted.lockedUntil = nil
-        resubmitted.visibleAt = 0
-        resubmitted.expiresAt = message.timeToLive.map { now.wall + $0 }
-        resubmitted.deadLetterReason = nil
-        resubmitted.deliveryCountAtDeadLetter = nil
-        self.entities[token.entity.origin.entityKey]!.messages[token.sequenceNumber] = resubmitted
-        self.remember([token], as: .resubmit, now: now)
-        return .success(.settled)
-    }
-
-    // MARK: Sessions
-
-    /// Accepts `sessionId`, or the available session with the oldest message; `.success(nil)`
-    /// when none is available.
-    mutating func acceptSession(on path: EntityPath, sessionId: String?, nonce: UUID, now: Now) -> Result<String?, HeraldError> {
-        guard var entity = self.entity(path), !path.isDeadLetter else { return .failure(HeraldError(.invalidArgument, "model")) }
-        guard entity.options.requiresSession else { return .failure(HeraldError(.sessionNotEnabled, "model")) }
-        let chosen: String
-        if let sessionId {
-            if let hold = entity.holds[sessionId], hold.lockedUntil > now.monotonic {
-                return .failure(HeraldError(.sessionCannotBeLocked, "model"))
-            }
-            chosen = sessionId
-        } else {
-            Self.sweep(&entity, now: now)
-            var firstBySession: [(String, Int64)] = []
-            var seen: Set<String> = []
-            for message in entity.ordered {
-                guard let session = message.sessionId, !message.isDeadLetter, message.state == .active, message.visibleAt <= now.wall,
-                    !seen.contains(session)
-                else { continue }
-                seen.insert(session)
-                firstBySession.append((session, message.sequenceNumber))
-            }
-            guard let next = firstBySession.first(where: { entity.holds[$0.0].map { $0.lockedUntil <= now.monotonic } ?? true }) else {
-                self.entities[entity.path.entityKey] = entity
-                return .success(nil)
-            }
-            chosen = next.0
-        }
-        for sequenceNumber in entity.messages.keys.sorted() {
-            let message = entity.messages[sequenceNumber]!
-            if message.sessionId == chosen && !message.isDeadLetter && message.lockNonce != nil {
-                entity.messages[sequenceNumber]!.lockNonce = nil
-                entity.messages[sequenceNumber]!.lockedUntil = nil
-            }
-        }
-        entity.holds[chosen] = SessionHold(nonce: nonce, lockedUntil: now.monotonic + entity.options.lockDuration.nanoseconds)
-        self.entities[entity.path.entityKey] = entity
-        return .success(chosen)
-    }
-
-    private func held(_ session: SessionLock, now: Now) -> Result<SessionHold, HeraldError> {
-        guard let entity = self.entity(session.entity), entity.options.requiresSession else {
-            return .failure(HeraldError(.sessionNotEnabled, "model"))
-        }
-        guard let hold = entity.holds[session.sessionId], hold.nonce == session.nonce, hold.lockedUntil > now.monotonic else {
-            return .failure(HeraldError(.sessionLockLost, "model"))
-        }
-        return .success(hold)
-    }
-
-    mutating func receive(from session: SessionLock, maxCount: Int, nonce: UUID, now: Now) -> Result<[MessageState], HeraldError> {
-        let hold: SessionHold
-        switch self.held(session, now: now) {
-        case .failure(let error): return .failure(error)
-        case .success(let found): hold = found
-        }
-        let key = session.entity.entityKey
-        var entity = self.entities[key]!
-        Self.sweep(&entity, now: now)
-        var received: [MessageState] = []
-        for message in entity.ordered where received.count < maxCount {
-            guard message.sessionId == session.sessionId, !message.isDeadLetter, message.state == .active, message.lockNonce == nil else {
-                continue
-            }
-            // Strictly in order: a message not yet visible again holds back those after it.
-            if message.visibleAt > now.wall { break }
-            if message.deliveryCount >= entity.options.maxDeliveryCount {
-                Self.moveToDeadLetter(&entity, message.sequenceNumber, reason: DeadLetterReason.maxDeliveryCountExceeded)
-                continue
-            }
-            received.append(Self.lock(&entity, message.sequenceNumber, nonce: nonce, until: hold.lockedUntil))
-        }
-        self.entities[key] = entity
-        return .success(received)
-    }
-
-    func sessionState(_ session: SessionLock, now: Now) -> Result<Data?, HeraldError> {
-        if case .failure(let error) = self.held(session, now: now) { return .failure(error) }
-        return .success(self.entities[session.entity.entityKey]!.sessionStates[session.sessionId])
-    }
-
-    mutating func setSessionState(_ state: Data?, for session: SessionLock, now: Now) -> Result<Void, HeraldError> {
-        if case .failure(let error) = self.held(session, now: now) { return .failure(error) }
-        self.entities[session.entity.entityKey]!.sessionStates[session.sessionId] = state
-        return .success(())
-    }
-
-    mutating func renewSessionLock(_ session: SessionLock, now: Now) -> Result<Void, HeraldError> {
-        if case .failure(let error) = self.held(session, now: now) { return .failure(error) }
-        let key = session.entity.entityKey
-        let until = now.monotonic + self.entities[key]!.options.lockDuration.nanoseconds
-        self.entities[key]!.holds[session.sessionId]!.lockedUntil = until
-        for sequenceNumber in self.entities[key]!.messages.keys.sorted() {
-            let message = self.entities[key]!.messages[sequenceNumber]!
-            if message.sessionId == session.sessionId && !message.isDeadLetter && message.lockNonce != nil {
-                self.entities[key]!.messages[sequenceNumber]!.lockedUntil = until
-            }
-        }
-        return .success(())
-    }
-
-    mutating func releaseSession(_ session: SessionLock, now: Now) -> Result<Void, HeraldError> {
-        if case .failure(let error) = self.held(session, now: now) { return .failure(error) }
-        let key = session.entity.entityKey
-        for sequenceNumber in self.entities[key]!.messages.keys.sorted() {
-            let message = self.entities[key]!.messages[sequenceNumber]!
-            if message.sessionId == session.sessionId && !message.isDeadLetter && message.lockNonce != nil {
-                self.entities[key]!.messages[sequenceNumber]!.lockNonce = nil
-                self.entities[key]!.messages[sequenceNumber]!.lockedUntil = nil
-            }
-        }
-        self.entities[key]!.holds[session.sessionId] = nil
-        return .success(())
     }
 }

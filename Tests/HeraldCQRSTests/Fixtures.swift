@@ -69,3 +69,17 @@ func log(_ context: HandlerContext, _ key: String, _ value: Int) async throws {
     let current = try await context.load([Int].self, collection: "logs", key: key)
     try context.save((current?.value ?? []) + [value], collection: "logs", key: key, expectedVersion: current?.version ?? 0)
 }
+
+struct TimedOut: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Waits (in real time, checking every few milliseconds) until `condition` holds; throws
+/// ``TimedOut`` after `timeout`.
+func waitUntil(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw TimedOut(description: "timed out waiting until \(what)") }
+        try await Task.sleep(for: .milliseconds(5))
+    }
+}

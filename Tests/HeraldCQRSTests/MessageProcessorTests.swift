@@ -212,29 +212,36 @@ final class ProcessorBox: @unchecked Sendable {
     var processor: MessageProcessor?
 }
 
-/// Lock renewal runs on real time, so this suite uses the system clock and sleeps.
+/// Lock renewal runs on the processor's clock, the one the broker's locks expire by: with a manual
+/// clock, a handler that takes several lock durations of that clock keeps its lock without sleeping.
 @Suite struct LockRenewalTests {
     @Test func aHandlerSlowerThanTheLockKeepsItsLock() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-renewal-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let broker = try SQLiteBroker(path: directory.appendingPathComponent("h.sqlite").path)
-        // Four seconds, not the minimum of one: a renewal is a write that waits for an fsync, which a
-        // loaded machine (the whole suite runs in parallel on two cores) can stretch past a second.
-        try await broker.createQueue("in", options: EntityOptions(lockDuration: .seconds(4)))
+        let store = try Store()
+        defer { Task { await store.close() } }
+        let broker = store.broker
+        try await broker.createQueue("in", options: EntityOptions(lockDuration: .seconds(60)))
+        let clock = store.clock
         var handlers = MessageHandlers()
         handlers.on(Step.self) { command, context in
-            try await Task.sleep(for: .milliseconds(10_000))  // 2.5 lock durations
+            // 2.5 lock durations, in steps of half a lock: each step waits for the renewal it is due.
+            for _ in 0..<5 {
+                let before = try await lockedUntil(of: context.message, in: broker)
+                clock.advance(by: .seconds(30))
+                try await waitUntil("the lock is renewed") { try await lockedUntil(of: context.message, in: broker) > before }
+            }
             try await log(context, "done", command.step)
         }
         try await CommandBus(broker: broker).send(Step(commandId: "slow", step: 1), to: .queue("in"))
-        let processor = MessageProcessor(
-            broker: broker, source: .queue("in"), handlers: handlers, configuration: .init(name: "renewal", maxConcurrency: 1)
-        )
+        let processor = store.processor(.queue("in"), handlers)
         try await processor.processAvailable()
         #expect(processor.statistics.handled == 1)
         #expect(processor.statistics.lockLosses == 0)
         #expect(try await broker.counts(of: .queue("in")) == EntityCounts())
-        await broker.close()
     }
+}
+
+/// When the lock of `message` expires, as the store shows it.
+private func lockedUntil(of message: ReceivedMessage, in broker: SQLiteBroker) async throws -> Date {
+    let peeked = try await broker.peek(message.entity, fromSequenceNumber: message.sequenceNumber, maxCount: 1)
+    return try #require(peeked.first?.lockedUntil, "the message is locked")
 }

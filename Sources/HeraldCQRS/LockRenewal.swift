@@ -1,0 +1,70 @@
+import Foundation
+import HeraldCore
+
+extension BrokerClock {
+    /// Waits until the clock's monotonic reading reaches `deadline`; throws `CancellationError`
+    /// when the task is cancelled.
+    ///
+    /// The system clock sleeps; any other clock (a ``HeraldCore/ManualBrokerClock`` in tests) is
+    /// looked at every few milliseconds, so that time a test moves on wakes the sleeper at once.
+    func sleep(untilMonotonic deadline: Duration) async throws {
+        if self is SystemBrokerClock {
+            let remaining = deadline - self.monotonicNow()
+            if remaining > .zero { try await Task.sleep(for: remaining) }
+            try Task.checkCancellation()
+            return
+        }
+        while self.monotonicNow() < deadline {
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        try Task.checkCancellation()
+    }
+}
+
+extension MessageProcessor {
+    /// The shortest time between two renewals of a lock.
+    static let minimumRenewalInterval = Duration.milliseconds(50)
+
+    /// Runs `body` while renewing `lock` each time half of its remaining time has passed on the
+    /// processor's clock (the clock the broker's locks expire by).
+    ///
+    /// - Parameters:
+    ///   - lock: The lock as received (a message's lock expiry, or a session lock).
+    ///   - lockedUntil: When a lock expires.
+    ///   - renew: Renews a lock; a renewal that fails is tried again after the same interval (a
+    ///     lost lock shows when the handling commits).
+    func withLockRenewal<Lock: Sendable, T>(
+        _ lock: Lock, lockedUntil: @escaping @Sendable (Lock) -> Date, renew: @escaping @Sendable (Lock) async throws -> Lock,
+        _ body: () async throws -> T
+    ) async throws -> T {
+        let clock = self.clock
+        // The first deadline is set before `body` starts, so time that passes while it runs counts.
+        let firstInterval = Self.renewalInterval(until: lockedUntil(lock), now: clock.now())
+        let firstDeadline = clock.monotonicNow() + firstInterval
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                var current = lock
+                var interval = firstInterval
+                var deadline = firstDeadline
+                while true {
+                    try await clock.sleep(untilMonotonic: deadline)
+                    // Read before renewing: the new expiry is counted from no later than the renewal.
+                    let renewedAt = clock.monotonicNow()
+                    let wallRenewedAt = clock.now()
+                    if let renewed = try? await renew(current) {
+                        current = renewed
+                        interval = Self.renewalInterval(until: lockedUntil(renewed), now: wallRenewedAt)
+                    }
+                    deadline = renewedAt + interval
+                }
+            }
+            defer { group.cancelAll() }
+            return try await body()
+        }
+    }
+
+    /// Half the time left until `lockedUntil`, and at least ``minimumRenewalInterval``.
+    static func renewalInterval(until lockedUntil: Date, now: Date) -> Duration {
+        max(.seconds(lockedUntil.timeIntervalSince(now) / 2), Self.minimumRenewalInterval)
+    }
+}

@@ -1,0 +1,122 @@
+import HeraldCore
+import Logging
+
+// MARK: Handling one message
+
+extension MessageProcessor {
+    func process(_ message: ReceivedMessage) async throws {
+        guard let token = message.lockToken else { return }
+        guard let subject = message.message.subject, let entry = self.handlers.entries[subject] else {
+            try await self.deadLetter(
+                token, reason: ProcessorDeadLetterReason.unknownMessageType, description: "no handler for '\(message.message.subject ?? "")'"
+            )
+            return
+        }
+        var gate: GatePassage?
+        if self.configuration.sequenceGate != nil, let sender = message.message.senderId, let sequence = message.message.senderSequence {
+            let passage = try await self.passGate(message, sender: sender, sequence: sequence)
+            switch passage.decision {
+            case .duplicate:
+                try await self.settle { try await self.broker.complete(token) }
+                self.count { $0.duplicatesSuppressed += 1 }
+                return
+            case .hold:
+                var transaction = BrokerTransaction()
+                transaction.defer(token)
+                try passage.write(passage.gate, in: &transaction)
+                try await self.commit(transaction, for: message, token: token)
+                self.count { $0.held += 1 }
+                return
+            case .handle:
+                gate = passage
+            }
+        }
+        let inbox = InboxEntry(handler: entry.name, messageId: message.message.messageId)
+        if try await self.broker.inboxContains(inbox) {
+            if let gate {
+                // Handled before, but the gate must still move past it, or what it holds waits.
+                var transaction = BrokerTransaction()
+                transaction.complete(token)
+                try gate.write(gate.gate.advanced(), in: &transaction)
+                if try await self.commit(transaction, for: message, token: token) { try await self.releaseHeld(gate.key) }
+            } else {
+                try await self.settle { try await self.broker.complete(token) }
+            }
+            self.count { $0.duplicatesSuppressed += 1 }
+            return
+        }
+        let context = HandlerContext(message: message, store: self.broker, clock: self.clock, handlerName: entry.name)
+        do {
+            if let lockedUntil = message.lockedUntil, !self.configuration.sessions {
+                try await self.withLockRenewal(lockedUntil, lockedUntil: { $0 }, renew: { [broker] _ in try await broker.renewLock(token) }) {
+                    try await entry.run(message, context)
+                }
+            } else {
+                // A session message's lock is its session's, which the session's worker renews.
+                try await entry.run(message, context)
+            }
+        } catch let error as UndecodableMessage {
+            try await self.deadLetter(token, reason: ProcessorDeadLetterReason.undecodableMessage, description: error.description)
+            return
+        } catch {
+            try await self.failed(message, error)
+            return
+        }
+        var transaction = context.transaction
+        transaction.recordInbox(handler: entry.name, messageId: message.message.messageId)
+        transaction.complete(token)
+        if let gate { try gate.write(gate.gate.advanced(), in: &transaction) }
+        if try await self.commit(transaction, for: message, token: token) {
+            self.count { $0.handled += 1 }
+            if let gate { try await self.releaseHeld(gate.key) }
+        }
+    }
+
+    /// Commits a handling of `message` (locked by `token`); returns whether it took effect. A
+    /// lost lock or an inbox hit is not an error of the processor's: the message is delivered
+    /// again, or was handled already.
+    @discardableResult
+    private func commit(_ transaction: BrokerTransaction, for message: ReceivedMessage, token: LockToken) async throws -> Bool {
+        do {
+            _ = try await self.broker.commit(transaction)
+            return true
+        } catch let error as HeraldError where error.code == .alreadyProcessed {
+            try await self.settle { try await self.broker.complete(token) }
+            self.count { $0.duplicatesSuppressed += 1 }
+        } catch let error as HeraldError where error.code == .lockLost || error.code == .sessionLockLost {
+            self.count { $0.lockLosses += 1 }
+        } catch let error as HeraldError where error.code == .storeFailed || error.code == .storeClosed {
+            throw error
+        } catch {
+            try await self.failed(message, error)
+        }
+        return false
+    }
+
+    private func failed(_ message: ReceivedMessage, _ error: any Error) async throws {
+        guard let token = message.lockToken else { return }
+        if message.deliveryCount >= self.configuration.retry.maxAttempts {
+            try await self.deadLetter(
+                token, reason: ProcessorDeadLetterReason.handlerFailed, description: "\(message.deliveryCount) attempts; last: \(error)"
+            )
+            return
+        }
+        self.logger.debug("handler failed; retrying", metadata: ["message": "\(message.message.messageId)", "error": "\(error)"])
+        try await self.settle { try await self.broker.abandon(token, delay: self.configuration.retry.delay(afterAttempt: message.deliveryCount)) }
+        self.count { $0.retries += 1 }
+    }
+
+    private func deadLetter(_ token: LockToken, reason: String, description: String) async throws {
+        try await self.settle { try await self.broker.deadLetter(token, reason: reason, description: String(description.prefix(1000))) }
+        self.count { $0.deadLettered[reason, default: 0] += 1 }
+    }
+
+    /// Runs a settlement; a lost lock only means someone else will see the message again.
+    private func settle(_ body: () async throws -> Void) async throws {
+        do {
+            try await body()
+        } catch let error as HeraldError where error.code == .lockLost || error.code == .sessionLockLost {
+            self.count { $0.lockLosses += 1 }
+        }
+    }
+}
