@@ -218,7 +218,7 @@ final class ProcessorBox: @unchecked Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-renewal-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let broker = try SQLiteBroker(path: directory.appendingPathComponent("h.sqlite").path)
+        let broker = try SQLiteBroker.running(path: directory.appendingPathComponent("h.sqlite").path)
         // Four seconds, not the minimum of one: a renewal is a write that waits for an fsync, which a
         // loaded machine (the whole suite runs in parallel on two cores) can stretch past a second.
         try await broker.createQueue("in", options: EntityOptions(lockDuration: .seconds(4)))
