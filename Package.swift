@@ -47,6 +47,7 @@ let package = Package(
             dependencies: [
                 "HeraldCore",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -211,7 +212,11 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldSQLiteTests",
-            dependencies: ["HeraldCore", "HeraldSQLite", "HeraldConformance", "HeraldTestSupport", "CHeraldFaultVFS"],
+            dependencies: [
+                "HeraldCore", "HeraldSQLite", "HeraldConformance", "HeraldTestSupport", "CHeraldFaultVFS",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -77,17 +77,11 @@ public enum ConferenceDemo {
         var logger = Logger(label: "herald.demo")
         logger.logLevel = .error
         let clock = SystemBrokerClock()
-        let broker = try SQLiteBroker(path: path, configuration: SQLiteBroker.Configuration(clock: clock, logger: logger))
-        do {
-            let report = try await Self.run(
+        return try await SQLiteBroker.withBroker(path: path, configuration: SQLiteBroker.Configuration(clock: clock, logger: logger)) { broker in
+            try await Self.run(
                 options, broker: broker, clock: clock, logger: logger, path: path, temporary: temporary != nil, started: started,
                 output: output
             )
-            await broker.close()
-            return report
-        } catch {
-            await broker.close()
-            throw error
         }
     }
 

@@ -80,23 +80,14 @@ struct ConnectionOptions: ParsableArguments {
             if !creating && !fileManager.fileExists(atPath: path) {
                 throw CommandFailure("no Herald store in '\(directory)' (\(Self.databaseFile) is missing)")
             }
-            let broker: SQLiteBroker
             do {
-                broker = try SQLiteBroker(path: path)
+                return try await SQLiteBroker.withBroker(path: path, body)
             } catch let error where SQLiteBroker.isFileInUse(error) {
                 throw CommandFailure(
                     "the data directory '\(directory)' is in use by a running server (herald serve); "
                         + "manage it through the server with --server URL, or stop the server first",
                     code: "storeInUse"
                 )
-            }
-            do {
-                let result = try await body(broker)
-                await broker.close()
-                return result
-            } catch {
-                await broker.close()
-                throw error
             }
         }
     }

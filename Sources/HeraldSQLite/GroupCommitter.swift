@@ -28,38 +28,17 @@ import Glibc
 /// ``HeraldCore/HeraldError/Code/insufficientStorage`` (none was acknowledged, none is stored) and
 /// the store goes on; a checkpoint that finds the disk full leaves the WAL as it is and is retried
 /// later.
+///
+/// Every decision of who does what next is ``GroupCommitStateMachine``'s; the threads ask it under
+/// one lock and carry out its answer. The threads start in ``start()`` (the broker's `run()`);
+/// operations submitted before wait for it. Closing drains: accepted operations are committed and
+/// synced, later ones fail with ``HeraldCore/HeraldError/Code/storeClosed``.
 final class GroupCommitter: Sendable {
-    /// One caller's operation and the way to hand it its result.
-    final class Operation: @unchecked Sendable {
-        // `execute` runs on the writer thread; `finish` runs once, after the fsync or a failure.
-        let execute: (StoreTransaction) throws -> Void
-        let finish: (HeraldError?) -> Void
-        let isReadOnly: Bool
-        /// Whether the writer already ran it again after a full disk rolled its group back.
-        var wasRetried = false
-
-        init(isReadOnly: Bool, execute: @escaping (StoreTransaction) throws -> Void, finish: @escaping (HeraldError?) -> Void) {
-            self.isReadOnly = isReadOnly
-            self.execute = execute
-            self.finish = finish
-        }
-    }
-
     /// What the caller, writer and syncer threads share.
     private struct Shared {
-        /// Set once, by the first storage error; the store stays stopped.
-        var failure: HeraldError?
-        var isClosing = false
-        /// Enqueued, not yet executed.
-        var pending: [Operation] = []
-        /// Committed, waiting for the syncer's fsync.
-        var committed: [[Operation]] = []
-        var isSyncing = false
-        var writerIsWaiting = false
-        var syncerIsWaiting = false
-        var writerHasStopped = false
-
-        var syncerIsFree: Bool { !self.isSyncing && self.committed.isEmpty }
+        var machine = GroupCommitStateMachine<any CommitOperation>(maxGroupSize: GroupCommitter.maxGroupSize)
+        /// Callers of ``waitUntilStopped()``, resumed once both threads have stopped.
+        var stopWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     /// The most operations one transaction takes before it is committed regardless.
@@ -76,7 +55,6 @@ final class GroupCommitter: Sendable {
     private let writerWakeUp = DispatchSemaphore(value: 0)
     private let syncerWakeUp = DispatchSemaphore(value: 0)
     private let syncerStopped = DispatchSemaphore(value: 0)
-    private let stopped = DispatchSemaphore(value: 0)
     private let database: DatabaseQueue
     private let walPath: String
     private let wal: WALFile
@@ -84,19 +62,17 @@ final class GroupCommitter: Sendable {
     private let waiters: EntityWaiters
     private let configuration: SQLiteBroker.Configuration
 
-    init(database: DatabaseQueue, path: String, state: WriterState, waiters: EntityWaiters, configuration: SQLiteBroker.Configuration) {
+    /// Takes over the database from here on: commits stop syncing (the syncer makes them
+    /// durable) and automatic checkpoints stop (the writer runs them, see ``checkpoint(_:)``).
+    /// Operations queue until ``start()``.
+    init(database: DatabaseQueue, path: String, state: WriterState, waiters: EntityWaiters, configuration: SQLiteBroker.Configuration) throws {
         self.database = database
         self.walPath = path + "-wal"
         self.wal = WALFile(path: path + "-wal")
         self.state = WriterStateBox(state)
         self.waiters = waiters
         self.configuration = configuration
-    }
-
-    /// Starts the writer and syncer threads. Called once, right after `init`.
-    func start() throws {
         try self.database.writeWithoutTransaction { db in
-            // From here on the syncer makes commits durable, and ``checkpoint(_:)`` runs checkpoints.
             try db.execute(sql: "PRAGMA synchronous = OFF")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
             // After a burst, a checkpoint truncates the WAL back to this size.
@@ -105,6 +81,16 @@ final class GroupCommitter: Sendable {
         // Open the WAL now, not at the first commit: a commit must never need a new descriptor,
         // since a busy server may have none left by then.
         if self.configuration._syncWAL == nil { try self.wal.sync() }
+    }
+
+    /// Starts the writer and syncer threads; `false` when ``close()`` came first (the store
+    /// never runs). Called once.
+    func start() -> Bool {
+        switch self.shared.withLock({ $0.machine.start() }) {
+        case .alreadyStarted: preconditionFailure("SQLiteBroker.run() is called once")
+        case .closedBeforeStart: return false
+        case .startThreads: break
+        }
         let writer = Thread { [self] in self.runWriter() }
         writer.name = "herald.sqlite.writer"
         writer.stackSize = 4 << 20
@@ -112,67 +98,51 @@ final class GroupCommitter: Sendable {
         let syncer = Thread { [self] in self.runSyncer() }
         syncer.name = "herald.sqlite.syncer"
         syncer.start()
+        return true
     }
 
     /// Runs `body` on the writer inside the current transaction and returns its result once that
-    /// transaction is durable. A ``HeraldError`` thrown by `body` undoes its writes.
+    /// transaction is durable. A ``HeraldError`` thrown by `body` undoes its writes. Before
+    /// ``start()`` the operation waits for it.
     func perform<T: Sendable>(readOnly: Bool = false, _ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let result = ResultBox<T>()
-            let operation = Operation(
-                isReadOnly: readOnly,
-                execute: { transaction in
-                    do {
-                        result.value = .success(try body(transaction))
-                    } catch let error as HeraldError {
-                        result.value = .failure(error)
-                        throw OperationRejected()
-                    }
-                },
-                finish: { failure in
-                    if let failure {
-                        continuation.resume(throwing: failure)
-                    } else {
-                        continuation.resume(with: result.value ?? .failure(HeraldError(.storeFailed, "the operation did not run")))
-                    }
-                }
-            )
-            self.enqueue(operation)
+            let operation = PendingOperation(isReadOnly: readOnly, body: body, continuation: continuation)
+            switch self.shared.withLock({ $0.machine.submit(operation, isReadOnly: readOnly) }) {
+            case .none: break
+            case .wakeWriter: self.writerWakeUp.signal()
+            case .fail(let error): operation.finish(error)
+            }
         }
     }
 
-    private func enqueue(_ operation: Operation) {
-        let (rejection, wake): (HeraldError?, Bool) = self.shared.withLock { shared in
-            if let failure = shared.failure { return (failure, false) }
-            if shared.isClosing { return (HeraldError(.storeClosed, "the broker is closed"), false) }
-            shared.pending.append(operation)
-            defer { shared.writerIsWaiting = false }
-            return (nil, shared.writerIsWaiting)
+    /// Refuses new operations from now on and lets the accepted ones finish; the threads stop
+    /// once they have. Before ``start()``, the waiting operations fail and the database closes.
+    func beginClosing() {
+        switch self.shared.withLock({ $0.machine.close() }) {
+        case .none, .waitForStop(wakeWriter: false): break
+        case .waitForStop(wakeWriter: true): self.writerWakeUp.signal()
+        case .closeNow(let waiting, let error):
+            for operation in waiting { operation.finish(error) }
+            self.closeDatabase()
         }
-        if let rejection {
-            operation.finish(rejection)
-        } else if wake {
-            self.writerWakeUp.signal()
+    }
+
+    /// Returns once both threads have stopped, or at once when the store is stopped already.
+    func waitUntilStopped() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let isStopped = self.shared.withLock { shared -> Bool in
+                if shared.machine.phase == .stopped { return true }
+                shared.stopWaiters.append(continuation)
+                return false
+            }
+            if isStopped { continuation.resume() }
         }
     }
 
     /// Lets accepted operations finish, stops both threads and closes the database.
     func close() async {
-        let wake: Bool = self.shared.withLock { shared in
-            if shared.isClosing { return false }
-            shared.isClosing = true
-            defer { shared.writerIsWaiting = false }
-            return shared.writerIsWaiting
-        }
-        if wake { self.writerWakeUp.signal() }
-        let stopped = self.stopped
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
-                stopped.wait()
-                stopped.signal()
-                continuation.resume()
-            }
-        }
+        self.beginClosing()
+        await self.waitUntilStopped()
     }
 
     /// Whether the disk is low on free space (see ``DiskSpaceGuard``): the writer then checkpoints
@@ -183,50 +153,28 @@ final class GroupCommitter: Sendable {
 
     /// The error the store stopped with, if it did.
     var failure: HeraldError? {
-        self.shared.withLock { $0.failure }
+        self.shared.withLock { $0.machine.failure }
     }
 
     // MARK: The writer thread
 
-    private enum WriterStep {
-        case execute([Operation])
-        case commit
-        case wait
-        case stop
-    }
-
     private func runWriter() {
         let db = WriterConnection(self.database)
-        var open: [Operation] = []  // executed inside the open transaction
         var commitsSinceCheckpointCheck = 0
         // The in-memory session locks when the open transaction began, for a rollback to restore.
         var sessionLocksAtBegin = self.state.state.sessionLocks
         while true {
-            let step: WriterStep = self.shared.withLock { shared in
-                if !shared.pending.isEmpty && open.count < Self.maxGroupSize {
-                    let count = min(shared.pending.count, Self.maxGroupSize - open.count)
-                    defer { shared.pending.removeFirst(count) }
-                    return .execute(Array(shared.pending.prefix(count)))
-                }
-                let mustCommit = shared.isClosing || shared.failure != nil || open.count >= Self.maxGroupSize
-                if !open.isEmpty && (shared.syncerIsFree || mustCommit) {
-                    return .commit
-                }
-                if open.isEmpty && shared.isClosing { return .stop }
-                shared.writerIsWaiting = true
-                return .wait
-            }
-            switch step {
+            switch self.shared.withLock({ $0.machine.nextWriterAction() }) {
             case .wait:
                 self.writerWakeUp.wait()
             case .stop:
                 self.stopWriter(db)
                 return
+            case .rollBack(let operations, let failure):
+                // The syncer failed while this transaction was open: undo it, acknowledge nothing.
+                try? db.run { db in if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") } }
+                for operation in operations { operation.finish(failure) }
             case .execute(let operations):
-                if let failure = self.failure {
-                    for operation in operations { operation.finish(failure) }
-                    continue
-                }
                 do {
                     try db.run { db in
                         if !db.isInsideTransaction {
@@ -240,33 +188,22 @@ final class GroupCommitter: Sendable {
                             try Self.run(operation, in: transaction)
                         }
                     }
-                    open += operations
                 } catch where Self.isDiskFull(error) {
-                    self.rollBackForFullDisk(error, failing: open + operations, sessionLocks: sessionLocksAtBegin, db: db)
-                    open = []
+                    self.rollBackForFullDisk(error, sessionLocks: sessionLocksAtBegin, db: db)
                 } catch {
-                    self.failStop(error, failing: open + operations, db: db)
-                    open = []
+                    self.writerFailed(error, db: db)
                 }
             case .commit:
-                if self.failure != nil {
-                    // The syncer failed while this transaction was open: undo it, acknowledge nothing.
-                    self.failStop(HeraldError(.storeFailed, "an earlier fsync failed"), failing: open, db: db)
-                    open = []
-                    continue
-                }
                 do {
                     try db.run { db in
                         try self.state.state.flushSequences(db)
                         try db.cachedStatement(sql: "COMMIT").execute()
                     }
                 } catch where Self.isDiskFull(error) {
-                    self.rollBackForFullDisk(error, failing: open, sessionLocks: sessionLocksAtBegin, db: db)
-                    open = []
+                    self.rollBackForFullDisk(error, sessionLocks: sessionLocksAtBegin, db: db)
                     continue
                 } catch {
-                    self.failStop(error, failing: open, db: db)
-                    open = []
+                    self.writerFailed(error, db: db)
                     continue
                 }
                 commitsSinceCheckpointCheck += 1
@@ -284,8 +221,7 @@ final class GroupCommitter: Sendable {
                             commitsSinceCheckpointCheck = -32
                             self.configuration.logger.warning("herald checkpoint postponed: the disk is full", metadata: ["error": "\(error)"])
                         } catch {
-                            self.failStop(error, failing: open, db: db)
-                            open = []
+                            self.writerFailed(error, db: db)
                             continue
                         }
                     }
@@ -294,33 +230,18 @@ final class GroupCommitter: Sendable {
                 // fsync that also covers this group.
                 let touched = self.state.state.takeTouchedEntities()
                 if !touched.isEmpty { self.waiters.notify(touched) }
-                let group = open
-                open = []
-                // With nothing else to do (a lone caller), the writer syncs itself and saves a
-                // thread handoff; under load the syncer syncs while the writer fills the next group.
-                let (syncHere, wake): (Bool, Bool) = self.shared.withLock { shared in
-                    if shared.pending.isEmpty && shared.syncerIsFree && !shared.isClosing { return (true, false) }
-                    shared.committed.append(group)
-                    defer { shared.syncerIsWaiting = false }
-                    return (false, shared.syncerIsWaiting)
-                }
-                if syncHere {
-                    self.sync(group, db: db)
-                } else if wake {
-                    self.syncerWakeUp.signal()
+                switch self.shared.withLock({ $0.machine.writerCommitted() }) {
+                case .syncHere(let group): self.sync(group, db: db)
+                case .handedToSyncer(let wake): if wake { self.syncerWakeUp.signal() }
+                case .fail(let group, let failure): for operation in group { operation.finish(failure) }
                 }
             }
         }
     }
 
-    /// Makes `operations` durable with one `fdatasync` of the WAL, then acknowledges them; or,
-    /// when the store failed or the sync fails, fails them (fail-stop).
-    private func sync(_ operations: [Operation], db: WriterConnection?) {
-        // Never acknowledge after a failure, even what an earlier fsync may have covered.
-        if let failure = self.failure {
-            for operation in operations { operation.finish(failure) }
-            return
-        }
+    /// Makes the group being synced durable with one `fdatasync` of the WAL, then acknowledges
+    /// it; or, when the sync fails, fails it (fail-stop).
+    private func sync(_ operations: [any CommitOperation], db: WriterConnection?) {
         do {
             try self.configuration._beforeCommit?()
             if let syncWAL = self.configuration._syncWAL {
@@ -329,31 +250,41 @@ final class GroupCommitter: Sendable {
                 try self.wal.sync()
             }
         } catch {
-            self.failStop(error, failing: operations, db: db)
+            let failure = self.storageFailure(error)
+            let (failed, reported, wake) = self.shared.withLock { $0.machine.syncFailed(failure) }
+            if let db { try? db.run { db in if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") } } }
+            for operation in failed { operation.finish(reported) }
+            if wake { self.writerWakeUp.signal() }
             return
         }
-        for operation in operations { operation.finish(nil) }
+        let (acknowledged, wake) = self.shared.withLock { $0.machine.syncSucceeded() }
+        for operation in acknowledged { operation.finish(nil) }
+        if wake { self.writerWakeUp.signal() }
     }
 
     private func stopWriter(_ db: WriterConnection) {
-        let wake: Bool = self.shared.withLock { shared in
-            shared.writerHasStopped = true
-            defer { shared.syncerIsWaiting = false }
-            return shared.syncerIsWaiting
-        }
-        if wake { self.syncerWakeUp.signal() }
+        if self.shared.withLock({ $0.machine.writerStopped() }) { self.syncerWakeUp.signal() }
         self.syncerStopped.wait()
         if self.failure == nil {
             try? db.run { db in try Self.checkpoint(db) }
         }
+        self.closeDatabase()
+        let waiting = self.shared.withLock { shared in
+            shared.machine.threadsStopped()
+            defer { shared.stopWaiters = [] }
+            return shared.stopWaiters
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    private func closeDatabase() {
         try? self.database.close()
         self.wal.close()
-        self.stopped.signal()
     }
 
     /// Runs one operation inside a savepoint. A ``HeraldError`` is the operation's own result and
     /// undoes its writes; any other error is a storage failure and propagates.
-    private static func run(_ operation: Operation, in transaction: StoreTransaction) throws {
+    private static func run(_ operation: any CommitOperation, in transaction: StoreTransaction) throws {
         if operation.isReadOnly {
             do { try operation.execute(transaction) } catch is OperationRejected {}
             return
@@ -386,33 +317,24 @@ final class GroupCommitter: Sendable {
     /// rolls it back, reloads the writer's state from what is committed (restoring the session
     /// locks held when the transaction began), fails the operations that wrote with
     /// ``HeraldCore/HeraldError/Code/insufficientStorage`` and runs the read-only ones again once.
-    /// Nothing of the transaction was acknowledged: the syncer acknowledges only committed groups.
-    private func rollBackForFullDisk(_ error: any Error, failing operations: [Operation], sessionLocks: [Int64: [String: SessionHold]], db: WriterConnection) {
+    /// Nothing of the transaction was acknowledged: only synced groups are.
+    private func rollBackForFullDisk(_ error: any Error, sessionLocks: [Int64: [String: SessionHold]], db: WriterConnection) {
         do {
             try db.run { db in
                 if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") }
-                let state = try WriterState(db: db, completesExpiredLocks: self.state.state.completesExpiredLocks)
+                let state = try WriterState(db: db, completionLockTime: self.state.state.completionLockTime)
                 state.sessionLocks = sessionLocks
                 state.lastDuplicatePrune = self.state.state.lastDuplicatePrune
                 self.state.state = state
             }
         } catch {
-            self.failStop(error, failing: operations, db: db)
+            self.writerFailed(error, db: db)
             return
         }
         self.configuration.logger.warning("herald rolled back a transaction: the disk is full", metadata: ["error": "\(error)"])
         let refusal = HeraldError(.insufficientStorage, "the disk is full: the change was rolled back, nothing of it is stored (\(error))")
-        var retried: [Operation] = []
-        for operation in operations {
-            if operation.isReadOnly && !operation.wasRetried {
-                operation.wasRetried = true
-                retried.append(operation)
-            } else {
-                operation.finish(refusal)
-            }
-        }
-        guard !retried.isEmpty else { return }
-        self.shared.withLock { shared in shared.pending.insert(contentsOf: retried, at: 0) }
+        let refused = self.shared.withLock { $0.machine.rolledBackForFullDisk() }
+        for operation in refused { operation.finish(refusal) }
     }
 
     private static func fileSize(_ path: String) -> Int64 {
@@ -420,53 +342,39 @@ final class GroupCommitter: Sendable {
         return stat(path, &info) == 0 ? Int64(info.st_size) : 0
     }
 
-    /// Stops the store for good: rolls back the open transaction (when called from the writer)
-    /// and fails `operations` and everything still pending.
-    private func failStop(_ error: any Error, failing operations: [Operation], db: WriterConnection?) {
-        if let db { try? db.run { db in if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") } } }
-        let failure = HeraldError(.storeFailed, "storage error, the store stopped accepting work: \(error)")
+    /// Stops the store for good after a storage error on the writer: rolls back the open
+    /// transaction and fails every operation not being synced.
+    private func writerFailed(_ error: any Error, db: WriterConnection) {
+        try? db.run { db in if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") } }
+        let failure = self.storageFailure(error)
+        let (failed, reported) = self.shared.withLock { $0.machine.writerFailed(failure) }
+        for operation in failed { operation.finish(reported) }
+    }
+
+    /// The error a storage failure stops the store with; logs it.
+    private func storageFailure(_ error: any Error) -> HeraldError {
         self.configuration.logger.critical("herald store failed", metadata: ["error": "\(error)"])
-        let pending: [Operation] = self.shared.withLock { shared in
-            if shared.failure == nil { shared.failure = failure }
-            defer { shared.pending.removeAll() }
-            return shared.pending
-        }
-        let reported = self.failure ?? failure
-        for operation in operations + pending { operation.finish(reported) }
+        return HeraldError(.storeFailed, "storage error, the store stopped accepting work: \(error)")
     }
 
     // MARK: The syncer thread
 
     private func runSyncer() {
         while true {
-            let next: [[Operation]]? = self.shared.withLock { shared in
-                shared.isSyncing = false
-                if !shared.committed.isEmpty {
-                    shared.isSyncing = true
-                    defer { shared.committed.removeAll(keepingCapacity: true) }
-                    return shared.committed
-                }
-                if shared.writerHasStopped { return [] }
-                shared.syncerIsWaiting = true
-                return nil
-            }
-            guard let groups = next else {
+            switch self.shared.withLock({ $0.machine.nextSyncerAction() }) {
+            case .wait:
                 self.syncerWakeUp.wait()
-                continue
+            case .stop:
+                self.syncerStopped.signal()
+                return
+            case .fail(let operations, let failure):
+                // Never acknowledge after a failure, even what an earlier fsync may have covered.
+                for operation in operations { operation.finish(failure) }
+            case .sync(let operations):
+                self.sync(operations, db: nil)
             }
-            if groups.isEmpty { break }
-            self.sync(groups.flatMap { $0 }, db: nil)
-            // The writer may be holding a transaction open until the syncer is free.
-            let wake: Bool = self.shared.withLock { shared in
-                shared.isSyncing = false
-                defer { shared.writerIsWaiting = false }
-                return shared.writerIsWaiting && shared.committed.isEmpty
-            }
-            if wake { self.writerWakeUp.signal() }
         }
-        self.syncerStopped.signal()
     }
-
 }
 
 /// The writer's access to its connection; the transaction stays open across calls.
@@ -483,9 +391,49 @@ struct WriterConnection {
 /// Thrown by an operation that failed with a ``HeraldError``, so the writer undoes its writes.
 struct OperationRejected: Error {}
 
-/// Holds a result written on the writer thread and read after the commit.
-final class ResultBox<T>: @unchecked Sendable {
-    var value: Result<T, any Error>?
+/// One caller's operation, as the writer runs it and the committer finishes it.
+protocol CommitOperation: AnyObject, Sendable {
+    /// Whether it only reads: it then runs without a savepoint, and again once after a full disk.
+    var isReadOnly: Bool { get }
+    /// Runs on the writer thread; throws ``OperationRejected`` when the operation failed with its
+    /// own ``HeraldCore/HeraldError`` (its writes must be undone), or a storage error.
+    func execute(_ transaction: StoreTransaction) throws
+    /// Hands the caller its result: after the fsync that covers it (`nil`), or a failure. Once.
+    func finish(_ failure: HeraldError?)
+}
+
+/// A caller's operation with its body, the result the body produced on the writer, and the
+/// continuation that result goes to after the fsync.
+final class PendingOperation<T: Sendable>: CommitOperation {
+    let isReadOnly: Bool
+    private let body: @Sendable (StoreTransaction) throws -> T
+    private let continuation: CheckedContinuation<T, any Error>
+    private let result = Mutex<Result<T, HeraldError>?>(nil)
+
+    init(isReadOnly: Bool, body: @escaping @Sendable (StoreTransaction) throws -> T, continuation: CheckedContinuation<T, any Error>) {
+        self.isReadOnly = isReadOnly
+        self.body = body
+        self.continuation = continuation
+    }
+
+    func execute(_ transaction: StoreTransaction) throws {
+        do {
+            let value = try self.body(transaction)
+            self.result.withLock { $0 = .success(value) }
+        } catch let error as HeraldError {
+            self.result.withLock { $0 = .failure(error) }
+            throw OperationRejected()
+        }
+    }
+
+    func finish(_ failure: HeraldError?) {
+        if let failure {
+            self.continuation.resume(throwing: failure)
+        } else {
+            let result = self.result.withLock { $0 } ?? .failure(HeraldError(.storeFailed, "the operation did not run"))
+            self.continuation.resume(with: result.mapError { $0 as any Error })
+        }
+    }
 }
 
 /// Gives the writer thread its state; nothing else touches it.
@@ -493,49 +441,4 @@ final class WriterStateBox: @unchecked Sendable {
     /// Replaced only by the writer, when a rollback makes it reload the state from the database.
     var state: WriterState
     init(_ state: WriterState) { self.state = state }
-}
-
-/// The WAL file, opened on first use, for the `fdatasync` that makes commits durable.
-final class WALFile: Sendable {
-    struct SyncFailed: Error, CustomStringConvertible {
-        let call: String
-        let code: Int32
-        var description: String { "\(self.call) failed: \(String(cString: strerror(self.code)))" }
-    }
-
-    private let path: String
-    private let descriptor = Mutex<Int32>(-1)
-
-    init(path: String) { self.path = path }
-
-    /// `fdatasync`s the WAL. The first time, also syncs its directory, since SQLite (at
-    /// `synchronous=OFF`) never syncs it for the WAL file it created.
-    func sync() throws {
-        let descriptor = try self.descriptor.withLock { descriptor -> Int32 in
-            if descriptor < 0 {
-                let opened = open(self.path, O_RDONLY | O_CLOEXEC)
-                if opened < 0 {
-                    if errno == ENOENT { return -1 }  // no WAL yet: nothing was ever committed to one
-                    throw SyncFailed(call: "open(\(self.path))", code: errno)
-                }
-                let parent = (self.path as NSString).deletingLastPathComponent
-                let directoryPath = parent.isEmpty ? "." : parent
-                let directory = open(directoryPath, O_RDONLY | O_CLOEXEC)
-                guard directory >= 0 else { throw SyncFailed(call: "open(\(directoryPath))", code: errno) }
-                defer { Glibc.close(directory) }
-                guard fsync(directory) == 0 else { throw SyncFailed(call: "fsync(\(directoryPath))", code: errno) }
-                descriptor = opened
-            }
-            return descriptor
-        }
-        guard descriptor >= 0 else { return }
-        guard fdatasync(descriptor) == 0 else { throw SyncFailed(call: "fdatasync(wal)", code: errno) }
-    }
-
-    func close() {
-        self.descriptor.withLock { descriptor in
-            if descriptor >= 0 { Glibc.close(descriptor) }
-            descriptor = -1
-        }
-    }
 }

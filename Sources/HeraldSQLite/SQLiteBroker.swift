@@ -2,23 +2,32 @@ public import Foundation
 public import HeraldCore
 import GRDB
 public import Logging
+public import ServiceLifecycle
 
-/// The embedded broker: one SQLite file in WAL mode with `synchronous=FULL`, every change fsynced
-/// before it is acknowledged, concurrent changes sharing one transaction and one fsync (group commit).
+/// The embedded broker: one SQLite file in WAL mode, every change fsynced before it is
+/// acknowledged, concurrent changes sharing one transaction and one fsync (group commit). SQLite
+/// itself does not sync at commit (`synchronous=OFF`): the broker `fdatasync`s the WAL after each
+/// group's commit and acknowledges the group only then, which is as durable as `synchronous=FULL`.
+///
+/// The broker is a `Service`: ``init(path:configuration:)`` opens and checks the file, and
+/// ``run()`` starts the threads that write and sync it and serves until a graceful shutdown (or
+/// ``close()``, or cancellation). Operations called before ``run()`` wait until it starts.
 ///
 /// ```swift
-/// let broker = try SQLiteBroker(path: "herald.sqlite")
-/// try await broker.createQueue("orders")
-/// try await broker.send(Message(text: "hello"), to: .queue("orders"))
-/// for message in try await broker.receive(from: .queue("orders"), maxCount: 10) {
-///     try await broker.complete(message.lockToken!)
+/// try await SQLiteBroker.withBroker(path: "herald.sqlite") { broker in
+///     try await broker.createQueue("orders")
+///     try await broker.send(Message(text: "hello"), to: .queue("orders"))
+///     for message in try await broker.receive(from: .queue("orders"), maxCount: 10) {
+///         try await broker.complete(message.lockToken!)
+///     }
 /// }
-/// await broker.close()
 /// ```
+/// In a server, add the broker to the `ServiceGroup` before the services that use it, so that a
+/// graceful shutdown stops them first and the broker last.
 ///
 /// The file is opened with an exclusive lock: one broker per file, in one process. Locks and
 /// session locks live in memory; everything a crash must not lose is on disk.
-public final class SQLiteBroker: MessageBroker {
+public final class SQLiteBroker: MessageBroker, Service {
     /// How the broker is set up.
     public struct Configuration: Sendable {
         /// The source of time; tests pass a ``HeraldCore/ManualBrokerClock``.
@@ -38,21 +47,22 @@ public final class SQLiteBroker: MessageBroker {
         /// a burst) and the checkpoint that copies it into the database file.
         public var minimumFreeDiskBytes: Int64
         /// When set, replaces `statvfs` as the source of the file system's free bytes in the folder
-        /// of the database (`nil`: unknown, nothing is refused). For tests; not API.
-        public var _fileSystemFreeSpace: (@Sendable (_ directory: String) -> Int64?)?
+        /// of the database (`nil`: unknown, nothing is refused). For tests.
+        package var _fileSystemFreeSpace: (@Sendable (_ directory: String) -> Int64?)?
         /// Called before each fsync of the WAL; a thrown error is treated as a failed fsync (fault
         /// injection in tests).
-        public var _beforeCommit: (@Sendable () throws -> Void)?
+        package var _beforeCommit: (@Sendable () throws -> Void)?
         /// The SQLite VFS to open the file through, by its registered name (`nil`: the default).
-        /// For the simulator's storage fault layer; not API.
-        public var _vfsName: String?
+        /// For the simulator's storage fault layer.
+        package var _vfsName: String?
         /// When set, replaces the broker's own `fdatasync` of the WAL, with the WAL's path: a
         /// fault-injecting VFS must see that sync to know what a crash keeps. A thrown error is a
-        /// failed fsync. For the simulator; not API.
-        public var _syncWAL: (@Sendable (_ walPath: String) throws -> Void)?
-        /// A deliberate bug: `complete` accepts a token whose lock has expired (as long as no
-        /// later delivery superseded it). Only for showing that the simulator catches it; not API.
-        public var _completesExpiredLocks: Bool
+        /// failed fsync. For the simulator.
+        package var _syncWAL: (@Sendable (_ walPath: String) throws -> Void)?
+        /// The lock-clock time (monotonic nanoseconds) that `complete` compares a lock's expiry
+        /// with, given the current one; the current one itself. The simulator replaces it to inject
+        /// a bug it must catch (accepting expired locks).
+        package var _completionLockTime: @Sendable (_ monotonicNow: Int64) -> Int64
 
         /// Creates a configuration.
         public init(clock: any BrokerClock = SystemBrokerClock(), logger: Logger = Logger(label: "herald.sqlite")) {
@@ -63,7 +73,7 @@ public final class SQLiteBroker: MessageBroker {
             self._beforeCommit = nil
             self._vfsName = nil
             self._syncWAL = nil
-            self._completesExpiredLocks = false
+            self._completionLockTime = { $0 }
         }
 
         /// The default ``minimumFreeDiskBytes``: 64 MiB, four times the largest the WAL is kept at.
@@ -81,10 +91,11 @@ public final class SQLiteBroker: MessageBroker {
     private static let pollInterval: Duration = .milliseconds(100)
 
     /// Opens (creating if needed) the broker stored at `path`. Messages that were locked when the
-    /// file was last closed, or when its process crashed, become visible again.
+    /// file was last closed, or when its process crashed, become visible again. Nothing runs until
+    /// ``run()``.
     ///
-    /// - Throws: ``HeraldError/Code/storeFailed`` when the file cannot be opened or fails its
-    ///   integrity check.
+    /// - Throws: ``HeraldError/Code/storeFailed`` when the file cannot be opened, fails its
+    ///   integrity check, or is open in another broker (see ``isFileInUse(_:)``).
     public init(path: String, configuration: Configuration = Configuration()) throws {
         // Absolute from here on: the WAL and its directory are opened later, when the process's
         // current directory may have changed, and a bare file name has no directory part.
@@ -99,7 +110,8 @@ public final class SQLiteBroker: MessageBroker {
             // One process owns the file: locks live in its memory.
             try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE")
             try db.execute(sql: "PRAGMA journal_mode = WAL")
-            // FULL: the WAL is fsynced at every commit, so a commit survives power loss.
+            // FULL while the file is opened and checked; the group committer then turns it OFF
+            // and makes commits durable with its own fsync of the WAL.
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = OFF")
             // Sorts and temporary tables in memory: no query may need a new file descriptor.
@@ -118,7 +130,7 @@ public final class SQLiteBroker: MessageBroker {
             state = try database.writeWithoutTransaction { db in
                 // Recovery: every lock died with the process that held it.
                 try db.execute(sql: "UPDATE message SET lock_nonce = NULL, locked_until = NULL WHERE lock_nonce IS NOT NULL")
-                return try WriterState(db: db, completesExpiredLocks: configuration._completesExpiredLocks)
+                return try WriterState(db: db, completionLockTime: configuration._completionLockTime)
             }
         } catch let error as HeraldError {
             throw error
@@ -127,18 +139,19 @@ public final class SQLiteBroker: MessageBroker {
         } catch {
             throw HeraldError(.storeFailed, "cannot open the database at \(path): \(error)")
         }
-        let committer = GroupCommitter(database: database, path: path, state: state, waiters: self.waiters, configuration: configuration)
+        let committer: GroupCommitter
+        do {
+            committer = try GroupCommitter(database: database, path: path, state: state, waiters: self.waiters, configuration: configuration)
+        } catch {
+            try? database.close()
+            throw HeraldError(.storeFailed, "cannot prepare the writer for \(path): \(error)")
+        }
         self.committer = committer
         self.diskSpace = DiskSpaceGuard(
             databasePath: path, minimum: configuration.minimumFreeDiskBytes,
             fileSystemFreeSpace: configuration._fileSystemFreeSpace, logger: configuration.logger,
             onChange: { isRefusing in committer.setLowOnSpace(isRefusing) }
         )
-        do {
-            try self.committer.start()
-        } catch {
-            throw HeraldError(.storeFailed, "cannot start the writer for \(path): \(error)")
-        }
     }
 
     /// Creates an empty database file at `path` readable by its owner only (0600), unless one
@@ -146,7 +159,7 @@ public final class SQLiteBroker: MessageBroker {
     private static func createPrivately(_ path: String) throws {
         let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         if descriptor >= 0 {
-            Glibc.close(descriptor)
+            closeDescriptor(descriptor)
         } else if errno != EEXIST {
             throw HeraldError(.storeFailed, "cannot create the database at \(path): \(String(cString: strerror(errno)))")
         }
@@ -175,9 +188,57 @@ public final class SQLiteBroker: MessageBroker {
         return "file:\(escaped)?vfs=\(vfs)"
     }
 
-    /// Finishes pending work and closes the file. Later calls throw ``HeraldCore/HeraldError/Code/storeClosed``.
+    // MARK: Lifecycle
+
+    /// Starts the threads that write and sync the file, then serves until a graceful shutdown
+    /// begins, the task is cancelled, or ``close()`` is called. Then it drains: operations already
+    /// accepted finish and are fsynced, later ones throw ``HeraldCore/HeraldError/Code/storeClosed``;
+    /// it returns once the threads have stopped and the file is closed. Called once; after
+    /// ``close()`` it returns at once.
+    public func run() async throws {
+        guard self.committer.start() else { return }
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await self.committer.waitUntilStopped()
+            } onGracefulShutdown: {
+                self.committer.beginClosing()
+            }
+        } onCancel: {
+            self.committer.beginClosing()
+        }
+    }
+
+    /// Finishes the accepted work and closes the file, and makes ``run()`` return. Later calls
+    /// throw ``HeraldCore/HeraldError/Code/storeClosed``; so do the operations still waiting for a
+    /// ``run()`` that never came.
     public func close() async {
         await self.committer.close()
+    }
+
+    /// Runs a broker on the file at `path` for the duration of `body`, then closes it gracefully:
+    /// the operations `body` started finish and are fsynced first.
+    ///
+    /// - Parameters:
+    ///   - path: The database file, created if needed.
+    ///   - configuration: The clock, logger and disk-space watermark.
+    ///   - body: What to do with the broker.
+    /// - Returns: What `body` returns.
+    /// - Throws: What `body` throws, or what ``init(path:configuration:)`` throws.
+    public static func withBroker<T>(
+        path: String, configuration: Configuration = Configuration(), _ body: (SQLiteBroker) async throws -> T
+    ) async throws -> T {
+        let broker = try SQLiteBroker(path: path, configuration: configuration)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await broker.run() }
+            do {
+                let result = try await body(broker)
+                await broker.close()
+                return result
+            } catch {
+                await broker.close()
+                throw error
+            }
+        }
     }
 
     /// The storage error the broker stopped on, if it did (fail-stop).
@@ -398,5 +459,16 @@ extension SQLiteBroker: TransactionalBroker {
 
     public func readAll(from position: Int64, maxCount: Int) async throws -> [RecordedEvent] {
         try await self.committer.perform(readOnly: true) { try $0.readEvents(stream: nil, from: position, maxCount: maxCount) }
+    }
+}
+
+extension SQLiteBroker {
+    /// Opens a broker and runs it in a task of its own until ``close()``, for code that keeps a
+    /// broker beyond one scope (the simulator's restarts, test fixtures). Everything else runs the
+    /// broker with ``withBroker(path:configuration:_:)`` or in a `ServiceGroup`.
+    package static func running(path: String, configuration: Configuration = Configuration()) throws -> SQLiteBroker {
+        let broker = try SQLiteBroker(path: path, configuration: configuration)
+        Task { try await broker.run() }
+        return broker
     }
 }

@@ -224,7 +224,7 @@ extension StoreTransaction {
                 DELETE FROM message WHERE entity_id = ? AND dlq = ? AND lock_nonce = ? AND locked_until > ?
                 AND seq IN (SELECT value FROM json_each(?))
                 """,
-                [entity.id, first.entity.isDeadLetter, Self.nonceData(first.nonce), self.state.completesExpiredLocks ? Int64.min : self.monotonic, sequenceNumbers]
+                [entity.id, first.entity.isDeadLetter, Self.nonceData(first.nonce), self.state.completionLockTime(self.monotonic), sequenceNumbers]
             )
             let removed = self.db.changesCount
             var completedNow = group

@@ -39,11 +39,12 @@ final class WriterState {
     private var touchedEntities: Set<String> = []
     var lastDuplicatePrune: Int64 = 0
     var lastSettlementPrune: Int64 = 0
-    /// ``SQLiteBroker/Configuration/_completesExpiredLocks``: a bug injected on purpose.
-    let completesExpiredLocks: Bool
+    /// ``SQLiteBroker/Configuration/_completionLockTime``: the lock-clock time a completion
+    /// checks a lock's expiry against, given the current one.
+    let completionLockTime: @Sendable (_ monotonicNow: Int64) -> Int64
 
-    init(db: Database, completesExpiredLocks: Bool = false) throws {
-        self.completesExpiredLocks = completesExpiredLocks
+    init(db: Database, completionLockTime: @escaping @Sendable (Int64) -> Int64 = { $0 }) throws {
+        self.completionLockTime = completionLockTime
         let decoder = JSONDecoder()
         var byId: [Int64: EntityRecord] = [:]
         let rows = try Row.fetchAll(db, sql: "SELECT id, kind, name, topic_id, options, filter, last_seq FROM entity ORDER BY topic_id IS NOT NULL, id")

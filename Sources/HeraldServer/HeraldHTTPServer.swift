@@ -9,8 +9,9 @@ public import ServiceLifecycle
 /// The broker over HTTP: the API `openapi.yaml` describes, on Hummingbird 2, with shared access
 /// keys, Prometheus metrics and graceful shutdown.
 ///
-/// The server does not own the broker: whoever created the broker closes it after ``run()``
-/// returns (`herald serve` does so once the server has drained its requests).
+/// The server does not own the broker: whoever created the broker runs and stops it. With the
+/// embedded broker, a `Service`, both go in one `ServiceGroup`, the broker first, so that a
+/// graceful shutdown drains the server's requests before it closes the broker.
 ///
 /// ```swift
 /// let broker = try SQLiteBroker(path: "herald-data/herald.sqlite")
@@ -20,9 +21,8 @@ public import ServiceLifecycle
 ///         print("listening on \(port)")
 ///     }
 /// )
-/// let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm], logger: logger))
-/// try await group.run()  // returns after SIGTERM, once in-flight requests are answered
-/// await broker.close()
+/// let group = ServiceGroup(configuration: .init(services: [broker, server], gracefulShutdownSignals: [.sigterm], logger: logger))
+/// try await group.run()  // returns after SIGTERM, once in-flight requests are answered and the broker is closed
 /// ```
 ///
 /// ``run()`` is a `Service`'s run: a graceful shutdown (of the `ServiceGroup` it runs in) stops

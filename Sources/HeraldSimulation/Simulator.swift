@@ -50,7 +50,7 @@ final class Simulator {
             seed: options.seed, steps: 0, brokerCalls: 0, crashes: 0, inDoubt: 0, inDoubtCommitted: 0, audits: 0,
             undoneWrites: 0, ioEvents: 0, fingerprint: 0xCBF2_9CE4_8422_2325, elapsed: .zero
         )
-        self.broker = try SQLiteBroker(path: self.path, configuration: Self.configuration(self.clock, self.storage, options.bug))
+        self.broker = try SQLiteBroker.running(path: self.path, configuration: Self.configuration(self.clock, self.storage, options.bug))
         try await self.createEntities()
     }
 
@@ -60,7 +60,10 @@ final class Simulator {
         // No free-space watermark: the simulated disk never fills, and measuring the real one (at
         // wall-clock intervals, through the writer) would make a replay differ from its run.
         configuration.minimumFreeDiskBytes = 0
-        configuration._completesExpiredLocks = bug == .completeExpiredLock
+        if bug == .completeExpiredLock {
+            // `complete` then compares lock expiries with the beginning of time: an expired lock still settles.
+            configuration._completionLockTime = { _ in .min }
+        }
         let syncs = SyncCounter()
         configuration._syncWAL = { path in
             let count = syncs.next()
@@ -242,7 +245,7 @@ final class Simulator {
         await self.broker.close()
         self.storage.restart()
         do {
-            self.broker = try SQLiteBroker(path: self.path, configuration: Self.configuration(self.clock, self.storage, self.options.bug))
+            self.broker = try SQLiteBroker.running(path: self.path, configuration: Self.configuration(self.clock, self.storage, self.options.bug))
         } catch {
             throw self.fail("store reopens after a crash", "reopening failed: \(error)")
         }

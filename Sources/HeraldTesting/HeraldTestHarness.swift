@@ -78,7 +78,7 @@ public final class HeraldTestHarness: Sendable {
         }
         self.clock = clock
         self.directory = directory
-        self.broker = try SQLiteBroker(
+        self.broker = try SQLiteBroker.running(
             path: directory.appendingPathComponent("herald.sqlite").path,
             configuration: SQLiteBroker.Configuration(clock: clock)
         )

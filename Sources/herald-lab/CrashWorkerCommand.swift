@@ -27,8 +27,9 @@ struct CrashWorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let log = try CrashWorker.EventLog(path: self.log)
-        let broker = try SQLiteBroker(path: self.data)
-        let worker = CrashWorker(broker: broker, queue: self.queue, log: log, senders: self.senders, receivers: self.receivers)
-        try await worker.run()
+        try await SQLiteBroker.withBroker(path: self.data) { broker in
+            let worker = CrashWorker(broker: broker, queue: self.queue, log: log, senders: self.senders, receivers: self.receivers)
+            try await worker.run()
+        }
     }
 }

@@ -129,14 +129,6 @@ enum BenchDatabase {
         defer {
             if let directory { try? FileManager.default.removeItem(at: directory) }
         }
-        let broker = try SQLiteBroker(path: file)
-        do {
-            let result = try await body(broker)
-            await broker.close()
-            return result
-        } catch {
-            await broker.close()
-            throw error
-        }
+        return try await SQLiteBroker.withBroker(path: file, body)
     }
 }

@@ -107,7 +107,7 @@ struct ServeCommand: AsyncParsableCommand {
             do {
                 // It listens once the broker has reached the database; it gives up after the broker's start timeout.
                 try await PostgresBroker.withBroker(clientConfiguration: clientConfiguration, configuration: .init(logger: logger)) { broker in
-                    try await self.serve(broker, storeName: "postgres", storeDescription: store, keys: keyStore, logger: logger)
+                    try await self.serve(broker, running: [], storeName: "postgres", storeDescription: store, keys: keyStore, logger: logger)
                 }
             } catch let error as HeraldError {
                 var standardError = StandardErrorStream()
@@ -121,13 +121,9 @@ struct ServeCommand: AsyncParsableCommand {
             var configuration = SQLiteBroker.Configuration(logger: logger)
             configuration.minimumFreeDiskBytes = self.minFreeDisk.bytes
             let broker = try SQLiteBroker(path: path, configuration: configuration)
-            do {
-                try await self.serve(broker, storeName: "sqlite", storeDescription: "sqlite \(self.data)", keys: keyStore, logger: logger)
-            } catch {
-                await broker.close()
-                throw error
-            }
-            await broker.close()
+            // The broker runs in the server's service group, before the server: a graceful shutdown
+            // drains the server's requests, then the broker's writes, then closes the file.
+            try await self.serve(broker, running: [broker], storeName: "sqlite", storeDescription: "sqlite \(self.data)", keys: keyStore, logger: logger)
             logger.info("store closed", metadata: ["herald.store": "\(path)"])
         }
     }
@@ -159,8 +155,9 @@ struct ServeCommand: AsyncParsableCommand {
         return store
     }
 
-    /// Runs the server on `broker` until SIGTERM or SIGINT, then returns once in-flight requests are answered.
-    private func serve(_ broker: some MessageBroker, storeName: String, storeDescription: String, keys: KeyStore?, logger: Logger) async throws {
+    /// Runs the server on `broker` until SIGTERM or SIGINT, then returns once in-flight requests are
+    /// answered and the `services` (run in the same group, before the server) have stopped.
+    private func serve(_ broker: some MessageBroker, running services: [any Service], storeName: String, storeDescription: String, keys: KeyStore?, logger: Logger) async throws {
         let host = self.host
         let server = HeraldHTTPServer(
             broker: broker,
@@ -174,7 +171,7 @@ struct ServeCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data("herald listening on http://\(shownHost):\(port) (store: \(storeDescription))\n".utf8))
             }
         )
-        let group = ServiceGroup(configuration: .init(services: [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(configuration: .init(services: services + [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch let error as IOError {

@@ -268,15 +268,7 @@ struct Store {
     }
 
     func withBroker<T>(_ body: (SQLiteBroker) async throws -> T) async throws -> T {
-        let broker = try SQLiteBroker(path: self.directory.appendingPathComponent("herald.sqlite").path)
-        do {
-            let result = try await body(broker)
-            await broker.close()
-            return result
-        } catch {
-            await broker.close()
-            throw error
-        }
+        try await SQLiteBroker.withBroker(path: self.directory.appendingPathComponent("herald.sqlite").path, body)
     }
 
     func counts(_ path: EntityPath) async throws -> EntityCounts {

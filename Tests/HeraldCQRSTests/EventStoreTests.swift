@@ -148,7 +148,7 @@ struct Shipping: ProcessManagerState {
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("herald.sqlite").path
         let acknowledged = Acknowledged()
-        let setup = try SQLiteBroker(path: path)
+        let setup = try SQLiteBroker.running(path: path)
         try await setup.createTopic("events")
         try await setup.createSubscription("all", topic: "events")
         await setup.close()
@@ -160,7 +160,7 @@ struct Shipping: ProcessManagerState {
                 let count = syncs.withLock { $0 += 1; return $0 }
                 if count > failAfter { throw Boom() }
             }
-            let broker = try SQLiteBroker(path: path, configuration: configuration)
+            let broker = try SQLiteBroker.running(path: path, configuration: configuration)
             let events = EventStore(broker: broker, publishTo: .topic("events"))
             await withTaskGroup(of: Void.self) { group in
                 for writer in 0..<4 {
@@ -180,7 +180,7 @@ struct Shipping: ProcessManagerState {
             #expect(broker.failure != nil, "round \(round) ended by the injected failure")
             await broker.close()
         }
-        let reopened = try SQLiteBroker(path: path)
+        let reopened = try SQLiteBroker.running(path: path)
         var stored: Set<String> = []
         var position: Int64 = 1
         while true {

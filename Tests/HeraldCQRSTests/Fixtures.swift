@@ -41,7 +41,7 @@ final class Store: Sendable {
         var configuration = SQLiteBroker.Configuration(clock: self.clock)
         configure(&configuration)
         self.path = self.directory.appendingPathComponent("herald.sqlite").path
-        self.broker = try SQLiteBroker(path: self.path, configuration: configuration)
+        self.broker = try SQLiteBroker.running(path: self.path, configuration: configuration)
     }
 
     func close() async {

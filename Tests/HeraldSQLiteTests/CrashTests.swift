@@ -144,17 +144,11 @@ struct CrashTests {
     /// Every message in the queue and its dead-letter queue, read by opening the store in this
     /// process while no worker runs.
     static func storedMessages(_ database: String) async throws -> StoredMessages {
-        let broker = try SQLiteBroker(path: database)
-        do {
-            let stored = StoredMessages(
+        try await SQLiteBroker.withBroker(path: database) { broker in
+            StoredMessages(
                 queue: try await Self.peekAll(broker, .queue(Self.queue)),
                 deadLetters: try await Self.peekAll(broker, EntityPath.queue(Self.queue).deadLetter)
             )
-            await broker.close()
-            return stored
-        } catch {
-            await broker.close()
-            throw error
         }
     }
 

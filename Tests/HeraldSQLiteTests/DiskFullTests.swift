@@ -91,7 +91,7 @@ import Testing
 
     @Test func aCommitThatFindsTheDiskFullIsRolledBackAndTheStoreGoesOn() async throws {
         let disk = try SmallDisk()
-        let broker = try SQLiteBroker(path: disk.path, configuration: disk.configuration(minimum: 0))
+        let broker = try SQLiteBroker.running(path: disk.path, configuration: disk.configuration(minimum: 0))
         try await broker.createQueue("orders")
         disk.limit(toGrowBy: 1 << 20)
 
@@ -107,7 +107,7 @@ import Testing
         try await broker.send(Message(messageId: "after", body: Self.body), to: .queue("orders"))
         await broker.close()
 
-        let reopened = try SQLiteBroker(path: disk.path, configuration: disk.configuration(minimum: 0))
+        let reopened = try SQLiteBroker.running(path: disk.path, configuration: disk.configuration(minimum: 0))
         #expect(try await Self.peekAll(reopened) == acknowledged + ["after"])
         var received: [String] = []
         while true {
@@ -122,7 +122,7 @@ import Testing
 
     @Test func aCheckpointThatFindsTheDiskFullIsPostponed() async throws {
         let disk = try SmallDisk()
-        let broker = try SQLiteBroker(path: disk.path, configuration: disk.configuration(minimum: 0))
+        let broker = try SQLiteBroker.running(path: disk.path, configuration: disk.configuration(minimum: 0))
         try await broker.createQueue("orders", options: EntityOptions(maxMessageSize: 128 << 10))
         // A WAL past the 4 MiB the writer checkpoints at, with pages the database file does not
         // have yet, and room for the WAL to grow a little but not for a checkpoint to copy it.
@@ -156,14 +156,14 @@ import Testing
         disk.limit(toGrowBy: nil)
         #expect(try await Self.peekAll(broker) == acknowledged)
         await broker.close()
-        let reopened = try SQLiteBroker(path: disk.path, configuration: disk.configuration(minimum: 0))
+        let reopened = try SQLiteBroker.running(path: disk.path, configuration: disk.configuration(minimum: 0))
         #expect(try await Self.peekAll(reopened) == acknowledged)
         await reopened.close()
     }
 
     @Test func belowTheWatermarkWhatGrowsTheStoreIsRefusedAndWhatFreesItRuns() async throws {
         let disk = try SmallDisk()
-        let broker = try SQLiteBroker(path: disk.path, configuration: disk.configuration(minimum: 3 << 20))
+        let broker = try SQLiteBroker.running(path: disk.path, configuration: disk.configuration(minimum: 3 << 20))
         try await broker.createQueue("orders")
         disk.limit(toGrowBy: 6 << 20)
 

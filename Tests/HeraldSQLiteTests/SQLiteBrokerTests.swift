@@ -25,7 +25,7 @@ import Testing
         configuration._beforeCommit = {
             if failNext.withLock({ $0 }) { throw InjectedFsyncFailure() }
         }
-        let broker = try SQLiteBroker(path: path, configuration: configuration)
+        let broker = try SQLiteBroker.running(path: path, configuration: configuration)
         try await broker.createQueue("orders")
         try await broker.send(Message(messageId: "kept", text: "1"), to: .queue("orders"))
 
@@ -47,7 +47,7 @@ import Testing
         // Reopened, the store holds everything acknowledged. The send whose fsync failed was never
         // acknowledged; whether its commit reached the disk is unknown (the kernel may or may
         // not have written the pages), so it may be there or not, but nothing after it is.
-        let reopened = try SQLiteBroker(path: path)
+        let reopened = try SQLiteBroker.running(path: path)
         let messages = try await reopened.peek(.queue("orders"), fromSequenceNumber: 0, maxCount: 10)
         let ids = messages.map(\.message.messageId)
         #expect(ids.first == "kept")
@@ -65,7 +65,7 @@ import Testing
         let failNext = Mutex(false)
         var configuration = SQLiteBroker.Configuration()
         configuration._beforeCommit = { if failNext.withLock({ $0 }) { throw InjectedFsyncFailure() } }
-        let broker = try SQLiteBroker(path: directory.appendingPathComponent("h.sqlite").path, configuration: configuration)
+        let broker = try SQLiteBroker.running(path: directory.appendingPathComponent("h.sqlite").path, configuration: configuration)
         try await broker.createQueue("q")
         failNext.withLock { $0 = true }
         let outcomes = await withTaskGroup(of: Bool.self) { group in
@@ -89,7 +89,7 @@ import Testing
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("herald.sqlite").path
-        let broker = try SQLiteBroker(path: path)
+        let broker = try SQLiteBroker.running(path: path)
         try await broker.createQueue("q")
         for index in 0..<200 {
             try await broker.send(Message(body: Data(repeating: UInt8(index % 256), count: 2000)), to: .queue("q"))
@@ -110,7 +110,7 @@ import Testing
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = directory.appendingPathComponent("herald.sqlite").path
-        let broker = try SQLiteBroker(path: path)
+        let broker = try SQLiteBroker.running(path: path)
         try await broker.createQueue("q")
         #expect(throws: HeraldError.self) { _ = try SQLiteBroker(path: path) }
         await broker.close()
@@ -122,7 +122,7 @@ import Testing
         let commits = Mutex(0)
         var configuration = SQLiteBroker.Configuration()
         configuration._beforeCommit = { commits.withLock { $0 += 1 } }
-        let broker = try SQLiteBroker(path: directory.appendingPathComponent("h.sqlite").path, configuration: configuration)
+        let broker = try SQLiteBroker.running(path: directory.appendingPathComponent("h.sqlite").path, configuration: configuration)
         try await broker.createQueue("q")
         let before = commits.withLock { $0 }
         let sequenceNumbers = try await withThrowingTaskGroup(of: [Int64].self) { group in

@@ -23,7 +23,7 @@ struct SQLiteConformanceTests {
             currentSwitch.withLock { $0 = storage }
             var configuration = SQLiteBroker.Configuration(clock: clock)
             configuration._beforeCommit = { try storage.check() }
-            return try SQLiteBroker(path: path, configuration: configuration)
+            return try SQLiteBroker.running(path: path, configuration: configuration)
         }
         let current = BrokerBox(try open())
         let reopen: @Sendable () async throws -> any MessageBroker = {

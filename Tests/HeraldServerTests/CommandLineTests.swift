@@ -75,7 +75,7 @@ struct CommandLineTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         var configuration = SQLiteBroker.Configuration()
         configuration.minimumFreeDiskBytes = 0
-        let broker = try SQLiteBroker(path: directory.appendingPathComponent("herald.sqlite").path, configuration: configuration)
+        let broker = try SQLiteBroker.running(path: directory.appendingPathComponent("herald.sqlite").path, configuration: configuration)
         try await broker.createQueue("orders")
         try await broker.send(Message(messageId: "before", text: "stored before"), to: .queue("orders"))
         await broker.close()

@@ -66,7 +66,7 @@ struct GracefulShutdownTests {
 
         let ids = tally.acknowledged
         #expect(ids.count >= 200, "round \(round): only \(ids.count) sends acknowledged before SIGTERM")
-        let broker = try SQLiteBroker(path: directory.appendingPathComponent("herald.sqlite").path)
+        let broker = try SQLiteBroker.running(path: directory.appendingPathComponent("herald.sqlite").path)
         var stored = Set<String>()
         var next: Int64 = 0
         while true {

@@ -182,7 +182,7 @@ struct ServerBehaviorTests {
     @Test func stoppingTheServerAnswersLongPollsAndInFlightRequests() async throws {
         let directory = try ServerHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let broker = try SQLiteBroker(path: directory.appendingPathComponent("herald.sqlite").path)
+        let broker = try SQLiteBroker.running(path: directory.appendingPathComponent("herald.sqlite").path)
         try await broker.createQueue("orders", options: EntityOptions())
         var logger = Logger(label: "herald.server.test")
         logger.logLevel = .warning

@@ -84,7 +84,7 @@ final class LiveServer: Sendable {
         let storage = StorageSwitch()
         var brokerConfiguration = SQLiteBroker.Configuration(clock: self.clock)
         brokerConfiguration._beforeCommit = { try storage.check() }
-        let broker = try SQLiteBroker(path: self.path, configuration: brokerConfiguration)
+        let broker = try SQLiteBroker.running(path: self.path, configuration: brokerConfiguration)
         let (ports, portContinuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "herald.server.test")
         logger.logLevel = .warning

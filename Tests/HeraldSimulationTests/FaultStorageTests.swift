@@ -13,7 +13,7 @@ import Testing
         )
         configuration._vfsName = FaultStorage.vfsName
         configuration._syncWAL = { path in if syncs { try storage.sync(path) } }
-        return try SQLiteBroker(path: storage.directory + "herald.sqlite", configuration: configuration)
+        return try SQLiteBroker.running(path: storage.directory + "herald.sqlite", configuration: configuration)
     }
 
     @Test(arguments: [true, false])
