@@ -24,7 +24,9 @@ MODULES="$OUT/modules"
 mkdir -p "$MODULES" "$OUT/bin" "$OUT/corpus/$TARGET" "$OUT/crashes/$TARGET"
 FLAGS=(-swift-version 6 -O -g -sanitize=fuzzer,address -parse-as-library -use-ld=lld
     -enable-upcoming-feature ExistentialAny -enable-upcoming-feature MemberImportVisibility
-    -enable-upcoming-feature InternalImportsByDefault)
+    -enable-upcoming-feature InternalImportsByDefault
+    # One package, as SwiftPM builds it: the targets use HeraldCore's `package` helpers.
+    -package-name herald)
 
 # One module at a time; rebuilt when a source, an imported module or this script is newer than its object.
 # Arguments: the module name, then the objects of the modules it imports.

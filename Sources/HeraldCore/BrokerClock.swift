@@ -67,19 +67,19 @@ public final class ManualBrokerClock: BrokerClock {
 
 extension Duration {
     /// The duration in seconds, as Foundation's `TimeInterval`.
-    public var timeInterval: TimeInterval {
+    package var timeInterval: TimeInterval {
         let (seconds, attoseconds) = self.components
         return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
     }
 
     /// The duration in whole milliseconds, rounded down; `Int64.max` or `.min` beyond them.
-    public var milliseconds: Int64 {
+    package var milliseconds: Int64 {
         let (seconds, attoseconds) = self.components
         return Self.saturating(seconds, times: 1000, plus: attoseconds / 1_000_000_000_000_000)
     }
 
     /// The duration in whole nanoseconds, rounded down; `Int64.max` or `.min` beyond them.
-    public var nanoseconds: Int64 {
+    package var nanoseconds: Int64 {
         let (seconds, attoseconds) = self.components
         return Self.saturating(seconds, times: 1_000_000_000, plus: attoseconds / 1_000_000_000)
     }
@@ -98,7 +98,7 @@ extension Duration {
 extension Date {
     /// Milliseconds since 1970, the resolution stores keep wall-clock times in; held at `Int64`'s
     /// bounds for dates beyond them (and 0 for a NaN date) rather than trapping.
-    public var millisecondsSince1970: Int64 {
+    package var millisecondsSince1970: Int64 {
         let milliseconds = (self.timeIntervalSince1970 * 1000).rounded(.down)
         if milliseconds.isNaN { return 0 }
         if milliseconds >= 9_223_372_036_854_775_807.0 { return .max }
@@ -107,7 +107,7 @@ extension Date {
     }
 
     /// The date `milliseconds` after 1970.
-    public init(millisecondsSince1970 milliseconds: Int64) {
+    package init(millisecondsSince1970 milliseconds: Int64) {
         self.init(timeIntervalSince1970: TimeInterval(milliseconds) / 1000)
     }
 }

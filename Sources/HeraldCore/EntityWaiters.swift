@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// A generation counter per entity closes the gap between an empty receive and the wait: a
 /// receiver reads the generation before it looks, and does not sleep if it moved since.
-public final class EntityWaiters: Sendable {
+package final class EntityWaiters: Sendable {
     private enum Waiter {
         case waiting(CheckedContinuation<Void, Never>)
         case done
@@ -23,20 +23,20 @@ public final class EntityWaiters: Sendable {
     private let state = Mutex(State())
 
     /// No waiters yet.
-    public init() {}
+    package init() {}
 
     /// The current generation of `key`.
-    public func generation(of key: String) -> UInt64 {
+    package func generation(of key: String) -> UInt64 {
         self.state.withLock { $0.generations[key, default: 0] }
     }
 
     /// The keys receivers wait on now.
-    public func allKeys() -> Set<String> {
+    package func allKeys() -> Set<String> {
         self.state.withLock { Set($0.waiters.keys) }
     }
 
     /// Wakes every receiver waiting on one of `keys`.
-    public func notify(_ keys: Set<String>) {
+    package func notify(_ keys: Set<String>) {
         var toResume: [CheckedContinuation<Void, Never>] = []
         self.state.withLock { state in
             for key in keys {
@@ -49,7 +49,7 @@ public final class EntityWaiters: Sendable {
     }
 
     /// Waits until `key` moves past `generation`, or `timeout` passes, or the task is cancelled.
-    public func wait(for key: String, after generation: UInt64, timeout: Duration) async {
+    package func wait(for key: String, after generation: UInt64, timeout: Duration) async {
         let id = self.state.withLock { state in
             state.nextWaitId &+= 1
             return state.nextWaitId
@@ -104,7 +104,7 @@ public final class EntityWaiters: Sendable {
 extension EntityWaiters {
     /// Wakes every waiting receiver, whatever it waits for (after a reconnect of the listener,
     /// when notifications may have been missed).
-    public func notifyAll() {
+    package func notifyAll() {
         self.notify(self.allKeys())
     }
 }

@@ -1,12 +1,12 @@
-public import Foundation
+package import Foundation
 
 /// Stores application properties with their types, so a whole double stays a double.
 ///
 /// A JSON object of key → `"<tag>:<value>"`, the tag one of `s`, `i`, `d`, `b`; Swift prints
 /// doubles in a form that reads back exactly.
-public enum PropertyCodec {
+package enum PropertyCodec {
     /// The typed encoding of `properties`.
-    public static func encode(_ properties: [String: PropertyValue]) throws -> Data {
+    package static func encode(_ properties: [String: PropertyValue]) throws -> Data {
         var tagged: [String: String] = [:]
         for (key, value) in properties {
             switch value {
@@ -20,7 +20,7 @@ public enum PropertyCodec {
     }
 
     /// The properties `data` encodes.
-    public static func decode(_ data: Data) throws -> [String: PropertyValue] {
+    package static func decode(_ data: Data) throws -> [String: PropertyValue] {
         let tagged = try JSONDecoder().decode([String: String].self, from: data)
         var properties: [String: PropertyValue] = [:]
         for (key, text) in tagged {

@@ -4,7 +4,7 @@ import Synchronization
 
 /// A queue, topic or subscription as a broker caches it. Options never change after creation,
 /// and ids are never reused, so a cached record is either right or names a deleted entity.
-struct EntityRecord: Sendable {
+struct CachedEntity: Sendable, StoredEntity {
     let id: Int64
     let path: EntityPath
     let options: EntityOptions
@@ -19,15 +19,15 @@ struct EntityRecord: Sendable {
 /// generation of the topic row they were read at.
 final class EntityCache: Sendable {
     private struct State {
-        var byKey: [String: EntityRecord] = [:]
-        var subscriptions: [Int64: (generation: Int64, records: [EntityRecord])] = [:]
+        var byKey: [String: CachedEntity] = [:]
+        var subscriptions: [Int64: (generation: Int64, records: [CachedEntity])] = [:]
     }
 
     private let state = Mutex(State())
 
-    func entity(_ key: String) -> EntityRecord? { self.state.withLock { $0.byKey[key] } }
+    func entity(_ key: String) -> CachedEntity? { self.state.withLock { $0.byKey[key] } }
 
-    func store(_ record: EntityRecord) { self.state.withLock { $0.byKey[record.path.entityKey] = record } }
+    func store(_ record: CachedEntity) { self.state.withLock { $0.byKey[record.path.entityKey] = record } }
 
     func forget(_ key: String) {
         self.state.withLock { state in
@@ -35,14 +35,14 @@ final class EntityCache: Sendable {
         }
     }
 
-    func subscriptions(of topicId: Int64, generation: Int64) -> [EntityRecord]? {
+    func subscriptions(of topicId: Int64, generation: Int64) -> [CachedEntity]? {
         self.state.withLock { state in
             guard let cached = state.subscriptions[topicId], cached.generation == generation else { return nil }
             return cached.records
         }
     }
 
-    func storeSubscriptions(_ records: [EntityRecord], of topicId: Int64, generation: Int64) {
+    func storeSubscriptions(_ records: [CachedEntity], of topicId: Int64, generation: Int64) {
         self.state.withLock { $0.subscriptions[topicId] = (generation, records) }
     }
 

@@ -65,7 +65,7 @@ enum Schema {
                 """,
                 "CREATE INDEX entity_topic ON \(t.entity) (topic_id) WHERE topic_id IS NOT NULL",
                 // One row per message of a queue or subscription, and per dead letter (dlq).
-                // state: 0 active, 1 deferred, 2 scheduled (active once visible_at has passed).
+                // state: StoredState (0 active, 1 deferred, 2 scheduled: active once visible_at has passed).
                 // visible_at, expires_at, enqueued_at, scheduled_at: wall-clock milliseconds;
                 // locked_until: lock-clock milliseconds (see PostgresBroker, "Time").
                 // fillfactor 50 leaves room on each page for a second version of every row, so that
@@ -126,7 +126,7 @@ enum Schema {
                     PRIMARY KEY (entity_id, session_id)
                 )
                 """,
-                // Duplicate detection: kind 0 keys a messageId, kind 1 a (senderId, senderSequence) pair.
+                // Duplicate detection (kind: DuplicateDetection.Kind): 0 keys a messageId, 1 a (senderId, senderSequence) pair.
                 """
                 CREATE TABLE \(t.dedup) (
                     entity_id BIGINT NOT NULL,

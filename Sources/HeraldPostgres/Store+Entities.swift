@@ -4,16 +4,14 @@ import PostgresNIO
 
 extension Store {
     func createEntity(_ path: EntityPath, options: EntityOptions, filter: SubscriptionFilter?) async throws {
-        try path.validate()
-        try options.validate()
-        try filter?.validate()
-        var topic: EntityRecord?
+        try path.checkCreation(options: options, filter: filter)
+        var topic: CachedEntity?
         if path.kind == .subscription {
             // Locks the topic row: sends to the topic, which lock it too, see the new
             // subscription from their next statement on (and the generation tells their caches).
             let rows = try await self.rows(
                 """
-                UPDATE \(unescaped: self.t.entity) SET generation = generation + 1 WHERE key = \(path.topic ?? "") AND kind = 'topic'
+                UPDATE \(unescaped: self.tables.entity) SET generation = generation + 1 WHERE key = \(path.topic ?? "") AND kind = 'topic'
                 RETURNING \(unescaped: Self.entityColumns)
                 """
             )
@@ -22,13 +20,11 @@ extension Store {
             }
             topic = try Self.decodeEntity(row)
         }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let optionsJSON = String(decoding: try encoder.encode(options), as: UTF8.self)
-        let filterJSON = try filter.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        let optionsJSON = try StoredJSON.encode(options)
+        let filterJSON = try filter.map(StoredJSON.encode)
         let rows = try await self.rows(
             """
-            INSERT INTO \(unescaped: self.t.entity) (key, kind, name, topic_id, topic_name, options, filter)
+            INSERT INTO \(unescaped: self.tables.entity) (key, kind, name, topic_id, topic_name, options, filter)
             VALUES (\(path.entityKey), \(path.kind.rawValue), \(path.name), \(topic?.id), \(path.topic), \(optionsJSON), \(filterJSON))
             ON CONFLICT (key) DO NOTHING
             RETURNING \(unescaped: Self.entityColumns)
@@ -36,7 +32,7 @@ extension Store {
         )
         guard let row = rows.first else {
             let existing = try await self.fetch(path.entityKey)
-            throw HeraldError(.entityAlreadyExists, "a \(existing?.path.kind.rawValue ?? "queue or topic") named '\(path.entityKey)' already exists")
+            throw path.alreadyExistsError(existing: existing?.path.kind)
         }
         self.broker.cache.store(try Self.decodeEntity(row))
     }
@@ -45,10 +41,10 @@ extension Store {
         try path.validate()
         if path.kind == .subscription {
             // Lock the topic first, as sends and creations do.
-            try await self.rows("UPDATE \(unescaped: self.t.entity) SET generation = generation + 1 WHERE key = \(path.topic ?? "") AND kind = 'topic'")
+            try await self.rows("UPDATE \(unescaped: self.tables.entity) SET generation = generation + 1 WHERE key = \(path.topic ?? "") AND kind = 'topic'")
         }
         let rows = try await self.rows(
-            "DELETE FROM \(unescaped: self.t.entity) WHERE key = \(path.entityKey) AND kind = \(path.kind.rawValue) RETURNING id"
+            "DELETE FROM \(unescaped: self.tables.entity) WHERE key = \(path.entityKey) AND kind = \(path.kind.rawValue) RETURNING id"
         )
         self.broker.cache.forget(path.entityKey)
         guard let row = rows.first else {
@@ -56,13 +52,13 @@ extension Store {
         }
         var ids = [try row.decode(Int64.self)]
         if path.kind == .topic {
-            for subscription in try await self.rows("DELETE FROM \(unescaped: self.t.entity) WHERE topic_id = \(ids[0]) RETURNING id, key") {
+            for subscription in try await self.rows("DELETE FROM \(unescaped: self.tables.entity) WHERE topic_id = \(ids[0]) RETURNING id, key") {
                 let (id, key) = try subscription.decode((Int64, String).self)
                 ids.append(id)
                 self.broker.cache.forget(key)
             }
         }
-        for table in [self.t.message, self.t.session, self.t.dedup, self.t.settlement] {
+        for table in [self.tables.message, self.tables.session, self.tables.dedup, self.tables.settlement] {
             try await self.rows("DELETE FROM \(unescaped: table) WHERE entity_id = ANY(\(ids))")
         }
     }
@@ -71,11 +67,10 @@ extension Store {
         let rows: [PostgresRow]
         if let topic {
             try EntityName.validate(topic)
-            let found = try await self.fetch(topic)
-            guard let record = found, record.path.kind == .topic else { throw EntityPath.topic(topic).notFoundError(found: found?.path.kind) }
-            rows = try await self.rows("SELECT \(unescaped: Self.entityColumns) FROM \(unescaped: self.t.entity) WHERE topic_id = \(record.id)")
+            let record = try EntityPath.topic(topic).resolved(try await self.fetch(topic))
+            rows = try await self.rows("SELECT \(unescaped: Self.entityColumns) FROM \(unescaped: self.tables.entity) WHERE topic_id = \(record.id)")
         } else {
-            rows = try await self.rows("SELECT \(unescaped: Self.entityColumns) FROM \(unescaped: self.t.entity) WHERE kind = \(kind.rawValue)")
+            rows = try await self.rows("SELECT \(unescaped: Self.entityColumns) FROM \(unescaped: self.tables.entity) WHERE kind = \(kind.rawValue)")
         }
         return try rows.map(Self.decodeEntity)
             .map { SubscriptionDescription(path: $0.path, options: $0.options, filter: $0.filter) }
@@ -90,7 +85,7 @@ extension Store {
         let rows = try await self.rows(
             """
             SELECT dlq, state = 1, (lock_nonce IS NOT NULL AND locked_until > \(self.now.lock)), (state = 2 AND visible_at > \(self.now.wall)), count(*)
-            FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) GROUP BY 1, 2, 3, 4
+            FROM \(unescaped: self.tables.message) WHERE entity_id = \(entity.id) GROUP BY 1, 2, 3, 4
             """
         )
         for row in rows {

@@ -25,9 +25,7 @@ extension Store {
     func receive(from path: EntityPath, maxCount: Int, maxBytes: Int = .max, mode: ReceiveMode) async throws -> ReceiveOutcome {
         try HeraldLimits.checkReceiveCount(maxCount)
         var entity = try await self.receiveSource(path)
-        if entity.options.requiresSession && !path.isDeadLetter {
-            throw HeraldError(.sessionRequired, "'\(path)' requires sessions: accept a session and receive from it")
-        }
+        try path.checkReceivesWithoutSession(entity.options)
         let nonce = try RandomIdentifier.uuid()
         let lockedUntil = self.now.lock + entity.options.lockDuration.milliseconds
         var received: [ReceivedMessage] = []
@@ -42,18 +40,18 @@ extension Store {
         var budget = ReceiveBudget(maxBytes: maxBytes)
         while received.count < maxCount && !budget.isSpent {
             let wanted = maxCount - received.count
-            let (rows, deadLettered, expired) = try await self.claim(
+            let (rows, deadLettered) = try await self.claim(
                 entity, deadLetter: path.isDeadLetter, count: wanted, maxBytes: budget.isLimited ? maxBytes - budget.usedBytes : nil,
                 mode: mode, nonce: nonce, lockedUntil: lockedUntil
             )
-            if rows.isEmpty && deadLettered == 0 && expired == 0 && received.isEmpty && !checkedCache {
+            if rows.isEmpty && deadLettered == 0 && received.isEmpty && !checkedCache {
                 checkedCache = true
                 if try await self.cacheWasStale(entity) {
                     entity = try await self.receiveSource(path, fresh: true)
                     continue
                 }
             }
-            if deadLettered > 0 || (expired > 0 && entity.options.deadLetterOnExpiration) {
+            if deadLettered > 0 {
                 wake.insert(entity.waitKey(deadLetter: true))
             }
             for var message in rows.sorted(by: { $0.sequenceNumber < $1.sequenceNumber }).map(\.received) {
@@ -82,78 +80,73 @@ extension Store {
     /// Locks (or deletes) up to `count` deliverable rows in sequence order; with `maxBytes`, only
     /// those whose bodies and properties fit in it (the first always does).
     private func claim(
-        _ entity: EntityRecord, deadLetter: Bool, count: Int, maxBytes: Int?, mode: ReceiveMode, nonce: UUID, lockedUntil: Int64
-    ) async throws -> (rows: [MessageRow], deadLettered: Int, expired: Int) {
-        var b = StatementBuilder()
-        let sql: String
-        // The rows are locked first (FOR UPDATE cannot sit beside a window function), then cut
-        // where the running size passes the budget.
-        func budgeted(_ candidates: String) throws -> String {
-            guard let maxBytes else { return "c AS (\(candidates))" }
-            let sized = candidates.replacingOccurrences(of: "SELECT seq, delivery_count FROM", with: "SELECT seq, delivery_count, octet_length(body) + coalesce(octet_length(properties), 0) AS size FROM")
-            return """
+        _ entity: CachedEntity, deadLetter: Bool, count: Int, maxBytes: Int?, mode: ReceiveMode, nonce: UUID, lockedUntil: Int64
+    ) async throws -> (rows: [StoredMessage], deadLettered: Int) {
+        var statement = StatementBuilder()
+        let table = self.tables.message
+        let entityId = try statement.bind(entity.id)
+        let now = try statement.bind(self.now.wall)
+        // Expired messages are never claimed; the sweep that dead-letters them runs apart (see receive).
+        let notExpired = deadLetter ? "" : "AND (expires_at IS NULL OR expires_at > \(now))"
+        var candidates = """
+            SELECT seq, delivery_count FROM \(table) WHERE entity_id = \(entityId) AND dlq = \(try statement.bind(deadLetter)) AND state <> 1
+                AND visible_at <= \(now) AND (lock_nonce IS NULL OR locked_until <= \(try statement.bind(self.now.lock))) \(notExpired)
+                ORDER BY seq LIMIT \(try statement.bind(Int64(count))) FOR UPDATE SKIP LOCKED
+            """
+        if let maxBytes {
+            // The rows are locked first (FOR UPDATE cannot sit beside a window function), then cut
+            // where the running size passes the budget.
+            let sized = candidates.replacingOccurrences(
+                of: "SELECT seq, delivery_count FROM",
+                with: "SELECT seq, delivery_count, octet_length(body) + coalesce(octet_length(properties), 0) AS size FROM"
+            )
+            candidates = """
                 sized AS (\(sized)),
                 c AS (SELECT seq, delivery_count FROM (SELECT seq, delivery_count, row_number() OVER (ORDER BY seq) AS n,
-                    sum(size) OVER (ORDER BY seq) AS total FROM sized) r WHERE n = 1 OR total <= \(try b.bind(Int64(maxBytes))))
+                    sum(size) OVER (ORDER BY seq) AS total FROM sized) r WHERE n = 1 OR total <= \(try statement.bind(Int64(maxBytes))))
                 """
+        } else {
+            candidates = "c AS (\(candidates))"
         }
+        // Binds the dead-letter reason and description of an exhausted message.
+        func exhaustedText() throws -> (reason: String, description: String) {
+            (try statement.bind(DeadLetterReason.maxDeliveryCountExceeded), try statement.bind(entity.options.exhaustedDescription))
+        }
+        let returning = Self.messageColumns("m.")
+        let sql: String
         switch mode {
         case .peekLock:
             // One UPDATE locks the deliverable and dead-letters the exhausted (returned with dlq set).
-            let max = deadLetter ? Int64.max : Int64(entity.options.maxDeliveryCount)
-            let m = self.t.message
-            let e = try b.bind(entity.id)
-            let now = try b.bind(self.now.wall)
-            let exhausted = "c.delivery_count >= \(try b.bind(max))"
-            // Expired messages are never claimed; the sweep that dead-letters them runs apart (see receive).
-            let notExpired = deadLetter ? "" : "AND (expires_at IS NULL OR expires_at > \(now))"
-            let candidates = """
-                SELECT seq, delivery_count FROM \(m) WHERE entity_id = \(e) AND dlq = \(try b.bind(deadLetter)) AND state <> 1
-                    AND visible_at <= \(now) AND (lock_nonce IS NULL OR locked_until <= \(try b.bind(self.now.lock))) \(notExpired)
-                    ORDER BY seq LIMIT \(try b.bind(Int64(count))) FOR UPDATE SKIP LOCKED
-                """
+            let exhausted = "c.delivery_count >= \(try statement.bind(entity.options.exhaustionThreshold(inDeadLetterQueue: deadLetter)))"
+            let (reason, description) = try exhaustedText()
             sql = """
-                WITH \(try budgeted(candidates))
-                UPDATE \(m) m SET state = 0, dlq = m.dlq OR \(exhausted),
-                    lock_nonce = CASE WHEN \(exhausted) THEN NULL ELSE \(try b.bind(nonce)) END,
-                    locked_until = CASE WHEN \(exhausted) THEN NULL ELSE \(try b.bind(lockedUntil)) END,
+                WITH \(candidates)
+                UPDATE \(table) m SET state = 0, dlq = m.dlq OR \(exhausted),
+                    lock_nonce = CASE WHEN \(exhausted) THEN NULL ELSE \(try statement.bind(nonce)) END,
+                    locked_until = CASE WHEN \(exhausted) THEN NULL ELSE \(try statement.bind(lockedUntil)) END,
                     delivery_count = CASE WHEN \(exhausted) THEN m.delivery_count ELSE m.delivery_count + 1 END,
                     visible_at = CASE WHEN \(exhausted) THEN 0 ELSE m.visible_at END,
-                    dl_reason = CASE WHEN \(exhausted) THEN \(try b.bind(DeadLetterReason.maxDeliveryCountExceeded)) ELSE m.dl_reason END,
-                    dl_description = CASE WHEN \(exhausted) THEN \(try b.bind("delivered \(entity.options.maxDeliveryCount) times")) ELSE m.dl_description END
-                FROM c WHERE m.entity_id = \(e) AND m.seq = c.seq RETURNING \(Self.messageColumns("m."))
+                    dl_reason = CASE WHEN \(exhausted) THEN \(reason) ELSE m.dl_reason END,
+                    dl_description = CASE WHEN \(exhausted) THEN \(description) ELSE m.dl_description END
+                FROM c WHERE m.entity_id = \(entityId) AND m.seq = c.seq RETURNING \(returning)
                 """
+        case .receiveAndDelete where deadLetter:
+            sql = "WITH \(candidates) DELETE FROM \(table) m USING c WHERE m.entity_id = \(entityId) AND m.seq = c.seq RETURNING \(returning)"
         case .receiveAndDelete:
-            let m = self.t.message
-            let e = try b.bind(entity.id)
-            let now = try b.bind(self.now.wall)
-            // Expired messages are never claimed; the sweep that dead-letters them runs apart (see receive).
-            let notExpired = deadLetter ? "" : "AND (expires_at IS NULL OR expires_at > \(now))"
-            let candidates = try budgeted(
+            let threshold = try statement.bind(entity.options.exhaustionThreshold(inDeadLetterQueue: false))
+            let (reason, description) = try exhaustedText()
+            sql = """
+                WITH \(candidates),
+                dead AS (UPDATE \(table) m SET \(Self.deadLetterAssignments), dl_reason = \(reason), dl_description = \(description)
+                    FROM c WHERE m.entity_id = \(entityId) AND m.seq = c.seq AND c.delivery_count >= \(threshold) RETURNING \(returning)),
+                gone AS (DELETE FROM \(table) m USING c WHERE m.entity_id = \(entityId) AND m.seq = c.seq AND c.delivery_count < \(threshold)
+                    RETURNING \(returning))
+                SELECT * FROM dead UNION ALL SELECT * FROM gone
                 """
-                SELECT seq, delivery_count FROM \(m) WHERE entity_id = \(e) AND dlq = \(try b.bind(deadLetter)) AND state <> 1
-                    AND visible_at <= \(now) AND (lock_nonce IS NULL OR locked_until <= \(try b.bind(self.now.lock))) \(notExpired)
-                    ORDER BY seq LIMIT \(try b.bind(Int64(count))) FOR UPDATE SKIP LOCKED
-                """
-            )
-            if deadLetter {
-                sql = "WITH \(candidates) DELETE FROM \(m) m USING c WHERE m.entity_id = \(e) AND m.seq = c.seq RETURNING \(Self.messageColumns("m."))"
-            } else {
-                let max = try b.bind(Int64(entity.options.maxDeliveryCount))
-                sql = """
-                    WITH \(candidates),
-                    dead AS (UPDATE \(m) m SET \(Self.deadLetterAssignments), dl_reason = \(try b.bind(DeadLetterReason.maxDeliveryCountExceeded)),
-                        dl_description = \(try b.bind("delivered \(entity.options.maxDeliveryCount) times"))
-                        FROM c WHERE m.entity_id = \(e) AND m.seq = c.seq AND c.delivery_count >= \(max) RETURNING \(Self.messageColumns("m."))),
-                    gone AS (DELETE FROM \(m) m USING c WHERE m.entity_id = \(e) AND m.seq = c.seq AND c.delivery_count < \(max)
-                        RETURNING \(Self.messageColumns("m.")))
-                    SELECT * FROM dead UNION ALL SELECT * FROM gone
-                    """
-            }
         }
-        var messages: [MessageRow] = []
+        var messages: [StoredMessage] = []
         var deadLettered = 0
-        for row in try await self.rows(b.query(sql)) {
+        for row in try await self.rows(statement.query(sql)) {
             let message = try self.decode(row, entity: entity)
             // A row of the queue that comes back as a dead letter was exhausted, not received.
             if message.isDeadLetter && !deadLetter {
@@ -162,29 +155,27 @@ extension Store {
                 messages.append(message)
             }
         }
-        return (messages, deadLettered, 0)
+        return (messages, deadLettered)
     }
 
     func receiveDeferred(from path: EntityPath, sequenceNumbers: [Int64]) async throws -> ReceiveOutcome {
         try HeraldLimits.checkReceiveCount(sequenceNumbers.count)
         let entity = try await self.receiveSource(path)
-        if entity.options.requiresSession && !path.isDeadLetter {
-            throw HeraldError(.sessionRequired, "deferred messages of a session entity are received through their session")
-        }
+        try path.checkReceivesWithoutSession(entity.options, deferred: true)
         let nonce = try RandomIdentifier.uuid()
         let lockedUntil = self.now.lock + entity.options.lockDuration.milliseconds
         // Each lock counts (GUARANTEES.md §4.4), even of a message asked for by number: one whose count
         // would exceed the maximum goes to the dead-letter queue instead, as in `claim`.
-        let max = path.isDeadLetter ? Int64.max : Int64(entity.options.maxDeliveryCount)
+        let max = entity.options.exhaustionThreshold(inDeadLetterQueue: path.isDeadLetter)
         let rows = try await self.rows(
             """
-            UPDATE \(unescaped: self.t.message) SET
+            UPDATE \(unescaped: self.tables.message) SET
                 state = CASE WHEN delivery_count >= \(max) THEN 0 ELSE state END, dlq = dlq OR delivery_count >= \(max),
                 lock_nonce = CASE WHEN delivery_count >= \(max) THEN NULL ELSE \(nonce) END,
                 locked_until = CASE WHEN delivery_count >= \(max) THEN NULL ELSE \(lockedUntil) END,
                 visible_at = CASE WHEN delivery_count >= \(max) THEN 0 ELSE visible_at END,
                 dl_reason = CASE WHEN delivery_count >= \(max) THEN \(DeadLetterReason.maxDeliveryCountExceeded) ELSE dl_reason END,
-                dl_description = CASE WHEN delivery_count >= \(max) THEN \("delivered \(entity.options.maxDeliveryCount) times") ELSE dl_description END,
+                dl_description = CASE WHEN delivery_count >= \(max) THEN \(entity.options.exhaustedDescription) ELSE dl_description END,
                 delivery_count = CASE WHEN delivery_count >= \(max) THEN delivery_count ELSE delivery_count + 1 END
             WHERE entity_id = \(entity.id) AND seq = ANY(\(sequenceNumbers)) AND dlq = \(path.isDeadLetter) AND state = 1
             AND (lock_nonce IS NULL OR locked_until <= \(self.now.lock))
@@ -223,7 +214,7 @@ extension Store {
         let entity = try await self.receiveSource(path)
         return try await self.rows(
             """
-            SELECT \(unescaped: Self.messageColumns()) FROM \(unescaped: self.t.message)
+            SELECT \(unescaped: Self.messageColumns()) FROM \(unescaped: self.tables.message)
             WHERE entity_id = \(entity.id) AND dlq = \(path.isDeadLetter) AND seq >= \(sequenceNumber) ORDER BY seq LIMIT \(Int64(maxCount))
             """
         ).map { try self.decode($0, entity: entity).received }
@@ -233,7 +224,7 @@ extension Store {
 
     /// What settlement needs to know of a locked message.
     struct LockedMessage {
-        var entity: EntityRecord
+        var entity: CachedEntity
         var deliveryCount: Int
         var sessionId: String?
     }
@@ -244,50 +235,35 @@ extension Store {
         let entity = try await self.receiveSource(token.entity)
         let rows = try await self.rows(
             """
-            SELECT dlq, lock_nonce, locked_until, session_id, delivery_count FROM \(unescaped: self.t.message)
+            SELECT dlq, lock_nonce, locked_until, session_id, delivery_count FROM \(unescaped: self.tables.message)
             WHERE entity_id = \(entity.id) AND seq = \(token.sequenceNumber) FOR UPDATE
             """
         )
-        guard let row = rows.first else { throw Self.lockLost(token) }
+        guard let row = rows.first else { throw token.lockLost }
         let (isDeadLetter, nonce, lockedUntil, sessionId, deliveryCount) = try row.decode((Bool, UUID?, Int64?, String?, Int64).self)
-        guard isDeadLetter == token.entity.isDeadLetter, nonce == token.nonce else { throw Self.lockLost(token) }
-        if entity.options.requiresSession && !token.entity.isDeadLetter, let sessionId {
+        guard isDeadLetter == token.entity.isDeadLetter, nonce == token.nonce else { throw token.lockLost }
+        if token.entity.locksThroughSession(entity.options), let sessionId {
             let session = try await self.rows(
                 """
-                SELECT lock_nonce, locked_until FROM \(unescaped: self.t.session)
+                SELECT lock_nonce, locked_until FROM \(unescaped: self.tables.session)
                 WHERE entity_id = \(entity.id) AND session_id = \(sessionId) FOR SHARE
                 """
             )
             let (holder, until) = try session.first?.decode((UUID?, Int64?).self) ?? (nil, nil)
-            guard holder != nil, let until, until > self.now.lock else {
-                throw HeraldError(.sessionLockLost, "the lock of session '\(sessionId)' in '\(token.entity)' is lost")
-            }
+            guard holder != nil, let until, until > self.now.lock else { throw SessionLock.lost(sessionId, in: token.entity) }
         } else if (lockedUntil ?? 0) <= self.now.lock {
-            throw HeraldError(.lockLost, "the lock of message \(token.sequenceNumber) in '\(token.entity)' expired")
+            throw token.lockExpired
         }
         return LockedMessage(entity: entity, deliveryCount: Int(deliveryCount), sessionId: sessionId)
     }
 
-    static func lockLost(_ token: LockToken) -> HeraldError {
-        HeraldError(.lockLost, "the lock of message \(token.sequenceNumber) in '\(token.entity)' is lost: expired, settled, or superseded by a later delivery")
-    }
-
-    static func checkCompletion(_ tokens: [LockToken]) throws(HeraldError) {
-        guard tokens.count <= HeraldLimits.maxBatchCount else {
-            throw HeraldError(.batchTooLarge, "complete at most \(HeraldLimits.maxBatchCount) messages in one transaction; got \(tokens.count)")
-        }
-        guard Set(tokens).count == tokens.count else {
-            throw HeraldError(.invalidArgument, "the same lock token appears twice")
-        }
-    }
-
     /// Whether `tokens` are one receive's tokens of a non-session entity (`entity`), which one
     /// statement completes.
-    static func canCompleteInOneStatement(_ tokens: [LockToken], entity: EntityRecord) -> Bool {
-        guard let first = tokens.first, (try? Self.checkCompletion(tokens)) != nil,
+    static func canCompleteInOneStatement(_ tokens: [LockToken], entity: CachedEntity) -> Bool {
+        guard let first = tokens.first, (try? HeraldLimits.checkCompletion(tokens)) != nil,
             tokens.allSatisfy({ $0.nonce == first.nonce && $0.entity == first.entity })
         else { return false }
-        return !entity.options.requiresSession || first.entity.isDeadLetter
+        return !first.entity.locksThroughSession(entity.options)
     }
 
     func canCompleteInOneStatement(_ tokens: [LockToken]) async throws -> Bool {
@@ -298,17 +274,17 @@ extension Store {
     /// Deletes the messages of one group of tokens (same entity, same nonce) if every one of them
     /// is still locked by it, and remembers them completed, or none (the statement fails, undoing
     /// its writes); throws ``HeraldCore/HeraldError/Code/lockLost`` then.
-    private func deleteLocked(_ entity: EntityRecord, _ tokens: [LockToken]) async throws {
+    private func deleteLocked(_ entity: CachedEntity, _ tokens: [LockToken]) async throws {
         let first = tokens[0]
         do {
             try await self.rows(
                 """
-                WITH d AS (DELETE FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND dlq = \(first.entity.isDeadLetter)
+                WITH d AS (DELETE FROM \(unescaped: self.tables.message) WHERE entity_id = \(entity.id) AND dlq = \(first.entity.isDeadLetter)
                     AND seq = ANY(\(tokens.map(\.sequenceNumber))) AND lock_nonce = \(first.nonce) AND locked_until > \(self.now.lock) RETURNING seq),
-                r AS (INSERT INTO \(unescaped: self.t.settlement) (entity_id, seq, nonce, kind, settled_at)
+                r AS (INSERT INTO \(unescaped: self.tables.settlement) (entity_id, seq, nonce, kind, settled_at)
                     SELECT \(entity.id), seq, \(first.nonce), \(Int64(SettlementKind.complete.rawValue)), \(self.now.wall) FROM d
                     ON CONFLICT (entity_id, seq, nonce) DO UPDATE SET kind = excluded.kind, settled_at = excluded.settled_at)
-                SELECT \(unescaped: self.t.schema).herald_expect_count((SELECT count(*) FROM d), \(Int64(tokens.count)))
+                SELECT \(unescaped: self.tables.schema).herald_expect_count((SELECT count(*) FROM d), \(Int64(tokens.count)))
                 """
             )
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == Schema.countMismatch {
@@ -319,13 +295,13 @@ extension Store {
     /// Completes one group of tokens (same entity, same nonce) inside a transaction, remembering
     /// them completed; tokens that completed their messages before (a retry) count as completed.
     /// Returns how many had; throws ``HeraldCore/HeraldError/Code/lockLost`` when another token is lost.
-    private func completeGroup(_ entity: EntityRecord, _ tokens: [LockToken]) async throws -> Int {
+    private func completeGroup(_ entity: CachedEntity, _ tokens: [LockToken]) async throws -> Int {
         let first = tokens[0]
         let rows = try await self.rows(
             """
-            WITH d AS (DELETE FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND dlq = \(first.entity.isDeadLetter)
+            WITH d AS (DELETE FROM \(unescaped: self.tables.message) WHERE entity_id = \(entity.id) AND dlq = \(first.entity.isDeadLetter)
                 AND seq = ANY(\(tokens.map(\.sequenceNumber))) AND lock_nonce = \(first.nonce) AND locked_until > \(self.now.lock) RETURNING seq)
-            INSERT INTO \(unescaped: self.t.settlement) (entity_id, seq, nonce, kind, settled_at)
+            INSERT INTO \(unescaped: self.tables.settlement) (entity_id, seq, nonce, kind, settled_at)
                 SELECT \(entity.id), seq, \(first.nonce), \(Int64(SettlementKind.complete.rawValue)), \(self.now.wall) FROM d
                 ON CONFLICT (entity_id, seq, nonce) DO UPDATE SET kind = excluded.kind, settled_at = excluded.settled_at
             RETURNING seq
@@ -350,26 +326,18 @@ extension Store {
     /// Completes `tokens` inside a transaction; tokens that already completed their messages count
     /// as completed, and the answer is `alreadySettled` when all had.
     func complete(_ tokens: [LockToken]) async throws -> SettlementOutcome {
-        try Self.checkCompletion(tokens)
+        try HeraldLimits.checkCompletion(tokens)
         // Tokens of one receive share a nonce: settle each such group with one statement; one
         // lost token rejects the whole call (and the transaction undoes its writes).
-        var groups: [String: [LockToken]] = [:]
-        var order: [String] = []
-        for token in tokens {
-            let key = "\(token.entity)\u{0}\(token.nonce)"
-            if groups[key] == nil { order.append(key) }
-            groups[key, default: []].append(token)
-        }
         var alreadyCompleted = 0
-        for key in order {
-            let group = groups[key]!
+        for group in LockToken.groupedByDelivery(tokens) {
             let first = group[0]
             let entity = try await self.receiveSource(first.entity)
-            if entity.options.requiresSession && !first.entity.isDeadLetter {
+            if first.entity.locksThroughSession(entity.options) {
                 for token in group {
                     let (outcome, _) = try await self.settling(token, as: .complete, retried: ()) {
                         _ = try await self.lockedMessage(token)
-                        try await self.rows("DELETE FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND seq = \(token.sequenceNumber)")
+                        try await self.rows("DELETE FROM \(unescaped: self.tables.message) WHERE entity_id = \(entity.id) AND seq = \(token.sequenceNumber)")
                         return (entity, ())
                     }
                     if outcome == .alreadySettled { alreadyCompleted += 1 }
@@ -385,17 +353,14 @@ extension Store {
         try HeraldLimits.checkAbandonDelay(delay)
         return try await self.settling(token, as: .abandon, retried: []) {
             let locked = try await self.lockedMessage(token)
-            if !token.entity.isDeadLetter && locked.deliveryCount >= locked.entity.options.maxDeliveryCount {
-                try await self.moveToDeadLetter(
-                    locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId,
-                    reason: DeadLetterReason.maxDeliveryCountExceeded, description: "delivered \(locked.entity.options.maxDeliveryCount) times"
-                )
+            if locked.entity.options.isExhausted(deliveryCount: locked.deliveryCount, inDeadLetterQueue: token.entity.isDeadLetter) {
+                try await self.deadLetterExhausted(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId)
                 return (locked.entity, [locked.entity.waitKey(deadLetter: true)])
             }
-            let visibleAt: Int64 = delay.map { $0 > .zero ? self.now.wall + $0.milliseconds : 0 } ?? 0
+            let visibleAt = EntityOptions.visibleAt(afterAbandonDelay: delay, now: self.now.wall)
             try await self.rows(
                 """
-                UPDATE \(unescaped: self.t.message) SET lock_nonce = NULL, locked_until = NULL, visible_at = \(visibleAt)
+                UPDATE \(unescaped: self.tables.message) SET lock_nonce = NULL, locked_until = NULL, visible_at = \(visibleAt)
                 WHERE entity_id = \(locked.entity.id) AND seq = \(token.sequenceNumber)
                 """
             )
@@ -406,10 +371,10 @@ extension Store {
     func deferMessage(_ token: LockToken) async throws -> SettlementOutcome {
         try await self.settling(token, as: .deferral, retried: ()) {
             let locked = try await self.lockedMessage(token)
-            if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "dead letters cannot be deferred") }
+            try token.checkDeferrable()
             try await self.rows(
                 """
-                UPDATE \(unescaped: self.t.message) SET state = 1, lock_nonce = NULL, locked_until = NULL
+                UPDATE \(unescaped: self.tables.message) SET state = 1, lock_nonce = NULL, locked_until = NULL
                 WHERE entity_id = \(locked.entity.id) AND seq = \(token.sequenceNumber)
                 """
             )
@@ -418,12 +383,10 @@ extension Store {
     }
 
     func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> (outcome: SettlementOutcome, value: Set<String>) {
-        for text in [reason, description ?? ""] where text.utf8.count > HeraldLimits.maxDeadLetterTextLength {
-            throw HeraldError(.identifierTooLong, "a dead-letter reason or description has at most \(HeraldLimits.maxDeadLetterTextLength) bytes")
-        }
+        try HeraldLimits.checkDeadLetterText(reason: reason, description: description)
         return try await self.settling(token, as: .deadLetter, retried: []) {
             let locked = try await self.lockedMessage(token)
-            if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "the message is already a dead letter") }
+            try token.checkDeadLetterable()
             try await self.moveToDeadLetter(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId, reason: reason, description: description)
             return (locked.entity, [locked.entity.waitKey(deadLetter: true)])
         }
@@ -432,31 +395,29 @@ extension Store {
     func renewLock(_ token: LockToken) async throws -> (Int64, Date) {
         let locked = try await self.lockedMessage(token)
         var until = self.now.lock + locked.entity.options.lockDuration.milliseconds
-        if locked.entity.options.requiresSession && !token.entity.isDeadLetter, let sessionId = locked.sessionId {
+        if token.entity.locksThroughSession(locked.entity.options), let sessionId = locked.sessionId {
             // A session message is locked for as long as its session.
             let rows = try await self.rows(
-                "SELECT locked_until FROM \(unescaped: self.t.session) WHERE entity_id = \(locked.entity.id) AND session_id = \(sessionId)"
+                "SELECT locked_until FROM \(unescaped: self.tables.session) WHERE entity_id = \(locked.entity.id) AND session_id = \(sessionId)"
             )
             if let sessionUntil = try rows.first?.decode(Int64?.self) { until = sessionUntil }
         }
         try await self.rows(
-            "UPDATE \(unescaped: self.t.message) SET locked_until = \(until) WHERE entity_id = \(locked.entity.id) AND seq = \(token.sequenceNumber)"
+            "UPDATE \(unescaped: self.tables.message) SET locked_until = \(until) WHERE entity_id = \(locked.entity.id) AND seq = \(token.sequenceNumber)"
         )
         return (until, self.now.display(lock: until))
     }
 
     func resubmit(_ token: LockToken) async throws -> (outcome: SettlementOutcome, value: Set<String>) {
-        guard token.entity.isDeadLetter else {
-            throw HeraldError(.invalidArgument, "resubmit takes the lock token of a message received from a dead-letter queue")
-        }
+        try token.checkResubmittable()
         return try await self.settling(token, as: .resubmit, retried: []) { try await self.resubmitLocked(token) }
     }
 
-    private func resubmitLocked(_ token: LockToken) async throws -> (entity: EntityRecord, value: Set<String>) {
+    private func resubmitLocked(_ token: LockToken) async throws -> (entity: CachedEntity, value: Set<String>) {
         let locked = try await self.lockedMessage(token)
         try await self.rows(
             """
-            UPDATE \(unescaped: self.t.message) SET dlq = FALSE, state = 0, delivery_count = 0, lock_nonce = NULL, locked_until = NULL,
+            UPDATE \(unescaped: self.tables.message) SET dlq = FALSE, state = 0, delivery_count = 0, lock_nonce = NULL, locked_until = NULL,
                 visible_at = 0, expires_at = CASE WHEN ttl_ms IS NULL THEN NULL ELSE \(self.now.wall) + ttl_ms END,
                 dl_reason = NULL, dl_description = NULL
             WHERE entity_id = \(locked.entity.id) AND seq = \(token.sequenceNumber)
@@ -464,7 +425,7 @@ extension Store {
         )
         if let sessionId = locked.sessionId {
             try await self.rows(
-                "UPDATE \(unescaped: self.t.session) SET parked = FALSE WHERE entity_id = \(locked.entity.id) AND session_id = \(sessionId)"
+                "UPDATE \(unescaped: self.tables.session) SET parked = FALSE WHERE entity_id = \(locked.entity.id) AND session_id = \(sessionId)"
             )
         }
         return (locked.entity, [locked.entity.waitKey(deadLetter: false)])

@@ -6,7 +6,7 @@ import PostgresNIO
 struct SendPlan: Sendable {
     let path: EntityPath
     let messages: [Message]
-    let target: EntityRecord
+    let target: CachedEntity
     /// A queue without a duplicate-detection window and messages without sender sequences: one
     /// statement assigns the sequence numbers and inserts, committed by itself.
     let isSimple: Bool
@@ -20,33 +20,26 @@ struct SendOutcome: Sendable {
 }
 
 extension Store {
-    /// How long a (senderId, senderSequence) pair is remembered when the entity has no (or a
-    /// shorter) duplicate-detection window: a day.
-    static let senderPairRetention: Int64 = 86_400_000
-
     static let insertColumns = """
         entity_id, seq, state, visible_at, expires_at, session_id, enqueued_at, message_id, content_type, subject, \
         correlation_id, causation_id, reply_to, ttl_ms, scheduled_at, properties, sender_id, sender_seq, body
         """
 
     /// The plan of a send to an entity the cache knows, made without the database; `nil` when the
-    /// cache does not know it.
+    /// cache does not know it. Every send plans here first, so the batch size is checked here,
+    /// once (a transaction's sends are bounded by ``HeraldCore/BrokerTransaction/validate()``).
     static func planSend(_ messages: [Message], to path: EntityPath, cache: EntityCache) throws -> SendPlan? {
+        try HeraldLimits.checkBatchCount(messages.count)
         guard path.kind != .subscription, !path.isDeadLetter, let target = cache.entity(path.entityKey), target.path == path else { return nil }
         return try Self.plan(messages, to: path, target: target)
     }
 
+    /// The plan of a send whose target the cache did not know (``planSend(_:to:cache:)`` answered `nil`).
     func planSend(_ messages: [Message], to path: EntityPath) async throws -> SendPlan {
-        guard messages.count <= HeraldLimits.maxBatchCount else {
-            throw HeraldError(.batchTooLarge, "a batch holds at most \(HeraldLimits.maxBatchCount) messages; got \(messages.count)")
-        }
-        return try Self.plan(messages, to: path, target: try await self.sendTarget(path))
+        try Self.plan(messages, to: path, target: try await self.sendTarget(path))
     }
 
-    private static func plan(_ messages: [Message], to path: EntityPath, target: EntityRecord) throws -> SendPlan {
-        guard messages.count <= HeraldLimits.maxBatchCount else {
-            throw HeraldError(.batchTooLarge, "a batch holds at most \(HeraldLimits.maxBatchCount) messages; got \(messages.count)")
-        }
+    private static func plan(_ messages: [Message], to path: EntityPath, target: CachedEntity) throws -> SendPlan {
         let isSimple = target.path.kind == .queue && target.options.duplicateDetectionWindow == nil && messages.allSatisfy { $0.senderId == nil }
         if isSimple {
             for message in messages { try message.validate(against: target.options) }
@@ -74,8 +67,8 @@ extension Store {
             bindings.append(Int64(messages.count))
             let (values, visible) = try self.valuesRows(messages, defaultTimeToLive: target.options.defaultTimeToLive, bindings: &bindings)
             let sql = """
-                WITH s AS (UPDATE \(self.t.entity) SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq - $2 AS base)
-                INSERT INTO \(self.t.message) (\(Self.insertColumns))
+                WITH s AS (UPDATE \(self.tables.entity) SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq - $2 AS base)
+                INSERT INTO \(self.tables.message) (\(Self.insertColumns))
                 SELECT $1, s.base + v.o, v.state, v.visible_at, v.expires_at, v.session_id, v.enqueued_at, v.message_id, v.content_type,
                     v.subject, v.correlation_id, v.causation_id, v.reply_to, v.ttl_ms, v.scheduled_at, v.properties, v.sender_id,
                     v.sender_seq, v.body
@@ -105,25 +98,19 @@ extension Store {
         rows.reserveCapacity(messages.count)
         var anyVisible = false
         for (index, message) in messages.enumerated() {
-            let scheduledAt = message.scheduledEnqueueTime?.millisecondsSince1970
-            let isScheduled = (scheduledAt ?? 0) > self.now.wall
-            let enqueuedAt = isScheduled ? scheduledAt! : self.now.wall
-            // 0: visible now. Only scheduled and delayed messages compare against the wall clock,
-            // so a wall-clock jump back does not hide the rest.
-            let visibleAt: Int64 = isScheduled ? enqueuedAt : 0
-            anyVisible = anyVisible || !isScheduled
-            let timeToLive = message.timeToLive ?? defaultTimeToLive
+            let enqueued = EnqueuedMessage(message, now: self.now.wall, defaultTimeToLive: defaultTimeToLive)
+            anyVisible = anyVisible || enqueued.isVisibleNow
             let properties = message.applicationProperties.isEmpty ? nil : try PropertyCodec.encode(message.applicationProperties)
             var placeholders: [String] = ["\(index + 1)::int8"]
             func bind<T: PostgresThrowingDynamicTypeEncodable>(_ value: T?, _ type: String) throws {
                 try bindings.append(value)
                 placeholders.append("$\(bindings.count)::\(type)")
             }
-            try bind(Int64(isScheduled ? 2 : 0), "int8")
-            try bind(visibleAt, "int8")
-            try bind(timeToLive.map { enqueuedAt + $0.milliseconds }, "int8")
+            try bind(enqueued.state.code, "int8")
+            try bind(enqueued.visibleAt, "int8")
+            try bind(enqueued.expiresAt, "int8")
             try bind(message.sessionId, "text")
-            try bind(enqueuedAt, "int8")
+            try bind(enqueued.enqueuedAt, "int8")
             try bind(message.messageId, "text")
             try bind(message.contentType, "text")
             try bind(message.subject, "text")
@@ -131,7 +118,7 @@ extension Store {
             try bind(message.causationId, "text")
             try bind(message.replyTo, "text")
             try bind(message.timeToLive?.milliseconds, "int8")
-            try bind(scheduledAt, "int8")
+            try bind(enqueued.scheduledAt, "int8")
             try bind(properties, "bytea")
             try bind(message.senderId, "text")
             try bind(message.senderSequence, "int8")
@@ -142,13 +129,13 @@ extension Store {
     }
 
     /// Inserts `messages` into `entity` with sequence numbers `base + 1`, `base + 2`…
-    private func insert(_ messages: [Message], into entity: EntityRecord, base: Int64, defaultTimeToLive: Duration?) async throws -> Bool {
+    private func insert(_ messages: [Message], into entity: CachedEntity, base: Int64, defaultTimeToLive: Duration?) async throws -> Bool {
         var bindings = PostgresBindings(capacity: messages.count * 17 + 2)
         bindings.append(entity.id)
         bindings.append(base)
         let (values, visible) = try self.valuesRows(messages, defaultTimeToLive: defaultTimeToLive, bindings: &bindings)
         let sql = """
-            INSERT INTO \(self.t.message) (\(Self.insertColumns))
+            INSERT INTO \(self.tables.message) (\(Self.insertColumns))
             SELECT $1, $2 + v.o, v.state, v.visible_at, v.expires_at, v.session_id, v.enqueued_at, v.message_id, v.content_type,
                 v.subject, v.correlation_id, v.causation_id, v.reply_to, v.ttl_ms, v.scheduled_at, v.properties, v.sender_id,
                 v.sender_seq, v.body
@@ -159,10 +146,10 @@ extension Store {
     }
 
     /// The subscriptions of a topic whose row (locked by the caller) is at `generation`.
-    func subscriptions(of topic: EntityRecord, generation: Int64) async throws -> [EntityRecord] {
+    func subscriptions(of topic: CachedEntity, generation: Int64) async throws -> [CachedEntity] {
         if let cached = self.broker.cache.subscriptions(of: topic.id, generation: generation) { return cached }
         let records = try await self.rows(
-            "SELECT \(unescaped: Self.entityColumns) FROM \(unescaped: self.t.entity) WHERE topic_id = \(topic.id) ORDER BY id"
+            "SELECT \(unescaped: Self.entityColumns) FROM \(unescaped: self.tables.entity) WHERE topic_id = \(topic.id) ORDER BY id"
         ).map(Self.decodeEntity)
         self.broker.cache.storeSubscriptions(records, of: topic.id, generation: generation)
         return records
@@ -171,27 +158,16 @@ extension Store {
     /// Sends in the current transaction: locks the target's row (so sends to it commit in
     /// sequence-number order), checks duplicates, fans out to a topic's subscriptions.
     func send(_ messages: [Message], to path: EntityPath) async throws -> SendOutcome {
-        guard messages.count <= HeraldLimits.maxBatchCount else {
-            throw HeraldError(.batchTooLarge, "a batch holds at most \(HeraldLimits.maxBatchCount) messages; got \(messages.count)")
-        }
         var target = try await self.sendTarget(path)
-        var locked = try await self.rows("SELECT last_seq, generation FROM \(unescaped: self.t.entity) WHERE id = \(target.id) FOR UPDATE")
+        var locked = try await self.rows("SELECT last_seq, generation FROM \(unescaped: self.tables.entity) WHERE id = \(target.id) FOR UPDATE")
         if locked.isEmpty {
             target = try await self.sendTarget(path, fresh: true)
-            locked = try await self.rows("SELECT last_seq, generation FROM \(unescaped: self.t.entity) WHERE id = \(target.id) FOR UPDATE")
+            locked = try await self.rows("SELECT last_seq, generation FROM \(unescaped: self.tables.entity) WHERE id = \(target.id) FOR UPDATE")
             guard !locked.isEmpty else { throw HeraldError(.entityNotFound, "no queue or topic named '\(path.name)'") }
         }
         let (lastSequence, generation) = try locked[0].decode((Int64, Int64).self)
         let subscriptions = target.path.kind == .topic ? try await self.subscriptions(of: target, generation: generation) : []
-        // Check everything before writing anything: a batch is all or nothing.
-        for message in messages {
-            try message.validate(against: target.options)
-            for subscription in subscriptions where subscription.options.requiresSession && message.sessionId == nil {
-                if subscription.filter.matches(message) {
-                    throw HeraldError(.sessionRequired, "subscription '\(subscription.path.name)' requires sessions: set sessionId")
-                }
-            }
-        }
+        try Message.checkBatch(messages, against: target.options, subscriptions: subscriptions)
         let window = target.options.duplicateDetectionWindow?.milliseconds
         try await self.pruneIfDue()
 
@@ -201,7 +177,7 @@ extension Store {
             let ids = Array(Set(messages.map(\.messageId)))
             for row in try await self.rows(
                 """
-                SELECT key, seq FROM \(unescaped: self.t.dedup) WHERE entity_id = \(target.id) AND kind = 0
+                SELECT key, seq FROM \(unescaped: self.tables.dedup) WHERE entity_id = \(target.id) AND kind = \(DuplicateDetection.Kind.messageId.code)
                 AND key = ANY(\(ids)) AND expires_at > \(self.now.wall)
                 """
             ) {
@@ -211,13 +187,11 @@ extension Store {
         }
         // Sender sequences are deduplicated by exact pair, so a reordered, lower number is accepted.
         var pairs: [String: Int64] = [:]
-        let pairKeys = Array(Set(messages.compactMap { message in
-            message.senderId.flatMap { id in message.senderSequence.map { Self.senderKey(id, $0) } }
-        }))
+        let pairKeys = Array(Set(messages.compactMap(DuplicateDetection.senderKey(of:))))
         if !pairKeys.isEmpty {
             for row in try await self.rows(
                 """
-                SELECT key, seq FROM \(unescaped: self.t.dedup) WHERE entity_id = \(target.id) AND kind = 1
+                SELECT key, seq FROM \(unescaped: self.tables.dedup) WHERE entity_id = \(target.id) AND kind = \(DuplicateDetection.Kind.senderPair.code)
                 AND key = ANY(\(pairKeys)) AND expires_at > \(self.now.wall)
                 """
             ) {
@@ -236,9 +210,7 @@ extension Store {
                 receipts.append(SendReceipt(sequenceNumber: original, isDuplicate: true))
                 continue
             }
-            if let senderId = message.senderId, let senderSequence = message.senderSequence,
-                let original = pairs[Self.senderKey(senderId, senderSequence)]
-            {
+            if let senderKey = DuplicateDetection.senderKey(of: message), let original = pairs[senderKey] {
                 receipts.append(SendReceipt(sequenceNumber: original, isDuplicate: true))
                 continue
             }
@@ -249,9 +221,9 @@ extension Store {
                 recentIds[message.messageId] = sequence
                 newIds.append((message.messageId, sequence))
             }
-            if let senderId = message.senderId, let senderSequence = message.senderSequence {
-                pairs[Self.senderKey(senderId, senderSequence)] = sequence
-                newPairs.append((Self.senderKey(senderId, senderSequence), sequence))
+            if let senderKey = DuplicateDetection.senderKey(of: message) {
+                pairs[senderKey] = sequence
+                newPairs.append((senderKey, sequence))
             }
         }
         var wake: Set<String> = []
@@ -267,7 +239,7 @@ extension Store {
                 if matching.isEmpty { continue }
                 let bumped = try await self.rows(
                     """
-                    UPDATE \(unescaped: self.t.entity) SET last_seq = last_seq + \(Int64(matching.count)) WHERE id = \(subscription.id)
+                    UPDATE \(unescaped: self.tables.entity) SET last_seq = last_seq + \(Int64(matching.count)) WHERE id = \(subscription.id)
                     RETURNING last_seq
                     """
                 )
@@ -281,12 +253,13 @@ extension Store {
                 }
             }
         }
-        try await self.rows("UPDATE \(unescaped: self.t.entity) SET last_seq = \(sequence) WHERE id = \(target.id)")
+        try await self.rows("UPDATE \(unescaped: self.tables.entity) SET last_seq = \(sequence) WHERE id = \(target.id)")
         if let window, !newIds.isEmpty {
             try await self.rows(
                 """
-                INSERT INTO \(unescaped: self.t.dedup) (entity_id, kind, key, seq, expires_at)
-                SELECT \(target.id), 0, k, s, \(self.now.wall + window) FROM unnest(\(newIds.map(\.0))::text[], \(newIds.map(\.1))::int8[]) AS u(k, s)
+                INSERT INTO \(unescaped: self.tables.dedup) (entity_id, kind, key, seq, expires_at)
+                SELECT \(target.id), \(DuplicateDetection.Kind.messageId.code), k, s,
+                    \(DuplicateDetection.messageIdExpiry(now: self.now.wall, window: window)) FROM unnest(\(newIds.map(\.0))::text[], \(newIds.map(\.1))::int8[]) AS u(k, s)
                 ON CONFLICT (entity_id, kind, key) DO UPDATE SET seq = excluded.seq, expires_at = excluded.expires_at
                 """
             )
@@ -294,8 +267,8 @@ extension Store {
         if !newPairs.isEmpty {
             try await self.rows(
                 """
-                INSERT INTO \(unescaped: self.t.dedup) (entity_id, kind, key, seq, expires_at)
-                SELECT \(target.id), 1, k, s, \(self.now.wall + max(window ?? 0, Self.senderPairRetention))
+                INSERT INTO \(unescaped: self.tables.dedup) (entity_id, kind, key, seq, expires_at)
+                SELECT \(target.id), \(DuplicateDetection.Kind.senderPair.code), k, s, \(DuplicateDetection.senderPairExpiry(now: self.now.wall, window: window))
                 FROM unnest(\(newPairs.map(\.0))::text[], \(newPairs.map(\.1))::int8[]) AS u(k, s)
                 ON CONFLICT (entity_id, kind, key) DO UPDATE SET seq = excluded.seq, expires_at = excluded.expires_at
                 """
@@ -304,29 +277,23 @@ extension Store {
         return SendOutcome(receipts: receipts, wake: wake)
     }
 
-    static func senderKey(_ senderId: String, _ sequence: Int64) -> String {
-        "\(sequence):\(senderId)"
-    }
-
     func cancelScheduled(_ sequenceNumbers: [Int64], in path: EntityPath) async throws {
         let target = try await self.sendTarget(path)
-        guard target.path.kind == .queue else {
-            throw HeraldError(.invalidArgument, "cancel scheduled messages of a queue; a topic's copies live in its subscriptions")
-        }
+        try target.path.checkCancellable()
         if sequenceNumbers.isEmpty { return }
         // Once its scheduled time has come a message is active, whether or not a receive or a
         // count has swept it yet: only the time decides.
         let rows = try await self.rows(
             """
-            DELETE FROM \(unescaped: self.t.message) WHERE entity_id = \(target.id) AND seq = ANY(\(sequenceNumbers))
+            DELETE FROM \(unescaped: self.tables.message) WHERE entity_id = \(target.id) AND seq = ANY(\(sequenceNumbers))
             AND state = 2 AND NOT dlq AND visible_at > \(self.now.wall) RETURNING seq
             """
         )
         let cancelled = Set(try rows.map { try $0.decode(Int64.self) })
         if let missing = sequenceNumbers.first(where: { !cancelled.contains($0) }) {
-            let exists = try await self.rows("SELECT 1 FROM \(unescaped: self.t.message) WHERE entity_id = \(target.id) AND seq = \(missing)")
-            let lastSequence = try await self.rows("SELECT last_seq FROM \(unescaped: self.t.entity) WHERE id = \(target.id)").first?.decode(Int64.self) ?? 0
-            let found: HeraldError.Uncancellable = !exists.isEmpty ? .notScheduled : (missing >= 1 && missing <= lastSequence ? .gone : .neverAssigned)
+            let exists = try await self.rows("SELECT 1 FROM \(unescaped: self.tables.message) WHERE entity_id = \(target.id) AND seq = \(missing)")
+            let lastSequence = try await self.rows("SELECT last_seq FROM \(unescaped: self.tables.entity) WHERE id = \(target.id)").first?.decode(Int64.self) ?? 0
+            let found = HeraldError.Uncancellable(holdsMessage: !exists.isEmpty, sequenceNumber: missing, lastSequence: lastSequence)
             throw HeraldError.cannotCancel(missing, in: path, found)
         }
         if let twice = sequenceNumbers.enumerated().first(where: { sequenceNumbers[..<$0.offset].contains($0.element) })?.element {
@@ -342,7 +309,7 @@ extension Store {
         let target = try await self.sendTarget(path)
         try await self.rows(
             """
-            DELETE FROM \(unescaped: self.t.message) WHERE entity_id = \(target.id) AND state = 2 AND NOT dlq
+            DELETE FROM \(unescaped: self.tables.message) WHERE entity_id = \(target.id) AND state = 2 AND NOT dlq
             AND visible_at > \(self.now.wall) AND message_id = \(messageId)
             """
         )

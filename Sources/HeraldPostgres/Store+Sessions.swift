@@ -3,12 +3,10 @@ import HeraldCore
 import PostgresNIO
 
 extension Store {
-    private func sessionEntity(_ path: EntityPath) async throws -> EntityRecord {
-        if path.isDeadLetter { throw HeraldError(.invalidArgument, "a dead-letter queue has no sessions") }
+    private func sessionEntity(_ path: EntityPath) async throws -> CachedEntity {
+        try path.checkSessionPath()
         let entity = try await self.receiveSource(path)
-        guard entity.options.requiresSession else {
-            throw HeraldError(.sessionNotEnabled, "'\(path)' does not require sessions")
-        }
+        try path.checkSessionsEnabled(entity.options)
         return entity
     }
 
@@ -19,20 +17,20 @@ extension Store {
         guard self.broker.shouldPrune(self.now) else { return }
         try await self.rows(
             """
-            DELETE FROM \(unescaped: self.t.settlement) WHERE ctid IN
-                (SELECT ctid FROM \(unescaped: self.t.settlement) WHERE settled_at <= \(RememberedSettlement.forgottenBefore(now: self.now.wall)) LIMIT 10000)
+            DELETE FROM \(unescaped: self.tables.settlement) WHERE ctid IN
+                (SELECT ctid FROM \(unescaped: self.tables.settlement) WHERE settled_at <= \(RememberedSettlement.forgottenBefore(now: self.now.wall)) LIMIT 10000)
             """
         )
         try await self.rows(
             """
-            DELETE FROM \(unescaped: self.t.dedup) WHERE ctid IN
-                (SELECT ctid FROM \(unescaped: self.t.dedup) WHERE expires_at <= \(self.now.wall) LIMIT 10000)
+            DELETE FROM \(unescaped: self.tables.dedup) WHERE ctid IN
+                (SELECT ctid FROM \(unescaped: self.tables.dedup) WHERE expires_at <= \(self.now.wall) LIMIT 10000)
             """
         )
         try await self.rows(
             """
-            DELETE FROM \(unescaped: self.t.session) WHERE ctid IN
-                (SELECT ctid FROM \(unescaped: self.t.session) WHERE state IS NULL AND NOT parked
+            DELETE FROM \(unescaped: self.tables.session) WHERE ctid IN
+                (SELECT ctid FROM \(unescaped: self.tables.session) WHERE state IS NULL AND NOT parked
                  AND (lock_nonce IS NULL OR locked_until <= \(self.now.lock)) LIMIT 1000)
             """
         )
@@ -44,16 +42,14 @@ extension Store {
         try await self.pruneIfDue()
         var candidates: [String]
         if let sessionId {
-            guard !sessionId.isEmpty, sessionId.utf8.count <= HeraldLimits.maxIdentifierLength else {
-                throw HeraldError(.identifierTooLong, "a sessionId has 1 to \(HeraldLimits.maxIdentifierLength) bytes")
-            }
+            try HeraldLimits.checkSessionId(sessionId)
             candidates = [sessionId]
         } else {
             try await self.sweepExpired(entity)
             candidates = try await self.rows(
                 """
-                SELECT m.session_id, min(m.seq) AS first FROM \(unescaped: self.t.message) m
-                LEFT JOIN \(unescaped: self.t.session) s ON s.entity_id = m.entity_id AND s.session_id = m.session_id
+                SELECT m.session_id, min(m.seq) AS first FROM \(unescaped: self.tables.message) m
+                LEFT JOIN \(unescaped: self.tables.session) s ON s.entity_id = m.entity_id AND s.session_id = m.session_id
                 WHERE m.entity_id = \(entity.id) AND NOT m.dlq AND m.state <> 1 AND m.visible_at <= \(self.now.wall) AND m.session_id IS NOT NULL
                 AND NOT COALESCE(s.parked, FALSE) AND (s.lock_nonce IS NULL OR s.locked_until <= \(self.now.lock))
                 GROUP BY m.session_id ORDER BY first LIMIT 20
@@ -65,7 +61,7 @@ extension Store {
         for candidate in candidates {
             let taken = try await self.rows(
                 """
-                INSERT INTO \(unescaped: self.t.session) AS s (entity_id, session_id, lock_nonce, locked_until)
+                INSERT INTO \(unescaped: self.tables.session) AS s (entity_id, session_id, lock_nonce, locked_until)
                 VALUES (\(entity.id), \(candidate), \(nonce), \(until))
                 ON CONFLICT (entity_id, session_id) DO UPDATE SET lock_nonce = excluded.lock_nonce, locked_until = excluded.locked_until
                 WHERE s.lock_nonce IS NULL OR s.locked_until <= \(self.now.lock)
@@ -81,7 +77,7 @@ extension Store {
             // Locks of the previous holder's messages die with its session lock.
             try await self.rows(
                 """
-                UPDATE \(unescaped: self.t.message) SET lock_nonce = NULL, locked_until = NULL
+                UPDATE \(unescaped: self.tables.message) SET lock_nonce = NULL, locked_until = NULL
                 WHERE entity_id = \(entity.id) AND session_id = \(candidate) AND NOT dlq AND lock_nonce IS NOT NULL
                 """
             )
@@ -93,22 +89,18 @@ extension Store {
 
     /// Checks, with the session's row locked, that `session` is the current, unexpired holder;
     /// returns the entity and the session row's lock expiry and parking.
-    private func heldSession(_ session: SessionLock) async throws -> (EntityRecord, until: Int64, parked: Bool) {
+    private func heldSession(_ session: SessionLock) async throws -> (CachedEntity, until: Int64, parked: Bool) {
         let entity = try await self.sessionEntity(session.entity)
         let rows = try await self.rows(
             """
-            SELECT lock_nonce, locked_until, parked FROM \(unescaped: self.t.session)
+            SELECT lock_nonce, locked_until, parked FROM \(unescaped: self.tables.session)
             WHERE entity_id = \(entity.id) AND session_id = \(session.sessionId) FOR UPDATE
             """
         )
-        guard let row = rows.first else { throw Self.sessionLockLost(session) }
+        guard let row = rows.first else { throw session.lost }
         let (nonce, until, parked) = try row.decode((UUID?, Int64?, Bool).self)
-        guard nonce == session.nonce, let until, until > self.now.lock else { throw Self.sessionLockLost(session) }
+        guard nonce == session.nonce, let until, until > self.now.lock else { throw session.lost }
         return (entity, until, parked)
-    }
-
-    private static func sessionLockLost(_ session: SessionLock) -> HeraldError {
-        HeraldError(.sessionLockLost, "the lock of session '\(session.sessionId)' in '\(session.entity)' is lost")
     }
 
     func receive(from session: SessionLock, maxCount: Int) async throws -> ReceiveOutcome {
@@ -120,7 +112,7 @@ extension Store {
         if park {
             // The sweep may have parked the session.
             let parked = try await self.rows(
-                "SELECT parked FROM \(unescaped: self.t.session) WHERE entity_id = \(entity.id) AND session_id = \(session.sessionId)"
+                "SELECT parked FROM \(unescaped: self.tables.session) WHERE entity_id = \(entity.id) AND session_id = \(session.sessionId)"
             )
             let parkedBySweep = try parked.first?.decode(Bool.self) ?? false
             if parkedAtStart || parkedBySweep { return ReceiveOutcome(messages: [], wake: wake) }
@@ -131,13 +123,13 @@ extension Store {
             let wanted = maxCount - received.count
             let rows = try await self.rows(
                 """
-                SELECT \(unescaped: Self.messageColumns()) FROM \(unescaped: self.t.message)
+                SELECT \(unescaped: Self.messageColumns()) FROM \(unescaped: self.tables.message)
                 WHERE entity_id = \(entity.id) AND session_id = \(session.sessionId) AND NOT dlq AND state <> 1
                 AND NOT (state = 2 AND visible_at > \(self.now.wall)) AND lock_nonce IS NULL
                 ORDER BY seq LIMIT \(Int64(wanted)) FOR UPDATE
                 """
             ).map { try self.decode($0, entity: entity) }
-            var deliverable: [MessageRow] = []
+            var deliverable: [StoredMessage] = []
             var skipped = false
             var stop = false
             for row in rows {
@@ -146,11 +138,8 @@ extension Store {
                     stop = true
                     break
                 }
-                if row.deliveryCount >= entity.options.maxDeliveryCount {
-                    try await self.moveToDeadLetter(
-                        entity, sequenceNumber: row.sequenceNumber, sessionId: row.sessionId,
-                        reason: DeadLetterReason.maxDeliveryCountExceeded, description: "delivered \(entity.options.maxDeliveryCount) times"
-                    )
+                if entity.options.isExhausted(deliveryCount: row.deliveryCount, inDeadLetterQueue: false) {
+                    try await self.deadLetterExhausted(entity, sequenceNumber: row.sequenceNumber, sessionId: row.sessionId)
                     wake.insert(entity.waitKey(deadLetter: true))
                     skipped = true
                     if park {
@@ -164,7 +153,7 @@ extension Store {
             if !deliverable.isEmpty {
                 try await self.rows(
                     """
-                    UPDATE \(unescaped: self.t.message) SET lock_nonce = \(nonce), locked_until = \(until), delivery_count = delivery_count + 1, state = 0
+                    UPDATE \(unescaped: self.tables.message) SET lock_nonce = \(nonce), locked_until = \(until), delivery_count = delivery_count + 1, state = 0
                     WHERE entity_id = \(entity.id) AND seq = ANY(\(deliverable.map(\.sequenceNumber)))
                     """
                 )
@@ -190,18 +179,16 @@ extension Store {
     func sessionState(_ session: SessionLock) async throws -> Data? {
         let (entity, _, _) = try await self.heldSession(session)
         let rows = try await self.rows(
-            "SELECT state FROM \(unescaped: self.t.session) WHERE entity_id = \(entity.id) AND session_id = \(session.sessionId)"
+            "SELECT state FROM \(unescaped: self.tables.session) WHERE entity_id = \(entity.id) AND session_id = \(session.sessionId)"
         )
         return try rows.first?.decode(Data?.self) ?? nil
     }
 
     func setSessionState(_ state: Data?, for session: SessionLock) async throws {
-        if let state, state.count > HeraldLimits.maxSessionStateSize {
-            throw HeraldError(.messageTooLarge, "session state has at most \(HeraldLimits.maxSessionStateSize) bytes; got \(state.count)")
-        }
+        try HeraldLimits.checkSessionState(state)
         let (entity, _, _) = try await self.heldSession(session)
         try await self.rows(
-            "UPDATE \(unescaped: self.t.session) SET state = \(state) WHERE entity_id = \(entity.id) AND session_id = \(session.sessionId)"
+            "UPDATE \(unescaped: self.tables.session) SET state = \(state) WHERE entity_id = \(entity.id) AND session_id = \(session.sessionId)"
         )
     }
 
@@ -209,11 +196,11 @@ extension Store {
         let (entity, _, _) = try await self.heldSession(session)
         let until = self.now.lock + entity.options.lockDuration.milliseconds
         try await self.rows(
-            "UPDATE \(unescaped: self.t.session) SET locked_until = \(until) WHERE entity_id = \(entity.id) AND session_id = \(session.sessionId)"
+            "UPDATE \(unescaped: self.tables.session) SET locked_until = \(until) WHERE entity_id = \(entity.id) AND session_id = \(session.sessionId)"
         )
         try await self.rows(
             """
-            UPDATE \(unescaped: self.t.message) SET locked_until = \(until)
+            UPDATE \(unescaped: self.tables.message) SET locked_until = \(until)
             WHERE entity_id = \(entity.id) AND session_id = \(session.sessionId) AND NOT dlq AND lock_nonce IS NOT NULL
             """
         )
@@ -226,13 +213,13 @@ extension Store {
         let (entity, _, _) = try await self.heldSession(session)
         try await self.rows(
             """
-            UPDATE \(unescaped: self.t.message) SET lock_nonce = NULL, locked_until = NULL
+            UPDATE \(unescaped: self.tables.message) SET lock_nonce = NULL, locked_until = NULL
             WHERE entity_id = \(entity.id) AND session_id = \(session.sessionId) AND NOT dlq AND lock_nonce IS NOT NULL
             """
         )
         try await self.rows(
             """
-            UPDATE \(unescaped: self.t.session) SET lock_nonce = NULL, locked_until = NULL
+            UPDATE \(unescaped: self.tables.session) SET lock_nonce = NULL, locked_until = NULL
             WHERE entity_id = \(entity.id) AND session_id = \(session.sessionId)
             """
         )

@@ -11,9 +11,9 @@ extension Store {
     /// remembers the settlement; when `settle` finds the lock lost, answers a retry of a
     /// remembered settlement instead, with `retried` as the value.
     func settling<T>(
-        _ token: LockToken, as kind: SettlementKind, retried: T, _ settle: () async throws -> (entity: EntityRecord, value: T)
+        _ token: LockToken, as kind: SettlementKind, retried: T, _ settle: () async throws -> (entity: CachedEntity, value: T)
     ) async throws -> (outcome: SettlementOutcome, value: T) {
-        let settled: (entity: EntityRecord, value: T)
+        let settled: (entity: CachedEntity, value: T)
         do {
             settled = try await settle()
         } catch let error as HeraldError where error.code == .lockLost {
@@ -26,12 +26,12 @@ extension Store {
     }
 
     /// The settlements remembered of `tokens` of `entity` (forgotten ones included: the caller decides), by token.
-    func rememberedSettlements(of entity: EntityRecord, _ tokens: [LockToken]) async throws -> [LockToken: RememberedSettlement] {
+    func rememberedSettlements(of entity: CachedEntity, _ tokens: [LockToken]) async throws -> [LockToken: RememberedSettlement] {
         var found: [LockToken: RememberedSettlement] = [:]
         for (nonce, group) in Dictionary(grouping: tokens, by: \.nonce) {
             let rows = try await self.rows(
                 """
-                SELECT seq, kind, settled_at FROM \(unescaped: self.t.settlement)
+                SELECT seq, kind, settled_at FROM \(unescaped: self.tables.settlement)
                 WHERE entity_id = \(entity.id) AND nonce = \(nonce) AND seq = ANY(\(group.map(\.sequenceNumber)))
                 """
             )
@@ -45,10 +45,10 @@ extension Store {
     }
 
     /// Remembers that `token`, of `entity`, settled its message as `kind` now.
-    func remember(_ token: LockToken, as kind: SettlementKind, in entity: EntityRecord) async throws {
+    func remember(_ token: LockToken, as kind: SettlementKind, in entity: CachedEntity) async throws {
         try await self.rows(
             """
-            INSERT INTO \(unescaped: self.t.settlement) (entity_id, seq, nonce, kind, settled_at)
+            INSERT INTO \(unescaped: self.tables.settlement) (entity_id, seq, nonce, kind, settled_at)
             VALUES (\(entity.id), \(token.sequenceNumber), \(token.nonce), \(Int64(kind.rawValue)), \(self.now.wall))
             ON CONFLICT (entity_id, seq, nonce) DO UPDATE SET kind = excluded.kind, settled_at = excluded.settled_at
             """

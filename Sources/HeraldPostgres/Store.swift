@@ -11,7 +11,7 @@ struct Store: Sendable {
     let broker: PostgresBroker
     let now: Now
 
-    var t: Tables { self.broker.tables }
+    var tables: Tables { self.broker.tables }
     var logger: Logger { self.broker.configuration.logger }
 
     @discardableResult
@@ -27,34 +27,31 @@ struct Store: Sendable {
 
     static let entityColumns = "id, kind, name, topic_id, topic_name, options, filter"
 
-    static func decodeEntity(_ row: PostgresRow) throws -> EntityRecord {
-        let r = row.makeRandomAccess()
-        let id = try r[0].decode(Int64.self)
-        let kind = try r[1].decode(String.self)
-        let name = try r[2].decode(String.self)
-        let topicId = try r[3].decode(Int64?.self)
-        let topicName = try r[4].decode(String?.self)
+    static func decodeEntity(_ row: PostgresRow) throws -> CachedEntity {
+        let (id, kind, name, topicId, topicName, optionsJSON, filterJSON) = try row.decode(
+            (Int64, String, String, Int64?, String?, String, String?).self
+        )
         let decoder = JSONDecoder()
-        let options = try decoder.decode(EntityOptions.self, from: Data(try r[5].decode(String.self).utf8))
-        let filter = try r[6].decode(String?.self).map { try decoder.decode(SubscriptionFilter.self, from: Data($0.utf8)) } ?? .all
+        let options = try decoder.decode(EntityOptions.self, from: Data(optionsJSON.utf8))
+        let filter = try filterJSON.map { try decoder.decode(SubscriptionFilter.self, from: Data($0.utf8)) } ?? .all
         let path: EntityPath
         switch kind {
         case "queue": path = .queue(name)
         case "topic": path = .topic(name)
         default: path = .subscription(name, of: topicName ?? "")
         }
-        return EntityRecord(id: id, path: path, options: options, filter: filter, topicId: topicId)
+        return CachedEntity(id: id, path: path, options: options, filter: filter, topicId: topicId)
     }
 
     /// The entity with `key`: from the cache, or from the database.
-    func lookup(_ key: String) async throws -> EntityRecord? {
+    func lookup(_ key: String) async throws -> CachedEntity? {
         if let cached = self.broker.cache.entity(key) { return cached }
         return try await self.fetch(key)
     }
 
     /// The entity with `key` as the database has it now; refreshes the cache.
-    func fetch(_ key: String) async throws -> EntityRecord? {
-        let rows = try await self.rows("SELECT \(unescaped: Self.entityColumns) FROM \(unescaped: self.t.entity) WHERE key = \(key)")
+    func fetch(_ key: String) async throws -> CachedEntity? {
+        let rows = try await self.rows("SELECT \(unescaped: Self.entityColumns) FROM \(unescaped: self.tables.entity) WHERE key = \(key)")
         guard let row = rows.first else {
             self.broker.cache.forget(key)
             return nil
@@ -65,25 +62,15 @@ struct Store: Sendable {
     }
 
     /// The queue or topic a sender addresses; queues and topics share one namespace.
-    func sendTarget(_ path: EntityPath, fresh: Bool = false) async throws -> EntityRecord {
-        try path.validate()
-        if path.kind == .subscription || path.isDeadLetter {
-            throw HeraldError(.invalidArgument, "send to a queue or a topic, not to \(path)")
-        }
-        let found = fresh ? try await self.fetch(path.entityKey) : try await self.lookup(path.entityKey)
-        guard let record = found, record.path.kind == path.kind else { throw path.notFoundError(found: found?.path.kind) }
-        return record
+    func sendTarget(_ path: EntityPath, fresh: Bool = false) async throws -> CachedEntity {
+        try path.checkSendTarget()
+        return try path.resolved(fresh ? try await self.fetch(path.entityKey) : try await self.lookup(path.entityKey))
     }
 
     /// The queue or subscription a receiver addresses (the owner, for a dead-letter path).
-    func receiveSource(_ path: EntityPath, fresh: Bool = false) async throws -> EntityRecord {
-        try path.validate()
-        if path.kind == .topic {
-            throw HeraldError(.invalidArgument, "receive from a subscription of topic '\(path.name)', not from the topic")
-        }
-        let found = fresh ? try await self.fetch(path.entityKey) : try await self.lookup(path.entityKey)
-        guard let record = found, record.path.kind == path.kind else { throw path.notFoundError(found: found?.path.kind) }
-        return record
+    func receiveSource(_ path: EntityPath, fresh: Bool = false) async throws -> CachedEntity {
+        try path.checkReceiveSource()
+        return try path.resolved(fresh ? try await self.fetch(path.entityKey) : try await self.lookup(path.entityKey))
     }
 
     /// The key a waiting receiver of `path` waits on.
@@ -93,7 +80,7 @@ struct Store: Sendable {
 
     /// After an empty answer from a cached entity: checks that the entity still exists with that
     /// id (another process may have deleted or recreated it); `true` when the cache was stale.
-    func cacheWasStale(_ record: EntityRecord) async throws -> Bool {
+    func cacheWasStale(_ record: CachedEntity) async throws -> Bool {
         let fresh = try await self.fetch(record.path.entityKey)
         return fresh?.id != record.id
     }
@@ -114,18 +101,8 @@ extension Store {
         Self.messageColumnNames.map { prefix + $0 }.joined(separator: ", ")
     }
 
-    /// A message row with what the broker needs to decide about it.
-    struct MessageRow {
-        var sequenceNumber: Int64
-        var isDeadLetter: Bool
-        var visibleAt: Int64
-        var deliveryCount: Int
-        var sessionId: String?
-        var received: ReceivedMessage
-    }
-
     /// Decodes the message columns, in ``messageColumnNames`` order.
-    func decode(_ row: PostgresRow, entity: EntityRecord) throws -> MessageRow {
+    func decode(_ row: PostgresRow, entity: CachedEntity) throws -> StoredMessage {
         // One variadic decode walks the row once, with no cell per column (a receive's hot path).
         let (
             sequenceNumber, isDeadLetter, state, visibleAt, expiresAt, deliveryCount, nonce, lockedUntil, sessionId,
@@ -153,35 +130,30 @@ extension Store {
             senderId: senderId,
             senderSequence: senderSequence
         )
-        let displayState: ReceivedMessage.State =
-            state == 1 ? .deferred : (state == 2 && visibleAt > self.now.wall) ? .scheduled : .active
         let received = ReceivedMessage(
             message: message,
             entity: isDeadLetter ? entity.path.deadLetter : entity.path,
             sequenceNumber: sequenceNumber,
             enqueuedTime: Date(millisecondsSince1970: enqueuedAt),
             deliveryCount: Int(deliveryCount),
-            state: displayState,
+            state: try StoredState(code: state).readState(visibleAt: visibleAt, now: self.now.wall),
             lockToken: nil,
             lockedUntil: nonce != nil ? lockedUntil.map { self.now.display(lock: $0) } : nil,
             expiresAt: expiresAt.map { Date(millisecondsSince1970: $0) },
             deadLetterReason: deadLetterReason,
             deadLetterDescription: deadLetterDescription
         )
-        return MessageRow(
-            sequenceNumber: sequenceNumber, isDeadLetter: isDeadLetter, visibleAt: visibleAt, deliveryCount: Int(deliveryCount),
-            sessionId: sessionId, received: received
-        )
+        return StoredMessage(received: received, visibleAt: visibleAt)
     }
 
     /// The SET clause that moves a message to the dead-letter queue.
     static let deadLetterAssignments = "dlq = TRUE, state = 0, lock_nonce = NULL, locked_until = NULL, visible_at = 0"
 
     /// Moves a message to its entity's dead-letter queue; parks its session when the entity says so.
-    func moveToDeadLetter(_ entity: EntityRecord, sequenceNumber: Int64, sessionId: String?, reason: String, description: String?) async throws {
+    func moveToDeadLetter(_ entity: CachedEntity, sequenceNumber: Int64, sessionId: String?, reason: String, description: String?) async throws {
         try await self.rows(
             """
-            UPDATE \(unescaped: self.t.message) SET \(unescaped: Self.deadLetterAssignments), dl_reason = \(reason), dl_description = \(description)
+            UPDATE \(unescaped: self.tables.message) SET \(unescaped: Self.deadLetterAssignments), dl_reason = \(reason), dl_description = \(description)
             WHERE entity_id = \(entity.id) AND seq = \(sequenceNumber)
             """
         )
@@ -190,11 +162,11 @@ extension Store {
         }
     }
 
-    func park(_ entity: EntityRecord, _ sessionIds: [String]) async throws {
+    func park(_ entity: CachedEntity, _ sessionIds: [String]) async throws {
         guard !sessionIds.isEmpty else { return }
         try await self.rows(
             """
-            INSERT INTO \(unescaped: self.t.session) (entity_id, session_id, parked)
+            INSERT INTO \(unescaped: self.tables.session) (entity_id, session_id, parked)
             SELECT \(entity.id), s, TRUE FROM unnest(\(Array(Set(sessionIds)))::text[]) AS s
             ON CONFLICT (entity_id, session_id) DO UPDATE SET parked = TRUE
             """
@@ -204,14 +176,14 @@ extension Store {
     /// Expires every unlocked message of `entity` whose time-to-live passed: dead-letters it (or
     /// drops it); lazily, on receive and count, with no timer per message. Returns whether any did.
     @discardableResult
-    func sweepExpired(_ entity: EntityRecord) async throws -> Bool {
+    func sweepExpired(_ entity: CachedEntity) async throws -> Bool {
         let rows: [PostgresRow]
         if entity.options.deadLetterOnExpiration {
             rows = try await self.rows(
                 """
-                UPDATE \(unescaped: self.t.message) SET \(unescaped: Self.deadLetterAssignments), dl_reason = \(DeadLetterReason.ttlExpired), dl_description = NULL
+                UPDATE \(unescaped: self.tables.message) SET \(unescaped: Self.deadLetterAssignments), dl_reason = \(DeadLetterReason.ttlExpired), dl_description = NULL
                 WHERE entity_id = \(entity.id) AND seq IN (
-                    SELECT seq FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND NOT dlq AND expires_at IS NOT NULL
+                    SELECT seq FROM \(unescaped: self.tables.message) WHERE entity_id = \(entity.id) AND NOT dlq AND expires_at IS NOT NULL
                     AND expires_at <= \(self.now.wall) AND (lock_nonce IS NULL OR locked_until <= \(self.now.lock))
                     FOR UPDATE SKIP LOCKED)
                 RETURNING session_id
@@ -220,9 +192,9 @@ extension Store {
         } else {
             rows = try await self.rows(
                 """
-                DELETE FROM \(unescaped: self.t.message)
+                DELETE FROM \(unescaped: self.tables.message)
                 WHERE entity_id = \(entity.id) AND seq IN (
-                    SELECT seq FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND NOT dlq AND expires_at IS NOT NULL
+                    SELECT seq FROM \(unescaped: self.tables.message) WHERE entity_id = \(entity.id) AND NOT dlq AND expires_at IS NOT NULL
                     AND expires_at <= \(self.now.wall) AND (lock_nonce IS NULL OR locked_until <= \(self.now.lock))
                     FOR UPDATE SKIP LOCKED)
                 RETURNING session_id
@@ -235,16 +207,24 @@ extension Store {
         return !rows.isEmpty && entity.options.deadLetterOnExpiration
     }
 
+    /// Moves a message whose delivery count reached the maximum to the dead-letter queue.
+    func deadLetterExhausted(_ entity: CachedEntity, sequenceNumber: Int64, sessionId: String?) async throws {
+        try await self.moveToDeadLetter(
+            entity, sequenceNumber: sequenceNumber, sessionId: sessionId,
+            reason: DeadLetterReason.maxDeliveryCountExceeded, description: entity.options.exhaustedDescription
+        )
+    }
+
     /// Dead-letters every visible, unlocked message whose delivery count reached the maximum (a
     /// lock expired on its last allowed delivery). Returns whether any was.
     @discardableResult
-    func deadLetterExhausted(_ entity: EntityRecord) async throws -> Bool {
+    func deadLetterExhausted(_ entity: CachedEntity) async throws -> Bool {
         let rows = try await self.rows(
             """
-            UPDATE \(unescaped: self.t.message) SET \(unescaped: Self.deadLetterAssignments),
-                dl_reason = \(DeadLetterReason.maxDeliveryCountExceeded), dl_description = \("delivered \(entity.options.maxDeliveryCount) times")
+            UPDATE \(unescaped: self.tables.message) SET \(unescaped: Self.deadLetterAssignments),
+                dl_reason = \(DeadLetterReason.maxDeliveryCountExceeded), dl_description = \(entity.options.exhaustedDescription)
             WHERE entity_id = \(entity.id) AND seq IN (
-                SELECT seq FROM \(unescaped: self.t.message) WHERE entity_id = \(entity.id) AND NOT dlq AND state = 0
+                SELECT seq FROM \(unescaped: self.tables.message) WHERE entity_id = \(entity.id) AND NOT dlq AND state = 0
                 AND delivery_count >= \(Int64(entity.options.maxDeliveryCount)) AND (lock_nonce IS NULL OR locked_until <= \(self.now.lock))
                 FOR UPDATE SKIP LOCKED)
             RETURNING session_id

@@ -17,7 +17,7 @@ enum Schema {
                     last_seq INTEGER NOT NULL DEFAULT 0
                 );
                 -- One row per message of a queue or subscription, and per dead letter (dlq = 1).
-                -- state: 0 active, 1 deferred, 2 scheduled. visible_at, expires_at, enqueued_at,
+                -- state: StoredState (0 active, 1 deferred, 2 scheduled). visible_at, expires_at, enqueued_at,
                 -- scheduled_at: wall-clock milliseconds. locked_until: monotonic nanoseconds of the
                 -- process that locked it; every lock is released when the file is opened.
                 CREATE TABLE message (
@@ -59,7 +59,7 @@ enum Schema {
                     parked INTEGER NOT NULL DEFAULT 0,
                     PRIMARY KEY (entity_id, session_id)
                 ) WITHOUT ROWID;
-                -- Duplicate detection: kind 0 keys a messageId, kind 1 a (senderId, senderSequence) pair.
+                -- Duplicate detection (kind: DuplicateDetection.Kind): 0 keys a messageId, 1 a (senderId, senderSequence) pair.
                 CREATE TABLE dedup (
                     entity_id INTEGER NOT NULL,
                     kind INTEGER NOT NULL,

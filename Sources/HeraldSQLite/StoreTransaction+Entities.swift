@@ -4,22 +4,14 @@ import HeraldCore
 
 extension StoreTransaction {
     func createEntity(_ path: EntityPath, options: EntityOptions, filter: SubscriptionFilter?) throws -> Void {
-        try path.validate()
-        try options.validate()
-        try filter?.validate()
+        try path.checkCreation(options: options, filter: filter)
         var topic: EntityRecord?
         if path.kind == .subscription {
-            let found = self.state.entity(path.topic ?? "")
-            guard let record = found, record.path.kind == .topic else { throw EntityPath.topic(path.topic ?? "").notFoundError(found: found?.path.kind) }
-            topic = record
+            topic = try EntityPath.topic(path.topic ?? "").resolved(self.state.entity(path.topic ?? ""))
         }
-        if let existing = self.state.entity(path.entityKey) {
-            throw HeraldError(.entityAlreadyExists, "a \(existing.path.kind.rawValue) named '\(path.entityKey)' already exists")
-        }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let optionsJSON = String(decoding: try encoder.encode(options), as: UTF8.self)
-        let filterJSON = try filter.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        if let existing = self.state.entity(path.entityKey) { throw path.alreadyExistsError(existing: existing.path.kind) }
+        let optionsJSON = try StoredJSON.encode(options)
+        let filterJSON = try filter.map(StoredJSON.encode)
         try self.execute(
             "INSERT INTO entity (key, kind, name, topic_id, options, filter) VALUES (?, ?, ?, ?, ?, ?)",
             [path.entityKey, path.kind.rawValue, path.name, topic?.id, optionsJSON, filterJSON]
@@ -33,8 +25,7 @@ extension StoreTransaction {
 
     func deleteEntity(_ path: EntityPath) throws {
         try path.validate()
-        let found = self.state.entity(path.entityKey)
-        guard let record = found, record.path.kind == path.kind else { throw path.notFoundError(found: found?.path.kind) }
+        let record = try path.resolved(self.state.entity(path.entityKey))
         let ids = [record.id] + self.state.subscriptions(of: record).map(\.id)
         for id in ids {
             for table in ["message", "session", "dedup"] {
@@ -49,9 +40,7 @@ extension StoreTransaction {
         var topicRecord: EntityRecord?
         if let topic {
             try EntityName.validate(topic)
-            let found = self.state.entity(topic)
-            guard let record = found, record.path.kind == .topic else { throw EntityPath.topic(topic).notFoundError(found: found?.path.kind) }
-            topicRecord = record
+            topicRecord = try EntityPath.topic(topic).resolved(self.state.entity(topic))
         }
         let records = topicRecord.map { self.state.subscriptions(of: $0) }
             ?? self.state.entitiesByKey.values.filter { $0.path.kind == kind }
@@ -73,8 +62,9 @@ extension StoreTransaction {
             arguments: [self.monotonic, entity.id]
         )
         for row in rows {
-            let state: Int = row[1]
-            counts.add(row[3], of: path, isDeadLetter: row[0], isLocked: row[2], isDeferred: state == 1, isScheduled: state == 2)
+            // Swept just now: a message still stored as scheduled is scheduled later.
+            let state = try StoredState(code: row[1])
+            counts.add(row[3], of: path, isDeadLetter: row[0], isLocked: row[2], isDeferred: state == .deferred, isScheduled: state == .scheduled)
         }
         return counts
     }

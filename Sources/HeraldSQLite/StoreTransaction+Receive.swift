@@ -6,9 +6,7 @@ extension StoreTransaction {
     func receive(from path: EntityPath, maxCount: Int, maxBytes: Int = .max, mode: ReceiveMode) throws -> [ReceivedMessage] {
         try HeraldLimits.checkReceiveCount(maxCount)
         let entity = try self.receiveSource(path)
-        if entity.options.requiresSession && !path.isDeadLetter {
-            throw HeraldError(.sessionRequired, "'\(path)' requires sessions: accept a session and receive from it")
-        }
+        try path.checkReceivesWithoutSession(entity.options)
         if !path.isDeadLetter { try self.sweep(entity) }
         let nonce = try RandomIdentifier.uuid()
         var received: [ReceivedMessage] = []
@@ -43,10 +41,10 @@ extension StoreTransaction {
 
     /// The rows that can be delivered; those whose delivery count would exceed the maximum go to
     /// the dead-letter queue instead (a dead-letter queue's own messages never do).
-    private func deadLetteringExhausted(_ rows: [MessageRow], of entity: EntityRecord, from path: EntityPath) throws -> [MessageRow] {
-        var deliverable: [MessageRow] = []
+    private func deadLetteringExhausted(_ rows: [StoredMessage], of entity: EntityRecord, from path: EntityPath) throws -> [StoredMessage] {
+        var deliverable: [StoredMessage] = []
         for row in rows {
-            if !path.isDeadLetter && row.deliveryCount >= entity.options.maxDeliveryCount {
+            if entity.options.isExhausted(deliveryCount: row.deliveryCount, inDeadLetterQueue: path.isDeadLetter) {
                 try self.deadLetterExhausted(entity, row)
             } else {
                 deliverable.append(row)
@@ -56,7 +54,7 @@ extension StoreTransaction {
     }
 
     /// Locks (or, in receive-and-delete mode, removes) the messages of `rows` with one statement.
-    private func deliver(_ rows: [MessageRow], of entity: EntityRecord, mode: ReceiveMode, nonce: UUID, lockedUntil: Int64) throws -> [ReceivedMessage] {
+    private func deliver(_ rows: [StoredMessage], of entity: EntityRecord, mode: ReceiveMode, nonce: UUID, lockedUntil: Int64) throws -> [ReceivedMessage] {
         guard !rows.isEmpty else { return [] }
         let sequenceNumbers = "[" + rows.map { String($0.sequenceNumber) }.joined(separator: ",") + "]"
         switch mode {
@@ -89,18 +87,18 @@ extension StoreTransaction {
     func deadLetterExhausted(_ entity: EntityRecord, sequenceNumber: Int64, sessionId: String?) throws {
         try self.moveToDeadLetter(
             entity, sequenceNumber: sequenceNumber, sessionId: sessionId,
-            reason: DeadLetterReason.maxDeliveryCountExceeded, description: "delivered \(entity.options.maxDeliveryCount) times"
+            reason: DeadLetterReason.maxDeliveryCountExceeded, description: entity.options.exhaustedDescription
         )
     }
 
-    func deadLetterExhausted(_ entity: EntityRecord, _ row: MessageRow) throws {
+    func deadLetterExhausted(_ entity: EntityRecord, _ row: StoredMessage) throws {
         try self.deadLetterExhausted(entity, sequenceNumber: row.sequenceNumber, sessionId: row.sessionId)
     }
 
     /// Locks (or, in receive-and-delete mode, removes) one message for a receiver; returns `nil`
     /// and dead-letters it instead when its delivery count has reached the maximum.
-    func deliver(_ row: MessageRow, of entity: EntityRecord, mode: ReceiveMode, nonce: UUID, lockedUntil: Int64) throws -> ReceivedMessage? {
-        if !row.isDeadLetter && row.deliveryCount >= entity.options.maxDeliveryCount {
+    func deliver(_ row: StoredMessage, of entity: EntityRecord, mode: ReceiveMode, nonce: UUID, lockedUntil: Int64) throws -> ReceivedMessage? {
+        if entity.options.isExhausted(deliveryCount: row.deliveryCount, inDeadLetterQueue: row.isDeadLetter) {
             try self.deadLetterExhausted(entity, row)
             return nil
         }
@@ -110,10 +108,8 @@ extension StoreTransaction {
     func receiveDeferred(from path: EntityPath, sequenceNumbers: [Int64]) throws -> [ReceivedMessage] {
         try HeraldLimits.checkReceiveCount(sequenceNumbers.count)
         let entity = try self.receiveSource(path)
-        if entity.options.requiresSession && !path.isDeadLetter {
-            throw HeraldError(.sessionRequired, "deferred messages of a session entity are received through their session")
-        }
-        var rows: [MessageRow] = []
+        try path.checkReceivesWithoutSession(entity.options, deferred: true)
+        var rows: [StoredMessage] = []
         var seen: Set<Int64> = []
         for sequenceNumber in sequenceNumbers {
             guard seen.insert(sequenceNumber).inserted else {
@@ -154,8 +150,6 @@ extension StoreTransaction {
         var entity: EntityRecord
         var deliveryCount: Int
         var sessionId: String?
-        var state: Int
-        var timeToLive: Int64?
     }
 
     /// Checks that `token` holds the current, unexpired lock of its message (GUARANTEES.md §4.3, §4.13).
@@ -163,51 +157,36 @@ extension StoreTransaction {
         let entity = try self.receiveSource(token.entity)
         let row = try Row.fetchOne(
             self.db.cachedStatement(sql: """
-                SELECT dlq, lock_nonce, locked_until, session_id, delivery_count, state, ttl_ms
-                FROM message WHERE entity_id = ? AND seq = ?
+                SELECT dlq, lock_nonce, locked_until, session_id, delivery_count FROM message WHERE entity_id = ? AND seq = ?
                 """),
             arguments: [entity.id, token.sequenceNumber]
         )
         guard let row, (row[0] as Bool) == token.entity.isDeadLetter, (row[1] as Data?) == Self.nonceData(token.nonce) else {
-            throw HeraldError(.lockLost, "the lock of message \(token.sequenceNumber) in '\(token.entity)' is lost: expired, settled, or superseded by a later delivery")
+            throw token.lockLost
         }
         let sessionId: String? = row[3]
-        if entity.options.requiresSession && !token.entity.isDeadLetter, let sessionId {
+        if token.entity.locksThroughSession(entity.options), let sessionId {
             guard let hold = self.state.sessionLocks[entity.id]?[sessionId], hold.lockedUntil > self.monotonic else {
-                throw HeraldError(.sessionLockLost, "the lock of session '\(sessionId)' in '\(token.entity)' is lost")
+                throw SessionLock.lost(sessionId, in: token.entity)
             }
         } else if (row[2] as Int64? ?? 0) <= self.monotonic {
-            throw HeraldError(.lockLost, "the lock of message \(token.sequenceNumber) in '\(token.entity)' expired")
+            throw token.lockExpired
         }
-        return LockedMessage(entity: entity, deliveryCount: row[4], sessionId: sessionId, state: row[5], timeToLive: row[6])
+        return LockedMessage(entity: entity, deliveryCount: row[4], sessionId: sessionId)
     }
 
     /// Completes `tokens`; tokens that already completed their messages (remembered, see
     /// ``settling(_:as:_:)``) count as completed, and the answer is `alreadySettled` when all had.
     @discardableResult
     func complete(_ tokens: [LockToken]) throws -> SettlementOutcome {
-        guard tokens.count <= HeraldLimits.maxBatchCount else {
-            throw HeraldError(.batchTooLarge, "complete at most \(HeraldLimits.maxBatchCount) messages in one transaction; got \(tokens.count)")
-        }
-        guard Set(tokens).count == tokens.count else {
-            throw HeraldError(.invalidArgument, "the same lock token appears twice")
-        }
+        try HeraldLimits.checkCompletion(tokens)
         // Tokens of one receive share a nonce: settle each such group with one statement, and
         // count the rows it removed; one lost token rejects the whole call (and undoes its writes).
-        // Groups in the order of their first token, so that the error a call gets is the same on
-        // every run (a dictionary's order differs between processes).
-        var groups: [String: [LockToken]] = [:]
-        var order: [String] = []
-        for token in tokens {
-            let key = "\(token.entity)\u{0}\(token.nonce)"
-            if groups[key] == nil { order.append(key) }
-            groups[key, default: []].append(token)
-        }
         var alreadyCompleted = 0
-        for group in order.compactMap({ groups[$0] }) {
+        for group in LockToken.groupedByDelivery(tokens) {
             let first = group[0]
             let entity = try self.receiveSource(first.entity)
-            if entity.options.requiresSession && !first.entity.isDeadLetter {
+            if first.entity.locksThroughSession(entity.options) {
                 for token in group {
                     let outcome = try self.settling(token, as: .complete) {
                         _ = try self.lockedMessage(token)
@@ -247,13 +226,13 @@ extension StoreTransaction {
         try HeraldLimits.checkAbandonDelay(delay)
         return try self.settling(token, as: .abandon) {
             let locked = try self.lockedMessage(token)
-            if !token.entity.isDeadLetter && locked.deliveryCount >= locked.entity.options.maxDeliveryCount {
+            if locked.entity.options.isExhausted(deliveryCount: locked.deliveryCount, inDeadLetterQueue: token.entity.isDeadLetter) {
                 try self.deadLetterExhausted(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId)
                 return locked.entity
             }
             try self.execute(
                 "UPDATE message SET lock_nonce = NULL, locked_until = NULL, visible_at = ? WHERE entity_id = ? AND seq = ?",
-                [delay.map { $0 > .zero ? self.nowMilliseconds + $0.milliseconds : 0 } ?? 0, locked.entity.id, token.sequenceNumber]
+                [EntityOptions.visibleAt(afterAbandonDelay: delay, now: self.nowMilliseconds), locked.entity.id, token.sequenceNumber]
             )
             self.state.touch(locked.entity)
             return locked.entity
@@ -264,7 +243,7 @@ extension StoreTransaction {
     func deferMessage(_ token: LockToken) throws -> SettlementOutcome {
         try self.settling(token, as: .deferral) {
             let locked = try self.lockedMessage(token)
-            if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "dead letters cannot be deferred") }
+            try token.checkDeferrable()
             try self.execute(
                 "UPDATE message SET state = 1, lock_nonce = NULL, locked_until = NULL WHERE entity_id = ? AND seq = ?",
                 [locked.entity.id, token.sequenceNumber]
@@ -275,12 +254,10 @@ extension StoreTransaction {
 
     @discardableResult
     func deadLetter(_ token: LockToken, reason: String, description: String?) throws -> SettlementOutcome {
-        for text in [reason, description ?? ""] where text.utf8.count > HeraldLimits.maxDeadLetterTextLength {
-            throw HeraldError(.identifierTooLong, "a dead-letter reason or description has at most \(HeraldLimits.maxDeadLetterTextLength) bytes")
-        }
+        try HeraldLimits.checkDeadLetterText(reason: reason, description: description)
         return try self.settling(token, as: .deadLetter) {
             let locked = try self.lockedMessage(token)
-            if token.entity.isDeadLetter { throw HeraldError(.invalidArgument, "the message is already a dead letter") }
+            try token.checkDeadLetterable()
             try self.moveToDeadLetter(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId, reason: reason, description: description)
             return locked.entity
         }
@@ -289,7 +266,7 @@ extension StoreTransaction {
     func renewLock(_ token: LockToken) throws -> Date {
         let locked = try self.lockedMessage(token)
         var until = self.monotonic + locked.entity.options.lockDuration.nanoseconds
-        if locked.entity.options.requiresSession && !token.entity.isDeadLetter, let sessionId = locked.sessionId,
+        if token.entity.locksThroughSession(locked.entity.options), let sessionId = locked.sessionId,
             let hold = self.state.sessionLocks[locked.entity.id]?[sessionId]
         {
             until = hold.lockedUntil  // a session message is locked for as long as its session
@@ -300,9 +277,7 @@ extension StoreTransaction {
 
     @discardableResult
     func resubmit(_ token: LockToken) throws -> SettlementOutcome {
-        guard token.entity.isDeadLetter else {
-            throw HeraldError(.invalidArgument, "resubmit takes the lock token of a message received from a dead-letter queue")
-        }
+        try token.checkResubmittable()
         return try self.settling(token, as: .resubmit) { try self.resubmitLocked(token) }
     }
 

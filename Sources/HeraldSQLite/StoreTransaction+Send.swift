@@ -3,25 +3,11 @@ import GRDB
 import HeraldCore
 
 extension StoreTransaction {
-    /// How long a (senderId, senderSequence) pair is remembered when the entity has no (or a
-    /// shorter) duplicate-detection window: a day.
-    static let senderPairRetention: Int64 = 86_400_000
-
     func send(_ messages: [Message], to path: EntityPath) throws -> [SendReceipt] {
-        guard messages.count <= HeraldLimits.maxBatchCount else {
-            throw HeraldError(.batchTooLarge, "a batch holds at most \(HeraldLimits.maxBatchCount) messages; got \(messages.count)")
-        }
+        try HeraldLimits.checkBatchCount(messages.count)
         let target = try self.sendTarget(path)
         let subscriptions = target.path.kind == .topic ? self.state.subscriptions(of: target) : []
-        // Check everything before writing anything: a batch is all or nothing.
-        for message in messages {
-            try message.validate(against: target.options)
-            for subscription in subscriptions where subscription.options.requiresSession && message.sessionId == nil {
-                if subscription.filter.matches(message) {
-                    throw HeraldError(.sessionRequired, "subscription '\(subscription.path.name)' requires sessions: set sessionId")
-                }
-            }
-        }
+        try Message.checkBatch(messages, against: target.options, subscriptions: subscriptions)
         try self.pruneDuplicateHistory()
         var receipts: [SendReceipt] = []
         receipts.reserveCapacity(messages.count)
@@ -48,13 +34,7 @@ extension StoreTransaction {
     }
 
     private func insert(_ message: Message, into entity: EntityRecord, sequenceNumber: Int64, defaultTimeToLive: Duration?) throws {
-        let scheduledAt = message.scheduledEnqueueTime?.millisecondsSince1970
-        let isScheduled = (scheduledAt ?? 0) > self.nowMilliseconds
-        let enqueuedAt = isScheduled ? scheduledAt! : self.nowMilliseconds
-        // 0: visible now. Only scheduled and delayed messages compare against the wall clock,
-        // so a wall-clock jump back does not hide the rest.
-        let visibleAt = isScheduled ? enqueuedAt : 0
-        let timeToLive = message.timeToLive ?? defaultTimeToLive
+        let enqueued = EnqueuedMessage(message, now: self.nowMilliseconds, defaultTimeToLive: defaultTimeToLive)
         let properties = message.applicationProperties.isEmpty ? nil : try PropertyCodec.encode(message.applicationProperties)
         try self.execute(
             """
@@ -64,31 +44,25 @@ extension StoreTransaction {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """,
             [
-                entity.id, sequenceNumber, isScheduled ? 2 : 0, visibleAt, timeToLive.map { enqueuedAt + $0.milliseconds },
-                message.sessionId, enqueuedAt, message.messageId, message.contentType, message.subject,
+                entity.id, sequenceNumber, enqueued.state.code, enqueued.visibleAt, enqueued.expiresAt,
+                message.sessionId, enqueued.enqueuedAt, message.messageId, message.contentType, message.subject,
                 message.correlationId, message.causationId, message.replyTo, message.timeToLive?.milliseconds,
-                scheduledAt, properties, message.senderId, message.senderSequence, message.body,
+                enqueued.scheduledAt, properties, message.senderId, message.senderSequence, message.body,
             ]
         )
-        if !isScheduled { self.state.touch(entity) }
+        if enqueued.isVisibleNow { self.state.touch(entity) }
     }
 
     /// The receipt of the original when `message` repeats a messageId inside the window or a
     /// sender's (senderId, senderSequence) pair.
     private func duplicate(of message: Message, in target: EntityRecord) throws -> SendReceipt? {
-        if target.options.duplicateDetectionWindow != nil {
+        var remembered: [(DuplicateDetection.Kind, String)] = []
+        if target.options.duplicateDetectionWindow != nil { remembered.append((.messageId, message.messageId)) }
+        if let senderKey = DuplicateDetection.senderKey(of: message) { remembered.append((.senderPair, senderKey)) }
+        for (kind, key) in remembered {
             let original = try Int64.fetchOne(
-                self.db.cachedStatement(sql: "SELECT seq FROM dedup WHERE entity_id = ? AND kind = 0 AND key = ? AND expires_at > ?"),
-                arguments: [target.id, message.messageId, self.nowMilliseconds]
-            )
-            if let original { return SendReceipt(sequenceNumber: original, isDuplicate: true) }
-        }
-        if let senderId = message.senderId, let senderSequence = message.senderSequence {
-            // The exact pair, not "anything below the highest": a late, lower number from a
-            // sender is a reordered message, which a receiver may hold until the gap fills.
-            let original = try Int64.fetchOne(
-                self.db.cachedStatement(sql: "SELECT seq FROM dedup WHERE entity_id = ? AND kind = 1 AND key = ? AND expires_at > ?"),
-                arguments: [target.id, Self.senderKey(senderId, senderSequence), self.nowMilliseconds]
+                self.db.cachedStatement(sql: "SELECT seq FROM dedup WHERE entity_id = ? AND kind = ? AND key = ? AND expires_at > ?"),
+                arguments: [target.id, kind.code, key, self.nowMilliseconds]
             )
             if let original { return SendReceipt(sequenceNumber: original, isDuplicate: true) }
         }
@@ -97,22 +71,19 @@ extension StoreTransaction {
 
     private func remember(_ message: Message, in target: EntityRecord, sequenceNumber: Int64) throws {
         let window = target.options.duplicateDetectionWindow?.milliseconds
+        var remembered: [(DuplicateDetection.Kind, String, expiresAt: Int64)] = []
         if let window {
+            remembered.append((.messageId, message.messageId, DuplicateDetection.messageIdExpiry(now: self.nowMilliseconds, window: window)))
+        }
+        if let senderKey = DuplicateDetection.senderKey(of: message) {
+            remembered.append((.senderPair, senderKey, DuplicateDetection.senderPairExpiry(now: self.nowMilliseconds, window: window)))
+        }
+        for (kind, key, expiresAt) in remembered {
             try self.execute(
-                "INSERT OR REPLACE INTO dedup (entity_id, kind, key, seq, expires_at) VALUES (?, 0, ?, ?, ?)",
-                [target.id, message.messageId, sequenceNumber, self.nowMilliseconds + window]
+                "INSERT OR REPLACE INTO dedup (entity_id, kind, key, seq, expires_at) VALUES (?, ?, ?, ?, ?)",
+                [target.id, kind.code, key, sequenceNumber, expiresAt]
             )
         }
-        if let senderId = message.senderId, let senderSequence = message.senderSequence {
-            try self.execute(
-                "INSERT OR REPLACE INTO dedup (entity_id, kind, key, seq, expires_at) VALUES (?, 1, ?, ?, ?)",
-                [target.id, Self.senderKey(senderId, senderSequence), sequenceNumber, self.nowMilliseconds + max(window ?? 0, Self.senderPairRetention)]
-            )
-        }
-    }
-
-    private static func senderKey(_ senderId: String, _ sequence: Int64) -> String {
-        "\(sequence):\(senderId)"
     }
 
     /// Forgets duplicate-detection entries past their window, a bounded number at a time, at most once a second.
@@ -130,9 +101,7 @@ extension StoreTransaction {
 
     func cancelScheduled(_ sequenceNumbers: [Int64], in path: EntityPath) throws {
         let target = try self.sendTarget(path)
-        guard target.path.kind == .queue else {
-            throw HeraldError(.invalidArgument, "cancel scheduled messages of a queue; a topic's copies live in its subscriptions")
-        }
+        try target.path.checkCancellable()
         for sequenceNumber in sequenceNumbers {
             // Once its scheduled time has come a message is active, whether or not a receive or
             // a count has swept it yet: only the time decides.
@@ -144,8 +113,7 @@ extension StoreTransaction {
                 let exists = try Bool.fetchOne(
                     self.db.cachedStatement(sql: "SELECT 1 FROM message WHERE entity_id = ? AND seq = ?"), arguments: [target.id, sequenceNumber]
                 ) ?? false
-                let found: HeraldError.Uncancellable =
-                    exists ? .notScheduled : (sequenceNumber >= 1 && sequenceNumber <= target.lastSequence ? .gone : .neverAssigned)
+                let found = HeraldError.Uncancellable(holdsMessage: exists, sequenceNumber: sequenceNumber, lastSequence: target.lastSequence)
                 throw HeraldError.cannotCancel(sequenceNumber, in: path, found)
             }
         }

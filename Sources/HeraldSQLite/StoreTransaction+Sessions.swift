@@ -4,11 +4,9 @@ import HeraldCore
 
 extension StoreTransaction {
     private func sessionEntity(_ path: EntityPath) throws -> EntityRecord {
-        if path.isDeadLetter { throw HeraldError(.invalidArgument, "a dead-letter queue has no sessions") }
+        try path.checkSessionPath()
         let entity = try self.receiveSource(path)
-        guard entity.options.requiresSession else {
-            throw HeraldError(.sessionNotEnabled, "'\(path)' does not require sessions")
-        }
+        try path.checkSessionsEnabled(entity.options)
         return entity
     }
 
@@ -17,9 +15,7 @@ extension StoreTransaction {
         let entity = try self.sessionEntity(path)
         let chosen: String
         if let sessionId {
-            guard !sessionId.isEmpty, sessionId.utf8.count <= HeraldLimits.maxIdentifierLength else {
-                throw HeraldError(.identifierTooLong, "a sessionId has 1 to \(HeraldLimits.maxIdentifierLength) bytes")
-            }
+            try HeraldLimits.checkSessionId(sessionId)
             if let hold = self.state.sessionLocks[entity.id]?[sessionId], hold.lockedUntil > self.monotonic {
                 throw HeraldError(.sessionCannotBeLocked, "session '\(sessionId)' of '\(path)' is held by another receiver")
             }
@@ -68,7 +64,7 @@ extension StoreTransaction {
         guard let hold = self.state.sessionLocks[entity.id]?[session.sessionId], hold.nonce == session.nonce,
             hold.lockedUntil > self.monotonic
         else {
-            throw HeraldError(.sessionLockLost, "the lock of session '\(session.sessionId)' in '\(session.entity)' is lost")
+            throw session.lost
         }
         return (entity, hold)
     }
@@ -126,9 +122,7 @@ extension StoreTransaction {
     }
 
     func setSessionState(_ state: Data?, for session: SessionLock) throws {
-        if let state, state.count > HeraldLimits.maxSessionStateSize {
-            throw HeraldError(.messageTooLarge, "session state has at most \(HeraldLimits.maxSessionStateSize) bytes; got \(state.count)")
-        }
+        try HeraldLimits.checkSessionState(state)
         let (entity, _) = try self.heldSession(session)
         try self.execute(
             "INSERT INTO session (entity_id, session_id, state) VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET state = excluded.state",

@@ -7,50 +7,29 @@ extension StoreTransaction {
     /// undoes everything the transaction wrote before it.
     func commit(_ transaction: BrokerTransaction) throws -> TransactionReceipt {
         try transaction.validate()
-        for entry in transaction.inboxEntries {
-            try self.execute(
-                "INSERT INTO inbox (handler, message_id, handled_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-                [entry.handler, entry.messageId, self.nowMilliseconds]
-            )
-            if self.db.changesCount == 0 {
-                throw HeraldError(.alreadyProcessed, "handler '\(entry.handler)' already handled message '\(entry.messageId)'")
+        var receipt = TransactionReceipt(sends: [], streamVersions: [:])
+        for step in transaction.steps {
+            switch step {
+            case .recordInbox(let entry): try self.recordInbox(entry)
+            case .writeDocument(let write): try self.writeDocument(write)
+            case .append(let append): receipt.streamVersions[append.stream] = try self.append(append)
+            case .send(let messages, let entity): receipt.sends += try self.send(messages, to: entity)
+            case .cancelScheduled(let sequenceNumber, let entity): try self.cancelScheduled([sequenceNumber], in: entity)
+            case .cancelScheduledMessage(let messageId, let entity): try self.cancelScheduled(messageId: messageId, in: entity)
+            case .deferMessage(let token): try self.deferMessage(token)
+            case .deadLetter(let token, let reason, let description): try self.deadLetter(token, reason: reason, description: description)
+            case .complete(let tokens): try self.complete(tokens)
             }
         }
-        for write in transaction.documentWrites {
-            try self.writeDocument(write)
-        }
-        var streamVersions: [String: Int64] = [:]
-        for append in transaction.appends {
-            streamVersions[append.stream] = try self.append(append)
-        }
-        var sendReceipts: [SendReceipt] = []
-        var index = transaction.sends.startIndex
-        while index < transaction.sends.endIndex {
-            // Consecutive sends to one entity go as one batch.
-            let entity = transaction.sends[index].entity
-            var end = index
-            while end < transaction.sends.endIndex && transaction.sends[end].entity == entity { end += 1 }
-            sendReceipts += try self.send(transaction.sends[index..<end].map(\.message), to: entity)
-            index = end
-        }
-        for cancellation in transaction.cancellations {
-            if let sequenceNumber = cancellation.sequenceNumber {
-                try self.cancelScheduled([sequenceNumber], in: cancellation.entity)
-            } else if let messageId = cancellation.messageId {
-                try self.cancelScheduled(messageId: messageId, in: cancellation.entity)
-            }
-        }
-        for settlement in transaction.settlements {
-            if let reason = settlement.deadLetterReason {
-                _ = try self.deadLetter(settlement.token, reason: reason, description: settlement.deadLetterDescription)
-            } else {
-                _ = try self.deferMessage(settlement.token)
-            }
-        }
-        if !transaction.completions.isEmpty {
-            _ = try self.complete(transaction.completions)
-        }
-        return TransactionReceipt(sends: sendReceipts, streamVersions: streamVersions)
+        return receipt
+    }
+
+    private func recordInbox(_ entry: InboxEntry) throws {
+        try self.execute(
+            "INSERT INTO inbox (handler, message_id, handled_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [entry.handler, entry.messageId, self.nowMilliseconds]
+        )
+        if self.db.changesCount == 0 { throw entry.alreadyProcessed }
     }
 
     private func writeDocument(_ write: BrokerTransaction.DocumentWrite) throws {
@@ -58,12 +37,7 @@ extension StoreTransaction {
             self.db.cachedStatement(sql: "SELECT version FROM document WHERE collection = ? AND key = ?"),
             arguments: [write.collection, write.key]
         ) ?? 0
-        guard current == write.expectedVersion else {
-            throw HeraldError(
-                .concurrencyConflict,
-                "document '\(write.key)' of '\(write.collection)' is at version \(current), not \(write.expectedVersion)"
-            )
-        }
+        guard current == write.expectedVersion else { throw write.conflict(current: current) }
         if let data = write.data {
             try self.execute(
                 """
@@ -83,11 +57,8 @@ extension StoreTransaction {
             self.db.cachedStatement(sql: "SELECT MAX(version) FROM event WHERE stream = ?"),
             arguments: [append.stream]
         ) ?? 0
-        try append.expectedVersion.check(current: current, stream: append.stream)
-        var version = current
-        var messages: [Message] = []
-        for event in append.events {
-            version += 1
+        let events = try append.numbered(after: current)
+        for (version, event) in events {
             try self.execute(
                 """
                 INSERT INTO event (stream, version, type, data, correlation_id, causation_id, recorded_at)
@@ -95,12 +66,11 @@ extension StoreTransaction {
                 """,
                 [append.stream, version, event.type, event.data, event.correlationId, event.causationId, self.nowMilliseconds]
             )
-            messages.append(event.publishedMessage(stream: append.stream, version: version))
         }
-        if let topic = append.publishTo, !messages.isEmpty {
-            _ = try self.send(messages, to: topic)
+        if let publication = append.publication(after: current) {
+            _ = try self.send(publication.messages, to: publication.topic)
         }
-        return version
+        return current + Int64(events.count)
     }
 
     func document(_ key: String, in collection: String) throws -> VersionedDocument? {

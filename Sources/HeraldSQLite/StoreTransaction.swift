@@ -2,6 +2,8 @@ import Foundation
 import GRDB
 import HeraldCore
 
+extension EntityRecord: StoredEntity {}
+
 /// One operation's view of the writer: the open transaction, the writer's state and the time the
 /// operation runs at. Every broker operation is a method of this type, in the extensions that
 /// follow, and runs synchronously on the writer thread.
@@ -36,13 +38,8 @@ struct StoreTransaction {
         if !path.isDeadLetter, path.kind != .subscription, let record = self.state.entity(path.entityKey), record.path.kind == path.kind {
             return record
         }
-        try path.validate()
-        if path.kind == .subscription || path.isDeadLetter {
-            throw HeraldError(.invalidArgument, "send to a queue or a topic, not to \(path)")
-        }
-        let found = self.state.entity(path.entityKey)
-        guard let record = found, record.path.kind == path.kind else { throw path.notFoundError(found: found?.path.kind) }
-        return record
+        try path.checkSendTarget()
+        return try path.resolved(self.state.entity(path.entityKey))
     }
 
     /// The queue or subscription a receiver addresses (the owner, for a dead-letter path).
@@ -50,13 +47,8 @@ struct StoreTransaction {
         if let record = self.state.entity(path.entityKey), record.path == path.origin, path.kind != .topic {
             return record
         }
-        try path.validate()
-        if path.kind == .topic {
-            throw HeraldError(.invalidArgument, "receive from a subscription of topic '\(path.name)', not from the topic")
-        }
-        let found = self.state.entity(path.entityKey)
-        guard let record = found, record.path.kind == path.kind else { throw path.notFoundError(found: found?.path.kind) }
-        return record
+        try path.checkReceiveSource()
+        return try path.resolved(self.state.entity(path.entityKey))
     }
 
     static func nonceData(_ nonce: UUID) -> Data {
@@ -74,22 +66,11 @@ extension StoreTransaction {
         scheduled_at, properties, sender_id, sender_seq, body, dl_reason, dl_description
         """
 
-    /// A message row with what the broker needs to decide about it.
-    struct MessageRow {
-        var sequenceNumber: Int64
-        var isDeadLetter: Bool
-        var state: Int
-        var visibleAt: Int64
-        var deliveryCount: Int
-        var lockedUntil: Int64?
-        var sessionId: String?
-        var received: ReceivedMessage
-    }
-
-    func decode(_ row: Row, entity: EntityRecord) throws -> MessageRow {
+    func decode(_ row: Row, entity: EntityRecord) throws -> StoredMessage {
         let sequenceNumber: Int64 = row[0]
         let isDeadLetter: Bool = row[1]
-        let state: Int = row[2]
+        let state = try StoredState(code: row[2])
+        let visibleAt: Int64 = row[3]
         let properties: Data? = row[18]
         var applicationProperties: [String: PropertyValue] = [:]
         if let properties {
@@ -121,22 +102,20 @@ extension StoreTransaction {
             sequenceNumber: sequenceNumber,
             enqueuedTime: Date(millisecondsSince1970: row[9]),
             deliveryCount: row[5],
-            state: state == 1 ? .deferred : state == 2 ? .scheduled : .active,
+            // A scheduled message reads as scheduled until a sweep makes it active (see `sweep`).
+            state: state.readState,
             lockToken: nil,
             lockedUntil: hasLock ? lockedUntil.map { self.wallTime(ofMonotonic: $0) } : nil,
             expiresAt: expiresAt.map { Date(millisecondsSince1970: $0) },
             deadLetterReason: row[22],
             deadLetterDescription: row[23]
         )
-        return MessageRow(
-            sequenceNumber: sequenceNumber, isDeadLetter: isDeadLetter, state: state, visibleAt: row[3],
-            deliveryCount: row[5], lockedUntil: hasLock ? lockedUntil : nil, sessionId: row[8], received: received
-        )
+        return StoredMessage(received: received, visibleAt: visibleAt)
     }
 
-    func fetchMessages(_ sql: String, _ arguments: StatementArguments, entity: EntityRecord) throws -> [MessageRow] {
+    func fetchMessages(_ sql: String, _ arguments: StatementArguments, entity: EntityRecord) throws -> [StoredMessage] {
         let statement = try self.db.cachedStatement(sql: sql)
-        var rows: [MessageRow] = []
+        var rows: [StoredMessage] = []
         let cursor = try Row.fetchCursor(statement, arguments: arguments)
         while let row = try cursor.next() {
             rows.append(try self.decode(row, entity: entity))
