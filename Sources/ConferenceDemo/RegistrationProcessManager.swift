@@ -1,5 +1,5 @@
-public import HeraldCQRS
 import Foundation
+public import HeraldCQRS
 import HeraldCore
 
 /// The registration process manager (saga) of one order, correlated by order id and kept as the

@@ -13,7 +13,9 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The server's API key (default: $HERALD_KEY).", valueName: "key"))
     var key: String?
 
-    @Option(help: ArgumentHelp("A data directory to open directly, holding herald.sqlite (default: ./herald-data). The server must not be running on it.", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "A data directory to open directly, holding herald.sqlite (default: ./herald-data). The server must not be running on it.", valueName: "path"))
     var data: String?
 
     @Flag(help: "Print machine-readable JSON instead of tables.")

@@ -138,7 +138,8 @@ public struct DeadLetterCommand: AsyncParsableCommand {
                         CommandOutput.print("resubmitted \(resubmitted.count) dead letter(s) to \(queue.origin)")
                     }
                     if !missing.isEmpty {
-                        throw HeraldError(.messageNotFound, "no dead letter of \(queue.origin) with sequence number \(missing.map(String.init).joined(separator: ", "))")
+                        throw HeraldError(
+                            .messageNotFound, "no dead letter of \(queue.origin) with sequence number \(missing.map(String.init).joined(separator: ", "))")
                     }
                 }
             }

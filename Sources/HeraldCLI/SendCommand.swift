@@ -53,7 +53,8 @@ public struct SendCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Schedule the message this far in the future.", valueName: "duration"))
     var delay: DurationArgument?
 
-    @Option(name: .customLong("property"), help: ArgumentHelp("An application property (repeatable): key=value, key:int=5, key:bool=true.", valueName: "key=value"))
+    @Option(
+        name: .customLong("property"), help: ArgumentHelp("An application property (repeatable): key=value, key:int=5, key:bool=true.", valueName: "key=value"))
     var properties: [PropertyArgument] = []
 
     @Flag(help: "Address the entity as a topic explicitly.")

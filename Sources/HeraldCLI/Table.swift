@@ -25,9 +25,11 @@ struct Table {
     /// The header, then one line per row; columns are separated by two spaces and no line has
     /// trailing blanks.
     func render() -> String {
-        let cells = [self.columns.map(\.title)] + self.rows.map { row in
-            self.columns.indices.map { $0 < row.count ? Self.singleLine(row[$0]) : "" }
-        }
+        let cells =
+            [self.columns.map(\.title)]
+            + self.rows.map { row in
+                self.columns.indices.map { $0 < row.count ? Self.singleLine(row[$0]) : "" }
+            }
         let widths = self.columns.indices.map { index in cells.map { $0[index].count }.max() ?? 0 }
         return cells.map { row in
             var line = ""

@@ -75,7 +75,8 @@ public struct ProjectionRunner: Sendable {
             guard let last = events.last else { return applied }
             var transaction = BrokerTransaction()
             for event in events { try await self.projection.apply(event, to: &transaction) }
-            transaction.write(try MessageCoding.encode(last.position), collection: "herald.checkpoints", key: self.projection.name, expectedVersion: document?.version ?? 0)
+            transaction.write(
+                try MessageCoding.encode(last.position), collection: "herald.checkpoints", key: self.projection.name, expectedVersion: document?.version ?? 0)
             _ = try await self.broker.commit(transaction)
             applied += events.count
         }

@@ -56,7 +56,9 @@ public enum MessageCoding {
     }
 
     /// The broker message that carries `event`.
-    public static func message(for event: some Event, messageId: String, correlationId: String?, causationId: String?, sessionId: String? = nil) throws -> Message {
+    public static func message(for event: some Event, messageId: String, correlationId: String?, causationId: String?, sessionId: String? = nil) throws
+        -> Message
+    {
         Message(
             messageId: messageId, body: try Self.encode(event), contentType: "application/json",
             subject: type(of: event).typeName, correlationId: correlationId, causationId: causationId, sessionId: sessionId

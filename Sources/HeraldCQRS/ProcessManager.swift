@@ -52,4 +52,3 @@ extension HandlerContext {
         self.cancelScheduled(commandId: commandId, in: queue)
     }
 }
-

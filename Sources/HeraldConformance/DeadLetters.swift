@@ -10,7 +10,8 @@ extension BrokerConformance {
             try await broker.createQueue(queueName)
             let sent = Message(
                 messageId: "m-1", body: Data([0xDE, 0xAD, 0x00, 0xBE, 0xEF]), contentType: "application/octet-stream", subject: "Thing",
-                correlationId: "c", causationId: "d", replyTo: "r", applicationProperties: ["s": .string("v"), "i": .int(-1), "d": .double(0.25), "b": .bool(false)]
+                correlationId: "c", causationId: "d", replyTo: "r",
+                applicationProperties: ["s": .string("v"), "i": .int(-1), "d": .double(0.25), "b": .bool(false)]
             )
             try await broker.send(sent, to: queuePath)
             let message = try await receiveOne(broker, from: queuePath)

@@ -58,7 +58,8 @@ extension BrokerConformance {
                 [EntityDescription(path: .queue("custom"), options: queueOptions), EntityDescription(path: .queue("plain"), options: EntityOptions())],
                 "listQueues"
             )
-            let topicOptions = EntityOptions(defaultTimeToLive: .milliseconds(1500), duplicateDetectionWindow: .seconds(7 * 24 * 3600), maxMessageSize: 1_048_576)
+            let topicOptions = EntityOptions(
+                defaultTimeToLive: .milliseconds(1500), duplicateDetectionWindow: .seconds(7 * 24 * 3600), maxMessageSize: 1_048_576)
             try await broker.createTopic("events", options: topicOptions)
             try expectEqual(try await broker.listTopics(), [EntityDescription(path: .topic("events"), options: topicOptions)], "listTopics")
             let subscriptionOptions = EntityOptions(lockDuration: .seconds(300), maxDeliveryCount: 2000, requiresSession: true)

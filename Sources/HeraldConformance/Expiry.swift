@@ -72,7 +72,8 @@ extension BrokerConformance {
             let subscription = EntityPath.subscription("all", of: "events")
             let sentAt = context.clock.now()
             try await broker.send(Message(text: "m"), to: .topic("events"))
-            try expectSameMillisecond(try await broker.peekAll(subscription).first?.expiresAt, adding(.seconds(10), to: sentAt), "the topic's default applies to the copy")
+            try expectSameMillisecond(
+                try await broker.peekAll(subscription).first?.expiresAt, adding(.seconds(10), to: sentAt), "the topic's default applies to the copy")
             context.clock.advance(by: .seconds(10))
             try await expectNothing(broker, from: subscription, "the copy expired")
             try expectEqual(try await broker.peekAll(subscription.deadLetter).map(\.deadLetterReason), [DeadLetterReason.ttlExpired], "dead letters")

@@ -98,7 +98,9 @@ extension BrokerConformance {
             let scheduled = try await broker.schedule(Message(text: "scheduled"), at: adding(.seconds(30), to: context.clock.now()), to: queuePath)
             try await expectUnchanged(broker, [queuePath], "cancelScheduled of non-scheduled messages") {
                 try await expectError(.messageNotFound, "cancelScheduled of an active message") { try await broker.cancelScheduled([active], in: queuePath) }
-                try await expectError(.messageNotFound, "cancelScheduled of an unknown sequence number") { try await broker.cancelScheduled([999], in: queuePath) }
+                try await expectError(.messageNotFound, "cancelScheduled of an unknown sequence number") {
+                    try await broker.cancelScheduled([999], in: queuePath)
+                }
                 try await expectError(.messageNotFound, "cancelScheduled([scheduled, active]) cancels none") {
                     try await broker.cancelScheduled([scheduled, active], in: queuePath)
                 }

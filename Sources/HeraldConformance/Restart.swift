@@ -36,7 +36,9 @@ extension BrokerConformance {
             try await expectCounts(broker, queuePath, EntityCounts(), "all completed")
             broker = try await context.reopen()
             let next = try await broker.send(Message(text: "d"), to: queuePath)
-            try expect((next.sequenceNumber ?? 0) > (numbers.max() ?? .max), "a sequence number is never reused: \(String(describing: next.sequenceNumber)) after \(numbers)")
+            try expect(
+                (next.sequenceNumber ?? 0) > (numbers.max() ?? .max),
+                "a sequence number is never reused: \(String(describing: next.sequenceNumber)) after \(numbers)")
             broker = try await context.reopen()
             let after = try await broker.send(Message(text: "e"), to: queuePath)
             try expect((after.sequenceNumber ?? 0) > (next.sequenceNumber ?? .max), "and after another reopen: \(String(describing: after.sequenceNumber))")

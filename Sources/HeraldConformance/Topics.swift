@@ -47,7 +47,9 @@ extension BrokerConformance {
             for (name, _) in filters {
                 let received = try await broker.receiveNow(from: subscription(name))
                 try expectEqual(received.map(\.message.messageId), expected[name] ?? [], "subscription \(name) receives exactly the matching copies")
-                try expect(received.allSatisfy { $0.entity == subscription(name) && $0.lockToken?.entity == subscription(name) }, "\(name): entity and token name the subscription")
+                try expect(
+                    received.allSatisfy { $0.entity == subscription(name) && $0.lockToken?.entity == subscription(name) },
+                    "\(name): entity and token name the subscription")
             }
         },
 
@@ -91,7 +93,10 @@ extension BrokerConformance {
             try await broker.createTopic(topic.name, options: EntityOptions(maxMessageSize: 100))
             try await broker.createSubscription("one", topic: topic.name)
             try await broker.createSubscription("two", topic: topic.name, options: EntityOptions(), filter: SubscriptionFilter(subject: "keep"))
-            let good = [Message(messageId: "a", body: Data(), subject: "keep"), Message(messageId: "b", body: Data()), Message(messageId: "c", body: Data(), subject: "keep")]
+            let good = [
+                Message(messageId: "a", body: Data(), subject: "keep"), Message(messageId: "b", body: Data()),
+                Message(messageId: "c", body: Data(), subject: "keep"),
+            ]
             _ = try await broker.send(good, to: topic)
             let one = try await broker.receiveNow(from: subscription("one"))
             try expectEqual(one.map(\.message.messageId), ["a", "b", "c"], "one gets the whole batch in order")
@@ -137,7 +142,8 @@ extension BrokerConformance {
         ConformanceCase(name: "topics.subscriptionOptionsApply", guarantee: "§2, maxDeliveryCount, lockDuration") { context in
             let broker = context.broker
             try await broker.createTopic(topic.name)
-            try await broker.createSubscription("strict", topic: topic.name, options: EntityOptions(lockDuration: .seconds(5), maxDeliveryCount: 1), filter: .all)
+            try await broker.createSubscription(
+                "strict", topic: topic.name, options: EntityOptions(lockDuration: .seconds(5), maxDeliveryCount: 1), filter: .all)
             try await broker.send(Message(text: "m"), to: topic)
             let message = try await receiveOne(broker, from: subscription("strict"))
             try expectSameMillisecond(message.lockedUntil, adding(.seconds(5), to: context.clock.now()), "the subscription's lockDuration")

@@ -147,7 +147,8 @@ extension BrokerConformance {
             let broker = try transactional(context)
             try await broker.createQueue(queueName)
             try await broker.sendTexts(["held", "poison"], to: queuePath)
-            let scheduled = try await broker.schedule(Message(messageId: "timeout-1", text: "t"), at: adding(.seconds(60), to: context.clock.now()), to: queuePath)
+            let scheduled = try await broker.schedule(
+                Message(messageId: "timeout-1", text: "t"), at: adding(.seconds(60), to: context.clock.now()), to: queuePath)
             let received = try await broker.receiveNow(from: queuePath)
             try expectEqual(received.map(\.text), ["held", "poison"], "received")
             var transaction = BrokerTransaction()

@@ -49,11 +49,11 @@ public struct EntityOptions: Hashable, Sendable, Codable {
     /// The bounds of ``lockDuration``.
     public static let lockDurationRange: ClosedRange<Duration> = .seconds(1) ... .seconds(300)
     /// The bounds of ``maxDeliveryCount``.
-    public static let maxDeliveryCountRange: ClosedRange<Int> = 1 ... 2000
+    public static let maxDeliveryCountRange: ClosedRange<Int> = 1...2000
     /// The bounds of ``duplicateDetectionWindow``.
     public static let duplicateDetectionWindowRange: ClosedRange<Duration> = .seconds(1) ... .seconds(7 * 24 * 3600)
     /// The bounds of ``maxMessageSize``.
-    public static let maxMessageSizeRange: ClosedRange<Int> = 1 ... 1024 * 1024
+    public static let maxMessageSizeRange: ClosedRange<Int> = 1...1024 * 1024
     /// The bounds of ``defaultTimeToLive``.
     public static let timeToLiveRange: ClosedRange<Duration> = .milliseconds(1) ... .seconds(10 * 365 * 24 * 3600)
 
@@ -110,7 +110,7 @@ public enum HeraldLimits {
     /// times as milliseconds in an `Int64`; a time far outside this overflowed that conversion
     /// (found by Fuzz/fuzz-wire-bodies).
     public static let scheduledEnqueueTimeRange: ClosedRange<Date> =
-        Date(timeIntervalSince1970: -62_135_596_800) ... Date(timeIntervalSince1970: 253_402_300_799.999)
+        Date(timeIntervalSince1970: -62_135_596_800)...Date(timeIntervalSince1970: 253_402_300_799.999)
 }
 
 extension HeraldLimits {

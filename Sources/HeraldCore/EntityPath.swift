@@ -87,10 +87,11 @@ public struct EntityPath: Hashable, Sendable, Codable, CustomStringConvertible {
     /// store holds under that name instead, if any) is named in the message: `.topic("orders")`
     /// never reaches the queue `orders`.
     public func notFoundError(found: Kind? = nil) -> HeraldError {
-        var message = switch self.kind {
-        case .queue, .topic: "no \(self.kind.rawValue) named '\(self.name)'"
-        case .subscription: "no subscription named '\(self.name)' of topic '\(self.topic ?? "")'"
-        }
+        var message =
+            switch self.kind {
+            case .queue, .topic: "no \(self.kind.rawValue) named '\(self.name)'"
+            case .subscription: "no subscription named '\(self.name)' of topic '\(self.topic ?? "")'"
+            }
         if let found, found != self.kind { message += " ('\(self.name)' is a \(found.rawValue))" }
         return HeraldError(.entityNotFound, message)
     }

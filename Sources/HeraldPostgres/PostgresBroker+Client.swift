@@ -38,7 +38,8 @@ extension PostgresBroker {
         case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
         default: throw HeraldError(.invalidArgument, "unknown sslmode '\(sslMode)'")
         }
-        var configuration = PostgresClient.Configuration(host: host, port: components.port ?? 5432, username: user, password: password, database: database, tls: tls)
+        var configuration = PostgresClient.Configuration(
+            host: host, port: components.port ?? 5432, username: user, password: password, database: database, tls: tls)
         if let maximumConnections { configuration.options.maximumConnections = max(2, maximumConnections) }
         if let minimumConnections {
             configuration.options.minimumConnections = min(minimumConnections, configuration.options.maximumConnections)

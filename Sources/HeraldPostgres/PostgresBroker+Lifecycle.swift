@@ -373,7 +373,8 @@ extension PostgresBroker {
                 return keys
             }
         } catch {
-            self.configuration.logger.warning("herald could not release its locks on close; they expire by time", metadata: ["error": "\(String(reflecting: error))"])
+            self.configuration.logger.warning(
+                "herald could not release its locks on close; they expire by time", metadata: ["error": "\(String(reflecting: error))"])
         }
         await self.waker.notifyNow(keys)
     }

@@ -92,7 +92,9 @@ extension PostgresBroker {
             for: { try await self.perform("receive", write: false, transaction: false) { try await $0.waitKey(entity) } },
             maxWaitTime: maxWaitTime, until: { !$0.isEmpty }
         ) {
-            let outcome = try await self.perform("receive", transaction: false) { try await $0.receive(from: entity, maxCount: maxCount, maxBytes: maxBytes, mode: mode) }
+            let outcome = try await self.perform("receive", transaction: false) {
+                try await $0.receive(from: entity, maxCount: maxCount, maxBytes: maxBytes, mode: mode)
+            }
             self.announce(outcome.wake)
             return outcome.messages
         }
@@ -258,7 +260,9 @@ extension PostgresBroker {
 
     public func readStream(_ stream: String, from version: Int64, maxCount: Int) async throws -> [RecordedEvent] {
         try BrokerTransaction.checkKey(stream, "stream name")
-        return try await self.perform("readStream", write: false, transaction: false) { try await $0.readEvents(stream: stream, from: version, maxCount: maxCount) }
+        return try await self.perform("readStream", write: false, transaction: false) {
+            try await $0.readEvents(stream: stream, from: version, maxCount: maxCount)
+        }
     }
 
     public func readAll(from position: Int64, maxCount: Int) async throws -> [RecordedEvent] {

@@ -188,7 +188,8 @@ extension PostgresBroker {
         }
         switch outcome {
         case .notApplied:
-            return HeraldError(.storeUnavailable, "PostgreSQL cannot be reached (during \(what)); nothing was applied, try again later: \(Self.describe(error))")
+            return HeraldError(
+                .storeUnavailable, "PostgreSQL cannot be reached (during \(what)); nothing was applied, try again later: \(Self.describe(error))")
         case .unknown:
             return HeraldError(
                 .storeUnavailable,

@@ -115,7 +115,8 @@ public final class PostgresBroker: TransactionalBroker, Service {
 
     static func validateSchema(_ schema: String) throws(HeraldError) {
         let bytes = Array(schema.utf8)
-        let valid = !bytes.isEmpty && bytes.count <= 48
+        let valid =
+            !bytes.isEmpty && bytes.count <= 48
             && bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F }
             && !(bytes[0] >= 0x30 && bytes[0] <= 0x39)
         guard valid else {

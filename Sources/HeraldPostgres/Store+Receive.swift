@@ -314,7 +314,9 @@ extension Store {
             $0.value.kind == .complete && $0.value.isRemembered(now: self.now.wall)
         }
         guard remembered.count == others.count else {
-            throw HeraldError(.lockLost, "\(others.count - remembered.count) of the messages to complete in '\(first.entity)' lost their locks: expired, settled, or superseded")
+            throw HeraldError(
+                .lockLost,
+                "\(others.count - remembered.count) of the messages to complete in '\(first.entity)' lost their locks: expired, settled, or superseded")
         }
         return remembered.count
     }
@@ -387,7 +389,8 @@ extension Store {
         return try await self.settling(token, as: .deadLetter, retried: []) {
             let locked = try await self.lockedMessage(token)
             try token.checkDeadLetterable()
-            try await self.moveToDeadLetter(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId, reason: reason, description: description)
+            try await self.moveToDeadLetter(
+                locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId, reason: reason, description: description)
             return (locked.entity, [locked.entity.waitKey(deadLetter: true)])
         }
     }

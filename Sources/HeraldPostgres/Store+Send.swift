@@ -292,7 +292,8 @@ extension Store {
         let cancelled = Set(try rows.map { try $0.decode(Int64.self) })
         if let missing = sequenceNumbers.first(where: { !cancelled.contains($0) }) {
             let exists = try await self.rows("SELECT 1 FROM \(unescaped: self.tables.message) WHERE entity_id = \(target.id) AND seq = \(missing)")
-            let lastSequence = try await self.rows("SELECT last_seq FROM \(unescaped: self.tables.entity) WHERE id = \(target.id)").first?.decode(Int64.self) ?? 0
+            let lastSequence =
+                try await self.rows("SELECT last_seq FROM \(unescaped: self.tables.entity) WHERE id = \(target.id)").first?.decode(Int64.self) ?? 0
             let found = HeraldError.Uncancellable(holdsMessage: !exists.isEmpty, sequenceNumber: missing, lastSequence: lastSequence)
             throw HeraldError.cannotCancel(missing, in: path, found)
         }

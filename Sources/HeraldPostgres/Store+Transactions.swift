@@ -85,9 +85,10 @@ extension Store {
         // The head's row lock, held until commit, orders appends: positions follow commit order.
         let head = try await self.rows("SELECT last_position FROM \(unescaped: self.tables.eventHead) WHERE id = 1 FOR UPDATE")
         var position = try head[0].decode(Int64.self)
-        let current = try await self.rows(
-            "SELECT max(version) FROM \(unescaped: self.tables.event) WHERE stream = \(append.stream)"
-        ).first?.decode(Int64?.self) ?? 0
+        let current =
+            try await self.rows(
+                "SELECT max(version) FROM \(unescaped: self.tables.event) WHERE stream = \(append.stream)"
+            ).first?.decode(Int64?.self) ?? 0
         let events = try append.numbered(after: current)
         for (version, event) in events {
             position += 1

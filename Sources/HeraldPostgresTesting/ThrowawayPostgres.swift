@@ -166,7 +166,8 @@ public final class ThrowawayPostgres: Sendable {
             for version in versions.sorted(by: { (Int($0) ?? 0) > (Int($1) ?? 0) }) { candidates.append("/usr/lib/postgresql/\(version)/bin") }
         }
         for directory in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") { candidates.append(String(directory)) }
-        for candidate in candidates where fileManager.isExecutableFile(atPath: candidate + "/initdb") && fileManager.isExecutableFile(atPath: candidate + "/postgres") {
+        for candidate in candidates
+        where fileManager.isExecutableFile(atPath: candidate + "/initdb") && fileManager.isExecutableFile(atPath: candidate + "/postgres") {
             return candidate
         }
         throw StartFailure(

@@ -51,7 +51,8 @@ final class DiskSpaceGuard: Sendable {
     ) {
         self.minimum = minimum
         self.onChange = onChange
-        self.directory = (databasePath as NSString).deletingLastPathComponent.isEmpty
+        self.directory =
+            (databasePath as NSString).deletingLastPathComponent.isEmpty
             ? "." : (databasePath as NSString).deletingLastPathComponent
         self.fileSystemFreeSpace = fileSystemFreeSpace ?? Self.statvfsFreeSpace
         self.logger = logger

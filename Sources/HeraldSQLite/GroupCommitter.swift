@@ -188,7 +188,7 @@ final class GroupCommitter: Sendable {
                             try Self.run(operation, in: transaction)
                         }
                     }
-                } catch where Self.isDiskFull(error) {
+                } catch  where Self.isDiskFull(error) {
                     self.rollBackForFullDisk(error, sessionLocks: sessionLocksAtBegin, db: db)
                 } catch {
                     self.writerFailed(error, db: db)
@@ -199,7 +199,7 @@ final class GroupCommitter: Sendable {
                         try self.state.state.flushSequences(db)
                         try db.cachedStatement(sql: "COMMIT").execute()
                     }
-                } catch where Self.isDiskFull(error) {
+                } catch  where Self.isDiskFull(error) {
                     self.rollBackForFullDisk(error, sessionLocks: sessionLocksAtBegin, db: db)
                     continue
                 } catch {
@@ -215,7 +215,7 @@ final class GroupCommitter: Sendable {
                     if Self.fileSize(self.walPath) > (isLowOnSpace ? 0 : Self.checkpointWALSize) {
                         do {
                             try db.run { db in try Self.checkpoint(db) }
-                        } catch where Self.isDiskFull(error) {
+                        } catch  where Self.isDiskFull(error) {
                             // The database file could not grow to take the WAL's pages. The WAL
                             // still holds every commit; try again 32 commits later.
                             commitsSinceCheckpointCheck = -32

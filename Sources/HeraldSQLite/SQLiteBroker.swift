@@ -1,6 +1,6 @@
 public import Foundation
-public import HeraldCore
 import GRDB
+public import HeraldCore
 public import Logging
 public import ServiceLifecycle
 
@@ -426,7 +426,8 @@ extension SQLiteBroker: TransactionalBroker {
     public func commit(_ transaction: BrokerTransaction) async throws -> TransactionReceipt {
         if transaction.isEmpty { return TransactionReceipt(sends: [], streamVersions: [:]) }
         // Settlements, cancellations, inbox records and document deletions do not grow the store.
-        let growth = transaction.sends.reduce(0) { $0 + $1.message.body.count }
+        let growth =
+            transaction.sends.reduce(0) { $0 + $1.message.body.count }
             + transaction.appends.reduce(0) { $0 + $1.events.reduce(0) { $0 + $1.data.count } }
             + transaction.documentWrites.reduce(0) { $0 + ($1.data?.count ?? 0) }
         if !transaction.sends.isEmpty || !transaction.appends.isEmpty || transaction.documentWrites.contains(where: { $0.data != nil }) {

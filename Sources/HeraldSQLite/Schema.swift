@@ -5,129 +5,132 @@ enum Schema {
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE entity (
-                    id INTEGER PRIMARY KEY,
-                    key TEXT NOT NULL UNIQUE,
-                    kind TEXT NOT NULL,
-                    name TEXT NOT NULL,
-                    topic_id INTEGER REFERENCES entity(id),
-                    options TEXT NOT NULL,
-                    filter TEXT,
-                    last_seq INTEGER NOT NULL DEFAULT 0
-                );
-                -- One row per message of a queue or subscription, and per dead letter (dlq = 1).
-                -- state: StoredState (0 active, 1 deferred, 2 scheduled). visible_at, expires_at, enqueued_at,
-                -- scheduled_at: wall-clock milliseconds. locked_until: monotonic nanoseconds of the
-                -- process that locked it; every lock is released when the file is opened.
-                CREATE TABLE message (
-                    entity_id INTEGER NOT NULL,
-                    seq INTEGER NOT NULL,
-                    dlq INTEGER NOT NULL DEFAULT 0,
-                    state INTEGER NOT NULL DEFAULT 0,
-                    visible_at INTEGER NOT NULL,
-                    expires_at INTEGER,
-                    delivery_count INTEGER NOT NULL DEFAULT 0,
-                    lock_nonce BLOB,
-                    locked_until INTEGER,
-                    session_id TEXT,
-                    enqueued_at INTEGER NOT NULL,
-                    message_id TEXT NOT NULL,
-                    content_type TEXT,
-                    subject TEXT,
-                    correlation_id TEXT,
-                    causation_id TEXT,
-                    reply_to TEXT,
-                    ttl_ms INTEGER,
-                    scheduled_at INTEGER,
-                    properties BLOB,
-                    sender_id TEXT,
-                    sender_seq INTEGER,
-                    body BLOB NOT NULL,
-                    dl_reason TEXT,
-                    dl_description TEXT,
-                    PRIMARY KEY (entity_id, seq)
-                ) WITHOUT ROWID;
-                CREATE INDEX message_ready ON message(entity_id, dlq, state, seq);
-                CREATE INDEX message_session ON message(entity_id, session_id, seq) WHERE session_id IS NOT NULL;
-                CREATE INDEX message_expiry ON message(entity_id, expires_at) WHERE expires_at IS NOT NULL AND dlq = 0;
-                CREATE INDEX message_scheduled ON message(entity_id, visible_at) WHERE state = 2;
-                CREATE TABLE session (
-                    entity_id INTEGER NOT NULL,
-                    session_id TEXT NOT NULL,
-                    state BLOB,
-                    parked INTEGER NOT NULL DEFAULT 0,
-                    PRIMARY KEY (entity_id, session_id)
-                ) WITHOUT ROWID;
-                -- Duplicate detection (kind: DuplicateDetection.Kind): 0 keys a messageId, 1 a (senderId, senderSequence) pair.
-                CREATE TABLE dedup (
-                    entity_id INTEGER NOT NULL,
-                    kind INTEGER NOT NULL,
-                    key TEXT NOT NULL,
-                    seq INTEGER NOT NULL,
-                    expires_at INTEGER NOT NULL,
-                    PRIMARY KEY (entity_id, kind, key)
-                ) WITHOUT ROWID;
-                CREATE INDEX dedup_expiry ON dedup(expires_at);
-                -- The highest sequence each sender has stamped, kept for as long as the entity lives.
-                CREATE TABLE sender (
-                    entity_id INTEGER NOT NULL,
-                    sender_id TEXT NOT NULL,
-                    last_sender_seq INTEGER NOT NULL,
-                    last_seq INTEGER NOT NULL,
-                    PRIMARY KEY (entity_id, sender_id)
-                ) WITHOUT ROWID;
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE entity (
+                        id INTEGER PRIMARY KEY,
+                        key TEXT NOT NULL UNIQUE,
+                        kind TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        topic_id INTEGER REFERENCES entity(id),
+                        options TEXT NOT NULL,
+                        filter TEXT,
+                        last_seq INTEGER NOT NULL DEFAULT 0
+                    );
+                    -- One row per message of a queue or subscription, and per dead letter (dlq = 1).
+                    -- state: StoredState (0 active, 1 deferred, 2 scheduled). visible_at, expires_at, enqueued_at,
+                    -- scheduled_at: wall-clock milliseconds. locked_until: monotonic nanoseconds of the
+                    -- process that locked it; every lock is released when the file is opened.
+                    CREATE TABLE message (
+                        entity_id INTEGER NOT NULL,
+                        seq INTEGER NOT NULL,
+                        dlq INTEGER NOT NULL DEFAULT 0,
+                        state INTEGER NOT NULL DEFAULT 0,
+                        visible_at INTEGER NOT NULL,
+                        expires_at INTEGER,
+                        delivery_count INTEGER NOT NULL DEFAULT 0,
+                        lock_nonce BLOB,
+                        locked_until INTEGER,
+                        session_id TEXT,
+                        enqueued_at INTEGER NOT NULL,
+                        message_id TEXT NOT NULL,
+                        content_type TEXT,
+                        subject TEXT,
+                        correlation_id TEXT,
+                        causation_id TEXT,
+                        reply_to TEXT,
+                        ttl_ms INTEGER,
+                        scheduled_at INTEGER,
+                        properties BLOB,
+                        sender_id TEXT,
+                        sender_seq INTEGER,
+                        body BLOB NOT NULL,
+                        dl_reason TEXT,
+                        dl_description TEXT,
+                        PRIMARY KEY (entity_id, seq)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX message_ready ON message(entity_id, dlq, state, seq);
+                    CREATE INDEX message_session ON message(entity_id, session_id, seq) WHERE session_id IS NOT NULL;
+                    CREATE INDEX message_expiry ON message(entity_id, expires_at) WHERE expires_at IS NOT NULL AND dlq = 0;
+                    CREATE INDEX message_scheduled ON message(entity_id, visible_at) WHERE state = 2;
+                    CREATE TABLE session (
+                        entity_id INTEGER NOT NULL,
+                        session_id TEXT NOT NULL,
+                        state BLOB,
+                        parked INTEGER NOT NULL DEFAULT 0,
+                        PRIMARY KEY (entity_id, session_id)
+                    ) WITHOUT ROWID;
+                    -- Duplicate detection (kind: DuplicateDetection.Kind): 0 keys a messageId, 1 a (senderId, senderSequence) pair.
+                    CREATE TABLE dedup (
+                        entity_id INTEGER NOT NULL,
+                        kind INTEGER NOT NULL,
+                        key TEXT NOT NULL,
+                        seq INTEGER NOT NULL,
+                        expires_at INTEGER NOT NULL,
+                        PRIMARY KEY (entity_id, kind, key)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX dedup_expiry ON dedup(expires_at);
+                    -- The highest sequence each sender has stamped, kept for as long as the entity lives.
+                    CREATE TABLE sender (
+                        entity_id INTEGER NOT NULL,
+                        sender_id TEXT NOT NULL,
+                        last_sender_seq INTEGER NOT NULL,
+                        last_seq INTEGER NOT NULL,
+                        PRIMARY KEY (entity_id, sender_id)
+                    ) WITHOUT ROWID;
+                    """)
         }
         migrator.registerMigration("v2-cqrs") { db in
-            try db.execute(sql: """
-                -- Sender sequences are deduplicated by exact pair (table dedup, kind 1), so a
-                -- reordered, lower number is accepted; the high-water mark is no longer kept.
-                DROP TABLE sender;
-                -- Versioned documents: process-manager state, read models, projection checkpoints.
-                CREATE TABLE document (
-                    collection TEXT NOT NULL,
-                    key TEXT NOT NULL,
-                    version INTEGER NOT NULL,
-                    data BLOB NOT NULL,
-                    PRIMARY KEY (collection, key)
-                ) WITHOUT ROWID;
-                -- The inbox: which handler has handled which message.
-                CREATE TABLE inbox (
-                    handler TEXT NOT NULL,
-                    message_id TEXT NOT NULL,
-                    handled_at INTEGER NOT NULL,
-                    PRIMARY KEY (handler, message_id)
-                ) WITHOUT ROWID;
-                -- The event store: position is global and never reused (AUTOINCREMENT).
-                CREATE TABLE event (
-                    position INTEGER PRIMARY KEY AUTOINCREMENT,
-                    stream TEXT NOT NULL,
-                    version INTEGER NOT NULL,
-                    type TEXT NOT NULL,
-                    data BLOB NOT NULL,
-                    correlation_id TEXT,
-                    causation_id TEXT,
-                    recorded_at INTEGER NOT NULL,
-                    UNIQUE (stream, version)
-                );
-                """)
+            try db.execute(
+                sql: """
+                    -- Sender sequences are deduplicated by exact pair (table dedup, kind 1), so a
+                    -- reordered, lower number is accepted; the high-water mark is no longer kept.
+                    DROP TABLE sender;
+                    -- Versioned documents: process-manager state, read models, projection checkpoints.
+                    CREATE TABLE document (
+                        collection TEXT NOT NULL,
+                        key TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        data BLOB NOT NULL,
+                        PRIMARY KEY (collection, key)
+                    ) WITHOUT ROWID;
+                    -- The inbox: which handler has handled which message.
+                    CREATE TABLE inbox (
+                        handler TEXT NOT NULL,
+                        message_id TEXT NOT NULL,
+                        handled_at INTEGER NOT NULL,
+                        PRIMARY KEY (handler, message_id)
+                    ) WITHOUT ROWID;
+                    -- The event store: position is global and never reused (AUTOINCREMENT).
+                    CREATE TABLE event (
+                        position INTEGER PRIMARY KEY AUTOINCREMENT,
+                        stream TEXT NOT NULL,
+                        version INTEGER NOT NULL,
+                        type TEXT NOT NULL,
+                        data BLOB NOT NULL,
+                        correlation_id TEXT,
+                        causation_id TEXT,
+                        recorded_at INTEGER NOT NULL,
+                        UNIQUE (stream, version)
+                    );
+                    """)
         }
         migrator.registerMigration("v3-settlements") { db in
-            try db.execute(sql: """
-                -- How each lock token settled its message (kind: SettlementKind) and when (wall-clock
-                -- milliseconds), so that a retried settlement learns that it already happened.
-                -- Forgotten after HeraldLimits.settlementMemory.
-                CREATE TABLE settlement (
-                    entity_id INTEGER NOT NULL,
-                    seq INTEGER NOT NULL,
-                    nonce BLOB NOT NULL,
-                    kind INTEGER NOT NULL,
-                    settled_at INTEGER NOT NULL,
-                    PRIMARY KEY (entity_id, seq, nonce)
-                ) WITHOUT ROWID;
-                CREATE INDEX settlement_age ON settlement(settled_at);
-                """)
+            try db.execute(
+                sql: """
+                    -- How each lock token settled its message (kind: SettlementKind) and when (wall-clock
+                    -- milliseconds), so that a retried settlement learns that it already happened.
+                    -- Forgotten after HeraldLimits.settlementMemory.
+                    CREATE TABLE settlement (
+                        entity_id INTEGER NOT NULL,
+                        seq INTEGER NOT NULL,
+                        nonce BLOB NOT NULL,
+                        kind INTEGER NOT NULL,
+                        settled_at INTEGER NOT NULL,
+                        PRIMARY KEY (entity_id, seq, nonce)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX settlement_age ON settlement(settled_at);
+                    """)
         }
         return migrator
     }

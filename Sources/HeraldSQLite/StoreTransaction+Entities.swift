@@ -3,7 +3,7 @@ import GRDB
 import HeraldCore
 
 extension StoreTransaction {
-    func createEntity(_ path: EntityPath, options: EntityOptions, filter: SubscriptionFilter?) throws -> Void {
+    func createEntity(_ path: EntityPath, options: EntityOptions, filter: SubscriptionFilter?) throws {
         try path.checkCreation(options: options, filter: filter)
         var topic: EntityRecord?
         if path.kind == .subscription {
@@ -42,9 +42,11 @@ extension StoreTransaction {
             try EntityName.validate(topic)
             topicRecord = try EntityPath.topic(topic).resolved(self.state.entity(topic))
         }
-        let records = topicRecord.map { self.state.subscriptions(of: $0) }
+        let records =
+            topicRecord.map { self.state.subscriptions(of: $0) }
             ?? self.state.entitiesByKey.values.filter { $0.path.kind == kind }
-        return records
+        return
+            records
             .map { SubscriptionDescription(path: $0.path, options: $0.options, filter: $0.filter) }
             .sorted { $0.path.name < $1.path.name }
     }
@@ -55,10 +57,11 @@ extension StoreTransaction {
         try self.deadLetterExhausted(entity)
         var counts = EntityCounts()
         let rows = try Row.fetchAll(
-            self.db.cachedStatement(sql: """
-                SELECT dlq, state, (lock_nonce IS NOT NULL AND locked_until > ?) AS locked, COUNT(*)
-                FROM message WHERE entity_id = ? GROUP BY 1, 2, 3
-                """),
+            self.db.cachedStatement(
+                sql: """
+                    SELECT dlq, state, (lock_nonce IS NOT NULL AND locked_until > ?) AS locked, COUNT(*)
+                    FROM message WHERE entity_id = ? GROUP BY 1, 2, 3
+                    """),
             arguments: [self.monotonic, entity.id]
         )
         for row in rows {
@@ -73,10 +76,11 @@ extension StoreTransaction {
     /// (a lock expired on its last allowed delivery).
     func deadLetterExhausted(_ entity: EntityRecord) throws {
         let rows = try Row.fetchAll(
-            self.db.cachedStatement(sql: """
-                SELECT seq, session_id FROM message WHERE entity_id = ? AND dlq = 0 AND state = 0
-                AND delivery_count >= ? AND (lock_nonce IS NULL OR locked_until <= ?)
-                """),
+            self.db.cachedStatement(
+                sql: """
+                    SELECT seq, session_id FROM message WHERE entity_id = ? AND dlq = 0 AND state = 0
+                    AND delivery_count >= ? AND (lock_nonce IS NULL OR locked_until <= ?)
+                    """),
             arguments: [entity.id, entity.options.maxDeliveryCount, self.monotonic]
         )
         for row in rows {

@@ -32,7 +32,8 @@ extension StoreTransaction {
                 entity: entity
             )
             let deliverable = try self.deadLetteringExhausted(rows, of: entity, from: path)
-            received += try self.deliver(deliverable, of: entity, mode: mode, nonce: nonce, lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
+            received += try self.deliver(
+                deliverable, of: entity, mode: mode, nonce: nonce, lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
             let skipped = deliverable.count < rows.count
             if !skipped || rows.count < wanted { break }
         }
@@ -130,7 +131,8 @@ extension StoreTransaction {
         }
         // Each lock counts (GUARANTEES.md §4.4), even of a message asked for by number.
         let deliverable = try self.deadLetteringExhausted(rows, of: entity, from: path)
-        return try self.deliver(deliverable, of: entity, mode: .peekLock, nonce: try RandomIdentifier.uuid(), lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
+        return try self.deliver(
+            deliverable, of: entity, mode: .peekLock, nonce: try RandomIdentifier.uuid(), lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
     }
 
     func peek(_ path: EntityPath, from sequenceNumber: Int64, maxCount: Int) throws -> [ReceivedMessage] {
@@ -156,9 +158,10 @@ extension StoreTransaction {
     func lockedMessage(_ token: LockToken) throws -> LockedMessage {
         let entity = try self.receiveSource(token.entity)
         let row = try Row.fetchOne(
-            self.db.cachedStatement(sql: """
-                SELECT dlq, lock_nonce, locked_until, session_id, delivery_count FROM message WHERE entity_id = ? AND seq = ?
-                """),
+            self.db.cachedStatement(
+                sql: """
+                    SELECT dlq, lock_nonce, locked_until, session_id, delivery_count FROM message WHERE entity_id = ? AND seq = ?
+                    """),
             arguments: [entity.id, token.sequenceNumber]
         )
         guard let row, (row[0] as Bool) == token.entity.isDeadLetter, (row[1] as Data?) == Self.nonceData(token.nonce) else {
@@ -211,7 +214,9 @@ extension StoreTransaction {
                 // A token whose lock is gone may have completed its message before (a retry).
                 let remembered = try self.rememberedSettlements(group).filter { $0.value.kind == .complete && $0.value.isRemembered(now: self.nowMilliseconds) }
                 if removed + remembered.count != group.count {
-                    throw HeraldError(.lockLost, "\(group.count - removed) of the messages to complete in '\(first.entity)' lost their locks: expired, settled, or superseded")
+                    throw HeraldError(
+                        .lockLost, "\(group.count - removed) of the messages to complete in '\(first.entity)' lost their locks: expired, settled, or superseded"
+                    )
                 }
                 completedNow.removeAll { remembered[$0] != nil }
                 alreadyCompleted += remembered.count
@@ -258,7 +263,8 @@ extension StoreTransaction {
         return try self.settling(token, as: .deadLetter) {
             let locked = try self.lockedMessage(token)
             try token.checkDeadLetterable()
-            try self.moveToDeadLetter(locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId, reason: reason, description: description)
+            try self.moveToDeadLetter(
+                locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId, reason: reason, description: description)
             return locked.entity
         }
     }

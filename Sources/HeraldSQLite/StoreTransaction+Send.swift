@@ -110,9 +110,10 @@ extension StoreTransaction {
                 [target.id, sequenceNumber, self.nowMilliseconds]
             )
             if self.db.changesCount == 0 {
-                let exists = try Bool.fetchOne(
-                    self.db.cachedStatement(sql: "SELECT 1 FROM message WHERE entity_id = ? AND seq = ?"), arguments: [target.id, sequenceNumber]
-                ) ?? false
+                let exists =
+                    try Bool.fetchOne(
+                        self.db.cachedStatement(sql: "SELECT 1 FROM message WHERE entity_id = ? AND seq = ?"), arguments: [target.id, sequenceNumber]
+                    ) ?? false
                 let found = HeraldError.Uncancellable(holdsMessage: exists, sequenceNumber: sequenceNumber, lastSequence: target.lastSequence)
                 throw HeraldError.cannotCancel(sequenceNumber, in: path, found)
             }

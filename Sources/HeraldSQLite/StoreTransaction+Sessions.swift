@@ -40,13 +40,14 @@ extension StoreTransaction {
         var offset = 0
         while true {
             let rows = try Row.fetchAll(
-                self.db.cachedStatement(sql: """
-                    SELECT m.session_id, MIN(m.seq) AS first FROM message m
-                    LEFT JOIN session s ON s.entity_id = m.entity_id AND s.session_id = m.session_id
-                    WHERE m.entity_id = ? AND m.dlq = 0 AND m.state = 0 AND m.visible_at <= ? AND m.session_id IS NOT NULL
-                    AND COALESCE(s.parked, 0) = 0
-                    GROUP BY m.session_id ORDER BY first LIMIT 100 OFFSET ?
-                    """),
+                self.db.cachedStatement(
+                    sql: """
+                        SELECT m.session_id, MIN(m.seq) AS first FROM message m
+                        LEFT JOIN session s ON s.entity_id = m.entity_id AND s.session_id = m.session_id
+                        WHERE m.entity_id = ? AND m.dlq = 0 AND m.state = 0 AND m.visible_at <= ? AND m.session_id IS NOT NULL
+                        AND COALESCE(s.parked, 0) = 0
+                        GROUP BY m.session_id ORDER BY first LIMIT 100 OFFSET ?
+                        """),
                 arguments: [entity.id, self.nowMilliseconds, offset]
             )
             for row in rows {

@@ -33,10 +33,11 @@ extension StoreTransaction {
     }
 
     private func writeDocument(_ write: BrokerTransaction.DocumentWrite) throws {
-        let current = try Int64.fetchOne(
-            self.db.cachedStatement(sql: "SELECT version FROM document WHERE collection = ? AND key = ?"),
-            arguments: [write.collection, write.key]
-        ) ?? 0
+        let current =
+            try Int64.fetchOne(
+                self.db.cachedStatement(sql: "SELECT version FROM document WHERE collection = ? AND key = ?"),
+                arguments: [write.collection, write.key]
+            ) ?? 0
         guard current == write.expectedVersion else { throw write.conflict(current: current) }
         if let data = write.data {
             try self.execute(
@@ -53,10 +54,11 @@ extension StoreTransaction {
 
     /// Appends events and publishes them; returns the stream's new version.
     private func append(_ append: BrokerTransaction.Append) throws -> Int64 {
-        let current = try Int64.fetchOne(
-            self.db.cachedStatement(sql: "SELECT MAX(version) FROM event WHERE stream = ?"),
-            arguments: [append.stream]
-        ) ?? 0
+        let current =
+            try Int64.fetchOne(
+                self.db.cachedStatement(sql: "SELECT MAX(version) FROM event WHERE stream = ?"),
+                arguments: [append.stream]
+            ) ?? 0
         let events = try append.numbered(after: current)
         for (version, event) in events {
             try self.execute(
@@ -101,18 +103,20 @@ extension StoreTransaction {
         let rows: [Row]
         if let stream {
             rows = try Row.fetchAll(
-                self.db.cachedStatement(sql: """
-                    SELECT position, stream, version, type, data, correlation_id, causation_id, recorded_at
-                    FROM event WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?
-                    """),
+                self.db.cachedStatement(
+                    sql: """
+                        SELECT position, stream, version, type, data, correlation_id, causation_id, recorded_at
+                        FROM event WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?
+                        """),
                 arguments: [stream, from, maxCount]
             )
         } else {
             rows = try Row.fetchAll(
-                self.db.cachedStatement(sql: """
-                    SELECT position, stream, version, type, data, correlation_id, causation_id, recorded_at
-                    FROM event WHERE position >= ? ORDER BY position LIMIT ?
-                    """),
+                self.db.cachedStatement(
+                    sql: """
+                        SELECT position, stream, version, type, data, correlation_id, causation_id, recorded_at
+                        FROM event WHERE position >= ? ORDER BY position LIMIT ?
+                        """),
                 arguments: [from, maxCount]
             )
         }

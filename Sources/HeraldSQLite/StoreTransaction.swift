@@ -153,10 +153,11 @@ extension StoreTransaction {
         )
         if self.db.changesCount > 0 { self.state.touch(entity) }
         let expired = try Row.fetchAll(
-            self.db.cachedStatement(sql: """
-                SELECT seq, session_id FROM message WHERE entity_id = ? AND dlq = 0 AND expires_at IS NOT NULL
-                AND expires_at <= ? AND (lock_nonce IS NULL OR locked_until <= ?)
-                """),
+            self.db.cachedStatement(
+                sql: """
+                    SELECT seq, session_id FROM message WHERE entity_id = ? AND dlq = 0 AND expires_at IS NOT NULL
+                    AND expires_at <= ? AND (lock_nonce IS NULL OR locked_until <= ?)
+                    """),
             arguments: [entity.id, self.nowMilliseconds, self.monotonic]
         )
         for row in expired {

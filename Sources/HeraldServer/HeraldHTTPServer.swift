@@ -163,7 +163,8 @@ public struct HeraldHTTPServer: Service {
                 throw HeraldError(.invalidArgument, "the idle and request read timeouts must be positive")
             }
             guard self.maxAnswerMemory >= self.maxResponseBodySize else {
-                throw HeraldError(.invalidArgument, "the answer memory (\(self.maxAnswerMemory)) must hold at least one full answer (\(self.maxResponseBodySize))")
+                throw HeraldError(
+                    .invalidArgument, "the answer memory (\(self.maxAnswerMemory)) must hold at least one full answer (\(self.maxResponseBodySize))")
             }
             guard self.maxResponseBodySize >= 64 * 1024 else {
                 throw HeraldError(.invalidArgument, "the response budget must be at least 64 KiB, not \(self.maxResponseBodySize)")

@@ -140,7 +140,8 @@ public final class KeyStore: Sendable {
             self.logger.info("reloaded the key file", metadata: ["herald.keys.path": "\(self.path)", "herald.keys.count": "\(keys.count)"])
         } catch {
             keys = []
-            self.logger.error("cannot read the key file; refusing every key until it is fixed", metadata: ["herald.keys.path": "\(self.path)", "error": "\(error)"])
+            self.logger.error(
+                "cannot read the key file; refusing every key until it is fixed", metadata: ["herald.keys.path": "\(self.path)", "error": "\(error)"])
         }
         self.state.withLock { state in
             state.keys = Self.index(keys)

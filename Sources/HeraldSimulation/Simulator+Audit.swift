@@ -90,7 +90,8 @@ extension Simulator {
                 let expectedNumbers = Set(expected.map(\.sequenceNumber))
                 for message in expected {
                     guard let actual = storedBySequence[message.sequenceNumber] else {
-                        let elsewhere = contents[(path.isDeadLetter ? entity.path : entity.path.deadLetter).description]?
+                        let elsewhere =
+                            contents[(path.isDeadLetter ? entity.path : entity.path.deadLetter).description]?
                             .contains { $0.sequenceNumber == message.sequenceNumber } ?? false
                         found.append(
                             elsewhere
@@ -100,14 +101,22 @@ extension Simulator {
                         continue
                     }
                     if actual.deliveryCount < message.deliveryCount {
-                        found.append(("delivery count never decreases", "\(path) #\(message.sequenceNumber): count \(actual.deliveryCount), expected \(message.deliveryCount)"))
+                        found.append(
+                            (
+                                "delivery count never decreases",
+                                "\(path) #\(message.sequenceNumber): count \(actual.deliveryCount), expected \(message.deliveryCount)"
+                            ))
                     }
                     // Not yet received from the dead-letter queue (which counts deliveries too).
                     if path.isDeadLetter, actual.deadLetterReason == DeadLetterReason.maxDeliveryCountExceeded,
                         message.deadLetterReason == DeadLetterReason.maxDeliveryCountExceeded, message.deliveryCount == message.deliveryCountAtDeadLetter,
                         actual.deliveryCount != entity.options.maxDeliveryCount
                     {
-                        found.append(("dead-lettering exactly at maxDeliveryCount", "\(path) #\(message.sequenceNumber) dead-lettered at count \(actual.deliveryCount), max \(entity.options.maxDeliveryCount), model \(message.deliveryCount)"))
+                        found.append(
+                            (
+                                "dead-lettering exactly at maxDeliveryCount",
+                                "\(path) #\(message.sequenceNumber) dead-lettered at count \(actual.deliveryCount), max \(entity.options.maxDeliveryCount), model \(message.deliveryCount)"
+                            ))
                     }
                     let actualFields = Self.fields(actual)
                     let expectedFields = Self.fields(message)

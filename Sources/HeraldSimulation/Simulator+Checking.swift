@@ -147,10 +147,13 @@ extension Simulator {
         for message in actual {
             let key = message.entity.origin.entityKey
             if self.model.entity(message.entity)?.removed.contains(message.sequenceNumber) == true {
-                throw self.fail("completed message redelivered", "\(what): \(message.entity) #\(message.sequenceNumber) (\(message.message.messageId)) left the entity, yet was delivered again")
+                throw self.fail(
+                    "completed message redelivered",
+                    "\(what): \(message.entity) #\(message.sequenceNumber) (\(message.message.messageId)) left the entity, yet was delivered again")
             }
             if let seen = self.seenDeliveryCounts["\(key)#\(message.sequenceNumber)"], message.deliveryCount <= seen {
-                throw self.fail("delivery count not increasing", "\(what): #\(message.sequenceNumber) delivered with count \(message.deliveryCount) after \(seen)")
+                throw self.fail(
+                    "delivery count not increasing", "\(what): #\(message.sequenceNumber) delivered with count \(message.deliveryCount) after \(seen)")
             }
         }
         if session {

@@ -49,11 +49,14 @@ extension Simulator {
             var previous: Int64?
             for (receipt, expectedReceipt) in zip(receipts, expectedReceipts) {
                 if expectedReceipt.isDuplicate && !receipt.isDuplicate {
-                    throw self.fail("duplicate enqueued within window", "\(what): \(receipt) for a messageId accepted within the window (original #\(expectedReceipt.sequenceNumber ?? -1))")
+                    throw self.fail(
+                        "duplicate enqueued within window",
+                        "\(what): \(receipt) for a messageId accepted within the window (original #\(expectedReceipt.sequenceNumber ?? -1))")
                 }
                 if !receipt.isDuplicate, let sequenceNumber = receipt.sequenceNumber {
                     if sequenceNumber <= highest {
-                        throw self.fail("sequence numbers strictly increasing, never reused", "\(what): got #\(sequenceNumber), #\(highest) was acknowledged before")
+                        throw self.fail(
+                            "sequence numbers strictly increasing, never reused", "\(what): got #\(sequenceNumber), #\(highest) was acknowledged before")
                     }
                     if let previous, sequenceNumber != previous + 1 {
                         throw self.fail("a batch gets consecutive sequence numbers", "\(what): #\(previous) then #\(sequenceNumber)")

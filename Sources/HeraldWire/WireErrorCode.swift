@@ -25,8 +25,8 @@ extension WireError {
         private init(_ base: Base) { self.base = base }
 
         /// The broker error `code`, with the status the API gives it (400 for invalid input, 404 for
-    /// something not found, 409 for a conflict, 410 for a lost lock, 413 for too large, 503 for a
-    /// store that cannot serve, 507 for a full disk).
+        /// something not found, 409 for a conflict, 410 for a lost lock, 413 for too large, 503 for a
+        /// store that cannot serve, 507 for a full disk).
         ///
         /// - Parameter code: A broker error code.
         /// - Returns: The wire code with the same name.

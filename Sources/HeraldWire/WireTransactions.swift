@@ -166,7 +166,8 @@ public struct CommitRequest: Codable, Sendable, Hashable {
         self.completions = nonEmpty(transaction.completions.map(WireLockToken.encode))
         self.settlements = nonEmpty(
             transaction.settlements.map {
-                WireSettlement(lockToken: WireLockToken.encode($0.token), deadLetterReason: $0.deadLetterReason, deadLetterDescription: $0.deadLetterDescription)
+                WireSettlement(
+                    lockToken: WireLockToken.encode($0.token), deadLetterReason: $0.deadLetterReason, deadLetterDescription: $0.deadLetterDescription)
             }
         )
         self.sends = nonEmpty(transaction.sends.map { WireTransactionSend(entity: WireEntity($0.entity), message: WireMessage($0.message)) })
@@ -208,7 +209,8 @@ public struct CommitRequest: Codable, Sendable, Hashable {
         }
         for write in self.documentWrites ?? [] {
             if let data = write.data {
-                transaction.write(try WireBase64.decode(data, "a document's data"), collection: write.collection, key: write.key, expectedVersion: write.expectedVersion)
+                transaction.write(
+                    try WireBase64.decode(data, "a document's data"), collection: write.collection, key: write.key, expectedVersion: write.expectedVersion)
             } else {
                 transaction.delete(collection: write.collection, key: write.key, expectedVersion: write.expectedVersion)
             }
@@ -353,7 +355,9 @@ public struct WireRecordedEvent: Codable, Sendable, Hashable {
     }
     /// The recorded event.
     public func recorded() throws(HeraldError) -> RecordedEvent {
-        RecordedEvent(stream: self.stream, version: self.version, position: self.position, recordedAt: Date(millisecondsSince1970: self.recordedAt), event: try self.event.event())
+        RecordedEvent(
+            stream: self.stream, version: self.version, position: self.position, recordedAt: Date(millisecondsSince1970: self.recordedAt),
+            event: try self.event.event())
     }
 }
 

@@ -37,7 +37,8 @@ struct CrashCampaignReport: Sendable {
     /// Whether the history shows no fatal anomaly.
     var isValid: Bool {
         self.lost.isEmpty && self.unexpected.isEmpty && self.resurrected.isEmpty && self.duplicateEnqueues.isEmpty
-            && self.completedTwice.isEmpty && self.failedSendsDelivered.isEmpty && self.neverCompleted.isEmpty && self.leftInQueue == 0 && self.drainError == nil
+            && self.completedTwice.isEmpty && self.failedSendsDelivered.isEmpty && self.neverCompleted.isEmpty && self.leftInQueue == 0
+            && self.drainError == nil
     }
 
     /// The figures, one group a line.

@@ -73,7 +73,7 @@ struct CrashCampaignWorkers: Sendable {
             let receipt = try await self.client.send(Message(messageId: id, text: "crash campaign \(id)"), to: self.queue)
             self.history.sendEnded(id, .acknowledged, duplicate: receipt.isDuplicate)
             return true
-        } catch where Self.isIndefinite(error) {
+        } catch  where Self.isIndefinite(error) {
             self.history.sendEnded(id, .unknown)
             self.retries.add(id)
             return false
@@ -116,7 +116,7 @@ struct CrashCampaignWorkers: Sendable {
             outcome = .acknowledged
         } catch let error as HeraldError where error.code == .lockLost {
             outcome = .lockLost
-        } catch where Self.isIndefinite(error) {
+        } catch  where Self.isIndefinite(error) {
             outcome = .unknown
         } catch {
             outcome = .failed("\(error)")

@@ -151,7 +151,9 @@ struct CrashWorker: Sendable {
         init(path: String) throws {
             let descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
             guard descriptor >= 0 else {
-                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, NSLocalizedDescriptionKey: "cannot open the log: \(String(cString: strerror(errno)))"])
+                throw CocoaError(
+                    .fileWriteUnknown,
+                    userInfo: [NSFilePathErrorKey: path, NSLocalizedDescriptionKey: "cannot open the log: \(String(cString: strerror(errno)))"])
             }
             self.descriptor = descriptor
         }

@@ -92,7 +92,7 @@ struct BenchResult: Sendable {
     func jsonLine(median: Bool = false) -> String {
         func number(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
         var fields = [
-            "\"scenario\":\"\(self.scenario)\"",
+            "\"scenario\":\"\(self.scenario)\""
         ]
         if median {
             fields.append("\"median\":true")
@@ -212,7 +212,8 @@ struct Bench: Sendable {
         try self.verifyExactlyOnce(received: drained.ids)
         let counts = try await broker.counts(of: queue)
         guard counts.active == 0, counts.locked == 0 else {
-            throw BenchFailure(description: "receive-complete: the queue still holds \(counts.active) active and \(counts.locked) locked messages after the drain")
+            throw BenchFailure(
+                description: "receive-complete: the queue still holds \(counts.active) active and \(counts.locked) locked messages after the drain")
         }
         return BenchResult(scenario: .receiveComplete, settings: self.settings, elapsed: elapsed, latenciesMs: drained.latencies)
     }
@@ -301,7 +302,8 @@ struct Bench: Sendable {
         let unexpected = seen.subtracting(expected).count
         guard duplicates == 0, missing == 0, unexpected == 0 else {
             throw BenchFailure(
-                description: "not every message was received exactly once: \(missing) missing, \(duplicates) received more than once, \(unexpected) unknown (of \(self.settings.messages))"
+                description:
+                    "not every message was received exactly once: \(missing) missing, \(duplicates) received more than once, \(unexpected) unknown (of \(self.settings.messages))"
             )
         }
     }

@@ -59,7 +59,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The byte budget of an answer with messages (receive, peek): it holds fewer messages rather than grow past it.")
     var maxResponseSize: Int = 8 * 1024 * 1024
 
-    @Option(help: "What the messages of all answers prepared at once may take together, in bytes: with many concurrent receives and peeks, each answer holds fewer messages.")
+    @Option(
+        help:
+            "What the messages of all answers prepared at once may take together, in bytes: with many concurrent receives and peeks, each answer holds fewer messages."
+    )
     var maxAnswerMemory: Int = 128 * 1024 * 1024
 
     @Flag(help: "Serve GET /metrics without a key (by default it needs a manage key without an entity scope).")
@@ -157,7 +160,9 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// Runs the server on `broker` until SIGTERM or SIGINT, then returns once in-flight requests are
     /// answered and the `services` (run in the same group, before the server) have stopped.
-    private func serve(_ broker: some MessageBroker, running services: [any Service], storeName: String, storeDescription: String, keys: KeyStore?, logger: Logger) async throws {
+    private func serve(
+        _ broker: some MessageBroker, running services: [any Service], storeName: String, storeDescription: String, keys: KeyStore?, logger: Logger
+    ) async throws {
         let host = self.host
         let server = HeraldHTTPServer(
             broker: broker,

@@ -108,7 +108,14 @@ struct Step: Command {
             let failures = Mutex(1)
             var handlers = MessageHandlers()
             handlers.on(Step.self) { step, context in
-                if step.step == 2, failures.withLock({ remaining in defer { remaining -= 1 }; return remaining > 0 }) { throw Boom() }
+                if step.step == 2,
+                    failures.withLock({ remaining in
+                        defer { remaining -= 1 }
+                        return remaining > 0
+                    })
+                {
+                    throw Boom()
+                }
                 let log = try await context.load([Int].self, collection: "log", key: "steps")
                 try context.save((log?.value ?? []) + [step.step], collection: "log", key: "steps", expectedVersion: log?.version ?? 0)
             }

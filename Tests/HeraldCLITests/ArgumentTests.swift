@@ -1,7 +1,8 @@
 import Foundation
-@testable import HeraldCLI
 import HeraldCore
 import Testing
+
+@testable import HeraldCLI
 
 @Suite("command-line values")
 struct ArgumentTests {

@@ -187,22 +187,25 @@ struct CLITests {
         }
     }
 
-    @Test("with --json, every failure is a JSON error object on standard error", arguments: [
-        (["queue", "show", "nowhere", "--json"], "entityNotFound", Int32(1)),
-        (["topic", "delete", "nowhere", "--json"], "entityNotFound", 1),
-        (["subscription", "list", "nowhere", "--json"], "entityNotFound", 1),
-        (["send", "nowhere", "--text", "x", "--json"], "entityNotFound", 1),
-        (["receive", "nowhere", "--json"], "entityNotFound", 1),
-        (["peek", "nowhere", "--json"], "entityNotFound", 1),
-        (["deadletter", "list", "nowhere", "--json"], "entityNotFound", 1),
-        (["queue", "create", "not a name", "--json"], "invalidName", 1),
-        (["stats", "--json"], "commandFailed", 1),
-        (["send", "orders", "--json"], "usage", 64),
-    ])
+    @Test(
+        "with --json, every failure is a JSON error object on standard error",
+        arguments: [
+            (["queue", "show", "nowhere", "--json"], "entityNotFound", Int32(1)),
+            (["topic", "delete", "nowhere", "--json"], "entityNotFound", 1),
+            (["subscription", "list", "nowhere", "--json"], "entityNotFound", 1),
+            (["send", "nowhere", "--text", "x", "--json"], "entityNotFound", 1),
+            (["receive", "nowhere", "--json"], "entityNotFound", 1),
+            (["peek", "nowhere", "--json"], "entityNotFound", 1),
+            (["deadletter", "list", "nowhere", "--json"], "entityNotFound", 1),
+            (["queue", "create", "not a name", "--json"], "invalidName", 1),
+            (["stats", "--json"], "commandFailed", 1),
+            (["send", "orders", "--json"], "usage", 64),
+        ])
     func jsonErrors(_ arguments: [String], _ code: String, _ status: Int32) async throws {
         let store = try await Store.withData()
         defer { store.remove() }
-        let result = code == "commandFailed"
+        let result =
+            code == "commandFailed"
             ? await HeraldAdmin.captured(arguments + ["--data", store.directory.appendingPathComponent("missing").path])
             : await store.herald(arguments)
         #expect(result.status == status)

@@ -71,7 +71,8 @@ struct Shipping: ProcessManagerState {
         try await broker.createQueue("orders")
         try await broker.createTopic("order-events")
         try await broker.createSubscription("all", topic: "order-events")
-        try await EventStore(broker: broker, publishTo: .topic("order-events")).append([OrderPlaced(orderId: "7")], to: TestOrder.stream("7"), expectedVersion: .noStream)
+        try await EventStore(broker: broker, publishTo: .topic("order-events")).append(
+            [OrderPlaced(orderId: "7")], to: TestOrder.stream("7"), expectedVersion: .noStream)
         var handlers = MessageHandlers()
         handlers.on(ShipOrder.self) { command, context in
             var order = try await context.load(TestOrder.self, id: command.orderId)
@@ -113,7 +114,8 @@ struct Shipping: ProcessManagerState {
         let processor = store.processor(.queue("process"), handlers)
         try await processor.processAvailable()
         #expect(try await broker.counts(of: .queue("process")).scheduled == 1, "the timeout waits")
-        try await broker.send(try MessageCoding.message(for: OrderShipped(orderId: "1"), messageId: "e1", correlationId: nil, causationId: nil), to: .queue("process"))
+        try await broker.send(
+            try MessageCoding.message(for: OrderShipped(orderId: "1"), messageId: "e1", correlationId: nil, causationId: nil), to: .queue("process"))
         try await processor.processAvailable()
         #expect(try await broker.counts(of: .queue("process")) == EntityCounts(), "the timeout was cancelled with the handling")
         #expect(try await broker.document("1", in: "process.shipping")?.version == 2)
@@ -157,7 +159,10 @@ struct Shipping: ProcessManagerState {
             let failAfter = Int.random(in: 1...40)
             var configuration = SQLiteBroker.Configuration()
             configuration._beforeCommit = {
-                let count = syncs.withLock { $0 += 1; return $0 }
+                let count = syncs.withLock {
+                    $0 += 1
+                    return $0
+                }
                 if count > failAfter { throw Boom() }
             }
             let broker = try SQLiteBroker.running(path: path, configuration: configuration)
@@ -201,7 +206,9 @@ struct Shipping: ProcessManagerState {
         let acknowledgedIds = acknowledged.ids.withLock { $0 }
         #expect(!acknowledgedIds.isEmpty)
         #expect(acknowledgedIds.isSubset(of: stored), "\(acknowledgedIds.subtracting(stored).count) acknowledged appends lost")
-        #expect(Set(published) == stored, "stored but unpublished: \(stored.subtracting(published).count), published but not stored: \(Set(published).subtracting(stored).count)")
+        #expect(
+            Set(published) == stored,
+            "stored but unpublished: \(stored.subtracting(published).count), published but not stored: \(Set(published).subtracting(stored).count)")
         #expect(published.count == Set(published).count, "no event published twice")
     }
 }

@@ -49,7 +49,9 @@ final class Store: Sendable {
         try? FileManager.default.removeItem(at: self.directory)
     }
 
-    func processor(_ source: EntityPath, _ handlers: MessageHandlers, _ configure: (inout MessageProcessor.Configuration) -> Void = { _ in }) -> MessageProcessor {
+    func processor(_ source: EntityPath, _ handlers: MessageHandlers, _ configure: (inout MessageProcessor.Configuration) -> Void = { _ in })
+        -> MessageProcessor
+    {
         var configuration = MessageProcessor.Configuration(name: "test", maxConcurrency: 1, receiveBatchSize: 10)
         configure(&configuration)
         return MessageProcessor(broker: self.broker, source: source, handlers: handlers, configuration: configuration, clock: self.clock)

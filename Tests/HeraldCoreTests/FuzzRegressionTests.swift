@@ -33,8 +33,16 @@ import Testing
         let filter = SubscriptionFilter(subject: "Order", correlationId: "!!!!!!!plication/json", properties: ["a": .double(172), "b": .bool(false)])
         let stored = try JSONDecoder().decode(SubscriptionFilter.self, from: JSONEncoder().encode(filter))
         #expect(stored == filter)
-        #expect(stored.matches(Message(messageId: "m", body: Data(), subject: "Order", correlationId: "!!!!!!!plication/json", applicationProperties: ["a": .double(172), "b": .bool(false)])))
-        #expect(!stored.matches(Message(messageId: "m", body: Data(), subject: "Order", correlationId: "!!!!!!!plication/json", applicationProperties: ["a": .int(172), "b": .bool(false)])))
+        #expect(
+            stored.matches(
+                Message(
+                    messageId: "m", body: Data(), subject: "Order", correlationId: "!!!!!!!plication/json",
+                    applicationProperties: ["a": .double(172), "b": .bool(false)])))
+        #expect(
+            !stored.matches(
+                Message(
+                    messageId: "m", body: Data(), subject: "Order", correlationId: "!!!!!!!plication/json",
+                    applicationProperties: ["a": .int(172), "b": .bool(false)])))
     }
 
     /// Filters stored before doubles were written keyed still read as they did.

@@ -204,19 +204,20 @@ import Testing
         transaction.recordInbox(handler: "h", messageId: "m")
         let steps = transaction.steps
         #expect(steps.count == 11)
-        #expect(steps == [
-            .recordInbox(InboxEntry(handler: "h", messageId: "m")),
-            .writeDocument(transaction.documentWrites[0]),
-            .append(transaction.appends[0]),
-            .send([a, b], to: .queue("out")),
-            .send([c], to: .topic("events")),
-            .send([a], to: .queue("out")),
-            .cancelScheduledMessage(messageId: "timeout", in: .queue("out")),
-            .cancelScheduled(7, in: .queue("out")),
-            .deadLetter(deferred, reason: "r", description: "d"),
-            .deferMessage(deferred),
-            .complete([token]),
-        ])
+        #expect(
+            steps == [
+                .recordInbox(InboxEntry(handler: "h", messageId: "m")),
+                .writeDocument(transaction.documentWrites[0]),
+                .append(transaction.appends[0]),
+                .send([a, b], to: .queue("out")),
+                .send([c], to: .topic("events")),
+                .send([a], to: .queue("out")),
+                .cancelScheduledMessage(messageId: "timeout", in: .queue("out")),
+                .cancelScheduled(7, in: .queue("out")),
+                .deadLetter(deferred, reason: "r", description: "d"),
+                .deferMessage(deferred),
+                .complete([token]),
+            ])
         #expect(BrokerTransaction().steps.isEmpty)
     }
 }

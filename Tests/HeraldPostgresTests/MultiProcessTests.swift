@@ -47,7 +47,8 @@ struct MultiProcessTests {
         func spawn(_ name: String, _ arguments: [String]) throws -> Process {
             let process = Process()
             process.executableURL = herald
-            process.arguments = ["pg-worker", "--url", url, "--schema", schema, "--queue", "work", "--log", directory.appendingPathComponent("\(name).log").path] + arguments
+            process.arguments =
+                ["pg-worker", "--url", url, "--schema", schema, "--queue", "work", "--log", directory.appendingPathComponent("\(name).log").path] + arguments
             process.standardInput = FileHandle.nullDevice
             process.standardOutput = FileHandle.nullDevice
             process.standardError = try FileHandle(forWritingTo: Self.touch(directory.appendingPathComponent("\(name).err")))

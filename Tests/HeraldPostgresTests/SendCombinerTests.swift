@@ -1,8 +1,9 @@
 import Foundation
 import HeraldCore
-@testable import HeraldPostgres
 import Synchronization
 import Testing
+
+@testable import HeraldPostgres
 
 /// Group commit of sends, without a database: who leads, who waits, and who gets what.
 @Suite("SendCombinerTests")
@@ -22,7 +23,10 @@ struct SendCombinerTests {
         var machine = Machine()
         #expect(machine.arrive("a", entity: 1, messages: 3) == .lead)
         #expect(machine.isBusy(1))
-        guard case .idle = machine.finished(entity: 1) else { Issue.record("a finished entity without waiters is handed off"); return }
+        guard case .idle = machine.finished(entity: 1) else {
+            Issue.record("a finished entity without waiters is handed off")
+            return
+        }
         #expect(!machine.isBusy(1))
         #expect(machine.arrive("b", entity: 1, messages: 1) == .lead, "an idle entity again")
     }
@@ -38,7 +42,10 @@ struct SendCombinerTests {
         #expect(machine.waiting(1) == 0)
         #expect(machine.arrive("d", entity: 1, messages: 1) == .wait, "arrivals wait for the new leader")
         #expect(self.handOff(&machine, 1) == ["d"])
-        guard case .idle = machine.finished(entity: 1) else { Issue.record("the last leader hands off to nobody"); return }
+        guard case .idle = machine.finished(entity: 1) else {
+            Issue.record("the last leader hands off to nobody")
+            return
+        }
         #expect(!machine.isBusy(1))
     }
 
@@ -67,7 +74,10 @@ struct SendCombinerTests {
         #expect(machine.arrive("a", entity: 1, messages: 1) == .lead)
         #expect(machine.arrive("b", entity: 2, messages: 1) == .lead)
         #expect(machine.arrive("c", entity: 1, messages: 1) == .wait)
-        guard case .idle = machine.finished(entity: 2) else { Issue.record("entity 2 got entity 1's waiter"); return }
+        guard case .idle = machine.finished(entity: 2) else {
+            Issue.record("entity 2 got entity 1's waiter")
+            return
+        }
         #expect(self.handOff(&machine, 1) == ["c"])
     }
 

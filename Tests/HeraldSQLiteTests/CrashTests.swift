@@ -43,7 +43,8 @@ struct CrashTests {
         var history = CrashLog()
         for round in 1...rounds {
             let runtime = Int.random(in: 150...700)
-            let outcome = try await Self.runWorker(herald, database: database, log: logPath, stderr: directory.appendingPathComponent("worker-\(round).err"), for: .milliseconds(runtime))
+            let outcome = try await Self.runWorker(
+                herald, database: database, log: logPath, stderr: directory.appendingPathComponent("worker-\(round).err"), for: .milliseconds(runtime))
             if let outcome {
                 Issue.record("round \(round): the worker was not killed by SIGKILL but \(outcome); see \(directory.path)")
             }

@@ -1,6 +1,7 @@
 import HeraldCore
-@testable import HeraldSQLite
 import Testing
+
+@testable import HeraldSQLite
 
 /// The group committer's scheduling, without a database or a thread: operations are integers and
 /// each test plays the writer, the syncer and the callers by hand.

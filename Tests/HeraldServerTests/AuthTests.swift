@@ -52,7 +52,8 @@ struct AuthTests {
                 #expect(elsewhere.status == 403 && elsewhere.error == "forbidden", "\(elsewhere.text)")
                 let own = try await http.request(.post, "/v1/messages/send", json: Self.send("orders", id: "b"), key: sendOrders)
                 #expect(own.status == 200, "\(own.text)")
-                let viaHeader = try await http.request(.post, "/v1/messages/send", json: Self.send("orders", id: "c"), headers: [HTTPField.Name("X-Herald-Key")!: sendOrders])
+                let viaHeader = try await http.request(
+                    .post, "/v1/messages/send", json: Self.send("orders", id: "c"), headers: [HTTPField.Name("X-Herald-Key")!: sendOrders])
                 #expect(viaHeader.status == 200, "X-Herald-Key: \(viaHeader.text)")
 
                 // Rights: a send key cannot receive or manage; a listen key cannot send.

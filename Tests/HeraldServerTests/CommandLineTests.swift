@@ -92,7 +92,8 @@ struct CommandLineTests {
             let send = try await http.request(.post, "/v1/messages/send", json: ["entity": ["queue": "orders"], "messages": [["text": "x"]]])
             #expect(send.status == 507, "\(send.text)")
             #expect(send.error == "insufficientStorage")
-            let receive = try await http.request(.post, "/v1/messages/receive", json: ["entity": ["queue": "orders"], "maxCount": 10, "mode": "receiveAndDelete"])
+            let receive = try await http.request(
+                .post, "/v1/messages/receive", json: ["entity": ["queue": "orders"], "maxCount": 10, "mode": "receiveAndDelete"])
             #expect(receive.status == 200 && receive.text.contains("before"), "\(receive.text)")
         }
     }
@@ -101,7 +102,9 @@ struct CommandLineTests {
         let directory = try ServerHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let data = directory.appendingPathComponent("data").path
-        let created = try await HeraldProcess.run(["keys", "create", "--name", "orders-service", "--rights", "send,listen", "--entity", "orders", "--data", data])
+        let created = try await HeraldProcess.run([
+            "keys", "create", "--name", "orders-service", "--rights", "send,listen", "--entity", "orders", "--data", data,
+        ])
         #expect(created.status == 0, "stderr: \(created.stderr)")
         let secret = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let parts = try #require(PresentedKeyParts(secret), "stdout: \(created.stdout)")

@@ -61,12 +61,13 @@ struct ErrorAnswerTests {
     func aLockTokenTravelsInItsWireFormat(_ entity: EntityPath) throws {
         let nonce = try #require(UUID(uuidString: "0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9"))
         let token = LockToken(entity: entity, sequenceNumber: 12, nonce: nonce)
-        let path = switch (entity.kind, entity.isDeadLetter) {
-        case (.subscription, false): "events/subscriptions/audit"
-        case (.subscription, true): "events/subscriptions/audit/$deadletterqueue"
-        case (_, false): "orders"
-        case (_, true): "orders/$deadletterqueue"
-        }
+        let path =
+            switch (entity.kind, entity.isDeadLetter) {
+            case (.subscription, false): "events/subscriptions/audit"
+            case (.subscription, true): "events/subscriptions/audit/$deadletterqueue"
+            case (_, false): "orders"
+            case (_, true): "orders/$deadletterqueue"
+            }
         #expect(WireLockToken.encode(token) == "\(path)#12@0A1B2C3D-4E5F-6071-8293-A4B5C6D7E8F9")
         #expect(try WireLockToken.decode(WireLockToken.encode(token)) == token)
     }
@@ -75,10 +76,11 @@ struct ErrorAnswerTests {
     @Test func everyCodeHasItsStatus() {
         for code in HeraldError.Code.all { #expect(WireError.Code.broker(code).status == WireStatus.status(for: code)) }
         let refusals = Dictionary(uniqueKeysWithValues: WireError.Code.refusals.map { ($0.description, $0.status) })
-        #expect(refusals == [
-            "unauthorized": 401, "forbidden": 403, "notFound": 404, "methodNotAllowed": 405, "requestTimeout": 408,
-            "payloadTooLarge": 413, "quotaExceeded": 429, "internal": 500,
-        ])
+        #expect(
+            refusals == [
+                "unauthorized": 401, "forbidden": 403, "notFound": 404, "methodNotAllowed": 405, "requestTimeout": 408,
+                "payloadTooLarge": 413, "quotaExceeded": 429, "internal": 500,
+            ])
         #expect(Set(WireError.Code.all.map(\.description)).count == WireError.Code.all.count, "two codes share a name")
         #expect(WireError.Code.all.allSatisfy { WireError.Code($0.description) == $0 })
         #expect(WireError.Code("malformedRequest") == nil)

@@ -55,13 +55,16 @@ struct HandlerFuzzTests {
                                     var headers = request.headers
                                     if request.body != nil { headers[.contentType] = "application/json" }
                                     let response = try await client.execute(
-                                        TestClient.Request(request.path, method: request.method, headers: headers, body: request.body.map { ByteBuffer(bytes: $0) })
+                                        TestClient.Request(
+                                            request.path, method: request.method, headers: headers, body: request.body.map { ByteBuffer(bytes: $0) })
                                     )
                                     run.count.add(1, ordering: .relaxed)
                                     let bytes = response.body.map { Array($0.readableBytesView) } ?? []
                                     if response.status.code >= 500 {
                                         run.failures.withLock {
-                                            $0.append("seed \(seed) worker \(worker): \(response.status.code) \(String(decoding: bytes, as: UTF8.self)) for \(request)")
+                                            $0.append(
+                                                "seed \(seed) worker \(worker): \(response.status.code) \(String(decoding: bytes, as: UTF8.self)) for \(request)"
+                                            )
                                         }
                                     }
                                     harvest.add(from: bytes)
@@ -71,7 +74,9 @@ struct HandlerFuzzTests {
                             // The server may close a connection (after a 413, say); it must not exit.
                             if !server.process.isRunning {
                                 run.failures.withLock {
-                                    $0.append("seed \(seed) worker \(worker): the server exited after \(state.last?.description ?? "nothing"): \(server.standardError.suffix(3000))")
+                                    $0.append(
+                                        "seed \(seed) worker \(worker): the server exited after \(state.last?.description ?? "nothing"): \(server.standardError.suffix(3000))"
+                                    )
                                 }
                             }
                         }
@@ -102,7 +107,8 @@ struct HandlerFuzzTests {
             body = #"{"entity":{"queue":"\#(HandlerFuzzer.queue)"},"messages":[{"text":"a"},{"text":"b"}]}"#
         case 1:
             route = .send
-            body = #"{"entity":{"queue":"\#(HandlerFuzzer.sessionQueue)"},"messages":[{"text":"a","sessionId":"s\#(Int.random(in: 1...3, using: &fuzzer.random))"}]}"#
+            body =
+                #"{"entity":{"queue":"\#(HandlerFuzzer.sessionQueue)"},"messages":[{"text":"a","sessionId":"s\#(Int.random(in: 1...3, using: &fuzzer.random))"}]}"#
         case 2:
             route = .receive
             body = #"{"entity":{"queue":"\#(HandlerFuzzer.queue)"},"maxCount":3}"#

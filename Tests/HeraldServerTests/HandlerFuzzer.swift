@@ -227,7 +227,11 @@ struct HandlerFuzzer {
 
     /// A wait that is mostly zero or a few milliseconds, and sometimes out of range.
     mutating func wait() -> FuzzJSON {
-        if self.random.chance(0.25) { return self.random.pick([.number("-1"), .number("60001"), .number("9223372036854775807"), .number("-9223372036854775808"), .number("1e30"), .string("5")]) }
+        if self.random.chance(0.25) {
+            return self.random.pick([
+                .number("-1"), .number("60001"), .number("9223372036854775807"), .number("-9223372036854775808"), .number("1e30"), .string("5"),
+            ])
+        }
         return .int(self.random.pick([0, 0, 0, 1, 5, 20]))
     }
 
@@ -264,9 +268,16 @@ struct HandlerFuzzer {
             let now = Int64(Date().timeIntervalSince1970 * 1000)
             fields.append(("scheduledEnqueueTime", self.field(.int(now + Int64.random(in: -1000...5000, using: &self.random)), number: true)))
         }
-        if self.random.chance(0.15) { fields.append(("senderId", .string("sender"))); fields.append(("senderSequence", self.field(.int(1), number: true))) }
+        if self.random.chance(0.15) {
+            fields.append(("senderId", .string("sender")))
+            fields.append(("senderSequence", self.field(.int(1), number: true)))
+        }
         if self.random.chance(0.2) {
-            fields.append(("applicationProperties", self.field(.object([("n", .object([(self.random.pick(["int", "double", "string", "bool"]), self.anything(depth: 3))]))]))))
+            fields.append(
+                (
+                    "applicationProperties",
+                    self.field(.object([("n", .object([(self.random.pick(["int", "double", "string", "bool"]), self.anything(depth: 3))]))]))
+                ))
         }
         if self.random.chance(0.05) { fields.append(("body", self.field(.string("AAEC")))) }
         return self.object(fields)
@@ -280,7 +291,10 @@ struct HandlerFuzzer {
 
     mutating func options() -> [(String, FuzzJSON)] {
         var fields: [(String, FuzzJSON)] = []
-        for (name, good) in [("lockDurationMs", 30_000), ("maxDeliveryCount", 5), ("defaultTimeToLiveMs", 60_000), ("duplicateDetectionWindowMs", 60_000), ("maxMessageSize", 4096)]
+        for (name, good) in [
+            ("lockDurationMs", 30_000), ("maxDeliveryCount", 5), ("defaultTimeToLiveMs", 60_000), ("duplicateDetectionWindowMs", 60_000),
+            ("maxMessageSize", 4096),
+        ]
         where self.random.chance(0.3) {
             fields.append((name, self.field(.int(good), number: true)))
         }
@@ -312,7 +326,9 @@ struct HandlerFuzzer {
                 ("mode", self.field(.string(self.random.chance(0.8) ? "peekLock" : "receiveAndDelete"))),
             ])
         case .peek:
-            return self.object([("entity", self.entity()), ("fromSequenceNumber", self.field(.int(0), number: true)), ("maxCount", self.field(.int(10), number: true))])
+            return self.object([
+                ("entity", self.entity()), ("fromSequenceNumber", self.field(.int(0), number: true)), ("maxCount", self.field(.int(10), number: true)),
+            ])
         case .counts: return self.object([("entity", self.entity())])
         case .complete: return self.object([("lockTokens", self.field(.array([self.token()])))])
         case .abandon: return self.object([("lockToken", self.token()), ("delayMs", self.field(.int(self.random.pick([0, 10, 1000])), number: true))])
@@ -329,27 +345,50 @@ struct HandlerFuzzer {
         case .commit:
             var fields: [(String, FuzzJSON)] = []
             if self.random.chance(0.5) { fields.append(("completions", self.field(.array([self.token()])))) }
-            if self.random.chance(0.3) { fields.append(("settlements", .array([self.object([("lockToken", self.token()), ("deadLetterReason", self.string())])]))) }
-            if self.random.chance(0.5) { fields.append(("sends", self.field(.array([self.object([("entity", self.entity()), ("message", self.message())])])))) }
-            if self.random.chance(0.2) { fields.append(("cancellations", .array([self.object([("entity", self.entity()), ("sequenceNumber", self.sequenceNumber())])]))) }
             if self.random.chance(0.3) {
-                fields.append(("documentWrites", .array([self.object([("collection", .string("c")), ("key", self.string()), ("data", .string("AAEC")), ("expectedVersion", self.field(.int(0), number: true))])])))
+                fields.append(("settlements", .array([self.object([("lockToken", self.token()), ("deadLetterReason", self.string())])])))
+            }
+            if self.random.chance(0.5) {
+                fields.append(("sends", self.field(.array([self.object([("entity", self.entity()), ("message", self.message())])]))))
+            }
+            if self.random.chance(0.2) {
+                fields.append(("cancellations", .array([self.object([("entity", self.entity()), ("sequenceNumber", self.sequenceNumber())])])))
+            }
+            if self.random.chance(0.3) {
+                fields.append(
+                    (
+                        "documentWrites",
+                        .array([
+                            self.object([
+                                ("collection", .string("c")), ("key", self.string()), ("data", .string("AAEC")),
+                                ("expectedVersion", self.field(.int(0), number: true)),
+                            ])
+                        ])
+                    ))
             }
             if self.random.chance(0.2) { fields.append(("inboxEntries", .array([self.object([("handler", .string("h")), ("messageId", self.string())])]))) }
             if self.random.chance(0.3) {
                 fields.append(
-                    ("appends", .array([self.object([
-                        ("stream", self.field(.string("s-\(Int.random(in: 0..<5, using: &self.random))"))),
-                        ("events", self.field(.array([self.object([("type", .string("E")), ("data", .string("AAEC"))])]))),
-                        ("expect", self.field(.string(self.random.pick(["any", "exact", "none"])))), ("version", self.field(.int(0), number: true)),
-                    ])]))
+                    (
+                        "appends",
+                        .array([
+                            self.object([
+                                ("stream", self.field(.string("s-\(Int.random(in: 0..<5, using: &self.random))"))),
+                                ("events", self.field(.array([self.object([("type", .string("E")), ("data", .string("AAEC"))])]))),
+                                ("expect", self.field(.string(self.random.pick(["any", "exact", "none"])))), ("version", self.field(.int(0), number: true)),
+                            ])
+                        ])
+                    )
                 )
             }
             return self.object(fields)
         case .getDocument: return self.object([("collection", self.field(.string("c"))), ("key", self.string())])
         case .listDocuments: return self.object([("collection", self.field(.string("c")))])
         case .inboxContains: return self.object([("handler", self.field(.string("h"))), ("messageId", self.string())])
-        case .readStream: return self.object([("stream", self.field(.string("s-1"))), ("fromVersion", self.field(.int(0), number: true)), ("maxCount", self.field(.int(10), number: true))])
+        case .readStream:
+            return self.object([
+                ("stream", self.field(.string("s-1"))), ("fromVersion", self.field(.int(0), number: true)), ("maxCount", self.field(.int(10), number: true)),
+            ])
         case .readAll: return self.object([("fromPosition", self.field(.int(0), number: true)), ("maxCount", self.field(.int(10), number: true))])
         default: return nil
         }

@@ -24,7 +24,9 @@ struct HostileClientTests {
         let host: String
 
         /// One request on a connection of its own; `(status, body)`.
-        func call(_ method: String = "POST", _ path: String, _ json: String? = nil, key: String?? = .none, timeout: Duration = .seconds(30)) throws -> (status: Int, body: String) {
+        func call(_ method: String = "POST", _ path: String, _ json: String? = nil, key: String?? = .none, timeout: Duration = .seconds(30)) throws -> (
+            status: Int, body: String
+        ) {
             let socket = try RawSocket(host: self.host, port: self.port)
             defer { socket.close() }
             let key = key ?? self.admin
@@ -58,7 +60,8 @@ struct HostileClientTests {
         let data = directory.appendingPathComponent("data")
         try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
         let admin = try KeyStore(path: KeyStore.path(inDataDirectory: data.path)).create(name: "admin", rights: [.manage], entity: nil).secret
-        let process = try HeraldProcess(["serve", "--data", data.path, "--host", host, "--port", "0", "--log-level", "error"] + extra, descriptorLimit: descriptorLimit)
+        let process = try HeraldProcess(
+            ["serve", "--data", data.path, "--host", host, "--port", "0", "--log-level", "error"] + extra, descriptorLimit: descriptorLimit)
         let port = try await process.waitUntilListening()
         let bare = host.hasPrefix("[") ? String(host.dropFirst().dropLast()) : host
         return Served(process: process, port: port, directory: directory, admin: admin, host: bare)
@@ -99,7 +102,9 @@ struct HostileClientTests {
         #expect(try served.call("PUT", "/v1/queues/work", "{}").status == 201)
         #expect(try served.call("PUT", "/v1/queues/ledger", "{}").status == 201)
         for index in 0..<10 {
-            #expect(try served.call("POST", "/v1/messages/send", #"{"entity":{"queue":"ledger"},"messages":[{"messageId":"l\#(index)","text":"kept"}]}"#).status == 200)
+            #expect(
+                try served.call("POST", "/v1/messages/send", #"{"entity":{"queue":"ledger"},"messages":[{"messageId":"l\#(index)","text":"kept"}]}"#).status
+                    == 200)
         }
 
         // 200 connections that never send a byte (more than the descriptor limit): the cap takes 64,
@@ -140,7 +145,9 @@ struct HostileClientTests {
 
         // A body sent a byte at a time: 408 once the read timeout passes, and the connection closes.
         let slowBody = try RawSocket(port: served.port)
-        slowBody.send("POST /v1/messages/send HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(served.admin)\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{")
+        slowBody.send(
+            "POST /v1/messages/send HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer \(served.admin)\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
+        )
         var answer = ""
         for _ in 0..<40 {
             _ = slowBody.send(" ")
@@ -170,7 +177,8 @@ struct HostileClientTests {
             try await Task.sleep(for: .milliseconds(300))
             poll.close()
             try await Task.sleep(for: .milliseconds(300))
-            #expect(try served.call("POST", "/v1/messages/send", #"{"entity":{"queue":"work"},"messages":[{"messageId":"m\#(round)","text":"x"}]}"#).status == 200)
+            #expect(
+                try served.call("POST", "/v1/messages/send", #"{"entity":{"queue":"work"},"messages":[{"messageId":"m\#(round)","text":"x"}]}"#).status == 200)
             try await Task.sleep(for: .milliseconds(500))
             let peeked = try served.call("POST", "/v1/messages/peek", #"{"entity":{"queue":"work"},"maxCount":10}"#)
             let messages = served.json(peeked.body)["messages"] as? [[String: Any]] ?? []
@@ -248,7 +256,8 @@ struct HostileClientTests {
         #expect(try served.call("PUT", "/v1/queues/work", "{}").status == 201)
 
         let badChunk = try RawSocket(port: served.port)
-        badChunk.send("POST /v1/messages/send HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(served.admin)\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\nabc\r\n0\r\n\r\n")
+        badChunk.send(
+            "POST /v1/messages/send HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(served.admin)\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\nabc\r\n0\r\n\r\n")
         let chunkAnswer = badChunk.readResponse(timeout: .seconds(5))
         #expect(chunkAnswer.status == 400, "a bad chunk size: \(chunkAnswer)")
 

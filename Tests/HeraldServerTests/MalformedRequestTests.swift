@@ -118,7 +118,13 @@ struct MalformedRequestTests {
         try await ServerHarness.withServer(keys: keys, directory: directory, configure: { $0.maxRequestBodySize = Self.maxBodySize }) { server in
             let broker = server.broker
             try await broker.createQueue("orders", options: EntityOptions())
-            try await broker.createQueue("sessions", options: { var options = EntityOptions(); options.requiresSession = true; return options }())
+            try await broker.createQueue(
+                "sessions",
+                options: {
+                    var options = EntityOptions()
+                    options.requiresSession = true
+                    return options
+                }())
             try await broker.createTopic("events", options: EntityOptions())
             try await broker.createSubscription("audit", topic: "events", options: EntityOptions(), filter: .all)
             for index in 1...3 { try await broker.send(Message(messageId: "o\(index)", body: Data("order \(index)".utf8)), to: .queue("orders")) }
@@ -145,7 +151,9 @@ struct MalformedRequestTests {
                     let method = route.method == "PUT" ? HTTPRequest.Method.put : .post
 
                     for malformed in ["{\"entity\":", "not json", "[1,2", "{\"a\" 1}", "\u{0}"] {
-                        expect(try await http.request(method, path, body: Array(malformed.utf8), key: admin), 400, "invalidArgument", "malformed \(malformed.debugDescription)")
+                        expect(
+                            try await http.request(method, path, body: Array(malformed.utf8), key: admin), 400, "invalidArgument",
+                            "malformed \(malformed.debugDescription)")
                     }
                     if route.method == "POST" {
                         expect(try await http.request(method, path, body: [], key: admin), 400, "invalidArgument", "empty body")
@@ -218,4 +226,3 @@ struct MalformedRequestTests {
         }
     }
 }
-

@@ -47,7 +47,9 @@ struct OpenAPITests {
     @Test func everyRouteIsDocumentedAndNothingElse() {
         let documented = Set(Self.operations.keys)
         let implemented = Set(WireRoute.all.map { Operation(method: $0.method, path: $0.path, operationId: $0.operationId) })
-        #expect(documented == implemented, "only in the document: \(documented.subtracting(implemented)); only in WireRoute.all: \(implemented.subtracting(documented))")
+        #expect(
+            documented == implemented,
+            "only in the document: \(documented.subtracting(implemented)); only in WireRoute.all: \(implemented.subtracting(documented))")
     }
 
     @Test func everyOperationDocumentsItsErrors() {
@@ -83,10 +85,11 @@ struct OpenAPITests {
         let responses = ((Self.document["components"] as? [String: Any])?["responses"] as? [String: Any]) ?? [:]
         #expect(statuses.isSubset(of: ["400", "404", "409", "410", "413", "500", "503", "507"]), "an unexpected status: \(statuses.sorted())")
         #expect(WireStatus.status(for: .insufficientStorage) == 507, "a full disk is 507 Insufficient Storage, not a failed store")
-        #expect(Set(responses.keys) == [
-            "BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict", "LockLost", "TooLarge", "TooManyRequests", "Internal",
-            "Unavailable", "InsufficientStorage",
-        ])
+        #expect(
+            Set(responses.keys) == [
+                "BadRequest", "Unauthorized", "Forbidden", "NotFound", "Conflict", "LockLost", "TooLarge", "TooManyRequests", "Internal",
+                "Unavailable", "InsufficientStorage",
+            ])
     }
 
     /// The document lists exactly the codes the server answers with: none it never sends, none
@@ -104,9 +107,10 @@ struct OpenAPITests {
     /// A value of every body type with every field set, and the schema that describes it.
     static var samples: [(schema: String, value: any Encodable)] {
         let token = LockToken(entity: .queue("orders"), sequenceNumber: 7, nonce: UUID())
-        var message = Message(messageId: "m", body: Data("hi".utf8), contentType: "text/plain", subject: "s", correlationId: "c",
-                              causationId: "k", sessionId: "x", replyTo: "r", timeToLive: .seconds(5),
-                              scheduledEnqueueTime: Date(), applicationProperties: ["a": .int(1)], senderId: "p", senderSequence: 3)
+        var message = Message(
+            messageId: "m", body: Data("hi".utf8), contentType: "text/plain", subject: "s", correlationId: "c",
+            causationId: "k", sessionId: "x", replyTo: "r", timeToLive: .seconds(5),
+            scheduledEnqueueTime: Date(), applicationProperties: ["a": .int(1)], senderId: "p", senderSequence: 3)
         message.applicationProperties["b"] = .string("z")
         let received = ReceivedMessage(
             message: message, entity: .queue("orders"), sequenceNumber: 7, enqueuedTime: Date(), deliveryCount: 1, state: .active,
@@ -124,7 +128,8 @@ struct OpenAPITests {
         // A queue or a topic: no subscription.
         var sendTarget = entity
         sendTarget.subscription = nil
-        let info = WireEntityInfo(kind: "queue", path: "orders", entity: entity, options: WireOptions(options), filter: filter, counts: WireCounts(EntityCounts()))
+        let info = WireEntityInfo(
+            kind: "queue", path: "orders", entity: entity, options: WireOptions(options), filter: filter, counts: WireCounts(EntityCounts()))
         var property = WireProperty(.string("x"))
         property.int = 1
         property.double = 1.5
@@ -179,7 +184,8 @@ struct OpenAPITests {
         let write = WireDocumentWrite(collection: "c", key: "k", data: "AA==", expectedVersion: 1)
         let inbox = WireInboxEntry(InboxEntry(handler: "h", messageId: "m"))
         var appended = BrokerTransaction()
-        appended.append([EventData(type: "t", data: Data("{}".utf8), correlationId: "c", causationId: "k")], to: "s", expectedVersion: .exactly(2), publishTo: .topic("t"))
+        appended.append(
+            [EventData(type: "t", data: Data("{}".utf8), correlationId: "c", causationId: "k")], to: "s", expectedVersion: .exactly(2), publishTo: .topic("t"))
         let append = WireAppend(appended.appends[0])
         var commit = CommitRequest(BrokerTransaction())
         commit.completions = [WireLockToken.encode(token)]
@@ -225,7 +231,10 @@ struct OpenAPITests {
             let variants = (schema["properties"] == nil ? schema["oneOf"] as? [[String: Any]] : nil) ?? [schema]
             let properties = Set(variants.flatMap { ($0["properties"] as? [String: Any] ?? [:]).keys })
             // With every field set, the type writes exactly the fields the document lists.
-            #expect(Set(encoded.keys) == properties, "\(name): the type has \(Set(encoded.keys).subtracting(properties).sorted()) undocumented, the document \(properties.subtracting(encoded.keys).sorted()) unknown to the type")
+            #expect(
+                Set(encoded.keys) == properties,
+                "\(name): the type has \(Set(encoded.keys).subtracting(properties).sorted()) undocumented, the document \(properties.subtracting(encoded.keys).sorted()) unknown to the type"
+            )
             let required = Set(variants.flatMap { $0["required"] as? [String] ?? [] })
             #expect(required.isSubset(of: properties), "\(name): required fields that are not properties")
             // The server rejects unknown fields, and the document says so.

@@ -28,7 +28,10 @@ struct ServerBehaviorTests {
                 #expect(subscription.status == 201, "\(subscription.text)")
                 #expect(try subscription.decode(WireEntityInfo.self).filter?.subject == "Created")
                 #expect(try await http.request(.get, "/v1/topics/events").decode(WireEntityInfo.self).counts == nil)
-                #expect(try await http.request(.get, "/v1/topics/events/subscriptions").decode(WireEntityList.self).items.map(\.path) == ["events/subscriptions/audit"])
+                #expect(
+                    try await http.request(.get, "/v1/topics/events/subscriptions").decode(WireEntityList.self).items.map(\.path) == [
+                        "events/subscriptions/audit"
+                    ])
                 #expect(try await http.request(.get, "/v1/queues").decode(WireEntityList.self).items.map(\.path) == ["orders"])
                 let stats = try await http.request(.get, "/v1/stats").decode(WireEntityList.self)
                 #expect(stats.items.map(\.path) == ["orders", "events", "events/subscriptions/audit"])

@@ -115,7 +115,12 @@ final class LiveServer: Sendable {
 
     /// Stops the server gracefully and closes the broker.
     func stop() async {
-        guard let running = self.running.withLock({ value in defer { value = nil }; return value }) else { return }
+        guard
+            let running = self.running.withLock({ value in
+                defer { value = nil }
+                return value
+            })
+        else { return }
         await running.group.triggerGracefulShutdown()
         _ = await running.task.result
         await running.broker.close()
@@ -157,7 +162,8 @@ struct HTTPConnection: Sendable {
     }
 
     /// Sends a request; `body` is sent as is.
-    func request(_ method: HTTPRequest.Method, _ path: String, body: [UInt8]? = nil, key: String? = nil, headers extra: HTTPFields = [:]) async throws -> Answer {
+    func request(_ method: HTTPRequest.Method, _ path: String, body: [UInt8]? = nil, key: String? = nil, headers extra: HTTPFields = [:]) async throws -> Answer
+    {
         var headers = extra
         if let key { headers[.authorization] = "Bearer \(key)" }
         if body != nil { headers[.contentType] = "application/json" }

@@ -2,8 +2,9 @@ import Foundation
 import HeraldCore
 import HeraldSQLite
 import Logging
-@testable import HeraldSimulation
 import Testing
+
+@testable import HeraldSimulation
 
 /// The storage fault layer on its own: a crash keeps what was synced and drops the rest.
 @Suite struct FaultStorageTests {
