@@ -102,16 +102,16 @@ enum KeyFile {
 
     /// The file's fingerprint, or `nil` when it does not exist.
     static func fingerprint(_ path: String) -> Fingerprint? {
-        var information = stat()
-        guard stat(path, &information) == 0 else { return nil }
-        #if canImport(Darwin)
-        let modified = information.st_mtimespec
-        #else
-        let modified = information.st_mtim
-        #endif
+        // Through FileManager rather than stat(2): Glibc's `struct stat` members fail to resolve
+        // under MemberImportVisibility in release builds.
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let inode = (attributes[.systemFileNumber] as? NSNumber)?.uint64Value,
+            let size = (attributes[.size] as? NSNumber)?.int64Value,
+            let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970
+        else { return nil }
+        let seconds = modified.rounded(.down)
         return Fingerprint(
-            inode: UInt64(information.st_ino), size: Int64(information.st_size),
-            modifiedSeconds: Int(modified.tv_sec), modifiedNanoseconds: Int(modified.tv_nsec)
+            inode: inode, size: size, modifiedSeconds: Int(seconds), modifiedNanoseconds: Int(((modified - seconds) * 1e9).rounded())
         )
     }
 
