@@ -1,26 +1,6 @@
 import Foundation
 import HeraldCore
 
-extension BrokerClock {
-    /// Waits until the clock's monotonic reading reaches `deadline`; throws `CancellationError`
-    /// when the task is cancelled.
-    ///
-    /// The system clock sleeps; any other clock (a ``HeraldCore/ManualBrokerClock`` in tests) is
-    /// looked at every few milliseconds, so that time a test moves on wakes the sleeper at once.
-    func sleep(untilMonotonic deadline: Duration) async throws {
-        if self is SystemBrokerClock {
-            let remaining = deadline - self.monotonicNow()
-            if remaining > .zero { try await Task.sleep(for: remaining) }
-            try Task.checkCancellation()
-            return
-        }
-        while self.monotonicNow() < deadline {
-            try await Task.sleep(for: .milliseconds(5))
-        }
-        try Task.checkCancellation()
-    }
-}
-
 extension MessageProcessor {
     /// The shortest time between two renewals of a lock.
     static let minimumRenewalInterval = Duration.milliseconds(50)

@@ -15,6 +15,22 @@ public protocol BrokerClock: Sendable {
     func now() -> Date
     /// The time elapsed since an arbitrary fixed origin, never decreasing within a process.
     func monotonicNow() -> Duration
+    /// Waits until ``monotonicNow()`` reaches `deadline`.
+    ///
+    /// The default sleeps in real time for the difference, which suits any clock that follows
+    /// real time; a clock that moves otherwise (``ManualBrokerClock``) wakes its sleepers itself.
+    ///
+    /// - Throws: `CancellationError` when the task is cancelled before the deadline.
+    func sleep(untilMonotonic deadline: Duration) async throws
+}
+
+extension BrokerClock {
+    /// Sleeps in real time until ``monotonicNow()`` reaches `deadline`.
+    public func sleep(untilMonotonic deadline: Duration) async throws {
+        let remaining = deadline - self.monotonicNow()
+        if remaining > .zero { try await Task.sleep(for: remaining) }
+        try Task.checkCancellation()
+    }
 }
 
 /// The real clock: `Date()` and the system's continuous clock.
@@ -31,12 +47,20 @@ public struct SystemBrokerClock: BrokerClock {
 
 /// A clock that moves only when told to, for tests.
 ///
-/// ``advance(by:)`` moves both readings; ``jumpWallClock(by:)`` moves only the wall clock, to
-/// check that a wall-clock jump does not change lock expiry.
+/// ``advance(by:)`` moves both readings and wakes the sleepers it passes;
+/// ``jumpWallClock(by:)`` moves only the wall clock, to check that a wall-clock jump does not
+/// change lock expiry.
 public final class ManualBrokerClock: BrokerClock {
+    private struct Sleeper {
+        var deadline: Duration
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+
     private struct State {
         var wall: Date
         var monotonic: Duration
+        var sleepers: [UInt64: Sleeper] = [:]
+        var nextSleeperId: UInt64 = 0
     }
 
     private let state: Mutex<State>
@@ -50,12 +74,41 @@ public final class ManualBrokerClock: BrokerClock {
 
     public func monotonicNow() -> Duration { self.state.withLock { $0.monotonic } }
 
-    /// Moves both the wall clock and the monotonic clock forward.
+    /// Moves both the wall clock and the monotonic clock forward, and wakes the sleepers whose
+    /// deadline it reaches.
     public func advance(by duration: Duration) {
         precondition(duration >= .zero, "a clock only moves forward")
-        self.state.withLock {
-            $0.wall = $0.wall.addingTimeInterval(duration.timeInterval)
-            $0.monotonic += duration
+        let due = self.state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+            state.wall = state.wall.addingTimeInterval(duration.timeInterval)
+            state.monotonic += duration
+            let monotonic = state.monotonic
+            let ids = state.sleepers.filter { $0.value.deadline <= monotonic }.keys
+            return ids.compactMap { state.sleepers.removeValue(forKey: $0)?.continuation }
+        }
+        for continuation in due { continuation.resume() }
+    }
+
+    /// Waits until ``advance(by:)`` moves the monotonic reading to `deadline`.
+    public func sleep(untilMonotonic deadline: Duration) async throws {
+        let id = self.state.withLock { state in
+            state.nextSleeperId &+= 1
+            return state.nextSleeperId
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                // Cancellation sets the flag before its handler runs: checked under the lock, a
+                // cancellation that came first is never missed.
+                let answer: Result<Void, any Error>? = self.state.withLock { state in
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    if state.monotonic >= deadline { return .success(()) }
+                    state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
+                    return nil
+                }
+                if let answer { continuation.resume(with: answer) }
+            }
+        } onCancel: {
+            let continuation = self.state.withLock { $0.sleepers.removeValue(forKey: id)?.continuation }
+            continuation?.resume(throwing: CancellationError())
         }
     }
 

@@ -4,17 +4,6 @@ import Testing
 
 /// The pure rules of the core: names, option bounds, message limits, filters, paths, the clock.
 @Suite struct HeraldCoreTests {
-    private func code(_ body: () throws -> Void) -> HeraldError.Code? {
-        do {
-            try body()
-            return nil
-        } catch let error as HeraldError {
-            return error.code
-        } catch {
-            return nil
-        }
-    }
-
     @Test(arguments: ["a", "A9", "9x", "a.b_c-d", String(repeating: "q", count: 128)])
     func validNames(_ name: String) throws {
         try EntityName.validate(name)

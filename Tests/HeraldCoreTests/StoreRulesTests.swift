@@ -7,17 +7,6 @@ import Testing
 @Suite struct StoreRulesTests {
     private let now: Int64 = 1_800_000_000_000
 
-    private func code(_ body: () throws -> Void) -> HeraldError.Code? {
-        do {
-            try body()
-            return nil
-        } catch let error as HeraldError {
-            return error.code
-        } catch {
-            return nil
-        }
-    }
-
     // MARK: Visibility and expiry
 
     @Test func aMessageWithoutScheduleIsVisibleAtOnce() {
@@ -137,7 +126,7 @@ import Testing
             var filter: SubscriptionFilter
         }
         let sessions = Subscription(path: .subscription("s", of: "t"), options: EntityOptions(requiresSession: true), filter: SubscriptionFilter(subject: "a"))
-        let check = { (message: Message) in self.code { try Message.checkBatch([message], against: EntityOptions(), subscriptions: [sessions]) } }
+        let check = { (message: Message) in code { try Message.checkBatch([message], against: EntityOptions(), subscriptions: [sessions]) } }
         #expect(check(Message(text: "x", subject: "a")) == .sessionRequired)
         #expect(check(Message(text: "x", subject: "a", sessionId: "s1")) == nil)
         #expect(check(Message(text: "x", subject: "b")) == nil, "a message the subscription does not take")
