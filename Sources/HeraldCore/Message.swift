@@ -139,6 +139,12 @@ public enum PropertyValue: Hashable, Sendable, Codable, CustomStringConvertible 
 }
 
 extension Message {
+    private static func checkIdentifier(_ name: StaticString, _ value: String?) throws(HeraldError) {
+        if let value, value.utf8.count > HeraldLimits.maxIdentifierLength {
+            throw HeraldError(.identifierTooLong, "\(name) has \(value.utf8.count) bytes; at most \(HeraldLimits.maxIdentifierLength)")
+        }
+    }
+
     /// Checks the message against the limits of GUARANTEES.md §4 and the entity's options.
     ///
     /// - Throws: ``HeraldError/Code/messageTooLarge``, ``HeraldError/Code/identifierTooLong``,
@@ -151,14 +157,15 @@ extension Message {
         if self.messageId.isEmpty {
             throw HeraldError(.invalidArgument, "messageId must not be empty")
         }
-        let identifiers: [(String, String?)] = [
-            ("messageId", self.messageId), ("sessionId", self.sessionId), ("correlationId", self.correlationId),
-            ("causationId", self.causationId), ("replyTo", self.replyTo), ("subject", self.subject),
-            ("contentType", self.contentType), ("senderId", self.senderId),
-        ]
-        for case let (name, value?) in identifiers where value.utf8.count > HeraldLimits.maxIdentifierLength {
-            throw HeraldError(.identifierTooLong, "\(name) has \(value.utf8.count) bytes; at most \(HeraldLimits.maxIdentifierLength)")
-        }
+        // One call per field rather than a loop over an array of them: this runs for every message sent.
+        try Self.checkIdentifier("messageId", self.messageId)
+        try Self.checkIdentifier("sessionId", self.sessionId)
+        try Self.checkIdentifier("correlationId", self.correlationId)
+        try Self.checkIdentifier("causationId", self.causationId)
+        try Self.checkIdentifier("replyTo", self.replyTo)
+        try Self.checkIdentifier("subject", self.subject)
+        try Self.checkIdentifier("contentType", self.contentType)
+        try Self.checkIdentifier("senderId", self.senderId)
         var total = 0
         for (key, value) in self.applicationProperties {
             let size = key.utf8.count + value.encodedSize

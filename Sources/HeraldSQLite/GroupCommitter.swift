@@ -106,7 +106,7 @@ final class GroupCommitter: Sendable {
     /// ``start()`` the operation waits for it.
     func perform<T: Sendable>(readOnly: Bool = false, _ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let operation = PendingOperation(isReadOnly: readOnly, body: body, continuation: continuation)
+            let operation = PendingOperation.resuming(continuation, isReadOnly: readOnly, body: body)
             switch self.shared.withLock({ $0.machine.submit(operation, isReadOnly: readOnly) }) {
             case .none: break
             case .wakeWriter: self.writerWakeUp.signal()
@@ -402,38 +402,58 @@ protocol CommitOperation: AnyObject, Sendable {
     func finish(_ failure: HeraldError?)
 }
 
-/// A caller's operation with its body, the result the body produced on the writer, and the
-/// continuation that result goes to after the fsync.
-final class PendingOperation<T: Sendable>: CommitOperation {
+/// A caller's operation: what the writer runs and how the caller gets its result after the fsync.
+///
+/// Not generic on purpose: the writer and syncer call it through ``CommitOperation``, where a
+/// generic class's methods would look up its type metadata at run time on every call. The two
+/// closures are built where the result type is known (``GroupCommitter/perform(readOnly:_:)``).
+final class PendingOperation: CommitOperation {
     let isReadOnly: Bool
-    private let body: @Sendable (StoreTransaction) throws -> T
-    private let continuation: CheckedContinuation<T, any Error>
-    private let result = Mutex<Result<T, HeraldError>?>(nil)
+    private let run: @Sendable (StoreTransaction) throws -> Void
+    private let deliver: @Sendable (HeraldError?) -> Void
 
-    init(isReadOnly: Bool, body: @escaping @Sendable (StoreTransaction) throws -> T, continuation: CheckedContinuation<T, any Error>) {
+    init(isReadOnly: Bool, run: @escaping @Sendable (StoreTransaction) throws -> Void, deliver: @escaping @Sendable (HeraldError?) -> Void) {
         self.isReadOnly = isReadOnly
-        self.body = body
-        self.continuation = continuation
+        self.run = run
+        self.deliver = deliver
     }
 
-    func execute(_ transaction: StoreTransaction) throws {
-        do {
-            let value = try self.body(transaction)
-            self.result.withLock { $0 = .success(value) }
-        } catch let error as HeraldError {
-            self.result.withLock { $0 = .failure(error) }
-            throw OperationRejected()
-        }
+    /// An operation whose `body` result goes to `continuation`.
+    static func resuming<T: Sendable>(
+        _ continuation: CheckedContinuation<T, any Error>, isReadOnly: Bool, body: @escaping @Sendable (StoreTransaction) throws -> T
+    ) -> PendingOperation {
+        let result = ResultBox<T>()
+        return PendingOperation(
+            isReadOnly: isReadOnly,
+            run: { transaction in
+                do {
+                    result.value = .success(try body(transaction))
+                } catch let error as HeraldError {
+                    result.value = .failure(error)
+                    throw OperationRejected()
+                }
+            },
+            deliver: { failure in
+                if let failure {
+                    continuation.resume(throwing: failure)
+                } else {
+                    let outcome = result.value ?? .failure(HeraldError(.storeFailed, "the operation did not run"))
+                    continuation.resume(with: outcome.mapError { $0 as any Error })
+                }
+            }
+        )
     }
 
-    func finish(_ failure: HeraldError?) {
-        if let failure {
-            self.continuation.resume(throwing: failure)
-        } else {
-            let result = self.result.withLock { $0 } ?? .failure(HeraldError(.storeFailed, "the operation did not run"))
-            self.continuation.resume(with: result.mapError { $0 as any Error })
-        }
-    }
+    func execute(_ transaction: StoreTransaction) throws { try self.run(transaction) }
+
+    func finish(_ failure: HeraldError?) { self.deliver(failure) }
+}
+
+/// The result an operation's body produced, written on the writer thread and read when the
+/// operation finishes: the committer's lock, taken by the writer after the write and by the
+/// finishing thread before the read, orders the two.
+final class ResultBox<T>: @unchecked Sendable {
+    var value: Result<T, HeraldError>?
 }
 
 /// Gives the writer thread its state; nothing else touches it.

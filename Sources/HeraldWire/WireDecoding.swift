@@ -6,48 +6,18 @@ package import HeraldCore
 /// ``HeraldCore/HeraldError/Code/invalidArgument`` (HTTP 400), so a typo in an optional field is
 /// an error rather than silently ignored, and the body means exactly what the OpenAPI document says.
 package enum WireDecoding {
-    /// Decodes `data` as `T`, rejecting fields `T` does not have.
-    package static func decode<T: Codable>(_ type: T.Type, from data: Data) throws(HeraldError) -> T {
-        let value: T
+    /// Decodes `data` as `T`, rejecting fields `T` does not have and `null`s, in one pass
+    /// (``StrictDecoder``).
+    package static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws(HeraldError) -> T {
         do {
-            value = try JSONDecoder().decode(T.self, from: data)
+            return try JSONDecoder().decode(StrictlyDecoded<T>.self, from: data).value
+        } catch let error as RejectedField {
+            throw HeraldError(.invalidArgument, error.message)
         } catch let error as DecodingError {
             throw HeraldError(.invalidArgument, "malformed request body: \(Self.explain(error))")
         } catch {
             throw HeraldError(.invalidArgument, "malformed request body")
         }
-        // A field the type does not know does not survive a round trip through it.
-        guard let original = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]),
-            let reencoded = try? JSONSerialization.jsonObject(with: JSONEncoder().encode(value), options: [.fragmentsAllowed])
-        else {
-            throw HeraldError(.invalidArgument, "malformed request body")
-        }
-        if let problem = Self.rejectedField(original, known: reencoded, path: "") {
-            throw HeraldError(.invalidArgument, problem)
-        }
-        return value
-    }
-
-    /// Why the first field of `original` that `known` lacks is rejected: unknown, or `null`.
-    private static func rejectedField(_ original: Any, known: Any, path: String) -> String? {
-        if let object = original as? [String: Any] {
-            let knownObject = known as? [String: Any] ?? [:]
-            for key in object.keys.sorted() {
-                guard let value = object[key] else { continue }
-                let childPath = path.isEmpty ? key : "\(path).\(key)"
-                guard let knownValue = knownObject[key] else {
-                    return value is NSNull
-                        ? "field '\(childPath)' is null: leave an absent field out"
-                        : "unknown field '\(childPath)' in the request body"
-                }
-                if let found = Self.rejectedField(value, known: knownValue, path: childPath) { return found }
-            }
-        } else if let array = original as? [Any], let knownArray = known as? [Any] {
-            for (index, element) in array.enumerated() where index < knownArray.count {
-                if let found = Self.rejectedField(element, known: knownArray[index], path: "\(path)[\(index)]") { return found }
-            }
-        }
-        return nil
     }
 
     private static func explain(_ error: DecodingError) -> String {
@@ -62,6 +32,12 @@ package enum WireDecoding {
         @unknown default: return "invalid JSON"
         }
     }
+}
+
+/// `T`, decoded through a ``StrictDecoder``.
+private struct StrictlyDecoded<T: Decodable>: Decodable {
+    let value: T
+    init(from decoder: any Decoder) throws { self.value = try T(from: StrictDecoder(decoder)) }
 }
 
 /// How each error code maps to an HTTP status, shared by the server (to answer) and the client
