@@ -238,7 +238,7 @@ public struct HeraldHTTPServer: Service {
             responder: responder,
             server: .http1(
                 configuration: HTTP1Channel.Configuration(
-                    additionalChannelHandlers: [ClientDepartureHandler()],
+                    additionalChannelHandlers: [ClientDepartureHandler(), RequestDeadlineHandler(timeout: TimeAmount(configuration.requestReadTimeout))],
                     idleTimeout: TimeAmount(configuration.idleTimeout)
                 )
             ),

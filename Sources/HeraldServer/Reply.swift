@@ -9,22 +9,19 @@ import NIOCore
 enum Reply {
     /// `value` as JSON with `status`.
     static func json(_ value: some Encodable, status: Int = 200) throws -> Response {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(value)
-        // One copy, from the encoder's Data into the buffer the response writes.
-        return Response(
-            status: HTTPResponse.Status(code: status),
-            headers: [.contentType: "application/json", .contentLength: String(data.count)],
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: data))
-        )
+        Self.bytes(try Self.encoded(value), contentType: "application/json", status: status)
     }
 
-    /// `value` as the JSON bytes of an answer.
+    /// `value` as the JSON bytes of an answer: written by ``AnswerEncoder`` (one pass), or by
+    /// `JSONEncoder` for what that does not cover.
     static func encoded(_ value: some Encodable) throws -> [UInt8] {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return Array(try encoder.encode(value))
+        do {
+            return try AnswerEncoder.encode(value)
+        } catch is AnswerEncoder.Unsupported {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+            return Array(try encoder.encode(value))
+        }
     }
 
     /// 204 without a body.

@@ -134,18 +134,13 @@ struct Responder: HTTPResponder {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > self.maxRequestBodySize {
             throw ServerError.payloadTooLarge(limit: self.maxRequestBodySize)
         }
-        let (limit, timeout) = (self.maxRequestBodySize, self.requestReadTimeout)
+        let limit = self.maxRequestBodySize
         do {
-            return try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
-                group.addTask { try await request.body.collect(upTo: limit) }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                defer { group.cancelAll() }
-                guard let body = try await group.next() ?? nil else { throw ServerError.requestTimeout(timeout) }
-                return body
-            }
+            // The read timeout is the connection's RequestDeadlineHandler's: the body stream fails with
+            // RequestReadTimedOut once it passes.
+            return try await request.body.collect(upTo: limit)
+        } catch is RequestReadTimedOut {
+            throw ServerError.requestTimeout(self.requestReadTimeout)
         } catch is NIOTooManyBytesError {
             throw ServerError.payloadTooLarge(limit: limit)
         } catch is HTTPParserError {

@@ -107,6 +107,28 @@ private struct StrictKeyedContainer<Key: CodingKey>: KeyedDecodingContainerProto
     func decode(_ type: UInt32.Type, forKey key: Key) throws -> UInt32 { try self.base.decode(type, forKey: AnyFieldKey(key)) }
     func decode(_ type: UInt64.Type, forKey key: Key) throws -> UInt64 { try self.base.decode(type, forKey: AnyFieldKey(key)) }
 
+    // One look-up per optional field (the protocol's default asks contains, decodeNil, then decode);
+    // a `null` was refused when the container opened, so absent is the only nil.
+    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try self.base.decodeIfPresent(type, forKey: AnyFieldKey(key)) }
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try self.base.decodeIfPresent(type, forKey: AnyFieldKey(key)) }
+    func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try self.base.decodeIfPresent(type, forKey: AnyFieldKey(key)) }
+    func decodeIfPresent(_ type: Float.Type, forKey key: Key) throws -> Float? { try self.base.decodeIfPresent(type, forKey: AnyFieldKey(key)) }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try self.base.decodeIfPresent(type, forKey: AnyFieldKey(key)) }
+    func decodeIfPresent(_ type: Int8.Type, forKey key: Key) throws -> Int8? { try self.base.decodeIfPresent(type, forKey: AnyFieldKey(key)) }
+    func decodeIfPresent(_ type: Int16.Type, forKey key: Key) throws -> Int16? { try self.base.decodeIfPresent(type, forKey: AnyFieldKey(key)) }
+    func decodeIfPresent(_ type: Int32.Type, forKey key: Key) throws -> Int32? { try self.base.decodeIfPresent(type, forKey: AnyFieldKey(key)) }
+    func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try self.base.decodeIfPresent(type, forKey: AnyFieldKey(key)) }
+    func decodeIfPresent(_ type: UInt.Type, forKey key: Key) throws -> UInt? { try self.base.decodeIfPresent(type, forKey: AnyFieldKey(key)) }
+    func decodeIfPresent(_ type: UInt8.Type, forKey key: Key) throws -> UInt8? { try self.base.decodeIfPresent(type, forKey: AnyFieldKey(key)) }
+    func decodeIfPresent(_ type: UInt16.Type, forKey key: Key) throws -> UInt16? { try self.base.decodeIfPresent(type, forKey: AnyFieldKey(key)) }
+    func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try self.base.decodeIfPresent(type, forKey: AnyFieldKey(key)) }
+    func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try self.base.decodeIfPresent(type, forKey: AnyFieldKey(key)) }
+
+    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        guard self.base.contains(AnyFieldKey(key)) else { return nil }
+        return try self.decode(type, forKey: key)
+    }
+
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         if isLeaf(type) { return try self.base.decode(type, forKey: AnyFieldKey(key)) }
         return try T(from: StrictDecoder(try self.base.superDecoder(forKey: AnyFieldKey(key))))
