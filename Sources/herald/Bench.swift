@@ -319,10 +319,9 @@ struct Bench: Sendable {
         let missing = expected.subtracting(seen).count
         let unexpected = seen.subtracting(expected).count
         guard duplicates == 0, missing == 0, unexpected == 0 else {
+            let counts = "\(missing) missing, \(duplicates) more than once, \(unexpected) unknown (of \(self.settings.messages))"
             throw BenchFailure(
-                description:
-                    what.map { "not every command left exactly one \($0): \(missing) missing, \(duplicates) more than once, \(unexpected) unknown (of \(self.settings.messages))" }
-                    ?? "not every message was received exactly once: \(missing) missing, \(duplicates) received more than once, \(unexpected) unknown (of \(self.settings.messages))"
+                description: what.map { "not every command left exactly one \($0): \(counts)" } ?? "not every message was received exactly once: \(counts)"
             )
         }
     }

@@ -135,7 +135,8 @@ extension Bench {
         let counts = try await store.counts(of: queue)
         guard counts.active == 0, counts.locked == 0, counts.deadLettered == 0 else {
             throw BenchFailure(
-                description: "handlers: the queue still holds \(counts.active) active, \(counts.locked) locked and \(counts.deadLettered) dead-lettered commands"
+                description:
+                    "handlers: the queue still holds \(counts.active) active, \(counts.locked) locked and \(counts.deadLettered) dead-lettered commands"
             )
         }
     }
