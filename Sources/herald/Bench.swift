@@ -8,10 +8,12 @@ enum BenchScenario: String, CaseIterable, Sendable {
     case sendConcurrent = "send-concurrent"
     case receiveComplete = "receive-complete"
     case endToEnd = "end-to-end"
+    case latency
+    case handlers
     case all
 
     /// The scenarios `all` runs, in order.
-    static let measured: [BenchScenario] = [.sendSequential, .sendConcurrent, .receiveComplete, .endToEnd]
+    static let measured: [BenchScenario] = [.sendSequential, .sendConcurrent, .receiveComplete, .endToEnd, .latency, .handlers]
 
     /// Concurrent senders (or drainers) when `--concurrency` is not given.
     var defaultConcurrency: Int {
@@ -20,6 +22,8 @@ enum BenchScenario: String, CaseIterable, Sendable {
         case .sendConcurrent: 64
         case .receiveComplete: 4
         case .endToEnd, .all: 64
+        case .latency: 1
+        case .handlers: HandlersBench.defaultConcurrency
         }
     }
 }
@@ -30,7 +34,7 @@ struct BenchSettings: Sendable {
     var messages: Int
     /// Body size in bytes.
     var size: Int
-    /// Senders, or drainers for receive-complete.
+    /// Senders, drainers for receive-complete, or processor workers for handlers.
     var concurrency: Int
     /// Receivers for end-to-end.
     var receivers: Int
@@ -120,18 +124,31 @@ struct Bench: Sendable {
     static let sentAtProperty = "benchSentAtNanos"
 
     func run(_ scenario: BenchScenario) async throws -> BenchResult {
-        let queue = "bench-\(scenario.rawValue)-\(UUID().uuidString.prefix(8).lowercased())"
+        let queue = "bench-\(scenario.rawValue)-\(Self.runId())"
         try await self.broker.createQueue(queue, options: EntityOptions(maxMessageSize: max(self.settings.size, EntityOptions.defaultMaxMessageSize)))
         let result: BenchResult
-        switch scenario {
-        case .sendSequential: result = try await self.sendSequential(.queue(queue))
-        case .sendConcurrent: result = try await self.sendConcurrent(.queue(queue))
-        case .receiveComplete: result = try await self.receiveComplete(.queue(queue))
-        case .endToEnd: result = try await self.endToEnd(.queue(queue))
-        case .all: preconditionFailure("'all' is expanded by the command")
+        do {
+            switch scenario {
+            case .sendSequential: result = try await self.sendSequential(.queue(queue))
+            case .sendConcurrent: result = try await self.sendConcurrent(.queue(queue))
+            case .receiveComplete: result = try await self.receiveComplete(.queue(queue))
+            case .endToEnd: result = try await self.endToEnd(.queue(queue))
+            case .latency: result = try await self.latency(.queue(queue))
+            case .handlers: result = try await self.handlers(.queue(queue))
+            case .all: preconditionFailure("'all' is expanded by the command")
+            }
+        } catch {
+            // A failed run leaves no queue behind on a store that outlives it (a server's, --data).
+            try? await self.broker.deleteQueue(queue)
+            throw error
         }
         try await self.broker.deleteQueue(queue)
         return result
+    }
+
+    /// A short random name part that keeps one run's entities, documents and inbox apart from another's.
+    static func runId() -> String {
+        String(UUID().uuidString.prefix(8).lowercased())
     }
 
     // MARK: Scenarios
@@ -282,7 +299,7 @@ struct Bench: Sendable {
     }
 
     /// What the receivers of a scenario got.
-    private struct Received: Sendable {
+    struct Received: Sendable {
         var ids: [String] = []
         var latencies: [Double] = []
         var finishedAt: Duration = .zero
@@ -290,8 +307,9 @@ struct Bench: Sendable {
 
     // MARK: Helpers
 
-    /// Checks that the messages `m0`…`m(N-1)` were each received exactly once.
-    private func verifyExactlyOnce(received: [String]) throws {
+    /// Checks that the messages `m0`…`m(N-1)` were each received exactly once (with `what`, that
+    /// each left exactly one `what`, named by its message id).
+    func verifyExactlyOnce(received: [String], what: String? = nil) throws {
         var seen = Set<String>()
         var duplicates = 0
         for id in received where !seen.insert(id).inserted {
@@ -301,9 +319,9 @@ struct Bench: Sendable {
         let missing = expected.subtracting(seen).count
         let unexpected = seen.subtracting(expected).count
         guard duplicates == 0, missing == 0, unexpected == 0 else {
+            let counts = "\(missing) missing, \(duplicates) more than once, \(unexpected) unknown (of \(self.settings.messages))"
             throw BenchFailure(
-                description:
-                    "not every message was received exactly once: \(missing) missing, \(duplicates) received more than once, \(unexpected) unknown (of \(self.settings.messages))"
+                description: what.map { "not every command left exactly one \($0): \(counts)" } ?? "not every message was received exactly once: \(counts)"
             )
         }
     }
@@ -316,12 +334,12 @@ struct Bench: Sendable {
         }
     }
 
-    private func body() -> Data {
+    func body() -> Data {
         var generator = SystemRandomNumberGenerator()
         return Data((0..<self.settings.size).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
     }
 
-    private static func milliseconds(_ duration: Duration) -> Double {
+    static func milliseconds(_ duration: Duration) -> Double {
         duration.timeInterval * 1000
     }
 }

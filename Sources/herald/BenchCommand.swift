@@ -3,11 +3,11 @@ import Foundation
 import HeraldCore
 import HeraldSQLite
 
-/// `herald bench`: end-to-end throughput and latency of the embedded store.
+/// `herald bench`: throughput and latency of a store: the embedded one, PostgreSQL, or a running server.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure throughput and latency of a store (SQLite by default, or PostgreSQL); prints one JSON line per run.",
+        abstract: "Measure throughput and latency of a store (SQLite by default, PostgreSQL, or a server over HTTP); prints one JSON line per run.",
         discussion: """
             Scenarios (build with -c release to measure):
               send-sequential   one sender, each send awaited before the next
@@ -19,16 +19,34 @@ struct BenchCommand: AsyncParsableCommand {
                                 drainers let group commit merge their commits
               end-to-end        --concurrency senders (64) and --receivers
                                 receivers (4) at once
-              all               the four, in this order
+              latency           light load: one sender, one receiver waiting
+                                in a long poll (5 s); each message is sent
+                                once the previous one was received and
+                                completed
+              handlers          the CQRS path: pre-fill (not timed), then a
+                                MessageProcessor of --concurrency workers
+                                (64) handles every command: it writes a
+                                state document and publishes an event,
+                                committed with the inbox record and the
+                                completion in one transaction
+              all               the six, in this order
 
             Latency (p50Ms, p99Ms): per send in the send scenarios; in
             receive-complete the receive+complete time of the batch a message
-            was in; in end-to-end from the send call to the receive that
-            returned the message.
+            was in; in end-to-end and latency from the send call to the
+            receive that returned the message; in handlers from the receive
+            that returned a command to the commit of its handling.
 
-            receive-complete and end-to-end check that every message was
-            received exactly once and fail otherwise. With --runs N, each run
-            is printed, then a line with "median": true.
+            Every scenario that receives checks that each message was
+            received (handlers: left one document and one event) exactly once
+            and fails otherwise. With --runs N, each run is printed, then a
+            line with "median": true.
+
+            Stores: sqlite (a temporary file, or --data), postgres (--url
+            postgres://…; a new schema per run, dropped afterwards), http (a
+            running `herald serve` at --url http://host:port, with --key or
+            $HERALD_KEY; none for --insecure-local). Each run creates its own
+            queue (and topic) and deletes it; handlers leaves its inbox records.
             """
     )
 
@@ -41,10 +59,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Body size in bytes.")
     var size: Int = 256
 
-    @Option(help: "The database file to use and keep; by default a fresh temporary file per run, deleted afterwards.")
+    @Option(help: "The database file to use and keep (--store sqlite); by default a fresh temporary file per run, deleted afterwards.")
     var data: String?
 
-    @Option(help: "Concurrent senders (send-concurrent: 64, end-to-end: 8) or drainers (receive-complete: 4).")
+    @Option(help: "Concurrent senders (send-concurrent, end-to-end: 64), drainers (receive-complete: 4) or processor workers (handlers: 64).")
     var concurrency: Int?
 
     @Option(help: "Concurrent receivers in end-to-end.")
@@ -53,11 +71,17 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Runs per scenario; with more than one, a median line follows the runs.")
     var runs: Int = 1
 
-    @Option(help: "The store: sqlite, or postgres (on --url).")
+    @Option(help: "The store: sqlite, postgres (on --url), or http (a herald server at --url).")
     var store: BenchStore = .sqlite
 
-    @Option(help: "The PostgreSQL database URL --store postgres needs (postgres://user@host:port/database); each run uses a new schema and drops it.")
+    @Option(
+        help:
+            "The PostgreSQL database (--store postgres: postgres://user@host:port/database; each run uses a new schema and drops it) or the server (--store http: http://host:port)."
+    )
     var url: String?
+
+    @Option(help: "The server's API key for --store http (default: $HERALD_KEY; none for a server run with --insecure-local).")
+    var key: String?
 
     func validate() throws {
         guard self.messages >= 1 else { throw ValidationError("--messages must be at least 1") }
@@ -71,8 +95,17 @@ struct BenchCommand: AsyncParsableCommand {
         guard self.runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         switch (self.store, self.url) {
         case (.postgres, nil): throw ValidationError("--store postgres needs --url postgres://user@host:port/database")
-        case (.sqlite, _?): throw ValidationError("--url goes with --store postgres")
+        case (.http, nil): throw ValidationError("--store http needs --url http://host:port, the address of a running herald serve")
+        case (.http, let url?):
+            if let problem = HTTPBenchServer.validate(url: url) { throw ValidationError(problem) }
+        case (.sqlite, _?): throw ValidationError("--url goes with --store postgres or --store http")
         default: break
+        }
+        if self.data != nil && self.store != .sqlite {
+            throw ValidationError("--data goes with --store sqlite")
+        }
+        if self.key != nil && self.store != .http {
+            throw ValidationError("--key goes with --store http")
         }
     }
 
@@ -98,8 +131,15 @@ struct BenchCommand: AsyncParsableCommand {
                     result = try await PostgresBenchDatabase.with(url: url) { broker in
                         try await Bench(broker: broker, settings: settings).run(scenario)
                     }
-                    result.store = "postgres"
+                case .http:
+                    guard let url = self.url else { throw ValidationError("--store http needs --url") }
+                    let key = self.key ?? ProcessInfo.processInfo.environment["HERALD_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+                    // Every sender and every waiting receiver holds a connection.
+                    result = try await HTTPBenchServer.with(url: url, key: key, connections: settings.concurrency + settings.receivers) { broker in
+                        try await Bench(broker: broker, settings: settings).run(scenario)
+                    }
                 }
+                result.store = self.store.rawValue
                 print(result.jsonLine(), terminator: "\n")
                 results.append(result)
             }

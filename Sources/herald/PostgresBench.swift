@@ -8,6 +8,8 @@ import Logging
 enum BenchStore: String, ExpressibleByArgument, Sendable {
     case sqlite
     case postgres
+    /// A running `herald serve`, through `HeraldClient`.
+    case http
 }
 
 /// Opens the PostgreSQL broker a bench run uses, on `--url`. Each run gets a fresh schema,
