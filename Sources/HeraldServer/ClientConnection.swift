@@ -2,6 +2,7 @@ import Hummingbird
 import HummingbirdCore
 import NIOCore
 import NIOHTTPTypes
+import ServiceLifecycle
 import Synchronization
 
 /// The request context of the server: Hummingbird's core context and the connection the request
@@ -25,23 +26,25 @@ struct ClientConnection: Sendable {
 
     /// Whether the client has gone: it closed its side (a FIN, as `curl -m` or a killed process
     /// sends) or the connection closed.
-    func isGone() async -> Bool {
+    func isGone() -> Bool {
         guard self.channel.isActive else { return true }
-        guard let watcher = try? await self.channel.pipeline.handler(type: ClientDepartureHandler.self).get() else { return false }
-        return watcher.hasDeparted
+        return ClientDepartureHandler.watching(self.channel)?.hasDeparted ?? false
     }
 
-    /// Runs `operation`, cancelling it as soon as the client goes away: a long poll then ends
-    /// without taking anything for nobody.
+    /// Runs `operation`, cancelling it as soon as the client goes away (a long poll then ends
+    /// without taking anything for nobody) or the server begins a graceful shutdown.
     func cancellingWhenGone<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         let task = Task { try await operation() }
-        if let watcher = try? await self.channel.pipeline.handler(type: ClientDepartureHandler.self).get() {
-            watcher.onDeparture { task.cancel() }
-        } else {
-            self.channel.closeFuture.whenComplete { _ in task.cancel() }
-        }
+        let watcher = ClientDepartureHandler.watching(self.channel)
+        let registration = watcher?.onDeparture { task.cancel() }
+        if watcher == nil { self.channel.closeFuture.whenComplete { _ in task.cancel() } }
+        defer { if let watcher, let registration { watcher.forget(registration) } }
         return try await withTaskCancellationHandler {
-            try await task.value
+            try await withGracefulShutdownHandler {
+                try await task.value
+            } onGracefulShutdown: {
+                task.cancel()
+            }
         } onCancel: {
             task.cancel()
         }
@@ -59,25 +62,49 @@ struct ClientConnection: Sendable {
 /// Notices when a client half-closes or drops its connection. Hummingbird allows remote
 /// half-closure, so a client that leaves during a long poll only sends an `inputClosed` event,
 /// which nothing else reports while the handler runs.
+///
+/// Each connection's handler is found by its channel in a table (``watching(_:)``), not through
+/// the channel pipeline, whose look-ups hop to the connection's event loop and back.
 final class ClientDepartureHandler: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
 
     private struct State {
         var hasDeparted = false
-        var callbacks: [@Sendable () -> Void] = []
+        var callbacks: [Int: @Sendable () -> Void] = [:]
+        var nextRegistration = 0
     }
     private let state = Mutex(State())
+    private static let byChannel = Mutex<[ObjectIdentifier: ClientDepartureHandler]>([:])
+
+    /// The handler watching `channel`, while it is in the channel's pipeline.
+    static func watching(_ channel: any Channel) -> ClientDepartureHandler? {
+        Self.byChannel.withLock { $0[ObjectIdentifier(channel)] }
+    }
 
     var hasDeparted: Bool { self.state.withLock { $0.hasDeparted } }
 
-    /// Calls `callback` once the client has gone (at once if it already has).
-    func onDeparture(_ callback: @escaping @Sendable () -> Void) {
-        let now = self.state.withLock { state in
-            if !state.hasDeparted { state.callbacks.append(callback) }
-            return state.hasDeparted
+    /// Calls `callback` once the client has gone (at once if it already has); the registration
+    /// (`nil` when it was called at once) lets ``forget(_:)`` drop it.
+    func onDeparture(_ callback: @escaping @Sendable () -> Void) -> Int? {
+        let registration = self.state.withLock { state -> Int? in
+            guard !state.hasDeparted else { return nil }
+            state.nextRegistration += 1
+            state.callbacks[state.nextRegistration] = callback
+            return state.nextRegistration
         }
-        if now { callback() }
+        if registration == nil { callback() }
+        return registration
+    }
+
+    /// Drops a callback that is no longer wanted: a keep-alive connection makes many long polls.
+    func forget(_ registration: Int) {
+        self.state.withLock { _ = $0.callbacks.removeValue(forKey: registration) }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let channel = ObjectIdentifier(context.channel)
+        Self.byChannel.withLock { $0[channel] = self }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -92,13 +119,17 @@ final class ClientDepartureHandler: ChannelInboundHandler, RemovableChannelHandl
 
     func handlerRemoved(context: ChannelHandlerContext) {
         self.depart()
+        let channel = ObjectIdentifier(context.channel)
+        Self.byChannel.withLock { table in
+            if table[channel] === self { table[channel] = nil }
+        }
     }
 
     private func depart() {
         let callbacks = self.state.withLock { state in
-            defer { state.callbacks = [] }
+            defer { state.callbacks = [:] }
             state.hasDeparted = true
-            return state.callbacks
+            return Array(state.callbacks.values)
         }
         for callback in callbacks { callback() }
     }

@@ -39,7 +39,7 @@ extension Handlers {
             }
             // Only a long poll can outlast its client by more than an instant; a receive that did not
             // wait skips the check (a look-up on the connection's event loop).
-            if wait > .zero, !messages.isEmpty, let connection = ClientConnection.current, await connection.isGone() {
+            if wait > .zero, !messages.isEmpty, let connection = ClientConnection.current, connection.isGone() {
                 // The client left while its messages were being locked: nobody will read them.
                 await self.release(messages)
                 return Reply.noContent()
@@ -140,7 +140,7 @@ extension Handlers {
         var messages = try await Self.longPoll(wait, whenShutDown: { [] }) {
             try await broker.receive(from: session, maxCount: first, maxWaitTime: wait)
         }
-        if wait > .zero, !messages.isEmpty, let connection = ClientConnection.current, await connection.isGone() {
+        if wait > .zero, !messages.isEmpty, let connection = ClientConnection.current, connection.isGone() {
             await self.release(messages)
             return []
         }

@@ -77,10 +77,10 @@ struct Handlers: Sendable {
         let connection = ClientConnection.current
         do {
             guard let connection else { return try await cancelWhenGracefulShutdown(operation) }
-            return try await connection.cancellingWhenGone { try await cancelWhenGracefulShutdown(operation) }
+            return try await connection.cancellingWhenGone(operation)
         } catch let error as CancellationError {
             if Task.isShuttingDownGracefully { return try whenShutDown() }
-            if let connection, await connection.isGone() { return try whenShutDown() }
+            if let connection, connection.isGone() { return try whenShutDown() }
             throw error
         }
     }
