@@ -64,20 +64,34 @@ private final class JSONByteWriter {
 
     func writeString(_ string: String) {
         self.bytes.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): self.bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): self.bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case 0x0A: self.bytes += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case 0x0D: self.bytes += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case 0x09: self.bytes += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                self.bytes += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
-            default: self.bytes.append(byte)
+        var string = string
+        string.withUTF8 { utf8 in
+            // Runs without anything to escape (most strings, and every base64 body) go in whole.
+            var start = 0
+            for index in utf8.indices {
+                let byte = utf8[index]
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                self.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
+                self.writeEscaped(byte)
+                start = index + 1
             }
+            self.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
         }
         self.bytes.append(UInt8(ascii: "\""))
+    }
+
+    private func writeEscaped(_ byte: UInt8) {
+        switch byte {
+        case UInt8(ascii: "\""): self.bytes += #"\""#.utf8
+        case UInt8(ascii: "\\"): self.bytes += #"\\"#.utf8
+        case 0x0A: self.bytes += #"\n"#.utf8
+        case 0x0D: self.bytes += #"\r"#.utf8
+        case 0x09: self.bytes += #"\t"#.utf8
+        default:
+            let hex = Array("0123456789abcdef".utf8)
+            self.bytes += #"\u00"#.utf8
+            self.bytes += [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+        }
     }
 
     func writeInteger(_ value: some BinaryInteger) {
