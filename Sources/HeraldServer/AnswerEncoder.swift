@@ -23,9 +23,11 @@ struct AnswerEncoder {
 
 /// The bytes being written and the containers open in them.
 private final class JSONByteWriter {
-    var bytes: [UInt8] = []
+    // One writer per answer, on one task: the run-time exclusivity checks of a class property
+    // cost more than the appends they guard.
+    @exclusivity(unchecked) var bytes: [UInt8] = []
     /// Per open container: whether it is an object, and whether it has an element yet.
-    private var open: [(isObject: Bool, hasElement: Bool)] = []
+    @exclusivity(unchecked) private var open: [(isObject: Bool, hasElement: Bool)] = []
 
     /// Writes one whole value: `value` opens at most one container, closed when it returns.
     func encodeValue(_ value: some Encodable) throws {

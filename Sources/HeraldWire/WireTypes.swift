@@ -255,7 +255,7 @@ public enum WireLockToken {
     /// - Returns: `<entity path>#<sequence number>@<nonce>`, which ``decode(_:)`` reads back.
     public static func encode(_ token: LockToken) -> String {
         let path = token.entity.entityKey + (token.entity.isDeadLetter ? Self.deadLetterSuffix : "")
-        return "\(path)#\(token.sequenceNumber)@\(token.nonce.uuidString)"
+        return "\(path)#\(token.sequenceNumber)@\(UUIDText.format(token.nonce))"
     }
 
     /// The token a string names.
@@ -265,9 +265,12 @@ public enum WireLockToken {
     /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` for a string that is not a lock
     ///   token, ``HeraldCore/HeraldError/Code/invalidName`` for one whose entity path is not valid.
     public static func decode(_ string: String) throws(HeraldError) -> LockToken {
-        guard string.utf8.count <= 1024, let at = string.lastIndex(of: "@"), let hash = string[..<at].lastIndex(of: "#"),
+        // Byte-wise: '@' and '#' are ASCII, so their UTF-8 positions are character boundaries.
+        let utf8 = string.utf8
+        guard utf8.count <= 1024, let at = utf8.lastIndex(of: UInt8(ascii: "@")),
+            let hash = utf8[..<at].lastIndex(of: UInt8(ascii: "#")),
             let sequenceNumber = Int64(string[string.index(after: hash)..<at]),
-            let nonce = UUID(uuidString: String(string[string.index(after: at)...]))
+            let nonce = UUIDText.parse(string[string.index(after: at)...])
         else {
             throw HeraldError(.invalidArgument, "not a lock token: '\(string.prefix(200))'")
         }
