@@ -220,10 +220,7 @@ struct Bench: Sendable {
                     return drained
                 }
             }
-            return try await group.reduce(into: Received()) {
-                $0.ids += $1.ids
-                $0.latencies += $1.latencies
-            }
+            return try await Received.merged(&group)
         }
         let elapsed = clock.now - start
         try self.verifyExactlyOnce(received: drained.ids)
@@ -286,11 +283,7 @@ struct Bench: Sendable {
                 progress.sendersDone.store(true, ordering: .releasing)
                 return Received()
             }
-            return try await group.reduce(into: Received()) {
-                $0.ids += $1.ids
-                $0.latencies += $1.latencies
-                $0.finishedAt = max($0.finishedAt, $1.finishedAt)
-            }
+            return try await Received.merged(&group)
         }
         try self.verifyExactlyOnce(received: received.ids)
         // The time of the last completion, not of the group's end: an idle receiver may still be
@@ -303,6 +296,15 @@ struct Bench: Sendable {
         var ids: [String] = []
         var latencies: [Double] = []
         var finishedAt: Duration = .zero
+
+        /// What every task of `group` received, together.
+        static func merged(_ group: inout ThrowingTaskGroup<Received, any Error>) async throws -> Received {
+            try await group.reduce(into: Received()) {
+                $0.ids += $1.ids
+                $0.latencies += $1.latencies
+                $0.finishedAt = max($0.finishedAt, $1.finishedAt)
+            }
+        }
     }
 
     // MARK: Helpers

@@ -56,11 +56,7 @@ extension Bench {
                 }
                 return Received()
             }
-            return try await group.reduce(into: Received()) {
-                $0.ids += $1.ids
-                $0.latencies += $1.latencies
-                $0.finishedAt = max($0.finishedAt, $1.finishedAt)
-            }
+            return try await Received.merged(&group)
         }
         try self.verifyExactlyOnce(received: received.ids)
         return BenchResult(scenario: .latency, settings: self.settings, elapsed: received.finishedAt, latenciesMs: received.latencies)
