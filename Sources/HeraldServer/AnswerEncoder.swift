@@ -64,6 +64,8 @@ private final class JSONByteWriter {
         }
     }
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
     func writeString(_ string: String) {
         self.bytes.append(UInt8(ascii: "\""))
         var string = string
@@ -90,9 +92,8 @@ private final class JSONByteWriter {
         case 0x0D: self.bytes += #"\r"#.utf8
         case 0x09: self.bytes += #"\t"#.utf8
         default:
-            let hex = Array("0123456789abcdef".utf8)
             self.bytes += #"\u00"#.utf8
-            self.bytes += [hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            self.bytes += [Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0xF)]]
         }
     }
 

@@ -253,12 +253,7 @@ struct Bench: Sendable {
                             if sendersWereDone { break }
                             continue
                         }
-                        for message in batch {
-                            received.ids.append(message.message.messageId)
-                            if case .int(let sentAt)? = message.message.applicationProperties[Self.sentAtProperty] {
-                                received.latencies.append(Double(now - sentAt) / 1e6)
-                            }
-                        }
+                        received.record(batch, receivedAt: now)
                         try await broker.complete(batch.compactMap(\.lockToken))
                         received.finishedAt = max(received.finishedAt, clock.now - start)
                         progress.received.add(batch.count, ordering: .relaxed)
@@ -296,6 +291,17 @@ struct Bench: Sendable {
         var ids: [String] = []
         var latencies: [Double] = []
         var finishedAt: Duration = .zero
+
+        /// Notes the messages of `batch`, received `now` nanoseconds after the run's origin, and how
+        /// long each took since its send (``Bench/sentAtProperty``).
+        mutating func record(_ batch: [ReceivedMessage], receivedAt now: Int64) {
+            for message in batch {
+                self.ids.append(message.message.messageId)
+                if case .int(let sentAt)? = message.message.applicationProperties[Bench.sentAtProperty] {
+                    self.latencies.append(Double(now - sentAt) / 1e6)
+                }
+            }
+        }
 
         /// What every task of `group` received, together.
         static func merged(_ group: inout ThrowingTaskGroup<Received, any Error>) async throws -> Received {

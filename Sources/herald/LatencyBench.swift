@@ -32,12 +32,7 @@ extension Bench {
                         if sentBefore > received.ids.count { break }
                         continue
                     }
-                    for message in batch {
-                        received.ids.append(message.message.messageId)
-                        if case .int(let sentAt)? = message.message.applicationProperties[Self.sentAtProperty] {
-                            received.latencies.append(Double(now - sentAt) / 1e6)
-                        }
-                    }
+                    received.record(batch, receivedAt: now)
                     try await broker.complete(batch.compactMap(\.lockToken))
                     received.finishedAt = clock.now - start
                     for _ in batch { arrived.yield() }

@@ -14,24 +14,11 @@ struct ErrorAnswerTests {
     /// A failed store's message can carry what its database said (here a driver's error dump, as
     /// `String(reflecting:)` writes it); the answer keeps the code and leaves the detail to the log.
     @Test func aFailedStoresDetailsStayInTheServer() async throws {
-        var logger = Logger(label: "herald.server.test")
-        logger.logLevel = .critical
         let failure = HeraldError(.storeFailed, "database error during send, the broker stopped accepting work: \(String(reflecting: SecretDetailError()))")
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let server = HeraldHTTPServer(
-            broker: FailingBroker(error: failure),
-            configuration: .init(port: 0, keys: nil, logger: logger) { port in continuation.yield(port) }
-        )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
-            try await HTTPConnection.with(port: port) { http in
-                let answer = try await http.request(.post, "/v1/messages/counts", json: ["entity": ["queue": "orders"]])
-                #expect(answer.status == 503 && answer.error == "storeFailed", "\(answer.text)")
-                #expect(!answer.text.contains("hunter2") && !answer.text.contains("SecretDetailError"), "\(answer.text)")
-            }
-            group.cancelAll()
+        try await FailingBroker.serving(failure) { http in
+            let answer = try await http.request(.post, "/v1/messages/counts", json: ["entity": ["queue": "orders"]])
+            #expect(answer.status == 503 && answer.error == "storeFailed", "\(answer.text)")
+            #expect(!answer.text.contains("hunter2") && !answer.text.contains("SecretDetailError"), "\(answer.text)")
         }
     }
 

@@ -1,5 +1,8 @@
 import Foundation
 import HeraldCore
+import HeraldServer
+import Logging
+import Testing
 
 /// A broker whose every call throws `error`: for the server's error mapping.
 struct FailingBroker: MessageBroker {
@@ -38,4 +41,24 @@ struct FailingBroker: MessageBroker {
 /// An error whose text must never reach a client.
 struct SecretDetailError: Error {
     let detail = "password=hunter2 at /var/secret"
+}
+
+extension FailingBroker {
+    /// Runs a server over a broker failing every call with `error`, and `body` on one connection to it.
+    static func serving(_ error: any Error & Sendable, _ body: @escaping @Sendable (HTTPConnection) async throws -> Void) async throws {
+        var logger = Logger(label: "herald.server.test")
+        logger.logLevel = .critical
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let server = HeraldHTTPServer(
+            broker: FailingBroker(error: error),
+            configuration: .init(port: 0, keys: nil, logger: logger) { port in continuation.yield(port) }
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await server.run() }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            try await HTTPConnection.with(port: port, body)
+            group.cancelAll()
+        }
+    }
 }

@@ -139,24 +139,11 @@ struct ServerBehaviorTests {
     }
 
     @Test func otherErrorsAre500WithoutDetails() async throws {
-        var logger = Logger(label: "herald.server.test")
-        logger.logLevel = .critical
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let server = HeraldHTTPServer(
-            broker: FailingBroker(error: SecretDetailError()),
-            configuration: .init(port: 0, keys: nil, logger: logger) { port in continuation.yield(port) }
-        )
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.run() }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
-            try await HTTPConnection.with(port: port) { http in
-                let answer = try await http.request(.get, "/v1/queues")
-                #expect(answer.status == 500 && answer.error == "internal")
-                #expect(!answer.text.contains("hunter2") && !answer.text.contains("secret"), "\(answer.text)")
-                #expect(try await http.request(.get, "/health").status == 503)
-            }
-            group.cancelAll()
+        try await FailingBroker.serving(SecretDetailError()) { http in
+            let answer = try await http.request(.get, "/v1/queues")
+            #expect(answer.status == 500 && answer.error == "internal")
+            #expect(!answer.text.contains("hunter2") && !answer.text.contains("secret"), "\(answer.text)")
+            #expect(try await http.request(.get, "/health").status == 503)
         }
     }
 
