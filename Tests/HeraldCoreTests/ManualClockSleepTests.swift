@@ -3,8 +3,9 @@ import Synchronization
 import Testing
 
 /// ``ManualBrokerClock`` sleepers wake when the clock is advanced to their deadline, not before,
-/// and a cancelled sleeper stops at once.
-@Suite struct ManualClockSleepTests {
+/// and a cancelled sleeper stops at once. A sleeper that never wakes fails its test at the time
+/// limit instead of hanging the run.
+@Suite(.timeLimit(.minutes(1))) struct ManualClockSleepTests {
     @Test func advancingToTheDeadlineWakesTheSleeper() async throws {
         let clock = ManualBrokerClock()
         let woke = Atomic(false)
