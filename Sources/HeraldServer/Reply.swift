@@ -56,7 +56,8 @@ enum BodyDecoder {
     ///
     /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` for an empty or malformed body.
     static func decode<T: Codable>(_ type: T.Type, from body: ByteBuffer) throws(HeraldError) -> T {
-        try WireDecoding.decode(T.self, from: Data(body.readableBytesView))
+        if let value = body.withUnsafeReadableBytes({ FastWireDecoding.decode(T.self, from: $0) }) { return value }
+        return try WireDecoding.decode(T.self, from: Data(body.readableBytesView))
     }
 
     /// The body as `T`, or `nil` when it is empty (the PUT routes' bodies are optional).
