@@ -64,52 +64,24 @@ private final class JSONByteWriter {
         }
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     func writeString(_ string: String) {
-        self.bytes.append(UInt8(ascii: "\""))
-        var string = string
-        string.withUTF8 { utf8 in
-            // Runs without anything to escape (most strings, and every base64 body) go in whole.
-            var start = 0
-            for index in utf8.indices {
-                let byte = utf8[index]
-                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
-                self.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start..<index]))
-                self.writeEscaped(byte)
-                start = index + 1
-            }
-            self.bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
-        }
-        self.bytes.append(UInt8(ascii: "\""))
-    }
-
-    private func writeEscaped(_ byte: UInt8) {
-        switch byte {
-        case UInt8(ascii: "\""): self.bytes += #"\""#.utf8
-        case UInt8(ascii: "\\"): self.bytes += #"\\"#.utf8
-        case 0x0A: self.bytes += #"\n"#.utf8
-        case 0x0D: self.bytes += #"\r"#.utf8
-        case 0x09: self.bytes += #"\t"#.utf8
-        default:
-            self.bytes += #"\u00"#.utf8
-            self.bytes += [Self.hexDigits[Int(byte >> 4)], Self.hexDigits[Int(byte & 0xF)]]
-        }
+        JSONText.appendString(string, to: &self.bytes)
     }
 
     func writeInteger(_ value: some BinaryInteger) {
-        self.bytes += String(value).utf8
+        if let value = Int64(exactly: value) {
+            JSONText.appendInteger(value, to: &self.bytes)
+        } else {
+            self.bytes += String(value).utf8
+        }
     }
 
     func writeDouble(_ value: Double) throws {
-        guard value.isFinite else { throw AnswerEncoder.Unsupported() }
-        // Swift's shortest round-trip form is valid JSON except for a trailing ".0" it keeps and
-        // exponents JSON also accepts: `1.0`, `1e-07`, `1.5e+20`.
-        self.bytes += value.description.utf8
+        guard JSONText.appendDouble(value, to: &self.bytes) else { throw AnswerEncoder.Unsupported() }
     }
 
     func writeBool(_ value: Bool) {
-        self.bytes += (value ? "true" : "false").utf8
+        JSONText.appendBool(value, to: &self.bytes)
     }
 
     /// Writes a leaf or nested value as the next element.

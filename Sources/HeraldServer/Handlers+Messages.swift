@@ -16,7 +16,7 @@ extension Handlers {
             let messages = try request.messages.map { message throws(HeraldError) in try message.message() }
             let receipts = try await self.broker.send(messages, to: entity)
             self.metrics.sent(receipts, to: entity)
-            return try Reply.json(SendResponse(receipts: receipts.map(WireReceipt.init)))
+            return Reply.receipts(receipts)
 
         case .cancelScheduled:
             let request = try BodyDecoder.decode(SequenceNumbersRequest.self, from: body)
@@ -46,7 +46,7 @@ extension Handlers {
             }
             self.metrics.delivered(messages.count, from: entity)
             if mode == .receiveAndDelete { return try self.deletingOnceWritten(messages) }
-            return try Reply.json(MessagesResponse(messages: messages.map(WireReceivedMessage.init)))
+            return try Reply.messages(messages)
 
         case .receiveDeferred:
             let request = try BodyDecoder.decode(SequenceNumbersRequest.self, from: body)
@@ -55,14 +55,14 @@ extension Handlers {
             try HeraldLimits.checkReceiveCount(request.sequenceNumbers.count)
             let messages = try await self.receiveDeferred(request.sequenceNumbers, from: entity)
             self.metrics.delivered(messages.count, from: entity)
-            return try Reply.json(MessagesResponse(messages: messages.map(WireReceivedMessage.init)))
+            return try Reply.messages(messages)
 
         case .peek:
             let request = try BodyDecoder.decode(PeekRequest.self, from: body)
             let entity = try request.entity.path()
             try caller.requireScope(entity)
             let messages = try await self.peek(entity, from: request.fromSequenceNumber ?? 0, maxCount: request.maxCount ?? 1)
-            return try Reply.json(MessagesResponse(messages: messages.map(WireReceivedMessage.init)))
+            return try Reply.messages(messages)
 
         case .counts:
             let request = try BodyDecoder.decode(EntityRequest.self, from: body)
@@ -180,9 +180,9 @@ extension Handlers {
             var shown = message
             shown.lockToken = nil
             shown.lockedUntil = nil
-            return WireReceivedMessage(shown)
+            return shown
         }
-        let bytes = try Reply.encoded(MessagesResponse(messages: shown))
+        let bytes = try Reply.messagesJSON(shown)
         guard !tokens.isEmpty else { return Reply.bytes(bytes, contentType: "application/json") }
         let handlers = self
         return Response(

@@ -35,7 +35,7 @@ extension Handlers {
                 try await self.receive(from: session, maxCount: request.maxCount ?? 1, wait: wait)
             }
             self.metrics.delivered(messages.count, from: session.entity)
-            return try Reply.json(MessagesResponse(messages: messages.map(WireReceivedMessage.init)))
+            return try Reply.messages(messages)
 
         case .getSessionState:
             let request = try BodyDecoder.decode(SessionRequest.self, from: body)

@@ -24,6 +24,21 @@ enum Reply {
         }
     }
 
+    /// The answer of a receive or peek: `messages` as a ``HeraldWire/MessagesResponse``.
+    static func messages(_ messages: [ReceivedMessage]) throws -> Response {
+        Self.bytes(try Self.messagesJSON(messages), contentType: "application/json")
+    }
+
+    /// The JSON bytes of ``messages(_:)``.
+    static func messagesJSON(_ messages: [ReceivedMessage]) throws -> [UInt8] {
+        try DirectAnswer.messages(messages) ?? Self.encoded(MessagesResponse(messages: messages.map(WireReceivedMessage.init)))
+    }
+
+    /// The answer of a send: `receipts` as a ``HeraldWire/SendResponse``.
+    static func receipts(_ receipts: [SendReceipt]) -> Response {
+        Self.bytes(DirectAnswer.receipts(receipts), contentType: "application/json")
+    }
+
     /// 204 without a body.
     static func noContent() -> Response {
         Response(status: .noContent)

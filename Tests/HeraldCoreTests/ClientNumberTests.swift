@@ -33,4 +33,18 @@ import Testing
             #expect("89AB".contains(id.dropFirst(19).first!), "RFC 4122 variant: \(id)")
         }
     }
+
+    /// The ids the server gives messages sent without one come from a pool of kernel randomness
+    /// refilled every 16 ids: unique across refills and across concurrent senders.
+    @Test func pooledIdsAreUniqueVersion4UUIDs() async throws {
+        let ids = try await withThrowingTaskGroup(of: [UUID].self) { group in
+            for _ in 0..<4 { group.addTask { try (0..<1000).map { _ throws(HeraldError) in try RandomIdentifier.uuid() } } }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(Set(ids).count == 4000)
+        for id in ids.prefix(40).map(\.uuidString) {
+            #expect(id.dropFirst(14).first == "4", "version 4: \(id)")
+            #expect("89AB".contains(id.dropFirst(19).first!), "RFC 4122 variant: \(id)")
+        }
+    }
 }
