@@ -214,7 +214,7 @@ final class GroupCommitter: Sendable {
                     commitsSinceCheckpointCheck = 0
                     if Self.fileSize(self.walPath) > (isLowOnSpace ? 0 : Self.checkpointWALSize) {
                         do {
-                            try db.run { db in try Self.checkpoint(db) }
+                            try db.run { db in try Self.checkpoint(db, truncatingWAL: isLowOnSpace) }
                         } catch  where Self.isDiskFull(error) {
                             // The database file could not grow to take the WAL's pages. The WAL
                             // still holds every commit; try again 32 commits later.
@@ -300,12 +300,14 @@ final class GroupCommitter: Sendable {
     }
 
     /// Copies the WAL into the database file and empties it, with `synchronous=FULL` so SQLite
-    /// syncs the WAL before copying and the database file before resetting the WAL.
-    private static func checkpoint(_ db: Database) throws {
+    /// syncs the WAL before copying and the database file before resetting the WAL. Low on disk
+    /// space, the WAL file is also truncated, giving its blocks back to the file system: left at
+    /// its largest size, a WAL grown by a burst would keep the store below its watermark.
+    private static func checkpoint(_ db: Database, truncatingWAL: Bool = false) throws {
         try db.execute(sql: "PRAGMA synchronous = FULL")
         // Commits go back to relying on the syncer even when the checkpoint fails.
         defer { try? db.execute(sql: "PRAGMA synchronous = OFF") }
-        try db.execute(sql: "PRAGMA wal_checkpoint(PASSIVE)")
+        try db.execute(sql: truncatingWAL ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)")
     }
 
     /// Whether `error` is SQLite finding the disk full (`SQLITE_FULL`: a write failed with ENOSPC).
