@@ -36,20 +36,35 @@ extension StoreTransaction {
     private func insert(_ message: Message, into entity: EntityRecord, sequenceNumber: Int64, defaultTimeToLive: Duration?) throws {
         let enqueued = EnqueuedMessage(message, now: self.nowMilliseconds, defaultTimeToLive: defaultTimeToLive)
         let properties = message.applicationProperties.isEmpty ? nil : try PropertyCodec.encode(message.applicationProperties)
-        try self.execute(
-            """
-            INSERT INTO message (entity_id, seq, state, visible_at, expires_at, session_id, enqueued_at, message_id,
-                content_type, subject, correlation_id, causation_id, reply_to, ttl_ms, scheduled_at, properties,
-                sender_id, sender_seq, body)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-            [
-                entity.id, sequenceNumber, enqueued.state.code, enqueued.visibleAt, enqueued.expiresAt,
-                message.sessionId, enqueued.enqueuedAt, message.messageId, message.contentType, message.subject,
-                message.correlationId, message.causationId, message.replyTo, message.timeToLive?.milliseconds,
-                enqueued.scheduledAt, properties, message.senderId, message.senderSequence, message.body,
-            ]
+        var insert = try BoundStatement(
+            self.db,
+            sql: """
+                INSERT INTO message (entity_id, seq, state, visible_at, expires_at, session_id, enqueued_at, message_id,
+                    content_type, subject, correlation_id, causation_id, reply_to, ttl_ms, scheduled_at, properties,
+                    sender_id, sender_seq, body)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
         )
+        insert.bind(entity.id)
+        insert.bind(sequenceNumber)
+        insert.bind(enqueued.state.code)
+        insert.bind(enqueued.visibleAt)
+        insert.bind(enqueued.expiresAt)
+        insert.bind(message.sessionId)
+        insert.bind(enqueued.enqueuedAt)
+        insert.bind(message.messageId)
+        insert.bind(message.contentType)
+        insert.bind(message.subject)
+        insert.bind(message.correlationId)
+        insert.bind(message.causationId)
+        insert.bind(message.replyTo)
+        insert.bind(message.timeToLive?.milliseconds)
+        insert.bind(enqueued.scheduledAt)
+        insert.bind(properties)
+        insert.bind(message.senderId)
+        insert.bind(message.senderSequence)
+        insert.bind(message.body)
+        try insert.execute()
         if enqueued.isVisibleNow { self.state.touch(entity) }
     }
 
