@@ -97,6 +97,11 @@ struct GroupCommitStateMachine<Operation> {
     /// Set once, by the first storage error; the store stays stopped.
     private(set) var failure: HeraldError?
     private var pending: [Entry] = []
+    /// Long polls waiting for the writer to touch an entity (by its key), by their ids: they run
+    /// in the transaction that touched it, or when their wait ends (see ``park(_:key:id:after:)``).
+    private var parked: [String: [UInt64: Entry]] = [:]
+    /// Per entity key, how many batches of the writer touched it so far.
+    private var generations: [String: UInt64] = [:]
     private var open: [Entry] = []
     private var committed: [Entry] = []
     private var syncing: [Entry]?
@@ -125,6 +130,43 @@ struct GroupCommitStateMachine<Operation> {
         return self.takeWriterWakeUp() ? .wakeWriter : .none
     }
 
+    /// How many long polls are parked now.
+    var parkedCount: Int {
+        self.parked.values.reduce(0) { $0 + $1.count }
+    }
+
+    /// How many times the writer has touched `key` so far: a long poll reads it when its attempt
+    /// runs, and parks only if nothing touched the key since.
+    func generation(of key: String) -> UInt64 {
+        self.generations[key, default: 0]
+    }
+
+    /// A long poll whose attempt found nothing (when `key` stood at `generation`) parks its next
+    /// attempt: the writer runs it in the transaction that next touches `key` (so one fsync covers
+    /// the send and the receive), or when the caller ends the wait with ``release(id:key:)``. If the
+    /// key was touched meanwhile, it runs at once.
+    mutating func park(_ operation: Operation, key: String, id: UInt64, after generation: UInt64) -> SubmitAction {
+        if let failure = self.failure { return .fail(failure) }
+        guard self.phase == .running else {
+            return .fail(HeraldError(.storeClosed, "the broker is closed"))
+        }
+        if self.generations[key, default: 0] != generation {
+            self.pending.append(Entry(operation: operation, isReadOnly: false))
+            return self.takeWriterWakeUp() ? .wakeWriter : .none
+        }
+        self.parked[key, default: [:]][id] = Entry(operation: operation, isReadOnly: false)
+        return .none
+    }
+
+    /// The wait of a parked attempt ended (its time passed, or its caller was cancelled): unless
+    /// the writer took it already, it runs now.
+    mutating func release(id: UInt64, key: String) -> SubmitAction {
+        guard let entry = self.parked[key]?.removeValue(forKey: id) else { return .none }
+        if self.parked[key]?.isEmpty == true { self.parked[key] = nil }
+        self.pending.append(entry)
+        return self.takeWriterWakeUp() ? .wakeWriter : .none
+    }
+
     /// The broker's `run()` begins.
     mutating func start() -> StartAction {
         if self.hasStarted { return .alreadyStarted }
@@ -144,6 +186,8 @@ struct GroupCommitStateMachine<Operation> {
             return .closeNow(failing: waiting, with: HeraldError(.storeClosed, "the broker was closed before it ran"))
         case .running:
             self.phase = .draining
+            // Parked long polls end now, with one last attempt.
+            self.pending += self.takeParked()
             return .waitForStop(wakeWriter: self.takeWriterWakeUp())
         case .draining:
             return .waitForStop(wakeWriter: false)
@@ -176,6 +220,17 @@ struct GroupCommitStateMachine<Operation> {
         if self.open.isEmpty && self.phase == .draining { return .stop }
         self.writerIsWaiting = true
         return .wait
+    }
+
+    /// The writer's last batch touched `keys` (made messages visible in them): the attempts parked
+    /// on them run next, in the same transaction.
+    mutating func writerTouched(_ keys: Set<String>) {
+        for key in keys {
+            self.generations[key, default: 0] &+= 1
+            if let entries = self.parked.removeValue(forKey: key) {
+                self.pending.insert(contentsOf: entries.sorted { $0.key < $1.key }.map(\.value), at: 0)
+            }
+        }
     }
 
     /// The writer committed the open transaction. With nothing else to do (a lone caller) the
@@ -216,7 +271,7 @@ struct GroupCommitStateMachine<Operation> {
     /// Returns the operations to fail (all but the group being synced, which its fsync decides)
     /// and the error to fail them with (the first failure, when there was one already).
     mutating func writerFailed(_ error: HeraldError) -> (operations: [Operation], failure: HeraldError) {
-        let failed = (self.open + self.committed + self.pending).map(\.operation)
+        let failed = (self.open + self.committed + self.pending + self.takeParked()).map(\.operation)
         self.open = []
         self.committed = []
         self.pending = []
@@ -267,7 +322,7 @@ struct GroupCommitStateMachine<Operation> {
     /// synced, the committed and the pending ones; the writer rolls back its open transaction at
     /// its next step) and the error to fail them with.
     mutating func syncFailed(_ error: HeraldError) -> (operations: [Operation], failure: HeraldError, wakeWriter: Bool) {
-        let failed = ((self.syncing ?? []) + self.committed + self.pending).map(\.operation)
+        let failed = ((self.syncing ?? []) + self.committed + self.pending + self.takeParked()).map(\.operation)
         self.syncing = nil
         self.committed = []
         self.pending = []
@@ -286,6 +341,12 @@ struct GroupCommitStateMachine<Operation> {
     }
 
     // MARK: Helpers
+
+    /// Every parked attempt, in the order they parked; none stays parked.
+    private mutating func takeParked() -> [Entry] {
+        defer { self.parked = [:] }
+        return self.parked.values.flatMap { $0 }.sorted { $0.key < $1.key }.map(\.value)
+    }
 
     private mutating func fail(_ error: HeraldError) -> HeraldError {
         if self.failure == nil { self.failure = error }

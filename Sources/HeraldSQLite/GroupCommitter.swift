@@ -39,6 +39,8 @@ final class GroupCommitter: Sendable {
         var machine = GroupCommitStateMachine<any CommitOperation>(maxGroupSize: GroupCommitter.maxGroupSize)
         /// Callers of ``waitUntilStopped()``, resumed once both threads have stopped.
         var stopWaiters: [CheckedContinuation<Void, Never>] = []
+        /// Numbers the parked attempts of long polls.
+        var nextParkId: UInt64 = 0
     }
 
     /// The most operations one transaction takes before it is committed regardless.
@@ -115,6 +117,55 @@ final class GroupCommitter: Sendable {
         }
     }
 
+    /// How many times the writer has touched `key` (made messages visible in it) so far; read by a
+    /// long poll's attempt, on the writer thread, to park the next one only if nothing came since.
+    func generation(of key: String) -> UInt64 {
+        self.shared.withLock { $0.machine.generation(of: key) }
+    }
+
+    /// Runs `body` like ``perform(readOnly:_:)``, but only once the writer touches `key` after
+    /// `generation` — in the transaction that touched it, so that one fsync covers both — or once
+    /// `delay` passes or the task is cancelled, whichever comes first. A long poll's next attempt:
+    /// a receiver waiting for a send gets the message with the send's fsync, not one of its own.
+    func perform<T: Sendable>(
+        whenTouching key: String, after generation: UInt64, orAfter delay: Duration, _ body: @escaping @Sendable (StoreTransaction) throws -> T
+    ) async throws -> T {
+        let id = self.shared.withLock { shared in
+            shared.nextParkId &+= 1
+            return shared.nextParkId
+        }
+        let timer = Mutex<Task<Void, Never>?>(nil)
+        defer { timer.withLock { $0?.cancel() } }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
+                let operation = PendingOperation.resuming(continuation, isReadOnly: false, body: body)
+                switch self.shared.withLock({ $0.machine.park(operation, key: key, id: id, after: generation) }) {
+                case .none: break
+                case .wakeWriter: self.writerWakeUp.signal()
+                case .fail(let error): operation.finish(error)
+                }
+                // Started once parked, so that its release never comes before the parking.
+                timer.withLock {
+                    $0 = Task { [self] in
+                        try? await Task.sleep(for: delay)
+                        self.release(id: id, key: key)
+                    }
+                }
+            }
+        } onCancel: {
+            self.release(id: id, key: key)
+        }
+    }
+
+    /// How many long polls wait parked for a send now.
+    var parkedCount: Int {
+        self.shared.withLock { $0.machine.parkedCount }
+    }
+
+    private func release(id: UInt64, key: String) {
+        if case .wakeWriter = self.shared.withLock({ $0.machine.release(id: id, key: key) }) { self.writerWakeUp.signal() }
+    }
+
     /// Refuses new operations from now on and lets the accepted ones finish; the threads stop
     /// once they have. Before ``start()``, the waiting operations fail and the database closes.
     func beginClosing() {
@@ -188,6 +239,8 @@ final class GroupCommitter: Sendable {
                             try Self.run(operation, in: transaction)
                         }
                     }
+                    let touched = self.state.state.takeTouchedInBatch()
+                    if !touched.isEmpty { self.shared.withLock { $0.machine.writerTouched(touched) } }
                 } catch  where Self.isDiskFull(error) {
                     self.rollBackForFullDisk(error, sessionLocks: sessionLocksAtBegin, db: db)
                 } catch {

@@ -63,6 +63,9 @@ public final class SQLiteBroker: MessageBroker, Service {
         /// with, given the current one; the current one itself. The simulator replaces it to inject
         /// a bug it must catch (accepting expired locks).
         package var _completionLockTime: @Sendable (_ monotonicNow: Int64) -> Int64
+        /// How often a waiting receive looks again without a send to wake it (for expired locks
+        /// and due schedules); tests that count transactions lengthen it.
+        package var longPollInterval: Duration = .milliseconds(100)
 
         /// Creates a configuration.
         public init(clock: any BrokerClock = SystemBrokerClock(), logger: Logger = Logger(label: "herald.sqlite")) {
@@ -88,7 +91,7 @@ public final class SQLiteBroker: MessageBroker, Service {
 
     /// How often a waiting receive looks again even without a wake-up (lock expiries and
     /// scheduled times make messages visible without a commit to announce them).
-    private static let pollInterval: Duration = .milliseconds(100)
+    private var pollInterval: Duration { self.configuration.longPollInterval }
 
     /// Opens (creating if needed) the broker stored at `path`. Messages that were locked when the
     /// file was last closed, or when its process crashed, become visible again. Nothing runs until
@@ -308,9 +311,23 @@ public final class SQLiteBroker: MessageBroker, Service {
     }
 
     public func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
-        try await self.waiting(for: entity, maxWaitTime: maxWaitTime, until: { !$0.isEmpty }) {
-            try await self.committer.perform { try $0.receive(from: entity, maxCount: maxCount, maxBytes: maxBytes, mode: mode) }
+        try HeraldLimits.checkWaitTime(maxWaitTime)
+        let deadline = ContinuousClock.now + maxWaitTime
+        let (committer, key) = (self.committer, entity.entityKey)
+        // Each attempt also reads, on the writer, how often the entity was touched so far: the
+        // next one parks only if nothing came since.
+        let attempt: @Sendable (StoreTransaction) throws -> ([ReceivedMessage], UInt64) = { transaction in
+            (try transaction.receive(from: entity, maxCount: maxCount, maxBytes: maxBytes, mode: mode), committer.generation(of: key))
         }
+        var (messages, generation) = try await committer.perform(attempt)
+        while messages.isEmpty && !Task.isCancelled {
+            let remaining = deadline - ContinuousClock.now
+            guard remaining > .zero else { break }
+            // Runs in the transaction of the next send to the entity (one fsync for both), or after
+            // the poll interval, for what no send reports (expired locks, due schedules).
+            (messages, generation) = try await committer.perform(whenTouching: key, after: generation, orAfter: min(remaining, self.pollInterval), attempt)
+        }
+        return messages
     }
 
     public func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
@@ -411,13 +428,16 @@ public final class SQLiteBroker: MessageBroker, Service {
 
     // MARK: Long polling
 
+    /// How many receives wait now for a send to their entity, to be served in its transaction.
+    package var parkedReceiveCount: Int { self.committer.parkedCount }
+
     /// Runs `attempt` until `isDone` accepts its result or `maxWaitTime` passes, sleeping between
     /// attempts until a commit touches the entity (or ``pollInterval`` passes).
     private func waiting<T>(
         for entity: EntityPath, maxWaitTime: Duration, until isDone: (T) -> Bool, _ attempt: () async throws -> T
     ) async throws -> T {
         try await self.waiters.poll(
-            key: { entity.entityKey }, maxWaitTime: maxWaitTime, pollInterval: Self.pollInterval, until: isDone, attempt
+            key: { entity.entityKey }, maxWaitTime: maxWaitTime, pollInterval: self.pollInterval, until: isDone, attempt
         )
     }
 }

@@ -37,6 +37,7 @@ final class WriterState {
     var sessionLocks: [Int64: [String: SessionHold]] = [:]
     private var dirtySequences: [Int64: EntityRecord] = [:]
     private var touchedEntities: Set<String> = []
+    private var touchedInBatch: Set<String> = []
     var lastDuplicatePrune: Int64 = 0
     var lastSettlementPrune: Int64 = 0
     /// ``SQLiteBroker/Configuration/_completionLockTime``: the lock-clock time a completion
@@ -113,6 +114,14 @@ final class WriterState {
     /// Marks an entity as having new visible messages, so waiting receivers wake after the commit.
     func touch(_ entity: EntityRecord) {
         self.touchedEntities.insert(entity.path.entityKey)
+        self.touchedInBatch.insert(entity.path.entityKey)
+    }
+
+    /// The entities touched since the last call: the writer hands them to the long polls parked on
+    /// them after each batch of operations (see ``GroupCommitter/perform(whenTouching:after:orAfter:_:)``).
+    func takeTouchedInBatch() -> Set<String> {
+        defer { self.touchedInBatch.removeAll(keepingCapacity: true) }
+        return self.touchedInBatch
     }
 
     func takeTouchedEntities() -> Set<String> {

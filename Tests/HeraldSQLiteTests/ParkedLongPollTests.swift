@@ -1,0 +1,121 @@
+import Foundation
+import HeraldCore
+import Synchronization
+import Testing
+
+@testable import HeraldSQLite
+
+/// A receive that waits for messages is served in the transaction of the send that brings them:
+/// one fsync covers both, rather than one for the send and another for the receive's locks.
+@Suite struct ParkedLongPollTests {
+    typealias Machine = GroupCommitStateMachine<Int>
+
+    private static func running() -> Machine {
+        var machine = Machine(maxGroupSize: 8)
+        #expect(machine.start() == .startThreads)
+        return machine
+    }
+
+    private static func executed(_ action: Machine.WriterAction) -> [Int]? {
+        if case .execute(let operations) = action { return operations }
+        return nil
+    }
+
+    private static func isWait(_ action: Machine.WriterAction) -> Bool {
+        if case .wait = action { return true }
+        return false
+    }
+
+    private static func isCommit(_ action: Machine.WriterAction) -> Bool {
+        if case .commit = action { return true }
+        return false
+    }
+
+    @Test func aParkedAttemptRunsInTheBatchAfterTheOneThatTouchedItsKey() {
+        var machine = Self.running()
+        #expect(machine.generation(of: "q") == 0)
+        _ = machine.park(1, key: "q", id: 1, after: 0)
+        _ = machine.park(2, key: "other", id: 2, after: 0)
+        #expect(machine.parkedCount == 2)
+        _ = machine.submit(10, isReadOnly: false)  // the send
+        #expect(Self.executed(machine.nextWriterAction()) == [10])
+        machine.writerTouched(["q"])
+        // Before the commit: the parked receive joins the open transaction.
+        #expect(Self.executed(machine.nextWriterAction()) == [1])
+        #expect(machine.generation(of: "q") == 1)
+        #expect(machine.parkedCount == 1)
+        // Its release, when its wait ends later, finds nothing to do.
+        if case .wakeWriter = machine.release(id: 1, key: "q") { Issue.record("released twice") }
+        #expect(machine.parkedCount == 1)
+    }
+
+    @Test func anAttemptThatMissedATouchRunsAtOnce() {
+        var machine = Self.running()
+        machine.writerTouched(["q"])
+        _ = machine.park(1, key: "q", id: 1, after: 0)
+        #expect(machine.parkedCount == 0)
+        #expect(Self.executed(machine.nextWriterAction()) == [1])
+    }
+
+    @Test func anEndedWaitRunsItsAttemptOnce() {
+        var machine = Self.running()
+        _ = machine.park(1, key: "q", id: 1, after: 0)
+        #expect(Self.isWait(machine.nextWriterAction()))
+        guard case .wakeWriter = machine.release(id: 1, key: "q") else {
+            Issue.record("the sleeping writer must be woken")
+            return
+        }
+        #expect(Self.executed(machine.nextWriterAction()) == [1])
+        machine.writerTouched(["q"])
+        #expect(Self.isCommit(machine.nextWriterAction()))
+    }
+
+    @Test func closingRunsTheParkedAttemptsAndFailuresFailThem() {
+        var closing = Self.running()
+        _ = closing.park(1, key: "q", id: 1, after: 0)
+        _ = closing.close()
+        #expect(closing.parkedCount == 0)
+        #expect(Self.executed(closing.nextWriterAction()) == [1])
+        if case .fail(let error) = closing.park(2, key: "q", id: 2, after: 0) {
+            #expect(error.code == .storeClosed)
+        } else {
+            Issue.record("a closing store parks nothing")
+        }
+
+        var failing = Self.running()
+        _ = failing.park(1, key: "q", id: 1, after: 0)
+        let (failed, _) = failing.writerFailed(HeraldError(.storeFailed, "disk"))
+        #expect(failed == [1])
+        #expect(failing.parkedCount == 0)
+    }
+
+    @Test func aWaitingReceiveGetsASentMessageWithTheSendsFsync() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let syncs = Atomic<Int>(0)
+        var configuration = SQLiteBroker.Configuration()
+        configuration._syncWAL = { _ in syncs.add(1, ordering: .relaxed) }
+        // No look for expired locks while a trial runs: only the send may serve the receive.
+        configuration.longPollInterval = .seconds(60)
+        // Nor a measure of the free disk space before a send (a transaction of its own).
+        configuration.minimumFreeDiskBytes = 0
+        let broker = try SQLiteBroker.running(path: directory.appendingPathComponent("herald.sqlite").path, configuration: configuration)
+        try await broker.createQueue("orders")
+        var fsyncsPerDelivery: [Int] = []
+        for trial in 0..<3 {
+            let receiving = Task { try await broker.receive(from: .queue("orders"), maxCount: 1, maxWaitTime: .seconds(30)) }
+            let parkedBy = ContinuousClock.now + .seconds(10)
+            while broker.parkedReceiveCount == 0 && ContinuousClock.now < parkedBy { try await Task.sleep(for: .milliseconds(1)) }
+            #expect(broker.parkedReceiveCount == 1, "the receive waits parked")
+            let before = syncs.load(ordering: .relaxed)
+            try await broker.send(Message(messageId: "m\(trial)", text: "hello"), to: .queue("orders"))
+            let received = try await receiving.value
+            #expect(received.map(\.message.messageId) == ["m\(trial)"])
+            fsyncsPerDelivery.append(syncs.load(ordering: .relaxed) - before)
+            try await broker.complete(try #require(received.first?.lockToken))
+        }
+        #expect(fsyncsPerDelivery == [1, 1, 1], "fsyncs from send to delivery, per trial")
+        await broker.close()
+    }
+}
