@@ -65,7 +65,10 @@ import Testing
     }
 
     @Test func receiptsAreWrittenAsTheEncoderWritesThem() throws {
-        let receipts = [SendReceipt(sequenceNumber: 1, isDuplicate: false), SendReceipt(sequenceNumber: .max, isDuplicate: true), SendReceipt(sequenceNumber: nil, isDuplicate: true)]
+        let receipts = [
+            SendReceipt(sequenceNumber: 1, isDuplicate: false), SendReceipt(sequenceNumber: .max, isDuplicate: true),
+            SendReceipt(sequenceNumber: nil, isDuplicate: true),
+        ]
         #expect(DirectAnswer.receipts(receipts) == (try AnswerEncoder.encode(SendResponse(receipts: receipts.map(WireReceipt.init)))))
         #expect(DirectAnswer.receipts([]) == (try AnswerEncoder.encode(SendResponse(receipts: []))))
     }

@@ -14,7 +14,8 @@ import Testing
            "applicationProperties": {"a": {"string": "x"}, "b": {"int": -5}, "c": {"bool": true}, "é": {"string": "ünï"}}},
           {"text": "plain"}, {}]}
         """#
-    static let plainReceive = #"{"entity":{"topic":"t","subscription":"s","deadLetter":true},"maxCount":100,"maxWaitMs":1000,"mode":"receiveAndDelete","maxBytes":4096}"#
+    static let plainReceive =
+        #"{"entity":{"topic":"t","subscription":"s","deadLetter":true},"maxCount":100,"maxWaitMs":1000,"mode":"receiveAndDelete","maxBytes":4096}"#
     static let plainComplete = #"{"lockTokens":["a","b","c"]}"#
 
     @Test func plainBodiesAreReadFastAndAsTheStrictDecoderReadsThem() throws {
