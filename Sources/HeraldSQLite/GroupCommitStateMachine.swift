@@ -26,6 +26,8 @@ struct GroupCommitStateMachine<Operation> {
         let isReadOnly: Bool
         /// Whether it already ran again after a full disk rolled its group back.
         var wasRetried = false
+        /// A long poll's attempt: the entity key it parks on when it finds nothing, and its id.
+        var parking: (key: String, id: UInt64)?
     }
 
     /// What to do with an operation that was just submitted.
@@ -97,11 +99,12 @@ struct GroupCommitStateMachine<Operation> {
     /// Set once, by the first storage error; the store stays stopped.
     private(set) var failure: HeraldError?
     private var pending: [Entry] = []
-    /// Long polls waiting for the writer to touch an entity (by its key), by their ids: they run
-    /// in the transaction that touched it, or when their wait ends (see ``park(_:key:id:after:)``).
+    /// Long polls' attempts that found nothing, parked by the writer until it touches their entity
+    /// (by its key), by their ids: they run again in the transaction that touched it, or when their
+    /// wait ends (see ``submit(_:isReadOnly:parkingOn:id:)``).
     private var parked: [String: [UInt64: Entry]] = [:]
-    /// Per entity key, how many batches of the writer touched it so far.
-    private var generations: [String: UInt64] = [:]
+    /// Attempts whose wait ended while they were pending or running: they do not park.
+    private var released: Set<UInt64> = []
     private var open: [Entry] = []
     private var committed: [Entry] = []
     private var syncing: [Entry]?
@@ -121,12 +124,17 @@ struct GroupCommitStateMachine<Operation> {
     // MARK: Callers
 
     /// A caller submits an operation.
-    mutating func submit(_ operation: Operation, isReadOnly: Bool) -> SubmitAction {
+    ///
+    /// A long poll's attempt names the entity `key` it waits on and an `id`: when it finds nothing
+    /// the writer parks it (``writerParked(_:)``) until a later operation touches the key, and
+    /// runs it again in that operation's transaction, so one fsync covers the send and the
+    /// receive; or until its wait ends (``release(id:key:)``).
+    mutating func submit(_ operation: Operation, isReadOnly: Bool, parkingOn key: String? = nil, id: UInt64 = 0) -> SubmitAction {
         if let failure = self.failure { return .fail(failure) }
         guard self.phase == .idle || self.phase == .running else {
             return .fail(HeraldError(.storeClosed, "the broker is closed"))
         }
-        self.pending.append(Entry(operation: operation, isReadOnly: isReadOnly))
+        self.pending.append(Entry(operation: operation, isReadOnly: isReadOnly, parking: key.map { ($0, id) }))
         return self.takeWriterWakeUp() ? .wakeWriter : .none
     }
 
@@ -135,34 +143,16 @@ struct GroupCommitStateMachine<Operation> {
         self.parked.values.reduce(0) { $0 + $1.count }
     }
 
-    /// How many times the writer has touched `key` so far: a long poll reads it when its attempt
-    /// runs, and parks only if nothing touched the key since.
-    func generation(of key: String) -> UInt64 {
-        self.generations[key, default: 0]
-    }
-
-    /// A long poll whose attempt found nothing (when `key` stood at `generation`) parks its next
-    /// attempt: the writer runs it in the transaction that next touches `key` (so one fsync covers
-    /// the send and the receive), or when the caller ends the wait with ``release(id:key:)``. If the
-    /// key was touched meanwhile, it runs at once.
-    mutating func park(_ operation: Operation, key: String, id: UInt64, after generation: UInt64) -> SubmitAction {
-        if let failure = self.failure { return .fail(failure) }
-        guard self.phase == .running else {
-            return .fail(HeraldError(.storeClosed, "the broker is closed"))
-        }
-        if self.generations[key, default: 0] != generation {
-            self.pending.append(Entry(operation: operation, isReadOnly: false))
-            return self.takeWriterWakeUp() ? .wakeWriter : .none
-        }
-        self.parked[key, default: [:]][id] = Entry(operation: operation, isReadOnly: false)
-        return .none
-    }
-
-    /// The wait of a parked attempt ended (its time passed, or its caller was cancelled): unless
-    /// the writer took it already, it runs now.
+    /// The wait of a long poll's attempt ended (its time passed, or its caller was cancelled): a
+    /// parked attempt runs now; one pending or running will not park.
     mutating func release(id: UInt64, key: String) -> SubmitAction {
-        guard let entry = self.parked[key]?.removeValue(forKey: id) else { return .none }
+        guard let entry = self.parked[key]?.removeValue(forKey: id) else {
+            if (self.pending + self.open).contains(where: { $0.parking?.id == id }) { self.released.insert(id) }
+            return .none
+        }
         if self.parked[key]?.isEmpty == true { self.parked[key] = nil }
+        // It runs once more, and is acknowledged even if it finds nothing again.
+        self.released.insert(id)
         self.pending.append(entry)
         return self.takeWriterWakeUp() ? .wakeWriter : .none
     }
@@ -222,11 +212,21 @@ struct GroupCommitStateMachine<Operation> {
         return .wait
     }
 
+    /// The long polls' attempts of the writer's last batch with these ids found nothing: they
+    /// leave the open transaction (they are not acknowledged) and park, unless their wait ended.
+    mutating func writerParked(_ ids: [UInt64]) {
+        for id in ids {
+            // A closing store parks nothing: every wait ends.
+            if self.released.remove(id) != nil || self.phase != .running { continue }
+            guard let index = self.open.lastIndex(where: { $0.parking?.id == id }), let key = self.open[index].parking?.key else { continue }
+            self.parked[key, default: [:]][id] = self.open.remove(at: index)
+        }
+    }
+
     /// The writer's last batch touched `keys` (made messages visible in them): the attempts parked
     /// on them run next, in the same transaction.
     mutating func writerTouched(_ keys: Set<String>) {
         for key in keys {
-            self.generations[key, default: 0] &+= 1
             if let entries = self.parked.removeValue(forKey: key) {
                 self.pending.insert(contentsOf: entries.sorted { $0.key < $1.key }.map(\.value), at: 0)
             }

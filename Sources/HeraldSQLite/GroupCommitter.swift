@@ -117,18 +117,14 @@ final class GroupCommitter: Sendable {
         }
     }
 
-    /// How many times the writer has touched `key` (made messages visible in it) so far; read by a
-    /// long poll's attempt, on the writer thread, to park the next one only if nothing came since.
-    func generation(of key: String) -> UInt64 {
-        self.shared.withLock { $0.machine.generation(of: key) }
-    }
-
-    /// Runs `body` like ``perform(readOnly:_:)``, but only once the writer touches `key` after
-    /// `generation` — in the transaction that touched it, so that one fsync covers both — or once
-    /// `delay` passes or the task is cancelled, whichever comes first. A long poll's next attempt:
-    /// a receiver waiting for a send gets the message with the send's fsync, not one of its own.
+    /// Runs `body` like ``perform(readOnly:_:)``, for a long poll: when its result `isEmpty`, the
+    /// writer parks it instead of acknowledging it, and runs it again in the transaction of the
+    /// next operation that touches `key` (makes messages visible in it), so that one fsync covers
+    /// both; after `delay`, or once the task is cancelled, it no longer parks and its result,
+    /// empty or not, is acknowledged.
     func perform<T: Sendable>(
-        whenTouching key: String, after generation: UInt64, orAfter delay: Duration, _ body: @escaping @Sendable (StoreTransaction) throws -> T
+        parkingOn key: String, atMost delay: Duration, isEmpty: @escaping @Sendable (T) -> Bool,
+        _ body: @escaping @Sendable (StoreTransaction) throws -> T
     ) async throws -> T {
         let id = self.shared.withLock { shared in
             shared.nextParkId &+= 1
@@ -138,17 +134,16 @@ final class GroupCommitter: Sendable {
         defer { timer.withLock { $0?.cancel() } }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-                let operation = PendingOperation.resuming(continuation, isReadOnly: false, body: body)
-                switch self.shared.withLock({ $0.machine.park(operation, key: key, id: id, after: generation) }) {
+                let operation = PendingOperation.resuming(continuation, isReadOnly: false, parkingId: id, isEmpty: isEmpty, body: body)
+                switch self.shared.withLock({ $0.machine.submit(operation, isReadOnly: false, parkingOn: key, id: id) }) {
                 case .none: break
                 case .wakeWriter: self.writerWakeUp.signal()
                 case .fail(let error): operation.finish(error)
                 }
-                // Started once parked, so that its release never comes before the parking.
                 timer.withLock {
                     $0 = Task { [self] in
                         try? await Task.sleep(for: delay)
-                        self.release(id: id, key: key)
+                        if !Task.isCancelled { self.release(id: id, key: key) }
                     }
                 }
             }
@@ -239,8 +234,16 @@ final class GroupCommitter: Sendable {
                             try Self.run(operation, in: transaction)
                         }
                     }
+                    // Long polls that found nothing park; then those parked on what this batch
+                    // touched, maybe just now, run again in this transaction.
+                    let parking = operations.compactMap(\.parkingIdIfEmpty)
                     let touched = self.state.state.takeTouchedInBatch()
-                    if !touched.isEmpty { self.shared.withLock { $0.machine.writerTouched(touched) } }
+                    if !parking.isEmpty || !touched.isEmpty {
+                        self.shared.withLock { shared in
+                            shared.machine.writerParked(parking)
+                            shared.machine.writerTouched(touched)
+                        }
+                    }
                 } catch  where Self.isDiskFull(error) {
                     self.rollBackForFullDisk(error, sessionLocks: sessionLocksAtBegin, db: db)
                 } catch {
@@ -455,6 +458,8 @@ protocol CommitOperation: AnyObject, Sendable {
     func execute(_ transaction: StoreTransaction) throws
     /// Hands the caller its result: after the fsync that covers it (`nil`), or a failure. Once.
     func finish(_ failure: HeraldError?)
+    /// For a long poll's attempt that just ran and found nothing: its id, to park it.
+    var parkingIdIfEmpty: UInt64? { get }
 }
 
 /// A caller's operation: what the writer runs and how the caller gets its result after the fsync.
@@ -466,20 +471,39 @@ final class PendingOperation: CommitOperation {
     let isReadOnly: Bool
     private let run: @Sendable (StoreTransaction) throws -> Void
     private let deliver: @Sendable (HeraldError?) -> Void
+    private let parkingId: UInt64?
+    private let foundNothing: @Sendable () -> Bool
 
-    init(isReadOnly: Bool, run: @escaping @Sendable (StoreTransaction) throws -> Void, deliver: @escaping @Sendable (HeraldError?) -> Void) {
+    init(
+        isReadOnly: Bool, parkingId: UInt64? = nil, foundNothing: @escaping @Sendable () -> Bool = { false },
+        run: @escaping @Sendable (StoreTransaction) throws -> Void, deliver: @escaping @Sendable (HeraldError?) -> Void
+    ) {
         self.isReadOnly = isReadOnly
+        self.parkingId = parkingId
+        self.foundNothing = foundNothing
         self.run = run
         self.deliver = deliver
     }
 
+    var parkingIdIfEmpty: UInt64? {
+        guard let id = self.parkingId, self.foundNothing() else { return nil }
+        return id
+    }
+
     /// An operation whose `body` result goes to `continuation`.
+    /// A long poll's attempt passes its `parkingId` and what an empty result is.
     static func resuming<T: Sendable>(
-        _ continuation: CheckedContinuation<T, any Error>, isReadOnly: Bool, body: @escaping @Sendable (StoreTransaction) throws -> T
+        _ continuation: CheckedContinuation<T, any Error>, isReadOnly: Bool, parkingId: UInt64? = nil, isEmpty: (@Sendable (T) -> Bool)? = nil,
+        body: @escaping @Sendable (StoreTransaction) throws -> T
     ) -> PendingOperation {
         let result = ResultBox<T>()
         return PendingOperation(
             isReadOnly: isReadOnly,
+            parkingId: parkingId,
+            foundNothing: {
+                guard let isEmpty, case .success(let value)? = result.value else { return false }
+                return isEmpty(value)
+            },
             run: { transaction in
                 do {
                     result.value = .success(try body(transaction))

@@ -313,20 +313,20 @@ public final class SQLiteBroker: MessageBroker, Service {
     public func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
         try HeraldLimits.checkWaitTime(maxWaitTime)
         let deadline = ContinuousClock.now + maxWaitTime
-        let (committer, key) = (self.committer, entity.entityKey)
-        // Each attempt also reads, on the writer, how often the entity was touched so far: the
-        // next one parks only if nothing came since.
-        let attempt: @Sendable (StoreTransaction) throws -> ([ReceivedMessage], UInt64) = { transaction in
-            (try transaction.receive(from: entity, maxCount: maxCount, maxBytes: maxBytes, mode: mode), committer.generation(of: key))
+        let attempt: @Sendable (StoreTransaction) throws -> [ReceivedMessage] = {
+            try $0.receive(from: entity, maxCount: maxCount, maxBytes: maxBytes, mode: mode)
         }
-        var (messages, generation) = try await committer.perform(attempt)
-        while messages.isEmpty && !Task.isCancelled {
+        guard maxWaitTime > .zero else { return try await self.committer.perform(attempt) }
+        var messages: [ReceivedMessage] = []
+        repeat {
             let remaining = deadline - ContinuousClock.now
             guard remaining > .zero else { break }
-            // Runs in the transaction of the next send to the entity (one fsync for both), or after
-            // the poll interval, for what no send reports (expired locks, due schedules).
-            (messages, generation) = try await committer.perform(whenTouching: key, after: generation, orAfter: min(remaining, self.pollInterval), attempt)
-        }
+            // Finding nothing, the attempt waits in the writer and runs again in the transaction of
+            // the next send to the entity (one fsync for both); after the poll interval it looks
+            // again, for what no send reports (expired locks, due schedules).
+            messages = try await self.committer.perform(
+                parkingOn: entity.entityKey, atMost: min(remaining, self.pollInterval), isEmpty: { $0.isEmpty }, attempt)
+        } while messages.isEmpty && !Task.isCancelled
         return messages
     }
 

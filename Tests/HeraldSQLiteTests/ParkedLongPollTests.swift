@@ -26,64 +26,93 @@ import Testing
         return false
     }
 
+    private static func syncedHere(_ action: Machine.CommittedAction) -> [Int]? {
+        if case .syncHere(let operations) = action { return operations }
+        return nil
+    }
+
     private static func isCommit(_ action: Machine.WriterAction) -> Bool {
         if case .commit = action { return true }
         return false
     }
 
-    @Test func aParkedAttemptRunsInTheBatchAfterTheOneThatTouchedItsKey() {
+    /// Runs `id`, a long poll's attempt on `key`, which finds nothing, so that the writer parks it.
+    private static func parked(_ machine: inout Machine, _ id: Int, on key: String) {
+        _ = machine.submit(id, isReadOnly: false, parkingOn: key, id: UInt64(id))
+        #expect(Self.executed(machine.nextWriterAction()) == [id])
+        machine.writerParked([UInt64(id)])
+    }
+
+    @Test func aParkedAttemptRunsAgainInTheTransactionOfTheSendThatTouchesItsKey() {
         var machine = Self.running()
-        #expect(machine.generation(of: "q") == 0)
-        _ = machine.park(1, key: "q", id: 1, after: 0)
-        _ = machine.park(2, key: "other", id: 2, after: 0)
+        Self.parked(&machine, 1, on: "q")
+        Self.parked(&machine, 2, on: "other")
         #expect(machine.parkedCount == 2)
+        // Parked, they are not part of the transaction: nothing to commit, nothing to acknowledge.
+        #expect(Self.isWait(machine.nextWriterAction()))
         _ = machine.submit(10, isReadOnly: false)  // the send
         #expect(Self.executed(machine.nextWriterAction()) == [10])
+        machine.writerParked([])
         machine.writerTouched(["q"])
-        // Before the commit: the parked receive joins the open transaction.
-        #expect(Self.executed(machine.nextWriterAction()) == [1])
-        #expect(machine.generation(of: "q") == 1)
+        #expect(Self.executed(machine.nextWriterAction()) == [1], "before the commit")
+        #expect(Self.isCommit(machine.nextWriterAction()))
+        #expect(Self.syncedHere(machine.writerCommitted()) == [10, 1], "one fsync for the send and the receive")
         #expect(machine.parkedCount == 1)
-        // Its release, when its wait ends later, finds nothing to do.
+        // Its wait ending later finds nothing to do.
         if case .wakeWriter = machine.release(id: 1, key: "q") { Issue.record("released twice") }
-        #expect(machine.parkedCount == 1)
     }
 
-    @Test func anAttemptThatMissedATouchRunsAtOnce() {
+    @Test func aSendInTheSameBatchServesTheAttemptThatParkedBeforeIt() {
         var machine = Self.running()
+        _ = machine.submit(1, isReadOnly: false, parkingOn: "q", id: 1)
+        _ = machine.submit(10, isReadOnly: false)
+        #expect(Self.executed(machine.nextWriterAction()) == [1, 10])
+        machine.writerParked([1])
         machine.writerTouched(["q"])
-        _ = machine.park(1, key: "q", id: 1, after: 0)
-        #expect(machine.parkedCount == 0)
         #expect(Self.executed(machine.nextWriterAction()) == [1])
+        #expect(Self.isCommit(machine.nextWriterAction()))
+        #expect(Self.syncedHere(machine.writerCommitted()) == [10, 1])
     }
 
-    @Test func anEndedWaitRunsItsAttemptOnce() {
+    @Test func anAttemptWhoseWaitEndedDoesNotPark() {
         var machine = Self.running()
-        _ = machine.park(1, key: "q", id: 1, after: 0)
+        _ = machine.submit(1, isReadOnly: false, parkingOn: "q", id: 1)
+        _ = machine.release(id: 1, key: "q")
+        #expect(Self.executed(machine.nextWriterAction()) == [1])
+        machine.writerParked([1])
+        #expect(machine.parkedCount == 0)
+        #expect(Self.isCommit(machine.nextWriterAction()))
+        #expect(Self.syncedHere(machine.writerCommitted()) == [1], "acknowledged, empty")
+    }
+
+    @Test func aParkedAttemptWhoseWaitEndsRunsAgain() {
+        var machine = Self.running()
+        Self.parked(&machine, 1, on: "q")
         #expect(Self.isWait(machine.nextWriterAction()))
         guard case .wakeWriter = machine.release(id: 1, key: "q") else {
             Issue.record("the sleeping writer must be woken")
             return
         }
         #expect(Self.executed(machine.nextWriterAction()) == [1])
-        machine.writerTouched(["q"])
+        // Finding nothing again, it is acknowledged: its wait is over.
+        machine.writerParked([1])
+        #expect(machine.parkedCount == 0)
         #expect(Self.isCommit(machine.nextWriterAction()))
+        #expect(Self.syncedHere(machine.writerCommitted()) == [1])
     }
 
     @Test func closingRunsTheParkedAttemptsAndFailuresFailThem() {
         var closing = Self.running()
-        _ = closing.park(1, key: "q", id: 1, after: 0)
+        Self.parked(&closing, 1, on: "q")
         _ = closing.close()
         #expect(closing.parkedCount == 0)
         #expect(Self.executed(closing.nextWriterAction()) == [1])
-        if case .fail(let error) = closing.park(2, key: "q", id: 2, after: 0) {
-            #expect(error.code == .storeClosed)
-        } else {
-            Issue.record("a closing store parks nothing")
-        }
+        closing.writerParked([1])
+        #expect(closing.parkedCount == 0, "a closing store parks nothing")
+        #expect(Self.isCommit(closing.nextWriterAction()))
 
         var failing = Self.running()
-        _ = failing.park(1, key: "q", id: 1, after: 0)
+        Self.parked(&failing, 1, on: "q")
         let (failed, _) = failing.writerFailed(HeraldError(.storeFailed, "disk"))
         #expect(failed == [1])
         #expect(failing.parkedCount == 0)
