@@ -58,8 +58,8 @@ struct ExamplesTests {
         // Files, not pipes: everything the process wrote is there once it has exited.
         let outputFile = folder.appendingPathComponent("\(name).stdout")
         let errorFile = folder.appendingPathComponent("\(name).stderr")
-        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
-        FileManager.default.createFile(atPath: errorFile.path, contents: nil)
+        try Data().write(to: outputFile)
+        try Data().write(to: errorFile)
         let output = try FileHandle(forWritingTo: outputFile)
         let errors = try FileHandle(forWritingTo: errorFile)
         defer {
