@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // `swift package generate-documentation`: the DocC catalogs of the library products.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         .target(
@@ -187,6 +189,31 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // The README's examples: its Swift code is these files (`.ci/readme-examples` checks that
+        // and builds them in a package of their own); ExamplesTests runs them.
+        .executableTarget(
+            name: "FirstQueue",
+            dependencies: ["HeraldCore", "HeraldSQLite"],
+            path: "Examples/FirstQueue",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "Registrations",
+            dependencies: ["HeraldCore", "HeraldCQRS", "HeraldSQLite"],
+            path: "Examples/Registrations",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "PostgresQueue",
+            dependencies: ["HeraldCore", "HeraldPostgres"],
+            path: "Examples/PostgresQueue",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ExamplesTests",
+            dependencies: ["HeraldTestSupport", "HeraldPostgresTesting"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

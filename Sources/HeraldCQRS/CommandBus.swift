@@ -21,6 +21,8 @@ public struct CommandBus: Sendable {
     /// is absorbed by the queue's duplicate detection (if on) and by the handlers' inbox.
     ///
     /// - Parameters:
+    ///   - command: The command; its `commandId` becomes the message id.
+    ///   - queue: The queue its handler's processor receives from.
     ///   - sessionId: For session queues: the commands of one session are handled in order.
     ///   - correlationId: Ties the command to a workflow; defaults to the command id.
     ///   - causationId: The id of the message that caused it.

@@ -1,6 +1,6 @@
 public import HeraldCore
 
-/// Reads and appends event streams on a ``HeraldCore/TransactionalBroker`` (GUARANTEES.md §5).
+/// Reads and appends event streams on a ``/HeraldCore/TransactionalBroker`` (GUARANTEES.md §5).
 ///
 /// An append publishes its events to the configured topic in the same commit (the outbox lives
 /// in the same store), so no event is stored and never published, or published and never stored.
@@ -17,7 +17,7 @@ public struct EventStore: Sendable {
 
     /// Appends `events` to `stream` if it is at `expectedVersion`; returns the new version.
     ///
-    /// - Throws: ``HeraldCore/HeraldError/Code/concurrencyConflict`` when another writer got there first.
+    /// - Throws: ``/HeraldCore/HeraldError/Code/concurrencyConflict`` when another writer got there first.
     @discardableResult
     public func append(_ events: [any Event], to stream: String, expectedVersion: ExpectedVersion, correlationId: String? = nil) async throws -> Int64 {
         var transaction = BrokerTransaction()

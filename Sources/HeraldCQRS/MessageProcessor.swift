@@ -42,8 +42,8 @@ public final class MessageProcessor: Service, Sendable {
         /// How failures are retried.
         public var retry: RetryPolicy
         /// Whether the processor receives through sessions; it must match the source's
-        /// `requiresSession` option (`run()` throws ``HeraldCore/HeraldError/Code/sessionRequired``
-        /// or ``HeraldCore/HeraldError/Code/sessionNotEnabled`` otherwise).
+        /// `requiresSession` option (`run()` throws ``/HeraldCore/HeraldError/Code/sessionRequired``
+        /// or ``/HeraldCore/HeraldError/Code/sessionNotEnabled`` otherwise).
         ///
         /// When `true`, each worker accepts the next available session, handles its messages one
         /// by one in sequence order while renewing the session lock, and releases the session when
@@ -134,11 +134,11 @@ public final class MessageProcessor: Service, Sendable {
     /// Runs the workers until graceful shutdown (which drains them: see ``MessageProcessor``),
     /// ``stop()``, or cancellation of the task.
     ///
-    /// - Throws: The ``HeraldCore/HeraldError`` that stops it: ``HeraldCore/HeraldError/Code/storeFailed``
-    ///   or ``HeraldCore/HeraldError/Code/storeClosed`` from the store, or
-    ///   ``HeraldCore/HeraldError/Code/entityNotFound``, ``HeraldCore/HeraldError/Code/invalidName``,
-    ///   ``HeraldCore/HeraldError/Code/invalidArgument``, ``HeraldCore/HeraldError/Code/sessionRequired``
-    ///   or ``HeraldCore/HeraldError/Code/sessionNotEnabled`` when the source cannot be received
+    /// - Throws: The ``/HeraldCore/HeraldError`` that stops it: ``/HeraldCore/HeraldError/Code/storeFailed``
+    ///   or ``/HeraldCore/HeraldError/Code/storeClosed`` from the store, or
+    ///   ``/HeraldCore/HeraldError/Code/entityNotFound``, ``/HeraldCore/HeraldError/Code/invalidName``,
+    ///   ``/HeraldCore/HeraldError/Code/invalidArgument``, ``/HeraldCore/HeraldError/Code/sessionRequired``
+    ///   or ``/HeraldCore/HeraldError/Code/sessionNotEnabled`` when the source cannot be received
     ///   from as configured. Other failures are logged and retried.
     public func run() async throws {
         try await withGracefulShutdownHandler {

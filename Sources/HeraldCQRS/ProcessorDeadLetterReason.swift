@@ -1,5 +1,5 @@
 /// The reasons a ``MessageProcessor`` gives when it dead-letters a message (the broker's own
-/// reasons are ``HeraldCore/DeadLetterReason``).
+/// reasons are ``/HeraldCore/DeadLetterReason``).
 public enum ProcessorDeadLetterReason {
     /// No handler is registered for the message's subject.
     public static let unknownMessageType = "UnknownMessageType"

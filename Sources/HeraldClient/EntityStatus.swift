@@ -30,7 +30,7 @@ public struct EntityStatus: Hashable, Sendable {
         self.init(path: path, options: info.options.options(), filter: try info.filter?.filter(), counts: info.counts?.counts)
     }
 
-    /// The queue or topic description (``HeraldCore/MessageBroker/listQueues()``).
+    /// The queue or topic description (``/HeraldCore/MessageBroker/listQueues()``).
     public var entityDescription: EntityDescription { EntityDescription(path: self.path, options: self.options) }
 
     /// The subscription description (with the match-all filter when none is set).

@@ -6,12 +6,12 @@ extension HeraldClient {
     /// The error an answer with a non-success `status` and `body` stands for.
     ///
     /// A Herald error answer (`{"error": code, "message": text}`) is read with
-    /// ``HeraldWire/WireError/Code``, the list the server answers from: a broker code becomes the
-    /// ``HeraldCore/HeraldError`` with that code, so callers see what an embedded broker throws;
+    /// `WireError.Code` (of HeraldWire), the list the server answers from: a broker code becomes the
+    /// ``/HeraldCore/HeraldError`` with that code, so callers see what an embedded broker throws;
     /// `unauthorized` and `forbidden` become ``HeraldClientError/Code/unauthorized`` and
     /// ``HeraldClientError/Code/forbidden``; the other refusals and `internal` become
     /// ``HeraldClientError/Code/rejected``. A code this client does not know (a newer server's)
-    /// becomes ``HeraldCore/HeraldError/Code/storeFailed`` naming it, and an answer that is not a
+    /// becomes ``/HeraldCore/HeraldError/Code/storeFailed`` naming it, and an answer that is not a
     /// Herald error answer ``HeraldClientError/Code/http``.
     public static func error(status: Int, body: Data) -> any Error {
         guard let answer = try? JSONDecoder().decode(WireError.self, from: body) else {

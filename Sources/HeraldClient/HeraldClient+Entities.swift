@@ -63,7 +63,7 @@ extension HeraldClient {
     /// One queue, topic or subscription with its options and, for queues and subscriptions, its
     /// counts (`GET /v1/queues/{queue}` and its siblings).
     ///
-    /// - Throws: ``HeraldCore/HeraldError/Code/entityNotFound`` when it does not exist.
+    /// - Throws: ``/HeraldCore/HeraldError/Code/entityNotFound`` when it does not exist.
     public func status(of entity: EntityPath) async throws -> EntityStatus {
         let path = entity.origin
         try path.validate()

@@ -3,11 +3,11 @@ public import Foundation
 public import HeraldCore
 public import Logging
 
-/// A ``HeraldCore/MessageBroker`` that talks to a Herald server over its HTTP API.
+/// A ``/HeraldCore/MessageBroker`` that talks to a Herald server over its HTTP API.
 ///
-/// It behaves as the broker behind the server: every ``HeraldCore/HeraldError`` the server's
+/// It behaves as the broker behind the server: every ``/HeraldCore/HeraldError`` the server's
 /// store throws comes back with the same code and message, so code written against an embedded
-/// ``HeraldCore/MessageBroker`` runs unchanged against a remote one.
+/// ``/HeraldCore/MessageBroker`` runs unchanged against a remote one.
 ///
 /// ```swift
 /// let broker = try HeraldClient(baseURL: "http://localhost:8080", key: "hk_…")
@@ -20,7 +20,7 @@ public import Logging
 /// Failures that an embedded broker cannot have (a rejected key, an unreachable server) throw
 /// ``HeraldClientError``.
 ///
-/// Long polls: the server waits at most ``HeraldWire/WireLimits/maxWaitPerRequest`` (60 s) per
+/// Long polls: the server waits at most `WireLimits.maxWaitPerRequest` (60 s) per
 /// request; a longer `maxWaitTime` is spread over consecutive requests. Each waiting request holds
 /// one HTTP connection, and
 /// `HTTPClient.shared` keeps at most 8 per host, so callers with many concurrent receivers pass

@@ -10,7 +10,7 @@ import Darwin
 
 /// A failure of the HTTP exchange itself, as opposed to a broker error.
 ///
-/// Broker errors come back as ``HeraldCore/HeraldError`` with the same ``HeraldCore/HeraldError/Code``
+/// Broker errors come back as ``/HeraldCore/HeraldError`` with the same ``/HeraldCore/HeraldError/Code``
 /// an embedded broker would throw; ``HeraldClient`` throws this type only for what an embedded
 /// broker cannot fail with: a rejected key, an unreachable server, an answer that is not Herald's.
 /// React to its ``code`` (`catch let error as HeraldClientError where error.code == .unauthorized`).

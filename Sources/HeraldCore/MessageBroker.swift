@@ -3,12 +3,12 @@ public import Foundation
 /// The contract every Herald store implements: the embedded SQLite broker, the PostgreSQL broker
 /// and the HTTP client alike. `HeraldConformance` states its semantics as tests.
 ///
-/// Every method throws ``HeraldError``. Every method that changes state returns only once the
+/// Every method throws ``/HeraldCore/HeraldError``. Every method that changes state returns only once the
 /// change is durable (GUARANTEES.md §4.1).
 public protocol MessageBroker: Sendable {
     // MARK: Entities
 
-    /// Creates a queue. Throws ``HeraldError/Code/entityAlreadyExists`` when a queue or topic has that name.
+    /// Creates a queue. Throws ``/HeraldCore/HeraldError/Code/entityAlreadyExists`` when a queue or topic has that name.
     func createQueue(_ name: String, options: EntityOptions) async throws
     /// Deletes a queue with its messages and dead letters.
     func deleteQueue(_ name: String) async throws
@@ -30,20 +30,20 @@ public protocol MessageBroker: Sendable {
     // MARK: Sending
 
     /// Sends `messages` atomically to a queue or topic: all are enqueued, with consecutive sequence
-    /// numbers, or none (GUARANTEES.md §4.1). At most ``HeraldLimits/maxBatchCount`` messages.
+    /// numbers, or none (GUARANTEES.md §4.1). At most ``/HeraldCore/HeraldLimits/maxBatchCount`` messages.
     ///
     /// A message with `scheduledEnqueueTime` in the future is scheduled. Duplicates (§4.5, §4.9)
     /// are acknowledged with `isDuplicate` and not enqueued again. A topic copies each message into
     /// every matching subscription in the same transaction.
     func send(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt]
-    /// Cancels scheduled messages by sequence number. Throws ``HeraldError/Code/messageNotFound``
+    /// Cancels scheduled messages by sequence number. Throws ``/HeraldCore/HeraldError/Code/messageNotFound``
     /// (and cancels none) when one is not scheduled.
     func cancelScheduled(_ sequenceNumbers: [Int64], in entity: EntityPath) async throws
 
     // MARK: Receiving
 
     /// Receives up to `maxCount` messages in sequence-number order, waiting up to `maxWaitTime`
-    /// for the first. In ``ReceiveMode/peekLock`` each message is locked for the entity's lock
+    /// for the first. In ``/HeraldCore/ReceiveMode/peekLock`` each message is locked for the entity's lock
     /// duration and its delivery count incremented; a message whose count would exceed
     /// `maxDeliveryCount` goes to the dead-letter queue instead. Session entities need
     /// ``receive(from:maxCount:maxWaitTime:)`` with an accepted session.
@@ -54,7 +54,7 @@ public protocol MessageBroker: Sendable {
     func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage]
     /// Receives (and locks) deferred messages by sequence number, incrementing each one's delivery
     /// count; one whose count would exceed `maxDeliveryCount` goes to the dead-letter queue instead
-    /// and is left out of the result. Throws ``HeraldError/Code/messageNotFound`` when one is not
+    /// and is left out of the result. Throws ``/HeraldCore/HeraldError/Code/messageNotFound`` when one is not
     /// deferred (or is named twice).
     func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage]
     /// Reads up to `maxCount` messages from `fromSequenceNumber` on, in any state, without locking them.
@@ -66,12 +66,12 @@ public protocol MessageBroker: Sendable {
     // when the same token already settled the message the same way within
     // ``HeraldLimits/settlementMemory`` (a retry after an unknown outcome).
 
-    /// Removes the message. Throws ``HeraldError/Code/lockLost`` for an expired, unknown or superseded token.
+    /// Removes the message. Throws ``/HeraldCore/HeraldError/Code/lockLost`` for an expired, unknown or superseded token.
     @discardableResult
     func complete(_ token: LockToken) async throws -> SettlementOutcome
-    /// Completes up to ``HeraldLimits/maxBatchCount`` messages in one transaction: all or, when one
+    /// Completes up to ``/HeraldCore/HeraldLimits/maxBatchCount`` messages in one transaction: all or, when one
     /// token is lost, none. Tokens that already completed their messages count as completed; the
-    /// answer is ``SettlementOutcome/alreadySettled`` only when every token had.
+    /// answer is ``/HeraldCore/SettlementOutcome/alreadySettled`` only when every token had.
     @discardableResult
     func complete(_ tokens: [LockToken]) async throws -> SettlementOutcome
     /// Releases the lock; the message becomes visible again after `delay`.
@@ -89,9 +89,9 @@ public protocol MessageBroker: Sendable {
     // MARK: Sessions
 
     /// Accepts the session `sessionId`, or with `nil` the next session that has messages and no
-    /// holder, waiting up to `maxWaitTime`. Throws ``HeraldError/Code/sessionCannotBeLocked``
+    /// holder, waiting up to `maxWaitTime`. Throws ``/HeraldCore/HeraldError/Code/sessionCannotBeLocked``
     /// when the named session is held by another receiver (a conflict, answered at once), and
-    /// ``HeraldError/Code/noSessionAvailable`` when, with `nil`, no session became available
+    /// ``/HeraldCore/HeraldError/Code/noSessionAvailable`` when, with `nil`, no session became available
     /// within `maxWaitTime` (nothing to do yet, like an empty receive).
     func acceptSession(on entity: EntityPath, sessionId: String?, maxWaitTime: Duration) async throws -> SessionLock
     /// Receives up to `maxCount` messages of the session, strictly in order, locked while the session lock holds.

@@ -17,7 +17,7 @@ extension PostgresBroker {
     ///   - minimumConnections: Connections the pool keeps open even when idle (0 when `nil`), so that a
     ///     burst of work does not wait for connections to be established.
     /// - Returns: The configuration.
-    /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` when the URL cannot be read.
+    /// - Throws: ``/HeraldCore/HeraldError/Code/invalidArgument`` when the URL cannot be read.
     public static func clientConfiguration(
         url: String, maximumConnections: Int? = nil, minimumConnections: Int? = nil
     ) throws -> PostgresClient.Configuration {
@@ -58,7 +58,7 @@ extension PostgresBroker {
     ///   - configuration: The broker's schema, clock and logger.
     ///   - body: What to do with the broker.
     /// - Returns: What `body` returns.
-    /// - Throws: What `body` throws, or ``HeraldCore/HeraldError/Code/storeFailed`` when the broker cannot start.
+    /// - Throws: What `body` throws, or ``/HeraldCore/HeraldError/Code/storeFailed`` when the broker cannot start.
     public static func withBroker<T: Sendable>(
         clientConfiguration: PostgresClient.Configuration,
         configuration: Configuration = Configuration(),
@@ -90,7 +90,7 @@ extension PostgresBroker {
     /// - Parameters:
     ///   - schema: The schema a broker used.
     ///   - clientConfiguration: Where the database is.
-    /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` for a schema name outside the rule,
+    /// - Throws: ``/HeraldCore/HeraldError/Code/invalidArgument`` for a schema name outside the rule,
     ///   or the database's error.
     public static func dropSchema(_ schema: String, clientConfiguration: PostgresClient.Configuration) async throws {
         try Self.validateSchema(schema)
@@ -112,7 +112,7 @@ extension MessageBroker where Self == PostgresBroker {
     ///   - client: The connection pool.
     ///   - configuration: The broker's schema, clock and logger.
     /// - Returns: The broker.
-    /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` for a schema name outside the rule.
+    /// - Throws: ``/HeraldCore/HeraldError/Code/invalidArgument`` for a schema name outside the rule.
     public static func postgres(client: PostgresClient, configuration: PostgresBroker.Configuration = .init()) throws -> PostgresBroker {
         try PostgresBroker(client: client, configuration: configuration)
     }

@@ -221,9 +221,9 @@ extension PostgresBroker {
     ///
     /// While the database cannot be reached it tries again, for up to
     /// ``Configuration/startTimeout``; operations meanwhile throw
-    /// ``HeraldCore/HeraldError/Code/storeUnavailable``.
+    /// ``/HeraldCore/HeraldError/Code/storeUnavailable``.
     ///
-    /// - Throws: ``HeraldCore/HeraldError/Code/storeFailed`` when the database cannot be reached
+    /// - Throws: ``/HeraldCore/HeraldError/Code/storeFailed`` when the database cannot be reached
     ///   within the start timeout or the migrations cannot be applied; every operation throws it from then on.
     public func run() async throws {
         switch self.lifecycle.withLock({ $0.run() }) {
@@ -322,7 +322,7 @@ extension PostgresBroker {
 
     /// Lets running operations finish, releases the locks and sessions this broker holds (so other
     /// receivers get those messages at once rather than when the locks expire), and stops ``run()``.
-    /// Later calls throw ``HeraldCore/HeraldError/Code/storeClosed``. The caller stops the client.
+    /// Later calls throw ``/HeraldCore/HeraldError/Code/storeClosed``. The caller stops the client.
     public func close() async {
         guard case .drain(let releaseLocks) = self.lifecycle.withLock({ $0.close() }) else { return }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in

@@ -16,9 +16,9 @@ extension PostgresBroker {
     }
 
     /// Runs `body` with a connection, in a transaction (`transaction`) or as autocommit statements,
-    /// retrying it whole after a deadlock or serialization failure. A ``HeraldCore/HeraldError``
+    /// retrying it whole after a deadlock or serialization failure. A ``/HeraldCore/HeraldError``
     /// thrown by `body` rolls back its writes and is the operation's result; a database that cannot
-    /// be reached is ``HeraldCore/HeraldError/Code/storeUnavailable``; any other error stops the broker.
+    /// be reached is ``/HeraldCore/HeraldError/Code/storeUnavailable``; any other error stops the broker.
     ///
     /// - Parameters:
     ///   - write: Whether the operation changes anything (the commit hook runs only then).
@@ -175,7 +175,7 @@ extension PostgresBroker {
         }
     }
 
-    /// The ``HeraldCore/HeraldError/Code/storeUnavailable`` error of `what`, which could not
+    /// The ``/HeraldCore/HeraldError/Code/storeUnavailable`` error of `what`, which could not
     /// reach the database; notes the broker is cut off (once, in the log) and forgets what it
     /// cached, which may be stale once the database is back (restored, or changed meanwhile).
     func unavailable(_ error: any Error, during what: String, outcome: LostOutcome) -> HeraldError {

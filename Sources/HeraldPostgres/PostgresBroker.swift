@@ -27,10 +27,10 @@ import Synchronization
 /// ``withBroker(clientConfiguration:configuration:_:)`` does that wiring for a scope.
 ///
 /// Everything, locks included, lives in the database, so brokers in any number of processes
-/// share it; times come from the broker's ``HeraldCore/BrokerClock``, never from the database's
-/// clock. A database that cannot be reached answers ``HeraldCore/HeraldError/Code/storeUnavailable``
+/// share it; times come from the broker's ``/HeraldCore/BrokerClock``, never from the database's
+/// clock. A database that cannot be reached answers ``/HeraldCore/HeraldError/Code/storeUnavailable``
 /// until it is back; any other database error stops the broker (fail-stop,
-/// ``HeraldCore/HeraldError/Code/storeFailed``). <doc:PostgresStore> tells how the store works.
+/// ``/HeraldCore/HeraldError/Code/storeFailed``). <doc:PostgresStore> tells how the store works.
 public final class PostgresBroker: TransactionalBroker, Service {
     /// How the broker is set up.
     public struct Configuration: Sendable {
@@ -38,20 +38,20 @@ public final class PostgresBroker: TransactionalBroker, Service {
         /// on different schemas are independent. Lowercase letters, digits and `_`, at most 48
         /// characters, not starting with a digit.
         public var schema: String
-        /// The source of time; tests pass a ``HeraldCore/ManualBrokerClock``.
+        /// The source of time; tests pass a ``/HeraldCore/ManualBrokerClock``.
         public var clock: any BrokerClock
         /// Where the broker logs.
         public var logger: Logger
         /// How often a waiting receive looks again without a wake-up.
         public var pollInterval: Duration
         /// How long an operation waits for a connection of the pool before it throws
-        /// ``HeraldCore/HeraldError/Code/storeUnavailable`` (the database is unreachable, or every
+        /// ``/HeraldCore/HeraldError/Code/storeUnavailable`` (the database is unreachable, or every
         /// connection stays busy). Only the wait is bounded: a statement once started runs to its end.
         /// Once the broker found the database unreachable, and until it answers again, operations
         /// wait at most a second, so that an outage is answered quickly.
         public var connectionTimeout: Duration
         /// How long ``PostgresBroker/run()`` keeps trying to reach the database and apply the
-        /// migrations before it gives up with ``HeraldCore/HeraldError/Code/storeFailed``.
+        /// migrations before it gives up with ``/HeraldCore/HeraldError/Code/storeFailed``.
         public var startTimeout: Duration
         /// Called before each commit; a thrown error is treated as a failed commit (fault injection in tests).
         package var _beforeCommit: (@Sendable () throws -> Void)?
@@ -101,7 +101,7 @@ public final class PostgresBroker: TransactionalBroker, Service {
     /// - Parameters:
     ///   - client: The connection pool; the caller runs it (`client.run()`) for as long as the broker.
     ///   - configuration: The schema, clock and logger.
-    /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` for a schema name outside the rule.
+    /// - Throws: ``/HeraldCore/HeraldError/Code/invalidArgument`` for a schema name outside the rule.
     public init(client: PostgresClient, configuration: Configuration = Configuration()) throws {
         try Self.validateSchema(configuration.schema)
         self.configuration = configuration

@@ -273,7 +273,7 @@ extension Store {
 
     /// Deletes the messages of one group of tokens (same entity, same nonce) if every one of them
     /// is still locked by it, and remembers them completed, or none (the statement fails, undoing
-    /// its writes); throws ``HeraldCore/HeraldError/Code/lockLost`` then.
+    /// its writes); throws ``/HeraldCore/HeraldError/Code/lockLost`` then.
     private func deleteLocked(_ entity: CachedEntity, _ tokens: [LockToken]) async throws {
         let first = tokens[0]
         do {
@@ -294,7 +294,7 @@ extension Store {
 
     /// Completes one group of tokens (same entity, same nonce) inside a transaction, remembering
     /// them completed; tokens that completed their messages before (a retry) count as completed.
-    /// Returns how many had; throws ``HeraldCore/HeraldError/Code/lockLost`` when another token is lost.
+    /// Returns how many had; throws ``/HeraldCore/HeraldError/Code/lockLost`` when another token is lost.
     private func completeGroup(_ entity: CachedEntity, _ tokens: [LockToken]) async throws -> Int {
         let first = tokens[0]
         let rows = try await self.rows(

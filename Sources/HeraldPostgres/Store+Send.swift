@@ -27,7 +27,7 @@ extension Store {
 
     /// The plan of a send to an entity the cache knows, made without the database; `nil` when the
     /// cache does not know it. Every send plans here first, so the batch size is checked here,
-    /// once (a transaction's sends are bounded by ``HeraldCore/BrokerTransaction/validate()``).
+    /// once (a transaction's sends are bounded by ``/HeraldCore/BrokerTransaction/validate()``).
     static func planSend(_ messages: [Message], to path: EntityPath, cache: EntityCache) throws -> SendPlan? {
         try HeraldLimits.checkBatchCount(messages.count)
         guard path.kind != .subscription, !path.isDeadLetter, let target = cache.entity(path.entityKey), target.path == path else { return nil }

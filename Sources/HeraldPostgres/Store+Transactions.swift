@@ -3,7 +3,7 @@ import HeraldCore
 import PostgresNIO
 
 extension Store {
-    /// Applies a ``HeraldCore/BrokerTransaction`` inside the current database transaction; any
+    /// Applies a ``/HeraldCore/BrokerTransaction`` inside the current database transaction; any
     /// failure throws, and the rollback undoes everything the transaction wrote before it.
     func commit(_ transaction: BrokerTransaction) async throws -> (TransactionReceipt, Set<String>) {
         try transaction.validate()

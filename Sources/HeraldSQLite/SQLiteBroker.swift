@@ -30,13 +30,13 @@ public import ServiceLifecycle
 public final class SQLiteBroker: MessageBroker, Service {
     /// How the broker is set up.
     public struct Configuration: Sendable {
-        /// The source of time; tests pass a ``HeraldCore/ManualBrokerClock``.
+        /// The source of time; tests pass a ``/HeraldCore/ManualBrokerClock``.
         public var clock: any BrokerClock
         /// Where the broker logs.
         public var logger: Logger
         /// The free space, in bytes, the disk holding the database must keep (its file system's free
         /// space plus the database's own free pages); 0 turns the check off. Below it, changes that
-        /// grow the store are refused with ``HeraldCore/HeraldError/Code/insufficientStorage``: sends
+        /// grow the store are refused with ``/HeraldCore/HeraldError/Code/insufficientStorage``: sends
         /// (scheduled ones too), creating queues, topics and subscriptions, and transactions that
         /// send, append events or write documents. Receives, settlements and dead-letter purges still
         /// run, and sends resume by themselves once there is room again. The room is measured at most
@@ -97,7 +97,7 @@ public final class SQLiteBroker: MessageBroker, Service {
     /// file was last closed, or when its process crashed, become visible again. Nothing runs until
     /// ``run()``.
     ///
-    /// - Throws: ``HeraldError/Code/storeFailed`` when the file cannot be opened, fails its
+    /// - Throws: ``/HeraldCore/HeraldError/Code/storeFailed`` when the file cannot be opened, fails its
     ///   integrity check, or is open in another broker (see ``isFileInUse(_:)``).
     public init(path: String, configuration: Configuration = Configuration()) throws {
         // Absolute from here on: the WAL and its directory are opened later, when the process's
@@ -195,7 +195,7 @@ public final class SQLiteBroker: MessageBroker, Service {
 
     /// Starts the threads that write and sync the file, then serves until a graceful shutdown
     /// begins, the task is cancelled, or ``close()`` is called. Then it drains: operations already
-    /// accepted finish and are fsynced, later ones throw ``HeraldCore/HeraldError/Code/storeClosed``;
+    /// accepted finish and are fsynced, later ones throw ``/HeraldCore/HeraldError/Code/storeClosed``;
     /// it returns once the threads have stopped and the file is closed. Called once; after
     /// ``close()`` it returns at once.
     public func run() async throws {
@@ -212,7 +212,7 @@ public final class SQLiteBroker: MessageBroker, Service {
     }
 
     /// Finishes the accepted work and closes the file, and makes ``run()`` return. Later calls
-    /// throw ``HeraldCore/HeraldError/Code/storeClosed``; so do the operations still waiting for a
+    /// throw ``/HeraldCore/HeraldError/Code/storeClosed``; so do the operations still waiting for a
     /// ``run()`` that never came.
     public func close() async {
         await self.committer.close()
@@ -417,7 +417,7 @@ public final class SQLiteBroker: MessageBroker, Service {
 
     // MARK: Disk space
 
-    /// Throws ``HeraldCore/HeraldError/Code/insufficientStorage`` while the disk is below
+    /// Throws ``/HeraldCore/HeraldError/Code/insufficientStorage`` while the disk is below
     /// ``Configuration/minimumFreeDiskBytes``; `bytes` is roughly what the change adds.
     private func admitGrowth(by bytes: Int) async throws {
         let path = self.path

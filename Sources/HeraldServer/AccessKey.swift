@@ -4,8 +4,8 @@ public import HeraldWire
 /// One shared access key, as the key file stores it: who it is for, what it may do, and the
 /// salted SHA-256 hash of its secret (never the secret itself).
 ///
-/// Keys follow Azure Service Bus's shared access rules: rights ``HeraldWire/AccessRight/manage`` (which
-/// implies the other two), ``HeraldWire/AccessRight/send`` and ``HeraldWire/AccessRight/listen``, scoped to the
+/// Keys follow Azure Service Bus's shared access rules: rights `AccessRight.manage` (which
+/// implies the other two), `AccessRight.send` and `AccessRight.listen`, scoped to the
 /// whole namespace or to one queue or topic (a topic's scope covers its subscriptions). Clients
 /// present the key as `Authorization: Bearer hk_<id>_<secret>` or `X-Herald-Key: hk_<id>_<secret>`.
 public struct AccessKey: Codable, Sendable, Hashable {
@@ -13,7 +13,7 @@ public struct AccessKey: Codable, Sendable, Hashable {
     public let id: String
     /// A name for people, for example the service that uses the key.
     public let name: String
-    /// The rights the key holds, in ``HeraldWire/AccessRight`` order.
+    /// The rights the key holds, in `AccessRight` order.
     public let rights: [AccessRight]
     /// The queue or topic the key is limited to; `nil` for the whole namespace.
     public let entity: String?

@@ -131,7 +131,7 @@ public struct HeraldHTTPServer: Service {
 
         /// Checks that a server without keys listens only on a loopback address.
         ///
-        /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` when ``keys`` is `nil` and
+        /// - Throws: ``/HeraldCore/HeraldError/Code/invalidArgument`` when ``keys`` is `nil` and
         ///   ``host`` is not a loopback address, or when a size or limit is not positive.
         public func validate() throws {
             if self.keys == nil && !Self.isLoopback(self.host) {
@@ -209,7 +209,7 @@ public struct HeraldHTTPServer: Service {
     /// Listens and answers requests until a graceful shutdown (after in-flight requests finish) or
     /// cancellation (at once). Does not close the broker.
     ///
-    /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` when ``Configuration/validate()``
+    /// - Throws: ``/HeraldCore/HeraldError/Code/invalidArgument`` when ``Configuration/validate()``
     ///   fails, or the server's error when it cannot bind.
     public func run() async throws {
         try self.configuration.validate()

@@ -25,7 +25,7 @@ enum KeyFile {
 
     /// The keys in the file at `path`; none when the file does not exist.
     ///
-    /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` when the file cannot be read or parsed.
+    /// - Throws: ``/HeraldCore/HeraldError/Code/invalidArgument`` when the file cannot be read or parsed.
     static func load(_ path: String) throws(HeraldError) -> [AccessKey] {
         guard FileManager.default.fileExists(atPath: path) else { return [] }
         do {
@@ -47,7 +47,7 @@ enum KeyFile {
     /// Replaces the file at `path` with `keys` atomically (a temporary file created with mode 0600,
     /// fsynced, then renamed over the old one), creating its folder if needed.
     ///
-    /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` when the file cannot be written.
+    /// - Throws: ``/HeraldCore/HeraldError/Code/invalidArgument`` when the file cannot be written.
     static func save(_ keys: [AccessKey], to path: String) throws(HeraldError) {
         let encoder = JSONEncoder()
         encoder.dateEncodingStrategy = .iso8601

@@ -58,7 +58,7 @@ public final class KeyStore: Sendable {
     ///   - path: The key file.
     ///   - reloadInterval: How often, at most, a request makes the store look for changes to the file.
     ///   - logger: Where reloads and unreadable files are reported.
-    /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` when the file exists but cannot be read.
+    /// - Throws: ``/HeraldCore/HeraldError/Code/invalidArgument`` when the file exists but cannot be read.
     public init(path: String, reloadInterval: Duration = .seconds(1), logger: Logger = Logger(label: "herald.keys")) throws {
         self.path = path
         self.reloadInterval = reloadInterval
@@ -81,8 +81,8 @@ public final class KeyStore: Sendable {
     ///   - rights: At least one right.
     ///   - entity: The queue or topic the key is limited to, or `nil` for the whole namespace.
     /// - Returns: The record and the secret to hand out.
-    /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` for an empty name or no rights, or when
-    ///   the file cannot be written; ``HeraldCore/HeraldError/Code/invalidName`` for an entity name
+    /// - Throws: ``/HeraldCore/HeraldError/Code/invalidArgument`` for an empty name or no rights, or when
+    ///   the file cannot be written; ``/HeraldCore/HeraldError/Code/invalidName`` for an entity name
     ///   outside the naming rule.
     public func create(name: String, rights: Set<AccessRight>, entity: String?) throws -> CreatedKey {
         guard !name.isEmpty, name.count <= 128 else { throw HeraldError(.invalidArgument, "a key's name has 1 to 128 characters") }
@@ -102,7 +102,7 @@ public final class KeyStore: Sendable {
     ///
     /// - Parameter id: The key's ``AccessKey/id``.
     /// - Returns: The removed key, or `nil` when there was none with that id.
-    /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` when the file cannot be read or written.
+    /// - Throws: ``/HeraldCore/HeraldError/Code/invalidArgument`` when the file cannot be read or written.
     @discardableResult
     public func revoke(id: String) throws -> AccessKey? {
         var removed: AccessKey?

@@ -16,10 +16,12 @@ public enum HeraldExecutable {
         self.url(named: "herald-lab", override: "HERALD_LAB_EXECUTABLE")
     }
 
-    private static func url(named name: String, override: String) -> URL? {
+    /// The executable target `name` of this package (an example, say), found as ``url()`` finds
+    /// `herald`, or at the path in the environment variable `override` if that is set.
+    public static func url(named name: String, override: String? = nil) -> URL? {
         let fileManager = FileManager.default
         var candidates: [URL] = []
-        if let path = ProcessInfo.processInfo.environment[override] {
+        if let override, let path = ProcessInfo.processInfo.environment[override] {
             candidates.append(URL(fileURLWithPath: path))
         }
         // Linux: the test runner is `.build/<triple>/<config>/HeraldPackageTests.xctest`, an executable.

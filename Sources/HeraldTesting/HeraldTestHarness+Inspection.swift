@@ -59,7 +59,7 @@ extension HeraldTestHarness {
     ///
     /// - Parameter entity: A queue, a subscription, or a dead-letter queue (`.deadLetter`).
     /// - Returns: The messages.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``, for example `entityNotFound`.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``, for example `entityNotFound`.
     public func messages(in entity: EntityPath) async throws -> [ReceivedMessage] {
         var all: [ReceivedMessage] = []
         var next: Int64 = 1
@@ -77,7 +77,7 @@ extension HeraldTestHarness {
     ///   - type: The command type; messages of other types are skipped.
     ///   - queue: The queue.
     /// - Returns: The decoded commands.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``, or a decoding error.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``, or a decoding error.
     public func commands<C: Command>(_ type: C.Type, in queue: EntityPath) async throws -> [C] {
         try await self.decoded(type, typeName: C.typeName, in: queue)
     }
@@ -88,7 +88,7 @@ extension HeraldTestHarness {
     ///   - type: The event type; messages of other types are skipped.
     ///   - subscription: A subscription of the topic the events were published to.
     /// - Returns: The decoded events.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``, or a decoding error.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``, or a decoding error.
     public func events<E: Event>(_ type: E.Type, in subscription: EntityPath) async throws -> [E] {
         try await self.decoded(type, typeName: E.typeName, in: subscription)
     }
@@ -99,7 +99,7 @@ extension HeraldTestHarness {
     ///   - stream: The stream, for example `order-42`.
     ///   - types: The event types to decode.
     /// - Returns: The events in version order.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``, or a decoding error.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``, or a decoding error.
     public func events(inStream stream: String, types: EventTypes) async throws -> [any Event] {
         var events: [any Event] = []
         var version: Int64 = 1
@@ -117,7 +117,7 @@ extension HeraldTestHarness {
     ///
     /// - Parameter entity: The queue or subscription (not its dead-letter path).
     /// - Returns: The dead letters.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``.
     public func deadLetters(of entity: EntityPath) async throws -> [DeadLetter] {
         try await self.messages(in: entity.origin.deadLetter).map(DeadLetter.init)
     }
@@ -125,7 +125,7 @@ extension HeraldTestHarness {
     /// The dead letters of every queue and every subscription of the store.
     ///
     /// - Returns: The dead letters, by queue or subscription.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``.
     public func allDeadLetters() async throws -> [EntityPath: [DeadLetter]] {
         var result: [EntityPath: [DeadLetter]] = [:]
         for entity in try await self.receivableEntities() {
@@ -139,7 +139,7 @@ extension HeraldTestHarness {
     ///
     /// - Parameter entity: The queue or subscription.
     /// - Returns: The counts.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``.
     public func counts(of entity: EntityPath) async throws -> EntityCounts {
         try await self.broker.counts(of: entity)
     }
@@ -151,7 +151,7 @@ extension HeraldTestHarness {
     ///   - collection: Its collection.
     ///   - key: Its key.
     /// - Returns: The document, or `nil` when there is none.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``, or a decoding error.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``, or a decoding error.
     public func document<T: Decodable>(_ type: T.Type, collection: String, key: String) async throws -> T? {
         guard let document = try await self.broker.document(key, in: collection) else { return nil }
         return try MessageCoding.decode(type, from: document.data)
@@ -160,7 +160,7 @@ extension HeraldTestHarness {
     /// Every queue and subscription of the store.
     ///
     /// - Returns: Their paths.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``.
     public func receivableEntities() async throws -> [EntityPath] {
         var paths = try await self.broker.listQueues().map(\.path)
         for topic in try await self.broker.listTopics() {

@@ -5,12 +5,12 @@ public import HeraldSQLite
 import Synchronization
 
 /// A sandbox for testing your own handlers, aggregates, process managers and projections: a
-/// temporary SQLite store that reads a ``HeraldCore/ManualBrokerClock``, helpers to send
+/// temporary SQLite store that reads a ``/HeraldCore/ManualBrokerClock``, helpers to send
 /// commands and publish events, processors that you run step by step, and accessors and
 /// expectations on what was sent, published and dead-lettered.
 ///
 /// Nothing runs in the background: ``runUntilIdle(maxRounds:)`` drives every registered
-/// processor (with ``HeraldCQRS/MessageProcessor/processAvailable()``) and projection until a
+/// processor (with ``/HeraldCQRS/MessageProcessor/processAvailable()``) and projection until a
 /// whole round finds nothing to do, and time moves only by ``advance(by:)``. Retry back-offs,
 /// scheduled timeouts, lock expiry and sequence-gate timeouts therefore happen exactly when the
 /// test says so.
@@ -67,7 +67,7 @@ public final class HeraldTestHarness: Sendable {
     /// Creates a harness with an empty store in a new temporary directory.
     ///
     /// - Parameter start: The wall-clock time the manual clock starts at.
-    /// - Throws: ``HeraldCore/HeraldError/Code/storeFailed`` when the store cannot be created.
+    /// - Throws: ``/HeraldCore/HeraldError/Code/storeFailed`` when the store cannot be created.
     public init(start: Date = HeraldTestHarness.defaultStart) throws {
         let clock = ManualBrokerClock(start: start)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-harness-\(UUID().uuidString)")
@@ -90,7 +90,7 @@ public final class HeraldTestHarness: Sendable {
     ///   - start: The wall-clock time the manual clock starts at.
     ///   - body: The test.
     /// - Returns: What `body` returns.
-    /// - Throws: What `body` throws, or ``HeraldCore/HeraldError/Code/storeFailed`` when the store cannot be created.
+    /// - Throws: What `body` throws, or ``/HeraldCore/HeraldError/Code/storeFailed`` when the store cannot be created.
     public static func run<T: Sendable>(
         start: Date = HeraldTestHarness.defaultStart, _ body: (HeraldTestHarness) async throws -> T
     ) async throws -> T {
@@ -127,7 +127,7 @@ public final class HeraldTestHarness: Sendable {
     ///   - name: The queue's name.
     ///   - options: Its options (lock duration, duplicate-detection window, …).
     /// - Returns: The queue's path.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``, for example `entityAlreadyExists`.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``, for example `entityAlreadyExists`.
     @discardableResult
     public func createQueue(_ name: String, options: EntityOptions = EntityOptions()) async throws -> EntityPath {
         try await self.broker.createQueue(name, options: options)
@@ -140,7 +140,7 @@ public final class HeraldTestHarness: Sendable {
     ///   - name: The topic's name.
     ///   - options: Its options.
     /// - Returns: The topic's path.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``.
     @discardableResult
     public func createTopic(_ name: String, options: EntityOptions = EntityOptions()) async throws -> EntityPath {
         try await self.broker.createTopic(name, options: options)
@@ -155,7 +155,7 @@ public final class HeraldTestHarness: Sendable {
     ///   - options: Its options.
     ///   - filter: Which of the topic's messages it receives; all by default.
     /// - Returns: The subscription's path.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``, for example `entityNotFound` for a missing topic.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``, for example `entityNotFound` for a missing topic.
     @discardableResult
     public func createSubscription(
         _ name: String, topic: String, options: EntityOptions = EntityOptions(), filter: SubscriptionFilter = .all
@@ -166,7 +166,7 @@ public final class HeraldTestHarness: Sendable {
 
     // MARK: Sending
 
-    /// Sends `command` to `queue`, as ``HeraldCQRS/CommandBus`` does, with its id as message id.
+    /// Sends `command` to `queue`, as ``/HeraldCQRS/CommandBus`` does, with its id as message id.
     ///
     /// - Parameters:
     ///   - command: The command.
@@ -176,7 +176,7 @@ public final class HeraldTestHarness: Sendable {
     ///   - causationId: The message that caused it.
     ///   - delay: Schedules it this long after the harness clock's now.
     /// - Returns: The broker's receipt; `isDuplicate` when duplicate detection absorbed it.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``, or an encoding error.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``, or an encoding error.
     @discardableResult
     public func send(
         _ command: some Command, to queue: EntityPath, sessionId: String? = nil, correlationId: String? = nil,
@@ -198,7 +198,7 @@ public final class HeraldTestHarness: Sendable {
     ///   - correlationId: The workflow it belongs to.
     ///   - causationId: The message that caused it.
     /// - Returns: The broker's receipt.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``, or an encoding error.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``, or an encoding error.
     @discardableResult
     public func publish(
         _ event: some Event, to topic: EntityPath, messageId: String = UUID().uuidString, correlationId: String? = nil,
@@ -214,7 +214,7 @@ public final class HeraldTestHarness: Sendable {
     ///   - message: The message.
     ///   - entity: The queue or topic.
     /// - Returns: The broker's receipt.
-    /// - Throws: The broker's ``HeraldCore/HeraldError``.
+    /// - Throws: The broker's ``/HeraldCore/HeraldError``.
     @discardableResult
     public func send(_ message: Message, to entity: EntityPath) async throws -> SendReceipt {
         try await self.broker.send(message, to: entity)
@@ -239,7 +239,7 @@ public final class HeraldTestHarness: Sendable {
     ///   - name: Names the processor; the source's path by default.
     ///   - configure: Changes the configuration (retry policy, sequence gate, sessions…). The
     ///     default receives 10 messages at a time.
-    /// - Returns: The processor, for its ``HeraldCQRS/MessageProcessor/statistics``.
+    /// - Returns: The processor, for its ``/HeraldCQRS/MessageProcessor/statistics``.
     @discardableResult
     public func processor(
         for source: EntityPath, handlers: MessageHandlers, name: String? = nil,
@@ -280,7 +280,7 @@ public final class HeraldTestHarness: Sendable {
     // MARK: Running
 
     /// Handles everything that is ready now: runs every registered processor's
-    /// ``HeraldCQRS/MessageProcessor/processAvailable()`` and catches every registered
+    /// ``/HeraldCQRS/MessageProcessor/processAvailable()`` and catches every registered
     /// projection up, round after round, until a whole round handles nothing.
     ///
     /// Messages waiting for their time (a retry's back-off, a scheduled timeout) stay where they
