@@ -31,14 +31,16 @@ final class PooledConnections: Sendable {
     ///
     /// postgres-nio's pool queues a request while it cannot connect and fails it only after a
     /// minute, and has no setting for that; and a statement written to a connection that is
-    /// closing can wait forever. So the work runs in a task of its own, watched by another: it is
-    /// withdrawn (cancelled) when no connection came in time, and abandoned when its connection died.
+    /// closing can wait forever. So the work runs in a task of its own (started at once, on the
+    /// caller's thread), which can be withdrawn (cancelled) when no connection came in time and
+    /// abandoned when its connection died. One watcher task checks every operation under way a
+    /// few times a second, instead of a timer per operation.
     func withConnection<T: Sendable>(
         timeout: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
     ) async throws -> T {
         let timeout = timeout ?? (self.unreachable.load(ordering: .relaxed) ? min(self.connectionTimeout, .seconds(1)) : self.connectionTimeout)
-        let operation = PooledOperation<T>()
-        let work = Task {
+        let operation = PooledOperation<T>(timeout: timeout)
+        let work = Task.immediate {
             do {
                 let value = try await self.client.withConnection { connection in
                     guard operation.acquire(connection) else { throw CancellationError() }
@@ -50,32 +52,54 @@ final class PooledConnections: Sendable {
                 operation.finish(.failure(operation.isAcquired || Task.isCancelled ? error : NoConnection(timeout: timeout)))
             }
         }
-        let watchdog = Task {
-            try? await Task.sleep(for: timeout)
-            if Task.isCancelled { return }
-            if operation.timeOut() {
-                operation.finish(.failure(NoConnection(timeout: timeout)))
-                work.cancel()
-                return
-            }
-            var closedSince: ContinuousClock.Instant?
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(500))
-                guard !Task.isCancelled, let connection = operation.connection, connection.isClosed else { continue }
-                let since = closedSince ?? .now
-                closedSince = since
-                if ContinuousClock.now - since >= .seconds(1) {
-                    operation.finish(.failure(ConnectionLost()))
-                    work.cancel()
-                    return
-                }
-            }
-        }
-        defer { watchdog.cancel() }
+        operation.started(work)
+        let id = self.watch(operation)
+        defer { self.watched.withLock { _ = $0.operations.removeValue(forKey: id) } }
         return try await withTaskCancellationHandler {
             try await operation.result()
         } onCancel: {
             work.cancel()
+        }
+    }
+
+    /// How often the watcher looks at the operations under way.
+    static let watchInterval = Duration.milliseconds(100)
+
+    /// The operations under way, by id, and whether the watcher runs.
+    private struct Watched {
+        var operations: [Int: any WatchedOperation] = [:]
+        var nextId = 0
+        var watching = false
+    }
+
+    private let watched = Mutex(Watched())
+
+    /// Adds `operation` to those the watcher checks (starting the watcher if it stopped); returns its id.
+    private func watch(_ operation: any WatchedOperation) -> Int {
+        let (id, start) = self.watched.withLock { watched in
+            let id = watched.nextId
+            watched.nextId += 1
+            watched.operations[id] = operation
+            defer { watched.watching = true }
+            return (id, !watched.watching)
+        }
+        if start {
+            Task { await self.runWatcher() }
+        }
+        return id
+    }
+
+    /// Checks the operations under way until there are none.
+    private func runWatcher() async {
+        while true {
+            try? await Task.sleep(for: Self.watchInterval)
+            let operations = self.watched.withLock { watched -> [any WatchedOperation] in
+                if watched.operations.isEmpty { watched.watching = false }
+                return Array(watched.operations.values)
+            }
+            if operations.isEmpty { return }
+            let now = ContinuousClock.now
+            for operation in operations { operation.check(now: now) }
         }
     }
 }
@@ -89,19 +113,41 @@ struct NoConnection: Error {
 /// statement written to a connection that is closing); the operation was given up.
 struct ConnectionLost: Error {}
 
+/// An operation ``PooledConnections`` watches.
+private protocol WatchedOperation: Sendable {
+    /// Gives the operation up if it waited for a connection past its timeout, or if its
+    /// connection has been closed for a second.
+    func check(now: ContinuousClock.Instant)
+}
+
 /// One operation of ``PooledConnections/withConnection(timeout:_:)``: whether it got a connection
 /// in time, which, and its result, delivered once to the caller.
-private final class PooledOperation<T: Sendable>: Sendable {
+private final class PooledOperation<T: Sendable>: WatchedOperation {
     private enum Acquisition { case waiting, acquired, timedOut }
 
     private struct State {
         var acquisition = Acquisition.waiting
         var connection: PostgresConnection?
+        /// When the watcher first found the connection closed.
+        var closedSince: ContinuousClock.Instant?
+        var work: Task<Void, Never>?
         var result: Result<T, any Error>?
         var waiter: CheckedContinuation<T, any Error>?
     }
 
     private let state = Mutex(State())
+    private let timeout: Duration
+    private let deadline: ContinuousClock.Instant
+
+    init(timeout: Duration) {
+        self.timeout = timeout
+        self.deadline = .now + timeout
+    }
+
+    /// Notes the task that runs the operation, to cancel it when the operation is given up.
+    func started(_ work: Task<Void, Never>) {
+        self.state.withLock { $0.work = work }
+    }
 
     /// Takes the connection; `false` when the wait had timed out already.
     func acquire(_ connection: PostgresConnection) -> Bool {
@@ -113,19 +159,28 @@ private final class PooledOperation<T: Sendable>: Sendable {
         }
     }
 
-    /// Gives up waiting for a connection; `false` when one was handed out first.
-    func timeOut() -> Bool {
-        self.state.withLock { state in
-            guard state.acquisition == .waiting else { return false }
-            state.acquisition = .timedOut
-            return true
-        }
-    }
-
     var isAcquired: Bool { self.state.withLock { $0.acquisition == .acquired } }
 
-    /// The connection the operation runs on, once it has one.
-    var connection: PostgresConnection? { self.state.withLock { $0.connection } }
+    func check(now: ContinuousClock.Instant) {
+        let failure = self.state.withLock { state -> (any Error)? in
+            guard state.result == nil else { return nil }
+            switch state.acquisition {
+            case .waiting where now >= self.deadline:
+                state.acquisition = .timedOut
+                return NoConnection(timeout: self.timeout)
+            case .acquired:
+                guard let connection = state.connection, connection.isClosed else { return nil }
+                let since = state.closedSince ?? now
+                state.closedSince = since
+                return now - since >= .seconds(1) ? ConnectionLost() : nil
+            default:
+                return nil
+            }
+        }
+        guard let failure else { return }
+        self.finish(.failure(failure))
+        self.state.withLock { $0.work }?.cancel()
+    }
 
     /// Settles the operation; later calls change nothing.
     func finish(_ result: Result<T, any Error>) {

@@ -82,6 +82,7 @@ public final class PostgresBroker: TransactionalBroker, Service {
 
     let configuration: Configuration
     let tables: Tables
+    let statements: PreparedStatements
     let cache = EntityCache()
     let waiters = EntityWaiters()
     let locks = LockRegistry()
@@ -106,6 +107,7 @@ public final class PostgresBroker: TransactionalBroker, Service {
         try Self.validateSchema(configuration.schema)
         self.configuration = configuration
         self.tables = Tables(schema: configuration.schema)
+        self.statements = PreparedStatements(tables: self.tables)
         self.lockClockBase = (configuration.clock.now().millisecondsSince1970, configuration.clock.monotonicNow())
         let connections = PooledConnections(client: client, connectionTimeout: configuration.connectionTimeout)
         self.connections = connections

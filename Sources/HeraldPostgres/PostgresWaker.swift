@@ -12,6 +12,11 @@ import Synchronization
 /// sending transaction and with asynchronous commit, coalescing what accumulated meanwhile, so
 /// sends never wait on PostgreSQL's notify lock. Its ``run()`` listens for other processes'
 /// notifications and sends this process's until it is cancelled.
+///
+/// Notifications are sent only while another broker of the schema listens: each listening
+/// connection holds a shared advisory lock (``listenerLock``), which the waker counts every few
+/// seconds, and a broker that starts listening says so at once with a notification of no keys.
+/// A lone broker (one `herald serve`) thus sends none; each costs a transaction on the server.
 final class PostgresWaker: Service {
     private let connections: PooledConnections
     private let waiters: EntityWaiters
@@ -21,6 +26,12 @@ final class PostgresWaker: Service {
     private let instance = UUID().uuidString.prefix(8).lowercased()
     private let pending = Mutex<Set<String>>([])
     private let wakeUps = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    /// Whether another broker may listen (`true` until the first count says otherwise), and how
+    /// many announcements of arrivals were received (a count that started before one is stale).
+    private let listeners = Mutex((othersMayListen: true, arrivals: 0))
+    /// Whether this broker's listening connection holds the listener lock now.
+    private let holdsListenerLock = Atomic<Bool>(false)
+    private let listenerKey: Int64
 
     /// A PostgreSQL payload stays well under the server's 8,000-byte limit.
     static let maxPayload = 6900
@@ -30,12 +41,28 @@ final class PostgresWaker: Service {
         self.waiters = waiters
         self.channel = "herald_\(schema)"
         self.logger = logger
+        self.listenerKey = Self.listenerKey(schema: schema)
+    }
+
+    /// How often the waker counts the brokers that listen.
+    static let listenerCountInterval = Duration.seconds(2)
+
+    /// The first key of the shared advisory lock a listening connection holds ("HRLD").
+    static let listenerLockClass: Int64 = 0x4852_4C44
+
+    /// The second key: the schema's, hashed (FNV-1a) into 31 bits. Two schemas that share it only
+    /// make each other's brokers notify.
+    static func listenerKey(schema: String) -> Int64 {
+        var hash: UInt32 = 0x811C_9DC5
+        for byte in schema.utf8 { hash = (hash ^ UInt32(byte)) &* 0x0100_0193 }
+        return Int64(hash & 0x7FFF_FFFF)
     }
 
     /// Wakes this process's receivers waiting on `keys` now, and other processes' soon.
     func announce(_ keys: Set<String>) {
         guard !keys.isEmpty else { return }
         self.waiters.notify(keys)
+        guard self.listeners.withLock({ $0.othersMayListen }) else { return }
         self.pending.withLock { $0.formUnion(keys) }
         self.wakeUps.continuation.yield()
     }
@@ -56,6 +83,7 @@ final class PostgresWaker: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.listen() }
             group.addTask { await self.sendNotifications() }
+            group.addTask { await self.recountListeners() }
         }
     }
 
@@ -89,6 +117,51 @@ final class PostgresWaker: Service {
         }
     }
 
+    private func releaseListenerLock(_ connection: PostgresConnection) async {
+        self.holdsListenerLock.store(false, ordering: .relaxed)
+        // A lock left on a pooled connection only makes brokers notify for nothing.
+        _ = try? await connection.query(
+            "SELECT pg_advisory_unlock_shared(\(Int32(Self.listenerLockClass)), \(Int32(self.listenerKey)))", logger: self.logger
+        ).collect()
+    }
+
+    /// Counts the listening connections of the schema's brokers every few seconds, so that
+    /// notifications stop once no other broker listens.
+    private func recountListeners() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: Self.listenerCountInterval)
+            await self.countListeners()
+        }
+    }
+
+    /// Whether another broker listens, as the listener locks tell; when the count fails,
+    /// notifications go on.
+    private func countListeners() async {
+        let arrivals = self.listeners.withLock { $0.arrivals }
+        let heldBefore = self.holdsListenerLock.load(ordering: .relaxed)
+        var others = true
+        do {
+            let count = try await self.connections.withConnection { connection in
+                try await connection.query(
+                    """
+                    SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2
+                    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+                    AND classid::int8 = \(Self.listenerLockClass) AND objid::int8 = \(self.listenerKey)
+                    """, logger: self.logger
+                ).collect().first?.decode(Int64.self) ?? 0
+            }
+            // This broker's own lock counts only if it was held throughout.
+            let own = heldBefore && self.holdsListenerLock.load(ordering: .relaxed) ? 1 : 0
+            others = count > own
+        } catch {
+            self.logger.debug("herald could not count the brokers that listen", metadata: ["error": "\(PostgresBroker.describe(error))"])
+        }
+        self.listeners.withLock { listeners in
+            // A broker that arrived while counting may not have been counted.
+            if listeners.arrivals == arrivals { listeners.othersMayListen = others }
+        }
+    }
+
     /// `keys` in groups whose payload fits a notification.
     static func chunks(_ keys: [String]) -> [[String]] {
         var chunks: [[String]] = [[]]
@@ -110,15 +183,33 @@ final class PostgresWaker: Service {
         while !Task.isCancelled {
             do {
                 try await self.connections.withConnection { connection in
-                    try await connection.listen(on: self.channel) { notifications in
-                        // Anything announced while not listening was missed: everyone looks again.
-                        self.waiters.notifyAll()
-                        for try await notification in notifications {
-                            let parts = notification.payload.split(separator: "|", maxSplits: 1)
-                            if parts.count == 2 && parts[0] == self.instance { continue }
-                            self.waiters.notify(Set((parts.last ?? "").split(separator: ",").map(String.init)))
+                    _ = try await connection.query(
+                        "SELECT pg_advisory_lock_shared(\(Int32(Self.listenerLockClass)), \(Int32(self.listenerKey)))", logger: self.logger
+                    ).collect()
+                    self.holdsListenerLock.store(true, ordering: .relaxed)
+                    do {
+                        try await connection.listen(on: self.channel) { notifications in
+                            // Anything announced while not listening was missed: everyone looks again.
+                            self.waiters.notifyAll()
+                            // Other brokers notify from now on (an announcement of no keys); those
+                            // that listened before are counted.
+                            try? await self.notify([])
+                            await self.countListeners()
+                            for try await notification in notifications {
+                                let parts = notification.payload.split(separator: "|", maxSplits: 1, omittingEmptySubsequences: false)
+                                if parts.count == 2 && parts[0] == self.instance { continue }
+                                self.listeners.withLock {
+                                    $0.othersMayListen = true
+                                    $0.arrivals += 1
+                                }
+                                self.waiters.notify(Set((parts.last ?? "").split(separator: ",").map(String.init)))
+                            }
                         }
+                    } catch {
+                        await self.releaseListenerLock(connection)
+                        throw error
                     }
+                    await self.releaseListenerLock(connection)
                 }
             } catch {
                 if Task.isCancelled { return }

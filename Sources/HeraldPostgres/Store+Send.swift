@@ -62,28 +62,52 @@ extension Store {
                 }
                 for message in messages { try message.validate(against: target.options) }
             }
-            var bindings = PostgresBindings(capacity: messages.count * 17 + 3)
+            var bindings = PostgresBindings(capacity: 2 + Self.sendArrayColumns.count)
             bindings.append(target.id)
             bindings.append(Int64(messages.count))
-            let (values, visible) = try self.valuesRows(messages, defaultTimeToLive: target.options.defaultTimeToLive, bindings: &bindings)
-            let sql = """
-                WITH s AS (UPDATE \(self.tables.entity) SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq - $2 AS base)
-                INSERT INTO \(self.tables.message) (\(Self.insertColumns))
-                SELECT $1, s.base + v.o, v.state, v.visible_at, v.expires_at, v.session_id, v.enqueued_at, v.message_id, v.content_type,
-                    v.subject, v.correlation_id, v.causation_id, v.reply_to, v.ttl_ms, v.scheduled_at, v.properties, v.sender_id,
-                    v.sender_seq, v.body
-                FROM s, (VALUES \(values)) AS v(\(Self.valuesColumns))
-                RETURNING seq
-                """
-            let rows = try await self.rows(PostgresQuery(unsafeSQL: sql, binds: bindings))
-            if rows.isEmpty { continue }
-            let numbers = try rows.map { try $0.decode(Int64.self) }.sorted()
+            let visible = try self.appendSendArrays(messages, defaultTimeToLive: target.options.defaultTimeToLive, to: &bindings)
+            guard let row = try await self.rows(self.broker.statements.send, bindings).first else { continue }
+            let base = try row.decode(Int64.self)
+            let numbers = (1...Int64(messages.count)).map { base + $0 }
             return SendOutcome(
                 receipts: numbers.map { SendReceipt(sequenceNumber: $0, isDuplicate: false) },
                 wake: visible ? [target.waitKey(deadLetter: false)] : []
             )
         }
         throw HeraldError(.entityNotFound, "no queue or topic named '\(first.path.name)'")
+    }
+
+    /// The message columns a simple send binds, one array each, in binding order from `$3`
+    /// (``PreparedStatements/send``); sender columns stay NULL.
+    static let sendArrayColumns: [(offset: Int, name: String, type: String)] = [
+        ("state", "int8"), ("visible_at", "int8"), ("expires_at", "int8"), ("session_id", "text"), ("enqueued_at", "int8"),
+        ("message_id", "text"), ("content_type", "text"), ("subject", "text"), ("correlation_id", "text"), ("causation_id", "text"),
+        ("reply_to", "text"), ("ttl_ms", "int8"), ("scheduled_at", "int8"), ("properties", "bytea"), ("body", "bytea"),
+    ].enumerated().map { ($0.offset, $0.element.0, $0.element.1) }
+
+    /// Binds the columns of `messages` as ``sendArrayColumns`` lists them; also whether one of
+    /// them is visible at once.
+    func appendSendArrays(_ messages: [Message], defaultTimeToLive: Duration?, to bindings: inout PostgresBindings) throws -> Bool {
+        let enqueued = messages.map { EnqueuedMessage($0, now: self.now.wall, defaultTimeToLive: defaultTimeToLive) }
+        func int(_ field: (EnqueuedMessage) -> Int64?) -> NullableArray<Int64> { NullableArray(elements: enqueued.map(field)) }
+        func text(_ field: (Message) -> String?) -> NullableArray<String> { NullableArray(elements: messages.map(field)) }
+        let properties = try messages.map { $0.applicationProperties.isEmpty ? nil : try PropertyCodec.encode($0.applicationProperties) }
+        try bindings.append(int(\.state.code))
+        try bindings.append(int(\.visibleAt))
+        try bindings.append(int(\.expiresAt))
+        try bindings.append(text(\.sessionId))
+        try bindings.append(int(\.enqueuedAt))
+        try bindings.append(text(\.messageId))
+        try bindings.append(text(\.contentType))
+        try bindings.append(text(\.subject))
+        try bindings.append(text(\.correlationId))
+        try bindings.append(text(\.causationId))
+        try bindings.append(text(\.replyTo))
+        try bindings.append(NullableArray(elements: messages.map { $0.timeToLive?.milliseconds }))
+        try bindings.append(int(\.scheduledAt))
+        try bindings.append(NullableArray(elements: properties))
+        try bindings.append(NullableArray(elements: messages.map(\.body)))
+        return enqueued.contains { $0.isVisibleNow }
     }
 
     static let valuesColumns = """

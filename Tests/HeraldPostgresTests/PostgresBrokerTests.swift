@@ -68,6 +68,36 @@ struct PostgresBrokerTests {
         await receiverClient.stop()
     }
 
+    /// A broker that found itself alone sends no notifications; one that starts listening later
+    /// announces itself, and from then on sends on the first broker wake its waiting receivers.
+    @Test func aBrokerThatStartsLaterIsNotified() async throws {
+        let schema = TestDatabase.schemaName("late")
+        let senderClient = RunningClient(try await TestDatabase.clientConfiguration())
+        let receiverClient = RunningClient(try await TestDatabase.clientConfiguration())
+        let sender = try RunningBroker(client: senderClient.client, configuration: .init(schema: schema, pollInterval: .seconds(30)))
+        try await sender.broker.createQueue("q")
+        // The sender counts the listeners and finds only its own.
+        try await Task.sleep(for: .seconds(1))
+        _ = try await sender.broker.send(Message(text: "alone"), to: .queue("q"))
+        let receiver = try RunningBroker(client: receiverClient.client, configuration: .init(schema: schema, pollInterval: .seconds(30)))
+        let first = try await receiver.broker.receive(from: .queue("q"), maxCount: 1, maxWaitTime: .seconds(5), mode: .receiveAndDelete)
+        #expect(first.map { String(decoding: $0.message.body, as: UTF8.self) } == ["alone"])
+        try await Task.sleep(for: .milliseconds(200))
+        let start = ContinuousClock.now
+        async let received = receiver.broker.receive(from: .queue("q"), maxCount: 1, maxWaitTime: .seconds(10), mode: .receiveAndDelete)
+        try await Task.sleep(for: .milliseconds(100))
+        try await sender.broker.send(Message(text: "later"), to: .queue("q"))
+        let messages = try await received
+        let elapsed = ContinuousClock.now - start
+        #expect(messages.map { String(decoding: $0.message.body, as: UTF8.self) } == ["later"])
+        #expect(elapsed < .seconds(1), "the waiting receive took \(elapsed)")
+        await sender.close()
+        await receiver.close()
+        await TestDatabase.drop(schema, client: senderClient.client)
+        await senderClient.stop()
+        await receiverClient.stop()
+    }
+
     /// Closing a broker releases its locks at once: another broker receives the messages without
     /// waiting for the lock duration.
     @Test func closeReleasesLocksForOtherBrokers() async throws {
