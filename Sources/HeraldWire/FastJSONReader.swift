@@ -58,6 +58,28 @@ struct FastJSONReader: ~Copyable {
         guard self.index == self.bytes.count else { throw GiveUp() }
     }
 
+    /// Reads a whole object, handing each field's name to `field`, which reads the value and
+    /// returns whether it knows the field (an unknown field gives up).
+    static func readObject(
+        _ reader: inout FastJSONReader, _ field: (_ name: UnsafeRawBufferPointer, _ reader: inout FastJSONReader) throws(GiveUp) -> Bool
+    ) throws(GiveUp) {
+        var more = try reader.beginObject()
+        while more {
+            let name = try reader.fieldName()
+            guard try field(name, &reader) else { throw GiveUp() }
+            more = try reader.nextField()
+        }
+    }
+
+    /// Reads a whole array, `element` reading each element.
+    static func readArray(_ reader: inout FastJSONReader, _ element: (_ reader: inout FastJSONReader) throws(GiveUp) -> Void) throws(GiveUp) {
+        var more = try reader.beginArray()
+        while more {
+            try element(&reader)
+            more = try reader.nextElement()
+        }
+    }
+
     // MARK: Values
 
     /// A string without escapes, valid UTF-8.

@@ -50,25 +50,19 @@ extension SendRequest: FastReadable {
         var entity: WireEntity?
         var messages: [WireMessage]?
         var seen = SeenFields()
-        var more = try reader.beginObject()
-        while more {
-            let name = try reader.fieldName()
+        try FastJSONReader.readObject(&reader) { name, reader throws(FastJSONReader.GiveUp) in
             if name.spells("entity") {
                 try seen.insert(0)
                 entity = try WireEntity.read(from: &reader)
             } else if name.spells("messages") {
                 try seen.insert(1)
                 var list: [WireMessage] = []
-                var another = try reader.beginArray()
-                while another {
-                    list.append(try WireMessage.read(from: &reader))
-                    another = try reader.nextElement()
-                }
+                try FastJSONReader.readArray(&reader) { reader throws(FastJSONReader.GiveUp) in list.append(try WireMessage.read(from: &reader)) }
                 messages = list
             } else {
-                throw FastJSONReader.GiveUp()
+                return false
             }
-            more = try reader.nextField()
+            return true
         }
         guard let entity, let messages else { throw FastJSONReader.GiveUp() }
         return SendRequest(entity: entity, messages: messages)
@@ -79,9 +73,7 @@ extension WireEntity: FastReadable {
     static func read(from reader: inout FastJSONReader) throws(FastJSONReader.GiveUp) -> WireEntity {
         var entity = WireEntity()
         var seen = SeenFields()
-        var more = try reader.beginObject()
-        while more {
-            let name = try reader.fieldName()
+        try FastJSONReader.readObject(&reader) { name, reader throws(FastJSONReader.GiveUp) in
             if name.spells("queue") {
                 try seen.insert(0)
                 entity.queue = try reader.string()
@@ -95,9 +87,9 @@ extension WireEntity: FastReadable {
                 try seen.insert(3)
                 entity.deadLetter = try reader.bool()
             } else {
-                throw FastJSONReader.GiveUp()
+                return false
             }
-            more = try reader.nextField()
+            return true
         }
         return entity
     }
@@ -107,9 +99,7 @@ extension WireMessage: FastReadable {
     static func read(from reader: inout FastJSONReader) throws(FastJSONReader.GiveUp) -> WireMessage {
         var message = WireMessage()
         var seen = SeenFields()
-        var more = try reader.beginObject()
-        while more {
-            let name = try reader.fieldName()
+        try FastJSONReader.readObject(&reader) { name, reader throws(FastJSONReader.GiveUp) in
             switch name.count {
             case 4 where name.spells("body"):
                 try seen.insert(0)
@@ -154,9 +144,9 @@ extension WireMessage: FastReadable {
                 try seen.insert(13)
                 message.applicationProperties = try Self.readProperties(from: &reader)
             default:
-                throw FastJSONReader.GiveUp()
+                return false
             }
-            more = try reader.nextField()
+            return true
         }
         return message
     }
@@ -182,9 +172,7 @@ extension WireProperty: FastReadable {
     static func read(from reader: inout FastJSONReader) throws(FastJSONReader.GiveUp) -> WireProperty {
         var property = WireProperty()
         var seen = SeenFields()
-        var more = try reader.beginObject()
-        while more {
-            let name = try reader.fieldName()
+        try FastJSONReader.readObject(&reader) { name, reader throws(FastJSONReader.GiveUp) in
             if name.spells("string") {
                 try seen.insert(0)
                 property.string = try reader.string()
@@ -195,9 +183,9 @@ extension WireProperty: FastReadable {
                 try seen.insert(2)
                 property.bool = try reader.bool()
             } else {
-                throw FastJSONReader.GiveUp()
+                return false
             }
-            more = try reader.nextField()
+            return true
         }
         return property
     }
@@ -208,9 +196,7 @@ extension ReceiveRequest: FastReadable {
         var entity: WireEntity?
         var request = ReceiveRequest(entity: WireEntity(), maxCount: nil, maxWaitMs: nil, mode: nil)
         var seen = SeenFields()
-        var more = try reader.beginObject()
-        while more {
-            let name = try reader.fieldName()
+        try FastJSONReader.readObject(&reader) { name, reader throws(FastJSONReader.GiveUp) in
             if name.spells("entity") {
                 try seen.insert(0)
                 entity = try WireEntity.read(from: &reader)
@@ -228,9 +214,9 @@ extension ReceiveRequest: FastReadable {
                 try seen.insert(4)
                 request.maxBytes = try reader.int()
             } else {
-                throw FastJSONReader.GiveUp()
+                return false
             }
-            more = try reader.nextField()
+            return true
         }
         guard let entity else { throw FastJSONReader.GiveUp() }
         request.entity = entity
@@ -241,17 +227,12 @@ extension ReceiveRequest: FastReadable {
 extension CompleteRequest: FastReadable {
     static func read(from reader: inout FastJSONReader) throws(FastJSONReader.GiveUp) -> CompleteRequest {
         var tokens: [String]?
-        var more = try reader.beginObject()
-        while more {
-            guard tokens == nil, try reader.fieldName().spells("lockTokens") else { throw FastJSONReader.GiveUp() }
+        try FastJSONReader.readObject(&reader) { name, reader throws(FastJSONReader.GiveUp) in
+            guard tokens == nil, name.spells("lockTokens") else { return false }
             var list: [String] = []
-            var another = try reader.beginArray()
-            while another {
-                list.append(try reader.string())
-                another = try reader.nextElement()
-            }
+            try FastJSONReader.readArray(&reader) { reader throws(FastJSONReader.GiveUp) in list.append(try reader.string()) }
             tokens = list
-            more = try reader.nextField()
+            return true
         }
         guard let tokens else { throw FastJSONReader.GiveUp() }
         return CompleteRequest(lockTokens: tokens)
