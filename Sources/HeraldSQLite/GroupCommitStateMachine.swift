@@ -212,6 +212,18 @@ struct GroupCommitStateMachine<Operation> {
         return .wait
     }
 
+    /// The caller of a long poll's attempt was cancelled: a parked attempt is returned, to be
+    /// acknowledged now with what it found (nothing), without running again; one pending or
+    /// running will not park.
+    mutating func cancelWait(id: UInt64, key: String) -> Operation? {
+        guard let entry = self.parked[key]?.removeValue(forKey: id) else {
+            if (self.pending + self.open).contains(where: { $0.parking?.id == id }) { self.released.insert(id) }
+            return nil
+        }
+        if self.parked[key]?.isEmpty == true { self.parked[key] = nil }
+        return entry.operation
+    }
+
     /// The long polls' attempts of the writer's last batch with these ids found nothing: they
     /// leave the open transaction (they are not acknowledged) and park, unless their wait ended.
     mutating func writerParked(_ ids: [UInt64]) {

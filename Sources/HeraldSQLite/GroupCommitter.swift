@@ -120,8 +120,8 @@ final class GroupCommitter: Sendable {
     /// Runs `body` like ``perform(readOnly:_:)``, for a long poll: when its result `isEmpty`, the
     /// writer parks it instead of acknowledging it, and runs it again in the transaction of the
     /// next operation that touches `key` (makes messages visible in it), so that one fsync covers
-    /// both; after `delay`, or once the task is cancelled, it no longer parks and its result,
-    /// empty or not, is acknowledged.
+    /// both. After `delay` it runs once more and its result, empty or not, is acknowledged; once
+    /// the task is cancelled, a parked attempt returns what it found, nothing, at once.
     func perform<T: Sendable>(
         parkingOn key: String, atMost delay: Duration, isEmpty: @escaping @Sendable (T) -> Bool,
         _ body: @escaping @Sendable (StoreTransaction) throws -> T
@@ -148,7 +148,8 @@ final class GroupCommitter: Sendable {
                 }
             }
         } onCancel: {
-            self.release(id: id, key: key)
+            // A cancelled wait takes nothing more: a parked attempt ends with the nothing it found.
+            self.shared.withLock { $0.machine.cancelWait(id: id, key: key) }?.finish(nil)
         }
     }
 

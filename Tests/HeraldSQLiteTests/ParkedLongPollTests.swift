@@ -101,6 +101,43 @@ import Testing
         #expect(Self.syncedHere(machine.writerCommitted()) == [1])
     }
 
+    @Test func aCancelledWaitEndsWithoutRunningAgain() {
+        var machine = Self.running()
+        Self.parked(&machine, 1, on: "q")
+        #expect(machine.cancelWait(id: 1, key: "q") == 1, "returned, to be acknowledged with what it found")
+        #expect(machine.parkedCount == 0)
+        #expect(Self.isWait(machine.nextWriterAction()), "nothing runs again")
+        // Cancelled while pending, it runs but does not park.
+        _ = machine.submit(2, isReadOnly: false, parkingOn: "q", id: 2)
+        #expect(machine.cancelWait(id: 2, key: "q") == nil)
+        #expect(Self.executed(machine.nextWriterAction()) == [2])
+        machine.writerParked([2])
+        #expect(machine.parkedCount == 0)
+    }
+
+    @Test func aCancelledReceiveTakesNothingMore() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let syncs = Atomic<Int>(0)
+        var configuration = SQLiteBroker.Configuration()
+        configuration._syncWAL = { _ in syncs.add(1, ordering: .relaxed) }
+        configuration.longPollInterval = .seconds(60)
+        configuration.minimumFreeDiskBytes = 0
+        let broker = try SQLiteBroker.running(path: directory.appendingPathComponent("herald.sqlite").path, configuration: configuration)
+        try await broker.createQueue("orders")
+        let receiving = Task { try await broker.receive(from: .queue("orders"), maxCount: 1, maxWaitTime: .seconds(30)) }
+        let parkedBy = ContinuousClock.now + .seconds(10)
+        while broker.parkedReceiveCount == 0 && ContinuousClock.now < parkedBy { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(broker.parkedReceiveCount == 1)
+        let before = syncs.load(ordering: .relaxed)
+        receiving.cancel()
+        #expect(try await receiving.value.isEmpty)
+        #expect(syncs.load(ordering: .relaxed) == before, "no attempt ran after the cancellation")
+        #expect(broker.parkedReceiveCount == 0)
+        await broker.close()
+    }
+
     @Test func closingRunsTheParkedAttemptsAndFailuresFailThem() {
         var closing = Self.running()
         Self.parked(&closing, 1, on: "q")
