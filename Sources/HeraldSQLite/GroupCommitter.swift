@@ -108,12 +108,7 @@ final class GroupCommitter: Sendable {
     /// ``start()`` the operation waits for it.
     func perform<T: Sendable>(readOnly: Bool = false, _ body: @escaping @Sendable (StoreTransaction) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            let operation = PendingOperation.resuming(continuation, isReadOnly: readOnly, body: body)
-            switch self.shared.withLock({ $0.machine.submit(operation, isReadOnly: readOnly) }) {
-            case .none: break
-            case .wakeWriter: self.writerWakeUp.signal()
-            case .fail(let error): operation.finish(error)
-            }
+            self.submit(PendingOperation.resuming(continuation, isReadOnly: readOnly, body: body), isReadOnly: readOnly)
         }
     }
 
@@ -135,11 +130,7 @@ final class GroupCommitter: Sendable {
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
                 let operation = PendingOperation.resuming(continuation, isReadOnly: false, parkingId: id, isEmpty: isEmpty, body: body)
-                switch self.shared.withLock({ $0.machine.submit(operation, isReadOnly: false, parkingOn: key, id: id) }) {
-                case .none: break
-                case .wakeWriter: self.writerWakeUp.signal()
-                case .fail(let error): operation.finish(error)
-                }
+                self.submit(operation, isReadOnly: false, parkingOn: key, id: id)
                 timer.withLock {
                     $0 = Task { [self] in
                         try? await Task.sleep(for: delay)
@@ -150,6 +141,15 @@ final class GroupCommitter: Sendable {
         } onCancel: {
             // A cancelled wait takes nothing more: a parked attempt ends with the nothing it found.
             self.shared.withLock { $0.machine.cancelWait(id: id, key: key) }?.finish(nil)
+        }
+    }
+
+    /// Hands `operation` to the writer (waking it if it sleeps), or fails it when the store refuses it.
+    private func submit(_ operation: PendingOperation, isReadOnly: Bool, parkingOn key: String? = nil, id: UInt64 = 0) {
+        switch self.shared.withLock({ $0.machine.submit(operation, isReadOnly: isReadOnly, parkingOn: key, id: id) }) {
+        case .none: break
+        case .wakeWriter: self.writerWakeUp.signal()
+        case .fail(let error): operation.finish(error)
         }
     }
 

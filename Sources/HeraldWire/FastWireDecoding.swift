@@ -42,7 +42,6 @@ private struct SeenFields {
         self.bits |= bit
     }
 
-    func contains(_ field: UInt32) -> Bool { self.bits & (1 << field) != 0 }
 }
 
 extension SendRequest: FastReadable {

@@ -116,26 +116,15 @@ import Testing
     }
 
     @Test func aCancelledReceiveTakesNothingMore() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let syncs = Atomic<Int>(0)
-        var configuration = SQLiteBroker.Configuration()
-        configuration._syncWAL = { _ in syncs.add(1, ordering: .relaxed) }
-        configuration.longPollInterval = .seconds(60)
-        configuration.minimumFreeDiskBytes = 0
-        let broker = try SQLiteBroker.running(path: directory.appendingPathComponent("herald.sqlite").path, configuration: configuration)
-        try await broker.createQueue("orders")
-        let receiving = Task { try await broker.receive(from: .queue("orders"), maxCount: 1, maxWaitTime: .seconds(30)) }
-        let parkedBy = ContinuousClock.now + .seconds(10)
-        while broker.parkedReceiveCount == 0 && ContinuousClock.now < parkedBy { try await Task.sleep(for: .milliseconds(1)) }
-        #expect(broker.parkedReceiveCount == 1)
-        let before = syncs.load(ordering: .relaxed)
+        let store = try await CountingStore()
+        defer { store.remove() }
+        let receiving = try await store.parkedReceive()
+        let before = store.syncs
         receiving.cancel()
         #expect(try await receiving.value.isEmpty)
-        #expect(syncs.load(ordering: .relaxed) == before, "no attempt ran after the cancellation")
-        #expect(broker.parkedReceiveCount == 0)
-        await broker.close()
+        #expect(store.syncs == before, "no attempt ran after the cancellation")
+        #expect(store.broker.parkedReceiveCount == 0)
+        await store.broker.close()
     }
 
     @Test func closingRunsTheParkedAttemptsAndFailuresFailThem() {
@@ -156,32 +145,63 @@ import Testing
     }
 
     @Test func aWaitingReceiveGetsASentMessageWithTheSendsFsync() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let syncs = Atomic<Int>(0)
-        var configuration = SQLiteBroker.Configuration()
-        configuration._syncWAL = { _ in syncs.add(1, ordering: .relaxed) }
-        // No look for expired locks while a trial runs: only the send may serve the receive.
-        configuration.longPollInterval = .seconds(60)
-        // Nor a measure of the free disk space before a send (a transaction of its own).
-        configuration.minimumFreeDiskBytes = 0
-        let broker = try SQLiteBroker.running(path: directory.appendingPathComponent("herald.sqlite").path, configuration: configuration)
-        try await broker.createQueue("orders")
+        let store = try await CountingStore()
+        defer { store.remove() }
         var fsyncsPerDelivery: [Int] = []
         for trial in 0..<3 {
-            let receiving = Task { try await broker.receive(from: .queue("orders"), maxCount: 1, maxWaitTime: .seconds(30)) }
-            let parkedBy = ContinuousClock.now + .seconds(10)
-            while broker.parkedReceiveCount == 0 && ContinuousClock.now < parkedBy { try await Task.sleep(for: .milliseconds(1)) }
-            #expect(broker.parkedReceiveCount == 1, "the receive waits parked")
-            let before = syncs.load(ordering: .relaxed)
-            try await broker.send(Message(messageId: "m\(trial)", text: "hello"), to: .queue("orders"))
+            let receiving = try await store.parkedReceive()
+            let before = store.syncs
+            try await store.broker.send(Message(messageId: "m\(trial)", text: "hello"), to: .queue("orders"))
             let received = try await receiving.value
             #expect(received.map(\.message.messageId) == ["m\(trial)"])
-            fsyncsPerDelivery.append(syncs.load(ordering: .relaxed) - before)
-            try await broker.complete(try #require(received.first?.lockToken))
+            fsyncsPerDelivery.append(store.syncs - before)
+            try await store.broker.complete(try #require(received.first?.lockToken))
         }
         #expect(fsyncsPerDelivery == [1, 1, 1], "fsyncs from send to delivery, per trial")
-        await broker.close()
+        await store.broker.close()
     }
+}
+
+/// A store in a temporary folder that counts its fsyncs, with the queue `orders`. It runs nothing
+/// by itself: no look for expired locks (a 60 s poll interval) and no free-space measure before a
+/// send (each a transaction of its own), so that only the operations of a test sync.
+private final class CountingStore {
+    let broker: SQLiteBroker
+    private let directory: URL
+    private let counter = FsyncCounter()
+
+    init() async throws {
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        var configuration = SQLiteBroker.Configuration()
+        let counter = self.counter
+        configuration._syncWAL = { _ in counter.add() }
+        configuration.longPollInterval = .seconds(60)
+        configuration.minimumFreeDiskBytes = 0
+        self.broker = try SQLiteBroker.running(path: self.directory.appendingPathComponent("herald.sqlite").path, configuration: configuration)
+        try await self.broker.createQueue("orders")
+    }
+
+    /// The fsyncs so far.
+    var syncs: Int { self.counter.value }
+
+    /// A receive from `orders` (30 s wait), once it waits parked.
+    func parkedReceive() async throws -> Task<[ReceivedMessage], any Error> {
+        let broker = self.broker
+        let receiving = Task { try await broker.receive(from: .queue("orders"), maxCount: 1, maxWaitTime: .seconds(30)) }
+        let parkedBy = ContinuousClock.now + .seconds(10)
+        while broker.parkedReceiveCount == 0 && ContinuousClock.now < parkedBy { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(broker.parkedReceiveCount == 1, "the receive waits parked")
+        return receiving
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(at: self.directory)
+    }
+}
+
+private final class FsyncCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func add() { self.count.add(1, ordering: .relaxed) }
+    var value: Int { self.count.load(ordering: .relaxed) }
 }
