@@ -114,7 +114,7 @@ let package = Package(
         ),
         .target(
             name: "HeraldTestSupport",
-            dependencies: [],
+            dependencies: ["CHeraldSpawn"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -141,6 +141,7 @@ let package = Package(
             dependencies: ["HeraldCore", "HeraldCQRS", "HeraldSQLite", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
+        .target(name: "CHeraldSpawn"),
         .target(
             name: "CHeraldFaultVFS",
             linkerSettings: [.linkedLibrary("sqlite3")]

@@ -32,11 +32,11 @@ public final class ThrowawayPostgres: Sendable {
     public let url: String
     /// The port on 127.0.0.1.
     public let port: Int
-    private let watchdog: Int32
+    private let watchdog: ChildProcess
     private let directory: String
     private let statusPath: String
 
-    private init(url: String, port: Int, watchdog: Int32, directory: String, statusPath: String) {
+    private init(url: String, port: Int, watchdog: ChildProcess, directory: String, statusPath: String) {
         self.url = url
         self.port = port
         self.watchdog = watchdog
@@ -46,9 +46,8 @@ public final class ThrowawayPostgres: Sendable {
 
     /// Stops the server and deletes its folder; returns once the server has exited.
     public func stop() {
-        kill(self.watchdog, SIGTERM)
-        var status: Int32 = 0
-        _ = waitpid(self.watchdog, &status, 0)
+        self.watchdog.signal(SIGTERM)
+        _ = self.watchdog.waitUntilExit()
     }
 
     /// Kills the server's postmaster with SIGKILL, as a crash would (its backends notice and exit
@@ -74,7 +73,7 @@ public final class ThrowawayPostgres: Sendable {
     public func restart() async throws {
         try? FileManager.default.removeItem(atPath: self.statusPath)
         defer { try? FileManager.default.removeItem(atPath: self.statusPath) }
-        kill(self.watchdog, SIGUSR1)
+        self.watchdog.signal(SIGUSR1)
         try await Self.awaitStatus(self.statusPath, timeout: .seconds(60)) { text in
             throw StartFailure(description: "PostgreSQL did not start again on port \(self.port): \(text)")
         }
@@ -124,7 +123,7 @@ public final class ThrowawayPostgres: Sendable {
             if let task { return task }
             let started = Task {
                 let server = try await ThrowawayPostgres.start()
-                Self.sharedWatchdog = server.watchdog
+                Self.sharedWatchdog = server.watchdog.processIdentifier
                 atexit {
                     // Stop it at once rather than when the watchdog next looks (every half second).
                     if ThrowawayPostgres.sharedWatchdog > 0 {
@@ -262,18 +261,12 @@ public final class ThrowawayPostgres: Sendable {
         let directory = "\(base)/\(name)"
         let status = "\(base)/\(name).status"
         defer { try? FileManager.default.removeItem(atPath: status) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", Self.script, "herald-pg-watchdog", directory, String(port), String(getpid()), bin, status]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try ChildProcesses.run(process)
-        let watchdog = process.processIdentifier
+        let watchdog = try ChildProcess(
+            "/bin/sh", ["-c", Self.script, "herald-pg-watchdog", directory, String(port), String(getpid()), bin, status],
+            standardOutput: .discard, standardError: .discard)
         try await Self.awaitStatus(status, timeout: .seconds(60)) { text in
-            if text.hasPrefix("no report") { kill(watchdog, SIGTERM) }
-            var exitStatus: Int32 = 0
-            _ = waitpid(watchdog, &exitStatus, 0)
+            if text.hasPrefix("no report") { watchdog.signal(SIGTERM) }
+            _ = watchdog.waitUntilExit()
             throw StartFailure(description: "PostgreSQL (\(bin)) did not start on port \(port): \(text)")
         }
         return ThrowawayPostgres(

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Synchronization
 
 /// Collects what a child process writes to a pipe, with blocking reads on a thread of its own
@@ -8,11 +8,11 @@ import Synchronization
 /// watches, and libdispatch then crashes the whole process in `_dispatch_event_loop_drain` (seen
 /// in CI with several tests starting processes at once; swiftlang/swift-subprocess#47 reports the
 /// same crash).
-public final class OutputCollector: Sendable {
+final class OutputCollector: Sendable {
     private let collected = Mutex("")
 
     /// Starts reading `handle` until end of file.
-    public init(reading handle: FileHandle) {
+    init(reading handle: FileHandle) {
         let thread = Thread { [self] in
             while true {
                 let data = handle.availableData
@@ -25,5 +25,5 @@ public final class OutputCollector: Sendable {
     }
 
     /// Everything read so far.
-    public var text: String { self.collected.withLock { $0 } }
+    var text: String { self.collected.withLock { $0 } }
 }

@@ -19,12 +19,12 @@ final class CrashCampaignServer: Sendable {
         let description: String
     }
 
-    private let process: Process
+    private let process: ChildProcess
 
     /// The TCP port the server listens on, once ``start(arguments:log:timeout:)`` returned.
     let port: Int
 
-    private init(process: Process, port: Int) {
+    private init(process: ChildProcess, port: Int) {
         self.process = process
         self.port = port
     }
@@ -45,33 +45,20 @@ final class CrashCampaignServer: Sendable {
     ///   - timeout: How long to wait for the listening line.
     /// - Throws: ``StartFailure`` when the server exits or does not listen in time (it is killed).
     static func start(arguments: [String], log: URL, timeout: Duration = .seconds(30)) async throws -> CrashCampaignServer {
-        if !FileManager.default.fileExists(atPath: log.path) {
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        }
-        let logHandle = try FileHandle(forWritingTo: log)
-        logHandle.seekToEndOfFile()
-        defer { try? logHandle.close() }
-
-        let process = Process()
-        process.executableURL = Self.executable
-        process.arguments = ["serve", "--insecure-local", "--host", "127.0.0.1", "--port", "0", "--log-level", "warning"] + arguments
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = logHandle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let output = OutputCollector(reading: stdout.fileHandleForReading)
+        let process = try ChildProcess(
+            Self.executable, ["serve", "--insecure-local", "--host", "127.0.0.1", "--port", "0", "--log-level", "warning"] + arguments,
+            standardError: .appending(log.path))
 
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let port = Self.listeningPort(in: output.text) {
+            if let port = Self.listeningPort(in: process.standardOutput) {
                 return CrashCampaignServer(process: process, port: port)
             }
             if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(10))
         }
-        kill(process.processIdentifier, SIGKILL)
-        throw StartFailure(description: "herald serve did not listen (see \(log.path)); stdout: \(output.text)")
+        process.signal(SIGKILL)
+        throw StartFailure(description: "herald serve did not listen (see \(log.path)); stdout: \(process.standardOutput)")
     }
 
     /// The port of a `herald listening on http://HOST:PORT …` line in `output`, if there is one.
@@ -85,7 +72,7 @@ final class CrashCampaignServer: Sendable {
 
     /// Sends `signal` to the server.
     func signal(_ signal: Int32) {
-        kill(self.process.processIdentifier, signal)
+        self.process.signal(signal)
     }
 
     /// Kills the server with SIGKILL and returns once it has exited.
@@ -115,8 +102,6 @@ final class CrashCampaignServer: Sendable {
 
     /// Returns once the server process has exited.
     func waitForExit() async {
-        while self.process.isRunning {
-            try? await Task.sleep(for: .milliseconds(5))
-        }
+        _ = await self.process.waitForExit()
     }
 }

@@ -55,37 +55,13 @@ struct ExamplesTests {
     /// Runs the example executable `name` in `folder`; returns its standard output once it exited 0.
     private static func run(_ name: String, in folder: URL, environment: [String: String] = [:]) async throws -> String {
         let executable = try #require(HeraldExecutable.url(named: name), "the \(name) example is built with the tests (run `swift build`)")
-        // Files, not pipes: everything the process wrote is there once it has exited.
-        let outputFile = folder.appendingPathComponent("\(name).stdout")
-        let errorFile = folder.appendingPathComponent("\(name).stderr")
-        try Data().write(to: outputFile)
-        try Data().write(to: errorFile)
-        let output = try FileHandle(forWritingTo: outputFile)
-        let errors = try FileHandle(forWritingTo: errorFile)
-        defer {
-            try? output.close()
-            try? errors.close()
-        }
-
-        let process = Process()
-        process.executableURL = executable
-        process.currentDirectoryURL = folder
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = output
-        process.standardError = errors
-        try ChildProcesses.run(process)
-
-        let deadline = ContinuousClock.now.advanced(by: .seconds(60))
-        while process.isRunning && ContinuousClock.now < deadline {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        let timedOut = process.isRunning
-        if timedOut { process.terminate() }
-        process.waitUntilExit()
-        let stdout = try String(contentsOf: outputFile, encoding: .utf8)
-        let stderr = try String(contentsOf: errorFile, encoding: .utf8)
-        #expect(!timedOut, "\(name) ran longer than 60 s; it printed: \(stdout) \(stderr)")
-        #expect(process.terminationStatus == 0, "\(name) exited \(process.terminationStatus): \(stderr)")
+        let process = try ChildProcess(
+            executable, [], currentDirectory: folder, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
+        let termination = await process.waitForExit(timeout: .seconds(60))
+        let stdout = process.standardOutput
+        let stderr = process.standardError
+        #expect(termination != nil, "\(name) ran longer than 60 s; it printed: \(stdout) \(stderr)")
+        #expect(termination == .exited(0), "\(name) ended with \(String(describing: termination)): \(stderr)")
         return stdout
     }
 }

@@ -44,28 +44,23 @@ struct MultiProcessTests {
             _ = try await broker.send((start..<min(start + 100, Self.prefilled)).map { Message(messageId: "p-\($0)", body: Data("p\($0)".utf8)) }, to: queue)
         }
         let stopFile = directory.appendingPathComponent("stop").path
-        func spawn(_ name: String, _ arguments: [String]) throws -> Process {
-            let process = Process()
-            process.executableURL = herald
-            process.arguments =
-                ["pg-worker", "--url", url, "--schema", schema, "--queue", "work", "--log", directory.appendingPathComponent("\(name).log").path] + arguments
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = try FileHandle(forWritingTo: Self.touch(directory.appendingPathComponent("\(name).err")))
-            try ChildProcesses.run(process)
-            return process
+        func spawn(_ name: String, _ arguments: [String]) throws -> ChildProcess {
+            try ChildProcess(
+                herald,
+                ["pg-worker", "--url", url, "--schema", schema, "--queue", "work", "--log", directory.appendingPathComponent("\(name).log").path] + arguments,
+                standardOutput: .discard, standardError: .file(directory.appendingPathComponent("\(name).err").path))
         }
-        var receivers: [Process] = []
+        var receivers: [ChildProcess] = []
         for index in 0..<4 {
             // Receiver 0, the one to be killed, holds each batch long enough to be killed holding it.
             receivers.append(try spawn("r\(index)", ["--role", "receive", "--stop-file", stopFile, "--hold-ms", String(index == 0 ? 300 : 5 * index)]))
         }
-        var senders: [Process] = []
+        var senders: [ChildProcess] = []
         for index in 0..<2 {
             senders.append(try spawn("s\(index)", ["--role", "send", "--count", String(Self.perSender), "--prefix", "s\(index)"]))
         }
         defer {
-            for process in receivers + senders where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            for process in receivers + senders { process.signal(SIGKILL) }
         }
 
         // Kill receiver 0 while it holds a batch, once the work is well under way.
@@ -82,9 +77,9 @@ struct MultiProcessTests {
             }
             // Receiver 0 holds each batch for 300 ms after its last `recv` line: kill it then.
             if armed, Self.lastLine(of: victimLog)?.hasPrefix("recv ") == true {
-                kill(receivers[0].processIdentifier, SIGKILL)
+                receivers[0].signal(SIGKILL)
                 killedAt = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
-                receivers[0].waitUntilExit()
+                _ = await receivers[0].waitForExit()
                 break
             }
             try await Task.sleep(for: .milliseconds(5))
@@ -97,7 +92,7 @@ struct MultiProcessTests {
                 try #require(ContinuousClock.now < drainDeadline, "round \(round): a sender did not finish")
                 try await Task.sleep(for: .milliseconds(50))
             }
-            #expect(sender.terminationStatus == 0, "round \(round): a sender exited with \(sender.terminationStatus)")
+            #expect(sender.termination == .exited(0), "round \(round): a sender ended with \(String(describing: sender.termination))")
         }
         while true {
             let counts = try await broker.counts(of: queue)
@@ -109,7 +104,7 @@ struct MultiProcessTests {
         for receiver in receivers.dropFirst() {
             let deadline = ContinuousClock.now + .seconds(20)
             while receiver.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
-            #expect(!receiver.isRunning && receiver.terminationStatus == 0, "round \(round): a receiver did not stop cleanly")
+            #expect(receiver.termination == .exited(0), "round \(round): a receiver did not stop cleanly")
         }
         let remaining = try await broker.peek(queue, fromSequenceNumber: 0, maxCount: 10)
         let deadLetters = try await broker.peek(queue.deadLetter, fromSequenceNumber: 0, maxCount: 10)

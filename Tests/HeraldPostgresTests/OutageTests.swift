@@ -329,28 +329,15 @@ final class LoadLog: Sendable {
 
 /// A `herald serve --postgres URL --insecure-local --port 0` process.
 final class ServeProcess: Sendable {
-    private let process: Process
-    private let stdout: OutputCollector
-    private let stderr: OutputCollector
+    private let process: ChildProcess
 
     init(postgres url: String) throws {
         let herald = try #require(HeraldExecutable.url(), "the herald executable was not found; run `swift build` first")
-        let process = Process()
-        process.executableURL = herald
-        process.arguments = ["serve", "--postgres", url, "--insecure-local", "--port", "0", "--log-level", "warning"]
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try ChildProcesses.run(process)
-        self.process = process
-        self.stdout = OutputCollector(reading: stdout.fileHandleForReading)
-        self.stderr = OutputCollector(reading: stderr.fileHandleForReading)
+        self.process = try ChildProcess(herald, ["serve", "--postgres", url, "--insecure-local", "--port", "0", "--log-level", "warning"])
     }
 
-    var standardOutput: String { self.stdout.text }
-    var standardError: String { self.stderr.text }
+    var standardOutput: String { self.process.standardOutput }
+    var standardError: String { self.process.standardError }
     var isRunning: Bool { self.process.isRunning }
 
     /// The port it listens on, once it says so.
@@ -369,14 +356,11 @@ final class ServeProcess: Sendable {
 
     /// Waits up to `timeout` for the process to exit; its exit status, or `nil` if it still runs.
     func waitForExit(timeout: Duration) async -> Int32? {
-        let deadline = ContinuousClock.now + timeout
-        while self.process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
-        guard !self.process.isRunning else { return nil }
-        return self.process.terminationStatus
+        await self.process.waitForExit(timeout: timeout, killOnTimeout: false)?.shellStatus
     }
 
     func terminate() {
-        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
+        self.process.signal(SIGKILL)
     }
 
     struct NotListening: Error, CustomStringConvertible {

@@ -93,21 +93,10 @@ struct CrashTests {
     ///
     /// - Returns: `nil` when SIGKILL ended the worker; otherwise how it ended.
     static func runWorker(_ herald: URL, database: String, log: String, stderr: URL, for duration: Duration) async throws -> String? {
-        _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
-        let errorOutput = try FileHandle(forWritingTo: stderr)
-        defer { try? errorOutput.close() }
-        let process = Process()
-        process.executableURL = herald
-        process.arguments = ["crash-worker", "--data", database, "--log", log, "--queue", Self.queue]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = errorOutput
-        let (exits, exited) = AsyncStream<Void>.makeStream()
-        process.terminationHandler = { _ in
-            exited.yield()
-            exited.finish()
-        }
         let offset = ((try? FileManager.default.attributesOfItem(atPath: log)[.size]) as? NSNumber)?.uint64Value ?? 0
-        try ChildProcesses.run(process)
+        let process = try ChildProcess(
+            herald, ["crash-worker", "--data", database, "--log", log, "--queue", Self.queue],
+            standardOutput: .discard, standardError: .file(stderr.path))
         // The kill comes `duration` after the worker has opened the store and said so, so a
         // loaded machine cannot turn a round into a kill before the worker ever started.
         let started = "start \(process.processIdentifier)\n"
@@ -122,13 +111,13 @@ struct CrashTests {
         }
         try await Task.sleep(for: duration)
         let wasRunning = process.isRunning
-        kill(process.processIdentifier, SIGKILL)
-        for await _ in exits {}
-        if wasRunning && process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL {
+        process.signal(SIGKILL)
+        let termination = await process.waitForExit()
+        if wasRunning && termination == .signalled(SIGKILL) {
             return nil
         }
         let errorText = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
-        return "exit \(process.terminationReason == .exit ? "status" : "signal") \(process.terminationStatus) (stderr: \(errorText.suffix(2000)))"
+        return "\(termination) (stderr: \(errorText.suffix(2000)))"
     }
 
     /// Cuts a line the killed worker did not finish, so the next worker's first line starts on its own line.

@@ -152,17 +152,11 @@ import Testing
         let herald = try #require(HeraldExecutable.url(), "the herald executable is built with the tests (run `swift build`)")
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let process = Process()
-        process.executableURL = herald
-        process.arguments = ["bench", "--scenario", "send-sequential", "--messages", "3", "--data", "herald.sqlite"]
-        process.currentDirectoryURL = directory
-        let errorOutput = Pipe()
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = errorOutput
-        try ChildProcesses.run(process)
-        let errorText = String(decoding: errorOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "herald bench on a bare file name: \(errorText)")
+        let process = try ChildProcess(
+            herald, ["bench", "--scenario", "send-sequential", "--messages", "3", "--data", "herald.sqlite"],
+            currentDirectory: directory, standardOutput: .discard)
+        let termination = await process.waitForExit()
+        #expect(termination == .exited(0), "herald bench on a bare file name: \(process.standardError)")
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("herald.sqlite").path), "the file is in the current directory")
     }
 }

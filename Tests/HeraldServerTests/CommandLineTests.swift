@@ -50,7 +50,7 @@ struct CommandLineTests {
         let directory = try ServerHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let first = try HeraldProcess(["serve", "--insecure-local", "--port", "0", "--data", directory.appendingPathComponent("first").path])
-        defer { first.process.terminate() }
+        defer { first.signal(SIGTERM) }
         let port = try await first.waitUntilListening()
         let second = try await HeraldProcess.run(["serve", "--insecure-local", "--port", "\(port)", "--data", directory.appendingPathComponent("second").path])
         #expect(second.status != 0)

@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import HeraldCore
 import HeraldSQLite
+import HeraldTestSupport
 import Synchronization
 import Testing
 
@@ -62,7 +63,7 @@ struct GracefulShutdownTests {
         }
 
         let exit = await server.waitForExit(timeout: .seconds(10))
-        #expect(exit?.reason == .exit && exit?.status == 0, "round \(round): exit \(String(describing: exit)); stderr: \(server.standardError.suffix(2000))")
+        #expect(exit == .exited(0), "round \(round): exit \(String(describing: exit)); stderr: \(server.standardError.suffix(2000))")
 
         let ids = tally.acknowledged
         #expect(ids.count >= 200, "round \(round): only \(ids.count) sends acknowledged before SIGTERM")

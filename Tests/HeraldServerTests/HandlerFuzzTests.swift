@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import HeraldTestSupport
 import HeraldWire
 import HummingbirdTesting
 import NIOCore

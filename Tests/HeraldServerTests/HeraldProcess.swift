@@ -1,6 +1,5 @@
 import Foundation
 import HeraldTestSupport
-import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -11,10 +10,7 @@ import Darwin
 
 /// A `herald` (or `herald-lab`) process started by a test, with its output collected.
 final class HeraldProcess: Sendable {
-    let process: Process
-    private let stdout: OutputCollector
-    private let stderr: OutputCollector
-    private let exited: AsyncStream<Void>
+    let process: ChildProcess
 
     /// Starts `herald` with `arguments`; with `descriptorLimit`, under that limit on open files
     /// (soft and hard, as `ulimit -n` sets them); with `lab`, `herald-lab` instead of `herald`.
@@ -24,32 +20,16 @@ final class HeraldProcess: Sendable {
                 "the \(lab ? "herald-lab" : "herald") executable was not found next to the test runner nor in .build/debug; `swift test` builds it, `--skip-build` does not"
             )
         }
-        let process = Process()
         if let descriptorLimit {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", executable.path] + arguments
+            self.process = try ChildProcess(
+                "/bin/sh", ["-c", "ulimit -n \(descriptorLimit) && exec \"$0\" \"$@\"", executable.path] + arguments)
         } else {
-            process.executableURL = executable
-            process.arguments = arguments
+            self.process = try ChildProcess(executable, arguments)
         }
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        let (exits, exited) = AsyncStream<Void>.makeStream()
-        self.exited = exits
-        self.process = process
-        process.terminationHandler = { _ in
-            exited.yield()
-            exited.finish()
-        }
-        try ChildProcesses.run(process)
-        self.stdout = OutputCollector(reading: stdout.fileHandleForReading)
-        self.stderr = OutputCollector(reading: stderr.fileHandleForReading)
     }
 
-    var standardOutput: String { self.stdout.text }
-    var standardError: String { self.stderr.text }
+    var standardOutput: String { self.process.standardOutput }
+    var standardError: String { self.process.standardError }
 
     /// Waits until standard output has a line `herald listening on http://HOST:PORT …` and returns the port.
     func waitUntilListening(timeout: Duration = .seconds(30)) async throws -> Int {
@@ -66,32 +46,12 @@ final class HeraldProcess: Sendable {
     }
 
     /// Waits for the process to exit, up to `timeout`; `nil` if it is still running then (it is killed).
-    func waitForExit(timeout: Duration) async -> (reason: Process.TerminationReason, status: Int32)? {
-        let exits = self.exited
-        let finished = await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                for await _ in exits {}
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
-        guard finished else {
-            kill(self.process.processIdentifier, SIGKILL)
-            return nil
-        }
-        // Let the pipes deliver what the process wrote last.
-        try? await Task.sleep(for: .milliseconds(50))
-        return (self.process.terminationReason, self.process.terminationStatus)
+    func waitForExit(timeout: Duration) async -> ChildProcess.Termination? {
+        await self.process.waitForExit(timeout: timeout)
     }
 
     func signal(_ signal: Int32) {
-        kill(self.process.processIdentifier, signal)
+        self.process.signal(signal)
     }
 
     /// Runs `herald` (with `lab`, `herald-lab`) with `arguments` to its end.
@@ -102,7 +62,7 @@ final class HeraldProcess: Sendable {
         guard let exit = await process.waitForExit(timeout: timeout) else {
             throw HeraldProcessError.timedOut("herald \(arguments.joined(separator: " ")) did not finish in \(timeout)")
         }
-        return (exit.reason == .exit ? exit.status : 128 + exit.status, process.standardOutput, process.standardError)
+        return (exit.shellStatus, process.standardOutput, process.standardError)
     }
 
     /// The `herald` executable built with the tests: beside the test runner, else `.build/debug` of

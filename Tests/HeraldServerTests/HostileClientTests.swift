@@ -1,5 +1,6 @@
 import Foundation
 import HeraldServer
+import HeraldTestSupport
 import HeraldWire
 import Synchronization
 import Testing

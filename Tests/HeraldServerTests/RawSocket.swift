@@ -24,7 +24,7 @@ final class RawSocket: @unchecked Sendable {
 
     /// Connects to `host` (IPv4 or IPv6 literal) on `port`.
     init(host: String = "127.0.0.1", port: Int) throws {
-        self.descriptor = try ChildProcesses.holdingDescriptors { try Self.connect(host: host, port: port) }
+        self.descriptor = try Self.connect(host: host, port: port)
     }
 
     private static func connect(host: String, port: Int) throws -> Int32 {
@@ -100,7 +100,7 @@ final class RawSocket: @unchecked Sendable {
     func close() {
         guard self.descriptor >= 0 else { return }
         let descriptor = self.descriptor
-        _ = try? ChildProcesses.holdingDescriptors { Glibc.close(descriptor) }
+        _ = Glibc.close(descriptor)
         self.descriptor = -1
     }
 
