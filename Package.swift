@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         // `swift package generate-documentation`: the DocC catalogs of the library products.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
@@ -142,6 +143,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(name: "CHeraldSpawn"),
+        // AMQP 1.0 (the protocol of Azure Service Bus): types, frames and state machines, without I/O.
+        .target(
+            name: "HeraldAMQP",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "CHeraldFaultVFS",
             linkerSettings: [.linkedLibrary("sqlite3")]
@@ -272,6 +279,11 @@ let package = Package(
                 "HeraldCore", "HeraldPostgres", "HeraldPostgresTesting", "HeraldConformance", "HeraldTestSupport", "HeraldClient",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HeraldAMQPTests",
+            dependencies: ["HeraldAMQP", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
     ]
