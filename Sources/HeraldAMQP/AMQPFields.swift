@@ -23,6 +23,12 @@ struct AMQPFieldReader {
     let type: String
     let fields: [AMQPValue]
 
+    /// The fields of a list read as the composite `type`.
+    init(type: String, fields: [AMQPValue]) {
+        self.type = type
+        self.fields = fields
+    }
+
     /// The fields of `value` when it is described by `code` (or the symbolic `name`).
     init(_ value: AMQPValue, code: UInt64, name: String) throws(AMQPFieldError) {
         guard case .described(let descriptor, let body) = value else { throw AMQPFieldError(type: name, field: nil) }
@@ -166,6 +172,13 @@ struct AMQPFieldWriter {
     mutating func append(symbols: [String]?) {
         guard let symbols, !symbols.isEmpty else { return self.fields.append(.null) }
         self.fields.append(.array(symbols.map { .symbol($0) }))
+    }
+
+    /// The list, with trailing nulls dropped.
+    var list: AMQPValue {
+        var fields = self.fields
+        while fields.last == .null { fields.removeLast() }
+        return .list(fields)
     }
 
     /// The described list, with trailing nulls dropped unless `keepingAll`.
