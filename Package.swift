@@ -281,9 +281,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The codec's fuzz target; see its source for the libFuzzer build.
+        .executableTarget(
+            name: "FuzzAMQPCodec",
+            dependencies: ["HeraldAMQP", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HeraldAMQPTests",
-            dependencies: ["HeraldAMQP", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["HeraldAMQP", "HeraldTestSupport", .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: swiftSettings
         ),
     ]

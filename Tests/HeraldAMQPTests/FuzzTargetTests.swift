@@ -1,0 +1,17 @@
+import Foundation
+import HeraldTestSupport
+import Testing
+
+/// The codec's fuzz target, built as its replay driver, passes its seed corpus: the corpus and the
+/// target stay usable for a libFuzzer run (see Sources/FuzzAMQPCodec).
+struct FuzzTargetTests {
+    @Test func theFuzzTargetReplaysItsSeedCorpus() async throws {
+        let executable = try #require(HeraldExecutable.url(named: "FuzzAMQPCodec"), "FuzzAMQPCodec is built with the tests (run `swift build`)")
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Fuzzing/amqp-corpus").standardized
+        let inputs = try FileManager.default.contentsOfDirectory(atPath: corpus.path).count
+        #expect(inputs > 20)
+        let replay = try ChildProcess(executable, [corpus.path])
+        #expect(await replay.waitForExit(timeout: .seconds(60)) == .exited(0), "\(replay.standardError.suffix(2000))")
+        #expect(replay.standardOutput == "FuzzAMQPCodec: \(inputs) inputs passed\n")
+    }
+}
