@@ -175,6 +175,7 @@ let package = Package(
                 "HeraldServer",
                 "HeraldClient",
                 "HeraldCLI",
+                "HeraldAMQPServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -281,6 +282,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // `herald serve`'s AMQP listener: connections on SwiftNIO, run as a Service.
+        .target(
+            name: "HeraldAMQPServer",
+            dependencies: [
+                "HeraldAMQP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The codec's fuzz target; see its source for the libFuzzer build.
         .executableTarget(
             name: "FuzzAMQPCodec",
@@ -289,7 +302,12 @@ let package = Package(
         ),
         .testTarget(
             name: "HeraldAMQPTests",
-            dependencies: ["HeraldAMQP", "HeraldTestSupport", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "HeraldAMQP", "HeraldAMQPServer", "HeraldTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
     ]

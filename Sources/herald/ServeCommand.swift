@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import HeraldAMQPServer
 import HeraldCore
 import HeraldPostgres
 import HeraldSQLite
@@ -73,6 +74,15 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Option(
         help: """
+            Also listen for AMQP 1.0, Azure Service Bus's protocol, on this port of --host (0 picks a free \
+            one); off by default. It serves connections and sessions so far, and refuses links \
+            (amqp:not-implemented).
+            """
+    )
+    var amqpPort: Int?
+
+    @Option(
+        help: """
             The embedded store's free-disk watermark: below it, sends and other changes that grow the \
             store are answered 507 (receives and settlements still run) until space is freed. Bytes, \
             or with a unit: 512MiB, 2GiB, 100MB; 0 turns it off. Not used with --postgres: PostgreSQL \
@@ -83,6 +93,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65_535).contains(self.port) else { throw ValidationError("--port is 0 to 65535") }
+        if let amqpPort { guard (0...65_535).contains(amqpPort) else { throw ValidationError("--amqp-port is 0 to 65535") } }
         guard self.maxBodySize > 0 else { throw ValidationError("--max-body-size must be positive") }
         guard self.maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         guard (1...86_400).contains(self.idleTimeout) else { throw ValidationError("--idle-timeout is 1 to 86400 seconds") }
@@ -176,7 +187,19 @@ struct ServeCommand: AsyncParsableCommand {
                 FileHandle.standardOutput.write(Data("herald listening on http://\(shownHost):\(port) (store: \(storeDescription))\n".utf8))
             }
         )
-        let group = ServiceGroup(configuration: .init(services: services + [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var listeners: [any Service] = []
+        if let amqpPort = self.amqpPort {
+            let configuration = AMQPListener.Configuration(
+                host: HeraldHTTPServer.unbracketed(host), port: amqpPort, maxConnections: self.maxConnections, idleTimeout: .seconds(self.idleTimeout))
+            listeners.append(
+                AMQPListener(configuration: configuration, logger: logger) { port in
+                    let bare = HeraldHTTPServer.unbracketed(host)
+                    let shownHost = bare.contains(":") ? "[\(bare)]" : bare
+                    FileHandle.standardOutput.write(Data("herald AMQP listening on amqp://\(shownHost):\(port)\n".utf8))
+                })
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: services + listeners + [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
         } catch let error as IOError {

@@ -1,0 +1,218 @@
+import HeraldAMQP
+import Logging
+import NIOCore
+
+/// One AMQP connection: cuts the bytes into protocol headers and frames, runs them through
+/// ``AMQPConnectionStateMachine`` and carries out its actions; closes idle connections and keeps
+/// the peer's idle timer fed with empty frames.
+///
+/// Links are not served yet: every `attach` is answered as the specification says a refused
+/// link is (an `attach` without a source or target, then a `detach` with the reason).
+final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private var machine: AMQPConnectionStateMachine
+    private var decoder: AMQPFrameDecoder
+    private var received: ByteBuffer?
+    private var heartbeat: RepeatedTask?
+    private var closeTimer: Scheduled<Void>?
+    private var handshakeTimer: Scheduled<Void>?
+    private let handshakeTimeout: TimeAmount
+    private let logger: Logger
+    /// How long the server waits for the peer's `close` after sending its own.
+    private let closeGrace: TimeAmount
+
+    init(
+        configuration: AMQPConnectionStateMachine.Configuration, logger: Logger, handshakeTimeout: TimeAmount,
+        closeGrace: TimeAmount = .seconds(2)
+    ) {
+        self.handshakeTimeout = handshakeTimeout
+        self.machine = AMQPConnectionStateMachine(configuration: configuration)
+        self.decoder = AMQPFrameDecoder(maxFrameSize: configuration.maxFrameSize)
+        self.logger = logger
+        self.closeGrace = closeGrace
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        // A client that never finishes its handshake (header, SASL, open) is let go.
+        let channel = context.channel
+        self.handshakeTimer = context.eventLoop.scheduleTask(in: self.handshakeTimeout) { channel.close(promise: nil) }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = self.unwrapInboundIn(data)
+        if self.received == nil {
+            self.received = bytes
+        } else {
+            self.received!.writeBuffer(&bytes)
+        }
+        self.process(context: context)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            self.logger.debug("closing an idle AMQP connection")
+            self.perform(
+                self.machine.failed(AMQPError(condition: AMQPCondition.resourceLimitExceeded, description: "no frame within the idle time-out")),
+                context: context)
+            context.flush()
+            return
+        }
+        if event is ChannelShouldQuiesceEvent {
+            self.perform(self.machine.shutDown(), context: context)
+            context.flush()
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.heartbeat?.cancel()
+        self.closeTimer?.cancel()
+        self.handshakeTimer?.cancel()
+        context.fireChannelInactive()
+    }
+
+    /// Reads every whole header and frame received so far.
+    private func process(context: ChannelHandlerContext) {
+        guard var buffer = self.received else { return }
+        self.received = nil
+        defer {
+            if buffer.readableBytes > 0 {
+                buffer.discardReadBytes()
+                self.received = buffer
+            }
+        }
+        while context.channel.isActive {
+            if self.machine.expectsProtocolHeader {
+                let header: AMQPProtocolHeader?
+                do {
+                    header = try AMQPProtocolHeader.read(from: &buffer)
+                } catch {
+                    // Not AMQP: the header the server speaks, then the socket closes (part 2, 2.2).
+                    self.perform([.sendHeader(.sasl), .closeSocket], context: context)
+                    return
+                }
+                guard let header else { return }
+                self.perform(self.machine.receivedHeader(header), context: context)
+                continue
+            }
+            let frame: AMQPFrame?
+            do {
+                frame = try self.decoder.decode(&buffer)
+            } catch {
+                self.perform(self.machine.failed(Self.error(for: error)), context: context)
+                buffer.clear()
+                return
+            }
+            guard let frame else { return }
+            self.handle(frame, context: context)
+        }
+    }
+
+    private func handle(_ frame: AMQPFrame, context: ChannelHandlerContext) {
+        guard let body = frame.body else { return }  // an empty frame only keeps the connection alive
+        switch frame.kind {
+        case .sasl:
+            do {
+                self.perform(self.machine.receivedSASL(try AMQPSASLFrame(body)), context: context)
+            } catch {
+                self.perform([.closeSocket], context: context)
+            }
+        case .amqp:
+            do {
+                let performative = try AMQPPerformative(body)
+                self.perform(self.machine.received(performative, on: frame.channel, payload: Array(frame.payload.readableBytesView)), context: context)
+            } catch {
+                self.perform(self.machine.failed(AMQPError(condition: AMQPCondition.decodeError, description: error.description)), context: context)
+            }
+        }
+    }
+
+    private func perform(_ actions: [AMQPConnectionStateMachine.Action], context: ChannelHandlerContext) {
+        for action in actions {
+            switch action {
+            case .sendHeader(let header):
+                context.write(self.wrapOutboundOut(ByteBuffer(bytes: header.bytes)), promise: nil)
+            case .sendFrame(let frame):
+                self.send(frame, context: context)
+                if case .close = frame.body.flatMap({ try? AMQPPerformative($0) }) { self.closeAfterGrace(context: context) }
+                if case .open = frame.body.flatMap({ try? AMQPPerformative($0) }) {
+                    self.handshakeTimer?.cancel()
+                    self.startHeartbeat(context: context)
+                }
+            case .link(let channel, let performative, _):
+                self.refuse(performative, channel: channel, context: context)
+            case .sessionEnded:
+                break
+            case .authenticated(let mechanism, let user):
+                self.logger.debug("AMQP client authenticated", metadata: ["herald.sasl": "\(mechanism)", "herald.user": "\(user ?? "")"])
+            case .closeSocket:
+                // Close once what was written before has gone out.
+                let channel = context.channel
+                context.writeAndFlush(self.wrapOutboundOut(ByteBuffer())).whenComplete { _ in channel.close(promise: nil) }
+                return
+            }
+        }
+    }
+
+    private func send(_ frame: AMQPFrame, context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        do {
+            try buffer.writeAMQPFrame(frame)
+            context.write(self.wrapOutboundOut(buffer), promise: nil)
+        } catch {
+            self.logger.error("cannot encode an AMQP frame", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    /// Links are not served yet: an `attach` gets the reply of a refused link; other link frames
+    /// of links that were never attached are ignored.
+    private func refuse(_ performative: AMQPPerformative, channel: UInt16, context: ChannelHandlerContext) {
+        guard case .attach(let attach) = performative else { return }
+        let role: AMQPRole = attach.role == .sender ? .receiver : .sender
+        let reply = AMQPAttach(name: attach.name, handle: attach.handle, role: role, source: nil, target: nil)
+        let error = AMQPError(condition: AMQPCondition.notImplemented, description: "Herald's AMQP listener does not serve links yet")
+        self.send(AMQPFrame(channel: channel, body: AMQPPerformative.attach(reply).value), context: context)
+        self.send(
+            AMQPFrame(channel: channel, body: AMQPPerformative.detach(AMQPDetach(handle: attach.handle, closed: true, error: error)).value), context: context)
+    }
+
+    /// After sending `close`, the server waits a moment for the peer's, then closes anyway.
+    private func closeAfterGrace(context: ChannelHandlerContext) {
+        guard self.closeTimer == nil else { return }
+        let channel = context.channel
+        self.closeTimer = context.eventLoop.scheduleTask(in: self.closeGrace) { channel.close(promise: nil) }
+    }
+
+    /// Sends an empty frame at half the peer's idle time-out, so that it does not close the connection.
+    private func startHeartbeat(context: ChannelHandlerContext) {
+        guard self.heartbeat == nil, let timeout = self.machine.peerIdleTimeout else { return }
+        let interval = TimeAmount.milliseconds(Int64(max(timeout / 2, 100)))
+        let channel = context.channel
+        self.heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            var empty = channel.allocator.buffer(capacity: 8)
+            _ = try? empty.writeAMQPFrame(AMQPFrame(channel: 0, body: nil))
+            channel.writeAndFlush(empty, promise: nil)
+        }
+    }
+
+    /// The `close` error for bytes that are not frames.
+    private static func error(for error: AMQPFrameError) -> AMQPError {
+        switch error {
+        case .frameTooLarge(let size, let maximum):
+            AMQPError(condition: AMQPCondition.framingError, description: "a frame of \(size) bytes is larger than max-frame-size \(maximum)")
+        case .malformedBody(let decoding):
+            AMQPError(condition: AMQPCondition.decodeError, description: "a frame body is not a valid AMQP value: \(decoding)")
+        default:
+            AMQPError(condition: AMQPCondition.framingError, description: "malformed frame: \(error)")
+        }
+    }
+}
