@@ -1,6 +1,6 @@
 /// The `error` of AMQP 1.0 (a `rejected` outcome, `detach`, `end`, `close`): a condition symbol,
 /// a description and optional information.
-public struct AMQPError: Sendable, Hashable {
+public struct AMQPError: Error, Sendable, Hashable {
     /// `amqp:not-found`, `com.microsoft:message-lock-lost`, ….
     public var condition: String
     /// Words for a person.
