@@ -287,6 +287,7 @@ let package = Package(
             name: "HeraldAMQPServer",
             dependencies: [
                 "HeraldAMQP",
+                "HeraldCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -303,7 +304,7 @@ let package = Package(
         .testTarget(
             name: "HeraldAMQPTests",
             dependencies: [
-                "HeraldAMQP", "HeraldAMQPServer", "HeraldTestSupport",
+                "HeraldAMQP", "HeraldAMQPServer", "HeraldCore", "HeraldTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
