@@ -92,7 +92,7 @@ public final class SQLiteBroker: MessageBroker, Service {
     private let configuration: Configuration
     private let diskSpace: DiskSpaceGuard
     /// The database file; `nil` in memory.
-    private let path: String?
+    let path: String?
 
     /// How often a waiting receive looks again even without a wake-up (lock expiries and
     /// scheduled times make messages visible without a commit to announce them).
@@ -112,7 +112,7 @@ public final class SQLiteBroker: MessageBroker, Service {
 
     /// Opens the broker on the file at `path` (absolute), or with `nil` on a new, empty in-memory
     /// database (see ``inMemory(configuration:)``).
-    private init(file path: String?, configuration: Configuration) throws {
+    init(file path: String?, configuration: Configuration) throws {
         var configuration = configuration
         // Nothing is written to disk, so no disk can fill up.
         if path == nil { configuration.minimumFreeDiskBytes = 0 }
@@ -177,40 +177,6 @@ public final class SQLiteBroker: MessageBroker, Service {
             onChange: { isRefusing in committer.setLowOnSpace(isRefusing) }
         )
     }
-
-    /// A broker on a new, empty in-memory SQLite database, for unit tests, previews and tools that
-    /// need no file: the same store, schema and rules as on a file (the writer, its transactions and
-    /// group commit included), without the fsyncs, the write-ahead log and the disk-space check.
-    /// Nothing survives the broker: ``close()`` (or the end of ``run()``) discards every message
-    /// and entity, and a crash loses them all. Each call makes a database of its own, which only
-    /// grows as much as what it holds (messages, dead letters, events, documents) in memory.
-    ///
-    /// It is a `Service` like a broker on a file: nothing runs until ``run()``.
-    ///
-    /// ```swift
-    /// let broker = try SQLiteBroker.inMemory()
-    /// try await withThrowingTaskGroup(of: Void.self) { group in
-    ///     group.addTask { try await broker.run() }
-    ///     try await broker.createQueue("orders")
-    ///     // …
-    ///     await broker.close()
-    /// }
-    /// ```
-    ///
-    /// ``withInMemoryBroker(configuration:_:)`` runs one for the duration of a closure. The
-    /// conformance suite passes on it except the cases that close a broker and open its storage
-    /// again (`ConformanceRequirement.durableStorage`).
-    ///
-    /// - Parameter configuration: The clock and logger; ``Configuration/minimumFreeDiskBytes`` is
-    ///   ignored (no disk).
-    /// - Returns: The broker, not running yet.
-    /// - Throws: ``/HeraldCore/HeraldError/Code/storeFailed`` when SQLite cannot create the database.
-    public static func inMemory(configuration: Configuration = Configuration()) throws -> SQLiteBroker {
-        try SQLiteBroker(file: nil, configuration: configuration)
-    }
-
-    /// Whether the broker keeps its store in memory (``inMemory(configuration:)``) rather than in a file.
-    public var isInMemory: Bool { self.path == nil }
 
     /// Creates an empty database file at `path` readable by its owner only (0600), unless one
     /// exists; SQLite gives its write-ahead log the database file's permissions.
@@ -289,7 +255,7 @@ public final class SQLiteBroker: MessageBroker, Service {
     }
 
     /// Runs `broker` for the duration of `body`, then closes it gracefully.
-    private static func withRunning<T>(_ broker: SQLiteBroker, _ body: (SQLiteBroker) async throws -> T) async throws -> T {
+    static func withRunning<T>(_ broker: SQLiteBroker, _ body: (SQLiteBroker) async throws -> T) async throws -> T {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await broker.run() }
             do {
@@ -301,27 +267,6 @@ public final class SQLiteBroker: MessageBroker, Service {
                 throw error
             }
         }
-    }
-
-    /// Runs a broker on a new in-memory database (``inMemory(configuration:)``) for the duration
-    /// of `body`, then closes it, which discards everything it held.
-    ///
-    /// ```swift
-    /// try await SQLiteBroker.withInMemoryBroker { broker in
-    ///     try await broker.createQueue("orders")
-    ///     try await broker.send(Message(text: "hello"), to: .queue("orders"))
-    /// }
-    /// ```
-    ///
-    /// - Parameters:
-    ///   - configuration: The clock and logger.
-    ///   - body: What to do with the broker.
-    /// - Returns: What `body` returns.
-    /// - Throws: What `body` throws, or what ``inMemory(configuration:)`` throws.
-    public static func withInMemoryBroker<T>(
-        configuration: Configuration = Configuration(), _ body: (SQLiteBroker) async throws -> T
-    ) async throws -> T {
-        try await Self.withRunning(try Self.inMemory(configuration: configuration), body)
     }
 
     /// The storage error the broker stopped on, if it did (fail-stop).
@@ -569,13 +514,6 @@ extension SQLiteBroker {
     /// broker with ``withBroker(path:configuration:_:)`` or in a `ServiceGroup`.
     package static func running(path: String, configuration: Configuration = Configuration()) throws -> SQLiteBroker {
         let broker = try SQLiteBroker(path: path, configuration: configuration)
-        Task { try await broker.run() }
-        return broker
-    }
-
-    /// Like ``running(path:configuration:)``, on a new in-memory database (``inMemory(configuration:)``).
-    package static func runningInMemory(configuration: Configuration = Configuration()) throws -> SQLiteBroker {
-        let broker = try SQLiteBroker.inMemory(configuration: configuration)
         Task { try await broker.run() }
         return broker
     }
