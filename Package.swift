@@ -220,9 +220,24 @@ let package = Package(
             path: "Examples/PostgresQueue",
             swiftSettings: swiftSettings
         ),
+        .executableTarget(
+            name: "OrdersApp",
+            dependencies: [
+                "HeraldCore", "HeraldCQRS", "HeraldSQLite",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/OrdersApp",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ExamplesTests",
-            dependencies: ["HeraldTestSupport", "HeraldPostgresTesting"],
+            dependencies: [
+                "HeraldTestSupport", "HeraldPostgresTesting", "HeraldCore", "HeraldSQLite",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -240,7 +255,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConferenceDemoTests",
-            dependencies: ["HeraldCore", "HeraldCQRS", "HeraldTesting", "ConferenceDemo"],
+            dependencies: ["HeraldCore", "HeraldCQRS", "HeraldSQLite", "HeraldTesting", "ConferenceDemo"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 public import HeraldCore
+public import Logging
 
 /// Reads and appends event streams on a ``/HeraldCore/TransactionalBroker`` (GUARANTEES.md §5).
 ///
@@ -49,14 +50,33 @@ public protocol Projection: Sendable {
 }
 
 /// Runs a ``Projection`` as a catch-up subscription with a stored checkpoint.
+///
+/// ``catchUp(batchSize:)`` applies what is new, once; ``run()`` keeps the projection caught up as a
+/// `Service` (see ``ProjectionRunner/run()``).
 public struct ProjectionRunner: Sendable {
     private let broker: any TransactionalBroker
     private let projection: any Projection
+    /// How long ``run()`` waits before looking for new events once it has caught up.
+    public let pollInterval: Duration
+    let logger: Logger
 
     /// A runner of `projection` on `broker`.
-    public init(broker: any TransactionalBroker, projection: any Projection) {
+    ///
+    /// - Parameters:
+    ///   - broker: The store the events and the read model are in.
+    ///   - projection: The projection.
+    ///   - pollInterval: How long ``run()`` waits before looking again once it has caught up.
+    ///   - logger: Where ``run()`` logs the failures it retries.
+    public init(
+        broker: any TransactionalBroker, projection: any Projection, pollInterval: Duration = .milliseconds(500),
+        logger: Logger = Logger(label: "herald.projection")
+    ) {
         self.broker = broker
         self.projection = projection
+        self.pollInterval = pollInterval
+        var logger = logger
+        logger[metadataKey: "herald.projection"] = "\(projection.name)"
+        self.logger = logger
     }
 
     /// The position of the last event applied.
@@ -69,16 +89,24 @@ public struct ProjectionRunner: Sendable {
     public func catchUp(batchSize: Int = 50) async throws -> Int {
         var applied = 0
         while true {
-            let document = try await self.broker.document(self.projection.name, in: "herald.checkpoints")
-            let position = try document.map { try MessageCoding.decode(Int64.self, from: $0.data) } ?? 0
-            let events = try await self.broker.readAll(from: position + 1, maxCount: batchSize)
-            guard let last = events.last else { return applied }
-            var transaction = BrokerTransaction()
-            for event in events { try await self.projection.apply(event, to: &transaction) }
-            transaction.write(
-                try MessageCoding.encode(last.position), collection: "herald.checkpoints", key: self.projection.name, expectedVersion: document?.version ?? 0)
-            _ = try await self.broker.commit(transaction)
-            applied += events.count
+            let count = try await self.applyNextBatch(batchSize: batchSize)
+            if count == 0 { return applied }
+            applied += count
         }
+    }
+
+    /// Applies the next `batchSize` events after the checkpoint in one transaction, which also
+    /// moves the checkpoint; returns how many (0: caught up).
+    func applyNextBatch(batchSize: Int) async throws -> Int {
+        let document = try await self.broker.document(self.projection.name, in: "herald.checkpoints")
+        let position = try document.map { try MessageCoding.decode(Int64.self, from: $0.data) } ?? 0
+        let events = try await self.broker.readAll(from: position + 1, maxCount: batchSize)
+        guard let last = events.last else { return 0 }
+        var transaction = BrokerTransaction()
+        for event in events { try await self.projection.apply(event, to: &transaction) }
+        transaction.write(
+            try MessageCoding.encode(last.position), collection: "herald.checkpoints", key: self.projection.name, expectedVersion: document?.version ?? 0)
+        _ = try await self.broker.commit(transaction)
+        return events.count
     }
 }

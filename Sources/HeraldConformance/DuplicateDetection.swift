@@ -49,7 +49,7 @@ extension BrokerConformance {
             try expectEqual(try await broker.receiveNow(from: queuePath).map(\.text), ["a", "b"], "both enqueued")
         },
 
-        ConformanceCase(name: "duplicates.survivesReopen", guarantee: "§4.5") { context in
+        ConformanceCase(name: "duplicates.survivesReopen", guarantee: "§4.5", requires: [.durableStorage]) { context in
             var broker = context.broker
             try await broker.createQueue(queueName, options: EntityOptions(duplicateDetectionWindow: .seconds(600)))
             let original = try await broker.send(Message(messageId: "m-1", body: Data("a".utf8)), to: queuePath)

@@ -6,7 +6,7 @@ import HeraldCore
 
 extension BrokerConformance {
     static let failStopCases: [ConformanceCase] = [
-        ConformanceCase(name: "failStop.failedSyncIsNeverAcknowledged", guarantee: "§4.10") { context in
+        ConformanceCase(name: "failStop.failedSyncIsNeverAcknowledged", guarantee: "§4.10", requires: [.durableStorage]) { context in
             let broker = context.broker
             try await broker.createQueue(queueName)
             try await broker.send(Message(messageId: "kept", text: "kept"), to: queuePath)

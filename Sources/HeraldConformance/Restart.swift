@@ -5,7 +5,7 @@ import HeraldCore
 
 extension BrokerConformance {
     static let restartCases: [ConformanceCase] = [
-        ConformanceCase(name: "restart.lockedMessagesAreDeliveredAgain", guarantee: "§4.2") { context in
+        ConformanceCase(name: "restart.lockedMessagesAreDeliveredAgain", guarantee: "§4.2", requires: [.durableStorage]) { context in
             var broker = context.broker
             try await broker.createQueue(queueName)
             let sent = (1...3).map { Message(messageId: "m\($0)", body: Data("m\($0)".utf8), subject: "S", applicationProperties: ["n": .int(Int64($0))]) }
@@ -28,7 +28,7 @@ extension BrokerConformance {
             try await expectCounts(broker, queuePath, EntityCounts(), "completed")
         },
 
-        ConformanceCase(name: "restart.sequenceNumbersContinue", guarantee: "§3") { context in
+        ConformanceCase(name: "restart.sequenceNumbersContinue", guarantee: "§3", requires: [.durableStorage]) { context in
             var broker = context.broker
             try await broker.createQueue(queueName)
             let numbers = try await broker.sendTexts(["a", "b", "c"], to: queuePath)
@@ -44,7 +44,7 @@ extension BrokerConformance {
             try expect((after.sequenceNumber ?? 0) > (next.sequenceNumber ?? .max), "and after another reopen: \(String(describing: after.sequenceNumber))")
         },
 
-        ConformanceCase(name: "restart.scheduledDeferredAndDeadLettersSurvive", guarantee: "§4.1, §4.7") { context in
+        ConformanceCase(name: "restart.scheduledDeferredAndDeadLettersSurvive", guarantee: "§4.1, §4.7", requires: [.durableStorage]) { context in
             var broker = context.broker
             let populated = try await populateQueue(broker, clock: context.clock)
             broker = try await context.reopen()
@@ -62,7 +62,7 @@ extension BrokerConformance {
             try expectEqual(scheduled.map(\.sequenceNumber), [populated.scheduled], "the scheduled message at its time")
         },
 
-        ConformanceCase(name: "restart.entitiesSurvive", guarantee: "§4.1") { context in
+        ConformanceCase(name: "restart.entitiesSurvive", guarantee: "§4.1", requires: [.durableStorage]) { context in
             var broker = context.broker
             let options = EntityOptions(lockDuration: .seconds(20), maxDeliveryCount: 4, duplicateDetectionWindow: .seconds(60))
             try await broker.createQueue(queueName, options: options)
@@ -81,7 +81,7 @@ extension BrokerConformance {
             try await expectCounts(broker, .subscription("audit", of: "events"), EntityCounts(active: 1), "the filter applies after reopen")
         },
 
-        ConformanceCase(name: "restart.sessionMessagesSurvive", guarantee: "§4.2, §4.6") { context in
+        ConformanceCase(name: "restart.sessionMessagesSurvive", guarantee: "§4.2, §4.6", requires: [.durableStorage]) { context in
             var broker = context.broker
             try await broker.createQueue("sessions", options: EntityOptions(lockDuration: .seconds(30), requiresSession: true))
             let sessions = EntityPath.queue("sessions")

@@ -109,7 +109,7 @@ extension BrokerConformance {
             }
         },
 
-        ConformanceCase(name: "sessions.stateGetSetSurvivesReopen", guarantee: "§4.6") { context in
+        ConformanceCase(name: "sessions.stateGetSetSurvivesReopen", guarantee: "§4.6", requires: [.durableStorage]) { context in
             var broker = context.broker
             try await createSessionQueue(broker)
             try await broker.sendTexts(["a1"], to: sessionQueue, sessionId: "a")

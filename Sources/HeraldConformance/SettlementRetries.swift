@@ -132,7 +132,7 @@ extension BrokerConformance {
             try expectEqual(try await broker.defer(tokens[1]), .alreadySettled, "a defer after the transaction's")
         },
 
-        ConformanceCase(name: "settlementRetries.rememberedAcrossRestart", guarantee: "§4.3, §4.1") { context in
+        ConformanceCase(name: "settlementRetries.rememberedAcrossRestart", guarantee: "§4.3, §4.1", requires: [.durableStorage]) { context in
             var broker = context.broker
             try await broker.createQueue(queueName)
             let tokens = try await sendAndReceive(broker, ["completed", "dead"])

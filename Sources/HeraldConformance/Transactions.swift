@@ -191,7 +191,7 @@ extension BrokerConformance {
             try expect(try await broker.document(longest, in: "c") == nil, "a key of 256 bytes is a valid name")
         },
 
-        ConformanceCase(name: "transactions.surviveRestart", guarantee: "§4.8, §4.2") { context in
+        ConformanceCase(name: "transactions.surviveRestart", guarantee: "§4.8, §4.2", requires: [.durableStorage]) { context in
             let broker = try transactional(context)
             var transaction = BrokerTransaction()
             transaction.write(Data("d".utf8), collection: "c", key: "k", expectedVersion: 0)

@@ -58,22 +58,26 @@ final class GroupCommitter: Sendable {
     private let syncerWakeUp = DispatchSemaphore(value: 0)
     private let syncerStopped = DispatchSemaphore(value: 0)
     private let database: DatabaseQueue
-    private let walPath: String
-    private let wal: WALFile
+    /// The WAL the syncer makes durable; `nil` for an in-memory database, which has none: its
+    /// commits are acknowledged without a sync, and it is never checkpointed.
+    private let walPath: String?
+    private let wal: WALFile?
     private let state: WriterStateBox
     private let waiters: EntityWaiters
     private let configuration: SQLiteBroker.Configuration
 
     /// Takes over the database from here on: commits stop syncing (the syncer makes them
     /// durable) and automatic checkpoints stop (the writer runs them, see ``checkpoint(_:)``).
-    /// Operations queue until ``start()``.
-    init(database: DatabaseQueue, path: String, state: WriterState, waiters: EntityWaiters, configuration: SQLiteBroker.Configuration) throws {
+    /// Operations queue until ``start()``. `path` is the database file; `nil` for an in-memory
+    /// database.
+    init(database: DatabaseQueue, path: String?, state: WriterState, waiters: EntityWaiters, configuration: SQLiteBroker.Configuration) throws {
         self.database = database
-        self.walPath = path + "-wal"
-        self.wal = WALFile(path: path + "-wal")
+        self.walPath = path.map { $0 + "-wal" }
+        self.wal = path.map { WALFile(path: $0 + "-wal") }
         self.state = WriterStateBox(state)
         self.waiters = waiters
         self.configuration = configuration
+        guard let wal = self.wal else { return }
         try self.database.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA synchronous = OFF")
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
@@ -82,7 +86,7 @@ final class GroupCommitter: Sendable {
         }
         // Open the WAL now, not at the first commit: a commit must never need a new descriptor,
         // since a busy server may have none left by then.
-        if self.configuration._syncWAL == nil { try self.wal.sync() }
+        if self.configuration._syncWAL == nil { try wal.sync() }
     }
 
     /// Starts the writer and syncer threads; `false` when ``close()`` came first (the store
@@ -267,9 +271,9 @@ final class GroupCommitter: Sendable {
                 // Low on disk space, the WAL is checkpointed at every commit, so that it is written
                 // again from its start rather than grown, and what receivers free is reusable.
                 let isLowOnSpace = self.lowOnSpace.load(ordering: .relaxed)
-                if commitsSinceCheckpointCheck >= 32 || (isLowOnSpace && commitsSinceCheckpointCheck > 0) {
+                if let walPath = self.walPath, commitsSinceCheckpointCheck >= 32 || (isLowOnSpace && commitsSinceCheckpointCheck > 0) {
                     commitsSinceCheckpointCheck = 0
-                    if Self.fileSize(self.walPath) > (isLowOnSpace ? 0 : Self.checkpointWALSize) {
+                    if Self.fileSize(walPath) > (isLowOnSpace ? 0 : Self.checkpointWALSize) {
                         do {
                             try db.run { db in try Self.checkpoint(db, truncatingWAL: isLowOnSpace) }
                         } catch  where Self.isDiskFull(error) {
@@ -297,14 +301,15 @@ final class GroupCommitter: Sendable {
     }
 
     /// Makes the group being synced durable with one `fdatasync` of the WAL, then acknowledges
-    /// it; or, when the sync fails, fails it (fail-stop).
+    /// it; or, when the sync fails, fails it (fail-stop). In memory there is nothing to sync; a
+    /// failure injected by `_beforeCommit` still fails the group.
     private func sync(_ operations: [any CommitOperation], db: WriterConnection?) {
         do {
             try self.configuration._beforeCommit?()
-            if let syncWAL = self.configuration._syncWAL {
-                try syncWAL(self.walPath)
+            if let walPath = self.walPath, let syncWAL = self.configuration._syncWAL {
+                try syncWAL(walPath)
             } else {
-                try self.wal.sync()
+                try self.wal?.sync()
             }
         } catch {
             let failure = self.storageFailure(error)
@@ -322,7 +327,7 @@ final class GroupCommitter: Sendable {
     private func stopWriter(_ db: WriterConnection) {
         if self.shared.withLock({ $0.machine.writerStopped() }) { self.syncerWakeUp.signal() }
         self.syncerStopped.wait()
-        if self.failure == nil {
+        if self.failure == nil && self.wal != nil {
             try? db.run { db in try Self.checkpoint(db) }
         }
         self.closeDatabase()
@@ -336,7 +341,7 @@ final class GroupCommitter: Sendable {
 
     private func closeDatabase() {
         try? self.database.close()
-        self.wal.close()
+        self.wal?.close()
     }
 
     /// Runs one operation inside a savepoint. A ``HeraldError`` is the operation's own result and

@@ -27,6 +27,10 @@ public import ServiceLifecycle
 ///
 /// The file is opened with an exclusive lock: one broker per file, in one process. Locks and
 /// session locks live in memory; everything a crash must not lose is on disk.
+///
+/// For unit tests and previews, ``inMemory(configuration:)`` (or
+/// ``withInMemoryBroker(configuration:_:)``) gives the same store on an in-memory database: no
+/// file, no fsync, nothing kept after it closes.
 public final class SQLiteBroker: MessageBroker, Service {
     /// How the broker is set up.
     public struct Configuration: Sendable {
@@ -87,7 +91,8 @@ public final class SQLiteBroker: MessageBroker, Service {
     private let waiters = EntityWaiters()
     private let configuration: Configuration
     private let diskSpace: DiskSpaceGuard
-    private let path: String
+    /// The database file; `nil` in memory.
+    let path: String?
 
     /// How often a waiting receive looks again even without a wake-up (lock expiries and
     /// scheduled times make messages visible without a commit to announce them).
@@ -99,10 +104,19 @@ public final class SQLiteBroker: MessageBroker, Service {
     ///
     /// - Throws: ``/HeraldCore/HeraldError/Code/storeFailed`` when the file cannot be opened, fails its
     ///   integrity check, or is open in another broker (see ``isFileInUse(_:)``).
-    public init(path: String, configuration: Configuration = Configuration()) throws {
+    public convenience init(path: String, configuration: Configuration = Configuration()) throws {
         // Absolute from here on: the WAL and its directory are opened later, when the process's
         // current directory may have changed, and a bare file name has no directory part.
-        let path = URL(fileURLWithPath: path).path
+        try self.init(file: URL(fileURLWithPath: path).path, configuration: configuration)
+    }
+
+    /// Opens the broker on the file at `path` (absolute), or with `nil` on a new, empty in-memory
+    /// database (see ``inMemory(configuration:)``).
+    init(file path: String?, configuration: Configuration) throws {
+        var configuration = configuration
+        // Nothing is written to disk, so no disk can fill up.
+        if path == nil { configuration.minimumFreeDiskBytes = 0 }
+        let name = path.map { "the database at \($0)" } ?? "the in-memory database"
         self.configuration = configuration
         self.path = path
         var grdb = GRDB.Configuration()
@@ -110,12 +124,14 @@ public final class SQLiteBroker: MessageBroker, Service {
         // The writer keeps a transaction open across accesses while the syncer works.
         grdb.allowsUnsafeTransactions = true
         grdb.prepareDatabase { db in
-            // One process owns the file: locks live in its memory.
-            try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE")
-            try db.execute(sql: "PRAGMA journal_mode = WAL")
-            // FULL while the file is opened and checked; the group committer then turns it OFF
-            // and makes commits durable with its own fsync of the WAL.
-            try db.execute(sql: "PRAGMA synchronous = FULL")
+            if path != nil {
+                // One process owns the file: locks live in its memory.
+                try db.execute(sql: "PRAGMA locking_mode = EXCLUSIVE")
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                // FULL while the file is opened and checked; the group committer then turns it OFF
+                // and makes commits durable with its own fsync of the WAL.
+                try db.execute(sql: "PRAGMA synchronous = FULL")
+            }
             try db.execute(sql: "PRAGMA foreign_keys = OFF")
             // Sorts and temporary tables in memory: no query may need a new file descriptor.
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
@@ -123,11 +139,16 @@ public final class SQLiteBroker: MessageBroker, Service {
         let database: DatabaseQueue
         let state: WriterState
         do {
-            if configuration._vfsName == nil { try Self.createPrivately(path) }
-            database = try DatabaseQueue(path: Self.openPath(path, vfs: configuration._vfsName), configuration: grdb)
-            let check = try database.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA quick_check") } ?? "no answer"
-            guard check == "ok" else {
-                throw HeraldError(.storeFailed, "the database at \(path) is corrupt (\(check)); refusing to serve it")
+            if let path {
+                if configuration._vfsName == nil { try Self.createPrivately(path) }
+                database = try DatabaseQueue(path: Self.openPath(path, vfs: configuration._vfsName), configuration: grdb)
+                let check = try database.writeWithoutTransaction { db in try String.fetchOne(db, sql: "PRAGMA quick_check") } ?? "no answer"
+                guard check == "ok" else {
+                    throw HeraldError(.storeFailed, "the database at \(path) is corrupt (\(check)); refusing to serve it")
+                }
+            } else {
+                // A private database of this connection: no file, no name another connection could open.
+                database = try DatabaseQueue(configuration: grdb)
             }
             try Schema.migrator.migrate(database)
             state = try database.writeWithoutTransaction { db in
@@ -138,20 +159,20 @@ public final class SQLiteBroker: MessageBroker, Service {
         } catch let error as HeraldError {
             throw error
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
-            throw HeraldError(.storeFailed, "cannot open the database at \(path): \(Self.fileInUseReason)")
+            throw HeraldError(.storeFailed, "cannot open \(name): \(Self.fileInUseReason)")
         } catch {
-            throw HeraldError(.storeFailed, "cannot open the database at \(path): \(error)")
+            throw HeraldError(.storeFailed, "cannot open \(name): \(error)")
         }
         let committer: GroupCommitter
         do {
             committer = try GroupCommitter(database: database, path: path, state: state, waiters: self.waiters, configuration: configuration)
         } catch {
             try? database.close()
-            throw HeraldError(.storeFailed, "cannot prepare the writer for \(path): \(error)")
+            throw HeraldError(.storeFailed, "cannot prepare the writer for \(name): \(error)")
         }
         self.committer = committer
         self.diskSpace = DiskSpaceGuard(
-            databasePath: path, minimum: configuration.minimumFreeDiskBytes,
+            databasePath: path ?? "", minimum: configuration.minimumFreeDiskBytes,
             fileSystemFreeSpace: configuration._fileSystemFreeSpace, logger: configuration.logger,
             onChange: { isRefusing in committer.setLowOnSpace(isRefusing) }
         )
@@ -230,8 +251,12 @@ public final class SQLiteBroker: MessageBroker, Service {
     public static func withBroker<T>(
         path: String, configuration: Configuration = Configuration(), _ body: (SQLiteBroker) async throws -> T
     ) async throws -> T {
-        let broker = try SQLiteBroker(path: path, configuration: configuration)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
+        try await Self.withRunning(try SQLiteBroker(path: path, configuration: configuration), body)
+    }
+
+    /// Runs `broker` for the duration of `body`, then closes it gracefully.
+    static func withRunning<T>(_ broker: SQLiteBroker, _ body: (SQLiteBroker) async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await broker.run() }
             do {
                 let result = try await body(broker)
@@ -420,7 +445,7 @@ public final class SQLiteBroker: MessageBroker, Service {
     /// Throws ``/HeraldCore/HeraldError/Code/insufficientStorage`` while the disk is below
     /// ``Configuration/minimumFreeDiskBytes``; `bytes` is roughly what the change adds.
     private func admitGrowth(by bytes: Int) async throws {
-        let path = self.path
+        guard let path = self.path else { return }
         try await self.diskSpace.admit(bytes) {
             try await self.committer.perform(readOnly: true) { try $0.spareBytes(databasePath: path) }
         }

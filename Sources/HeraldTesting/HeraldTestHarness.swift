@@ -4,8 +4,8 @@ public import HeraldCore
 public import HeraldSQLite
 import Synchronization
 
-/// A sandbox for testing your own handlers, aggregates, process managers and projections: a
-/// temporary SQLite store that reads a ``/HeraldCore/ManualBrokerClock``, helpers to send
+/// A sandbox for testing your own handlers, aggregates, process managers and projections: an
+/// in-memory SQLite store that reads a ``/HeraldCore/ManualBrokerClock``, helpers to send
 /// commands and publish events, processors that you run step by step, and accessors and
 /// expectations on what was sent, published and dead-lettered.
 ///
@@ -34,9 +34,24 @@ import Synchronization
 /// }
 /// ```
 ///
+/// The store is ``/HeraldSQLite/SQLiteBroker/inMemory(configuration:)`` by default: the embedded
+/// store with its whole contract except durability, with no file to create or delete.
+/// ``Storage/temporaryFile`` puts it in a file of a temporary directory instead, to look at with
+/// `sqlite3` after a failure, say.
+///
 /// The harness is `Sendable`; its methods may be called from any task, but a test normally
 /// drives it from one.
 public final class HeraldTestHarness: Sendable {
+    /// Where the harness keeps its store.
+    public enum Storage: Sendable, Hashable {
+        /// A new in-memory database (``/HeraldSQLite/SQLiteBroker/inMemory(configuration:)``),
+        /// discarded at ``HeraldTestHarness/shutdown()``. The default.
+        case memory
+        /// A database file in a new temporary directory (``HeraldTestHarness/directory``), deleted
+        /// at ``HeraldTestHarness/shutdown()``.
+        case temporaryFile
+    }
+
     /// A processor the harness drives, with the queue or subscription it reads.
     public struct RegisteredProcessor: Sendable {
         /// The queue or subscription the processor receives from.
@@ -56,45 +71,53 @@ public final class HeraldTestHarness: Sendable {
 
     /// The clock the store and every processor the harness builds read. Move it with ``advance(by:)``.
     public let clock: ManualBrokerClock
-    /// The store: a fresh SQLite database in ``directory``.
+    /// The store: a fresh SQLite database, in memory or in ``directory`` (see ``Storage``).
     public let broker: SQLiteBroker
     /// ``broker`` as the protocol the CQRS layer builds on, for code that takes any store.
     public var store: any TransactionalBroker { self.broker }
-    /// The temporary directory that holds the database; ``shutdown()`` deletes it.
-    public let directory: URL
+    /// The temporary directory that holds the database file with ``Storage/temporaryFile``
+    /// (``shutdown()`` deletes it); `nil` in memory.
+    public let directory: URL?
     private let state = Mutex(State())
 
-    /// Creates a harness with an empty store in a new temporary directory.
+    /// Creates a harness with an empty store.
     ///
-    /// - Parameter start: The wall-clock time the manual clock starts at.
+    /// - Parameters:
+    ///   - start: The wall-clock time the manual clock starts at.
+    ///   - storage: In memory (the default), or in a file of a new temporary directory.
     /// - Throws: ``/HeraldCore/HeraldError/Code/storeFailed`` when the store cannot be created.
-    public init(start: Date = HeraldTestHarness.defaultStart) throws {
+    public init(start: Date = HeraldTestHarness.defaultStart, storage: Storage = .memory) throws {
         let clock = ManualBrokerClock(start: start)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-harness-\(UUID().uuidString)")
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw HeraldError(.storeFailed, "cannot create the harness directory \(directory.path): \(error)")
-        }
+        let configuration = SQLiteBroker.Configuration(clock: clock)
         self.clock = clock
-        self.directory = directory
-        self.broker = try SQLiteBroker.running(
-            path: directory.appendingPathComponent("herald.sqlite").path,
-            configuration: SQLiteBroker.Configuration(clock: clock)
-        )
+        switch storage {
+        case .memory:
+            self.directory = nil
+            self.broker = try SQLiteBroker.runningInMemory(configuration: configuration)
+        case .temporaryFile:
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-harness-\(UUID().uuidString)")
+            do {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            } catch {
+                throw HeraldError(.storeFailed, "cannot create the harness directory \(directory.path): \(error)")
+            }
+            self.directory = directory
+            self.broker = try SQLiteBroker.running(path: directory.appendingPathComponent("herald.sqlite").path, configuration: configuration)
+        }
     }
 
     /// Creates a harness, runs `body` with it and shuts it down, also when `body` throws.
     ///
     /// - Parameters:
     ///   - start: The wall-clock time the manual clock starts at.
+    ///   - storage: In memory (the default), or in a file of a new temporary directory.
     ///   - body: The test.
     /// - Returns: What `body` returns.
     /// - Throws: What `body` throws, or ``/HeraldCore/HeraldError/Code/storeFailed`` when the store cannot be created.
     public static func run<T: Sendable>(
-        start: Date = HeraldTestHarness.defaultStart, _ body: (HeraldTestHarness) async throws -> T
+        start: Date = HeraldTestHarness.defaultStart, storage: Storage = .memory, _ body: (HeraldTestHarness) async throws -> T
     ) async throws -> T {
-        let harness = try HeraldTestHarness(start: start)
+        let harness = try HeraldTestHarness(start: start, storage: storage)
         do {
             let result = try await body(harness)
             await harness.shutdown()
@@ -105,8 +128,8 @@ public final class HeraldTestHarness: Sendable {
         }
     }
 
-    /// Stops the registered processors, closes the store and deletes ``directory``. Calling it
-    /// again does nothing.
+    /// Stops the registered processors, closes the store (which discards an in-memory one) and
+    /// deletes ``directory``, if any. Calling it again does nothing.
     public func shutdown() async {
         let processors = self.state.withLock { state -> [RegisteredProcessor]? in
             if state.isShutDown { return nil }
@@ -116,7 +139,7 @@ public final class HeraldTestHarness: Sendable {
         guard let processors else { return }
         for registered in processors { registered.processor.stop() }
         await self.broker.close()
-        try? FileManager.default.removeItem(at: self.directory)
+        if let directory = self.directory { try? FileManager.default.removeItem(at: directory) }
     }
 
     // MARK: Entities

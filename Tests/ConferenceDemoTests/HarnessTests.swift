@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCQRS
 import HeraldCore
+import HeraldSQLite
 import HeraldTesting
 import Synchronization
 import Testing
@@ -142,10 +143,24 @@ struct Step: Command {
     }
 
     @Test func shutdownDeletesTheStore() async throws {
-        let harness = try HeraldTestHarness()
-        #expect(FileManager.default.fileExists(atPath: harness.directory.path))
+        let harness = try HeraldTestHarness(storage: .temporaryFile)
+        let directory = try #require(harness.directory)
+        #expect(FileManager.default.fileExists(atPath: directory.path))
+        #expect(!harness.broker.isInMemory)
         await harness.shutdown()
         await harness.shutdown()
-        #expect(!FileManager.default.fileExists(atPath: harness.directory.path))
+        #expect(!FileManager.default.fileExists(atPath: directory.path))
+    }
+
+    /// The default store is in memory: no directory, no file, and the harness works the same on it
+    /// (every other test of this suite runs on it).
+    @Test func theDefaultStoreIsInMemory() async throws {
+        try await HeraldTestHarness.run { harness in
+            #expect(harness.directory == nil)
+            #expect(harness.broker.isInMemory)
+            let queue = try await harness.createQueue("q")
+            try await harness.send(Message(text: "hello"), to: queue)
+            #expect(try await harness.broker.counts(of: queue).active == 1)
+        }
     }
 }

@@ -99,6 +99,46 @@ import Testing
         #expect(processor.statistics.handled == 0)
     }
 
+    /// A `ProjectionRunner` is a `Service` too: in a group it keeps the projection caught up as
+    /// events are appended, and stops at graceful shutdown with every applied batch committed with
+    /// its checkpoint, so that a runner started later applies the rest, nothing twice.
+    @Test func aProjectionRunnerKeepsUpUntilGracefulShutdown() async throws {
+        struct Recording: Projection {
+            let name = "recording"
+            func apply(_ event: RecordedEvent, to transaction: inout BrokerTransaction) async throws {
+                // The inbox rejects a second application of the same position (a conflict).
+                transaction.recordInbox(handler: "recording", messageId: "\(event.position)")
+                transaction.write(Data(), collection: "applied", key: "\(event.position)", expectedVersion: 0)
+            }
+        }
+        try await SQLiteBroker.withInMemoryBroker { broker in
+            let events = EventStore(broker: broker, publishTo: nil)
+            let runner = ProjectionRunner(broker: broker, projection: Recording(), pollInterval: .milliseconds(20))
+            let group = Self.serviceGroup([runner])
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask { try await group.run() }
+                for index in 1...30 {
+                    try await events.append([OrderPlaced(orderId: "\(index)")], to: "order-\(index)", expectedVersion: .noStream)
+                }
+                let deadline = ContinuousClock.now + .seconds(20)
+                while try await runner.checkpoint() < 30 && ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                #expect(try await runner.checkpoint() == 30, "caught up while running")
+                await group.triggerGracefulShutdown()
+                let triggered = ContinuousClock.now
+                try await tasks.waitForAll()
+                #expect(ContinuousClock.now - triggered < .seconds(5), "a waiting runner stops at once")
+            }
+            // Appended after the stop: a later catch-up applies exactly these.
+            for index in 31...35 {
+                try await events.append([OrderPlaced(orderId: "\(index)")], to: "order-\(index)", expectedVersion: .noStream)
+            }
+            #expect(try await runner.catchUp() == 5)
+            #expect(try await broker.documents(in: "applied").count == 35)
+        }
+    }
+
     /// A group of `services`, with no signal handlers; a service that ignored graceful shutdown is
     /// cancelled after a while, so that a failing test ends.
     private static func serviceGroup(_ services: [any Service]) -> ServiceGroup {

@@ -85,3 +85,84 @@ private final class BrokerBox: Sendable {
         set { self.storage.withLock { $0 = newValue } }
     }
 }
+
+/// Runs the conformance suite against the in-memory store, `SQLiteBroker.inMemory()`, one fresh
+/// database per case. Its contents end with the broker, so the cases that close the broker and
+/// open its storage again (``ConformanceRequirement/durableStorage``) are excepted: the ones
+/// ``excepted`` names, no more, no fewer.
+@Suite("InMemoryConformanceTests")
+struct InMemoryConformanceTests {
+    /// The cases the in-memory store does not run: each checks what survives a restart.
+    static let excepted: Set<String> = [
+        "restart.lockedMessagesAreDeliveredAgain",
+        "restart.sequenceNumbersContinue",
+        "restart.scheduledDeferredAndDeadLettersSurvive",
+        "restart.entitiesSurvive",
+        "restart.sessionMessagesSurvive",
+        "duplicates.survivesReopen",
+        "sessions.stateGetSetSurvivesReopen",
+        "settlementRetries.rememberedAcrossRestart",
+        "transactions.surviveRestart",
+        "failStop.failedSyncIsNeverAcknowledged",
+    ]
+
+    /// Thrown by the context's `reopen`: an in-memory store has nothing to open again.
+    struct NoStorageToReopen: Error, CustomStringConvertible {
+        var description: String {
+            "the case reopened the storage: an in-memory store has none left once its broker closes (mark the case .durableStorage)"
+        }
+    }
+
+    @Test(arguments: BrokerConformance.casesWithout([.durableStorage]))
+    func conformance(_ testCase: ConformanceCase) async throws {
+        let reopened = try await Self.run(testCase)
+        #expect(!reopened, "\(testCase.name) reopened the storage without requiring .durableStorage")
+    }
+
+    @Test func theExceptedCasesAreTheDurableStorageCases() {
+        let requiring = Set(BrokerConformance.casesRequiring(.durableStorage).map(\.name))
+        #expect(requiring == Self.excepted)
+        let run = BrokerConformance.casesWithout([.durableStorage])
+        #expect(run.count + Self.excepted.count == BrokerConformance.cases.count)
+        #expect(run.allSatisfy { !Self.excepted.contains($0.name) })
+    }
+
+    /// The exception is no wider than it must be: every excepted case does reopen the storage
+    /// (it fails on the in-memory store exactly there, having passed what came before).
+    @Test(arguments: BrokerConformance.casesRequiring(.durableStorage))
+    func anExceptedCaseReopensTheStorage(_ testCase: ConformanceCase) async throws {
+        do {
+            let reopened = try await Self.run(testCase)
+            Issue.record("\(testCase.name) passed on the in-memory store (reopened: \(reopened)); it needs no exception")
+        } catch is NoStorageToReopen {
+            // What the exception is for.
+        }
+    }
+
+    /// Runs `testCase` on a fresh in-memory broker whose `reopen` throws ``NoStorageToReopen``;
+    /// returns whether the case called it.
+    private static func run(_ testCase: ConformanceCase) async throws -> Bool {
+        let clock = ManualBrokerClock()
+        let storage = StorageSwitch()
+        var configuration = SQLiteBroker.Configuration(clock: clock)
+        configuration._beforeCommit = { try storage.check() }
+        let broker = try SQLiteBroker.runningInMemory(configuration: configuration)
+        let reopened = Mutex(false)
+        let context = ConformanceContext(
+            broker: broker, clock: clock,
+            reopen: {
+                reopened.withLock { $0 = true }
+                throw NoStorageToReopen()
+            },
+            failStorage: { storage.fail() }
+        )
+        do {
+            try await testCase.run(context)
+        } catch {
+            await broker.close()
+            throw error
+        }
+        await broker.close()
+        return reopened.withLock { $0 }
+    }
+}
