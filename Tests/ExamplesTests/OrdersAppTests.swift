@@ -284,28 +284,16 @@ private struct StoreContents {
 
 /// An example executable started by a test, its output collected as it runs.
 private final class ExampleProcess: Sendable {
-    let process: Process
-    private let stdout: OutputCollector
-    private let stderr: OutputCollector
+    let process: ChildProcess
 
     init(_ name: String, environment: [String: String], in folder: URL) throws {
         let executable = try #require(HeraldExecutable.url(named: name), "the \(name) example is built with the tests (run `swift build`)")
-        let process = Process()
-        process.executableURL = executable
-        process.currentDirectoryURL = folder
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try ChildProcesses.run(process)
-        self.process = process
-        self.stdout = OutputCollector(reading: stdout.fileHandleForReading)
-        self.stderr = OutputCollector(reading: stderr.fileHandleForReading)
+        self.process = try ChildProcess(
+            executable, [], currentDirectory: folder, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
     }
 
-    var standardOutput: String { self.stdout.text }
-    var standardError: String { self.stderr.text }
+    var standardOutput: String { self.process.standardOutput }
+    var standardError: String { self.process.standardError }
     /// What it logged: swift-log's default handler writes to standard error (older versions, to
     /// standard output).
     var logLines: [Substring] { (self.standardError + "\n" + self.standardOutput).split(separator: "\n") }
@@ -333,25 +321,17 @@ private final class ExampleProcess: Sendable {
     }
 
     func signal(_ signal: Int32) {
-        kill(self.process.processIdentifier, signal)
+        self.process.signal(signal)
     }
 
     /// The exit status once the process exited normally, a negative signal number when a signal
     /// ended it, or `nil` when it still ran after `timeout` (it is then killed).
     func waitForExit(timeout: Duration) async -> Int32? {
-        let deadline = ContinuousClock.now + timeout
-        while self.process.isRunning && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
+        switch await self.process.waitForExit(timeout: timeout) {
+        case .exited(let status): status
+        case .signalled(let signal): -signal
+        case nil: nil
         }
-        guard !self.process.isRunning else {
-            kill(self.process.processIdentifier, SIGKILL)
-            self.process.waitUntilExit()
-            return nil
-        }
-        self.process.waitUntilExit()
-        // Let the collectors read what the process wrote last.
-        try? await Task.sleep(for: .milliseconds(100))
-        return self.process.terminationReason == .exit ? self.process.terminationStatus : -self.process.terminationStatus
     }
 }
 
