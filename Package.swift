@@ -303,6 +303,7 @@ let package = Package(
             dependencies: [
                 "HeraldAMQP",
                 "HeraldCore",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
