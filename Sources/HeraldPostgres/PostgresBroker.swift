@@ -1,3 +1,4 @@
+public import CoreMetrics
 import Foundation
 public import HeraldCore
 public import Logging
@@ -55,6 +56,9 @@ public final class PostgresBroker: TransactionalBroker, Service {
         public var startTimeout: Duration
         /// Called before each commit; a thrown error is treated as a failed commit (fault injection in tests).
         package var _beforeCommit: (@Sendable () throws -> Void)?
+        /// Where the broker's counters go (see the README's "Tracing, metrics and logs"); `nil`:
+        /// the factory `MetricsSystem.bootstrap` installed when the broker is created.
+        public var metricsFactory: (any MetricsFactory)?
 
         /// Creates a configuration.
         ///
@@ -90,6 +94,7 @@ public final class PostgresBroker: TransactionalBroker, Service {
     let connections: PooledConnections
     let waker: PostgresWaker
     let statistics: TableStatistics
+    let metrics: BrokerMetrics
     let lifecycle = Mutex(LifecycleStateMachine<CheckedContinuation<Void, Never>>())
     /// Ends ``run()``: yielded by ``close()``.
     let stopSignal = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -106,6 +111,7 @@ public final class PostgresBroker: TransactionalBroker, Service {
     public init(client: PostgresClient, configuration: Configuration = Configuration()) throws {
         try Self.validateSchema(configuration.schema)
         self.configuration = configuration
+        self.metrics = BrokerMetrics(factory: configuration.metricsFactory)
         self.tables = Tables(schema: configuration.schema)
         self.statements = PreparedStatements(tables: self.tables)
         self.lockClockBase = (configuration.clock.now().millisecondsSince1970, configuration.clock.monotonicNow())

@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Foundation
 import GRDB
 public import HeraldCore
@@ -66,6 +67,9 @@ public final class SQLiteBroker: MessageBroker, Service {
         /// How often a waiting receive looks again without a send to wake it (for expired locks
         /// and due schedules); tests that count transactions lengthen it.
         package var longPollInterval: Duration = .milliseconds(100)
+        /// Where the broker's counters go (see the README's "Tracing, metrics and logs"); `nil`:
+        /// the factory `MetricsSystem.bootstrap` installed when the broker is opened.
+        public var metricsFactory: (any MetricsFactory)?
 
         /// Creates a configuration.
         public init(clock: any BrokerClock = SystemBrokerClock(), logger: Logger = Logger(label: "herald.sqlite")) {
@@ -88,6 +92,7 @@ public final class SQLiteBroker: MessageBroker, Service {
     private let configuration: Configuration
     private let diskSpace: DiskSpaceGuard
     private let path: String
+    private let metrics: BrokerMetrics
 
     /// How often a waiting receive looks again even without a wake-up (lock expiries and
     /// scheduled times make messages visible without a commit to announce them).
@@ -105,6 +110,7 @@ public final class SQLiteBroker: MessageBroker, Service {
         let path = URL(fileURLWithPath: path).path
         self.configuration = configuration
         self.path = path
+        self.metrics = BrokerMetrics(factory: configuration.metricsFactory)
         var grdb = GRDB.Configuration()
         grdb.label = "herald"
         // The writer keeps a transaction open across accesses while the syncer works.
@@ -296,8 +302,12 @@ public final class SQLiteBroker: MessageBroker, Service {
 
     public func send(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt] {
         if messages.isEmpty { return [] }
-        try await self.admitGrowth(by: messages.reduce(0) { $0 + $1.body.count })
-        return try await self.committer.perform { try $0.send(messages, to: entity) }
+        let receipts = try await MessagingTracing.send(messages, to: entity) { messages in
+            try await self.admitGrowth(by: messages.reduce(0) { $0 + $1.body.count })
+            return try await self.committer.perform { try $0.send(messages, to: entity) }
+        }
+        self.metrics.sent(receipts, to: entity)
+        return receipts
     }
 
     public func cancelScheduled(_ sequenceNumbers: [Int64], in entity: EntityPath) async throws {
@@ -311,6 +321,16 @@ public final class SQLiteBroker: MessageBroker, Service {
     }
 
     public func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
+        let messages = try await MessagingTracing.receive(from: entity) {
+            try await self.receiveUntraced(from: entity, maxCount: maxCount, maxBytes: maxBytes, maxWaitTime: maxWaitTime, mode: mode)
+        }
+        self.metrics.consumed(messages, from: entity)
+        return messages
+    }
+
+    private func receiveUntraced(
+        from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode
+    ) async throws -> [ReceivedMessage] {
         try HeraldLimits.checkWaitTime(maxWaitTime)
         let deadline = ContinuousClock.now + maxWaitTime
         let attempt: @Sendable (StoreTransaction) throws -> [ReceivedMessage] = {
@@ -331,7 +351,11 @@ public final class SQLiteBroker: MessageBroker, Service {
     }
 
     public func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
-        try await self.committer.perform { try $0.receiveDeferred(from: entity, sequenceNumbers: sequenceNumbers) }
+        let messages = try await MessagingTracing.receive(from: entity) {
+            try await self.committer.perform { try $0.receiveDeferred(from: entity, sequenceNumbers: sequenceNumbers) }
+        }
+        self.metrics.consumed(messages, from: entity)
+        return messages
     }
 
     public func peek(_ entity: EntityPath, fromSequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage] {
@@ -342,28 +366,40 @@ public final class SQLiteBroker: MessageBroker, Service {
 
     @discardableResult
     public func complete(_ token: LockToken) async throws -> SettlementOutcome {
-        try await self.committer.perform { try $0.complete([token]) }
+        let outcome = try await MessagingTracing.settle("complete", token) { try await self.committer.perform { try $0.complete([token]) } }
+        self.metrics.settled(outcome, .completed, token.entity)
+        return outcome
     }
 
     @discardableResult
     public func complete(_ tokens: [LockToken]) async throws -> SettlementOutcome {
         if tokens.isEmpty { return .settled }
-        return try await self.committer.perform { try $0.complete(tokens) }
+        let outcome = try await self.committer.perform { try $0.complete(tokens) }
+        for token in tokens { self.metrics.settled(outcome, .completed, token.entity) }
+        return outcome
     }
 
     @discardableResult
     public func abandon(_ token: LockToken, delay: Duration?) async throws -> SettlementOutcome {
-        try await self.committer.perform { try $0.abandon(token, delay: delay) }
+        let outcome = try await MessagingTracing.settle("abandon", token) { try await self.committer.perform { try $0.abandon(token, delay: delay) } }
+        self.metrics.settled(outcome, .abandoned, token.entity)
+        return outcome
     }
 
     @discardableResult
     public func `defer`(_ token: LockToken) async throws -> SettlementOutcome {
-        try await self.committer.perform { try $0.deferMessage(token) }
+        let outcome = try await MessagingTracing.settle("defer", token) { try await self.committer.perform { try $0.deferMessage(token) } }
+        self.metrics.settled(outcome, .deferred, token.entity)
+        return outcome
     }
 
     @discardableResult
     public func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> SettlementOutcome {
-        try await self.committer.perform { try $0.deadLetter(token, reason: reason, description: description) }
+        let outcome = try await MessagingTracing.settle("dead_letter", token) {
+            try await self.committer.perform { try $0.deadLetter(token, reason: reason, description: description) }
+        }
+        self.metrics.settled(outcome, .deadLettered, token.entity)
+        return outcome
     }
 
     public func renewLock(_ token: LockToken) async throws -> Date {
@@ -383,9 +419,13 @@ public final class SQLiteBroker: MessageBroker, Service {
     }
 
     public func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage] {
-        try await self.waiting(for: session.entity, maxWaitTime: maxWaitTime, until: { !$0.isEmpty }) {
-            try await self.committer.perform { try $0.receive(from: session, maxCount: maxCount) }
+        let messages = try await MessagingTracing.receive(from: session.entity) {
+            try await self.waiting(for: session.entity, maxWaitTime: maxWaitTime, until: { !$0.isEmpty }) {
+                try await self.committer.perform { try $0.receive(from: session, maxCount: maxCount) }
+            }
         }
+        self.metrics.consumed(messages, from: session.entity)
+        return messages
     }
 
     public func sessionState(_ session: SessionLock) async throws -> Data? {
@@ -408,7 +448,9 @@ public final class SQLiteBroker: MessageBroker, Service {
 
     @discardableResult
     public func resubmit(_ token: LockToken) async throws -> SettlementOutcome {
-        try await self.committer.perform { try $0.resubmit(token) }
+        let outcome = try await MessagingTracing.settle("resubmit", token) { try await self.committer.perform { try $0.resubmit(token) } }
+        self.metrics.settled(outcome, .resubmitted, token.entity.origin)
+        return outcome
     }
 
     public func counts(of entity: EntityPath) async throws -> EntityCounts {
@@ -445,6 +487,12 @@ public final class SQLiteBroker: MessageBroker, Service {
 extension SQLiteBroker: TransactionalBroker {
     public func commit(_ transaction: BrokerTransaction) async throws -> TransactionReceipt {
         if transaction.isEmpty { return TransactionReceipt(sends: [], streamVersions: [:]) }
+        let receipt = try await MessagingTracing.commit(transaction) { try await self.commitUntraced($0) }
+        self.metrics.committed(transaction, receipt)
+        return receipt
+    }
+
+    private func commitUntraced(_ transaction: BrokerTransaction) async throws -> TransactionReceipt {
         // Settlements, cancellations, inbox records and document deletions do not grow the store.
         let growth =
             transaction.sends.reduce(0) { $0 + $1.message.body.count }
