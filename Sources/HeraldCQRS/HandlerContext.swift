@@ -26,13 +26,18 @@ public final class HandlerContext: Sendable {
     public let handlerName: String
     private let pending = Mutex(BrokerTransaction())
     private let processorLogger: Logger
+    private let tracer: (any Tracer)?
 
-    init(message: ReceivedMessage, store: any TransactionalBroker, clock: any BrokerClock, handlerName: String, logger: Logger) {
+    init(
+        message: ReceivedMessage, store: any TransactionalBroker, clock: any BrokerClock, handlerName: String, logger: Logger,
+        tracer: (any Tracer)?
+    ) {
         self.message = message
         self.store = store
         self.clock = clock
         self.handlerName = handlerName
         self.processorLogger = logger
+        self.tracer = tracer
     }
 
     /// The processor's logger with the message's metadata: `herald.message_id`,
@@ -68,7 +73,7 @@ public final class HandlerContext: Sendable {
         var message = try MessageCoding.message(
             for: command, correlationId: self.correlationId, causationId: self.causationId, sessionId: sessionId, scheduledAt: time
         )
-        Self.traceCreation(of: &message, to: queue)
+        self.traceCreation(of: &message, to: queue)
         self.pending.withLock { $0.send(message, to: queue) }
     }
 
@@ -84,7 +89,7 @@ public final class HandlerContext: Sendable {
             for: event, messageId: "\(self.causationId)/\(type(of: event).typeName)/\(key)",
             correlationId: self.correlationId, causationId: self.causationId, sessionId: sessionId
         )
-        Self.traceCreation(of: &message, to: topic)
+        self.traceCreation(of: &message, to: topic)
         self.pending.withLock { $0.send(message, to: topic) }
     }
 
@@ -92,7 +97,7 @@ public final class HandlerContext: Sendable {
     /// them to `topic` in the same commit.
     public func append(_ events: [any Event], to stream: String, expectedVersion: ExpectedVersion, publishTo topic: EntityPath?) throws {
         var data = try events.map { try MessageCoding.eventData(for: $0, correlationId: self.correlationId, causationId: self.causationId) }
-        if let topic, let tracer = MessagingTracing.tracer {
+        if let topic, let tracer = self.tracer {
             for index in data.indices {
                 let span = tracer.startSpan("create \(topic)", ofKind: .producer)
                 span.attributes.setMessaging(operation: "create", type: "create", entity: topic)
@@ -107,8 +112,8 @@ public final class HandlerContext: Sendable {
 
     /// With a tracer, records the creation of `message` for `destination` in a producer span and
     /// gives the message the span's trace context.
-    private static func traceCreation(of message: inout Message, to destination: EntityPath) {
-        guard let tracer = MessagingTracing.tracer else { return }
+    private func traceCreation(of message: inout Message, to destination: EntityPath) {
+        guard let tracer = self.tracer else { return }
         let span = tracer.startSpan("create \(destination)", ofKind: .producer)
         span.attributes.setMessaging(operation: "create", type: "create", entity: destination)
         span.attributes.setMessage(message)

@@ -9,7 +9,7 @@ extension MessageProcessor {
     /// the trace context the message carries (the span that created or sent it).
     func process(_ message: ReceivedMessage) async throws {
         guard message.lockToken != nil else { return }
-        guard let tracer = MessagingTracing.tracer else { return try await self.processUntraced(message) }
+        guard let tracer = self.tracer else { return try await self.processUntraced(message) }
         let parent = MessagingTracing.context(in: message.message.applicationProperties, tracer: tracer)
         try await MessagingTracing.withSpan("process \(self.source)", ofKind: .consumer, parent: parent, tracer: tracer) { span in
             span.attributes.setMessaging(operation: "process", type: "process", entity: self.source)
@@ -60,7 +60,8 @@ extension MessageProcessor {
             self.count { $0.duplicatesSuppressed += 1 }
             return
         }
-        let context = HandlerContext(message: message, store: self.broker, clock: self.clock, handlerName: entry.name, logger: self.logger)
+        let context = HandlerContext(
+            message: message, store: self.broker, clock: self.clock, handlerName: entry.name, logger: self.logger, tracer: self.tracer)
         let started = self.metrics.isEnabled ? ContinuousClock.now : nil
         do {
             if let lockedUntil = message.lockedUntil, !self.configuration.sessions {

@@ -4,6 +4,7 @@ public import HeraldCore
 public import Logging
 public import ServiceLifecycle
 import Synchronization
+public import Tracing
 
 /// Receives from a queue or subscription and dispatches each message to its handler.
 ///
@@ -61,6 +62,11 @@ public final class MessageProcessor: Service, Sendable {
         /// oldest message (``MessageProcessor/recordQueueMetrics()``); `nil`: never. Nothing is
         /// read from the store for it when no metrics backend is bootstrapped.
         public var queueMetricsInterval: Duration?
+        /// Where the processor's spans go (see the README's "Tracing, metrics and logs"): by default
+        /// the tracer in force when the configuration is made (bootstrapped, or bound with
+        /// `withTracer`); `nil` for none. With one, each message is processed in a span that
+        /// continues the trace the message carries, and what its handler sends carries the trace on.
+        public var tracer: (any Tracer)?
 
         /// Creates a configuration.
         public init(
@@ -77,6 +83,7 @@ public final class MessageProcessor: Service, Sendable {
             self.sequenceGate = sequenceGate
             self.metricsFactory = metricsFactory
             self.queueMetricsInterval = queueMetricsInterval
+            self.tracer = MessagingTracing.current
         }
     }
 
@@ -103,6 +110,7 @@ public final class MessageProcessor: Service, Sendable {
     let clock: any BrokerClock
     let logger: Logger
     let metrics: ProcessorMetrics
+    let tracer: (any Tracer)?
     /// Set once graceful shutdown (or ``stop()``) begins; never cleared.
     private let draining = Atomic<Bool>(false)
     private let stats = Mutex(Statistics())
@@ -123,6 +131,7 @@ public final class MessageProcessor: Service, Sendable {
         logger[metadataKey: "herald.processor"] = "\(configuration.name)"
         self.logger = logger
         self.metrics = ProcessorMetrics(source: source, name: configuration.name, factory: configuration.metricsFactory)
+        self.tracer = MessagingTracing.active(configuration.tracer)
     }
 
     /// What the processor has done so far.

@@ -8,7 +8,7 @@ extension HeraldClient {
     public func send(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt] {
         // As the stores do: an empty batch is acknowledged without touching the entity.
         if messages.isEmpty { return [] }
-        return try await MessagingTracing.send(messages, to: entity) { messages in
+        return try await MessagingTracing.send(messages, to: entity, tracer: self.tracer) { messages in
             try await self.sendUntraced(messages, to: entity)
         }
     }
@@ -36,7 +36,7 @@ extension HeraldClient {
     }
 
     private func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int?, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
-        try await MessagingTracing.receive(from: entity) {
+        try await MessagingTracing.receive(from: entity, tracer: self.tracer) {
             try await self.longPoll(maxWaitTime: maxWaitTime) { waitMs in
                 let request = ReceiveRequest(entity: WireEntity(entity), maxCount: maxCount, maxWaitMs: waitMs, mode: mode, maxBytes: maxBytes)
                 return try await self.messages(.receive, request, waiting: .milliseconds(waitMs))
@@ -45,7 +45,7 @@ extension HeraldClient {
     }
 
     public func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
-        try await MessagingTracing.receive(from: entity) {
+        try await MessagingTracing.receive(from: entity, tracer: self.tracer) {
             try await self.messages(.receiveDeferred, SequenceNumbersRequest(entity: WireEntity(entity), sequenceNumbers: sequenceNumbers))
         }
     }

@@ -7,7 +7,7 @@ import HeraldWire
 /// same guarantees as against an embedded one.
 extension HeraldClient: TransactionalBroker {
     public func commit(_ transaction: BrokerTransaction) async throws -> TransactionReceipt {
-        try await MessagingTracing.commit(transaction) { transaction in
+        try await MessagingTracing.commit(transaction, tracer: self.tracer) { transaction in
             let response: CommitResponse = try await self.fetch(.commit, body: CommitRequest(transaction))
             return response.receipt
         }

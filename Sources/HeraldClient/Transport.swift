@@ -81,7 +81,7 @@ extension HeraldClient {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(body)
         }
-        if !self.httpClientTraces, let tracer = MessagingTracing.tracer, let context = ServiceContext.current {
+        if let tracer = self.tracer, !self.httpClientTraces, let context = ServiceContext.current {
             // The server's span continues the caller's trace (W3C `traceparent` with swift-otel). An
             // HTTP client that traces does it itself, from its own span of the request.
             tracer.inject(context, into: &request.headers, using: HeadersInjector())

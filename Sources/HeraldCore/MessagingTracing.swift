@@ -3,10 +3,12 @@ package import Tracing
 /// The spans Herald's library layer emits, after the OpenTelemetry messaging semantic conventions,
 /// and the trace context that travels in application properties.
 ///
-/// Every entry point asks ``tracer`` first and does nothing more when no tracer is bootstrapped
-/// (`InstrumentationSystem`'s default, `NoOpTracer`): no span, no context, no property. Spans are
-/// made at the API of the brokers (send, receive, settle, commit), of the CQRS layer (the message a
-/// handler creates, the processing of a message) and of the HTTP server, never in a store's writer.
+/// Each component takes its tracer once, when its configuration is made (``current``, as
+/// AsyncHTTPClient does), and keeps `nil` when none is bootstrapped (`InstrumentationSystem`'s
+/// default, `NoOpTracer`): every entry point then costs a `nil` check, with no span, no context and
+/// no property. Spans are made at the API of the brokers (send, receive, settle, commit), of the
+/// CQRS layer (the message a handler creates, the processing of a message) and of the HTTP server,
+/// never in a store's writer.
 ///
 /// The trace context is whatever the bootstrapped tracer propagates (W3C `traceparent` and
 /// `tracestate` with swift-otel), written into the message's application properties when it is
@@ -15,11 +17,17 @@ package enum MessagingTracing {
     /// `messaging.system`.
     package static let system = "herald"
 
-    /// The tracer that spans go to, or `nil` when none is bootstrapped (or bound with `withTracer`).
-    @inlinable
-    package static var tracer: (any Tracer)? {
-        let tracer = InstrumentationSystem.tracer
-        return tracer is NoOpTracer ? nil : tracer
+    /// The tracer in force now, bootstrapped or bound to the task with `withTracer`; `nil` for the
+    /// no-op one. Looking it up costs hundreds of nanoseconds: components take it once, when their
+    /// configuration is made, not per operation.
+    package static var current: (any Tracer)? {
+        self.active(InstrumentationSystem.tracer)
+    }
+
+    /// `tracer`, or `nil` for none or the no-op one.
+    package static func active(_ tracer: (any Tracer)?) -> (any Tracer)? {
+        guard let tracer, !(tracer is NoOpTracer) else { return nil }
+        return tracer
     }
 
     // MARK: Trace context in application properties
@@ -65,9 +73,9 @@ package enum MessagingTracing {
     /// the span's context to each of `messages` that carries none; without a tracer, runs `body`.
     @inlinable
     package static func send<T>(
-        _ messages: [Message], to entity: EntityPath, _ body: ([Message]) async throws -> T
+        _ messages: [Message], to entity: EntityPath, tracer: (any Tracer)?, _ body: ([Message]) async throws -> T
     ) async throws -> T {
-        guard let tracer = self.tracer else { return try await body(messages) }
+        guard let tracer else { return try await body(messages) }
         return try await self.tracedSend(messages, to: entity, tracer: tracer, body)
     }
 
@@ -88,8 +96,10 @@ package enum MessagingTracing {
     /// sends or publishes, `settle` otherwise), having given the span's context to each message
     /// and published event that carries none; without a tracer, runs `body`.
     @inlinable
-    package static func commit<T>(_ transaction: BrokerTransaction, _ body: (BrokerTransaction) async throws -> T) async throws -> T {
-        guard let tracer = self.tracer else { return try await body(transaction) }
+    package static func commit<T>(
+        _ transaction: BrokerTransaction, tracer: (any Tracer)?, _ body: (BrokerTransaction) async throws -> T
+    ) async throws -> T {
+        guard let tracer else { return try await body(transaction) }
         return try await self.tracedCommit(transaction, tracer: tracer, body)
     }
 
@@ -117,8 +127,10 @@ package enum MessagingTracing {
     /// message's creation context. A receive that brings nothing leaves no span: an idle
     /// consumer's polls would otherwise fill the traces.
     @inlinable
-    package static func receive(from entity: EntityPath, _ body: () async throws -> [ReceivedMessage]) async throws -> [ReceivedMessage] {
-        guard let tracer = self.tracer else { return try await body() }
+    package static func receive(
+        from entity: EntityPath, tracer: (any Tracer)?, _ body: () async throws -> [ReceivedMessage]
+    ) async throws -> [ReceivedMessage] {
+        guard let tracer else { return try await body() }
         let start = DefaultTracerClock.now
         let messages = try await body()
         if !messages.isEmpty { self.recordReceive(messages, from: entity, start: start, tracer: tracer) }
@@ -146,8 +158,8 @@ package enum MessagingTracing {
     /// <destination>` (operation type `settle`; `operation` is `complete`, `abandon`, `defer`,
     /// `dead_letter` or `resubmit`); without a tracer, runs `body`.
     @inlinable
-    package static func settle<T>(_ operation: String, _ token: LockToken, _ body: () async throws -> T) async throws -> T {
-        guard let tracer = self.tracer else { return try await body() }
+    package static func settle<T>(_ operation: String, _ token: LockToken, tracer: (any Tracer)?, _ body: () async throws -> T) async throws -> T {
+        guard let tracer else { return try await body() }
         return try await self.withSpan("\(operation) \(token.entity)", ofKind: .client, tracer: tracer) { span in
             span.attributes.setMessaging(operation: operation, type: "settle", entity: token.entity)
             span.attributes[MessagingAttribute.heraldSequenceNumber] = token.sequenceNumber

@@ -48,7 +48,7 @@ extension PostgresBroker {
 
     public func send(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt] {
         if messages.isEmpty { return [] }
-        let receipts = try await MessagingTracing.send(messages, to: entity) { try await self.sendUntraced($0, to: entity) }
+        let receipts = try await MessagingTracing.send(messages, to: entity, tracer: self.tracer) { try await self.sendUntraced($0, to: entity) }
         self.metrics.sent(receipts, to: entity)
         return receipts
     }
@@ -94,7 +94,7 @@ extension PostgresBroker {
     }
 
     public func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
-        let messages = try await MessagingTracing.receive(from: entity) {
+        let messages = try await MessagingTracing.receive(from: entity, tracer: self.tracer) {
             try await self.receiveUntraced(from: entity, maxCount: maxCount, maxBytes: maxBytes, maxWaitTime: maxWaitTime, mode: mode)
         }
         self.metrics.consumed(messages, from: entity)
@@ -117,7 +117,7 @@ extension PostgresBroker {
     }
 
     public func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
-        let messages = try await MessagingTracing.receive(from: entity) {
+        let messages = try await MessagingTracing.receive(from: entity, tracer: self.tracer) {
             let outcome = try await self.perform("receiveDeferred") { try await $0.receiveDeferred(from: entity, sequenceNumbers: sequenceNumbers) }
             self.announce(outcome.wake)
             return outcome.messages
@@ -134,7 +134,7 @@ extension PostgresBroker {
 
     @discardableResult
     public func complete(_ token: LockToken) async throws -> SettlementOutcome {
-        try await MessagingTracing.settle("complete", token) { try await self.complete([token]) }
+        try await MessagingTracing.settle("complete", token, tracer: self.tracer) { try await self.complete([token]) }
     }
 
     @discardableResult
@@ -169,7 +169,7 @@ extension PostgresBroker {
 
     @discardableResult
     public func abandon(_ token: LockToken, delay: Duration?) async throws -> SettlementOutcome {
-        let (outcome, wake) = try await MessagingTracing.settle("abandon", token) {
+        let (outcome, wake) = try await MessagingTracing.settle("abandon", token, tracer: self.tracer) {
             try await self.perform("abandon") { try await $0.abandon(token, delay: delay) }
         }
         self.locks.settled([token])
@@ -180,7 +180,7 @@ extension PostgresBroker {
 
     @discardableResult
     public func `defer`(_ token: LockToken) async throws -> SettlementOutcome {
-        let outcome = try await MessagingTracing.settle("defer", token) { try await self.perform("defer") { try await $0.deferMessage(token) } }
+        let outcome = try await MessagingTracing.settle("defer", token, tracer: self.tracer) { try await self.perform("defer") { try await $0.deferMessage(token) } }
         self.locks.settled([token])
         self.metrics.settled(outcome, .deferred, token.entity)
         return outcome
@@ -188,7 +188,7 @@ extension PostgresBroker {
 
     @discardableResult
     public func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> SettlementOutcome {
-        let (outcome, wake) = try await MessagingTracing.settle("dead_letter", token) {
+        let (outcome, wake) = try await MessagingTracing.settle("dead_letter", token, tracer: self.tracer) {
             try await self.perform("deadLetter") { try await $0.deadLetter(token, reason: reason, description: description) }
         }
         self.locks.settled([token])
@@ -220,7 +220,7 @@ extension PostgresBroker {
     }
 
     public func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage] {
-        let messages = try await MessagingTracing.receive(from: session.entity) {
+        let messages = try await MessagingTracing.receive(from: session.entity, tracer: self.tracer) {
             try await self.waiting(
                 for: { try await self.perform("receive", write: false, transaction: false) { try await $0.waitKey(session.entity) } },
                 maxWaitTime: maxWaitTime, until: { !$0.isEmpty }
@@ -256,7 +256,7 @@ extension PostgresBroker {
 
     @discardableResult
     public func resubmit(_ token: LockToken) async throws -> SettlementOutcome {
-        let (outcome, wake) = try await MessagingTracing.settle("resubmit", token) { try await self.perform("resubmit") { try await $0.resubmit(token) } }
+        let (outcome, wake) = try await MessagingTracing.settle("resubmit", token, tracer: self.tracer) { try await self.perform("resubmit") { try await $0.resubmit(token) } }
         self.locks.settled([token])
         self.announce(wake)
         self.metrics.settled(outcome, .resubmitted, token.entity.origin)
@@ -273,7 +273,7 @@ extension PostgresBroker {
 extension PostgresBroker {
     public func commit(_ transaction: BrokerTransaction) async throws -> TransactionReceipt {
         if transaction.isEmpty { return TransactionReceipt(sends: [], streamVersions: [:]) }
-        let (receipt, wake) = try await MessagingTracing.commit(transaction) { transaction in
+        let (receipt, wake) = try await MessagingTracing.commit(transaction, tracer: self.tracer) { transaction in
             try await self.perform("commit") { try await $0.commit(transaction) }
         }
         self.locks.settled(transaction.completions)

@@ -6,6 +6,7 @@ public import Logging
 import NIOCore
 public import Prometheus
 public import ServiceLifecycle
+public import Tracing
 
 /// The broker over HTTP: the API `openapi.yaml` describes, on Hummingbird 2, with shared access
 /// keys, Prometheus metrics and graceful shutdown.
@@ -74,6 +75,10 @@ public struct HeraldHTTPServer: Service {
         /// registry to the broker (its configuration's `metricsFactory`) and to the processors of
         /// the process, and their `messaging_*` metrics are served beside them.
         public var metricsRegistry: PrometheusCollectorRegistry
+        /// Where the server's spans go (see the README's "Tracing, metrics and logs"): by default the
+        /// tracer in force when the configuration is made; `nil` for none. With one, each request is
+        /// answered in a server span that continues the request's `traceparent`.
+        public var tracer: (any Tracer)?
 
         /// Creates a configuration.
         ///
@@ -123,6 +128,7 @@ public struct HeraldHTTPServer: Service {
             self.metricsArePublic = metricsArePublic
             self.onServerRunning = onServerRunning
             self.metricsRegistry = PrometheusCollectorRegistry()
+            self.tracer = MessagingTracing.current
         }
 
         /// Descriptors kept for everything but connections: the store's files (SQLite's database
@@ -242,7 +248,7 @@ public struct HeraldHTTPServer: Service {
         frameworkLogger.logLevel = max(logger.logLevel, .notice)
         let maxConnections = configuration.effectiveMaxConnections
         let application = Application(
-            responder: TracingResponder(base: responder, routes: RouteTable()),
+            responder: TracingResponder(base: responder, routes: RouteTable(), tracer: MessagingTracing.active(configuration.tracer)),
             server: .http1(
                 configuration: HTTP1Channel.Configuration(
                     additionalChannelHandlers: [ClientDepartureHandler(), RequestDeadlineHandler(timeout: TimeAmount(configuration.requestReadTimeout))],

@@ -14,9 +14,10 @@ struct TracingResponder<Base: HTTPResponder>: HTTPResponder where Base.Context =
 
     let base: Base
     let routes: RouteTable
+    let tracer: (any Tracer)?
 
     func respond(to request: Request, context: Context) async throws -> Response {
-        guard let tracer = MessagingTracing.tracer else { return try await self.base.respond(to: request, context: context) }
+        guard let tracer = self.tracer else { return try await self.base.respond(to: request, context: context) }
         var parent = ServiceContext.current ?? .topLevel
         tracer.extract(request.headers, into: &parent, using: FieldsExtractor())
         let method = request.method.rawValue

@@ -7,13 +7,15 @@ import InMemoryTracing
 import Testing
 import Tracing
 
-/// The spans of the library and the trace context its messages carry, with an in-memory tracer
-/// bound to each test's task (`withTracer`), so that tests running at once do not mix their spans.
+/// The spans of the library and the trace context its messages carry, with an in-memory tracer of
+/// each test's own (given in the configurations, or bound to the test's task with `withTracer` when
+/// they are made), so that tests running at once do not mix their spans.
 @Suite struct TracingTests {
     /// A test's span, the command it sends, the handler that handles it and the command that
     /// handler sends, and that command's handling: parent and child all the way.
     @Test func aHandlerContinuesTheTraceOfTheMessageItHandles() async throws {
-        let store = try Store()
+        let tracer = TraceRecorder()
+        let store = try Store { $0.tracer = tracer }
         defer { Task { await store.close() } }
         let broker = store.broker
         try await broker.createQueue("in")
@@ -22,17 +24,14 @@ import Tracing
         handlers.on(Step.self) { command, context in
             if command.step == 1 { try context.send(Step(commandId: "second", step: 2), to: .queue("out")) }
         }
-        let tracer = TraceRecorder()
-        try await withTracer(tracer) {
-            _ = try await withSpan("test") { _ in
-                try await CommandBus(broker: broker).send(Step(commandId: "first", step: 1), to: .queue("in"))
-            }
-            let sent = try await broker.peek(.queue("in"), fromSequenceNumber: 0, maxCount: 1)
-            let traceparent = sent.first?.message.applicationProperties["traceparent"]?.description ?? ""
-            #expect(traceparent.hasPrefix("00-") && traceparent.count == 55, "the W3C trace context travels in the message's properties")
-            try await store.processor(.queue("in"), handlers).processAvailable()
-            try await store.processor(.queue("out"), handlers).processAvailable()
+        try await tracer.withSpan("test") { _ in
+            try await CommandBus(broker: broker).send(Step(commandId: "first", step: 1), to: .queue("in"))
         }
+        let sent = try await broker.peek(.queue("in"), fromSequenceNumber: 0, maxCount: 1)
+        let traceparent = sent.first?.message.applicationProperties["traceparent"]?.description ?? ""
+        #expect(traceparent.hasPrefix("00-") && traceparent.count == 55, "the W3C trace context travels in the message's properties")
+        try await store.processor(.queue("in"), handlers) { $0.tracer = tracer }.processAvailable()
+        try await store.processor(.queue("out"), handlers) { $0.tracer = tracer }.processAvailable()
         let spans = tracer.finishedSpans
         let last = try #require(tracer.span(named: "process out"))
         #expect(
@@ -61,7 +60,9 @@ import Tracing
     /// the outbox), the process manager that handles the event and schedules a timeout, the
     /// timeout when it fires, and the command the timeout's handler sends.
     @Test func oneTraceFromACommandThroughEventsAndAProcessManagerToATimeoutAndOn() async throws {
-        let store = try Store()
+        // The store and the processors are made with the tracer bound: they take it by default.
+        let tracer = TraceRecorder()
+        let store = try withTracer(tracer) { try Store() }
         defer { Task { await store.close() } }
         let broker = store.broker
         try await broker.createQueue("orders")
@@ -92,7 +93,6 @@ import Tracing
             try context.send(ShipOrder(commandId: "ship-\(timeout.orderId)", orderId: timeout.orderId), to: .queue("orders"))
             try context.save(process)
         }
-        let tracer = TraceRecorder()
         try await withTracer(tracer) {
             try await CommandBus(broker: broker).send(PlaceOrder(commandId: "place-9", orderId: "9"), to: .queue("orders"))
             try await store.processor(.queue("orders"), orders).processAvailable()
@@ -147,12 +147,10 @@ import Tracing
     }
 
     @Test func aSpanEndsInErrorWhenTheOperationFails() async throws {
-        let store = try Store()
-        defer { Task { await store.close() } }
         let tracer = TraceRecorder()
-        _ = await withTracer(tracer) {
-            await #expect(throws: HeraldError.self) { try await store.broker.send(Message(text: "x"), to: .queue("missing")) }
-        }
+        let store = try Store { $0.tracer = tracer }
+        defer { Task { await store.close() } }
+        await #expect(throws: HeraldError.self) { try await store.broker.send(Message(text: "x"), to: .queue("missing")) }
         let send = try #require(tracer.span(named: "send missing"))
         #expect(send.status?.code == .error)
         #expect(send.errors.count == 1)

@@ -89,6 +89,32 @@ import Tracing
         #expect(serverSpan.attributes["http.response.status_code"]?.toSpanAttribute() == .int64(200))
     }
 
+    /// An appended event's application properties (its trace context) cross the HTTP API in a
+    /// transaction and reach the message it is published as; the stored event is without them.
+    @Test func anEventsPropertiesCrossTheHTTPAPIIntoThePublishedMessage() async throws {
+        try await ServerHarness.withServer { server in
+            try await server.broker.createTopic("events")
+            try await server.broker.createSubscription("all", topic: "events")
+            let httpClient = HeraldClient.makeHTTPClient()
+            do {
+                let client = try HeraldClient(baseURL: "http://127.0.0.1:\(server.port)", httpClient: httpClient)
+                var transaction = BrokerTransaction()
+                let traceparent = PropertyValue.string("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+                transaction.append(
+                    [EventData(type: "E", data: Data("{}".utf8), applicationProperties: ["traceparent": traceparent])], to: "s",
+                    expectedVersion: .noStream, publishTo: .topic("events"))
+                _ = try await client.commit(transaction)
+                let published = try await server.broker.peek(.subscription("all", of: "events"), fromSequenceNumber: 0, maxCount: 1)
+                #expect(published.first?.message.applicationProperties == ["traceparent": traceparent, "stream": .string("s"), "version": .int(1)])
+                #expect(try await client.readStream("s", from: 1, maxCount: 1).first?.event.applicationProperties == [:], "not stored with the event")
+            } catch {
+                try await httpClient.shutdown()
+                throw error
+            }
+            try await httpClient.shutdown()
+        }
+    }
+
     /// `herald serve` renders its store's `messaging_*` metrics at `GET /metrics`, beside its own.
     @Test func heraldServeExportsTheStoresMetrics() async throws {
         let served = try await HostileClientTests.serve()
