@@ -28,7 +28,9 @@ extension HeraldClient {
 
     @discardableResult
     public func `defer`(_ token: LockToken) async throws -> SettlementOutcome {
-        try await MessagingTracing.settle("defer", token, tracer: self.tracer) { try await self.settle(.deferMessage, body: LockRequest(lockToken: WireLockToken.encode(token))) }
+        try await MessagingTracing.settle("defer", token, tracer: self.tracer) {
+            try await self.settle(.deferMessage, body: LockRequest(lockToken: WireLockToken.encode(token)))
+        }
     }
 
     @discardableResult
@@ -45,7 +47,9 @@ extension HeraldClient {
 
     @discardableResult
     public func resubmit(_ token: LockToken) async throws -> SettlementOutcome {
-        try await MessagingTracing.settle("resubmit", token, tracer: self.tracer) { try await self.settle(.resubmit, body: LockRequest(lockToken: WireLockToken.encode(token))) }
+        try await MessagingTracing.settle("resubmit", token, tracer: self.tracer) {
+            try await self.settle(.resubmit, body: LockRequest(lockToken: WireLockToken.encode(token)))
+        }
     }
 
     /// A settlement's answer: 204 for a first settlement, 200 with `{"alreadySettled": true}` for

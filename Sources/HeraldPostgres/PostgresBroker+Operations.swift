@@ -180,7 +180,9 @@ extension PostgresBroker {
 
     @discardableResult
     public func `defer`(_ token: LockToken) async throws -> SettlementOutcome {
-        let outcome = try await MessagingTracing.settle("defer", token, tracer: self.tracer) { try await self.perform("defer") { try await $0.deferMessage(token) } }
+        let outcome = try await MessagingTracing.settle("defer", token, tracer: self.tracer) {
+            try await self.perform("defer") { try await $0.deferMessage(token) }
+        }
         self.locks.settled([token])
         self.metrics.settled(outcome, .deferred, token.entity)
         return outcome
@@ -256,7 +258,9 @@ extension PostgresBroker {
 
     @discardableResult
     public func resubmit(_ token: LockToken) async throws -> SettlementOutcome {
-        let (outcome, wake) = try await MessagingTracing.settle("resubmit", token, tracer: self.tracer) { try await self.perform("resubmit") { try await $0.resubmit(token) } }
+        let (outcome, wake) = try await MessagingTracing.settle("resubmit", token, tracer: self.tracer) {
+            try await self.perform("resubmit") { try await $0.resubmit(token) }
+        }
         self.locks.settled([token])
         self.announce(wake)
         self.metrics.settled(outcome, .resubmitted, token.entity.origin)

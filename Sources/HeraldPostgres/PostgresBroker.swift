@@ -4,8 +4,8 @@ public import HeraldCore
 public import Logging
 public import PostgresNIO
 public import ServiceLifecycle
-public import Tracing
 import Synchronization
+public import Tracing
 
 /// The scale-out broker: any number of processes, on any number of hosts, share one PostgreSQL
 /// database and compete for the same queues with the guarantees of GUARANTEES.md §4.

@@ -374,7 +374,9 @@ public final class SQLiteBroker: MessageBroker, Service {
 
     @discardableResult
     public func complete(_ token: LockToken) async throws -> SettlementOutcome {
-        let outcome = try await MessagingTracing.settle("complete", token, tracer: self.tracer) { try await self.committer.perform { try $0.complete([token]) } }
+        let outcome = try await MessagingTracing.settle("complete", token, tracer: self.tracer) {
+            try await self.committer.perform { try $0.complete([token]) }
+        }
         self.metrics.settled(outcome, .completed, token.entity)
         return outcome
     }
@@ -389,7 +391,9 @@ public final class SQLiteBroker: MessageBroker, Service {
 
     @discardableResult
     public func abandon(_ token: LockToken, delay: Duration?) async throws -> SettlementOutcome {
-        let outcome = try await MessagingTracing.settle("abandon", token, tracer: self.tracer) { try await self.committer.perform { try $0.abandon(token, delay: delay) } }
+        let outcome = try await MessagingTracing.settle("abandon", token, tracer: self.tracer) {
+            try await self.committer.perform { try $0.abandon(token, delay: delay) }
+        }
         self.metrics.settled(outcome, .abandoned, token.entity)
         return outcome
     }
