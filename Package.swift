@@ -145,8 +145,13 @@ let package = Package(
         ),
         .target(
             name: "HeraldTesting",
+            dependencies: ["HeraldCore", "HeraldCQRS", "HeraldSQLite"],
+            swiftSettings: swiftSettings
+        ),
+        // The tests' tracer: an in-memory tracer that propagates `traceparent`.
+        .target(
+            name: "HeraldTracingTesting",
             dependencies: [
-                "HeraldCore", "HeraldCQRS", "HeraldSQLite",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
             ],
@@ -241,7 +246,7 @@ let package = Package(
         .testTarget(
             name: "HeraldCQRSTests",
             dependencies: [
-                "HeraldCore", "HeraldCQRS", "HeraldSQLite", "HeraldTesting",
+                "HeraldCore", "HeraldCQRS", "HeraldSQLite", "HeraldTesting", "HeraldTracingTesting",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
@@ -273,7 +278,7 @@ let package = Package(
             name: "HeraldServerTests",
             dependencies: [
                 "HeraldCore", "HeraldWire", "HeraldServer", "HeraldClient", "HeraldCLI", "HeraldSQLite", "HeraldConformance", "HeraldTestSupport",
-                "HeraldTesting",
+                "HeraldTracingTesting",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -293,7 +298,7 @@ let package = Package(
             name: "HeraldPostgresTests",
             dependencies: [
                 "HeraldCore", "HeraldPostgres", "HeraldPostgresTesting", "HeraldConformance", "HeraldTestSupport", "HeraldClient",
-                "HeraldTesting",
+                "HeraldTracingTesting",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
                 .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),

@@ -2,7 +2,7 @@ import Foundation
 import HeraldCQRS
 import HeraldCore
 import HeraldSQLite
-import HeraldTesting
+import HeraldTracingTesting
 import InMemoryTracing
 import Testing
 import Tracing

@@ -1,7 +1,7 @@
 import Foundation
 import HeraldCore
 import HeraldPostgres
-import HeraldTesting
+import HeraldTracingTesting
 import InMemoryTracing
 import MetricsTestKit
 import Testing

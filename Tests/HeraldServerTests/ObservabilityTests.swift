@@ -5,7 +5,7 @@ import HeraldClient
 import HeraldCore
 import HeraldSQLite
 import HeraldServer
-import HeraldTesting
+import HeraldTracingTesting
 import InMemoryTracing
 import Testing
 import Tracing
