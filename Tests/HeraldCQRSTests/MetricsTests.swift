@@ -87,6 +87,29 @@ import Testing
         #expect(abs(age - 42) < 0.01, "the oldest message waits since 42 s, not the scheduled one: \(age)")
     }
 
+    @Test(.timeLimit(.minutes(1))) func aRunningProcessorRecordsTheGaugesOnItsOwnAndStopsWithIt() async throws {
+        let metrics = TestMetrics()
+        let store = try Store()
+        defer { Task { await store.close() } }
+        try await store.broker.createQueue("in")
+        try await store.broker.send(Message(text: "waiting"), to: .queue("in"))
+        let processor = store.processor(.queue("in"), MessageHandlers()) {
+            $0.metricsFactory = metrics
+            $0.queueMetricsInterval = .milliseconds(10)
+            $0.maxWaitTime = .milliseconds(10)
+        }
+        let dimensions = [("messaging.system", "herald"), ("messaging.destination.name", "in"), ("messaging.consumer.group.name", "test")]
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await processor.run() }
+            try await waitUntil("the processor recorded the depth twice") {
+                let active = try? metrics.expectGauge("messaging.herald.queue.depth", dimensions + [("messaging.herald.message.state", "active")])
+                return (active?.values.count ?? 0) >= 2
+            }
+            processor.stop()
+            try await group.waitForAll()
+        }
+    }
+
     @Test func deadLetteringIsLoggedAtWarningWithItsReason() async throws {
         let store = try Store()
         defer { Task { await store.close() } }
