@@ -26,7 +26,7 @@ public final class HandlerContext: Sendable {
     public let handlerName: String
     private let pending = Mutex(BrokerTransaction())
     private let processorLogger: Logger
-    private let tracer: (any Tracer)?
+    let tracer: (any Tracer)?
 
     init(
         message: ReceivedMessage, store: any TransactionalBroker, clock: any BrokerClock, handlerName: String, logger: Logger,

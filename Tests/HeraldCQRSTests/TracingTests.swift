@@ -130,6 +130,37 @@ import Tracing
         #expect(pm.attributes["messaging.message.id"]?.toSpanAttribute() == .string("order-9@1"))
     }
 
+    /// A process manager's state keeps the trace context of the handling that saved it: a message
+    /// of another trace that continues the process links back to it.
+    @Test func aProcessContinuedInAnotherTraceLinksToTheOneThatSavedIt() async throws {
+        let tracer = TraceRecorder()
+        let store = try Store { $0.tracer = tracer }
+        defer { Task { await store.close() } }
+        let broker = store.broker
+        try await broker.createQueue("process")
+        var handlers = MessageHandlers()
+        handlers.on(ShipOrder.self) { command, context in
+            var process = try await context.loadProcess(Shipping.self, id: command.orderId)
+            process.state.waiting.toggle()
+            try context.save(process)
+        }
+        let processor = store.processor(.queue("process"), handlers) { $0.tracer = tracer }
+        let commands = CommandBus(broker: broker)
+        try await commands.send(ShipOrder(commandId: "first", orderId: "5"), to: .queue("process"))
+        try await processor.processAvailable()
+        let saved = try #require(try await broker.document("5", in: "process.shipping"))
+        #expect(try MessageCoding.decode(Shipping.self, from: saved.data).waiting, "the state still decodes")
+        let started = try #require(tracer.span(named: "process process"))
+        try await commands.send(ShipOrder(commandId: "second", orderId: "5"), to: .queue("process"))
+        try await processor.processAvailable()
+
+        let load = try #require(tracer.span(named: "load process shipping"))
+        let continued = try #require(tracer.finishedSpans.last { $0.operationName == "process process" })
+        #expect(load.parentSpanID == continued.spanID && load.traceID != started.traceID, "loaded in the second message's trace")
+        #expect(load.links.map { $0.context.inMemorySpanContext?.spanID } == [started.spanID], "linked to the handling that saved the process")
+        #expect(try await broker.document("5", in: "process.shipping").map { try MessageCoding.decode(Shipping.self, from: $0.data).waiting } == false)
+    }
+
     @Test func withoutATracerNothingIsAddedToMessages() async throws {
         let store = try Store()
         defer { Task { await store.close() } }
