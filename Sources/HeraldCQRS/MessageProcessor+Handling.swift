@@ -1,14 +1,29 @@
 import HeraldCore
 import Logging
+import Tracing
 
 // MARK: Handling one message
 
 extension MessageProcessor {
+    /// Handles `message`; with a tracer, in a consumer span `process <source>` whose parent is
+    /// the trace context the message carries (the span that created or sent it).
     func process(_ message: ReceivedMessage) async throws {
+        guard message.lockToken != nil else { return }
+        guard let tracer = self.tracer else { return try await self.processUntraced(message) }
+        let parent = MessagingTracing.context(in: message.message.applicationProperties, tracer: tracer)
+        try await MessagingTracing.withSpan("process \(self.source)", ofKind: .consumer, parent: parent, tracer: tracer) { span in
+            span.attributes.setMessaging(operation: "process", type: "process", entity: self.source)
+            span.attributes.setMessage(message)
+            span.attributes[MessagingAttribute.consumerGroup] = self.configuration.name
+            try await self.processUntraced(message)
+        }
+    }
+
+    private func processUntraced(_ message: ReceivedMessage) async throws {
         guard let token = message.lockToken else { return }
         guard let subject = message.message.subject, let entry = self.handlers.entries[subject] else {
             try await self.deadLetter(
-                token, reason: ProcessorDeadLetterReason.unknownMessageType, description: "no handler for '\(message.message.subject ?? "")'"
+                message, reason: ProcessorDeadLetterReason.unknownMessageType, description: "no handler for '\(message.message.subject ?? "")'"
             )
             return
         }
@@ -45,7 +60,9 @@ extension MessageProcessor {
             self.count { $0.duplicatesSuppressed += 1 }
             return
         }
-        let context = HandlerContext(message: message, store: self.broker, clock: self.clock, handlerName: entry.name)
+        let context = HandlerContext(
+            message: message, store: self.broker, clock: self.clock, handlerName: entry.name, logger: self.logger, tracer: self.tracer)
+        let started = self.metrics.isEnabled ? ContinuousClock.now : nil
         do {
             if let lockedUntil = message.lockedUntil, !self.configuration.sessions {
                 try await self.withLockRenewal(lockedUntil, lockedUntil: { $0 }, renew: { [broker] _ in try await broker.renewLock(token) }) {
@@ -55,10 +72,12 @@ extension MessageProcessor {
                 // A session message's lock is its session's, which the session's worker renews.
                 try await entry.run(message, context)
             }
+            if let started { self.metrics.handlerRan(for: ContinuousClock.now - started, error: nil) }
         } catch let error as UndecodableMessage {
-            try await self.deadLetter(token, reason: ProcessorDeadLetterReason.undecodableMessage, description: error.description)
+            try await self.deadLetter(message, reason: ProcessorDeadLetterReason.undecodableMessage, description: error.description)
             return
         } catch {
+            if let started { self.metrics.handlerRan(for: ContinuousClock.now - started, error: error) }
             try await self.failed(message, error)
             return
         }
@@ -97,18 +116,36 @@ extension MessageProcessor {
         guard let token = message.lockToken else { return }
         if message.deliveryCount >= self.configuration.retry.maxAttempts {
             try await self.deadLetter(
-                token, reason: ProcessorDeadLetterReason.handlerFailed, description: "\(message.deliveryCount) attempts; last: \(error)"
+                message, reason: ProcessorDeadLetterReason.handlerFailed, description: "\(message.deliveryCount) attempts; last: \(error)"
             )
             return
         }
-        self.logger.debug("handler failed; retrying", metadata: ["message": "\(message.message.messageId)", "error": "\(error)"])
+        self.logger.debug(
+            "handler failed; retrying",
+            metadata: ["herald.message_id": "\(message.message.messageId)", "herald.delivery_count": "\(message.deliveryCount)", "error": "\(error)"]
+        )
         try await self.settle { try await self.broker.abandon(token, delay: self.configuration.retry.delay(afterAttempt: message.deliveryCount)) }
         self.count { $0.retries += 1 }
     }
 
-    private func deadLetter(_ token: LockToken, reason: String, description: String) async throws {
-        try await self.settle { try await self.broker.deadLetter(token, reason: reason, description: String(description.prefix(1000))) }
+    private func deadLetter(_ message: ReceivedMessage, reason: String, description: String) async throws {
+        guard let token = message.lockToken else { return }
+        let description = String(description.prefix(1000))
+        try await self.settle { try await self.broker.deadLetter(token, reason: reason, description: description) }
         self.count { $0.deadLettered[reason, default: 0] += 1 }
+        self.logDeadLetter(message, reason: reason, description: description)
+    }
+
+    /// Logs at warning that the processor dead-lettered `message`: someone has to look at it.
+    func logDeadLetter(_ message: ReceivedMessage, reason: String, description: String) {
+        var metadata: Logger.Metadata = [
+            "herald.message_id": "\(message.message.messageId)", "herald.source": "\(self.source)",
+            "herald.dead_letter_reason": "\(reason)", "herald.dead_letter_description": "\(description)",
+            "herald.delivery_count": "\(message.deliveryCount)",
+        ]
+        if let subject = message.message.subject { metadata["herald.subject"] = "\(subject)" }
+        if let correlationId = message.message.correlationId { metadata["herald.correlation_id"] = "\(correlationId)" }
+        self.logger.warning("message dead-lettered: \(reason)", metadata: metadata)
     }
 
     /// Runs a settlement; a lost lock only means someone else will see the message again.

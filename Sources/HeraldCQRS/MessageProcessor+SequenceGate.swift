@@ -88,6 +88,9 @@ extension MessageProcessor {
             do {
                 _ = try await self.broker.commit(transaction)
                 self.count { $0.deadLettered[ProcessorDeadLetterReason.sequenceGapTimeout, default: 0] += held.count }
+                for message in held {
+                    self.logDeadLetter(message, reason: ProcessorDeadLetterReason.sequenceGapTimeout, description: expired.description(timeout: timeout))
+                }
             } catch let error as HeraldError where error.code == .concurrencyConflict || error.code == .lockLost {
                 for token in tokens { _ = try? await self.broker.abandon(token, delay: nil) }
             }

@@ -1,8 +1,10 @@
+public import CoreMetrics
 import Foundation
 public import HeraldCore
 public import Logging
 public import ServiceLifecycle
 import Synchronization
+public import Tracing
 
 /// Receives from a queue or subscription and dispatches each message to its handler.
 ///
@@ -53,11 +55,24 @@ public final class MessageProcessor: Service, Sendable {
         public var sessions: Bool
         /// Hold messages that are ahead of their sender's sequence for this long at most; `nil`: no reordering.
         public var sequenceGate: Duration?
+        /// Where the processor's metrics go (see the README's "Tracing, metrics and logs"); `nil`:
+        /// the factory `MetricsSystem.bootstrap` installed when the processor is created.
+        public var metricsFactory: (any MetricsFactory)?
+        /// How often ``MessageProcessor/run()`` records the source's depth and the age of its
+        /// oldest message (``MessageProcessor/recordQueueMetrics()``); `nil`: never. Nothing is
+        /// read from the store for it when no metrics backend is bootstrapped.
+        public var queueMetricsInterval: Duration?
+        /// Where the processor's spans go (see the README's "Tracing, metrics and logs"): by default
+        /// the tracer in force when the configuration is made (bootstrapped, or bound with
+        /// `withTracer`); `nil` for none. With one, each message is processed in a span that
+        /// continues the trace the message carries, and what its handler sends carries the trace on.
+        public var tracer: (any Tracer)?
 
         /// Creates a configuration.
         public init(
             name: String, maxConcurrency: Int = 4, receiveBatchSize: Int = 4, maxWaitTime: Duration = .milliseconds(500),
-            retry: RetryPolicy = RetryPolicy(), sessions: Bool = false, sequenceGate: Duration? = nil
+            retry: RetryPolicy = RetryPolicy(), sessions: Bool = false, sequenceGate: Duration? = nil,
+            metricsFactory: (any MetricsFactory)? = nil, queueMetricsInterval: Duration? = .seconds(10)
         ) {
             self.name = name
             self.maxConcurrency = maxConcurrency
@@ -66,6 +81,9 @@ public final class MessageProcessor: Service, Sendable {
             self.retry = retry
             self.sessions = sessions
             self.sequenceGate = sequenceGate
+            self.metricsFactory = metricsFactory
+            self.queueMetricsInterval = queueMetricsInterval
+            self.tracer = MessagingTracing.current
         }
     }
 
@@ -91,6 +109,8 @@ public final class MessageProcessor: Service, Sendable {
     let configuration: Configuration
     let clock: any BrokerClock
     let logger: Logger
+    let metrics: ProcessorMetrics
+    let tracer: (any Tracer)?
     /// Set once graceful shutdown (or ``stop()``) begins; never cleared.
     private let draining = Atomic<Bool>(false)
     private let stats = Mutex(Statistics())
@@ -110,6 +130,8 @@ public final class MessageProcessor: Service, Sendable {
         var logger = logger
         logger[metadataKey: "herald.processor"] = "\(configuration.name)"
         self.logger = logger
+        self.metrics = ProcessorMetrics(source: source, name: configuration.name, factory: configuration.metricsFactory)
+        self.tracer = MessagingTracing.active(configuration.tracer)
     }
 
     /// What the processor has done so far.
@@ -149,8 +171,21 @@ public final class MessageProcessor: Service, Sendable {
     }
 
     private func runWorkers() async throws {
+        let workers = max(1, self.configuration.maxConcurrency)
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<max(1, self.configuration.maxConcurrency) {
+            if let interval = self.configuration.queueMetricsInterval, self.metrics.isEnabled {
+                group.addTask {
+                    while !Task.isCancelled {
+                        do {
+                            try await self.recordQueueMetrics()
+                        } catch {
+                            self.logger.debug("recording the queue metrics failed", metadata: ["error": "\(error)"])
+                        }
+                        try? await Task.sleep(for: interval)
+                    }
+                }
+            }
+            for _ in 0..<workers {
                 group.addTask {
                     while !self.isDraining && !Task.isCancelled {
                         do {
@@ -164,8 +199,36 @@ public final class MessageProcessor: Service, Sendable {
                     }
                 }
             }
-            try await group.waitForAll()
+            // The workers end (or one throws); the metrics task, which never ends by itself, is cancelled.
+            for _ in 0..<workers { _ = try await group.next() }
+            group.cancelAll()
         }
+    }
+
+    /// Records the source's depth by state and the age of its oldest waiting message in the
+    /// gauges `messaging.herald.queue.depth` and `messaging.herald.queue.oldest_message.age`.
+    /// ``run()`` does it every ``Configuration/queueMetricsInterval``; without a metrics backend it
+    /// reads nothing.
+    public func recordQueueMetrics() async throws {
+        guard self.metrics.isEnabled else { return }
+        let counts = try await self.broker.counts(of: self.source)
+        var oldestAge = 0.0
+        if counts.active + counts.locked > 0 {
+            // The oldest message waiting is the first active one in sequence order; scheduled and
+            // deferred ones before it are skipped, a few pages at most.
+            let now = self.clock.now()
+            var from: Int64 = 0
+            pages: for _ in 0..<4 {
+                let page = try await self.broker.peek(self.source, fromSequenceNumber: from, maxCount: 100)
+                for message in page where message.state == .active && message.enqueuedTime <= now {
+                    oldestAge = now.timeIntervalSince(message.enqueuedTime)
+                    break pages
+                }
+                guard let last = page.last, page.count == 100 else { break }
+                from = last.sequenceNumber + 1
+            }
+        }
+        self.metrics.queue(counts, oldestAge: oldestAge)
     }
 
     /// Handles what is available now, one batch (or one session) at a time, until a receive
@@ -224,8 +287,17 @@ public final class MessageProcessor: Service, Sendable {
         }
     }
 
-    /// Changes the statistics.
+    /// Changes the statistics, and the metrics with them.
     func count(_ change: (inout Statistics) -> Void) {
-        self.stats.withLock { change(&$0) }
+        guard self.metrics.isEnabled else {
+            self.stats.withLock { change(&$0) }
+            return
+        }
+        let (before, after) = self.stats.withLock { statistics in
+            let before = statistics
+            change(&statistics)
+            return (before, statistics)
+        }
+        self.metrics.changed(from: before, to: after)
     }
 }

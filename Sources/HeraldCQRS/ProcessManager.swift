@@ -29,16 +29,24 @@ public struct ProcessInstance<State: ProcessManagerState>: Sendable {
 
 extension HandlerContext {
     /// Loads process `id`, or a new one.
+    ///
+    /// With a tracer, a span `load process <name>` links to the trace that last saved the process
+    /// (the process's state keeps that trace's context), so that a message of another trace that
+    /// continues the process points back to where it began.
     public func loadProcess<State: ProcessManagerState>(_ type: State.Type, id: String) async throws -> ProcessInstance<State> {
-        if let (state, version) = try await self.load(State.self, collection: "process.\(State.processName)", key: id) {
-            return ProcessInstance(id: id, state: state, version: version)
+        if let document = try await self.store.document(id, in: "process.\(State.processName)") {
+            if let tracer = self.tracer { self.traceLoad(of: State.processName, id: id, stored: document.data, tracer: tracer) }
+            return ProcessInstance(id: id, state: try MessageCoding.decode(State.self, from: document.data), version: document.version)
         }
         return ProcessInstance(id: id, state: State(id: id), version: 0)
     }
 
-    /// Saves the process with the handling's commit, if nobody saved it since it was loaded.
+    /// Saves the process with the handling's commit, if nobody saved it since it was loaded. With
+    /// a tracer, the state keeps the trace context of the handling that saved it.
     public func save<State: ProcessManagerState>(_ instance: ProcessInstance<State>) throws {
-        try self.save(instance.state, collection: "process.\(State.processName)", key: instance.id, expectedVersion: instance.version)
+        var data = try MessageCoding.encode(instance.state)
+        if let tracer = self.tracer { data = Self.keepingTraceContext(in: data, tracer: tracer) }
+        self.withTransaction { $0.write(data, collection: "process.\(State.processName)", key: instance.id, expectedVersion: instance.version) }
     }
 
     /// Schedules `command` to reach `queue` at `time`: a timeout. Cancel it with

@@ -7,7 +7,9 @@ extension HeraldClient {
 
     @discardableResult
     public func complete(_ token: LockToken) async throws -> SettlementOutcome {
-        return try await self.settle(.complete, body: CompleteRequest(lockTokens: [WireLockToken.encode(token)]))
+        try await MessagingTracing.settle("complete", token, tracer: self.tracer) {
+            try await self.settle(.complete, body: CompleteRequest(lockTokens: [WireLockToken.encode(token)]))
+        }
     }
 
     @discardableResult
@@ -19,17 +21,23 @@ extension HeraldClient {
 
     @discardableResult
     public func abandon(_ token: LockToken, delay: Duration?) async throws -> SettlementOutcome {
-        try await self.settle(.abandon, body: AbandonRequest(lockToken: WireLockToken.encode(token), delayMs: delay.map(\.milliseconds)))
+        try await MessagingTracing.settle("abandon", token, tracer: self.tracer) {
+            try await self.settle(.abandon, body: AbandonRequest(lockToken: WireLockToken.encode(token), delayMs: delay.map(\.milliseconds)))
+        }
     }
 
     @discardableResult
     public func `defer`(_ token: LockToken) async throws -> SettlementOutcome {
-        try await self.settle(.deferMessage, body: LockRequest(lockToken: WireLockToken.encode(token)))
+        try await MessagingTracing.settle("defer", token, tracer: self.tracer) {
+            try await self.settle(.deferMessage, body: LockRequest(lockToken: WireLockToken.encode(token)))
+        }
     }
 
     @discardableResult
     public func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> SettlementOutcome {
-        try await self.settle(.deadLetter, body: DeadLetterRequest(lockToken: WireLockToken.encode(token), reason: reason, description: description))
+        try await MessagingTracing.settle("dead_letter", token, tracer: self.tracer) {
+            try await self.settle(.deadLetter, body: DeadLetterRequest(lockToken: WireLockToken.encode(token), reason: reason, description: description))
+        }
     }
 
     public func renewLock(_ token: LockToken) async throws -> Date {
@@ -39,7 +47,9 @@ extension HeraldClient {
 
     @discardableResult
     public func resubmit(_ token: LockToken) async throws -> SettlementOutcome {
-        try await self.settle(.resubmit, body: LockRequest(lockToken: WireLockToken.encode(token)))
+        try await MessagingTracing.settle("resubmit", token, tracer: self.tracer) {
+            try await self.settle(.resubmit, body: LockRequest(lockToken: WireLockToken.encode(token)))
+        }
     }
 
     /// A settlement's answer: 204 for a first settlement, 200 with `{"alreadySettled": true}` for
@@ -63,9 +73,11 @@ extension HeraldClient {
     }
 
     public func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage] {
-        try await self.longPoll(maxWaitTime: maxWaitTime) { waitMs in
-            let request = SessionReceiveRequest(session: WireSessionLock(session), maxCount: maxCount, maxWaitMs: waitMs)
-            return try await self.messages(.receiveFromSession, request, waiting: .milliseconds(waitMs))
+        try await MessagingTracing.receive(from: session.entity, tracer: self.tracer) {
+            try await self.longPoll(maxWaitTime: maxWaitTime) { waitMs in
+                let request = SessionReceiveRequest(session: WireSessionLock(session), maxCount: maxCount, maxWaitMs: waitMs)
+                return try await self.messages(.receiveFromSession, request, waiting: .milliseconds(waitMs))
+            }
         }
     }
 

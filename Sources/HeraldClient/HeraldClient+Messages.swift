@@ -8,6 +8,12 @@ extension HeraldClient {
     public func send(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt] {
         // As the stores do: an empty batch is acknowledged without touching the entity.
         if messages.isEmpty { return [] }
+        return try await MessagingTracing.send(messages, to: entity, tracer: self.tracer) { messages in
+            try await self.sendUntraced(messages, to: entity)
+        }
+    }
+
+    private func sendUntraced(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt] {
         let response: SendResponse = try await self.fetch(.send, body: SendRequest(entity: WireEntity(entity), messages: messages.map(WireMessage.init)))
         guard response.receipts.count == messages.count else {
             throw HeraldClientError.malformedResponse("send: \(response.receipts.count) receipts for \(messages.count) messages")
@@ -30,14 +36,18 @@ extension HeraldClient {
     }
 
     private func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int?, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
-        try await self.longPoll(maxWaitTime: maxWaitTime) { waitMs in
-            let request = ReceiveRequest(entity: WireEntity(entity), maxCount: maxCount, maxWaitMs: waitMs, mode: mode, maxBytes: maxBytes)
-            return try await self.messages(.receive, request, waiting: .milliseconds(waitMs))
+        try await MessagingTracing.receive(from: entity, tracer: self.tracer) {
+            try await self.longPoll(maxWaitTime: maxWaitTime) { waitMs in
+                let request = ReceiveRequest(entity: WireEntity(entity), maxCount: maxCount, maxWaitMs: waitMs, mode: mode, maxBytes: maxBytes)
+                return try await self.messages(.receive, request, waiting: .milliseconds(waitMs))
+            }
         }
     }
 
     public func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
-        try await self.messages(.receiveDeferred, SequenceNumbersRequest(entity: WireEntity(entity), sequenceNumbers: sequenceNumbers))
+        try await MessagingTracing.receive(from: entity, tracer: self.tracer) {
+            try await self.messages(.receiveDeferred, SequenceNumbersRequest(entity: WireEntity(entity), sequenceNumbers: sequenceNumbers))
+        }
     }
 
     public func peek(_ entity: EntityPath, fromSequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage] {

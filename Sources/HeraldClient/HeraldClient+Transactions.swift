@@ -7,8 +7,10 @@ import HeraldWire
 /// same guarantees as against an embedded one.
 extension HeraldClient: TransactionalBroker {
     public func commit(_ transaction: BrokerTransaction) async throws -> TransactionReceipt {
-        let response: CommitResponse = try await self.fetch(.commit, body: CommitRequest(transaction))
-        return response.receipt
+        try await MessagingTracing.commit(transaction, tracer: self.tracer) { transaction in
+            let response: CommitResponse = try await self.fetch(.commit, body: CommitRequest(transaction))
+            return response.receipt
+        }
     }
 
     public func document(_ key: String, in collection: String) async throws -> VersionedDocument? {

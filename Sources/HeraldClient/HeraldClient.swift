@@ -2,6 +2,7 @@ public import AsyncHTTPClient
 public import Foundation
 public import HeraldCore
 public import Logging
+public import Tracing
 
 /// A ``/HeraldCore/MessageBroker`` that talks to a Herald server over its HTTP API.
 ///
@@ -38,6 +39,8 @@ public final class HeraldClient: MessageBroker {
     let requestTimeout: Duration
     /// Where requests are logged (at `trace` level).
     let logger: Logger
+    /// Where the client's spans go; `nil` for none.
+    let tracer: (any Tracer)?
 
     /// Creates a client of the server at `baseURL`.
     ///
@@ -47,10 +50,12 @@ public final class HeraldClient: MessageBroker {
     ///   - httpClient: The HTTP client to use. The caller keeps ownership (and shuts it down if it is not `.shared`).
     ///   - requestTimeout: How long a request may take, on top of the time it asks the server to wait.
     ///   - logger: Where requests are logged, at `trace` level.
+    ///   - tracer: Where the client's spans go (see the README's "Tracing, metrics and logs"): by
+    ///     default the tracer in force now (bootstrapped, or bound with `withTracer`); `nil` for none.
     /// - Throws: ``HeraldClientError/Code/invalidURL`` when `baseURL` is not an HTTP(S) URL with a host.
     public init(
         baseURL: URL, key: String? = nil, httpClient: HTTPClient = .shared, requestTimeout: Duration = .seconds(30),
-        logger: Logger = Logger(label: "herald.client")
+        logger: Logger = Logger(label: "herald.client"), tracer: (any Tracer)? = InstrumentationSystem.tracer
     ) throws(HeraldClientError) {
         guard let scheme = baseURL.scheme?.lowercased(), scheme == "http" || scheme == "https", baseURL.host != nil else {
             throw HeraldClientError.invalidURL(baseURL.absoluteString)
@@ -63,6 +68,7 @@ public final class HeraldClient: MessageBroker {
         self.httpClient = httpClient
         self.requestTimeout = requestTimeout
         self.logger = logger
+        self.tracer = MessagingTracing.active(tracer)
     }
 
     /// Creates a client of the server at `baseURL`, given as a string.
@@ -70,10 +76,10 @@ public final class HeraldClient: MessageBroker {
     /// - Throws: ``HeraldClientError/Code/invalidURL`` when `baseURL` is not an HTTP(S) URL with a host.
     public convenience init(
         baseURL: String, key: String? = nil, httpClient: HTTPClient = .shared, requestTimeout: Duration = .seconds(30),
-        logger: Logger = Logger(label: "herald.client")
+        logger: Logger = Logger(label: "herald.client"), tracer: (any Tracer)? = InstrumentationSystem.tracer
     ) throws(HeraldClientError) {
         guard let url = URL(string: baseURL) else { throw HeraldClientError.invalidURL(baseURL) }
-        try self.init(baseURL: url, key: key, httpClient: httpClient, requestTimeout: requestTimeout, logger: logger)
+        try self.init(baseURL: url, key: key, httpClient: httpClient, requestTimeout: requestTimeout, logger: logger, tracer: tracer)
     }
 
     /// An HTTP client suited to many concurrent long polls; the caller shuts it down with

@@ -5,6 +5,7 @@ import HeraldWire
 import Logging
 import NIOCore
 import NIOHTTP1
+import Tracing
 
 // One HTTP exchange per broker call: the URL from a ``WireRoute``, a JSON body, the key, and the
 // answer either decoded or turned into the error it stands for.
@@ -80,6 +81,11 @@ extension HeraldClient {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(body)
         }
+        if let tracer = self.tracer, !self.httpClientTraces, let context = ServiceContext.current {
+            // The server's span continues the caller's trace (W3C `traceparent` with swift-otel). An
+            // HTTP client that traces does it itself, from its own span of the request.
+            tracer.inject(context, into: &request.headers, using: HeadersInjector())
+        }
         let timeout = self.requestTimeout + max(waiting, .zero)
         self.logger.trace("request", metadata: ["operation": "\(route.operationId)", "url": "\(request.url)"])
         let status: Int
@@ -100,5 +106,21 @@ extension HeraldClient {
             throw error
         }
         return answer
+    }
+}
+
+extension HeraldClient {
+    /// Whether the HTTP client makes spans of its requests and writes their context into the
+    /// headers itself: it has a tracer (other than the no-op one) from when it was configured.
+    fileprivate var httpClientTraces: Bool {
+        guard let tracer = self.httpClient.tracer else { return false }
+        return !(tracer is NoOpTracer)
+    }
+}
+
+/// Writes the trace context into a request's headers.
+private struct HeadersInjector: Injector {
+    func inject(_ value: String, forKey key: String, into carrier: inout HTTPHeaders) {
+        carrier.replaceOrAdd(name: key, value: value)
     }
 }

@@ -66,7 +66,7 @@ public struct BrokerTransaction: Sendable {
     /// Received messages to defer or dead-letter.
     public private(set) var settlements: [Settlement] = []
     /// Messages to send, in order.
-    public private(set) var sends: [Send] = []
+    public internal(set) var sends: [Send] = []
     /// Scheduled messages to cancel.
     public private(set) var cancellations: [Cancellation] = []
     /// Documents to write.
@@ -75,7 +75,7 @@ public struct BrokerTransaction: Sendable {
     /// ``HeraldError/Code/alreadyProcessed`` if one is there already.
     public private(set) var inboxEntries: [InboxEntry] = []
     /// Events to append.
-    public private(set) var appends: [Append] = []
+    public internal(set) var appends: [Append] = []
 
     /// An empty transaction.
     public init() {}
@@ -223,25 +223,58 @@ public struct EventData: Sendable, Hashable, Codable {
     public var correlationId: String?
     /// The id of the message that caused the event.
     public var causationId: String?
+    /// Application properties of the message the event is published as, such as the trace
+    /// context of the span that appended it. They travel with the published message only: the
+    /// store keeps the event without them, and ``TransactionalBroker/readStream(_:from:maxCount:)``
+    /// reads it back without them.
+    public var applicationProperties: [String: PropertyValue]
 
     /// Creates an event.
-    public init(type: String, data: Data, correlationId: String? = nil, causationId: String? = nil) {
+    public init(
+        type: String, data: Data, correlationId: String? = nil, causationId: String? = nil, applicationProperties: [String: PropertyValue] = [:]
+    ) {
         self.type = type
         self.data = data
         self.correlationId = correlationId
         self.causationId = causationId
+        self.applicationProperties = applicationProperties
     }
 }
 
 extension EventData {
+    private enum CodingKeys: String, CodingKey { case type, data, correlationId, causationId, applicationProperties }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            type: try container.decode(String.self, forKey: .type), data: try container.decode(Data.self, forKey: .data),
+            correlationId: try container.decodeIfPresent(String.self, forKey: .correlationId),
+            causationId: try container.decodeIfPresent(String.self, forKey: .causationId),
+            applicationProperties: try container.decodeIfPresent([String: PropertyValue].self, forKey: .applicationProperties) ?? [:]
+        )
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.type, forKey: .type)
+        try container.encode(self.data, forKey: .data)
+        try container.encodeIfPresent(self.correlationId, forKey: .correlationId)
+        try container.encodeIfPresent(self.causationId, forKey: .causationId)
+        if !self.applicationProperties.isEmpty { try container.encode(self.applicationProperties, forKey: .applicationProperties) }
+    }
+
     /// The message an appended event is published as: id `stream@version`, the type as subject,
-    /// the stream and version as application properties.
+    /// the stream and version as application properties (beside the event's own
+    /// ``applicationProperties``).
     public func publishedMessage(stream: String, version: Int64) -> Message {
-        Message(
+        var properties = self.applicationProperties
+        properties["stream"] = .string(stream)
+        properties["version"] = .int(version)
+        return Message(
             messageId: RecordedEvent.messageId(stream: stream, version: version),
             body: self.data, contentType: "application/json", subject: self.type,
             correlationId: self.correlationId, causationId: self.causationId,
-            applicationProperties: ["stream": .string(stream), "version": .int(version)]
+            applicationProperties: properties
         )
     }
 }

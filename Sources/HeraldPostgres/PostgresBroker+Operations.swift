@@ -48,6 +48,12 @@ extension PostgresBroker {
 
     public func send(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt] {
         if messages.isEmpty { return [] }
+        let receipts = try await MessagingTracing.send(messages, to: entity, tracer: self.tracer) { try await self.sendUntraced($0, to: entity) }
+        self.metrics.sent(receipts, to: entity)
+        return receipts
+    }
+
+    private func sendUntraced(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt] {
         let plan: SendPlan
         if let cached = try Store.planSend(messages, to: entity, cache: self.cache) {
             plan = cached
@@ -88,6 +94,16 @@ extension PostgresBroker {
     }
 
     public func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
+        let messages = try await MessagingTracing.receive(from: entity, tracer: self.tracer) {
+            try await self.receiveUntraced(from: entity, maxCount: maxCount, maxBytes: maxBytes, maxWaitTime: maxWaitTime, mode: mode)
+        }
+        self.metrics.consumed(messages, from: entity)
+        return messages
+    }
+
+    private func receiveUntraced(
+        from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode
+    ) async throws -> [ReceivedMessage] {
         try await self.waiting(
             for: { try await self.perform("receive", write: false, transaction: false) { try await $0.waitKey(entity) } },
             maxWaitTime: maxWaitTime, until: { !$0.isEmpty }
@@ -101,9 +117,13 @@ extension PostgresBroker {
     }
 
     public func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
-        let outcome = try await self.perform("receiveDeferred") { try await $0.receiveDeferred(from: entity, sequenceNumbers: sequenceNumbers) }
-        self.announce(outcome.wake)
-        return outcome.messages
+        let messages = try await MessagingTracing.receive(from: entity, tracer: self.tracer) {
+            let outcome = try await self.perform("receiveDeferred") { try await $0.receiveDeferred(from: entity, sequenceNumbers: sequenceNumbers) }
+            self.announce(outcome.wake)
+            return outcome.messages
+        }
+        self.metrics.consumed(messages, from: entity)
+        return messages
     }
 
     public func peek(_ entity: EntityPath, fromSequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage] {
@@ -114,12 +134,18 @@ extension PostgresBroker {
 
     @discardableResult
     public func complete(_ token: LockToken) async throws -> SettlementOutcome {
-        try await self.complete([token])
+        try await MessagingTracing.settle("complete", token, tracer: self.tracer) { try await self.complete([token]) }
     }
 
     @discardableResult
     public func complete(_ tokens: [LockToken]) async throws -> SettlementOutcome {
         if tokens.isEmpty { return .settled }
+        let outcome = try await self.completeUntraced(tokens)
+        for token in tokens { self.metrics.settled(outcome, .completed, token.entity) }
+        return outcome
+    }
+
+    private func completeUntraced(_ tokens: [LockToken]) async throws -> SettlementOutcome {
         let fast: Bool
         if let entity = self.cache.entity(tokens[0].entity.entityKey), tokens[0].entity.kind == entity.path.kind {
             fast = Store.canCompleteInOneStatement(tokens, entity: entity)
@@ -143,24 +169,33 @@ extension PostgresBroker {
 
     @discardableResult
     public func abandon(_ token: LockToken, delay: Duration?) async throws -> SettlementOutcome {
-        let (outcome, wake) = try await self.perform("abandon") { try await $0.abandon(token, delay: delay) }
+        let (outcome, wake) = try await MessagingTracing.settle("abandon", token, tracer: self.tracer) {
+            try await self.perform("abandon") { try await $0.abandon(token, delay: delay) }
+        }
         self.locks.settled([token])
         self.announce(wake)
+        self.metrics.settled(outcome, .abandoned, token.entity)
         return outcome
     }
 
     @discardableResult
     public func `defer`(_ token: LockToken) async throws -> SettlementOutcome {
-        let outcome = try await self.perform("defer") { try await $0.deferMessage(token) }
+        let outcome = try await MessagingTracing.settle("defer", token, tracer: self.tracer) {
+            try await self.perform("defer") { try await $0.deferMessage(token) }
+        }
         self.locks.settled([token])
+        self.metrics.settled(outcome, .deferred, token.entity)
         return outcome
     }
 
     @discardableResult
     public func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> SettlementOutcome {
-        let (outcome, wake) = try await self.perform("deadLetter") { try await $0.deadLetter(token, reason: reason, description: description) }
+        let (outcome, wake) = try await MessagingTracing.settle("dead_letter", token, tracer: self.tracer) {
+            try await self.perform("deadLetter") { try await $0.deadLetter(token, reason: reason, description: description) }
+        }
         self.locks.settled([token])
         self.announce(wake)
+        self.metrics.settled(outcome, .deadLettered, token.entity)
         return outcome
     }
 
@@ -187,14 +222,18 @@ extension PostgresBroker {
     }
 
     public func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage] {
-        try await self.waiting(
-            for: { try await self.perform("receive", write: false, transaction: false) { try await $0.waitKey(session.entity) } },
-            maxWaitTime: maxWaitTime, until: { !$0.isEmpty }
-        ) {
-            let outcome = try await self.perform("receive") { try await $0.receive(from: session, maxCount: maxCount) }
-            self.announce(outcome.wake)
-            return outcome.messages
+        let messages = try await MessagingTracing.receive(from: session.entity, tracer: self.tracer) {
+            try await self.waiting(
+                for: { try await self.perform("receive", write: false, transaction: false) { try await $0.waitKey(session.entity) } },
+                maxWaitTime: maxWaitTime, until: { !$0.isEmpty }
+            ) {
+                let outcome = try await self.perform("receive") { try await $0.receive(from: session, maxCount: maxCount) }
+                self.announce(outcome.wake)
+                return outcome.messages
+            }
         }
+        self.metrics.consumed(messages, from: session.entity)
+        return messages
     }
 
     public func sessionState(_ session: SessionLock) async throws -> Data? {
@@ -219,9 +258,12 @@ extension PostgresBroker {
 
     @discardableResult
     public func resubmit(_ token: LockToken) async throws -> SettlementOutcome {
-        let (outcome, wake) = try await self.perform("resubmit") { try await $0.resubmit(token) }
+        let (outcome, wake) = try await MessagingTracing.settle("resubmit", token, tracer: self.tracer) {
+            try await self.perform("resubmit") { try await $0.resubmit(token) }
+        }
         self.locks.settled([token])
         self.announce(wake)
+        self.metrics.settled(outcome, .resubmitted, token.entity.origin)
         return outcome
     }
 
@@ -235,9 +277,12 @@ extension PostgresBroker {
 extension PostgresBroker {
     public func commit(_ transaction: BrokerTransaction) async throws -> TransactionReceipt {
         if transaction.isEmpty { return TransactionReceipt(sends: [], streamVersions: [:]) }
-        let (receipt, wake) = try await self.perform("commit") { try await $0.commit(transaction) }
+        let (receipt, wake) = try await MessagingTracing.commit(transaction, tracer: self.tracer) { transaction in
+            try await self.perform("commit") { try await $0.commit(transaction) }
+        }
         self.locks.settled(transaction.completions)
         self.announce(wake)
+        self.metrics.committed(transaction, receipt)
         return receipt
     }
 

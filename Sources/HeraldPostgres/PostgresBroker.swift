@@ -1,9 +1,11 @@
+public import CoreMetrics
 import Foundation
 public import HeraldCore
 public import Logging
 public import PostgresNIO
 public import ServiceLifecycle
 import Synchronization
+public import Tracing
 
 /// The scale-out broker: any number of processes, on any number of hosts, share one PostgreSQL
 /// database and compete for the same queues with the guarantees of GUARANTEES.md §4.
@@ -55,6 +57,13 @@ public final class PostgresBroker: TransactionalBroker, Service {
         public var startTimeout: Duration
         /// Called before each commit; a thrown error is treated as a failed commit (fault injection in tests).
         package var _beforeCommit: (@Sendable () throws -> Void)?
+        /// Where the broker's counters go (see the README's "Tracing, metrics and logs"); `nil`:
+        /// the factory `MetricsSystem.bootstrap` installed when the broker is created.
+        public var metricsFactory: (any MetricsFactory)?
+        /// Where the broker's spans go (see the README's "Tracing, metrics and logs"): by default the
+        /// tracer in force when the configuration is made (bootstrapped, or bound with `withTracer`);
+        /// `nil` for none. Without one, no span is made and nothing is added to messages.
+        public var tracer: (any Tracer)?
 
         /// Creates a configuration.
         ///
@@ -77,6 +86,7 @@ public final class PostgresBroker: TransactionalBroker, Service {
             self.connectionTimeout = connectionTimeout
             self.startTimeout = startTimeout
             self._beforeCommit = nil
+            self.tracer = MessagingTracing.current
         }
     }
 
@@ -90,6 +100,8 @@ public final class PostgresBroker: TransactionalBroker, Service {
     let connections: PooledConnections
     let waker: PostgresWaker
     let statistics: TableStatistics
+    let metrics: BrokerMetrics
+    let tracer: (any Tracer)?
     let lifecycle = Mutex(LifecycleStateMachine<CheckedContinuation<Void, Never>>())
     /// Ends ``run()``: yielded by ``close()``.
     let stopSignal = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -106,6 +118,8 @@ public final class PostgresBroker: TransactionalBroker, Service {
     public init(client: PostgresClient, configuration: Configuration = Configuration()) throws {
         try Self.validateSchema(configuration.schema)
         self.configuration = configuration
+        self.metrics = BrokerMetrics(factory: configuration.metricsFactory)
+        self.tracer = MessagingTracing.active(configuration.tracer)
         self.tables = Tables(schema: configuration.schema)
         self.statements = PreparedStatements(tables: self.tables)
         self.lockClockBase = (configuration.clock.now().millisecondsSince1970, configuration.clock.monotonicNow())

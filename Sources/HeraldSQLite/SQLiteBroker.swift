@@ -1,8 +1,10 @@
+public import CoreMetrics
 public import Foundation
 import GRDB
 public import HeraldCore
 public import Logging
 public import ServiceLifecycle
+public import Tracing
 
 /// The embedded broker: one SQLite file in WAL mode, every change fsynced before it is
 /// acknowledged, concurrent changes sharing one transaction and one fsync (group commit). SQLite
@@ -70,11 +72,19 @@ public final class SQLiteBroker: MessageBroker, Service {
         /// How often a waiting receive looks again without a send to wake it (for expired locks
         /// and due schedules); tests that count transactions lengthen it.
         package var longPollInterval: Duration = .milliseconds(100)
+        /// Where the broker's counters go (see the README's "Tracing, metrics and logs"); `nil`:
+        /// the factory `MetricsSystem.bootstrap` installed when the broker is opened.
+        public var metricsFactory: (any MetricsFactory)?
+        /// Where the broker's spans go (see the README's "Tracing, metrics and logs"): by default the
+        /// tracer in force when the configuration is made (bootstrapped, or bound with `withTracer`);
+        /// `nil` for none. Without one, no span is made and nothing is added to messages.
+        public var tracer: (any Tracer)?
 
         /// Creates a configuration.
         public init(clock: any BrokerClock = SystemBrokerClock(), logger: Logger = Logger(label: "herald.sqlite")) {
             self.clock = clock
             self.logger = logger
+            self.tracer = MessagingTracing.current
             self.minimumFreeDiskBytes = Self.defaultMinimumFreeDiskBytes
             self._fileSystemFreeSpace = nil
             self._beforeCommit = nil
@@ -93,6 +103,8 @@ public final class SQLiteBroker: MessageBroker, Service {
     private let diskSpace: DiskSpaceGuard
     /// The database file; `nil` in memory.
     let path: String?
+    private let metrics: BrokerMetrics
+    private let tracer: (any Tracer)?
 
     /// How often a waiting receive looks again even without a wake-up (lock expiries and
     /// scheduled times make messages visible without a commit to announce them).
@@ -119,6 +131,8 @@ public final class SQLiteBroker: MessageBroker, Service {
         let name = path.map { "the database at \($0)" } ?? "the in-memory database"
         self.configuration = configuration
         self.path = path
+        self.metrics = BrokerMetrics(factory: configuration.metricsFactory)
+        self.tracer = MessagingTracing.active(configuration.tracer)
         var grdb = GRDB.Configuration()
         grdb.label = "herald"
         // The writer keeps a transaction open across accesses while the syncer works.
@@ -321,8 +335,12 @@ public final class SQLiteBroker: MessageBroker, Service {
 
     public func send(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt] {
         if messages.isEmpty { return [] }
-        try await self.admitGrowth(by: messages.reduce(0) { $0 + $1.body.count })
-        return try await self.committer.perform { try $0.send(messages, to: entity) }
+        let receipts = try await MessagingTracing.send(messages, to: entity, tracer: self.tracer) { messages in
+            try await self.admitGrowth(by: messages.reduce(0) { $0 + $1.body.count })
+            return try await self.committer.perform { try $0.send(messages, to: entity) }
+        }
+        self.metrics.sent(receipts, to: entity)
+        return receipts
     }
 
     public func cancelScheduled(_ sequenceNumbers: [Int64], in entity: EntityPath) async throws {
@@ -336,6 +354,16 @@ public final class SQLiteBroker: MessageBroker, Service {
     }
 
     public func receive(from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode) async throws -> [ReceivedMessage] {
+        let messages = try await MessagingTracing.receive(from: entity, tracer: self.tracer) {
+            try await self.receiveUntraced(from: entity, maxCount: maxCount, maxBytes: maxBytes, maxWaitTime: maxWaitTime, mode: mode)
+        }
+        self.metrics.consumed(messages, from: entity)
+        return messages
+    }
+
+    private func receiveUntraced(
+        from entity: EntityPath, maxCount: Int, maxBytes: Int, maxWaitTime: Duration, mode: ReceiveMode
+    ) async throws -> [ReceivedMessage] {
         try HeraldLimits.checkWaitTime(maxWaitTime)
         let deadline = ContinuousClock.now + maxWaitTime
         let attempt: @Sendable (StoreTransaction) throws -> [ReceivedMessage] = {
@@ -356,7 +384,11 @@ public final class SQLiteBroker: MessageBroker, Service {
     }
 
     public func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
-        try await self.committer.perform { try $0.receiveDeferred(from: entity, sequenceNumbers: sequenceNumbers) }
+        let messages = try await MessagingTracing.receive(from: entity, tracer: self.tracer) {
+            try await self.committer.perform { try $0.receiveDeferred(from: entity, sequenceNumbers: sequenceNumbers) }
+        }
+        self.metrics.consumed(messages, from: entity)
+        return messages
     }
 
     public func peek(_ entity: EntityPath, fromSequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage] {
@@ -367,28 +399,44 @@ public final class SQLiteBroker: MessageBroker, Service {
 
     @discardableResult
     public func complete(_ token: LockToken) async throws -> SettlementOutcome {
-        try await self.committer.perform { try $0.complete([token]) }
+        let outcome = try await MessagingTracing.settle("complete", token, tracer: self.tracer) {
+            try await self.committer.perform { try $0.complete([token]) }
+        }
+        self.metrics.settled(outcome, .completed, token.entity)
+        return outcome
     }
 
     @discardableResult
     public func complete(_ tokens: [LockToken]) async throws -> SettlementOutcome {
         if tokens.isEmpty { return .settled }
-        return try await self.committer.perform { try $0.complete(tokens) }
+        let outcome = try await self.committer.perform { try $0.complete(tokens) }
+        for token in tokens { self.metrics.settled(outcome, .completed, token.entity) }
+        return outcome
     }
 
     @discardableResult
     public func abandon(_ token: LockToken, delay: Duration?) async throws -> SettlementOutcome {
-        try await self.committer.perform { try $0.abandon(token, delay: delay) }
+        let outcome = try await MessagingTracing.settle("abandon", token, tracer: self.tracer) {
+            try await self.committer.perform { try $0.abandon(token, delay: delay) }
+        }
+        self.metrics.settled(outcome, .abandoned, token.entity)
+        return outcome
     }
 
     @discardableResult
     public func `defer`(_ token: LockToken) async throws -> SettlementOutcome {
-        try await self.committer.perform { try $0.deferMessage(token) }
+        let outcome = try await MessagingTracing.settle("defer", token, tracer: self.tracer) { try await self.committer.perform { try $0.deferMessage(token) } }
+        self.metrics.settled(outcome, .deferred, token.entity)
+        return outcome
     }
 
     @discardableResult
     public func deadLetter(_ token: LockToken, reason: String, description: String?) async throws -> SettlementOutcome {
-        try await self.committer.perform { try $0.deadLetter(token, reason: reason, description: description) }
+        let outcome = try await MessagingTracing.settle("dead_letter", token, tracer: self.tracer) {
+            try await self.committer.perform { try $0.deadLetter(token, reason: reason, description: description) }
+        }
+        self.metrics.settled(outcome, .deadLettered, token.entity)
+        return outcome
     }
 
     public func renewLock(_ token: LockToken) async throws -> Date {
@@ -408,9 +456,13 @@ public final class SQLiteBroker: MessageBroker, Service {
     }
 
     public func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage] {
-        try await self.waiting(for: session.entity, maxWaitTime: maxWaitTime, until: { !$0.isEmpty }) {
-            try await self.committer.perform { try $0.receive(from: session, maxCount: maxCount) }
+        let messages = try await MessagingTracing.receive(from: session.entity, tracer: self.tracer) {
+            try await self.waiting(for: session.entity, maxWaitTime: maxWaitTime, until: { !$0.isEmpty }) {
+                try await self.committer.perform { try $0.receive(from: session, maxCount: maxCount) }
+            }
         }
+        self.metrics.consumed(messages, from: session.entity)
+        return messages
     }
 
     public func sessionState(_ session: SessionLock) async throws -> Data? {
@@ -433,7 +485,9 @@ public final class SQLiteBroker: MessageBroker, Service {
 
     @discardableResult
     public func resubmit(_ token: LockToken) async throws -> SettlementOutcome {
-        try await self.committer.perform { try $0.resubmit(token) }
+        let outcome = try await MessagingTracing.settle("resubmit", token, tracer: self.tracer) { try await self.committer.perform { try $0.resubmit(token) } }
+        self.metrics.settled(outcome, .resubmitted, token.entity.origin)
+        return outcome
     }
 
     public func counts(of entity: EntityPath) async throws -> EntityCounts {
@@ -470,6 +524,12 @@ public final class SQLiteBroker: MessageBroker, Service {
 extension SQLiteBroker: TransactionalBroker {
     public func commit(_ transaction: BrokerTransaction) async throws -> TransactionReceipt {
         if transaction.isEmpty { return TransactionReceipt(sends: [], streamVersions: [:]) }
+        let receipt = try await MessagingTracing.commit(transaction, tracer: self.tracer) { try await self.commitUntraced($0) }
+        self.metrics.committed(transaction, receipt)
+        return receipt
+    }
+
+    private func commitUntraced(_ transaction: BrokerTransaction) async throws -> TransactionReceipt {
         // Settlements, cancellations, inbox records and document deletions do not grow the store.
         let growth =
             transaction.sends.reduce(0) { $0 + $1.message.body.count }

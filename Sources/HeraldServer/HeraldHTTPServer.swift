@@ -4,7 +4,9 @@ import Hummingbird
 import HummingbirdCore
 public import Logging
 import NIOCore
+public import Prometheus
 public import ServiceLifecycle
+public import Tracing
 
 /// The broker over HTTP: the API `openapi.yaml` describes, on Hummingbird 2, with shared access
 /// keys, Prometheus metrics and graceful shutdown.
@@ -68,6 +70,15 @@ public struct HeraldHTTPServer: Service {
         public var metricsArePublic: Bool
         /// Called once the server listens, with the port it is bound to.
         public var onServerRunning: (@Sendable (Int) async -> Void)?
+        /// The Prometheus registry `GET /metrics` renders: the server's own `herald_*` metrics go
+        /// there, a new registry by default. Give a `PrometheusMetricsFactory` of the same
+        /// registry to the broker (its configuration's `metricsFactory`) and to the processors of
+        /// the process, and their `messaging_*` metrics are served beside them.
+        public var metricsRegistry: PrometheusCollectorRegistry
+        /// Where the server's spans go (see the README's "Tracing, metrics and logs"): by default the
+        /// tracer in force when the configuration is made; `nil` for none. With one, each request is
+        /// answered in a server span that continues the request's `traceparent`.
+        public var tracer: (any Tracer)?
 
         /// Creates a configuration.
         ///
@@ -116,6 +127,8 @@ public struct HeraldHTTPServer: Service {
             self.maxAnswerMemory = maxAnswerMemory
             self.metricsArePublic = metricsArePublic
             self.onServerRunning = onServerRunning
+            self.metricsRegistry = PrometheusCollectorRegistry()
+            self.tracer = MessagingTracing.current
         }
 
         /// Descriptors kept for everything but connections: the store's files (SQLite's database
@@ -203,7 +216,7 @@ public struct HeraldHTTPServer: Service {
     public init(broker: any MessageBroker, configuration: Configuration) {
         self.broker = broker
         self.configuration = configuration
-        self.metrics = ServerMetrics()
+        self.metrics = ServerMetrics(registry: configuration.metricsRegistry)
     }
 
     /// Listens and answers requests until a graceful shutdown (after in-flight requests finish) or
@@ -235,7 +248,7 @@ public struct HeraldHTTPServer: Service {
         frameworkLogger.logLevel = max(logger.logLevel, .notice)
         let maxConnections = configuration.effectiveMaxConnections
         let application = Application(
-            responder: responder,
+            responder: TracingResponder(base: responder, routes: RouteTable(), tracer: MessagingTracing.active(configuration.tracer)),
             server: .http1(
                 configuration: HTTP1Channel.Configuration(
                     additionalChannelHandlers: [ClientDepartureHandler(), RequestDeadlineHandler(timeout: TimeAmount(configuration.requestReadTimeout))],

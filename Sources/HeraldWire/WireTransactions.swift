@@ -93,16 +93,23 @@ public struct WireEventData: Codable, Sendable, Hashable {
     public var correlationId: String?
     /// The id of the message or event that caused it.
     public var causationId: String?
+    /// Application properties of the message the event is published as (the trace context, for
+    /// example); absent for none. Not stored with the event.
+    public var applicationProperties: [String: WireProperty]?
     /// Creates the wire form of `event`.
     public init(_ event: EventData) {
         self.type = event.type
         self.data = event.data.base64EncodedString()
         self.correlationId = event.correlationId
         self.causationId = event.causationId
+        self.applicationProperties = event.applicationProperties.isEmpty ? nil : event.applicationProperties.mapValues(WireProperty.init)
     }
     /// The event data.
     public func event() throws(HeraldError) -> EventData {
-        EventData(type: self.type, data: try WireBase64.decode(self.data, "an event's data"), correlationId: self.correlationId, causationId: self.causationId)
+        EventData(
+            type: self.type, data: try WireBase64.decode(self.data, "an event's data"), correlationId: self.correlationId,
+            causationId: self.causationId, applicationProperties: try WireProperty.properties(self.applicationProperties)
+        )
     }
 }
 

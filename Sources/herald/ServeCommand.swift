@@ -7,6 +7,7 @@ import HeraldSQLite
 import HeraldServer
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -114,14 +115,20 @@ struct ServeCommand: AsyncParsableCommand {
         // connections below what this leaves (HeraldHTTPServer.Configuration.effectiveMaxConnections).
         DescriptorLimit.raiseToHardLimit()
         let keyStore = try self.openKeys(logger: logger)
+        // One registry for GET /metrics: the server's herald_* metrics and the store's messaging_* ones.
+        let registry = PrometheusCollectorRegistry()
+        let metricsFactory = PrometheusMetricsFactory(registry: registry)
         if let postgres = self.postgres {
             let clientConfiguration = try PostgresBroker.clientConfiguration(url: postgres)
             let components = URLComponents(string: postgres)
             let store = "postgres \(components?.host ?? "?"):\(components?.port ?? 5432)\(components?.path ?? "")"
             do {
                 // It listens once the broker has reached the database; it gives up after the broker's start timeout.
-                try await PostgresBroker.withBroker(clientConfiguration: clientConfiguration, configuration: .init(logger: logger)) { broker in
-                    try await self.serve(broker, running: [], storeName: "postgres", storeDescription: store, keys: keyStore, logger: logger)
+                var configuration = PostgresBroker.Configuration(logger: logger)
+                configuration.metricsFactory = metricsFactory
+                try await PostgresBroker.withBroker(clientConfiguration: clientConfiguration, configuration: configuration) { broker in
+                    try await self.serve(
+                        broker, running: [], storeName: "postgres", storeDescription: store, keys: keyStore, metrics: registry, logger: logger)
                 }
             } catch let error as HeraldError {
                 var standardError = StandardErrorStream()
@@ -134,10 +141,12 @@ struct ServeCommand: AsyncParsableCommand {
             let path = URL(fileURLWithPath: self.data).appendingPathComponent("herald.sqlite").path
             var configuration = SQLiteBroker.Configuration(logger: logger)
             configuration.minimumFreeDiskBytes = self.minFreeDisk.bytes
+            configuration.metricsFactory = metricsFactory
             let broker = try SQLiteBroker(path: path, configuration: configuration)
             // The broker runs in the server's service group, before the server: a graceful shutdown
             // drains the server's requests, then the broker's writes, then closes the file.
-            try await self.serve(broker, running: [broker], storeName: "sqlite", storeDescription: "sqlite \(self.data)", keys: keyStore, logger: logger)
+            try await self.serve(
+                broker, running: [broker], storeName: "sqlite", storeDescription: "sqlite \(self.data)", keys: keyStore, metrics: registry, logger: logger)
             logger.info("store closed", metadata: ["herald.store": "\(path)"])
         }
     }
@@ -172,21 +181,21 @@ struct ServeCommand: AsyncParsableCommand {
     /// Runs the server on `broker` until SIGTERM or SIGINT, then returns once in-flight requests are
     /// answered and the `services` (run in the same group, before the server) have stopped.
     private func serve(
-        _ broker: some MessageBroker, running services: [any Service], storeName: String, storeDescription: String, keys: KeyStore?, logger: Logger
+        _ broker: some MessageBroker, running services: [any Service], storeName: String, storeDescription: String, keys: KeyStore?,
+        metrics: PrometheusCollectorRegistry, logger: Logger
     ) async throws {
         let host = self.host
-        let server = HeraldHTTPServer(
-            broker: broker,
-            configuration: .init(
-                host: host, port: self.port, keys: keys, logger: logger, maxRequestBodySize: self.maxBodySize, storeName: storeName,
-                maxConnections: self.maxConnections, idleTimeout: .seconds(self.idleTimeout), requestReadTimeout: .seconds(self.requestReadTimeout),
-                maxResponseBodySize: self.maxResponseSize, maxAnswerMemory: self.maxAnswerMemory, metricsArePublic: self.metricsPublic
-            ) { port in
-                let bare = HeraldHTTPServer.unbracketed(host)
-                let shownHost = bare.contains(":") ? "[\(bare)]" : bare
-                FileHandle.standardOutput.write(Data("herald listening on http://\(shownHost):\(port) (store: \(storeDescription))\n".utf8))
-            }
-        )
+        var configuration = HeraldHTTPServer.Configuration(
+            host: host, port: self.port, keys: keys, logger: logger, maxRequestBodySize: self.maxBodySize, storeName: storeName,
+            maxConnections: self.maxConnections, idleTimeout: .seconds(self.idleTimeout), requestReadTimeout: .seconds(self.requestReadTimeout),
+            maxResponseBodySize: self.maxResponseSize, maxAnswerMemory: self.maxAnswerMemory, metricsArePublic: self.metricsPublic
+        ) { port in
+            let bare = HeraldHTTPServer.unbracketed(host)
+            let shownHost = bare.contains(":") ? "[\(bare)]" : bare
+            FileHandle.standardOutput.write(Data("herald listening on http://\(shownHost):\(port) (store: \(storeDescription))\n".utf8))
+        }
+        configuration.metricsRegistry = metrics
+        let server = HeraldHTTPServer(broker: broker, configuration: configuration)
         var listeners: [any Service] = []
         if let amqpPort = self.amqpPort {
             let configuration = AMQPListener.Configuration(

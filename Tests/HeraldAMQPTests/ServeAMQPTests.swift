@@ -38,7 +38,8 @@ struct ServeAMQPTests {
                 return
             }
             #expect(close.error?.condition == AMQPCondition.connectionForced)
-            try await client.send(.close(AMQPEnding()))
+            // The server may be gone already: it does not wait for the answer to exit.
+            try? await client.send(.close(AMQPEnding()))
             try await client.waitUntilClosed()
         }
         #expect(await serve.waitForExit(timeout: .seconds(20)) == .exited(0), "\(serve.standardError.suffix(2000))")

@@ -177,7 +177,8 @@ struct OpenAPITests {
 
     /// Samples of the transaction and state bodies, every field set.
     static func transactionSamples(token: LockToken, entity: WireEntity, message: WireMessage) -> [(schema: String, value: any Encodable)] {
-        let event = WireEventData(EventData(type: "t", data: Data("{}".utf8), correlationId: "c", causationId: "k"))
+        let event = WireEventData(
+            EventData(type: "t", data: Data("{}".utf8), correlationId: "c", causationId: "k", applicationProperties: ["traceparent": .string("t")]))
         let settlement = WireSettlement(lockToken: WireLockToken.encode(token), deadLetterReason: "r", deadLetterDescription: "d")
         let send = WireTransactionSend(entity: entity, message: message)
         let cancellation = WireCancellation(entity: entity, sequenceNumber: 1, messageId: "m")
