@@ -23,8 +23,15 @@ public struct AccessKey: Codable, Sendable, Hashable {
     let salt: String
     /// SHA-256 of the salt followed by the secret's UTF-8 bytes, hexadecimal.
     let secretHash: String
+    /// The shared access key of the key's AMQP connection strings (`SharedAccessKey=`): Service
+    /// Bus clients sign their tokens with it (HMAC-SHA256), so the server must hold it to verify
+    /// them, unlike the secret. `nil` for keys created before Herald spoke AMQP.
+    package let sharedAccessKey: String?
 
-    init(id: String, name: String, rights: [AccessRight], entity: String?, created: Date, salt: String, secretHash: String) {
+    init(
+        id: String, name: String, rights: [AccessRight], entity: String?, created: Date, salt: String, secretHash: String,
+        sharedAccessKey: String? = nil
+    ) {
         self.id = id
         self.name = name
         self.rights = AccessRight.allCases.filter(rights.contains)
@@ -32,6 +39,7 @@ public struct AccessKey: Codable, Sendable, Hashable {
         self.created = created
         self.salt = salt
         self.secretHash = secretHash
+        self.sharedAccessKey = sharedAccessKey
     }
 
     /// Whether the key holds `right`; `manage` implies `send` and `listen`.

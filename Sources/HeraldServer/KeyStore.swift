@@ -11,7 +11,8 @@ import Darwin
 #endif
 
 /// The access keys of a server, kept in a JSON file (`<data>/keys.json` by default) that only its
-/// owner can read. The file holds salted SHA-256 hashes of the secrets, never the secrets.
+/// owner can read. The file holds salted SHA-256 hashes of the secrets, never the secrets, and
+/// each key's shared access key for AMQP clients (which the server needs to verify their tokens).
 ///
 /// A running server notices changes that `herald keys create` or `herald keys revoke` make to the
 /// file: when a request arrives, the store looks at the file's modification time (at most once per
@@ -30,6 +31,15 @@ public final class KeyStore: Sendable {
         public let key: AccessKey
         /// The key to give to its holder: `hk_<id>_<secret>`.
         public let secret: String
+
+        /// The connection string of Azure Service Bus clients that use this key over AMQP:
+        /// `Endpoint=sb://HOST:PORT;SharedAccessKeyName=<id>;SharedAccessKey=…;UseDevelopmentEmulator=true`
+        /// (the last part makes the SDKs connect without TLS).
+        public func connectionString(host: String = "localhost", amqpPort: Int = 5672) -> String {
+            let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+            return "Endpoint=sb://\(shownHost):\(amqpPort);SharedAccessKeyName=\(self.key.id);SharedAccessKey=\(self.key.sharedAccessKey ?? "");"
+                + "UseDevelopmentEmulator=true"
+        }
     }
 
     private struct State {
@@ -92,7 +102,8 @@ public final class KeyStore: Sendable {
         let salt = Self.randomHex(bytes: 16)
         let key = AccessKey(
             id: presented.id, name: name, rights: Array(rights), entity: entity, created: Date(), salt: salt,
-            secretHash: Hex.encode(SecretDigest.of(secret: presented.secret, salt: Hex.decode(salt)!))
+            secretHash: Hex.encode(SecretDigest.of(secret: presented.secret, salt: Hex.decode(salt)!)),
+            sharedAccessKey: Self.randomBytes(32).base64EncodedString()
         )
         try self.update { keys in keys.append(key) }
         return CreatedKey(key: key, secret: presented.text)
@@ -119,6 +130,14 @@ public final class KeyStore: Sendable {
         guard let presented = PresentedKey(parsing: text) else { return nil }
         guard let key = self.state.withLock({ $0.keys[presented.id] }) else { return nil }
         return key.matches(secret: presented.secret) ? key : nil
+    }
+
+    /// The key named `id` and its shared access key, for verifying an AMQP client's token; `nil`
+    /// when there is no such key or it has no shared access key.
+    package func sharedAccessKey(named id: String) -> (key: AccessKey, sharedAccessKey: [UInt8])? {
+        self.reloadIfChanged()
+        guard let key = self.state.withLock({ $0.keys[id] }), let shared = key.sharedAccessKey else { return nil }
+        return (key, Array(shared.utf8))
     }
 
     // MARK: Reading and writing the file
@@ -174,7 +193,11 @@ public final class KeyStore: Sendable {
 
     /// `bytes` random bytes from the system's secure generator, in hexadecimal.
     private static func randomHex(bytes: Int) -> String {
+        Hex.encode(Self.randomBytes(bytes))
+    }
+
+    private static func randomBytes(_ count: Int) -> Data {
         var generator = SystemRandomNumberGenerator()
-        return Hex.encode((0..<bytes).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
+        return Data((0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
     }
 }

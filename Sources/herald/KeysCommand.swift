@@ -10,8 +10,10 @@ struct KeysCommand: AsyncParsableCommand {
         abstract: "Manage the access keys of `herald serve` (shared access rules: manage, send, listen).",
         discussion: """
             Keys live in <data>/keys.json (--data, ./herald-data by default) or in --keys FILE, the file \
-            `herald serve --postgres` reads. The file holds salted SHA-256 hashes only; a key's secret is \
-            printed once, when it is created. A running server picks up changes within a second.
+            `herald serve --postgres` reads. The file holds salted SHA-256 hashes of the secrets; a key's \
+            secret is printed once, when it is created, with the connection string of Azure Service Bus \
+            clients (whose shared access key the file keeps: the server verifies their tokens with it). \
+            A running server picks up changes within a second.
             """,
         subcommands: [Create.self, List.self, Revoke.self]
     )
@@ -47,8 +49,15 @@ struct KeysCommand: AsyncParsableCommand {
         @Option(help: "Limit the key to one queue or topic (a topic covers its subscriptions); the whole namespace by default.")
         var entity: String?
 
+        @Option(help: "The host AMQP clients connect to, in the connection string printed for them.")
+        var amqpHost: String = "localhost"
+
+        @Option(help: "The port of `herald serve --amqp-port`, in the connection string printed for AMQP clients.")
+        var amqpPort: Int = 5672
+
         func validate() throws {
             _ = try self.parsedRights()
+            guard (1...65_535).contains(self.amqpPort) else { throw ValidationError("--amqp-port is 1 to 65535") }
         }
 
         func run() async throws {
@@ -57,7 +66,9 @@ struct KeysCommand: AsyncParsableCommand {
             var standardError = StandardErrorStream()
             print(
                 "key \(created.key.id) (\(created.key.name): \(created.key.rights.map(\.rawValue).joined(separator: ",")) on \(created.key.scopeDescription)) "
-                    + "added to \(self.location.path); the key above is shown only now",
+                    + "added to \(self.location.path); the key above is shown only now\n"
+                    + "Azure Service Bus clients (AMQP) use it with the connection string\n"
+                    + created.connectionString(host: self.amqpHost, amqpPort: self.amqpPort),
                 to: &standardError
             )
         }

@@ -130,6 +130,31 @@ struct AuthTests {
         #expect(throws: HeraldError.self) { try keys.create(name: "bad", rights: [.send], entity: "bad name!") }
         #expect(throws: HeraldError.self) { try keys.create(name: "none", rights: [], entity: nil) }
     }
+
+    /// AMQP clients sign their tokens with the key's shared access key, so the file keeps it (a
+    /// key file written before Herald spoke AMQP still loads: its keys have none).
+    @Test func aKeyHasASharedAccessKeyForAMQPClients() throws {
+        let directory = try ServerHarness.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("keys.json").path
+        let created = try KeyStore(path: path).create(name: "svc", rights: [.send], entity: nil)
+        let shared = try #require(created.key.sharedAccessKey)
+        #expect(Data(base64Encoded: shared)?.count == 32)
+        #expect(
+            created.connectionString(host: "broker.local", amqpPort: 5673)
+                == "Endpoint=sb://broker.local:5673;SharedAccessKeyName=\(created.key.id);SharedAccessKey=\(shared);UseDevelopmentEmulator=true")
+        let reopened = try KeyStore(path: path)
+        #expect(reopened.sharedAccessKey(named: created.key.id)?.sharedAccessKey == Array(shared.utf8))
+        #expect(reopened.sharedAccessKey(named: "nope") == nil)
+
+        // A key file of an earlier version: no sharedAccessKey field.
+        var json = try String(contentsOfFile: path, encoding: .utf8)
+        json = json.replacingOccurrences(of: "\"sharedAccessKey\"", with: "\"unknownField\"")
+        try json.write(toFile: path, atomically: true, encoding: .utf8)
+        let old = try KeyStore(path: path)
+        #expect(old.keys.map(\.id) == [created.key.id])
+        #expect(old.sharedAccessKey(named: created.key.id) == nil)
+    }
 }
 
 /// The id and secret of `hk_<id>_<secret>`.

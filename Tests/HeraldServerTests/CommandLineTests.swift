@@ -108,6 +108,14 @@ struct CommandLineTests {
         #expect(created.status == 0, "stderr: \(created.stderr)")
         let secret = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let parts = try #require(PresentedKeyParts(secret), "stdout: \(created.stdout)")
+        #expect(created.stderr.contains("Endpoint=sb://localhost:5672;SharedAccessKeyName=\(parts.id);SharedAccessKey="), "\(created.stderr)")
+        let elsewhere = try await HeraldProcess.run([
+            "keys", "create", "--name", "amqp", "--rights", "send", "--amqp-host", "mq.example", "--amqp-port", "5673", "--data", data,
+        ])
+        #expect(elsewhere.stderr.contains("Endpoint=sb://mq.example:5673;SharedAccessKeyName="), "\(elsewhere.stderr)")
+        #expect(!elsewhere.stdout.contains("Endpoint"), "stdout holds the key alone: \(elsewhere.stdout)")
+        let elsewhereId = try #require(PresentedKeyParts(elsewhere.stdout.trimmingCharacters(in: .whitespacesAndNewlines))).id
+        #expect(try await HeraldProcess.run(["keys", "revoke", elsewhereId, "--data", data]).status == 0)
 
         let table = try await HeraldProcess.run(["keys", "list", "--data", data])
         #expect(table.status == 0)
