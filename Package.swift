@@ -336,6 +336,7 @@ let package = Package(
             dependencies: [
                 "HeraldAMQP",
                 "HeraldCore",
+                "HeraldWire",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -353,7 +354,7 @@ let package = Package(
         .testTarget(
             name: "HeraldAMQPTests",
             dependencies: [
-                "HeraldAMQP", "HeraldAMQPServer", "HeraldCore", "HeraldTestSupport",
+                "HeraldAMQP", "HeraldAMQPServer", "HeraldCore", "HeraldWire", "HeraldTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,0 +1,97 @@
+import Foundation
+import HeraldAMQP
+public import HeraldWire
+
+/// An access key as AMQP clients use it: its shared access key (which signs their tokens), its
+/// rights and its scope. `herald serve` finds them in its key file.
+public struct AMQPCredential: Sendable {
+    /// The UTF-8 bytes of the key's `SharedAccessKey`.
+    public var sharedAccessKey: [UInt8]
+    /// What the key may do.
+    public var rights: Set<AccessRight>
+    /// The queue or topic the key is limited to; `nil` for the whole namespace.
+    public var entity: String?
+
+    /// A credential.
+    public init(sharedAccessKey: [UInt8], rights: Set<AccessRight>, entity: String?) {
+        self.sharedAccessKey = sharedAccessKey
+        self.rights = rights
+        self.entity = entity
+    }
+}
+
+/// What a connection's verified tokens allow: each grants a key's rights on an entity path (or the
+/// namespace) until it expires.
+struct ClaimsGrants: Sendable {
+    struct Grant: Sendable, Hashable {
+        /// `""` for the namespace, else `orders` or `events/subscriptions/audit`.
+        var path: String
+        var rights: Set<AccessRight>
+        var keyEntity: String?
+        var expiry: Date
+    }
+
+    private(set) var grants: [Grant] = []
+
+    mutating func add(_ grant: Grant) {
+        // A renewed token replaces the one for the same path.
+        self.grants.removeAll { $0.path == grant.path }
+        self.grants.append(grant)
+    }
+
+    /// Whether a token still valid at `now` allows `right` on `entity`.
+    func allows(_ right: AccessRight, on entity: ServiceBusEntity, at now: Date) -> Bool {
+        let path = ([entity.name] + (entity.subscription.map { ["subscriptions", $0] } ?? [])).joined(separator: "/")
+        return self.grants.contains { grant in
+            grant.expiry > now && (grant.path.isEmpty || path == grant.path || path.hasPrefix(grant.path + "/"))
+                && (grant.rights.contains(right) || grant.rights.contains(.manage))
+                && (grant.keyEntity == nil || grant.keyEntity == entity.name)
+        }
+    }
+}
+
+/// The `$cbs` node: a client puts a token (a shared access signature) with a request message and
+/// gets a response message whose `status-code` says whether the token was accepted.
+enum ClaimsBasedSecurity {
+    /// The answer to a put-token request, and the grant it adds when the token is valid.
+    struct Outcome {
+        var response: AMQPMessage
+        var grant: ClaimsGrants.Grant?
+    }
+
+    /// Answers the request `request`, verifying its token with `credential(keyName)` at `now`.
+    static func putToken(_ request: AMQPMessage, now: Date, credential: (String) -> AMQPCredential?) -> Outcome {
+        let properties = Dictionary((request.applicationProperties ?? []).compactMap { entry in entry.key.text.map { ($0, entry.value) } }) { first, _ in first
+        }
+        let correlation = request.properties?.messageId ?? .null
+        guard properties["operation"]?.text == "put-token" else {
+            return Outcome(response: Self.response(to: correlation, status: 400, "the $cbs node knows only the put-token operation"), grant: nil)
+        }
+        guard properties["type"]?.text == "servicebus.windows.net:sastoken" else {
+            return Outcome(response: Self.response(to: correlation, status: 401, "Herald accepts shared access signatures only (no JWT)"), grant: nil)
+        }
+        guard case .value(let body) = request.body, let text = body.text, let token = SharedAccessSignature(parsing: text) else {
+            return Outcome(response: Self.response(to: correlation, status: 400, "the request's body is not a shared access signature"), grant: nil)
+        }
+        // One answer for every way a token can be wrong, so that it reveals nothing about the keys.
+        let refused = Outcome(response: Self.response(to: correlation, status: 401, "the token is invalid, expired, or signed by an unknown key"), grant: nil)
+        guard let credential = credential(token.keyName), token.isSigned(with: credential.sharedAccessKey), token.isValid(at: now),
+            let path = token.grantedPath
+        else { return refused }
+        let grant = ClaimsGrants.Grant(
+            path: path, rights: credential.rights, keyEntity: credential.entity, expiry: Date(timeIntervalSince1970: Double(token.expiry)))
+        return Outcome(response: Self.response(to: correlation, status: 202, "Accepted"), grant: grant)
+    }
+
+    /// A response message: `status-code` is an int, as the SDKs require.
+    static func response(to correlation: AMQPValue, status: Int32, _ description: String) -> AMQPMessage {
+        var response = AMQPMessage(body: .value(.null))
+        var properties = AMQPMessage.Properties()
+        properties.correlationId = correlation
+        response.properties = properties
+        response.applicationProperties = [
+            AMQPMapEntry(.string("status-code"), .int(status)), AMQPMapEntry(.string("status-description"), .string(description)),
+        ]
+        return response
+    }
+}
