@@ -102,4 +102,5 @@ public enum BrokerConformance {
         + failStopCases
         + transactionCases
         + hostileNumberCases
+        + managementCases
 }

@@ -53,6 +53,9 @@ public final class PostgresBroker: TransactionalBroker, Service {
         /// How long ``PostgresBroker/run()`` keeps trying to reach the database and apply the
         /// migrations before it gives up with ``/HeraldCore/HeraldError/Code/storeFailed``.
         public var startTimeout: Duration
+        /// How many dead letters one step of a bulk job handles, in one transaction: a larger step
+        /// finishes a job in fewer transactions, a smaller one holds its rows for less time.
+        public var bulkJobStepSize: Int = 100
         /// Called before each commit; a thrown error is treated as a failed commit (fault injection in tests).
         package var _beforeCommit: (@Sendable () throws -> Void)?
 
@@ -90,6 +93,8 @@ public final class PostgresBroker: TransactionalBroker, Service {
     let connections: PooledConnections
     let waker: PostgresWaker
     let statistics: TableStatistics
+    /// Works through the bulk jobs on dead letters (see PostgresBroker+Management.swift).
+    let jobs = BulkJobRunner()
     let lifecycle = Mutex(LifecycleStateMachine<CheckedContinuation<Void, Never>>())
     /// Ends ``run()``: yielded by ``close()``.
     let stopSignal = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -111,7 +116,8 @@ public final class PostgresBroker: TransactionalBroker, Service {
         self.lockClockBase = (configuration.clock.now().millisecondsSince1970, configuration.clock.monotonicNow())
         let connections = PooledConnections(client: client, connectionTimeout: configuration.connectionTimeout)
         self.connections = connections
-        self.waker = PostgresWaker(connections: connections, waiters: self.waiters, schema: configuration.schema, logger: configuration.logger)
+        self.waker = PostgresWaker(
+            connections: connections, waiters: self.waiters, cache: self.cache, schema: configuration.schema, logger: configuration.logger)
         self.statistics = TableStatistics(connections: connections, table: self.tables.message, logger: configuration.logger)
     }
 

@@ -66,6 +66,9 @@ public final class SQLiteBroker: MessageBroker, Service {
         /// How often a waiting receive looks again without a send to wake it (for expired locks
         /// and due schedules); tests that count transactions lengthen it.
         package var longPollInterval: Duration = .milliseconds(100)
+        /// How many dead letters one step of a bulk job handles, in one transaction: a larger step
+        /// finishes a job in fewer transactions, a smaller one holds the writer for less time.
+        public var bulkJobStepSize: Int = 100
 
         /// Creates a configuration.
         public init(clock: any BrokerClock = SystemBrokerClock(), logger: Logger = Logger(label: "herald.sqlite")) {
@@ -83,9 +86,11 @@ public final class SQLiteBroker: MessageBroker, Service {
         public static let defaultMinimumFreeDiskBytes: Int64 = 64 << 20
     }
 
-    private let committer: GroupCommitter
+    let committer: GroupCommitter
     private let waiters = EntityWaiters()
-    private let configuration: Configuration
+    let configuration: Configuration
+    /// Works through the bulk jobs on dead letters (see SQLiteBroker+Management.swift).
+    let jobs: BulkJobRunner
     private let diskSpace: DiskSpaceGuard
     private let path: String
 
@@ -150,6 +155,7 @@ public final class SQLiteBroker: MessageBroker, Service {
             throw HeraldError(.storeFailed, "cannot prepare the writer for \(path): \(error)")
         }
         self.committer = committer
+        self.jobs = BulkJobRunner()
         self.diskSpace = DiskSpaceGuard(
             databasePath: path, minimum: configuration.minimumFreeDiskBytes,
             fileSystemFreeSpace: configuration._fileSystemFreeSpace, logger: configuration.logger,
@@ -200,14 +206,19 @@ public final class SQLiteBroker: MessageBroker, Service {
     /// ``close()`` it returns at once.
     public func run() async throws {
         guard self.committer.start() else { return }
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await self.committer.waitUntilStopped()
-            } onGracefulShutdown: {
+        await withTaskGroup(of: Void.self) { group in
+            // Bulk jobs resume where they stopped, and stop between two steps.
+            group.addTask { await self.runBulkJobs() }
+            await withTaskCancellationHandler {
+                await withGracefulShutdownHandler {
+                    await self.committer.waitUntilStopped()
+                } onGracefulShutdown: {
+                    self.committer.beginClosing()
+                }
+            } onCancel: {
                 self.committer.beginClosing()
             }
-        } onCancel: {
-            self.committer.beginClosing()
+            group.cancelAll()
         }
     }
 

@@ -1,0 +1,167 @@
+// The store-independent rules of bulk jobs on dead letters (GUARANTEES.md §6): what may start,
+// how a selection is frozen, what a step does with each dead letter, and the loop that works
+// through the running jobs. Each store keeps only its SQL.
+
+package import Foundation
+import Synchronization
+
+extension DeadLetterAction {
+    /// Checks a job's entity and action before anything is read: the entity is a queue or a
+    /// subscription (not its dead-letter queue), and a move's target a queue or topic.
+    ///
+    /// - Throws: ``HeraldError/Code/invalidName`` or ``HeraldError/Code/invalidArgument``.
+    package func checkJob(on entity: EntityPath) throws(HeraldError) {
+        try entity.validate()
+        if entity.kind == .topic || entity.isDeadLetter {
+            throw HeraldError(
+                .invalidArgument, "a bulk job acts on the dead letters of a queue or subscription: name it, not \(entity.isDeadLetter ? "its dead-letter queue" : "a topic")")
+        }
+        if let target = self.target { try target.checkSendTarget() }
+    }
+}
+
+extension DeadLetterSelection {
+    /// The sequence numbers the selection freezes: the ones named (each once, in order), or those
+    /// of the dead letters in `deadLetterQueue` that match the filter now, read with `peek` page
+    /// by page.
+    package func sequenceNumbers(
+        in deadLetterQueue: EntityPath, peek: (_ from: Int64, _ maxCount: Int) async throws -> [ReceivedMessage]
+    ) async throws -> [Int64] {
+        switch self {
+        case .sequenceNumbers(let numbers):
+            var seen: Set<Int64> = []
+            return numbers.filter { seen.insert($0).inserted }
+        case .matching(let filter):
+            var selected: [Int64] = []
+            var next: Int64 = 0
+            while true {
+                let page = try await peek(next, HeraldLimits.maxReceiveCount)
+                selected += page.filter(filter.matches).map(\.sequenceNumber)
+                guard page.count == HeraldLimits.maxReceiveCount, let last = page.last?.sequenceNumber, last < .max else { break }
+                next = last + 1
+            }
+            return selected
+        }
+    }
+}
+
+extension BulkJob {
+    /// How many dead letters one step of a job handles in one transaction, by default.
+    package static let defaultStepSize = 100
+    /// How long a finished job is kept.
+    package static let retention: Duration = .seconds(7 * 24 * 3600)
+    /// The most jobs ``ManageableBroker/bulkJobs()`` lists.
+    package static let listLimit = 1000
+
+    /// The ``HeraldError/Code/jobNotFound`` error of `id`.
+    package static func notFound(_ id: String) -> HeraldError {
+        HeraldError(.jobNotFound, "no bulk job '\(id.prefix(100))'")
+    }
+
+    /// The reason a job fails when its entity is gone.
+    package static func entityGone(_ entity: EntityPath) -> String {
+        "the \(entity.kind.rawValue) '\(entity)' was deleted"
+    }
+
+    /// The reason a job fails when a move's target is gone.
+    package static func targetGone(_ target: EntityPath) -> String {
+        "the move's target \(target.kind.rawValue) '\(target)' was deleted"
+    }
+
+    /// Counts one step: `applied` dead letters acted on, `notFound` gone, `failed` refused (the
+    /// last with `failure`), at `now`; the job completes once every selected one was looked at.
+    package mutating func record(applied: Int, notFound: Int, failed: Int, failure: String?, now: Date) {
+        self.applied += applied
+        self.notFound += notFound
+        self.failed += failed
+        self.processed += applied + notFound + failed
+        if let failure { self.failure = failure }
+        self.updatedAt = now
+        if self.processed >= self.total { self.state = .completed }
+    }
+}
+
+/// The state codes and action names the stores keep a job's record in.
+extension BulkJob.State {
+    /// The state named `name` as a store wrote it.
+    package init(stored name: String) throws(HeraldError) {
+        guard let state = BulkJob.State(rawValue: name) else {
+            throw HeraldError(.storeFailed, "a bulk job has the unknown state '\(name)'")
+        }
+        self = state
+    }
+}
+
+/// Works through the running bulk jobs of one broker, a step at a time: every job gets a step in
+/// turn, so a long job does not hold back a short one. It starts with the jobs a broker finds
+/// running when it opens (resuming them after a crash), wakes when a job starts, and looks again
+/// every ``rescanInterval`` for jobs another process started (PostgreSQL).
+package final class BulkJobRunner: Sendable {
+    /// Runs one step of a job; returns whether the job is still running.
+    package typealias Step = @Sendable (_ id: String) async throws -> Bool
+
+    private let rescanInterval: Duration
+    /// Set by ``wake()``, cleared when the runner looks for jobs.
+    private let woken = Atomic<Bool>(false)
+
+    /// Creates a runner that looks for running jobs every `rescanInterval` without being woken.
+    package init(rescanInterval: Duration = .seconds(10)) {
+        self.rescanInterval = rescanInterval
+    }
+
+    /// Tells the runner a job started.
+    package func wake() {
+        self.woken.store(true, ordering: .releasing)
+    }
+
+    /// Runs steps until cancelled, or until the store closes or fails.
+    ///
+    /// - Parameters:
+    ///   - runningJobs: The ids of the jobs the store holds as running.
+    ///   - step: Runs one step of a job, in one transaction; returns whether the job still runs.
+    package func run(runningJobs: @Sendable () async throws -> [String], step: Step) async {
+        while !Task.isCancelled {
+            self.woken.store(false, ordering: .relaxed)
+            var jobs: [String]
+            do {
+                jobs = try await runningJobs()
+            } catch {
+                if Self.isFinal(error) { return }
+                jobs = []
+            }
+            while !jobs.isEmpty && !Task.isCancelled {
+                var stillRunning: [String] = []
+                for id in jobs {
+                    do {
+                        if try await step(id) { stillRunning.append(id) }
+                    } catch {
+                        if Self.isFinal(error) { return }
+                        // A store that cannot serve right now (a database restart): try again later.
+                        try? await Task.sleep(for: .milliseconds(500))
+                        stillRunning.append(id)
+                    }
+                    if Task.isCancelled { return }
+                }
+                jobs = stillRunning
+                if self.woken.exchange(false, ordering: .acquiring) {
+                    // A job started meanwhile: take it into the round.
+                    let running = (try? await runningJobs()) ?? []
+                    jobs += running.filter { !jobs.contains($0) }
+                }
+                await Task.yield()
+            }
+            // Wait for a new job, or look again after a while.
+            let deadline = ContinuousClock.now + self.rescanInterval
+            while !Task.isCancelled && ContinuousClock.now < deadline && !self.woken.load(ordering: .acquiring) {
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+    }
+
+    /// Whether `error` ends the runner: the store closed or stopped, or the task was cancelled.
+    private static func isFinal(_ error: any Error) -> Bool {
+        if error is CancellationError { return true }
+        guard let error = error as? HeraldError else { return false }
+        return error.code == .storeClosed || error.code == .storeFailed
+    }
+}
