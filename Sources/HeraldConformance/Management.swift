@@ -133,7 +133,8 @@ extension BrokerConformance {
             let queue = try await populateQueue(broker, clock: context.clock)
             try await broker.sendTexts(["two", "three"], to: queuePath)
             try expectEqual(try await broker.purge(queuePath), 3, "the active messages purged")
-            try await expectCounts(broker, queuePath, EntityCounts(locked: 1, scheduled: 1, deferred: 1, deadLettered: 1), "locked, scheduled, deferred and dead letters stay")
+            try await expectCounts(
+                broker, queuePath, EntityCounts(locked: 1, scheduled: 1, deferred: 1, deadLettered: 1), "locked, scheduled, deferred and dead letters stay")
             try await broker.complete(try expectNotNil(queue.locked.lockToken, "lock token"))
             try expectEqual(try await broker.purge(queuePath), 0, "nothing waits")
             context.clock.advance(by: .seconds(30))
@@ -188,10 +189,12 @@ extension BrokerConformance {
             let broker = try manageable(context.broker)
             try await broker.createQueue(queueName)
             try await broker.send(Message(body: Data("an Order for Ann".utf8), subject: "OrderPlaced"), to: queuePath)
-            try await broker.send(Message(body: Data("a payment".utf8), subject: "PaymentTaken", applicationProperties: ["region": .string("eu")]), to: queuePath)
+            try await broker.send(
+                Message(body: Data("a payment".utf8), subject: "PaymentTaken", applicationProperties: ["region": .string("eu")]), to: queuePath)
             context.clock.advance(by: .seconds(10))
             let later = context.clock.now()
-            try await broker.send(Message(body: Data("another order".utf8), subject: "OrderPlaced", applicationProperties: ["region": .string("us")]), to: queuePath)
+            try await broker.send(
+                Message(body: Data("another order".utf8), subject: "OrderPlaced", applicationProperties: ["region": .string("us")]), to: queuePath)
             for (index, message) in try await broker.receiveNow(from: queuePath, maxCount: 3).enumerated() {
                 try await broker.deadLetter(try expectNotNil(message.lockToken, "lock token"), reason: index == 1 ? "Timeout" : "Poison", description: nil)
             }
@@ -211,8 +214,10 @@ extension BrokerConformance {
             try expectEqual(try await broker.peekAll(queuePath.deadLetter).map(\.sequenceNumber), [dead[1].sequenceNumber], "the other stays")
 
             let named = try await finished(
-                broker, try await broker.startBulkJob(.resubmit, on: queuePath, selection: .sequenceNumbers([dead[1].sequenceNumber, 999, dead[1].sequenceNumber])))
-            try expectEqual([named.total, named.applied, named.notFound], [2, 1, 1], "a number named twice counts once; one that is no dead letter is not found")
+                broker,
+                try await broker.startBulkJob(.resubmit, on: queuePath, selection: .sequenceNumbers([dead[1].sequenceNumber, 999, dead[1].sequenceNumber])))
+            try expectEqual(
+                [named.total, named.applied, named.notFound], [2, 1, 1], "a number named twice counts once; one that is no dead letter is not found")
             try await expectCounts(broker, queuePath, EntityCounts(active: 1), "resubmitted")
             let empty = try await broker.startBulkJob(.purge, on: queuePath, selection: .all)
             try expectEqual([empty.state.rawValue, "\(empty.total)"], ["completed", "0"], "an empty selection completes at once")
@@ -286,7 +291,8 @@ extension BrokerConformance {
             _ = try await deadLetters(broker, ["a", "b"])
             let started = try await broker.startBulkJob(.purge, on: queuePath, selection: .all)
             try await broker.sendTexts(["late"], to: queuePath)
-            try await broker.deadLetter(try expectNotNil(try await receiveOne(broker, from: queuePath).lockToken, "lock token"), reason: "Late", description: nil)
+            try await broker.deadLetter(
+                try expectNotNil(try await receiveOne(broker, from: queuePath).lockToken, "lock token"), reason: "Late", description: nil)
             let job = try await finished(broker, started)
             try expectEqual([job.total, job.applied], [2, 2], "the two selected")
             try expectEqual(try await broker.peekAll(queuePath.deadLetter).map(\.deadLetterReason), ["Late"], "the dead letter that came after stays")
@@ -305,7 +311,8 @@ extension BrokerConformance {
 
             try await broker.createQueue("doomed")
             try await broker.sendTexts(["a"], to: .queue("doomed"))
-            try await broker.deadLetter(try expectNotNil(try await receiveOne(broker, from: .queue("doomed")).lockToken, "lock token"), reason: "Bad", description: nil)
+            try await broker.deadLetter(
+                try expectNotNil(try await receiveOne(broker, from: .queue("doomed")).lockToken, "lock token"), reason: "Bad", description: nil)
             try await broker.createQueue("target")
             let moving = try await broker.startBulkJob(.move(to: .queue("target")), on: .queue("doomed"), selection: .all)
             try await broker.deleteQueue("target")

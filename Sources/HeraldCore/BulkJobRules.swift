@@ -14,7 +14,8 @@ extension DeadLetterAction {
         try entity.validate()
         if entity.kind == .topic || entity.isDeadLetter {
             throw HeraldError(
-                .invalidArgument, "a bulk job acts on the dead letters of a queue or subscription: name it, not \(entity.isDeadLetter ? "its dead-letter queue" : "a topic")")
+                .invalidArgument,
+                "a bulk job acts on the dead letters of a queue or subscription: name it, not \(entity.isDeadLetter ? "its dead-letter queue" : "a topic")")
         }
         if let target = self.target { try target.checkSendTarget() }
     }

@@ -68,7 +68,8 @@ extension Store {
 
     // MARK: Bulk jobs
 
-    static let jobColumns = "id, entity_id, entity, action, target, target_kind, state, total, processed, applied, not_found, failed, failure, created_at, updated_at"
+    static let jobColumns =
+        "id, entity_id, entity, action, target, target_kind, state, total, processed, applied, not_found, failed, failure, created_at, updated_at"
 
     static func decodeJob(_ row: PostgresRow) throws -> (job: BulkJob, entityId: Int64) {
         let (id, entityId, entity, action, targetKey, targetKind, state, total, processed, applied, notFound, failed, failure, created, updated) =

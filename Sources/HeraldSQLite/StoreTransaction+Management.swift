@@ -44,7 +44,8 @@ extension StoreTransaction {
 
     // MARK: Bulk jobs
 
-    static let jobColumns = "id, entity_id, entity, action, target, target_kind, state, total, processed, applied, not_found, failed, failure, created_at, updated_at"
+    static let jobColumns =
+        "id, entity_id, entity, action, target, target_kind, state, total, processed, applied, not_found, failed, failure, created_at, updated_at"
 
     /// Starts a job on the dead letters of `path` with the frozen `selection`, stored whole in
     /// this transaction; forgets finished jobs past their retention.
