@@ -58,7 +58,7 @@ extension WireRoute {
     package static let startBulkJob = WireRoute("POST", "/v1/dead-letters/jobs", "startBulkJob", .manage)
     package static let listBulkJobs = WireRoute("GET", "/v1/dead-letters/jobs", "listBulkJobs", .manage)
     package static let getBulkJob = WireRoute("GET", "/v1/dead-letters/jobs/{job}", "getBulkJob", .manage)
-    package static let cancelBulkJob = WireRoute("POST", "/v1/dead-letters/jobs/{job}/cancel", "cancelBulkJob", .manage)
+    package static let cancelBulkJob = WireRoute("DELETE", "/v1/dead-letters/jobs/{job}", "cancelBulkJob", .manage)
 
     // Messaging: the entity is named in the body (an Azure Service Bus path, see ``WireEntity``).
     package static let send = WireRoute("POST", "/v1/messages/send", "send", .send)

@@ -252,7 +252,9 @@ struct OperatorCommandTests {
     func tailSeesNewMessages() async throws {
         try await OperatorFixture.run(.server) { store in
             let broker = try #require(store.serverBroker)
-            async let tailed = store.herald("tail", "orders", "--count", "1", "--timeout", "20s", "--interval", "50ms", "--json")
+            // From the next sequence number: the tail must not miss a message sent before it looked.
+            let next = try await broker.lastSequenceNumber(of: .queue("orders")) + 1
+            async let tailed = store.herald("tail", "orders", "--from", "\(next)", "--count", "1", "--timeout", "20s", "--interval", "50ms", "--json")
             try await Task.sleep(for: .milliseconds(500))
             try await broker.send(Message(messageId: "new", text: "fresh"), to: .queue("orders"))
             let result = await tailed
