@@ -129,6 +129,19 @@ struct CLITests {
         #expect(result.stderr.hasPrefix("error: entityNotFound: "))
     }
 
+    @Test("topic list leaves out what concerns receivers; receive on a session queue names --session-id")
+    func topicListAndSessionHint() async throws {
+        let store = Store()
+        defer { store.remove() }
+        _ = await store.herald("topic", "create", "events", "--duplicate-window", "10m")
+        var result = await store.herald("topic", "list")
+        #expect(result.stdout == "NAME    TTL  DEDUP WINDOW\nevents    -           10m\n", "\(result.stdout)")
+        _ = await store.herald("queue", "create", "carts", "--requires-session")
+        result = await store.herald("receive", "carts")
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("error: sessionRequired: ") && result.stderr.hasSuffix("; pass --session-id ID\n"), "\(result.stderr)")
+    }
+
     @Test("a missing data directory is an error, not a new empty store")
     func missingDataDirectory() async throws {
         let store = Store()
