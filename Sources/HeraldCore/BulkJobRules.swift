@@ -94,68 +94,63 @@ extension BulkJob.State {
 }
 
 /// Works through the running bulk jobs of one broker, a step at a time: every job gets a step in
-/// turn, so a long job does not hold back a short one. It starts with the jobs a broker finds
-/// running when it opens (resuming them after a crash), wakes when a job starts, and looks again
-/// every ``rescanInterval`` for jobs another process started (PostgreSQL).
+/// turn, so a long job does not hold back a short one. It starts with the jobs the broker found
+/// running when it opened (resuming them after a crash) and takes each job the broker starts;
+/// with `runningJobs`, it also looks every ``rescanInterval`` for jobs another process started
+/// (PostgreSQL). Without jobs it touches no store.
 package final class BulkJobRunner: Sendable {
     /// Runs one step of a job; returns whether the job is still running.
     package typealias Step = @Sendable (_ id: String) async throws -> Bool
 
+    /// The jobs to work on, in the order they started.
+    private let jobs: Mutex<[String]>
     private let rescanInterval: Duration
-    /// Set by ``wake()``, cleared when the runner looks for jobs.
-    private let woken = Atomic<Bool>(false)
 
-    /// Creates a runner that looks for running jobs every `rescanInterval` without being woken.
-    package init(rescanInterval: Duration = .seconds(10)) {
+    /// Creates a runner of `jobs` (those found running), looking for others every `rescanInterval`
+    /// when ``run(runningJobs:step:)`` is given a way to list them.
+    package init(jobs: [String] = [], rescanInterval: Duration = .seconds(10)) {
+        self.jobs = Mutex(jobs)
         self.rescanInterval = rescanInterval
     }
 
-    /// Tells the runner a job started.
-    package func wake() {
-        self.woken.store(true, ordering: .releasing)
+    /// Takes the job `id`, which just started, into the round.
+    package func add(_ id: String) {
+        self.jobs.withLock { if !$0.contains(id) { $0.append(id) } }
     }
 
     /// Runs steps until cancelled, or until the store closes or fails.
     ///
     /// - Parameters:
-    ///   - runningJobs: The ids of the jobs the store holds as running.
+    ///   - runningJobs: The ids of the jobs the store holds as running, when other processes may
+    ///     start jobs too; `nil` when only this broker does.
     ///   - step: Runs one step of a job, in one transaction; returns whether the job still runs.
-    package func run(runningJobs: @Sendable () async throws -> [String], step: Step) async {
+    package func run(runningJobs: (@Sendable () async throws -> [String])? = nil, step: Step) async {
+        var nextScan = ContinuousClock.now
         while !Task.isCancelled {
-            self.woken.store(false, ordering: .relaxed)
-            var jobs: [String]
-            do {
-                jobs = try await runningJobs()
-            } catch {
-                if Self.isFinal(error) { return }
-                jobs = []
-            }
-            while !jobs.isEmpty && !Task.isCancelled {
-                var stillRunning: [String] = []
-                for id in jobs {
-                    do {
-                        if try await step(id) { stillRunning.append(id) }
-                    } catch {
-                        if Self.isFinal(error) { return }
-                        // A store that cannot serve right now (a database restart): try again later.
-                        try? await Task.sleep(for: .milliseconds(500))
-                        stillRunning.append(id)
-                    }
-                    if Task.isCancelled { return }
+            if let runningJobs, ContinuousClock.now >= nextScan {
+                nextScan = ContinuousClock.now + self.rescanInterval
+                do {
+                    for id in try await runningJobs() { self.add(id) }
+                } catch {
+                    if Self.isFinal(error) { return }
                 }
-                jobs = stillRunning
-                if self.woken.exchange(false, ordering: .acquiring) {
-                    // A job started meanwhile: take it into the round.
-                    let running = (try? await runningJobs()) ?? []
-                    jobs += running.filter { !jobs.contains($0) }
-                }
-                await Task.yield()
             }
-            // Wait for a new job, or look again after a while.
-            let deadline = ContinuousClock.now + self.rescanInterval
-            while !Task.isCancelled && ContinuousClock.now < deadline && !self.woken.load(ordering: .acquiring) {
+            let round = self.jobs.withLock { $0 }
+            if round.isEmpty {
                 try? await Task.sleep(for: .milliseconds(20))
+                continue
             }
+            for id in round {
+                do {
+                    if try await !step(id) { self.jobs.withLock { $0.removeAll { $0 == id } } }
+                } catch {
+                    if Self.isFinal(error) { return }
+                    // A store that cannot serve right now (a database restart): try again later.
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+                if Task.isCancelled { return }
+            }
+            await Task.yield()
         }
     }
 

@@ -38,7 +38,7 @@ extension PostgresBroker: ManageableBroker {
         }
         let id = RandomIdentifier.uuidString().lowercased()
         let job = try await self.perform("startBulkJob") { try await $0.startBulkJob(id: id, action: action, on: entity, selection: numbers) }
-        self.jobs.wake()
+        if !job.isFinished { self.jobs.add(job.id) }
         return job
     }
 

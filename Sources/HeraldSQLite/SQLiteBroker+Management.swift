@@ -32,7 +32,7 @@ extension SQLiteBroker: ManageableBroker {
         }
         let id = RandomIdentifier.uuidString().lowercased()
         let job = try await self.committer.perform { try $0.startBulkJob(id: id, action: action, on: entity, selection: numbers) }
-        self.jobs.wake()
+        if !job.isFinished { self.jobs.add(job.id) }
         return job
     }
 
@@ -48,10 +48,8 @@ extension SQLiteBroker: ManageableBroker {
     func runBulkJobs() async {
         let committer = self.committer
         let stepSize = max(1, self.configuration.bulkJobStepSize)
-        await self.jobs.run(
-            runningJobs: { try await committer.perform(readOnly: true) { try $0.runningBulkJobs() } },
-            step: { id in try await committer.perform { try $0.bulkJobStep(id, maxCount: stepSize) }?.isFinished == false }
-        )
+        // Only this broker starts jobs on its file: the runner knows them all without looking.
+        await self.jobs.run { id in try await committer.perform { try $0.bulkJobStep(id, maxCount: stepSize) }?.isFinished == false }
     }
 
     public func cancelBulkJob(_ id: String) async throws -> BulkJob {

@@ -127,6 +127,7 @@ public final class SQLiteBroker: MessageBroker, Service {
         }
         let database: DatabaseQueue
         let state: WriterState
+        let runningJobs: [String]
         do {
             if configuration._vfsName == nil { try Self.createPrivately(path) }
             database = try DatabaseQueue(path: Self.openPath(path, vfs: configuration._vfsName), configuration: grdb)
@@ -135,10 +136,12 @@ public final class SQLiteBroker: MessageBroker, Service {
                 throw HeraldError(.storeFailed, "the database at \(path) is corrupt (\(check)); refusing to serve it")
             }
             try Schema.migrator.migrate(database)
-            state = try database.writeWithoutTransaction { db in
+            (state, runningJobs) = try database.writeWithoutTransaction { db in
                 // Recovery: every lock died with the process that held it.
                 try db.execute(sql: "UPDATE message SET lock_nonce = NULL, locked_until = NULL WHERE lock_nonce IS NOT NULL")
-                return try WriterState(db: db, completionLockTime: configuration._completionLockTime)
+                // Bulk jobs resume where they stopped.
+                let jobs = try String.fetchAll(db, sql: "SELECT id FROM bulk_job WHERE state = 'running' ORDER BY created_at, id")
+                return (try WriterState(db: db, completionLockTime: configuration._completionLockTime), jobs)
             }
         } catch let error as HeraldError {
             throw error
@@ -155,7 +158,7 @@ public final class SQLiteBroker: MessageBroker, Service {
             throw HeraldError(.storeFailed, "cannot prepare the writer for \(path): \(error)")
         }
         self.committer = committer
-        self.jobs = BulkJobRunner()
+        self.jobs = BulkJobRunner(jobs: runningJobs)
         self.diskSpace = DiskSpaceGuard(
             databasePath: path, minimum: configuration.minimumFreeDiskBytes,
             fileSystemFreeSpace: configuration._fileSystemFreeSpace, logger: configuration.logger,

@@ -113,10 +113,6 @@ extension StoreTransaction {
         ).map(Self.decodeJob)
     }
 
-    func runningBulkJobs() throws -> [String] {
-        try String.fetchAll(self.db.cachedStatement(sql: "SELECT id FROM bulk_job WHERE state = 'running' ORDER BY created_at, id"))
-    }
-
     func cancelBulkJob(_ id: String) throws -> BulkJob {
         guard var job = try self.loadJob(id)?.job else { throw BulkJob.notFound(id) }
         guard !job.isFinished else { return job }
