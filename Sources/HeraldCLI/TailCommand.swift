@@ -10,9 +10,11 @@ public struct TailCommand: AsyncParsableCommand {
         abstract: "Show the messages that arrive in a queue or subscription, as they arrive, without receiving them.",
         discussion: """
             Peeks again and again from the first sequence number not shown yet: receivers are not
-            disturbed, and a message taken before the next look is not shown. It starts after the
-            last message sent so far (or at --from) and runs until interrupted, until --count
-            messages were shown, or for --timeout. With --json it prints one JSON object per line.
+            disturbed, and a message taken before the next look is not shown (nor is a resubmitted
+            dead letter, which comes back with its old sequence number). It starts after the last
+            message sent so far (or at --from) and runs until interrupted, until --count messages
+            were shown, or for --timeout. On a dead-letter queue it shows each new dead letter,
+            whatever its sequence number. With --json it prints one JSON object per line.
 
             Examples:
               herald tail orders
@@ -50,6 +52,7 @@ public struct TailCommand: AsyncParsableCommand {
             let path = try EntityPath(parsing: self.entity)
             try path.checkReceiveSource()
             try await self.connection.withBroker { broker in
+                if path.isDeadLetter { return try await self.tailDeadLetters(path, broker) }
                 var next: Int64
                 if let from = self.from {
                     next = from
@@ -71,6 +74,37 @@ public struct TailCommand: AsyncParsableCommand {
                     try await Task.sleep(for: self.interval.duration)
                 }
             }
+        }
+    }
+
+    /// Tails a dead-letter queue: a message is dead-lettered with the sequence number it had, so
+    /// new dead letters can come before the last one shown. Each look reads the whole dead-letter
+    /// queue (from --from) and shows the ones not seen before; without --from, those there at the
+    /// start count as seen.
+    private func tailDeadLetters(_ path: EntityPath, _ broker: any MessageBroker) async throws {
+        let start = self.from ?? 0
+        func everything() async throws -> [ReceivedMessage] {
+            var all: [ReceivedMessage] = []
+            var next = start
+            while true {
+                let page = try await broker.peek(path, fromSequenceNumber: next, maxCount: HeraldLimits.maxReceiveCount)
+                all += page
+                guard page.count == HeraldLimits.maxReceiveCount, let last = page.last else { return all }
+                next = last.sequenceNumber + 1
+            }
+        }
+        var seen = self.from == nil ? Set(try await everything().map(\.sequenceNumber)) : []
+        let deadline = self.timeout.map { ContinuousClock.now + $0.duration }
+        var shown = 0
+        if !self.connection.json { CommandOutput.print("tailing \(path): dead letters as they arrive") }
+        while true {
+            for message in try await everything() where seen.insert(message.sequenceNumber).inserted {
+                try self.show(message)
+                shown += 1
+                if let count = self.count, shown >= count { return }
+            }
+            if let deadline, ContinuousClock.now + self.interval.duration > deadline { return }
+            try await Task.sleep(for: self.interval.duration)
         }
     }
 

@@ -285,6 +285,18 @@ extension BrokerConformance {
             try await expectError(.jobNotFound, "no such job to cancel") { try await broker.cancelBulkJob("nope") }
         },
 
+        ConformanceCase(name: "bulkJobs.actOnHeldDeadLetters", guarantee: "§6, §4.3") { context in
+            let broker = try manageable(context.broker)
+            try await broker.createQueue(queueName)
+            let numbers = try await deadLetters(broker, ["a"])
+            let held = try await receiveOne(broker, from: queuePath.deadLetter, "a receiver of the dead-letter queue holds it")
+            let job = try await finished(broker, try await broker.startBulkJob(.resubmit, on: queuePath, selection: .all))
+            try expectEqual(job.applied, 1, "resubmitted although held")
+            try expectEqual(try await broker.peekAll(queuePath).map(\.sequenceNumber), numbers, "back in the queue")
+            try await expectError(.lockLost, "the holder's lock is lost") { try await broker.complete(try expectNotNil(held.lockToken, "lock token")) }
+            try await expectCounts(broker, queuePath, EntityCounts(active: 1), "once")
+        },
+
         ConformanceCase(name: "bulkJobs.frozenSelection", guarantee: "§6") { context in
             let broker = try manageable(context.broker)
             try await broker.createQueue(queueName)

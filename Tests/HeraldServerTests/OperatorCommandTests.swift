@@ -265,6 +265,21 @@ struct OperatorCommandTests {
         }
     }
 
+    @Test("tail of a dead-letter queue shows a new dead letter, whose sequence number is older than the last")
+    func tailSeesNewDeadLetters() async throws {
+        try await OperatorFixture.run(.server) { store in
+            let broker = try #require(store.serverBroker)
+            async let tailed = store.herald("tail", "orders/$deadletterqueue", "--count", "1", "--timeout", "20s", "--interval", "50ms", "--json")
+            try await Task.sleep(for: .milliseconds(500))
+            let message = try #require(try await broker.receive(from: .queue("orders"), maxCount: 1).first)
+            try await broker.deadLetter(try #require(message.lockToken), reason: "Late", description: nil)
+            let result = await tailed
+            #expect(result.status == 0, "\(result.stderr)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
+            #expect(object["deadLetterReason"] as? String == "Late", "only the new dead letter: \(result.stdout)")
+        }
+    }
+
     @Test("export writes every message as JSON lines and import sends them to another queue", arguments: CommandTarget.allCases)
     func exportAndImport(_ target: CommandTarget) async throws {
         try await OperatorFixture.run(target) { store in
