@@ -26,6 +26,11 @@ extension HeraldClient: ManageableBroker {
         return number
     }
 
+    public func sessions(of entity: EntityPath, after: String?, maxCount: Int) async throws -> [SessionInfo] {
+        let list: SessionList = try await self.fetch(.listSessions, body: ListSessionsRequest(entity: WireEntity(entity), after: after, maxCount: maxCount))
+        return list.sessions.map(\.session)
+    }
+
     public func startBulkJob(_ action: DeadLetterAction, on entity: EntityPath, selection: DeadLetterSelection) async throws -> BulkJob {
         let job: WireBulkJob = try await self.fetch(.startBulkJob, body: StartBulkJobRequest(action, on: entity, selection: selection))
         return try Self.read(job)

@@ -166,6 +166,34 @@ extension BrokerConformance {
             try await expectError(.entityNotFound, "no such queue") { try await broker.lastSequenceNumber(of: .queue("nowhere")) }
         },
 
+        ConformanceCase(name: "management.sessions", guarantee: "§6, §4.6, §4.12") { context in
+            let broker = try manageable(context.broker)
+            try await broker.createQueue(queueName, options: EntityOptions(requiresSession: true, parkSessionOnDeadLetter: true))
+            try await broker.sendTexts(["a1", "a2"], to: queuePath, sessionId: "a")
+            try await broker.sendTexts(["b1"], to: queuePath, sessionId: "b")
+            try await broker.sendTexts(["c1", "c2"], to: queuePath, sessionId: "c")
+            let held = try await broker.accept(queuePath, "a")
+            try await broker.setSessionState(Data("xyz".utf8), for: held)
+            let c = try await broker.accept(queuePath, "c")
+            let poison = try await broker.receiveNow(from: c, maxCount: 1)
+            try await broker.deadLetter(try expectNotNil(poison.first?.lockToken, "lock token"), reason: "Bad", description: nil)
+            try await broker.releaseSession(c)
+            let sessions = try await broker.sessions(of: queuePath, after: nil, maxCount: 100)
+            try expectEqual(sessions.map(\.sessionId), ["a", "b", "c"], "every session, in id order")
+            try expectEqual(sessions.map(\.messageCount), [2, 1, 1], "messages (the dead letter not counted)")
+            try expectEqual(sessions.map(\.isLocked), [true, false, false], "a is held")
+            try expectSameMillisecond(sessions[0].lockedUntil, held.lockedUntil, "held until")
+            try expectEqual(sessions.map(\.isParked), [false, false, true], "c is parked by its dead letter")
+            try expectEqual(sessions.map(\.stateSize), [3, nil, nil], "a has 3 bytes of state")
+            try expectEqual(try await broker.sessions(of: queuePath, after: "a", maxCount: 1).map(\.sessionId), ["b"], "a page after a")
+            try await broker.createQueue("plain")
+            try await expectError(.sessionNotEnabled, "a queue without sessions") { try await broker.sessions(of: .queue("plain"), after: nil, maxCount: 10) }
+            try await expectError(.invalidArgument, "a dead-letter queue has no sessions") {
+                try await broker.sessions(of: queuePath.deadLetter, after: nil, maxCount: 10)
+            }
+            try await expectError(.invalidArgument, "a count out of range") { try await broker.sessions(of: queuePath, after: nil, maxCount: 0) }
+        },
+
         ConformanceCase(name: "bulkJobs.resubmitAll", guarantee: "§6") { context in
             let broker = try manageable(context.broker)
             try await broker.createQueue(queueName)

@@ -33,6 +33,15 @@ public protocol ManageableBroker: MessageBroker {
     /// the same for its dead-letter queue. A topic's is the last of its sends.
     func lastSequenceNumber(of entity: EntityPath) async throws -> Int64
 
+    /// Up to `maxCount` (1–1,000) sessions of the session queue or subscription `entity`, in id
+    /// order, after the session id `after` (from the first when `nil`): every session with
+    /// messages, a state, parking or a holder.
+    ///
+    /// - Throws: ``HeraldError/Code/entityNotFound``, ``HeraldError/Code/sessionNotEnabled`` for an
+    ///   entity without sessions, ``HeraldError/Code/invalidArgument`` for a dead-letter path or a
+    ///   count out of range.
+    func sessions(of entity: EntityPath, after: String?, maxCount: Int) async throws -> [SessionInfo]
+
     /// Starts a bulk job that applies `action` to the dead letters of the queue or subscription
     /// `entity` that `selection` picks, and returns it.
     ///

@@ -30,6 +30,10 @@ extension PostgresBroker: ManageableBroker {
         try await self.perform("lastSequenceNumber", write: false, transaction: false) { try await $0.lastSequenceNumber(of: entity) }
     }
 
+    public func sessions(of entity: EntityPath, after: String?, maxCount: Int) async throws -> [SessionInfo] {
+        try await self.perform("sessions", write: false, transaction: false) { try await $0.sessions(of: entity, after: after, maxCount: maxCount) }
+    }
+
     public func startBulkJob(_ action: DeadLetterAction, on entity: EntityPath, selection: DeadLetterSelection) async throws -> BulkJob {
         try action.checkJob(on: entity)
         let deadLetters = entity.deadLetter

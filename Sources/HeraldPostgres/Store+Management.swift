@@ -46,6 +46,39 @@ extension Store {
         return try row.decode(Int64.self)
     }
 
+    // MARK: Sessions
+
+    func sessions(of path: EntityPath, after: String?, maxCount: Int) async throws -> [SessionInfo] {
+        try HeraldLimits.checkReceiveCount(maxCount)
+        try path.checkSessionPath()
+        let entity = try await self.receiveSource(path)
+        try path.checkSessionsEnabled(entity.options)
+        let after = after ?? ""
+        var messages: [String: Int] = [:]
+        for row in try await self.rows(
+            """
+            SELECT session_id, count(*) FROM \(unescaped: self.tables.message) WHERE entity_id = \(entity.id) AND NOT dlq AND session_id > \(after)
+            GROUP BY session_id ORDER BY session_id LIMIT \(Int64(maxCount))
+            """
+        ) {
+            let (id, count) = try row.decode((String, Int64).self)
+            messages[id] = Int(count)
+        }
+        var stored: [String: (stateSize: Int?, isParked: Bool)] = [:]
+        var locks: [String: Date] = [:]
+        for row in try await self.rows(
+            """
+            SELECT session_id, length(state), parked, lock_nonce IS NOT NULL AND locked_until > \(self.now.lock), locked_until
+            FROM \(unescaped: self.tables.session) WHERE entity_id = \(entity.id) AND session_id > \(after) ORDER BY session_id LIMIT \(Int64(maxCount))
+            """
+        ) {
+            let (id, size, parked, locked, until) = try row.decode((String, Int32?, Bool, Bool, Int64?).self)
+            if size != nil || parked { stored[id] = (size.map(Int.init), parked) }
+            if locked, let until { locks[id] = self.now.display(lock: until) }
+        }
+        return SessionInfo.merge(messages: messages, stored: stored, locks: locks, after: after, maxCount: maxCount)
+    }
+
     // MARK: Purge
 
     /// Deletes up to `maxCount` of the waiting messages (or, on a dead-letter path, dead letters)

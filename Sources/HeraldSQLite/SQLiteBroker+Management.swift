@@ -24,6 +24,10 @@ extension SQLiteBroker: ManageableBroker {
         try await self.committer.perform(readOnly: true) { try $0.lastSequenceNumber(of: entity) }
     }
 
+    public func sessions(of entity: EntityPath, after: String?, maxCount: Int) async throws -> [SessionInfo] {
+        try await self.committer.perform(readOnly: true) { try $0.sessions(of: entity, after: after, maxCount: maxCount) }
+    }
+
     public func startBulkJob(_ action: DeadLetterAction, on entity: EntityPath, selection: DeadLetterSelection) async throws -> BulkJob {
         try action.checkJob(on: entity)
         let deadLetters = entity.deadLetter

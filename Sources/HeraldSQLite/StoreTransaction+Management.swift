@@ -24,6 +24,41 @@ extension StoreTransaction {
         return try path.origin.resolved(self.state.entity(path.entityKey)).lastSequence
     }
 
+    // MARK: Sessions
+
+    func sessions(of path: EntityPath, after: String?, maxCount: Int) throws -> [SessionInfo] {
+        try HeraldLimits.checkReceiveCount(maxCount)
+        try path.checkSessionPath()
+        let entity = try self.receiveSource(path)
+        try path.checkSessionsEnabled(entity.options)
+        let after = after ?? ""
+        var messages: [String: Int] = [:]
+        for row in try Row.fetchAll(
+            self.db.cachedStatement(
+                sql: """
+                    SELECT session_id, COUNT(*) FROM message WHERE entity_id = ? AND dlq = 0 AND session_id > ?
+                    GROUP BY session_id ORDER BY session_id LIMIT ?
+                    """),
+            arguments: [entity.id, after, maxCount]
+        ) {
+            messages[row[0]] = row[1]
+        }
+        var stored: [String: (stateSize: Int?, isParked: Bool)] = [:]
+        for row in try Row.fetchAll(
+            self.db.cachedStatement(
+                sql: "SELECT session_id, length(state), parked FROM session WHERE entity_id = ? AND session_id > ? ORDER BY session_id LIMIT ?"),
+            arguments: [entity.id, after, maxCount]
+        ) {
+            let (size, parked): (Int?, Bool) = (row[1], row[2])
+            if size != nil || parked { stored[row[0]] = (size, parked) }
+        }
+        var locks: [String: Date] = [:]
+        for (id, hold) in self.state.sessionLocks[entity.id] ?? [:] where hold.lockedUntil > self.monotonic && id > after {
+            locks[id] = self.wallTime(ofMonotonic: hold.lockedUntil)
+        }
+        return SessionInfo.merge(messages: messages, stored: stored, locks: locks, after: after, maxCount: maxCount)
+    }
+
     // MARK: Purge
 
     /// Deletes up to `maxCount` of the waiting messages (or, on a dead-letter path, dead letters)

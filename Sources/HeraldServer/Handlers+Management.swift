@@ -68,8 +68,8 @@ extension Handlers {
         }
     }
 
-    /// The routes that read messages for people: one message, dead-letter searches and
-    /// summaries. Each needs `listen` (checked before) and a scope covering the entity.
+    /// The routes that read messages and sessions for people: one message, dead-letter searches
+    /// and summaries, sessions. Each needs `listen` (checked before) and a scope covering the entity.
     func handleInspection(_ route: WireRoute, body: ByteBuffer, caller: Caller) async throws -> Response {
         switch route {
         case .getMessage:
@@ -88,6 +88,13 @@ extension Handlers {
                 maxBytes: self.messageBudget
             )
             return try Reply.json(DeadLetterSearchResponse(messages: page.messages.map(WireReceivedMessage.init), nextSequenceNumber: page.nextSequenceNumber))
+
+        case .listSessions:
+            let request = try BodyDecoder.decode(ListSessionsRequest.self, from: body)
+            let entity = try request.entity.path()
+            try caller.requireScope(entity)
+            let sessions = try await self.manageable.sessions(of: entity, after: request.after, maxCount: request.maxCount ?? 100)
+            return try Reply.json(SessionList(sessions: sessions.map(WireSessionInfo.init)))
 
         case .summarizeDeadLetters:
             let request = try BodyDecoder.decode(DeadLetterSummaryRequest.self, from: body)

@@ -58,6 +58,7 @@ extension WireRoute {
     package static let startBulkJob = WireRoute("POST", "/v1/dead-letters/jobs", "startBulkJob", .manage)
     package static let listBulkJobs = WireRoute("GET", "/v1/dead-letters/jobs", "listBulkJobs", .manage)
     package static let getBulkJob = WireRoute("GET", "/v1/dead-letters/jobs/{job}", "getBulkJob", .manage)
+    package static let listSessions = WireRoute("POST", "/v1/sessions/list", "listSessions", .listen)
     package static let cancelBulkJob = WireRoute("DELETE", "/v1/dead-letters/jobs/{job}", "cancelBulkJob", .manage)
 
     // Messaging: the entity is named in the body (an Azure Service Bus path, see ``WireEntity``).
@@ -99,7 +100,7 @@ extension WireRoute {
         .listTopics, .createTopic, .getTopic, .deleteTopic,
         .listSubscriptions, .createSubscription, .getSubscription, .deleteSubscription, .stats,
         .updateQueue, .updateTopic, .updateSubscription,
-        .purge, .getMessage, .searchDeadLetters, .summarizeDeadLetters, .startBulkJob, .listBulkJobs, .getBulkJob, .cancelBulkJob,
+        .purge, .getMessage, .searchDeadLetters, .summarizeDeadLetters, .startBulkJob, .listBulkJobs, .getBulkJob, .cancelBulkJob, .listSessions,
         .send, .cancelScheduled, .receive, .receiveDeferred, .peek, .counts,
         .complete, .abandon, .deferMessage, .deadLetter, .renewLock, .resubmit,
         .acceptSession, .receiveFromSession, .getSessionState, .setSessionState, .renewSessionLock, .releaseSession,

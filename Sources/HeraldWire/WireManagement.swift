@@ -291,3 +291,61 @@ public struct BulkJobList: Codable, Sendable, Hashable {
     /// Creates the body from its fields.
     public init(jobs: [WireBulkJob]) { self.jobs = jobs }
 }
+
+/// `POST /v1/sessions/list`: the sessions of a session queue or subscription, a page at a time.
+public struct ListSessionsRequest: Codable, Sendable, Hashable {
+    /// The session queue or subscription.
+    public var entity: WireEntity
+    /// List the sessions whose ids come after this one; from the first when absent.
+    public var after: String?
+    /// The most sessions to return, 1–1,000; 100 when absent.
+    public var maxCount: Int?
+    /// Creates the body from its fields.
+    public init(entity: WireEntity, after: String?, maxCount: Int?) {
+        self.entity = entity
+        self.after = after
+        self.maxCount = maxCount
+    }
+}
+
+/// One session, as `POST /v1/sessions/list` describes it.
+public struct WireSessionInfo: Codable, Sendable, Hashable {
+    /// The session's id.
+    public var sessionId: String
+    /// How many messages of the session the entity holds (dead letters not included).
+    public var messageCount: Int
+    /// Whether a receiver holds the session now.
+    public var isLocked: Bool
+    /// Until when it is held, in milliseconds since 1970; absent when it is not.
+    public var lockedUntil: Int64?
+    /// Whether a dead letter holds back the rest of the session.
+    public var isParked: Bool
+    /// How many bytes the session's state has; absent without state.
+    public var stateSize: Int?
+
+    /// Creates the wire form of `session`.
+    public init(_ session: SessionInfo) {
+        self.sessionId = session.sessionId
+        self.messageCount = session.messageCount
+        self.isLocked = session.isLocked
+        self.lockedUntil = session.lockedUntil?.millisecondsSince1970
+        self.isParked = session.isParked
+        self.stateSize = session.stateSize
+    }
+
+    /// The session's description.
+    public var session: SessionInfo {
+        SessionInfo(
+            sessionId: self.sessionId, messageCount: self.messageCount, isLocked: self.isLocked,
+            lockedUntil: self.lockedUntil.map(Date.init(millisecondsSince1970:)), isParked: self.isParked, stateSize: self.stateSize
+        )
+    }
+}
+
+/// The answer of `POST /v1/sessions/list`.
+public struct SessionList: Codable, Sendable, Hashable {
+    /// The sessions, in id order; the last one's id continues the list (`after`).
+    public var sessions: [WireSessionInfo]
+    /// Creates the body from its fields.
+    public init(sessions: [WireSessionInfo]) { self.sessions = sessions }
+}

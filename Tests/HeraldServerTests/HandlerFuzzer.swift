@@ -392,6 +392,7 @@ struct HandlerFuzzer {
         case .readAll: return self.object([("fromPosition", self.field(.int(0), number: true)), ("maxCount", self.field(.int(10), number: true))])
         case .updateQueue, .updateTopic, .updateSubscription: return self.object(self.options())
         case .purge: return self.object([("entity", self.entity())])
+        case .listSessions: return self.object([("entity", self.entity()), ("maxCount", self.field(.int(10), number: true))])
         case .getMessage: return self.object([("entity", self.entity()), ("sequenceNumber", self.sequenceNumber())])
         case .searchDeadLetters, .summarizeDeadLetters:
             var fields: [(String, FuzzJSON)] = [("entity", self.entity())]

@@ -47,6 +47,7 @@ struct MalformedRequestTests {
         case .searchDeadLetters: return ["entity": queue, "filter": ["reason": "r"], "fromSequenceNumber": 0, "maxCount": 10]
         case .summarizeDeadLetters: return ["entity": queue, "filter": ["subject": "s"]]
         case .startBulkJob: return ["entity": queue, "action": "purge", "filter": ["reason": "r"]]
+        case .listSessions: return ["entity": queue, "after": "a", "maxCount": 10]
         default: return nil
         }
     }

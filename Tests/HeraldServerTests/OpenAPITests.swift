@@ -195,6 +195,7 @@ struct OpenAPITests {
             DeadLetterSummary(
                 total: 1, reasons: [.init(value: "r", count: 1)], subjects: [.init(value: "s", count: 1)], oldestEnqueuedTime: Date(),
                 newestEnqueuedTime: Date()))
+        let session = WireSessionInfo(SessionInfo(sessionId: "s", messageCount: 1, isLocked: true, lockedUntil: Date(), isParked: true, stateSize: 3))
         return [
             ("PurgeResponse", PurgeResponse(purged: 1)),
             ("GetMessageRequest", GetMessageRequest(entity: entity, sequenceNumber: 1)),
@@ -207,6 +208,9 @@ struct OpenAPITests {
             ("StartBulkJobRequest", start),
             ("BulkJob", job),
             ("BulkJobList", BulkJobList(jobs: [job])),
+            ("ListSessionsRequest", ListSessionsRequest(entity: entity, after: "a", maxCount: 10)),
+            ("SessionInfo", session),
+            ("SessionList", SessionList(sessions: [session])),
         ]
     }
 

@@ -280,6 +280,31 @@ struct OperatorCommandTests {
         }
     }
 
+    @Test("session list shows each session's messages, holder, parking and state", arguments: CommandTarget.allCases)
+    func sessionList(_ target: CommandTarget) async throws {
+        try await OperatorFixture.run(target) { store in
+            try await store.withBroker { broker in
+                try await broker.createQueue("carts", options: EntityOptions(requiresSession: true))
+                try await broker.send(Message(text: "x", sessionId: "anna"), to: .queue("carts"))
+                try await broker.send(Message(text: "y", sessionId: "bob"), to: .queue("carts"))
+            }
+            var result = await store.herald("session", "list", "carts")
+            #expect(result.status == 0, "\(result.stderr)")
+            let lines = result.stdout.split(separator: "\n").map(String.init)
+            #expect(
+                lines == [
+                    "SESSION  MESSAGES  HELD UNTIL  PARKED  STATE", "anna            1  -           no          -",
+                    "bob             1  -           no          -",
+                ], "\(lines)")
+            result = await store.herald("session", "list", "carts", "--after", "anna", "--json")
+            #expect(result.stdout.contains("\"sessionId\" : \"bob\""), "\(result.stdout)")
+            #expect(!result.stdout.contains("anna"), "\(result.stdout)")
+            result = await store.herald("session", "list", "orders", "--json")
+            let error = try jsonError(result)
+            #expect(error.code == "sessionNotEnabled", "the error code")
+        }
+    }
+
     @Test("export writes every message as JSON lines and import sends them to another queue", arguments: CommandTarget.allCases)
     func exportAndImport(_ target: CommandTarget) async throws {
         try await OperatorFixture.run(target) { store in
