@@ -3,6 +3,7 @@ import HeraldCLI
 import HeraldClient
 import HeraldCore
 import HeraldSQLite
+import Synchronization
 import Testing
 
 /// Where an operator command runs in a test: directly on a data directory, or against a live
@@ -269,11 +270,21 @@ struct OperatorCommandTests {
     func tailSeesNewDeadLetters() async throws {
         try await OperatorFixture.run(.server) { store in
             let broker = try #require(store.serverBroker)
-            async let tailed = store.herald("tail", "orders/$deadletterqueue", "--count", "1", "--timeout", "20s", "--interval", "50ms", "--json")
-            try await Task.sleep(for: .milliseconds(500))
-            let message = try #require(try await broker.receive(from: .queue("orders"), maxCount: 1).first)
-            try await broker.deadLetter(try #require(message.lockToken), reason: "Late", description: nil)
-            let result = await tailed
+            _ = try await broker.send((0..<5).map { Message(text: "more \($0)") }, to: .queue("orders"))
+            let done = Mutex(false)
+            let tailed = Task {
+                let result = await store.herald("tail", "orders/$deadletterqueue", "--count", "1", "--timeout", "30s", "--interval", "50ms", "--json")
+                done.withLock { $0 = true }
+                return result
+            }
+            // A dead letter a second, until the tail (which may take a moment to start on a loaded
+            // machine) has shown one: it must be a new one, never the one there before it started.
+            for _ in 0..<6 where !done.withLock({ $0 }) {
+                try await Task.sleep(for: .seconds(1))
+                let message = try #require(try await broker.receive(from: .queue("orders"), maxCount: 1).first)
+                try await broker.deadLetter(try #require(message.lockToken), reason: "Late", description: nil)
+            }
+            let result = await tailed.value
             #expect(result.status == 0, "\(result.stderr)")
             let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
             #expect(object["deadLetterReason"] as? String == "Late", "only the new dead letter: \(result.stdout)")
