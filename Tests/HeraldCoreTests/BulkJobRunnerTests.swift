@@ -26,8 +26,8 @@ import Testing
         let runner = BulkJobRunner(jobs: ["a", "b"])
         let task = Task { await runner.run { id in try steps.step(id) } }
         try await Self.waitUntil { steps.log.withLock { $0.count } == 4 }
-        runner.add("c")
         steps.remaining.withLock { $0["c"] = 2 }
+        runner.add("c")
         try await Self.waitUntil { steps.log.withLock { $0.count } == 6 }
         try await Task.sleep(for: .milliseconds(100))
         task.cancel()

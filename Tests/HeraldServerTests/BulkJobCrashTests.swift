@@ -13,7 +13,7 @@ import Darwin
 /// GUARANTEES.md §6: a bulk job on 10,000 dead letters survives a `herald serve` killed with
 /// SIGKILL in its middle. The restarted server resumes the job, and every dead letter ends up
 /// where the action sends it exactly once: none lost, none twice.
-@Suite("bulk jobs survive SIGKILL")
+@Suite("bulk jobs survive SIGKILL", .serialized)
 struct BulkJobCrashTests {
     static let count = 10_000
 
