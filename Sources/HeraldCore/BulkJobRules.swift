@@ -105,6 +105,9 @@ package final class BulkJobRunner: Sendable {
     /// The jobs to work on, in the order they started.
     private let jobs: Mutex<[String]>
     private let rescanInterval: Duration
+    /// The idle runner's wait, which ``add(_:)`` (or the end of the wait) resumes; `woken` when
+    /// a job came while the runner was not waiting.
+    private let idle = Mutex<(woken: Bool, waiting: CheckedContinuation<Void, Never>?)>((false, nil))
 
     /// Creates a runner of `jobs` (those found running), looking for others every `rescanInterval`
     /// when ``run(runningJobs:step:)`` is given a way to list them.
@@ -116,6 +119,47 @@ package final class BulkJobRunner: Sendable {
     /// Takes the job `id`, which just started, into the round.
     package func add(_ id: String) {
         self.jobs.withLock { if !$0.contains(id) { $0.append(id) } }
+        self.wake()
+    }
+
+    /// Ends the idle wait, or makes the next one return at once.
+    private func wake() {
+        let waiting = self.idle.withLock { idle -> CheckedContinuation<Void, Never>? in
+            guard let waiting = idle.waiting else {
+                idle.woken = true
+                return nil
+            }
+            idle.waiting = nil
+            return waiting
+        }
+        waiting?.resume()
+    }
+
+    /// Waits, without polling, until a job is added, the task is cancelled, or `limit` passes.
+    private func waitForWork(atMost limit: Duration?) async {
+        let timer = limit.map { limit in
+            Task {
+                try await Task.sleep(for: limit)
+                self.wake()
+            }
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = self.idle.withLock { idle -> Bool in
+                    if idle.woken || Task.isCancelled {
+                        idle.woken = false
+                        return true
+                    }
+                    idle.waiting = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            self.wake()
+        }
+        timer?.cancel()
+        self.idle.withLock { $0.woken = false }
     }
 
     /// Runs steps until cancelled, or until the store closes or fails.
@@ -137,7 +181,9 @@ package final class BulkJobRunner: Sendable {
             }
             let round = self.jobs.withLock { $0 }
             if round.isEmpty {
-                try? await Task.sleep(for: .milliseconds(20))
+                // Idle: a broker without jobs does nothing until one starts (or, when other
+                // processes may start jobs, until it is time to look for theirs).
+                await self.waitForWork(atMost: runningJobs == nil ? nil : max(nextScan - ContinuousClock.now, .milliseconds(1)))
                 continue
             }
             for id in round {
