@@ -19,6 +19,19 @@ enum EntityActions {
         }
     }
 
+    /// Changes the options of the entity `path` names, then prints it (its details with `--json`).
+    static func update(_ path: EntityPath, change: EntityOptionsChange, connection: ConnectionOptions) async throws {
+        try await reportingErrors(json: connection.json) {
+            try await connection.withBroker { broker in
+                _ = try await manageable(broker).updateOptions(of: path, change)
+                let status = try await Inventory.status(of: path, in: broker)
+                if connection.json { return try EntityRendering.printDetails(status, json: true) }
+                CommandOutput.print("updated \(path.kind.rawValue) \(path)")
+                try EntityRendering.printDetails(status, json: false)
+            }
+        }
+    }
+
     /// Deletes the entity `path` names, with its messages (and a topic's subscriptions).
     static func delete(_ path: EntityPath, connection: ConnectionOptions) async throws {
         try await reportingErrors(json: connection.json) {

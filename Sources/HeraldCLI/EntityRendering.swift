@@ -21,21 +21,20 @@ enum EntityRendering {
         if json { return try CommandOutput.printJSON(WireEntityList(items: statuses.map(\.wire))) }
         if statuses.isEmpty { return CommandOutput.print("(none)") }
         let withFilter = statuses.contains { $0.path.kind == .subscription }
-        var columns: [Table.Column] = [
-            .init("NAME"), .init("LOCK", alignRight: true), .init("MAX DELIVERY", alignRight: true), .init("TTL", alignRight: true),
-            .init("DEDUP WINDOW", alignRight: true), .init("SESSIONS"),
-        ]
+        // Lock, deliveries and sessions concern receivers: a list of topics leaves them out.
+        let forReceivers = statuses.contains { $0.path.kind != .topic }
+        var columns: [Table.Column] = [.init("NAME")]
+        if forReceivers { columns += [.init("LOCK", alignRight: true), .init("MAX DELIVERY", alignRight: true)] }
+        columns += [.init("TTL", alignRight: true), .init("DEDUP WINDOW", alignRight: true)]
+        if forReceivers { columns.append(.init("SESSIONS")) }
         if withFilter { columns.append(.init("FILTER")) }
         var table = Table(columns)
         for status in statuses {
             let options = status.options
-            var row = [
-                status.path.kind == .subscription ? status.path.name : status.path.description,
-                DurationArgument.format(options.lockDuration), "\(options.maxDeliveryCount)",
-                options.defaultTimeToLive.map(DurationArgument.format) ?? "-",
-                options.duplicateDetectionWindow.map(DurationArgument.format) ?? "-",
-                options.requiresSession ? "yes" : "no",
-            ]
+            var row = [status.path.kind == .subscription ? status.path.name : status.path.description]
+            if forReceivers { row += [DurationArgument.format(options.lockDuration), "\(options.maxDeliveryCount)"] }
+            row += [options.defaultTimeToLive.map(DurationArgument.format) ?? "-", options.duplicateDetectionWindow.map(DurationArgument.format) ?? "-"]
+            if forReceivers { row.append(options.requiresSession ? "yes" : "no") }
             if withFilter { row.append(Self.describe(status.filter ?? .all)) }
             table.append(row)
         }

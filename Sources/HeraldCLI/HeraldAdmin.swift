@@ -17,7 +17,8 @@ public struct HeraldAdmin: AsyncParsableCommand {
             """,
         subcommands: [
             QueueCommand.self, TopicCommand.self, SubscriptionCommand.self, SendCommand.self, ReceiveCommand.self, PeekCommand.self,
-            DeadLetterCommand.self, StatsCommand.self,
+            DeadLetterCommand.self, SessionCommand.self, MessageCommand.self, PurgeCommand.self, CancelScheduledCommand.self, TailCommand.self,
+            ExportCommand.self, ImportCommand.self, StatsCommand.self,
         ]
     )
 

@@ -45,12 +45,13 @@ enum MessageRendering {
         if messages.isEmpty { return CommandOutput.print("(no dead letters)") }
         var table = Table([
             .init("SEQ", alignRight: true), .init("MESSAGE ID"), .init("REASON"), .init("DESCRIPTION"),
-            .init("DELIVERIES", alignRight: true), .init("ENQUEUED"),
+            .init("DELIVERIES", alignRight: true), .init("ENQUEUED"), .init("SUBJECT"), .init("BODY"),
         ])
         for received in messages {
             table.append([
                 "\(received.sequenceNumber)", received.message.messageId, received.deadLetterReason ?? "-",
                 Table.truncated(received.deadLetterDescription ?? "-", to: 60), "\(received.deliveryCount)", Self.time(received.enqueuedTime),
+                received.message.subject ?? "-", Self.preview(received.message.body),
             ])
         }
         CommandOutput.print(table.render())

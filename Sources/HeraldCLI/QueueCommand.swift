@@ -14,7 +14,7 @@ public struct QueueCommand: AsyncParsableCommand {
               herald queue show orders --json
               herald queue delete orders --server http://localhost:8080 --key $KEY
             """,
-        subcommands: [Create.self, Delete.self, List.self, Show.self]
+        subcommands: [Create.self, Update.self, Delete.self, List.self, Show.self]
     )
 
     /// Creates the command; ArgumentParser calls this.
@@ -37,6 +37,27 @@ public struct QueueCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await EntityActions.create(.queue(self.name), options: self.entity.options, connection: self.connection)
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change options of an existing queue; options left out keep their value.",
+            discussion: """
+                New options apply from now on: to locks taken, deliveries counted and messages sent
+                later. Sessions cannot be turned on or off.
+                Example: herald queue update orders --lock-duration 2m --ttl none
+                """
+        )
+
+        @Argument(help: "The queue's name.")
+        var name: String
+
+        @OptionGroup var change: EntityOptionChangeArguments
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await EntityActions.update(.queue(self.name), change: self.change.change, connection: self.connection)
         }
     }
 

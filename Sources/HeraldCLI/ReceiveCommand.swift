@@ -68,7 +68,12 @@ public struct ReceiveCommand: AsyncParsableCommand {
                     }
                 } else {
                     let mode: ReceiveMode = self.receiveAndDelete ? .receiveAndDelete : .peekLock
-                    let messages = try await broker.receive(from: path, maxCount: self.maxCount, maxWaitTime: self.wait.duration, mode: mode)
+                    let messages: [ReceivedMessage]
+                    do {
+                        messages = try await broker.receive(from: path, maxCount: self.maxCount, maxWaitTime: self.wait.duration, mode: mode)
+                    } catch let error as HeraldError where error.code == .sessionRequired {
+                        throw HeraldError(.sessionRequired, "\(error.message); pass --session-id ID")
+                    }
                     try MessageRendering.printMessages(messages, json: self.connection.json, showLocks: mode == .peekLock && self.settle == .none)
                     try await self.settle(messages, broker: broker)
                 }

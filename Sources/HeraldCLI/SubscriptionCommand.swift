@@ -19,7 +19,7 @@ public struct SubscriptionCommand: AsyncParsableCommand {
               herald subscription show events audit
               herald subscription delete events audit
             """,
-        subcommands: [Create.self, Delete.self, List.self, Show.self]
+        subcommands: [Create.self, Update.self, Delete.self, List.self, Show.self]
     )
 
     /// Creates the command; ArgumentParser calls this.
@@ -61,6 +61,30 @@ public struct SubscriptionCommand: AsyncParsableCommand {
                 properties: PropertyArgument.properties(self.properties)
             )
             try await EntityActions.create(.subscription(self.name, of: self.topic), options: self.entity.options, filter: filter, connection: self.connection)
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change options of an existing subscription; options left out keep their value.",
+            discussion: """
+                New options apply from now on: to locks taken, deliveries counted and messages sent
+                later. Sessions cannot be turned on or off.
+                Example: herald subscription update events audit --max-delivery-count 3
+                """
+        )
+
+        @Argument(help: "The topic.")
+        var topic: String
+
+        @Argument(help: "The subscription's name.")
+        var name: String
+
+        @OptionGroup var change: EntityOptionChangeArguments
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await EntityActions.update(.subscription(self.name, of: self.topic), change: self.change.change, connection: self.connection)
         }
     }
 

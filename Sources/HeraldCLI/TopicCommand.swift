@@ -16,7 +16,7 @@ public struct TopicCommand: AsyncParsableCommand {
               herald topic show events
               herald topic delete events
             """,
-        subcommands: [Create.self, Delete.self, List.self, Show.self]
+        subcommands: [Create.self, Update.self, Delete.self, List.self, Show.self]
     )
 
     /// Creates the command; ArgumentParser calls this.
@@ -40,6 +40,27 @@ public struct TopicCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await EntityActions.create(.topic(self.name), options: self.entity.options, connection: self.connection)
+        }
+    }
+
+    struct Update: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change options of an existing topic; options left out keep their value.",
+            discussion: """
+                New options apply from now on: to locks taken, deliveries counted and messages sent
+                later. Sessions cannot be turned on or off.
+                Example: herald topic update events --duplicate-window 10m
+                """
+        )
+
+        @Argument(help: "The topic's name.")
+        var name: String
+
+        @OptionGroup var change: EntityOptionChangeArguments
+        @OptionGroup var connection: ConnectionOptions
+
+        func run() async throws {
+            try await EntityActions.update(.topic(self.name), change: self.change.change, connection: self.connection)
         }
     }
 

@@ -132,6 +132,7 @@ public enum BrokerConformance {
         + failStopCases
         + transactionCases
         + hostileNumberCases
+        + managementCases
 
     /// The cases that a store lacking `unmet` can run: every case but those that require one of them.
     ///

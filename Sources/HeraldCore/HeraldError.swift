@@ -30,6 +30,7 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
             case insufficientStorage
             case concurrencyConflict
             case alreadyProcessed
+            case jobNotFound
         }
 
         private let base: Base
@@ -90,6 +91,8 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let concurrencyConflict = Code(.concurrencyConflict)
         /// The inbox already holds this (handler, message id): the message was handled before.
         public static let alreadyProcessed = Code(.alreadyProcessed)
+        /// No bulk job has that id (``ManageableBroker/bulkJob(_:)``).
+        public static let jobNotFound = Code(.jobNotFound)
 
         /// The code as a stable string, for logs and wire formats.
         public var description: String { self.base.rawValue }
@@ -100,7 +103,7 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
             .messageTooLarge, .propertyTooLarge, .propertiesTooLarge, .identifierTooLong, .batchTooLarge,
             .messageNotFound, .lockLost, .sessionLockLost, .sessionRequired, .sessionNotEnabled,
             .sessionCannotBeLocked, .noSessionAvailable, .storeFailed, .storeClosed, .storeUnavailable, .insufficientStorage, .concurrencyConflict,
-            .alreadyProcessed,
+            .alreadyProcessed, .jobNotFound,
         ]
 
         /// The code whose ``description`` is `string`, if any.

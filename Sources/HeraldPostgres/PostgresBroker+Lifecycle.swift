@@ -234,6 +234,7 @@ extension PostgresBroker {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waker.run() }
             group.addTask { await self.statistics.run() }
+            group.addTask { await self.runBulkJobs() }
             await withGracefulShutdownHandler {
                 for await _ in self.stopSignal.stream { break }
             } onGracefulShutdown: {

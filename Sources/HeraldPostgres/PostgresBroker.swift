@@ -55,6 +55,9 @@ public final class PostgresBroker: TransactionalBroker, Service {
         /// How long ``PostgresBroker/run()`` keeps trying to reach the database and apply the
         /// migrations before it gives up with ``/HeraldCore/HeraldError/Code/storeFailed``.
         public var startTimeout: Duration
+        /// How many dead letters one step of a bulk job handles, in one transaction: a larger step
+        /// finishes a job in fewer transactions, a smaller one holds its rows for less time.
+        public var bulkJobStepSize: Int = 100
         /// Called before each commit; a thrown error is treated as a failed commit (fault injection in tests).
         package var _beforeCommit: (@Sendable () throws -> Void)?
         /// Where the broker's counters go (see the README's "Tracing, metrics and logs"); `nil`:
@@ -102,6 +105,8 @@ public final class PostgresBroker: TransactionalBroker, Service {
     let statistics: TableStatistics
     let metrics: BrokerMetrics
     let tracer: (any Tracer)?
+    /// Works through the bulk jobs on dead letters (see PostgresBroker+Management.swift).
+    let jobs = BulkJobRunner()
     let lifecycle = Mutex(LifecycleStateMachine<CheckedContinuation<Void, Never>>())
     /// Ends ``run()``: yielded by ``close()``.
     let stopSignal = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -125,7 +130,8 @@ public final class PostgresBroker: TransactionalBroker, Service {
         self.lockClockBase = (configuration.clock.now().millisecondsSince1970, configuration.clock.monotonicNow())
         let connections = PooledConnections(client: client, connectionTimeout: configuration.connectionTimeout)
         self.connections = connections
-        self.waker = PostgresWaker(connections: connections, waiters: self.waiters, schema: configuration.schema, logger: configuration.logger)
+        self.waker = PostgresWaker(
+            connections: connections, waiters: self.waiters, cache: self.cache, schema: configuration.schema, logger: configuration.logger)
         self.statistics = TableStatistics(connections: connections, table: self.tables.message, logger: configuration.logger)
     }
 

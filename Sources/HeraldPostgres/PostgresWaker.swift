@@ -20,6 +20,8 @@ import Synchronization
 final class PostgresWaker: Service {
     private let connections: PooledConnections
     private let waiters: EntityWaiters
+    /// The entities this broker has resolved: a change another process announces makes it forget one.
+    private let cache: EntityCache
     private let channel: String
     private let logger: Logger
     /// Tags this process's notifications, so its own listener ignores them (it woke its receivers already).
@@ -36,9 +38,10 @@ final class PostgresWaker: Service {
     /// A PostgreSQL payload stays well under the server's 8,000-byte limit.
     static let maxPayload = 6900
 
-    init(connections: PooledConnections, waiters: EntityWaiters, schema: String, logger: Logger) {
+    init(connections: PooledConnections, waiters: EntityWaiters, cache: EntityCache, schema: String, logger: Logger) {
         self.connections = connections
         self.waiters = waiters
+        self.cache = cache
         self.channel = "herald_\(schema)"
         self.logger = logger
         self.listenerKey = Self.listenerKey(schema: schema)
@@ -71,6 +74,15 @@ final class PostgresWaker: Service {
     func notifyNow(_ keys: Set<String>) async {
         guard !keys.isEmpty else { return }
         try? await self.notify(keys.sorted())
+    }
+
+    /// The prefix of a notification's key that names an entity whose options changed, rather than
+    /// a wait key (which is a number): other brokers forget the entity and read it again.
+    static let changedEntityPrefix = "~"
+
+    /// Tells other processes that the entity with `key` changed (its options), so they read it again.
+    func announceChange(ofEntity key: String) {
+        self.announce([Self.changedEntityPrefix + key])
     }
 
     /// Stops sending notifications for good.
@@ -189,8 +201,10 @@ final class PostgresWaker: Service {
                     self.holdsListenerLock.store(true, ordering: .relaxed)
                     do {
                         try await connection.listen(on: self.channel) { notifications in
-                            // Anything announced while not listening was missed: everyone looks again.
+                            // Anything announced while not listening was missed: everyone looks again,
+                            // and entities are read again (another process may have changed one).
                             self.waiters.notifyAll()
+                            self.cache.forgetAll()
                             // Other brokers notify from now on (an announcement of no keys); those
                             // that listened before are counted.
                             try? await self.notify([])
@@ -202,7 +216,12 @@ final class PostgresWaker: Service {
                                     $0.othersMayListen = true
                                     $0.arrivals += 1
                                 }
-                                self.waiters.notify(Set((parts.last ?? "").split(separator: ",").map(String.init)))
+                                var keys = Set((parts.last ?? "").split(separator: ",").map(String.init))
+                                for key in keys where key.hasPrefix(Self.changedEntityPrefix) {
+                                    self.cache.forget(String(key.dropFirst(Self.changedEntityPrefix.count)))
+                                    keys.remove(key)
+                                }
+                                self.waiters.notify(keys)
                             }
                         }
                     } catch {

@@ -14,6 +14,8 @@ struct Tables: Sendable {
     let event: String
     let eventHead: String
     let settlement: String
+    let bulkJob: String
+    let bulkJobItem: String
     let migrations: String
 
     init(schema: String) {
@@ -28,6 +30,8 @@ struct Tables: Sendable {
         self.event = "\(quoted).event"
         self.eventHead = "\(quoted).event_head"
         self.settlement = "\(quoted).settlement"
+        self.bulkJob = "\(quoted).bulk_job"
+        self.bulkJobItem = "\(quoted).bulk_job_item"
         self.migrations = "\(quoted).herald_migrations"
     }
 }
@@ -201,6 +205,42 @@ enum Schema {
                 ) WITH (autovacuum_vacuum_scale_factor = 0.02)
                 """,
                 "CREATE INDEX settlement_age ON \(t.settlement) (settled_at)",
+            ]
+        },
+        Migration(version: 3, name: "bulk jobs on dead letters") { t in
+            [
+                // A job's progress (GUARANTEES.md §6). entity: the path of the queue or subscription;
+                // target: a move's queue or topic name, target_kind its kind. Times: wall-clock ms.
+                """
+                CREATE TABLE \(t.bulkJob) (
+                    id TEXT PRIMARY KEY,
+                    entity_id BIGINT NOT NULL,
+                    entity TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    target TEXT,
+                    target_kind TEXT,
+                    state TEXT NOT NULL,
+                    total BIGINT NOT NULL,
+                    processed BIGINT NOT NULL DEFAULT 0,
+                    applied BIGINT NOT NULL DEFAULT 0,
+                    not_found BIGINT NOT NULL DEFAULT 0,
+                    failed BIGINT NOT NULL DEFAULT 0,
+                    failure TEXT,
+                    created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL
+                )
+                """,
+                "CREATE INDEX bulk_job_state ON \(t.bulkJob) (state, created_at)",
+                // Its frozen selection: one row per dead letter not yet looked at; a step deletes the
+                // rows it handled in the transaction that acts on their dead letters.
+                """
+                CREATE TABLE \(t.bulkJobItem) (
+                    job_id TEXT NOT NULL,
+                    position BIGINT NOT NULL,
+                    seq BIGINT NOT NULL,
+                    PRIMARY KEY (job_id, position)
+                )
+                """,
             ]
         },
     ]

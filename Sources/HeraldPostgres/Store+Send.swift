@@ -153,7 +153,7 @@ extension Store {
     }
 
     /// Inserts `messages` into `entity` with sequence numbers `base + 1`, `base + 2`…
-    private func insert(_ messages: [Message], into entity: CachedEntity, base: Int64, defaultTimeToLive: Duration?) async throws -> Bool {
+    func insert(_ messages: [Message], into entity: CachedEntity, base: Int64, defaultTimeToLive: Duration?) async throws -> Bool {
         var bindings = PostgresBindings(capacity: messages.count * 17 + 2)
         bindings.append(entity.id)
         bindings.append(base)

@@ -79,6 +79,9 @@ public final class SQLiteBroker: MessageBroker, Service {
         /// tracer in force when the configuration is made (bootstrapped, or bound with `withTracer`);
         /// `nil` for none. Without one, no span is made and nothing is added to messages.
         public var tracer: (any Tracer)?
+        /// How many dead letters one step of a bulk job handles, in one transaction: a larger step
+        /// finishes a job in fewer transactions, a smaller one holds the writer for less time.
+        public var bulkJobStepSize: Int = 100
 
         /// Creates a configuration.
         public init(clock: any BrokerClock = SystemBrokerClock(), logger: Logger = Logger(label: "herald.sqlite")) {
@@ -97,9 +100,11 @@ public final class SQLiteBroker: MessageBroker, Service {
         public static let defaultMinimumFreeDiskBytes: Int64 = 64 << 20
     }
 
-    private let committer: GroupCommitter
+    let committer: GroupCommitter
     private let waiters = EntityWaiters()
-    private let configuration: Configuration
+    let configuration: Configuration
+    /// Works through the bulk jobs on dead letters (see SQLiteBroker+Management.swift).
+    let jobs: BulkJobRunner
     private let diskSpace: DiskSpaceGuard
     /// The database file; `nil` in memory.
     let path: String?
@@ -152,6 +157,7 @@ public final class SQLiteBroker: MessageBroker, Service {
         }
         let database: DatabaseQueue
         let state: WriterState
+        let runningJobs: [String]
         do {
             if let path {
                 if configuration._vfsName == nil { try Self.createPrivately(path) }
@@ -165,10 +171,12 @@ public final class SQLiteBroker: MessageBroker, Service {
                 database = try DatabaseQueue(configuration: grdb)
             }
             try Schema.migrator.migrate(database)
-            state = try database.writeWithoutTransaction { db in
+            (state, runningJobs) = try database.writeWithoutTransaction { db in
                 // Recovery: every lock died with the process that held it.
                 try db.execute(sql: "UPDATE message SET lock_nonce = NULL, locked_until = NULL WHERE lock_nonce IS NOT NULL")
-                return try WriterState(db: db, completionLockTime: configuration._completionLockTime)
+                // Bulk jobs resume where they stopped.
+                let jobs = try String.fetchAll(db, sql: "SELECT id FROM bulk_job WHERE state = 'running' ORDER BY created_at, id")
+                return (try WriterState(db: db, completionLockTime: configuration._completionLockTime), jobs)
             }
         } catch let error as HeraldError {
             throw error
@@ -185,6 +193,7 @@ public final class SQLiteBroker: MessageBroker, Service {
             throw HeraldError(.storeFailed, "cannot prepare the writer for \(name): \(error)")
         }
         self.committer = committer
+        self.jobs = BulkJobRunner(jobs: runningJobs)
         self.diskSpace = DiskSpaceGuard(
             databasePath: path ?? "", minimum: configuration.minimumFreeDiskBytes,
             fileSystemFreeSpace: configuration._fileSystemFreeSpace, logger: configuration.logger,
@@ -235,14 +244,19 @@ public final class SQLiteBroker: MessageBroker, Service {
     /// ``close()`` it returns at once.
     public func run() async throws {
         guard self.committer.start() else { return }
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await self.committer.waitUntilStopped()
-            } onGracefulShutdown: {
+        await withTaskGroup(of: Void.self) { group in
+            // Bulk jobs resume where they stopped, and stop between two steps.
+            group.addTask { await self.runBulkJobs() }
+            await withTaskCancellationHandler {
+                await withGracefulShutdownHandler {
+                    await self.committer.waitUntilStopped()
+                } onGracefulShutdown: {
+                    self.committer.beginClosing()
+                }
+            } onCancel: {
                 self.committer.beginClosing()
             }
-        } onCancel: {
-            self.committer.beginClosing()
+            group.cancelAll()
         }
     }
 

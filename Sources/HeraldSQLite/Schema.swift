@@ -132,6 +132,40 @@ enum Schema {
                     CREATE INDEX settlement_age ON settlement(settled_at);
                     """)
         }
+        migrator.registerMigration("v4-bulk-jobs") { db in
+            try db.execute(
+                sql: """
+                    -- Bulk jobs on dead letters (GUARANTEES.md §6): the job's progress, and its frozen
+                    -- selection, one row per dead letter not yet looked at (a step deletes the rows it
+                    -- handled in the transaction that acts on their dead letters). entity: the path of
+                    -- the queue or subscription; target: a move's queue or topic name, target_kind its
+                    -- kind. Times: wall-clock milliseconds.
+                    CREATE TABLE bulk_job (
+                        id TEXT PRIMARY KEY,
+                        entity_id INTEGER NOT NULL,
+                        entity TEXT NOT NULL,
+                        action TEXT NOT NULL,
+                        target TEXT,
+                        target_kind TEXT,
+                        state TEXT NOT NULL,
+                        total INTEGER NOT NULL,
+                        processed INTEGER NOT NULL DEFAULT 0,
+                        applied INTEGER NOT NULL DEFAULT 0,
+                        not_found INTEGER NOT NULL DEFAULT 0,
+                        failed INTEGER NOT NULL DEFAULT 0,
+                        failure TEXT,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX bulk_job_state ON bulk_job(state, created_at);
+                    CREATE TABLE bulk_job_item (
+                        job_id TEXT NOT NULL,
+                        position INTEGER NOT NULL,
+                        seq INTEGER NOT NULL,
+                        PRIMARY KEY (job_id, position)
+                    ) WITHOUT ROWID;
+                    """)
+        }
         return migrator
     }
 }

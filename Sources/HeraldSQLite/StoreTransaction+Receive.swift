@@ -289,18 +289,24 @@ extension StoreTransaction {
 
     private func resubmitLocked(_ token: LockToken) throws -> EntityRecord {
         let locked = try self.lockedMessage(token)
+        try self.restoreDeadLetter(of: locked.entity, sequenceNumber: token.sequenceNumber, sessionId: locked.sessionId)
+        return locked.entity
+    }
+
+    /// Moves a dead letter back to its queue or subscription: its sequence number kept, its
+    /// delivery count zero, its time-to-live counted again from now, its session unparked.
+    func restoreDeadLetter(of entity: EntityRecord, sequenceNumber: Int64, sessionId: String?) throws {
         try self.execute(
             """
             UPDATE message SET dlq = 0, state = 0, delivery_count = 0, lock_nonce = NULL, locked_until = NULL, visible_at = 0,
                 expires_at = CASE WHEN ttl_ms IS NULL THEN NULL ELSE ? + ttl_ms END, dl_reason = NULL, dl_description = NULL
             WHERE entity_id = ? AND seq = ?
             """,
-            [self.nowMilliseconds, locked.entity.id, token.sequenceNumber]
+            [self.nowMilliseconds, entity.id, sequenceNumber]
         )
-        if let sessionId = locked.sessionId {
-            try self.execute("UPDATE session SET parked = 0 WHERE entity_id = ? AND session_id = ?", [locked.entity.id, sessionId])
+        if let sessionId {
+            try self.execute("UPDATE session SET parked = 0 WHERE entity_id = ? AND session_id = ?", [entity.id, sessionId])
         }
-        self.state.touch(locked.entity)
-        return locked.entity
+        self.state.touch(entity)
     }
 }

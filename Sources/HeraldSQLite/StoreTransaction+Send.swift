@@ -33,7 +33,7 @@ extension StoreTransaction {
         return receipts
     }
 
-    private func insert(_ message: Message, into entity: EntityRecord, sequenceNumber: Int64, defaultTimeToLive: Duration?) throws {
+    func insert(_ message: Message, into entity: EntityRecord, sequenceNumber: Int64, defaultTimeToLive: Duration?) throws {
         let enqueued = EnqueuedMessage(message, now: self.nowMilliseconds, defaultTimeToLive: defaultTimeToLive)
         let properties = message.applicationProperties.isEmpty ? nil : try PropertyCodec.encode(message.applicationProperties)
         var insert = try BoundStatement(

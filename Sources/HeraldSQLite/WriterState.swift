@@ -6,7 +6,8 @@ import HeraldCore
 final class EntityRecord {
     let id: Int64
     let path: EntityPath
-    let options: EntityOptions
+    /// Changed only by an options update, in the writer, once the new options are stored.
+    var options: EntityOptions
     let filter: SubscriptionFilter
     let topicId: Int64?
     /// The highest sequence number ever assigned; persisted at each commit.

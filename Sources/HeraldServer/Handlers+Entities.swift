@@ -82,24 +82,36 @@ extension Handlers {
         }
     }
 
-    private func queueInfo(_ name: String) async throws -> WireEntityInfo {
+    func queueInfo(_ name: String) async throws -> WireEntityInfo {
         guard let description = try await self.broker.listQueues().first(where: { $0.path.name == name }) else {
             throw HeraldError(.entityNotFound, "no queue '\(name)'")
         }
-        return EntityListing.info(description, counts: try await self.broker.counts(of: description.path))
+        var info = EntityListing.info(description, counts: try await self.broker.counts(of: description.path))
+        info.lastSequenceNumber = try await self.lastSequenceNumber(of: description.path)
+        return info
     }
 
-    private func topicInfo(_ name: String) async throws -> WireEntityInfo {
+    func topicInfo(_ name: String) async throws -> WireEntityInfo {
         guard let description = try await self.broker.listTopics().first(where: { $0.path.name == name }) else {
             throw HeraldError(.entityNotFound, "no topic '\(name)'")
         }
-        return EntityListing.info(description)
+        var info = EntityListing.info(description)
+        info.lastSequenceNumber = try await self.lastSequenceNumber(of: description.path)
+        return info
     }
 
-    private func subscriptionInfo(_ name: String, topic: String) async throws -> WireEntityInfo {
+    func subscriptionInfo(_ name: String, topic: String) async throws -> WireEntityInfo {
         guard let description = try await self.broker.listSubscriptions(topic: topic).first(where: { $0.path.name == name }) else {
             throw HeraldError(.entityNotFound, "no subscription '\(name)' of topic '\(topic)'")
         }
-        return EntityListing.info(description, counts: try await self.broker.counts(of: description.path))
+        var info = EntityListing.info(description, counts: try await self.broker.counts(of: description.path))
+        info.lastSequenceNumber = try await self.lastSequenceNumber(of: description.path)
+        return info
+    }
+
+    /// The entity's last sequence number, when the store can tell.
+    private func lastSequenceNumber(of path: EntityPath) async throws -> Int64? {
+        guard let broker = self.broker as? any ManageableBroker else { return nil }
+        return try await broker.lastSequenceNumber(of: path)
     }
 }

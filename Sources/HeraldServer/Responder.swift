@@ -127,10 +127,10 @@ struct Responder: HTTPResponder {
         return Int(length).map { $0 > self.maxRequestBodySize } ?? true
     }
 
-    /// The body of a PUT or POST, at most ``maxRequestBodySize`` bytes, read within
+    /// The body of a PUT, PATCH or POST, at most ``maxRequestBodySize`` bytes, read within
     /// ``requestReadTimeout``; nothing for other methods.
     private func readBody(of request: Request, route: WireRoute) async throws -> ByteBuffer {
-        guard route.method == "PUT" || route.method == "POST" else { return ByteBuffer() }
+        guard route.method == "PUT" || route.method == "POST" || route.method == "PATCH" else { return ByteBuffer() }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > self.maxRequestBodySize {
             throw ServerError.payloadTooLarge(limit: self.maxRequestBodySize)
         }

@@ -46,6 +46,20 @@ extension WireRoute {
     package static let getSubscription = WireRoute("GET", "/v1/topics/{topic}/subscriptions/{subscription}", "getSubscription", .manage)
     package static let deleteSubscription = WireRoute("DELETE", "/v1/topics/{topic}/subscriptions/{subscription}", "deleteSubscription", .manage)
     package static let stats = WireRoute("GET", "/v1/stats", "stats", .manage)
+    package static let updateQueue = WireRoute("PATCH", "/v1/queues/{queue}", "updateQueue", .manage)
+    package static let updateTopic = WireRoute("PATCH", "/v1/topics/{topic}", "updateTopic", .manage)
+    package static let updateSubscription = WireRoute("PATCH", "/v1/topics/{topic}/subscriptions/{subscription}", "updateSubscription", .manage)
+
+    // The operator's routes (GUARANTEES.md §6): purge, one message, dead-letter searches and bulk jobs.
+    package static let purge = WireRoute("POST", "/v1/messages/purge", "purge", .manage)
+    package static let getMessage = WireRoute("POST", "/v1/messages/get", "getMessage", .listen)
+    package static let searchDeadLetters = WireRoute("POST", "/v1/dead-letters/search", "searchDeadLetters", .listen)
+    package static let summarizeDeadLetters = WireRoute("POST", "/v1/dead-letters/summary", "summarizeDeadLetters", .listen)
+    package static let startBulkJob = WireRoute("POST", "/v1/dead-letters/jobs", "startBulkJob", .manage)
+    package static let listBulkJobs = WireRoute("GET", "/v1/dead-letters/jobs", "listBulkJobs", .manage)
+    package static let getBulkJob = WireRoute("GET", "/v1/dead-letters/jobs/{job}", "getBulkJob", .manage)
+    package static let listSessions = WireRoute("POST", "/v1/sessions/list", "listSessions", .listen)
+    package static let cancelBulkJob = WireRoute("DELETE", "/v1/dead-letters/jobs/{job}", "cancelBulkJob", .manage)
 
     // Messaging: the entity is named in the body (an Azure Service Bus path, see ``WireEntity``).
     package static let send = WireRoute("POST", "/v1/messages/send", "send", .send)
@@ -85,6 +99,8 @@ extension WireRoute {
         .listQueues, .createQueue, .getQueue, .deleteQueue,
         .listTopics, .createTopic, .getTopic, .deleteTopic,
         .listSubscriptions, .createSubscription, .getSubscription, .deleteSubscription, .stats,
+        .updateQueue, .updateTopic, .updateSubscription,
+        .purge, .getMessage, .searchDeadLetters, .summarizeDeadLetters, .startBulkJob, .listBulkJobs, .getBulkJob, .cancelBulkJob, .listSessions,
         .send, .cancelScheduled, .receive, .receiveDeferred, .peek, .counts,
         .complete, .abandon, .deferMessage, .deadLetter, .renewLock, .resubmit,
         .acceptSession, .receiveFromSession, .getSessionState, .setSessionState, .renewSessionLock, .releaseSession,

@@ -50,7 +50,7 @@ package enum WireStatus {
             .sessionRequired, .sessionNotEnabled:
             400
         // `acceptSession` answers noSessionAvailable with 204 No Content; 404 only stands for it elsewhere.
-        case .entityNotFound, .messageNotFound, .noSessionAvailable: 404
+        case .entityNotFound, .messageNotFound, .noSessionAvailable, .jobNotFound: 404
         case .entityAlreadyExists, .concurrencyConflict, .alreadyProcessed, .sessionCannotBeLocked: 409
         case .lockLost, .sessionLockLost: 410
         case .messageTooLarge, .propertyTooLarge, .propertiesTooLarge: 413

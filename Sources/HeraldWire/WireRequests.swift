@@ -29,14 +29,21 @@ public struct WireEntityInfo: Codable, Sendable, Hashable {
     public var filter: WireFilter?
     /// Present on `GET` of one queue or subscription and in `stats`.
     public var counts: WireCounts?
+    /// The last sequence number the entity assigned; present on `GET` of one entity and after a
+    /// `PATCH`.
+    public var lastSequenceNumber: Int64?
     /// Creates the body from its fields.
-    public init(kind: String, path: String, entity: WireEntity, options: WireOptions, filter: WireFilter? = nil, counts: WireCounts? = nil) {
+    public init(
+        kind: String, path: String, entity: WireEntity, options: WireOptions, filter: WireFilter? = nil, counts: WireCounts? = nil,
+        lastSequenceNumber: Int64? = nil
+    ) {
         self.kind = kind
         self.path = path
         self.entity = entity
         self.options = options
         self.filter = filter
         self.counts = counts
+        self.lastSequenceNumber = lastSequenceNumber
     }
 }
 

@@ -11,7 +11,8 @@ struct Herald: AsyncParsableCommand {
         subcommands: [
             BenchCommand.self, DemoCommand.self, ServeCommand.self, KeysCommand.self,
             QueueCommand.self, TopicCommand.self, SubscriptionCommand.self, SendCommand.self, ReceiveCommand.self, PeekCommand.self,
-            DeadLetterCommand.self, StatsCommand.self, SimulateCommand.self,
+            DeadLetterCommand.self, SessionCommand.self, MessageCommand.self, PurgeCommand.self, CancelScheduledCommand.self, TailCommand.self,
+            ExportCommand.self, ImportCommand.self, StatsCommand.self, SimulateCommand.self,
         ]
     )
 

@@ -92,7 +92,16 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var minFreeDisk: ByteSizeArgument = ByteSizeArgument(bytes: SQLiteBroker.Configuration.defaultMinimumFreeDiskBytes)
 
+    @Option(
+        help: """
+            How many dead letters one step of a bulk job (resubmit, move, purge) handles, in one \
+            transaction: larger steps finish sooner, smaller ones hold the store for less time.
+            """
+    )
+    var bulkJobStepSize: Int = 100
+
     func validate() throws {
+        guard (1...10_000).contains(self.bulkJobStepSize) else { throw ValidationError("--bulk-job-step-size is 1 to 10000") }
         guard (0...65_535).contains(self.port) else { throw ValidationError("--port is 0 to 65535") }
         if let amqpPort { guard (0...65_535).contains(amqpPort) else { throw ValidationError("--amqp-port is 0 to 65535") } }
         guard self.maxBodySize > 0 else { throw ValidationError("--max-body-size must be positive") }
@@ -120,12 +129,13 @@ struct ServeCommand: AsyncParsableCommand {
         let metricsFactory = PrometheusMetricsFactory(registry: registry)
         if let postgres = self.postgres {
             let clientConfiguration = try PostgresBroker.clientConfiguration(url: postgres)
+            var configuration = PostgresBroker.Configuration(logger: logger)
+            configuration.bulkJobStepSize = self.bulkJobStepSize
+            configuration.metricsFactory = metricsFactory
             let components = URLComponents(string: postgres)
             let store = "postgres \(components?.host ?? "?"):\(components?.port ?? 5432)\(components?.path ?? "")"
             do {
                 // It listens once the broker has reached the database; it gives up after the broker's start timeout.
-                var configuration = PostgresBroker.Configuration(logger: logger)
-                configuration.metricsFactory = metricsFactory
                 try await PostgresBroker.withBroker(clientConfiguration: clientConfiguration, configuration: configuration) { broker in
                     try await self.serve(
                         broker, running: [], storeName: "postgres", storeDescription: store, keys: keyStore, metrics: registry, logger: logger)
@@ -142,6 +152,7 @@ struct ServeCommand: AsyncParsableCommand {
             var configuration = SQLiteBroker.Configuration(logger: logger)
             configuration.minimumFreeDiskBytes = self.minFreeDisk.bytes
             configuration.metricsFactory = metricsFactory
+            configuration.bulkJobStepSize = self.bulkJobStepSize
             let broker = try SQLiteBroker(path: path, configuration: configuration)
             // The broker runs in the server's service group, before the server: a graceful shutdown
             // drains the server's requests, then the broker's writes, then closes the file.

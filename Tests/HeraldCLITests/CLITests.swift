@@ -129,6 +129,19 @@ struct CLITests {
         #expect(result.stderr.hasPrefix("error: entityNotFound: "))
     }
 
+    @Test("topic list leaves out what concerns receivers; receive on a session queue names --session-id")
+    func topicListAndSessionHint() async throws {
+        let store = Store()
+        defer { store.remove() }
+        _ = await store.herald("topic", "create", "events", "--duplicate-window", "10m")
+        var result = await store.herald("topic", "list")
+        #expect(result.stdout == "NAME    TTL  DEDUP WINDOW\nevents    -           10m\n", "\(result.stdout)")
+        _ = await store.herald("queue", "create", "carts", "--requires-session")
+        result = await store.herald("receive", "carts")
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("error: sessionRequired: ") && result.stderr.hasSuffix("; pass --session-id ID\n"), "\(result.stderr)")
+    }
+
     @Test("a missing data directory is an error, not a new empty store")
     func missingDataDirectory() async throws {
         let store = Store()
@@ -198,6 +211,16 @@ struct CLITests {
             (["peek", "nowhere", "--json"], "entityNotFound", 1),
             (["deadletter", "list", "nowhere", "--json"], "entityNotFound", 1),
             (["queue", "create", "not a name", "--json"], "invalidName", 1),
+            (["purge", "nowhere", "--yes", "--json"], "entityNotFound", 1),
+            (["message", "show", "nowhere", "1", "--json"], "entityNotFound", 1),
+            (["cancel-scheduled", "nowhere", "1", "--json"], "entityNotFound", 1),
+            (["tail", "nowhere", "--json"], "entityNotFound", 1),
+            (["export", "nowhere", "--json"], "entityNotFound", 1),
+            (["import", "nowhere", "--input", "/dev/null", "--json"], "entityNotFound", 1),
+            (["queue", "update", "nowhere", "--ttl", "1h", "--json"], "entityNotFound", 1),
+            (["deadletter", "summary", "nowhere", "--json"], "entityNotFound", 1),
+            (["deadletter", "move", "nowhere", "--to", "orders", "--json"], "entityNotFound", 1),
+            (["deadletter", "job", "nope", "--json"], "jobNotFound", 1),
             (["stats", "--json"], "commandFailed", 1),
             (["send", "orders", "--json"], "usage", 64),
         ])

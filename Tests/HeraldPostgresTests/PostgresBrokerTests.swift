@@ -28,7 +28,7 @@ struct PostgresBrokerTests {
             #expect(try await running.broker.listQueues().map(\.path.name) == ["q0", "q1", "q2", "q3"])
         }
         let rows = try await clients[0].client.query(PostgresQuery(unsafeSQL: "SELECT version FROM \"\(schema)\".herald_migrations")).collect()
-        #expect(try rows.map { try $0.decode(Int64.self) } == [1, 2], "one row per migration")
+        #expect(try rows.map { try $0.decode(Int64.self) } == [1, 2, 3], "one row per migration")
         // A restart applies nothing.
         await brokers[0].close()
         let again = try RunningBroker(client: clients[0].client, configuration: .init(schema: schema))
@@ -37,6 +37,38 @@ struct PostgresBrokerTests {
         for running in brokers.dropFirst() { await running.close() }
         await TestDatabase.drop(schema, client: clients[0].client)
         for client in clients { await client.stop() }
+    }
+
+    /// An options update on one broker reaches another broker of the schema (another process, as
+    /// far as the database can tell), which had the entity cached: its notification makes the
+    /// other broker read the entity again (GUARANTEES.md §6).
+    @Test func optionsUpdatesReachOtherBrokers() async throws {
+        let schema = TestDatabase.schemaName("opt")
+        let firstClient = RunningClient(try await TestDatabase.clientConfiguration())
+        let secondClient = RunningClient(try await TestDatabase.clientConfiguration())
+        let first = try RunningBroker(client: firstClient.client, configuration: .init(schema: schema))
+        let second = try RunningBroker(client: secondClient.client, configuration: .init(schema: schema))
+        try await first.broker.createQueue("q")
+        // The second broker caches the queue with its first send, and listens.
+        try await second.broker.send(Message(body: Data(count: 11)), to: .queue("q"))
+        try await Task.sleep(for: .milliseconds(300))
+        _ = try await first.broker.updateOptions(of: .queue("q"), EntityOptionsChange(maxMessageSize: 10))
+        var refused = false
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !refused && ContinuousClock.now < deadline {
+            do {
+                try await second.broker.send(Message(body: Data(count: 11)), to: .queue("q"))
+                try await Task.sleep(for: .milliseconds(20))
+            } catch let error as HeraldError where error.code == .messageTooLarge {
+                refused = true
+            }
+        }
+        #expect(refused, "the second broker never applied the new size limit")
+        await first.close()
+        await second.close()
+        await TestDatabase.drop(schema, client: firstClient.client)
+        await firstClient.stop()
+        await secondClient.stop()
     }
 
     /// A receive waiting on one broker returns soon after a send on another (another process, as

@@ -390,6 +390,23 @@ struct HandlerFuzzer {
                 ("stream", self.field(.string("s-1"))), ("fromVersion", self.field(.int(0), number: true)), ("maxCount", self.field(.int(10), number: true)),
             ])
         case .readAll: return self.object([("fromPosition", self.field(.int(0), number: true)), ("maxCount", self.field(.int(10), number: true))])
+        case .updateQueue, .updateTopic, .updateSubscription: return self.object(self.options())
+        case .purge: return self.object([("entity", self.entity())])
+        case .listSessions: return self.object([("entity", self.entity()), ("maxCount", self.field(.int(10), number: true))])
+        case .getMessage: return self.object([("entity", self.entity()), ("sequenceNumber", self.sequenceNumber())])
+        case .searchDeadLetters, .summarizeDeadLetters:
+            var fields: [(String, FuzzJSON)] = [("entity", self.entity())]
+            if self.random.chance(0.5) {
+                fields.append(("filter", self.field(.object([("reason", self.string()), ("bodyContains", self.field(.string("order")))]))))
+            }
+            return self.object(fields)
+        case .startBulkJob:
+            var fields: [(String, FuzzJSON)] = [
+                ("entity", self.entity()), ("action", self.field(.string(self.random.pick(["resubmit", "purge", "move", "explode"])))),
+            ]
+            if self.random.chance(0.5) { fields.append(("target", self.entity())) }
+            if self.random.chance(0.3) { fields.append(("sequenceNumbers", self.field(.array([self.sequenceNumber()])))) }
+            return self.object(fields)
         default: return nil
         }
     }

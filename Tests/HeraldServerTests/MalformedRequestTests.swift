@@ -42,6 +42,12 @@ struct MalformedRequestTests {
         case .inboxContains: return ["handler": "h", "messageId": "m"]
         case .readStream: return ["stream": "s", "fromVersion": 0, "maxCount": 10]
         case .readAll: return ["fromPosition": 0, "maxCount": 10]
+        case .purge: return ["entity": queue]
+        case .getMessage: return ["entity": queue, "sequenceNumber": 1]
+        case .searchDeadLetters: return ["entity": queue, "filter": ["reason": "r"], "fromSequenceNumber": 0, "maxCount": 10]
+        case .summarizeDeadLetters: return ["entity": queue, "filter": ["subject": "s"]]
+        case .startBulkJob: return ["entity": queue, "action": "purge", "filter": ["reason": "r"]]
+        case .listSessions: return ["entity": queue, "after": "a", "maxCount": 10]
         default: return nil
         }
     }

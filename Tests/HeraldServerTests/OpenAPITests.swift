@@ -129,7 +129,8 @@ struct OpenAPITests {
         var sendTarget = entity
         sendTarget.subscription = nil
         let info = WireEntityInfo(
-            kind: "queue", path: "orders", entity: entity, options: WireOptions(options), filter: filter, counts: WireCounts(EntityCounts()))
+            kind: "queue", path: "orders", entity: entity, options: WireOptions(options), filter: filter, counts: WireCounts(EntityCounts()),
+            lastSequenceNumber: 7)
         var property = WireProperty(.string("x"))
         property.int = 1
         property.double = 1.5
@@ -173,6 +174,44 @@ struct OpenAPITests {
             ("SetSessionStateRequest", SessionStateBody(session: lock, state: "AA==")),
             ("Health", HealthResponse(status: "ok", store: "sqlite")),
         ] + Self.transactionSamples(token: token, entity: entity, message: wireMessage)
+            + Self.managementSamples(entity: entity, target: sendTarget, received: WireReceivedMessage(received))
+    }
+
+    /// Samples of the operator's bodies (GUARANTEES.md §6), every field set.
+    static func managementSamples(entity: WireEntity, target: WireEntity, received: WireReceivedMessage) -> [(schema: String, value: any Encodable)] {
+        let filter = WireDeadLetterFilter(
+            DeadLetterFilter(reason: "r", subject: "s", bodyContains: "b", properties: ["a": .int(1)], enqueuedFrom: Date(), enqueuedBefore: Date()))
+        var start = StartBulkJobRequest(.move(to: .queue("other")), on: .queue("orders"), selection: .sequenceNumbers([1]))
+        start.filter = filter
+        start.entity = entity
+        start.target = target
+        var job = WireBulkJob(
+            BulkJob(
+                id: "j", entity: .queue("orders"), action: .move(to: .topic("events")), state: .running, total: 3, processed: 2, applied: 1,
+                notFound: 1, failed: 0, failure: "f", createdAt: Date(), updatedAt: Date()))
+        job.entity = entity
+        job.target = target
+        let summary = DeadLetterSummaryResponse(
+            DeadLetterSummary(
+                total: 1, reasons: [.init(value: "r", count: 1)], subjects: [.init(value: "s", count: 1)], oldestEnqueuedTime: Date(),
+                newestEnqueuedTime: Date()))
+        let session = WireSessionInfo(SessionInfo(sessionId: "s", messageCount: 1, isLocked: true, lockedUntil: Date(), isParked: true, stateSize: 3))
+        return [
+            ("PurgeResponse", PurgeResponse(purged: 1)),
+            ("GetMessageRequest", GetMessageRequest(entity: entity, sequenceNumber: 1)),
+            ("DeadLetterFilter", filter),
+            ("DeadLetterSearchRequest", DeadLetterSearchRequest(entity: entity, filter: filter, fromSequenceNumber: 1, maxCount: 10)),
+            ("DeadLetterSearchResponse", DeadLetterSearchResponse(messages: [received], nextSequenceNumber: 2)),
+            ("DeadLetterSummaryRequest", DeadLetterSummaryRequest(entity: entity, filter: filter)),
+            ("Group", WireGroup(value: "r", count: 1)),
+            ("DeadLetterSummaryResponse", summary),
+            ("StartBulkJobRequest", start),
+            ("BulkJob", job),
+            ("BulkJobList", BulkJobList(jobs: [job])),
+            ("ListSessionsRequest", ListSessionsRequest(entity: entity, after: "a", maxCount: 10)),
+            ("SessionInfo", session),
+            ("SessionList", SessionList(sessions: [session])),
+        ]
     }
 
     /// Samples of the transaction and state bodies, every field set.
