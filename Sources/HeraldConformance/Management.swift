@@ -50,7 +50,12 @@ extension BrokerConformance {
             expected.defaultTimeToLive = nil
             try expectEqual(try await broker.updateOptions(of: queuePath, EntityOptionsChange(defaultTimeToLive: .some(nil))), expected, "TTL removed")
             try expectEqual(try await broker.updateOptions(of: queuePath, EntityOptionsChange()), expected, "an empty change")
-            // The options survive a restart.
+        },
+
+        ConformanceCase(name: "management.updatedOptionsSurviveRestart", guarantee: "§6, §4.1", requires: [.durableStorage]) { context in
+            let broker = try manageable(context.broker)
+            try await broker.createQueue(queueName, options: EntityOptions(lockDuration: .seconds(60)))
+            let expected = try await broker.updateOptions(of: queuePath, EntityOptionsChange(lockDuration: .seconds(10), maxDeliveryCount: 3))
             let reopened = try manageable(try await context.reopen())
             try expectEqual(try await reopened.listQueues().first?.options, expected, "the options after a restart")
         },
@@ -364,7 +369,7 @@ extension BrokerConformance {
             }
         },
 
-        ConformanceCase(name: "bulkJobs.resumedAfterRestart", guarantee: "§6, §4.1") { context in
+        ConformanceCase(name: "bulkJobs.resumedAfterRestart", guarantee: "§6, §4.1", requires: [.durableStorage]) { context in
             var broker = try manageable(context.broker)
             try await broker.createQueue(queueName)
             let numbers = try await deadLetters(broker, (0..<300).map { "m\($0)" })

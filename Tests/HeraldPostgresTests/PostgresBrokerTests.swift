@@ -90,7 +90,8 @@ struct PostgresBrokerTests {
             let messages = try await received
             let elapsed = ContinuousClock.now - start
             #expect(messages.map { String(decoding: $0.message.body, as: UTF8.self) } == ["m\(round)"])
-            #expect(elapsed < .seconds(2), "round \(round): the waiting receive took \(elapsed)")
+            // Far below the 30 s poll interval: the notification woke it (a loaded machine took 2.6 s).
+            #expect(elapsed < .seconds(8), "round \(round): the waiting receive took \(elapsed)")
             try await receiver.broker.complete(messages.compactMap(\.lockToken))
         }
         await sender.close()

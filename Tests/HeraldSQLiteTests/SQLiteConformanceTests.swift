@@ -104,6 +104,8 @@ struct InMemoryConformanceTests {
         "settlementRetries.rememberedAcrossRestart",
         "transactions.surviveRestart",
         "failStop.failedSyncIsNeverAcknowledged",
+        "management.updatedOptionsSurviveRestart",
+        "bulkJobs.resumedAfterRestart",
     ]
 
     /// Thrown by the context's `reopen`: an in-memory store has nothing to open again.

@@ -94,7 +94,8 @@ struct HandlerFuzzTests {
             let start = ContinuousClock.now
             let health = try await connection.request(.get, "/health")
             #expect(health.status == 200, "\(health.text)")
-            #expect(ContinuousClock.now - start < .seconds(1))
+            // Responsive, not hung: a loaded two-core machine answered in up to 1.7 s.
+            #expect(ContinuousClock.now - start < .seconds(5))
         }
     }
 
