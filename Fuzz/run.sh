@@ -4,7 +4,10 @@
 #   Fuzz/run.sh TARGET SECONDS [extra libFuzzer flags…]
 #   Fuzz/run.sh TARGET build          # build only
 #
-# TARGET is one of: fuzz-wire-bodies fuzz-names-and-tokens fuzz-property-codec fuzz-options-and-filters.
+# TARGET is one of: fuzz-wire-bodies fuzz-names-and-tokens fuzz-property-codec fuzz-options-and-filters
+# fuzz-amqp-codec. The first four are built here from Sources/ with swiftc; fuzz-amqp-codec, whose
+# module needs SwiftNIO, is the package's FuzzAMQPCodec product built by SwiftPM with the same
+# sanitizers, into .build-fuzz.
 # HeraldCore and HeraldWire are compiled from Sources/ with coverage instrumentation and address
 # sanitizer (-sanitize=fuzzer,address), then linked with Fuzz/Support.swift and the target's
 # LLVMFuzzerTestOneInput. Outputs go to .build-fuzz/; the corpus is Fuzz/corpus/TARGET/ (seeds
@@ -17,9 +20,20 @@ SECONDS_TO_RUN="${2:?usage: Fuzz/run.sh TARGET SECONDS|build [libFuzzer flags]}"
 shift 2
 SWIFTC="${SWIFTC:-swiftc}"
 command -v "$SWIFTC" >/dev/null || SWIFTC=/opt/swift/usr/bin/swiftc
+OUT="$ROOT/.build-fuzz"
+if [ "$TARGET" = fuzz-amqp-codec ]; then
+    mkdir -p "$OUT/bin" "$OUT/corpus/$TARGET" "$OUT/crashes/$TARGET"
+    # lld: gold fails on the sanitized objects. -DFUZZING: libFuzzer's entry instead of the replay driver.
+    swift build --package-path "$ROOT" -c debug --build-path "$OUT" --product FuzzAMQPCodec \
+        -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld
+    cp "$OUT/debug/FuzzAMQPCodec" "$OUT/bin/$TARGET"
+    [ "$SECONDS_TO_RUN" = build ] && exit 0
+    export SWIFT_BACKTRACE=enable=no
+    exec "$OUT/bin/$TARGET" -max_total_time="$SECONDS_TO_RUN" -max_len=4096 -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+        -artifact_prefix="$OUT/crashes/$TARGET/" "$@" "$OUT/corpus/$TARGET" "$ROOT/Fuzz/corpus/$TARGET"
+fi
 [ -f "$ROOT/Fuzz/Targets/$TARGET.swift" ] || { echo "no such target: $TARGET" >&2; exit 2; }
 
-OUT="$ROOT/.build-fuzz"
 MODULES="$OUT/modules"
 mkdir -p "$MODULES" "$OUT/bin" "$OUT/corpus/$TARGET" "$OUT/crashes/$TARGET"
 FLAGS=(-swift-version 6 -O -g -sanitize=fuzzer,address -parse-as-library -use-ld=lld

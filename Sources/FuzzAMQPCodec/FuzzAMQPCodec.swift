@@ -1,15 +1,10 @@
 // The AMQP codec's fuzz target: any bytes decode or fail with a typed error, never crash, and what
 // decodes survives a round trip (encode, decode again: the same value and the same bytes).
 //
-// With libFuzzer (a build of its own, so the sanitizers stay out of the normal build folder):
-//
-//     swift build -c debug --build-path .build-fuzz --product FuzzAMQPCodec \
-//         -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING \
-//         -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld
-//     SWIFT_BACKTRACE=enable=no .build-fuzz/debug/FuzzAMQPCodec -max_total_time=600 -max_len=4096 -rss_limit_mb=1024 Fuzzing/amqp-corpus
-//
-// Without the flags the same target is a replay driver: `FuzzAMQPCodec FILE…` runs each file
-// through the checks (a crash file libFuzzer saved, or the seed corpus, as `swift test` does).
+// `Fuzz/run.sh fuzz-amqp-codec SECONDS` builds it with libFuzzer and the address sanitizer (see
+// Fuzz/README.md). Without `-DFUZZING` the same target is a replay driver: `FuzzAMQPCodec FILE…`
+// runs each file (or each file of a folder) through the checks: a crash file libFuzzer saved, or
+// the seed corpus, as `swift test` does.
 import HeraldAMQP
 import NIOCore
 

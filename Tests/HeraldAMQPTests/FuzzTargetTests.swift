@@ -3,11 +3,11 @@ import HeraldTestSupport
 import Testing
 
 /// The codec's fuzz target, built as its replay driver, passes its seed corpus: the corpus and the
-/// target stay usable for a libFuzzer run (see Sources/FuzzAMQPCodec).
+/// target stay usable for a libFuzzer run (`Fuzz/run.sh fuzz-amqp-codec`).
 struct FuzzTargetTests {
     @Test func theFuzzTargetReplaysItsSeedCorpus() async throws {
         let executable = try #require(HeraldExecutable.url(named: "FuzzAMQPCodec"), "FuzzAMQPCodec is built with the tests (run `swift build`)")
-        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Fuzzing/amqp-corpus").standardized
+        let corpus = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../Fuzz/corpus/fuzz-amqp-codec").standardized
         let inputs = try FileManager.default.contentsOfDirectory(atPath: corpus.path).count
         #expect(inputs > 20)
         let replay = try ChildProcess(executable, [corpus.path])
