@@ -15,7 +15,7 @@ public protocol ManageableBroker: MessageBroker {
     /// limit and duplicate-detection window (messages stored keep their expiry, and ids remembered
     /// keep theirs).
     ///
-    /// - Throws: ``HeraldError/Code/entityNotFound``, or ``HeraldError/Code/invalidOption`` for an
+    /// - Throws: ``/HeraldCore/HeraldError/Code/entityNotFound``, or ``/HeraldCore/HeraldError/Code/invalidOption`` for an
     ///   option out of bounds or a change of `requiresSession` (nothing changes then).
     func updateOptions(of entity: EntityPath, _ change: EntityOptionsChange) async throws -> EntityOptions
 
@@ -37,8 +37,8 @@ public protocol ManageableBroker: MessageBroker {
     /// order, after the session id `after` (from the first when `nil`): every session with
     /// messages, a state, parking or a holder.
     ///
-    /// - Throws: ``HeraldError/Code/entityNotFound``, ``HeraldError/Code/sessionNotEnabled`` for an
-    ///   entity without sessions, ``HeraldError/Code/invalidArgument`` for a dead-letter path or a
+    /// - Throws: ``/HeraldCore/HeraldError/Code/entityNotFound``, ``/HeraldCore/HeraldError/Code/sessionNotEnabled`` for an
+    ///   entity without sessions, ``/HeraldCore/HeraldError/Code/invalidArgument`` for a dead-letter path or a
     ///   count out of range.
     func sessions(of entity: EntityPath, after: String?, maxCount: Int) async throws -> [SessionInfo]
 
@@ -51,17 +51,17 @@ public protocol ManageableBroker: MessageBroker {
     /// and advances the job's progress together, so that a crash loses no step and repeats none:
     /// a broker that opens the store again resumes the jobs still running. A dead letter that is
     /// gone when its turn comes (resubmitted, purged or completed meanwhile) counts as
-    /// ``BulkJob/notFound``; one that a move's target refuses (too large, no session id for a
-    /// session entity) stays and counts as ``BulkJob/failed``.
+    /// ``/HeraldCore/BulkJob/notFound``; one that a move's target refuses (too large, no session id for a
+    /// session entity) stays and counts as ``/HeraldCore/BulkJob/failed``.
     ///
-    /// - Throws: ``HeraldError/Code/entityNotFound`` for a missing entity or move target,
-    ///   ``HeraldError/Code/invalidArgument`` for a topic or a dead-letter path as `entity`, or a
+    /// - Throws: ``/HeraldCore/HeraldError/Code/entityNotFound`` for a missing entity or move target,
+    ///   ``/HeraldCore/HeraldError/Code/invalidArgument`` for a topic or a dead-letter path as `entity`, or a
     ///   move target that is not a queue or topic.
     func startBulkJob(_ action: DeadLetterAction, on entity: EntityPath, selection: DeadLetterSelection) async throws -> BulkJob
 
     /// The job with `id`.
     ///
-    /// - Throws: ``HeraldError/Code/jobNotFound``.
+    /// - Throws: ``/HeraldCore/HeraldError/Code/jobNotFound``.
     func bulkJob(_ id: String) async throws -> BulkJob
 
     /// The jobs the broker keeps, newest first: every running job, and finished ones for a week.
@@ -70,7 +70,7 @@ public protocol ManageableBroker: MessageBroker {
     /// Stops a running job after the step in progress; what it did stays done. A finished job
     /// is returned as it is.
     ///
-    /// - Throws: ``HeraldError/Code/jobNotFound``.
+    /// - Throws: ``/HeraldCore/HeraldError/Code/jobNotFound``.
     func cancelBulkJob(_ id: String) async throws -> BulkJob
 }
 
@@ -138,7 +138,7 @@ public struct EntityOptionsChange: Hashable, Sendable {
 
     /// `options` with the change applied, checked.
     ///
-    /// - Throws: ``HeraldError/Code/invalidOption`` for an option out of bounds, or a change of
+    /// - Throws: ``/HeraldCore/HeraldError/Code/invalidOption`` for an option out of bounds, or a change of
     ///   `requiresSession`.
     public func applied(to options: EntityOptions) throws(HeraldError) -> EntityOptions {
         if let requiresSession = self.requiresSession, requiresSession != options.requiresSession {
@@ -191,7 +191,7 @@ public enum DeadLetterAction: Hashable, Sendable, CustomStringConvertible {
 
     /// The action named `name`, with `target` for a move.
     ///
-    /// - Throws: ``HeraldError/Code/invalidArgument`` for an unknown name, a move without a target
+    /// - Throws: ``/HeraldCore/HeraldError/Code/invalidArgument`` for an unknown name, a move without a target
     ///   or another action with one.
     public init(name: String, target: EntityPath?) throws(HeraldError) {
         switch (name, target) {
