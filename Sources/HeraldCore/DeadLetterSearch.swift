@@ -1,6 +1,6 @@
 public import Foundation
 
-/// One page of a dead-letter search (``MessageBroker/searchDeadLetters(of:matching:from:maxCount:maxBytes:)``).
+/// One page of a dead-letter search (``/HeraldCore/MessageBroker/searchDeadLetters(of:matching:from:maxCount:maxBytes:)``).
 public struct DeadLetterPage: Hashable, Sendable {
     /// The matching dead letters, in sequence-number order.
     public var messages: [ReceivedMessage]
@@ -15,7 +15,7 @@ public struct DeadLetterPage: Hashable, Sendable {
 }
 
 /// How the dead letters of a queue or subscription that match a filter group, for a console or
-/// a report (``MessageBroker/summarizeDeadLetters(of:matching:)``).
+/// a report (``/HeraldCore/MessageBroker/summarizeDeadLetters(of:matching:)``).
 public struct DeadLetterSummary: Hashable, Sendable {
     /// One value of a grouping and how many dead letters have it.
     public struct Group: Hashable, Sendable {
@@ -56,7 +56,7 @@ extension MessageBroker {
     /// The message with `sequenceNumber` in `entity` (a queue, subscription or dead-letter
     /// queue), in any state, without locking it.
     ///
-    /// - Throws: ``HeraldError/Code/messageNotFound`` when the entity holds none with that number.
+    /// - Throws: ``/HeraldCore/HeraldError/Code/messageNotFound`` when the entity holds none with that number.
     public func message(_ sequenceNumber: Int64, in entity: EntityPath) async throws -> ReceivedMessage {
         let found = try await self.peek(entity, fromSequenceNumber: sequenceNumber, maxCount: 1)
         guard let message = found.first, message.sequenceNumber == sequenceNumber else {
@@ -67,7 +67,7 @@ extension MessageBroker {
 
     /// Up to `maxCount` dead letters of the queue or subscription `entity` that match `filter`,
     /// from `sequenceNumber` on, without locking them; stops early once their bodies and
-    /// properties pass `maxBytes` (the first always fits) or once ``HeraldLimits/deadLetterScanLimit`` dead
+    /// properties pass `maxBytes` (the first always fits) or once ``/HeraldCore/HeraldLimits/deadLetterScanLimit`` dead
     /// letters were looked at, and says where to go on.
     public func searchDeadLetters(
         of entity: EntityPath, matching filter: DeadLetterFilter, from sequenceNumber: Int64, maxCount: Int, maxBytes: Int = .max
