@@ -16,6 +16,8 @@ public enum AMQPDecodingError: Error, Hashable, Sendable {
     case invalidText
     /// A descriptor that is neither a `ulong` nor a `symbol`.
     case invalidDescriptor
+    /// More values than ``AMQPDecoder/maximumValues`` in one read.
+    case tooManyValues
 }
 
 /// Reads AMQP 1.0 values, with limits so that no input can exhaust memory or the stack.
@@ -25,29 +27,36 @@ public enum AMQPDecoder {
     /// How many elements of zero width (null, true, empty list…) an array may claim: such an
     /// array's bytes do not bound its count.
     public static let maximumZeroWidthElements = 65_536
+    /// How many values one read may decode, compounds' elements included: a decoded value takes
+    /// far more memory than its encoding (a 1 MiB frame of nulls would otherwise become a million
+    /// values).
+    public static let maximumValues = 100_000
 }
 
 extension ByteBuffer {
     /// Reads one AMQP value; on an error the reader index is where it was.
     public mutating func readAMQPValue() throws(AMQPDecodingError) -> AMQPValue {
         let start = self.readerIndex
+        var budget = AMQPDecoder.maximumValues
         do {
-            return try self.readValue(depth: 0)
+            return try self.readValue(depth: 0, budget: &budget)
         } catch {
             self.moveReaderIndex(to: start)
             throw error
         }
     }
 
-    private mutating func readValue(depth: Int) throws(AMQPDecodingError) -> AMQPValue {
+    private mutating func readValue(depth: Int, budget: inout Int) throws(AMQPDecodingError) -> AMQPValue {
         guard depth < AMQPDecoder.maximumDepth else { throw .nestedTooDeeply }
+        budget -= 1
+        guard budget >= 0 else { throw .tooManyValues }
         let code = try self.readByte()
         if code == AMQPTypeCode.described {
-            let descriptor = try self.readValue(depth: depth + 1)
+            let descriptor = try self.readValue(depth: depth + 1, budget: &budget)
             guard Self.isDescriptor(descriptor) else { throw .invalidDescriptor }
-            return .described(descriptor: descriptor, value: try self.readValue(depth: depth + 1))
+            return .described(descriptor: descriptor, value: try self.readValue(depth: depth + 1, budget: &budget))
         }
-        return try self.readBody(code: code, depth: depth)
+        return try self.readBody(code: code, depth: depth, budget: &budget)
     }
 
     private static func isDescriptor(_ value: AMQPValue) -> Bool {
@@ -58,7 +67,7 @@ extension ByteBuffer {
     }
 
     /// Reads what follows the constructor `code`.
-    private mutating func readBody(code: UInt8, depth: Int) throws(AMQPDecodingError) -> AMQPValue {
+    private mutating func readBody(code: UInt8, depth: Int, budget: inout Int) throws(AMQPDecodingError) -> AMQPValue {
         switch code {
         case AMQPTypeCode.null: return .null
         case AMQPTypeCode.true: return .bool(true)
@@ -110,56 +119,58 @@ extension ByteBuffer {
             return code == AMQPTypeCode.string8 || code == AMQPTypeCode.string32 ? .string(text) : .symbol(text)
         case AMQPTypeCode.list0: return .list([])
         case AMQPTypeCode.list8, AMQPTypeCode.list32:
-            return .list(try self.readElements(small: code == AMQPTypeCode.list8, depth: depth))
+            return .list(try self.readElements(small: code == AMQPTypeCode.list8, depth: depth, budget: &budget))
         case AMQPTypeCode.map8, AMQPTypeCode.map32:
-            let elements = try self.readElements(small: code == AMQPTypeCode.map8, depth: depth)
+            let elements = try self.readElements(small: code == AMQPTypeCode.map8, depth: depth, budget: &budget)
             guard elements.count % 2 == 0 else { throw .malformedCompound }
             return .map(stride(from: 0, to: elements.count, by: 2).map { AMQPMapEntry(elements[$0], elements[$0 + 1]) })
         case AMQPTypeCode.array8, AMQPTypeCode.array32:
-            return .array(try self.readArray(small: code == AMQPTypeCode.array8, depth: depth))
+            return .array(try self.readArray(small: code == AMQPTypeCode.array8, depth: depth, budget: &budget))
         default:
             throw .unknownFormatCode(code)
         }
     }
 
     /// Reads the size and count of a list or map, then its elements, each within the size.
-    private mutating func readElements(small: Bool, depth: Int) throws(AMQPDecodingError) -> [AMQPValue] {
+    private mutating func readElements(small: Bool, depth: Int, budget: inout Int) throws(AMQPDecodingError) -> [AMQPValue] {
         var content = try self.readSizedContent(small: small)
         let count = try content.readLength(small: small)
         // Every element takes at least one byte (its constructor).
         guard count <= content.readableBytes else { throw .malformedCompound }
         var elements: [AMQPValue] = []
         elements.reserveCapacity(count)
-        for _ in 0..<count { elements.append(try content.readValue(depth: depth + 1)) }
+        for _ in 0..<count { elements.append(try content.readValue(depth: depth + 1, budget: &budget)) }
         guard content.readableBytes == 0 else { throw .malformedCompound }
         return elements
     }
 
-    private mutating func readArray(small: Bool, depth: Int) throws(AMQPDecodingError) -> [AMQPValue] {
+    private mutating func readArray(small: Bool, depth: Int, budget: inout Int) throws(AMQPDecodingError) -> [AMQPValue] {
         var content = try self.readSizedContent(small: small)
         let count = try content.readLength(small: small)
-        let elements = try content.readArrayElements(count: count, depth: depth + 1)
+        let elements = try content.readArrayElements(count: count, depth: depth + 1, budget: &budget)
         guard content.readableBytes == 0 else { throw .malformedCompound }
         return elements
     }
 
     /// Reads an array's shared constructor (perhaps described), then `count` element bodies.
-    private mutating func readArrayElements(count: Int, depth: Int) throws(AMQPDecodingError) -> [AMQPValue] {
+    private mutating func readArrayElements(count: Int, depth: Int, budget: inout Int) throws(AMQPDecodingError) -> [AMQPValue] {
         guard depth < AMQPDecoder.maximumDepth else { throw .nestedTooDeeply }
         let code = try self.readByte()
         if code == AMQPTypeCode.described {
-            let descriptor = try self.readValue(depth: depth + 1)
+            let descriptor = try self.readValue(depth: depth + 1, budget: &budget)
             guard Self.isDescriptor(descriptor) else { throw .invalidDescriptor }
-            return try self.readArrayElements(count: count, depth: depth + 1).map { .described(descriptor: descriptor, value: $0) }
+            return try self.readArrayElements(count: count, depth: depth + 1, budget: &budget).map { .described(descriptor: descriptor, value: $0) }
         }
         if AMQPTypeCode.fixedWidth(code) == 0 {
             guard count <= AMQPDecoder.maximumZeroWidthElements else { throw .malformedCompound }
         } else {
             guard count <= self.readableBytes else { throw .malformedCompound }
         }
+        budget -= count
+        guard budget >= 0 else { throw .tooManyValues }
         var elements: [AMQPValue] = []
         elements.reserveCapacity(count)
-        for _ in 0..<count { elements.append(try self.readBody(code: code, depth: depth)) }
+        for _ in 0..<count { elements.append(try self.readBody(code: code, depth: depth, budget: &budget)) }
         return elements
     }
 

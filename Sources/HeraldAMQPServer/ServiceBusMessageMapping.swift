@@ -79,18 +79,18 @@ enum ServiceBusMessageMapping {
         var amqp = AMQPMessage(body: .data([Array(message.body)]))
         // Service Bus counts earlier deliveries in the header; Herald's count includes this one.
         amqp.header = AMQPMessage.Header(
-            durable: true, ttl: message.timeToLive.map { UInt32(clamping: Self.milliseconds($0)) },
+            durable: true, ttl: message.timeToLive.map { UInt32(clamping: $0.milliseconds) },
             deliveryCount: UInt32(clamping: max(received.deliveryCount - 1, 0)))
         var annotations = [
             AMQPMapEntry(.symbol("x-opt-sequence-number"), .long(received.sequenceNumber)),
-            AMQPMapEntry(.symbol("x-opt-enqueued-time"), .timestamp(Self.milliseconds(received.enqueuedTime))),
+            AMQPMapEntry(.symbol("x-opt-enqueued-time"), .timestamp(received.enqueuedTime.millisecondsSince1970)),
             AMQPMapEntry(.symbol("x-opt-message-state"), .int(Self.state(received.state))),
         ]
         if let lockedUntil = received.lockedUntil {
-            annotations.append(AMQPMapEntry(.symbol("x-opt-locked-until"), .timestamp(Self.milliseconds(lockedUntil))))
+            annotations.append(AMQPMapEntry(.symbol("x-opt-locked-until"), .timestamp(lockedUntil.millisecondsSince1970)))
         }
         if let scheduled = message.scheduledEnqueueTime {
-            annotations.append(AMQPMapEntry(Self.scheduledEnqueueTime, .timestamp(Self.milliseconds(scheduled))))
+            annotations.append(AMQPMapEntry(Self.scheduledEnqueueTime, .timestamp(scheduled.millisecondsSince1970)))
         }
         if received.entity.isDeadLetter {
             annotations.append(AMQPMapEntry(.symbol("x-opt-deadletter-source"), .string(received.entity.origin.entityKey)))
@@ -103,7 +103,7 @@ enum ServiceBusMessageMapping {
         properties.subject = message.subject
         properties.replyTo = message.replyTo
         properties.groupId = message.sessionId
-        properties.absoluteExpiryTime = received.expiresAt.map(Self.milliseconds)
+        properties.absoluteExpiryTime = received.expiresAt?.millisecondsSince1970
         amqp.properties = properties
         var application = message.applicationProperties.sorted { $0.key < $1.key }.map { key, value in
             AMQPMapEntry(.string(key), Self.value(value))
@@ -131,15 +131,6 @@ enum ServiceBusMessageMapping {
         case .deferred: 1
         case .scheduled: 2
         }
-    }
-
-    static func milliseconds(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1000).rounded())
-    }
-
-    static func milliseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        return seconds.multipliedReportingOverflow(by: 1000).overflow ? .max : seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
     // MARK: Lock tokens

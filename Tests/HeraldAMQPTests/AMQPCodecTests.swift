@@ -126,6 +126,19 @@ struct AMQPCodecTests {
             deep = [0xd0] + withUnsafeBytes(of: size.bigEndian, Array.init) + [0, 0, 0, 1] + deep
         }
         #expect(throws: AMQPDecodingError.nestedTooDeeply) { try self.decode(deep) }
+        // A list of 200,000 nulls: 200 KB of bytes, far more memory decoded; refused past the budget.
+        let nulls = 200_000
+        let size = UInt32(nulls + 4)
+        let manyNulls =
+            [0xd0] + withUnsafeBytes(of: size.bigEndian, Array.init) + withUnsafeBytes(of: UInt32(nulls).bigEndian, Array.init)
+            + [UInt8](repeating: 0x40, count: nulls)
+        #expect(throws: AMQPDecodingError.tooManyValues) { try self.decode(manyNulls) }
+        // An array claims its count up front: refused before its elements are decoded.
+        #expect(throws: AMQPDecodingError.tooManyValues) {
+            try self.decode(
+                [0xf0] + withUnsafeBytes(of: UInt32(200_005).bigEndian, Array.init) + withUnsafeBytes(of: UInt32(200_000).bigEndian, Array.init) + [0x52]
+                    + [UInt8](repeating: 1, count: 200_000))
+        }
         #expect(throws: AMQPDecodingError.invalidText) { try self.decode([0xa1, 2, 0xc3, 0x28]) }
         #expect(throws: AMQPDecodingError.invalidDescriptor) { try self.decode([0x00, 0x40, 0x40]) }
         #expect(throws: AMQPDecodingError.unknownFormatCode(0x99)) { try self.decode([0x99]) }
