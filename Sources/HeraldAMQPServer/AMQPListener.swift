@@ -56,7 +56,6 @@ public struct AMQPListener: Service {
     public func run() async throws {
         let configuration = self.configuration
         let logger = self.logger
-        let open = Atomic<Int>(0)
         let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
         let machineConfiguration = AMQPConnectionStateMachine.Configuration(
             containerId: "herald", maxFrameSize: configuration.maxFrameSize,
@@ -67,14 +66,17 @@ public struct AMQPListener: Service {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                guard open.add(1, ordering: .relaxed).newValue <= configuration.maxConnections else {
-                    open.subtract(1, ordering: .relaxed)
+                // The open connections, counted and kept in one place (shutdown closes them).
+                let admitted = connections.withLock { open -> Bool in
+                    guard open.count < configuration.maxConnections else { return false }
+                    open[ObjectIdentifier(channel)] = channel
+                    return true
+                }
+                guard admitted else {
                     logger.debug("refusing an AMQP connection: the connection limit is reached")
                     return channel.close()
                 }
-                connections.withLock { $0[ObjectIdentifier(channel)] = channel }
                 channel.closeFuture.whenComplete { _ in
-                    open.subtract(1, ordering: .relaxed)
                     connections.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) }
                 }
                 return channel.eventLoop.makeCompletedFuture {
