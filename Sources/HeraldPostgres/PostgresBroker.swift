@@ -113,6 +113,7 @@ public final class PostgresBroker: TransactionalBroker, Service {
     private let lockClockBase: (wall: Int64, monotonic: Duration)
     private let lastPrune = Mutex<Int64>(0)
     private let lastSweeps = Mutex<[Int64: Int64]>([:])
+    private let lastCacheChecks = Mutex<[Int64: ContinuousClock.Instant]>([:])
 
     /// Creates a broker on `client`. Nothing is sent to the database until ``run()``.
     ///
@@ -166,6 +167,20 @@ public final class PostgresBroker: TransactionalBroker, Service {
             if let last = sweeps[id], abs(now.wall - last) < 1000 { return false }
             if sweeps.count > 10_000 { sweeps.removeAll() }
             sweeps[id] = now.wall
+            return true
+        }
+    }
+
+    /// Whether an empty receive of entity `id` should check that the cached entity still exists
+    /// (another process may have deleted or recreated it): at most once a second per entity, so
+    /// that receivers waiting on an empty queue do not pay a second round trip for each look. A
+    /// receive thus finds a queue another process recreated within a second.
+    func shouldCheckCache(_ id: Int64) -> Bool {
+        let now = ContinuousClock.now
+        return self.lastCacheChecks.withLock { checks in
+            if let last = checks[id], now - last < .seconds(1) { return false }
+            if checks.count > 10_000 { checks.removeAll() }
+            checks[id] = now
             return true
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldCore
 import PostgresNIO
 
 /// A statement PostgreSQL parses and plans once per connection, then only binds and runs: for
@@ -27,6 +28,11 @@ struct PreparedSQL: Sendable {
 struct PreparedStatements: Sendable {
     /// Sends simple messages to one queue: ``Store/sendSimple(_:)``.
     let send: PreparedSQL
+    /// Completes one receive's messages, all or none, and remembers them completed:
+    /// ``Store/completeInOneStatement(_:)``. Binds the entity id, whether the queue is the
+    /// dead-letter queue, the sequence numbers, the lock nonce, the lock clock, the wall clock
+    /// and the number of tokens.
+    let complete: PreparedSQL
 
     init(tables: Tables) {
         let arrays = Store.sendArrayColumns.map { "$\($0.offset + 3)::\($0.type)[]" }.joined(separator: ", ")
@@ -39,6 +45,16 @@ struct PreparedStatements: Sendable {
             i AS (INSERT INTO \(tables.message) (entity_id, seq, \(names))
                 SELECT $1, s.base + v.o, \(names) FROM s, unnest(\(arrays)) WITH ORDINALITY AS v(\(names), o))
             SELECT base FROM s
+            """
+        )
+        self.complete = PreparedSQL(
+            """
+            WITH d AS (DELETE FROM \(tables.message) WHERE entity_id = $1::int8 AND dlq = $2::bool
+                AND seq = ANY($3::int8[]) AND lock_nonce = $4::uuid AND locked_until > $5::int8 RETURNING seq),
+            r AS (INSERT INTO \(tables.settlement) (entity_id, seq, nonce, kind, settled_at)
+                SELECT $1::int8, seq, $4::uuid, \(SettlementKind.complete.rawValue), $6::int8 FROM d
+                ON CONFLICT (entity_id, seq, nonce) DO UPDATE SET kind = excluded.kind, settled_at = excluded.settled_at)
+            SELECT \(tables.schema).herald_expect_count((SELECT count(*) FROM d), $7::int8)
             """
         )
     }

@@ -12,10 +12,12 @@ struct ReceiveOutcome: Sendable {
 struct StatementBuilder {
     var bindings = PostgresBindings()
 
-    /// Binds `value` and returns its placeholder.
+    /// Binds `value` and returns its placeholder, cast to the value's type: a prepared statement
+    /// is parsed without the types of its parameters, and PostgreSQL must not guess them.
     mutating func bind<T: PostgresThrowingDynamicTypeEncodable>(_ value: T) throws -> String {
         try self.bindings.append(value)
-        return "$\(self.bindings.count)"
+        guard let type = value.psqlType.knownSQLName else { return "$\(self.bindings.count)" }
+        return "$\(self.bindings.count)::\(type)"
     }
 
     func query(_ sql: String) -> PostgresQuery { PostgresQuery(unsafeSQL: sql, binds: self.bindings) }
@@ -44,7 +46,7 @@ extension Store {
                 entity, deadLetter: path.isDeadLetter, count: wanted, maxBytes: budget.isLimited ? maxBytes - budget.usedBytes : nil,
                 mode: mode, nonce: nonce, lockedUntil: lockedUntil
             )
-            if rows.isEmpty && deadLettered == 0 && received.isEmpty && !checkedCache {
+            if rows.isEmpty && deadLettered == 0 && received.isEmpty && !checkedCache && self.broker.shouldCheckCache(entity.id) {
                 checkedCache = true
                 if try await self.cacheWasStale(entity) {
                     entity = try await self.receiveSource(path, fresh: true)
@@ -146,7 +148,9 @@ extension Store {
         }
         var messages: [StoredMessage] = []
         var deadLettered = 0
-        for row in try await self.rows(statement.query(sql)) {
+        // Prepared: a receive's statement costs PostgreSQL more to parse and plan than to run. Its
+        // text varies only with the mode, the queue kind and whether a byte budget applies.
+        for row in try await self.rows(PreparedSQL(sql), statement.bindings) {
             let message = try self.decode(row, entity: entity)
             // A row of the queue that comes back as a dead letter was exhausted, not received.
             if message.isDeadLetter && !deadLetter {
@@ -276,17 +280,16 @@ extension Store {
     /// its writes); throws ``/HeraldCore/HeraldError/Code/lockLost`` then.
     private func deleteLocked(_ entity: CachedEntity, _ tokens: [LockToken]) async throws {
         let first = tokens[0]
+        var bindings = PostgresBindings(capacity: 7)
+        bindings.append(entity.id)
+        bindings.append(first.entity.isDeadLetter)
+        bindings.append(tokens.map(\.sequenceNumber))
+        bindings.append(first.nonce)
+        bindings.append(self.now.lock)
+        bindings.append(self.now.wall)
+        bindings.append(Int64(tokens.count))
         do {
-            try await self.rows(
-                """
-                WITH d AS (DELETE FROM \(unescaped: self.tables.message) WHERE entity_id = \(entity.id) AND dlq = \(first.entity.isDeadLetter)
-                    AND seq = ANY(\(tokens.map(\.sequenceNumber))) AND lock_nonce = \(first.nonce) AND locked_until > \(self.now.lock) RETURNING seq),
-                r AS (INSERT INTO \(unescaped: self.tables.settlement) (entity_id, seq, nonce, kind, settled_at)
-                    SELECT \(entity.id), seq, \(first.nonce), \(Int64(SettlementKind.complete.rawValue)), \(self.now.wall) FROM d
-                    ON CONFLICT (entity_id, seq, nonce) DO UPDATE SET kind = excluded.kind, settled_at = excluded.settled_at)
-                SELECT \(unescaped: self.tables.schema).herald_expect_count((SELECT count(*) FROM d), \(Int64(tokens.count)))
-                """
-            )
+            try await self.rows(self.broker.statements.complete, bindings)
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == Schema.countMismatch {
             throw HeraldError(.lockLost, "messages to complete in '\(first.entity)' lost their locks: expired, settled, or superseded")
         }

@@ -149,4 +149,33 @@ struct PostgresBrokerTests {
         await TestDatabase.drop(schema, client: client.client)
         await client.stop()
     }
+
+    /// A receive on a broker whose cache still holds a queue that another broker deleted and
+    /// created again finds the new queue's messages: empty receives check the cache (at most
+    /// once a second per queue), while waiting too.
+    @Test func aQueueRecreatedByAnotherBrokerIsFound() async throws {
+        let schema = TestDatabase.schemaName("recr")
+        let client = RunningClient(try await TestDatabase.clientConfiguration())
+        let first = try RunningBroker(client: client.client, configuration: .init(schema: schema, pollInterval: .milliseconds(100)))
+        let second = try RunningBroker(client: client.client, configuration: .init(schema: schema, pollInterval: .milliseconds(100)))
+        try await first.broker.createQueue("q")
+        // The first broker caches the queue, and its empty receives have just checked the cache.
+        for _ in 0..<3 {
+            #expect(try await first.broker.receive(from: .queue("q"), maxCount: 1, maxWaitTime: .zero, mode: .peekLock).isEmpty)
+        }
+        try await second.broker.deleteQueue("q")
+        try await second.broker.createQueue("q")
+        try await second.broker.send(Message(text: "new"), to: .queue("q"))
+        let start = ContinuousClock.now
+        let messages = try await first.broker.receive(from: .queue("q"), maxCount: 1, maxWaitTime: .seconds(10), mode: .peekLock)
+        let elapsed = ContinuousClock.now - start
+        #expect(messages.map { String(decoding: $0.message.body, as: UTF8.self) } == ["new"])
+        #expect(elapsed < .seconds(3), "the receive took \(elapsed)")
+        try await first.broker.complete(messages.compactMap(\.lockToken))
+        #expect(try await second.broker.counts(of: .queue("q")) == EntityCounts())
+        await first.close()
+        await second.close()
+        await TestDatabase.drop(schema, client: client.client)
+        await client.stop()
+    }
 }
