@@ -75,7 +75,8 @@ struct AMQPConnectionStateMachineTests {
     @Test func sessionsBeginAndEndOnTheServersChannels() throws {
         var machine = Self.openMachine()
         let begun = machine.received(.begin(AMQPBegin(remoteChannel: nil, nextOutgoingId: 0, incomingWindow: 65_536, outgoingWindow: 65_536)), on: 2)
-        #expect(begun.first == .sessionBegun(channel: 0, peer: AMQPBegin(remoteChannel: nil, nextOutgoingId: 0, incomingWindow: 65_536, outgoingWindow: 65_536)))
+        #expect(
+            begun.first == .sessionBegun(channel: 0, peer: AMQPBegin(remoteChannel: nil, nextOutgoingId: 0, incomingWindow: 65_536, outgoingWindow: 65_536)))
         guard case .begin(let begin) = Self.performatives(begun).first, case .sendFrame(let frame) = begun.last else {
             Issue.record("no begin: \(begun)")
             return
