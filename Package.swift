@@ -354,7 +354,7 @@ let package = Package(
         .testTarget(
             name: "HeraldAMQPTests",
             dependencies: [
-                "HeraldAMQP", "HeraldAMQPServer", "HeraldCore", "HeraldWire", "HeraldTestSupport",
+                "HeraldAMQP", "HeraldAMQPServer", "HeraldCore", "HeraldSQLite", "HeraldWire", "HeraldTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

@@ -47,6 +47,8 @@ public struct AMQPConnectionStateMachine: Sendable {
         /// A link performative (attach, flow, transfer, disposition, detach) for the application,
         /// on the session the server calls `channel` (its own channel number).
         case link(channel: UInt16, AMQPPerformative, payload: [UInt8])
+        /// A session began on the server's `channel`, with the peer's `begin` (its windows and ids).
+        case sessionBegun(channel: UInt16, peer: AMQPBegin)
         /// A session ended: the application drops its links.
         case sessionEnded(channel: UInt16)
         /// The peer authenticated with this SASL mechanism (and PLAIN's user name, if any).
@@ -248,7 +250,7 @@ public struct AMQPConnectionStateMachine: Sendable {
         let reply = AMQPBegin(
             remoteChannel: channel, nextOutgoingId: 1, incomingWindow: self.configuration.incomingWindow, outgoingWindow: .max,
             handleMax: self.configuration.handleMax)
-        return [.sendFrame(AMQPFrame(channel: local, body: AMQPPerformative.begin(reply).value))]
+        return [.sessionBegun(channel: local, peer: begin), .sendFrame(AMQPFrame(channel: local, body: AMQPPerformative.begin(reply).value))]
     }
 
     private mutating func close(_ error: AMQPError) -> [Action] {

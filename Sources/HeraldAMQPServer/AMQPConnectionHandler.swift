@@ -1,4 +1,6 @@
+import Foundation
 import HeraldAMQP
+import HeraldCore
 import Logging
 import NIOCore
 
@@ -13,6 +15,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     typealias OutboundOut = ByteBuffer
 
     private var machine: AMQPConnectionStateMachine
+    private var links = ServiceBusLinks()
+    private let backend: AMQPBackend?
     private var decoder: AMQPFrameDecoder
     private var received: ByteBuffer?
     private var heartbeat: RepeatedTask?
@@ -24,10 +28,12 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     private let closeGrace: TimeAmount
 
     init(
-        configuration: AMQPConnectionStateMachine.Configuration, logger: Logger, handshakeTimeout: TimeAmount,
+        configuration: AMQPConnectionStateMachine.Configuration, backend: AMQPBackend?, logger: Logger, handshakeTimeout: TimeAmount,
         closeGrace: TimeAmount = .seconds(2)
     ) {
         self.handshakeTimeout = handshakeTimeout
+        self.backend = backend
+        self.links = ServiceBusLinks(verifiesTokens: backend?.verifiesTokens ?? true)
         self.machine = AMQPConnectionStateMachine(configuration: configuration)
         self.decoder = AMQPFrameDecoder(maxFrameSize: configuration.maxFrameSize)
         self.logger = logger
@@ -147,10 +153,17 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     self.handshakeTimer?.cancel()
                     self.startHeartbeat(context: context)
                 }
-            case .link(let channel, let performative, _):
-                self.refuse(performative, channel: channel, context: context)
-            case .sessionEnded:
-                break
+            case .link(let channel, let performative, let payload):
+                guard let backend = self.backend else {
+                    self.refuse(performative, channel: channel, context: context)
+                    continue
+                }
+                let actions = self.links.handle(performative, channel: channel, payload: payload, now: Date(), credential: backend.credential)
+                self.perform(actions, backend: backend, context: context)
+            case .sessionBegun(let channel, let peer):
+                self.links.begun(channel: channel, peer: peer)
+            case .sessionEnded(let channel):
+                self.links.ended(channel: channel)
             case .authenticated(let mechanism, let user):
                 self.logger.debug("AMQP client authenticated", metadata: ["herald.sasl": "\(mechanism)", "herald.user": "\(user ?? "")"])
             case .closeSocket:
@@ -173,7 +186,39 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    /// Links are not served yet: an `attach` gets the reply of a refused link; other link frames
+    /// Carries out what the links ask: frames to send, messages to store (in a task; its outcome
+    /// comes back to this event loop as the delivery's disposition).
+    private func perform(_ actions: [ServiceBusLinks.Action], backend: AMQPBackend, context: ChannelHandlerContext) {
+        for action in actions {
+            switch action {
+            case .send(let frame):
+                self.send(frame, context: context)
+            case .store(let messages, let entity, let channel, let handle, let deliveryId):
+                self.store(messages, in: entity, channel: channel, handle: handle, deliveryId: deliveryId, backend: backend, context: context)
+            }
+        }
+    }
+
+    /// Stores `messages` in a task; the outcome comes back to the event loop as the disposition
+    /// of the delivery `deliveryId` of the link `handle` on `channel`.
+    private func store(
+        _ messages: [Message], in entity: String, channel: UInt16, handle: UInt32, deliveryId: UInt32, backend: AMQPBackend,
+        context: ChannelHandlerContext
+    ) {
+        let eventLoop = context.eventLoop
+        let handler = NIOLoopBound(self, eventLoop: eventLoop)
+        let boundContext = NIOLoopBound(context, eventLoop: eventLoop)
+        Task {
+            let outcome = await ServiceBusStore.send(messages, to: entity, broker: backend.broker)
+            eventLoop.execute {
+                let settled = handler.value.links.stored(channel: channel, handle: handle, deliveryId: deliveryId, outcome)
+                handler.value.perform(settled, backend: backend, context: boundContext.value)
+                boundContext.value.flush()
+            }
+        }
+    }
+
+    /// Without a backend, links are not served: an `attach` gets the reply of a refused link; other link frames
     /// of links that were never attached are ignored.
     private func refuse(_ performative: AMQPPerformative, channel: UInt16, context: ChannelHandlerContext) {
         guard case .attach(let attach) = performative else { return }
@@ -215,4 +260,36 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             AMQPError(condition: AMQPCondition.framingError, description: "malformed frame: \(error)")
         }
     }
+}
+
+/// Where a Service Bus sender's messages go in the broker.
+enum ServiceBusStore {
+    /// Stores `messages` in the queue `name`, or the topic when there is no such queue (Service
+    /// Bus clients send to both alike).
+    static func send(_ messages: [Message], to name: String, broker: any MessageBroker) async -> Result<Void, AMQPError> {
+        do {
+            do {
+                _ = try await broker.send(messages, to: .queue(name))
+            } catch let error as HeraldError where error.code == .entityNotFound {
+                _ = try await broker.send(messages, to: .topic(name))
+            }
+            return .success(())
+        } catch let error as HeraldError {
+            return .failure(AMQPError(condition: Self.condition(error.code), description: error.message))
+        } catch {
+            return .failure(AMQPError(condition: AMQPCondition.internalError, description: "\(error)"))
+        }
+    }
+
+    /// The AMQP condition of a broker error, as Service Bus clients map conditions to exceptions.
+    private static func condition(_ code: HeraldError.Code) -> String {
+        switch code {
+        case .entityNotFound: AMQPCondition.notFound
+        case .messageTooLarge, .batchTooLarge: AMQPCondition.messageSizeExceeded
+        case .invalidArgument, .invalidName, .invalidOption, .propertyTooLarge, .propertiesTooLarge, .identifierTooLong: AMQPCondition.invalidField
+        case .insufficientStorage: AMQPCondition.resourceLimitExceeded
+        default: AMQPCondition.internalError
+        }
+    }
+
 }

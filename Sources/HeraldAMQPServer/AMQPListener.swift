@@ -42,12 +42,18 @@ public struct AMQPListener: Service {
     }
 
     private let configuration: Configuration
+    private let backend: AMQPBackend?
     private let logger: Logger
     private let onListening: @Sendable (Int) -> Void
 
-    /// A listener; `onListening` is called with the bound port once it listens.
-    public init(configuration: Configuration, logger: Logger = Logger(label: "herald.amqp"), onListening: @escaping @Sendable (Int) -> Void = { _ in }) {
+    /// A listener serving links with `backend` (without one, every link is refused); `onListening`
+    /// is called with the bound port once it listens.
+    public init(
+        configuration: Configuration, backend: AMQPBackend? = nil, logger: Logger = Logger(label: "herald.amqp"),
+        onListening: @escaping @Sendable (Int) -> Void = { _ in }
+    ) {
         self.configuration = configuration
+        self.backend = backend
         self.logger = logger
         self.onListening = onListening
     }
@@ -56,6 +62,7 @@ public struct AMQPListener: Service {
     public func run() async throws {
         let configuration = self.configuration
         let logger = self.logger
+        let backend = self.backend
         let connections = Mutex<[ObjectIdentifier: any Channel]>([:])
         let machineConfiguration = AMQPConnectionStateMachine.Configuration(
             containerId: "herald", maxFrameSize: configuration.maxFrameSize,
@@ -83,7 +90,8 @@ public struct AMQPListener: Service {
                     try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
                     try channel.pipeline.syncOperations.addHandler(
                         AMQPConnectionHandler(
-                            configuration: machineConfiguration, logger: logger, handshakeTimeout: TimeAmount(configuration.handshakeTimeout)))
+                            configuration: machineConfiguration, backend: backend, logger: logger,
+                            handshakeTimeout: TimeAmount(configuration.handshakeTimeout)))
                 }
             }
             .bind(host: configuration.host, port: configuration.port).get()

@@ -1,5 +1,6 @@
 import Foundation
 import HeraldAMQP
+public import HeraldCore
 public import HeraldWire
 
 /// An access key as AMQP clients use it: its shared access key (which signs their tokens), its
@@ -67,11 +68,10 @@ enum ClaimsBasedSecurity {
         guard properties["operation"]?.text == "put-token" else {
             return Outcome(response: Self.response(to: correlation, status: 400, "the $cbs node knows only the put-token operation"), grant: nil)
         }
-        guard properties["type"]?.text == "servicebus.windows.net:sastoken" else {
-            return Outcome(response: Self.response(to: correlation, status: 401, "Herald accepts shared access signatures only (no JWT)"), grant: nil)
-        }
+        // The token's own form says what it is: the Python SDK puts shared access signatures with
+        // the type "jwt" (the one its token provider defaults to), as Service Bus accepts.
         guard case .value(let body) = request.body, let text = body.text, let token = SharedAccessSignature(parsing: text) else {
-            return Outcome(response: Self.response(to: correlation, status: 400, "the request's body is not a shared access signature"), grant: nil)
+            return Outcome(response: Self.response(to: correlation, status: 401, "Herald accepts shared access signatures only (no JWT)"), grant: nil)
         }
         // One answer for every way a token can be wrong, so that it reveals nothing about the keys.
         let refused = Outcome(response: Self.response(to: correlation, status: 401, "the token is invalid, expired, or signed by an unknown key"), grant: nil)
@@ -93,5 +93,30 @@ enum ClaimsBasedSecurity {
             AMQPMapEntry(.string("status-code"), .int(status)), AMQPMapEntry(.string("status-description"), .string(description)),
         ]
         return response
+    }
+}
+
+/// What the AMQP listener serves links with: the broker and the access keys.
+public struct AMQPBackend: Sendable {
+    /// The broker messages are stored in and delivered from.
+    public var broker: any MessageBroker
+    /// The access key named by a token's `skn`, with its shared access key; `nil` for none.
+    public var credential: @Sendable (String) -> AMQPCredential?
+    /// Whether tokens are verified; `false` (a server without access keys, on loopback) accepts
+    /// any token with every right.
+    public var verifiesTokens: Bool
+
+    /// A backend that verifies tokens with `credential`.
+    public init(broker: any MessageBroker, credential: @escaping @Sendable (String) -> AMQPCredential?) {
+        self.broker = broker
+        self.credential = credential
+        self.verifiesTokens = true
+    }
+
+    /// A backend that accepts any token, for a server without access keys.
+    public init(acceptingAnyTokenFor broker: any MessageBroker) {
+        self.broker = broker
+        self.credential = { _ in nil }
+        self.verifiesTokens = false
     }
 }

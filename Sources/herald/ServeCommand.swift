@@ -211,8 +211,18 @@ struct ServeCommand: AsyncParsableCommand {
         if let amqpPort = self.amqpPort {
             let configuration = AMQPListener.Configuration(
                 host: HeraldHTTPServer.unbracketed(host), port: amqpPort, maxConnections: self.maxConnections, idleTimeout: .seconds(self.idleTimeout))
+            let backend =
+                if let keys {
+                    AMQPBackend(broker: broker) { name in
+                        keys.sharedAccessKey(named: name).map {
+                            AMQPCredential(sharedAccessKey: $0.sharedAccessKey, rights: Set($0.key.rights), entity: $0.key.entity)
+                        }
+                    }
+                } else {
+                    AMQPBackend(acceptingAnyTokenFor: broker)
+                }
             listeners.append(
-                AMQPListener(configuration: configuration, logger: logger) { port in
+                AMQPListener(configuration: configuration, backend: backend, logger: logger) { port in
                     let bare = HeraldHTTPServer.unbracketed(host)
                     let shownHost = bare.contains(":") ? "[\(bare)]" : bare
                     FileHandle.standardOutput.write(Data("herald AMQP listening on amqp://\(shownHost):\(port)\n".utf8))

@@ -75,7 +75,9 @@ struct AMQPConnectionStateMachineTests {
     @Test func sessionsBeginAndEndOnTheServersChannels() throws {
         var machine = Self.openMachine()
         let begun = machine.received(.begin(AMQPBegin(remoteChannel: nil, nextOutgoingId: 0, incomingWindow: 65_536, outgoingWindow: 65_536)), on: 2)
-        guard case .begin(let begin) = Self.performatives(begun).first, case .sendFrame(let frame) = begun.first else {
+        #expect(
+            begun.first == .sessionBegun(channel: 0, peer: AMQPBegin(remoteChannel: nil, nextOutgoingId: 0, incomingWindow: 65_536, outgoingWindow: 65_536)))
+        guard case .begin(let begin) = Self.performatives(begun).first, case .sendFrame(let frame) = begun.last else {
             Issue.record("no begin: \(begun)")
             return
         }

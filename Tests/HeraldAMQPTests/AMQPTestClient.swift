@@ -45,6 +45,15 @@ final class AMQPTestClient {
         try await self.outbound.write(buffer)
     }
 
+    /// Sends `message` in one transfer frame.
+    func sendTransfer(_ transfer: AMQPTransfer, message: AMQPMessage, channel: UInt16 = 0) async throws {
+        var payload = ByteBuffer()
+        try payload.writeAMQPMessage(message)
+        var buffer = ByteBuffer()
+        try buffer.writeAMQPFrame(AMQPFrame(channel: channel, body: AMQPPerformative.transfer(transfer).value, payload: payload))
+        try await self.outbound.write(buffer)
+    }
+
     func send(_ sasl: AMQPSASLFrame) async throws {
         var buffer = ByteBuffer()
         try buffer.writeAMQPFrame(AMQPFrame(kind: .sasl, channel: 0, body: sasl.value))
