@@ -60,7 +60,11 @@ public struct AMQPSessionLinks: Sendable {
     /// The server's handle of each of the peer's handles.
     private var localHandles: [UInt32: UInt32] = [:]
     /// A delivery whose frames are still coming, by the server's handle.
-    private var partial: [UInt32: ReceivedDelivery] = [:]
+    private var partial: [UInt32: ReceivedDelivery] = [:] {
+        didSet { self.bufferedBytes = self.partial.values.reduce(0) { $0 + $1.bytes.count } }
+    }
+    /// The bytes of deliveries whose last frame has not come, over all links of the session.
+    public private(set) var bufferedBytes = 0
     /// The id of the server's next transfer.
     public private(set) var nextOutgoingId: UInt32 = 1
     /// The id of the peer's next transfer.
@@ -277,5 +281,12 @@ public struct AMQPSessionLinks: Sendable {
         self.remoteIncomingWindow -= 1
         defer { self.nextOutgoingId = self.nextOutgoingId &+ 1 }
         return self.nextOutgoingId
+    }
+
+    /// A further frame of a delivery the server sends in several: it takes a transfer id (and a
+    /// place in the peer's window) but no credit.
+    public mutating func continueDelivery() {
+        self.nextOutgoingId = self.nextOutgoingId &+ 1
+        if self.remoteIncomingWindow > 0 { self.remoteIncomingWindow -= 1 }
     }
 }

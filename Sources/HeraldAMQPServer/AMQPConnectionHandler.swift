@@ -8,14 +8,17 @@ import NIOCore
 /// ``AMQPConnectionStateMachine`` and carries out its actions; closes idle connections and keeps
 /// the peer's idle timer fed with empty frames.
 ///
-/// Links are not served yet: every `attach` is answered as the specification says a refused
-/// link is (an `attach` without a source or target, then a `detach` with the reason).
+/// Link frames go to ``ServiceBusLinks``; what they ask of the broker runs in tasks whose
+/// outcomes come back to the connection's event loop. Without a backend every `attach` is refused.
 final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private var machine: AMQPConnectionStateMachine
     private var links = ServiceBusLinks()
+    /// The broker work running for this connection, cancelled when it closes.
+    private var tasks: [UInt64: Task<Void, Never>] = [:]
+    private var nextTaskId: UInt64 = 0
     private let backend: AMQPBackend?
     private var decoder: AMQPFrameDecoder
     private var received: ByteBuffer?
@@ -82,6 +85,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         self.heartbeat?.cancel()
         self.closeTimer?.cancel()
         self.handshakeTimer?.cancel()
+        for task in self.tasks.values { task.cancel() }
+        self.tasks = [:]
         context.fireChannelInactive()
     }
 
@@ -150,6 +155,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 self.send(frame, context: context)
                 if case .close = frame.body.flatMap({ try? AMQPPerformative($0) }) { self.closeAfterGrace(context: context) }
                 if case .open = frame.body.flatMap({ try? AMQPPerformative($0) }) {
+                    self.links.peerMaxFrameSize = self.machine.peerMaxFrameSize
                     self.handshakeTimer?.cancel()
                     self.startHeartbeat(context: context)
                 }
@@ -186,33 +192,63 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         }
     }
 
-    /// Carries out what the links ask: frames to send, messages to store (in a task; its outcome
-    /// comes back to this event loop as the delivery's disposition).
+    /// Carries out what the links ask: frames to send, and broker work in tasks whose outcomes
+    /// come back to this event loop and through the links.
     private func perform(_ actions: [ServiceBusLinks.Action], backend: AMQPBackend, context: ChannelHandlerContext) {
         for action in actions {
             switch action {
             case .send(let frame):
                 self.send(frame, context: context)
             case .store(let messages, let entity, let channel, let handle, let deliveryId):
-                self.store(messages, in: entity, channel: channel, handle: handle, deliveryId: deliveryId, backend: backend, context: context)
+                self.run(context: context, backend: backend) { broker in
+                    await ServiceBusBroker.send(messages, to: entity, broker: broker).map { _ in () }
+                } then: { links, outcome, _ in
+                    links.stored(channel: channel, handle: handle, deliveryId: deliveryId, outcome)
+                }
+            case .receive(let request):
+                self.run(context: context, backend: backend) { broker in
+                    await ServiceBusBroker.receive(request, broker: broker)
+                } then: { links, outcome, now in
+                    links.received(request, outcome, now: now)
+                }
+            case .settle(let settlement):
+                self.run(context: context, backend: backend) { broker in
+                    await ServiceBusBroker.settle(settlement, broker: broker)
+                } then: { links, outcome, now in
+                    links.settled(settlement, outcome, now: now)
+                }
+            case .manage(let call):
+                self.run(context: context, backend: backend) { broker in
+                    await ServiceBusManagement.perform(call, broker: broker)
+                } then: { links, outcome, now in
+                    links.answered(call, outcome, now: now)
+                }
+            case .fail(let error):
+                self.perform(self.machine.failed(error), context: context)
             }
         }
     }
 
-    /// Stores `messages` in a task; the outcome comes back to the event loop as the disposition
-    /// of the delivery `deliveryId` of the link `handle` on `channel`.
-    private func store(
-        _ messages: [Message], in entity: String, channel: UInt16, handle: UInt32, deliveryId: UInt32, backend: AMQPBackend,
-        context: ChannelHandlerContext
+    /// Runs `work` against the broker in a task; its result comes back to the event loop, where
+    /// `then` turns it into the links' next actions. Tasks of a closed connection are cancelled.
+    private func run<Outcome: Sendable>(
+        context: ChannelHandlerContext, backend: AMQPBackend, _ work: @escaping @Sendable (any MessageBroker) async -> Outcome,
+        then: @escaping (inout ServiceBusLinks, Outcome, Date) -> [ServiceBusLinks.Action]
     ) {
         let eventLoop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: eventLoop)
         let boundContext = NIOLoopBound(context, eventLoop: eventLoop)
-        Task {
-            let outcome = await ServiceBusStore.send(messages, to: entity, broker: backend.broker)
+        let continuation = NIOLoopBound(then, eventLoop: eventLoop)
+        let id = self.nextTaskId
+        self.nextTaskId &+= 1
+        let broker = backend.broker
+        self.tasks[id] = Task {
+            let outcome = await work(broker)
             eventLoop.execute {
-                let settled = handler.value.links.stored(channel: channel, handle: handle, deliveryId: deliveryId, outcome)
-                handler.value.perform(settled, backend: backend, context: boundContext.value)
+                let handler = handler.value
+                guard handler.tasks.removeValue(forKey: id) != nil else { return }
+                let actions = continuation.value(&handler.links, outcome, Date())
+                handler.perform(actions, backend: backend, context: boundContext.value)
                 boundContext.value.flush()
             }
         }
@@ -260,36 +296,4 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             AMQPError(condition: AMQPCondition.framingError, description: "malformed frame: \(error)")
         }
     }
-}
-
-/// Where a Service Bus sender's messages go in the broker.
-enum ServiceBusStore {
-    /// Stores `messages` in the queue `name`, or the topic when there is no such queue (Service
-    /// Bus clients send to both alike).
-    static func send(_ messages: [Message], to name: String, broker: any MessageBroker) async -> Result<Void, AMQPError> {
-        do {
-            do {
-                _ = try await broker.send(messages, to: .queue(name))
-            } catch let error as HeraldError where error.code == .entityNotFound {
-                _ = try await broker.send(messages, to: .topic(name))
-            }
-            return .success(())
-        } catch let error as HeraldError {
-            return .failure(AMQPError(condition: Self.condition(error.code), description: error.message))
-        } catch {
-            return .failure(AMQPError(condition: AMQPCondition.internalError, description: "\(error)"))
-        }
-    }
-
-    /// The AMQP condition of a broker error, as Service Bus clients map conditions to exceptions.
-    private static func condition(_ code: HeraldError.Code) -> String {
-        switch code {
-        case .entityNotFound: AMQPCondition.notFound
-        case .messageTooLarge, .batchTooLarge: AMQPCondition.messageSizeExceeded
-        case .invalidArgument, .invalidName, .invalidOption, .propertyTooLarge, .propertiesTooLarge, .identifierTooLong: AMQPCondition.invalidField
-        case .insufficientStorage: AMQPCondition.resourceLimitExceeded
-        default: AMQPCondition.internalError
-        }
-    }
-
 }

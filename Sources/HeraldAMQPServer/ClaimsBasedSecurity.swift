@@ -33,16 +33,25 @@ struct ClaimsGrants: Sendable {
     }
 
     private(set) var grants: [Grant] = []
+    /// The most grants a connection keeps: a client puts one token per entity it uses.
+    let maxGrants: Int
 
-    mutating func add(_ grant: Grant) {
-        // A renewed token replaces the one for the same path.
-        self.grants.removeAll { $0.path == grant.path }
+    init(maxGrants: Int = 256) {
+        self.maxGrants = maxGrants
+    }
+
+    /// Adds `grant`; a renewed token replaces the one for the same path, expired grants go, and
+    /// past ``maxGrants`` the oldest goes.
+    mutating func add(_ grant: Grant, now: Date) {
+        self.grants.removeAll { $0.path == grant.path || $0.expiry <= now }
+        if self.grants.count >= self.maxGrants { self.grants.removeFirst(self.grants.count - self.maxGrants + 1) }
         self.grants.append(grant)
     }
 
     /// Whether a token still valid at `now` allows `right` on `entity`.
     func allows(_ right: AccessRight, on entity: ServiceBusEntity, at now: Date) -> Bool {
-        let path = ([entity.name] + (entity.subscription.map { ["subscriptions", $0] } ?? [])).joined(separator: "/")
+        let path = ([entity.name] + (entity.subscription.map { ["subscriptions", $0] } ?? []) + (entity.isDeadLetter ? ["$deadletterqueue"] : []))
+            .joined(separator: "/")
         return self.grants.contains { grant in
             grant.expiry > now && (grant.path.isEmpty || path == grant.path || path.hasPrefix(grant.path + "/"))
                 && (grant.rights.contains(right) || grant.rights.contains(.manage))

@@ -1,15 +1,15 @@
 import Foundation
 import HeraldAMQP
 import HeraldCore
-import HeraldWire
 import NIOCore
 
 /// The links of one AMQP connection as Service Bus clients use them, without I/O: the `$cbs` pair
-/// (tokens in, answers out) and senders to queues and topics. It answers attaches, grants credit,
-/// verifies tokens, and turns deliveries into messages to store; the connection carries out the
-/// ``Action``s and reports each store's outcome back with ``stored(channel:handle:deliveryId:_:)``.
-///
-/// Receiving, `$management` and sessions are refused with `amqp:not-implemented` for now.
+/// (tokens in, answers out), senders to queues and topics, receivers from queues, subscriptions
+/// and dead-letter queues, and entities' `$management` nodes. It answers attaches, grants and
+/// spends credit, verifies tokens, keeps the locks of the deliveries it sent, and turns frames
+/// into ``Action``s; the connection carries them out and reports each outcome back
+/// (``stored(channel:handle:deliveryId:_:)``, ``received(_:_:now:)``, ``settled(_:_:now:)``,
+/// ``answered(_:_:now:)``).
 struct ServiceBusLinks {
     /// What a link of the connection is for.
     enum Kind: Hashable {
@@ -19,6 +19,12 @@ struct ServiceBusLinks {
         case tokenAnswers
         /// Messages for the queue or topic `name` (the server receives).
         case sender(name: String)
+        /// Messages from an entity to the client (the server sends).
+        case receiver(entity: EntityPath, mode: ReceiveMode)
+        /// The client's requests to an entity's `$management` node (the server receives).
+        case managementRequests(ServiceBusEntity)
+        /// The server's answers from an entity's `$management` node (the server sends).
+        case managementAnswers(ServiceBusEntity)
     }
 
     /// What the connection must do.
@@ -27,6 +33,67 @@ struct ServiceBusLinks {
         case send(AMQPFrame)
         /// Store `messages` in the queue or topic `entity`, then report the outcome of the delivery.
         case store([Message], entity: String, channel: UInt16, handle: UInt32, deliveryId: UInt32)
+        /// Receive for a receiver link, then report what came with ``received(_:_:now:)``.
+        case receive(ReceiveRequest)
+        /// Settle a delivery's lock, then report with ``settled(_:_:now:)``.
+        case settle(Settlement)
+        /// Run a `$management` operation, then report its answer with ``answered(_:_:now:)``.
+        case manage(ManagementCall)
+        /// Close the connection with this error.
+        case fail(AMQPError)
+    }
+
+    /// A receive the connection runs for a receiver link.
+    struct ReceiveRequest: Hashable {
+        var channel: UInt16
+        var handle: UInt32
+        var entity: EntityPath
+        var mode: ReceiveMode
+        var maxCount: Int
+        /// Whether the receive may wait for messages (not while the client drains the link).
+        var waits: Bool
+    }
+
+    /// A lock a delivery or a `receive-by-sequence-number` gave the client.
+    struct HeldLock: Hashable {
+        var token: LockToken
+        var lockedUntil: Date
+        /// The session and delivery id of the transfer that carried it, if one did.
+        var channel: UInt16?
+        var deliveryId: UInt32?
+    }
+
+    /// The settlement of one lock the client asked for.
+    struct Settlement: Hashable {
+        enum Operation: Hashable {
+            case complete
+            case abandon
+            case `defer`
+            case deadLetter(reason: String, description: String?)
+            /// Given back unprocessed (`released`): unlocked, nothing else.
+            case release
+        }
+
+        var lock: UUID
+        var token: LockToken
+        var operation: Operation
+        /// The disposition that asked for it, echoed settled with the outcome; `nil` when the
+        /// client settled already.
+        var echo: (channel: UInt16, deliveryId: UInt32)? {
+            self.echoChannel.flatMap { channel in self.echoDeliveryId.map { (channel, $0) } }
+        }
+        var echoChannel: UInt16?
+        var echoDeliveryId: UInt32?
+    }
+
+    /// A `$management` request to run, and where its answer goes.
+    struct ManagementCall: Hashable {
+        var channel: UInt16
+        /// The server's handle of the answers link; `nil` when the client attached none.
+        var answerHandle: UInt32?
+        var correlation: AMQPValue
+        var entity: ServiceBusEntity
+        var operation: ServiceBusManagement.Operation
     }
 
     /// The credit the server grants a link it receives on, renewed when half is used.
@@ -34,22 +101,48 @@ struct ServiceBusLinks {
     let maxMessageSize: Int
     let incomingWindow: UInt32
     let handleMax: UInt32
-    private var sessions: [UInt16: AMQPSessionLinks] = [:]
-    private var kinds: [UInt16: [UInt32: Kind]] = [:]
+    /// The most bytes of unfinished deliveries the connection buffers, over all its sessions.
+    let maxBufferedBytes: Int
+    /// The most locks the connection holds for its client; receivers wait while it holds more.
+    let maxHeldLocks: Int
+    /// The most messages one receive asks for.
+    let receiveBatch: Int
+    /// The largest frame the peer takes (from its `open`).
+    var peerMaxFrameSize: UInt32 = AMQPFrame.minimumMaxFrameSize
+    var sessions: [UInt16: AMQPSessionLinks] = [:]
+    var kinds: [UInt16: [UInt32: Kind]] = [:]
     private(set) var grants = ClaimsGrants()
-    /// Answers waiting for credit on a `$cbs` answer link, by channel and the server's handle.
-    private var waitingAnswers: [UInt16: [UInt32: [AMQPMessage]]] = [:]
-    private var nextTag: UInt32 = 0
+    /// Answers waiting for credit on an answers link, by channel and the server's handle.
+    var waitingAnswers: [UInt16: [UInt32: [AMQPMessage]]] = [:]
+    var nextTag: UInt32 = 0
+    var bufferedBytes = 0
+    /// The locks the client holds through this connection, by their token's UUID.
+    var locks: [UUID: HeldLock] = [:]
+    /// The lock of each unsettled delivery the server sent, by channel and delivery id.
+    var deliveries: [UInt16: [UInt32: UUID]] = [:]
+    /// The receiver links with a receive running.
+    var receiving: Set<LinkKey> = []
+
+    struct LinkKey: Hashable {
+        var channel: UInt16
+        var handle: UInt32
+    }
 
     /// Whether `$cbs` tokens are verified; without, any token grants every right.
     let verifiesTokens: Bool
 
-    init(verifiesTokens: Bool = true, credit: UInt32 = 100, maxMessageSize: Int = 1_048_576, incomingWindow: UInt32 = 5000, handleMax: UInt32 = 255) {
+    init(
+        verifiesTokens: Bool = true, credit: UInt32 = 100, maxMessageSize: Int = 1_048_576, incomingWindow: UInt32 = 5000, handleMax: UInt32 = 255,
+        maxBufferedBytes: Int = 8 << 20, maxHeldLocks: Int = 10_000, receiveBatch: Int = 100
+    ) {
         self.verifiesTokens = verifiesTokens
         self.credit = credit
         self.maxMessageSize = maxMessageSize
         self.incomingWindow = incomingWindow
         self.handleMax = handleMax
+        self.maxBufferedBytes = maxBufferedBytes
+        self.maxHeldLocks = maxHeldLocks
+        self.receiveBatch = receiveBatch
     }
 
     mutating func begun(channel: UInt16, peer: AMQPBegin) {
@@ -59,9 +152,12 @@ struct ServiceBusLinks {
     }
 
     mutating func ended(channel: UInt16) {
+        self.bufferedBytes -= self.sessions[channel]?.bufferedBytes ?? 0
         self.sessions[channel] = nil
         self.kinds[channel] = nil
         self.waitingAnswers[channel] = nil
+        self.deliveries[channel] = nil
+        self.receiving = self.receiving.filter { $0.channel != channel }
     }
 
     /// A link frame of the session the server calls `channel`. `credential` finds an access key
@@ -72,93 +168,39 @@ struct ServiceBusLinks {
         guard self.sessions[channel] != nil else { return [] }
         switch performative {
         case .attach(let attach): return self.attach(attach, channel: channel, now: now)
-        case .flow(let flow): return self.flow(flow, channel: channel)
+        case .flow(let flow): return self.flow(flow, channel: channel, now: now)
         case .transfer(let transfer): return self.transfer(transfer, payload: payload, channel: channel, now: now, credential: credential)
+        case .disposition(let disposition): return self.disposition(disposition, channel: channel)
         case .detach(let detach):
+            let before = self.sessions[channel]!.bufferedBytes
             guard let link = self.sessions[channel]!.detach(remote: detach.handle) else { return [] }
+            self.bufferedBytes += self.sessions[channel]!.bufferedBytes - before
             self.kinds[channel]?[link.localHandle] = nil
             self.waitingAnswers[channel]?[link.localHandle] = nil
             return [.send(Self.frame(channel, .detach(AMQPDetach(handle: link.localHandle, closed: true))))]
         default:
-            // Dispositions of the server's answers: they are sent settled, nothing waits for them.
             return []
         }
     }
 
-    /// The outcome of storing a delivery: the disposition that settles it.
-    mutating func stored(channel: UInt16, handle: UInt32, deliveryId: UInt32, _ outcome: Result<Void, AMQPError>) -> [Action] {
-        guard self.sessions[channel]?.links[handle] != nil else { return [] }
-        let state: AMQPDeliveryState
-        switch outcome {
-        case .success: state = .accepted
-        case .failure(let error): state = .rejected(error)
-        }
-        return [.send(Self.frame(channel, .disposition(AMQPDisposition(role: .receiver, first: deliveryId, settled: true, state: state))))]
-    }
-
-    // MARK: Attach
-
-    private mutating func attach(_ attach: AMQPAttach, channel: UInt16, now: Date) -> [Action] {
-        // The peer's sender names its target, its receiver its source.
-        let address = attach.role == .sender ? attach.target?.address : attach.source?.address
-        let kind: Kind
-        do {
-            let parsed = try ServiceBusAddress(parsing: address ?? "")
-            switch (parsed, attach.role) {
-            case (.claimsBasedSecurity, .sender): kind = .tokenRequests
-            case (.claimsBasedSecurity, .receiver): kind = .tokenAnswers
-            case (.entity(let entity), .sender) where entity.subscription == nil && !entity.isDeadLetter:
-                guard self.grants.allows(.send, on: entity, at: now) else {
-                    throw AMQPError(
-                        condition: AMQPCondition.unauthorizedAccess, description: "no valid token with the send right on '\(entity.name)' was put on $cbs")
-                }
-                kind = .sender(name: entity.name)
-            case (.entity, .sender):
-                throw AMQPError(condition: AMQPCondition.notAllowed, description: "messages are sent to a queue or a topic")
-            default:
-                throw AMQPError(condition: AMQPCondition.notImplemented, description: "Herald's AMQP listener serves $cbs and senders so far")
-            }
-        } catch let error as AMQPError {
-            return self.refuse(attach, channel: channel, error)
-        } catch {
-            return self.refuse(attach, channel: channel, AMQPError(condition: AMQPCondition.internalError))
-        }
-        let link: AMQPSessionLinks.Link
-        switch self.sessions[channel]!.attach(attach) {
-        case .success(let attached): link = attached
-        case .failure(let error): return self.refuse(attach, channel: channel, error)
-        }
-        self.kinds[channel]![link.localHandle] = kind
-        var reply = AMQPAttach(name: attach.name, handle: link.localHandle, role: link.role, source: attach.source, target: attach.target)
-        reply.senderSettleMode = attach.senderSettleMode
-        reply.receiverSettleMode = attach.receiverSettleMode
-        reply.maxMessageSize = UInt64(self.maxMessageSize)
-        if link.role == .sender { reply.initialDeliveryCount = 0 }
-        var actions: [Action] = [.send(Self.frame(channel, .attach(reply)))]
-        if link.role == .receiver, let flow = self.sessions[channel]!.grant(self.credit, on: link.localHandle) {
-            actions.append(.send(Self.frame(channel, .flow(flow))))
-        }
-        return actions
-    }
-
-    /// The answer of a refused link: an attach without source or target, then a detach with the
-    /// reason (part 2, section 2.6.3).
-    private func refuse(_ attach: AMQPAttach, channel: UInt16, _ error: AMQPError) -> [Action] {
-        let reply = AMQPAttach(name: attach.name, handle: attach.handle, role: attach.role == .sender ? .receiver : .sender, source: nil, target: nil)
-        return [
-            .send(Self.frame(channel, .attach(reply))),
-            .send(Self.frame(channel, .detach(AMQPDetach(handle: attach.handle, closed: true, error: error)))),
-        ]
-    }
-
     // MARK: Flow
 
-    private mutating func flow(_ flow: AMQPFlow, channel: UInt16) -> [Action] {
+    private mutating func flow(_ flow: AMQPFlow, channel: UInt16, now: Date) -> [Action] {
         var actions: [Action] = []
         switch self.sessions[channel]!.flow(flow) {
         case .credit(let handle, _, let drain):
             actions += self.sendWaitingAnswers(channel: channel, handle: handle)
-            if drain, let drained = self.sessions[channel]!.drained(handle) { actions.append(.send(Self.frame(channel, .flow(drained)))) }
+            if case .receiver = self.kinds[channel]?[handle] {
+                let key = LinkKey(channel: channel, handle: handle)
+                if drain, self.receiving.contains(key) || self.sessions[channel]!.links[handle]?.linkCredit == 0 {
+                    // What a running receive brings past the drained credit is given back.
+                    if let drained = self.sessions[channel]!.drained(handle) { actions.append(.send(Self.frame(channel, .flow(drained)))) }
+                } else {
+                    actions += self.pull(channel: channel, handle: handle, now: now)
+                }
+            } else if drain, let drained = self.sessions[channel]!.drained(handle) {
+                actions.append(.send(Self.frame(channel, .flow(drained))))
+            }
         case .session, .receiverState, nil:
             break
         }
@@ -166,108 +208,14 @@ struct ServiceBusLinks {
         return actions
     }
 
-    // MARK: Transfers
+    // MARK: Answers
 
-    private mutating func transfer(
-        _ transfer: AMQPTransfer, payload: [UInt8], channel: UInt16, now: Date, credential: (String) -> AMQPCredential?
-    ) -> [Action] {
-        let results: [AMQPSessionLinks.TransferResult]
-        do {
-            results = try self.sessions[channel]!.transfer(transfer, payload: payload)
-        } catch let failure as AMQPSessionLinks.LinkFailure {
-            _ = self.sessions[channel]!.detach(local: failure.handle)
-            self.kinds[channel]?[failure.handle] = nil
-            return [.send(Self.frame(channel, .detach(AMQPDetach(handle: failure.handle, closed: true, error: failure.error))))]
-        } catch {
-            let error = error as? AMQPError ?? AMQPError(condition: AMQPCondition.internalError)
-            return [.send(Self.frame(channel, .end(AMQPEnding(error: error))))]
+    /// Sends the answers waiting on the answers link `handle`, as far as its credit goes.
+    mutating func sendWaitingAnswers(channel: UInt16, handle: UInt32) -> [Action] {
+        switch self.kinds[channel]?[handle] {
+        case .tokenAnswers, .managementAnswers: break
+        default: return []
         }
-        var actions: [Action] = []
-        for result in results {
-            switch result {
-            case .incomplete, .aborted: break
-            case .window(let flow): actions.append(.send(Self.frame(channel, .flow(flow))))
-            case .delivery(let delivery): actions += self.delivered(delivery, channel: channel, now: now, credential: credential)
-            }
-        }
-        return actions
-    }
-
-    private mutating func delivered(
-        _ delivery: AMQPSessionLinks.ReceivedDelivery, channel: UInt16, now: Date, credential: (String) -> AMQPCredential?
-    ) -> [Action] {
-        var actions = self.renewCredit(channel: channel, handle: delivery.handle)
-        switch self.kinds[channel]?[delivery.handle] {
-        case .tokenRequests:
-            let request = try? AMQPMessage(from: ByteBuffer(bytes: delivery.bytes))
-            var outcome = request.map { ClaimsBasedSecurity.putToken($0, now: now, credential: credential) }
-            if !self.verifiesTokens, let request {
-                outcome = ClaimsBasedSecurity.Outcome(
-                    response: ClaimsBasedSecurity.response(to: request.properties?.messageId ?? .null, status: 202, "Accepted"),
-                    grant: ClaimsGrants.Grant(path: "", rights: [.manage], keyEntity: nil, expiry: .distantFuture))
-            }
-            if let grant = outcome?.grant { self.grants.add(grant) }
-            if !delivery.settled {
-                actions.append(
-                    .send(Self.frame(channel, .disposition(AMQPDisposition(role: .receiver, first: delivery.deliveryId, settled: true, state: .accepted)))))
-            }
-            let answer = outcome?.response ?? ClaimsBasedSecurity.response(to: .null, status: 400, "the request is not an AMQP message")
-            if let answers = self.kinds[channel]?.first(where: { $0.value == .tokenAnswers })?.key {
-                self.waitingAnswers[channel, default: [:]][answers, default: []].append(answer)
-                actions += self.sendWaitingAnswers(channel: channel, handle: answers)
-            }
-        case .sender(let name):
-            do {
-                let messages = try Self.messages(in: delivery)
-                actions.append(.store(messages, entity: name, channel: channel, handle: delivery.handle, deliveryId: delivery.deliveryId))
-            } catch {
-                actions += self.stored(channel: channel, handle: delivery.handle, deliveryId: delivery.deliveryId, .failure(error))
-            }
-        case .tokenAnswers, nil:
-            break
-        }
-        return actions
-    }
-
-    /// The messages of a delivery: one, or for Service Bus's batch format the messages in its data sections.
-    static func messages(in delivery: AMQPSessionLinks.ReceivedDelivery) throws(AMQPError) -> [Message] {
-        let envelope: AMQPMessage
-        do { envelope = try AMQPMessage(from: ByteBuffer(bytes: delivery.bytes)) } catch {
-            throw AMQPError(condition: AMQPCondition.decodeError, description: "the delivery is not an AMQP message: \(error)")
-        }
-        switch delivery.messageFormat {
-        case 0:
-            return [try ServiceBusMessageMapping.message(from: envelope)]
-        case 0x8001_3700:
-            guard case .data(let chunks) = envelope.body else {
-                throw AMQPError(condition: AMQPCondition.decodeError, description: "a batch's body is data sections")
-            }
-            var messages: [Message] = []
-            for chunk in chunks {
-                do { messages.append(try ServiceBusMessageMapping.message(from: try AMQPMessage(from: ByteBuffer(bytes: chunk)))) } catch let error as AMQPError
-                {
-                    throw error
-                } catch {
-                    throw AMQPError(condition: AMQPCondition.decodeError, description: "a batched message is not an AMQP message: \(error)")
-                }
-            }
-            return messages
-        default:
-            throw AMQPError(condition: AMQPCondition.notImplemented, description: "message format \(delivery.messageFormat) is not served")
-        }
-    }
-
-    /// Grants a receiving link more credit once half of it is used.
-    private mutating func renewCredit(channel: UInt16, handle: UInt32) -> [Action] {
-        guard let link = self.sessions[channel]?.links[handle], link.role == .receiver, link.linkCredit <= self.credit / 2,
-            let flow = self.sessions[channel]!.grant(self.credit, on: handle)
-        else { return [] }
-        return [.send(Self.frame(channel, .flow(flow)))]
-    }
-
-    /// Sends the `$cbs` answers waiting on the link `handle`, as far as its credit goes.
-    private mutating func sendWaitingAnswers(channel: UInt16, handle: UInt32) -> [Action] {
-        guard self.kinds[channel]?[handle] == .tokenAnswers else { return [] }
         var actions: [Action] = []
         while let answer = self.waitingAnswers[channel]?[handle]?.first, let deliveryId = self.sessions[channel]!.nextDelivery(on: handle) {
             self.waitingAnswers[channel]![handle]!.removeFirst()
@@ -275,13 +223,50 @@ struct ServiceBusLinks {
             _ = try? payload.writeAMQPMessage(answer)
             self.nextTag &+= 1
             let tag = withUnsafeBytes(of: self.nextTag.bigEndian, Array.init)
-            let transfer = AMQPTransfer(handle: handle, deliveryId: deliveryId, deliveryTag: tag, messageFormat: 0, settled: true)
-            actions.append(.send(AMQPFrame(channel: channel, body: AMQPPerformative.transfer(transfer).value, payload: payload)))
+            actions += self.transferFrames(channel: channel, handle: handle, deliveryId: deliveryId, tag: tag, payload: payload, settled: true)
         }
         return actions
     }
 
-    private static func frame(_ channel: UInt16, _ performative: AMQPPerformative) -> AMQPFrame {
+    /// The frames of one delivery the server sends: one transfer, or several of at most the
+    /// peer's frame size, each after the first taking a transfer id but no credit.
+    mutating func transferFrames(channel: UInt16, handle: UInt32, deliveryId: UInt32, tag: [UInt8], payload: ByteBuffer, settled: Bool) -> [Action] {
+        // Room for the frame header and the transfer performative (a 16-byte tag at most).
+        let chunk = max(Int(self.peerMaxFrameSize) - 128, 256)
+        var payload = payload
+        var frames: [Action] = []
+        var first = true
+        repeat {
+            let slice = payload.readSlice(length: min(chunk, payload.readableBytes))!
+            let more = payload.readableBytes > 0
+            let transfer =
+                first
+                ? AMQPTransfer(handle: handle, deliveryId: deliveryId, deliveryTag: tag, messageFormat: 0, settled: settled, more: more)
+                : AMQPTransfer(handle: handle, deliveryId: nil, deliveryTag: nil, messageFormat: nil, settled: nil, more: more)
+            if !first { self.sessions[channel]!.continueDelivery() }
+            first = false
+            frames.append(.send(AMQPFrame(channel: channel, body: AMQPPerformative.transfer(transfer).value, payload: slice)))
+        } while payload.readableBytes > 0
+        return frames
+    }
+
+    /// Queues `answer` on the answers link `handle` and sends what its credit allows.
+    mutating func answer(_ answer: AMQPMessage, channel: UInt16, handle: UInt32) -> [Action] {
+        guard self.kinds[channel]?[handle] != nil else { return [] }
+        self.waitingAnswers[channel, default: [:]][handle, default: []].append(answer)
+        return self.sendWaitingAnswers(channel: channel, handle: handle)
+    }
+
+    /// The server's handle of the link on `channel` that is `kind`.
+    func handle(of kind: Kind, channel: UInt16) -> UInt32? {
+        self.kinds[channel]?.first(where: { $0.value == kind })?.key
+    }
+
+    static func frame(_ channel: UInt16, _ performative: AMQPPerformative) -> AMQPFrame {
         AMQPFrame(channel: channel, body: performative.value)
+    }
+
+    mutating func addGrant(_ grant: ClaimsGrants.Grant, now: Date) {
+        self.grants.add(grant, now: now)
     }
 }

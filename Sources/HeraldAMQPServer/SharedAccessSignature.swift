@@ -61,7 +61,10 @@ struct SharedAccessSignature: Hashable, Sendable {
             guard let slash = rest.firstIndex(of: "/") else { return "" }
             var path = rest[rest.index(after: slash)...]
             while path.hasSuffix("/") { path = path.dropLast() }
-            return path.split(separator: "/").map { $0.lowercased() == "subscriptions" ? "subscriptions" : String($0) }.joined(separator: "/")
+            return path.split(separator: "/").map { segment in
+                let lowercased = segment.lowercased()
+                return ["subscriptions", "$deadletterqueue", "$management"].contains(lowercased) ? lowercased : String(segment)
+            }.joined(separator: "/")
         }
         return nil
     }

@@ -35,7 +35,7 @@ struct ClaimsBasedSecurityTests {
         #expect(outcome.response.properties?.correlationId == .uuid(UUID(uuidString: "00000000-0000-0000-0000-000000000007")!))
         let grant = try #require(outcome.grant)
         var grants = ClaimsGrants()
-        grants.add(grant)
+        grants.add(grant, now: Self.now)
         let orders = ServiceBusEntity(name: "orders", subscription: nil, isDeadLetter: false)
         #expect(grants.allows(.send, on: orders, at: Self.now))
         #expect(!grants.allows(.listen, on: orders, at: Self.now), "the key holds send only")
@@ -68,8 +68,29 @@ struct ClaimsBasedSecurityTests {
 
     @Test func aScopedKeyAllowsOnlyItsEntity() {
         var grants = ClaimsGrants()
-        grants.add(ClaimsGrants.Grant(path: "", rights: [.manage], keyEntity: "events", expiry: .distantFuture))
+        grants.add(ClaimsGrants.Grant(path: "", rights: [.manage], keyEntity: "events", expiry: .distantFuture), now: Self.now)
         #expect(grants.allows(.listen, on: ServiceBusEntity(name: "events", subscription: "audit", isDeadLetter: false), at: Self.now))
         #expect(!grants.allows(.listen, on: ServiceBusEntity(name: "orders", subscription: nil, isDeadLetter: false), at: Self.now))
+    }
+
+    @Test func aConnectionKeepsABoundedNumberOfGrants() {
+        var grants = ClaimsGrants(maxGrants: 3)
+        for index in 0..<10 {
+            grants.add(ClaimsGrants.Grant(path: "q\(index)", rights: [.send], keyEntity: nil, expiry: .distantFuture), now: Self.now)
+        }
+        #expect(grants.grants.map(\.path) == ["q7", "q8", "q9"], "the oldest grants go first")
+        grants.add(ClaimsGrants.Grant(path: "q8", rights: [.listen], keyEntity: nil, expiry: .distantFuture), now: Self.now)
+        #expect(grants.grants.map(\.path) == ["q7", "q9", "q8"], "a renewed token replaces its path's grant")
+        grants.add(ClaimsGrants.Grant(path: "old", rights: [.send], keyEntity: nil, expiry: Self.now), now: Self.now.addingTimeInterval(1))
+        #expect(grants.grants.map(\.path) == ["q9", "q8", "old"], "the count stays at the cap")
+    }
+
+    @Test func aTokenForADeadLetterQueueCoversItAndAnEntitysTokenCoversItsDeadLetterQueue() {
+        var grants = ClaimsGrants()
+        grants.add(ClaimsGrants.Grant(path: "orders/$deadletterqueue", rights: [.listen], keyEntity: nil, expiry: .distantFuture), now: Self.now)
+        #expect(grants.allows(.listen, on: ServiceBusEntity(name: "orders", subscription: nil, isDeadLetter: true), at: Self.now))
+        #expect(!grants.allows(.listen, on: ServiceBusEntity(name: "orders", subscription: nil, isDeadLetter: false), at: Self.now))
+        grants.add(ClaimsGrants.Grant(path: "events/subscriptions/audit", rights: [.listen], keyEntity: nil, expiry: .distantFuture), now: Self.now)
+        #expect(grants.allows(.listen, on: ServiceBusEntity(name: "events", subscription: "audit", isDeadLetter: true), at: Self.now))
     }
 }

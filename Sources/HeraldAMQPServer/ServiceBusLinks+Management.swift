@@ -1,0 +1,41 @@
+import Foundation
+import HeraldAMQP
+import HeraldCore
+import NIOCore
+
+extension ServiceBusLinks {
+    /// A request to an entity's `$management` node: parsed, its locks looked up, its right
+    /// checked; what cannot run is answered at once.
+    mutating func managementRequest(_ bytes: [UInt8], entity: ServiceBusEntity, channel: UInt16, now: Date) -> [Action] {
+        let answers = self.handle(of: .managementAnswers(entity), channel: channel)
+        guard let request = try? AMQPMessage(from: ByteBuffer(bytes: bytes)) else {
+            guard let answers else { return [] }
+            return self.answer(
+                ServiceBusManagement.failure(to: .null, status: 400, condition: nil, "the request is not an AMQP message"), channel: channel, handle: answers)
+        }
+        let correlation = request.properties?.messageId ?? .null
+        let operation: ServiceBusManagement.Operation
+        do {
+            self.forgetExpiredLocks(now: now)
+            operation = try ServiceBusManagement.operation(of: request) { self.locks[$0]?.token }
+            try self.require(operation.right, on: entity, now: now)
+        } catch {
+            guard let answers else { return [] }
+            return self.answer(ServiceBusManagement.failure(to: correlation, error), channel: channel, handle: answers)
+        }
+        return [.manage(ManagementCall(channel: channel, answerHandle: answers, correlation: correlation, entity: entity, operation: operation))]
+    }
+
+    /// The answer of a `$management` operation, and the locks it gave or renewed or settled.
+    mutating func answered(_ call: ManagementCall, _ outcome: ServiceBusManagement.Outcome, now: Date) -> [Action] {
+        for (lock, held) in outcome.locks { self.locks[lock] = held }
+        for (lock, until) in outcome.renewed { self.locks[lock]?.lockedUntil = until }
+        for lock in outcome.settled {
+            if let held = self.locks.removeValue(forKey: lock), let channel = held.channel, let id = held.deliveryId {
+                self.deliveries[channel]?[id] = nil
+            }
+        }
+        guard let handle = call.answerHandle else { return [] }
+        return self.answer(outcome.response, channel: call.channel, handle: handle)
+    }
+}

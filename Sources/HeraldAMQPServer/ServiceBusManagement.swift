@@ -1,0 +1,208 @@
+import Foundation
+import HeraldAMQP
+import HeraldCore
+import HeraldWire
+
+/// An entity's `$management` node as Service Bus clients use it: requests are messages whose
+/// `operation` application property names what to do and whose body is a map; answers carry
+/// `statusCode`, `statusDescription` and on failure `errorCondition`.
+enum ServiceBusManagement {
+    /// A request the node runs, its lock tokens looked up on the connection.
+    enum Operation: Hashable {
+        /// Renews the locks; a `nil` is a token the connection does not know.
+        case renewLocks([UUID], [LockToken?])
+        case peek(from: Int64, count: Int)
+        case receiveDeferred([Int64], mode: ReceiveMode)
+        case updateDisposition(Disposition, [UUID], [LockToken?])
+        case schedule([Message])
+        case cancelScheduled([Int64])
+
+        /// The right the operation needs.
+        var right: AccessRight {
+            switch self {
+            case .schedule, .cancelScheduled: .send
+            default: .listen
+            }
+        }
+    }
+
+    /// What `update-disposition` asks for.
+    enum Disposition: Hashable {
+        case complete, abandon, `defer`
+        case deadLetter(reason: String, description: String?)
+    }
+
+    /// Why a request was refused: the answer's status and condition.
+    struct Failure: Error, Hashable {
+        var status: Int32
+        var condition: String?
+        var description: String
+    }
+
+    /// The most lock tokens, sequence numbers or messages one request may name.
+    static let maxItems = 1000
+    /// The most bytes of messages one peek answers with.
+    static let maxPeekBytes = 4 << 20
+
+    /// The operation `request` asks for; `lock` finds the token of a lock the client names.
+    static func operation(of request: AMQPMessage, lock: (UUID) -> LockToken?) throws(Failure) -> Operation {
+        let name = request.applicationProperties?.first(where: { $0.key.text == "operation" })?.value.text ?? ""
+        guard case .value(.map(let entries)) = request.body else {
+            throw Failure(status: 400, condition: AMQPCondition.decodeError, description: "a $management request's body is a map")
+        }
+        let body = Dictionary(entries.compactMap { entry in entry.key.text.map { ($0, entry.value) } }) { first, _ in first }
+        switch name {
+        case "com.microsoft:renew-lock":
+            let locks = try self.uuids(body["lock-tokens"], "lock-tokens")
+            return .renewLocks(locks, locks.map(lock))
+        case "com.microsoft:peek-message":
+            guard let from = body["from-sequence-number"]?.signed, let count = body["message-count"]?.signed, count > 0 else {
+                throw Failure(status: 400, condition: AMQPCondition.invalidField, description: "peek-message takes from-sequence-number and message-count")
+            }
+            return .peek(from: from, count: Int(min(count, Int64(self.maxItems))))
+        case "com.microsoft:receive-by-sequence-number":
+            let mode: ReceiveMode = body["receiver-settle-mode"]?.unsigned == 0 ? .receiveAndDelete : .peekLock
+            return .receiveDeferred(try self.longs(body["sequence-numbers"], "sequence-numbers"), mode: mode)
+        case "com.microsoft:update-disposition":
+            let locks = try self.uuids(body["lock-tokens"], "lock-tokens")
+            let disposition: Disposition
+            switch body["disposition-status"]?.text {
+            case "completed": disposition = .complete
+            case "abandoned": disposition = .abandon
+            case "defered", "deferred": disposition = .defer
+            case "suspended":
+                let reason = body["deadletter-reason"]?.text ?? ""
+                disposition = .deadLetter(reason: reason.isEmpty ? "DeadLetteredByReceiver" : reason, description: body["deadletter-description"]?.text)
+            default:
+                throw Failure(status: 400, condition: AMQPCondition.invalidField, description: "unknown disposition-status")
+            }
+            return .updateDisposition(disposition, locks, locks.map(lock))
+        case "com.microsoft:schedule-message":
+            guard case .some(.list(let items)) = body["messages"] ?? .null, items.count <= self.maxItems else {
+                throw Failure(
+                    status: 400, condition: AMQPCondition.invalidField, description: "schedule-message takes a list of at most \(self.maxItems) messages")
+            }
+            var messages: [Message] = []
+            for item in items {
+                guard case .map(let fields) = item, let encoded = fields.first(where: { $0.key.text == "message" })?.value.bytes else {
+                    throw Failure(status: 400, condition: AMQPCondition.invalidField, description: "each scheduled message is a map with its encoded message")
+                }
+                do {
+                    let message = try ServiceBusLinks.message(encoded: encoded)
+                    guard message.scheduledEnqueueTime != nil else {
+                        throw Failure(
+                            status: 400, condition: AMQPCondition.invalidField, description: "a scheduled message names its x-opt-scheduled-enqueue-time")
+                    }
+                    messages.append(message)
+                } catch let error as AMQPError {
+                    throw Failure(status: 400, condition: error.condition, description: error.description ?? error.condition)
+                } catch let failure as Failure {
+                    throw failure
+                } catch {
+                    throw Failure(status: 400, condition: AMQPCondition.decodeError, description: "\(error)")
+                }
+            }
+            return .schedule(messages)
+        case "com.microsoft:cancel-scheduled-message":
+            return .cancelScheduled(try self.longs(body["sequence-numbers"], "sequence-numbers"))
+        default:
+            throw Failure(
+                status: 501, condition: AMQPCondition.notImplemented,
+                description: "Herald does not serve the $management operation '\(name.prefix(100))' (see the README's list of what is not served)")
+        }
+    }
+
+    private static func items(_ value: AMQPValue?, _ field: String) throws(Failure) -> [AMQPValue] {
+        switch value {
+        case .array(let items)?, .list(let items)?:
+            guard items.count <= self.maxItems else {
+                throw Failure(status: 400, condition: AMQPCondition.invalidField, description: "\(field) has more than \(self.maxItems) items")
+            }
+            return items
+        default:
+            throw Failure(status: 400, condition: AMQPCondition.invalidField, description: "the request names no \(field)")
+        }
+    }
+
+    private static func uuids(_ value: AMQPValue?, _ field: String) throws(Failure) -> [UUID] {
+        try self.items(value, field).map { item throws(Failure) in
+            guard case .uuid(let uuid) = item else {
+                throw Failure(status: 400, condition: AMQPCondition.invalidField, description: "\(field) are UUIDs")
+            }
+            return uuid
+        }
+    }
+
+    private static func longs(_ value: AMQPValue?, _ field: String) throws(Failure) -> [Int64] {
+        try self.items(value, field).map { item throws(Failure) in
+            guard let number = item.signed else {
+                throw Failure(status: 400, condition: AMQPCondition.invalidField, description: "\(field) are numbers")
+            }
+            return number
+        }
+    }
+
+    // MARK: Answers
+
+    /// A successful answer.
+    static func success(to correlation: AMQPValue, status: Int32 = 200, _ body: [(String, AMQPValue)] = []) -> AMQPMessage {
+        var answer = AMQPMessage(body: .value(.map(body.map { AMQPMapEntry(.string($0.0), $0.1) })))
+        var properties = AMQPMessage.Properties()
+        properties.correlationId = correlation
+        answer.properties = properties
+        answer.applicationProperties = [
+            AMQPMapEntry(.string("statusCode"), .int(status)), AMQPMapEntry(.string("statusDescription"), .string(status == 204 ? "No Content" : "OK")),
+        ]
+        return answer
+    }
+
+    /// A refusal.
+    static func failure(to correlation: AMQPValue, status: Int32, condition: String?, _ description: String) -> AMQPMessage {
+        var answer = AMQPMessage(body: .value(.map([])))
+        var properties = AMQPMessage.Properties()
+        properties.correlationId = correlation
+        answer.properties = properties
+        answer.applicationProperties =
+            [AMQPMapEntry(.string("statusCode"), .int(status)), AMQPMapEntry(.string("statusDescription"), .string(description))]
+            + (condition.map { [AMQPMapEntry(.string("errorCondition"), .symbol($0))] } ?? [])
+        return answer
+    }
+
+    static func failure(to correlation: AMQPValue, _ error: any Error) -> AMQPMessage {
+        let failure = self.failure(of: error)
+        return self.failure(to: correlation, status: failure.status, condition: failure.condition, failure.description)
+    }
+
+    /// The status and condition of an error, as Service Bus clients map them to exceptions.
+    static func failure(of error: any Error) -> Failure {
+        switch error {
+        case let failure as Failure: return failure
+        case let error as AMQPError:
+            let status: Int32
+            switch error.condition {
+            case AMQPCondition.unauthorizedAccess: status = 401
+            case AMQPCondition.notFound: status = 404
+            case ServiceBusLinks.lockLost.condition: status = 410
+            case AMQPCondition.internalError: status = 500
+            default: status = 400
+            }
+            return Failure(status: status, condition: error.condition, description: error.description ?? "")
+        case let error as HeraldError:
+            switch error.code {
+            case .entityNotFound: return Failure(status: 404, condition: AMQPCondition.notFound, description: error.message)
+            case .lockLost: return Failure(status: 410, condition: ServiceBusLinks.lockLost.condition, description: error.message)
+            case .messageNotFound: return Failure(status: 404, condition: "com.microsoft:message-not-found", description: error.message)
+            case .sessionLockLost: return Failure(status: 410, condition: "com.microsoft:session-lock-lost", description: error.message)
+            case .invalidArgument, .invalidName, .invalidOption, .propertyTooLarge, .propertiesTooLarge, .identifierTooLong, .sessionRequired,
+                .sessionNotEnabled:
+                return Failure(status: 400, condition: AMQPCondition.invalidField, description: error.message)
+            case .messageTooLarge, .batchTooLarge:
+                return Failure(status: 400, condition: AMQPCondition.messageSizeExceeded, description: error.message)
+            case .insufficientStorage: return Failure(status: 503, condition: AMQPCondition.resourceLimitExceeded, description: error.message)
+            default: return Failure(status: 500, condition: AMQPCondition.internalError, description: error.message)
+            }
+        default:
+            return Failure(status: 500, condition: AMQPCondition.internalError, description: "\(error)")
+        }
+    }
+}
