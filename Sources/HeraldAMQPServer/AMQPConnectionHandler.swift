@@ -87,6 +87,11 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         self.handshakeTimer?.cancel()
         for task in self.tasks.values { task.cancel() }
         self.tasks = [:]
+        // Sessions the client held go back to the entity at once, not when their locks expire.
+        if let broker = self.backend?.broker, !self.links.heldSessions.isEmpty {
+            let sessions = self.links.heldSessions
+            Task { for session in sessions { try? await broker.releaseSession(session) } }
+        }
         context.fireChannelInactive()
     }
 
@@ -169,7 +174,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             case .sessionBegun(let channel, let peer):
                 self.links.begun(channel: channel, peer: peer)
             case .sessionEnded(let channel):
-                self.links.ended(channel: channel)
+                if let backend = self.backend { self.perform(self.links.ended(channel: channel), backend: backend, context: context) }
             case .authenticated(let mechanism, let user):
                 self.logger.debug("AMQP client authenticated", metadata: ["herald.sasl": "\(mechanism)", "herald.user": "\(user ?? "")"])
             case .closeSocket:
@@ -223,6 +228,15 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 } then: { links, outcome, now in
                     links.answered(call, outcome, now: now)
                 }
+            case .acceptSession(let request):
+                self.run(context: context, backend: backend) { broker in
+                    await ServiceBusBroker.acceptSession(request, broker: broker)
+                } then: { links, outcome, now in
+                    links.sessionAccepted(request, outcome, now: now)
+                }
+            case .releaseSession(let session):
+                let broker = backend.broker
+                Task { try? await broker.releaseSession(session) }
             case .fail(let error):
                 self.perform(self.machine.failed(error), context: context)
             }

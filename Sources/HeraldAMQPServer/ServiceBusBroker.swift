@@ -23,10 +23,30 @@ enum ServiceBusBroker {
     /// Receives for a receiver link; a receive that may wait does, for a while, so that a link
     /// with credit and nothing to take does not spin.
     static func receive(_ request: ServiceBusLinks.ReceiveRequest, broker: any MessageBroker) async -> Result<[ReceivedMessage], AMQPError> {
+        let wait: Duration = request.waits ? .seconds(5) : .zero
         do {
-            return .success(
-                try await broker.receive(from: request.entity, maxCount: request.maxCount, maxWaitTime: request.waits ? .seconds(5) : .zero, mode: request.mode)
-            )
+            guard let session = request.session else {
+                return .success(try await broker.receive(from: request.entity, maxCount: request.maxCount, maxWaitTime: wait, mode: request.mode))
+            }
+            var received = try await broker.receive(from: session, maxCount: request.maxCount, maxWaitTime: wait)
+            if request.mode == .receiveAndDelete {
+                // A session receive locks; receive-and-delete completes at once.
+                for index in received.indices {
+                    if let token = received[index].lockToken { _ = try await broker.complete(token) }
+                    received[index].lockToken = nil
+                    received[index].lockedUntil = nil
+                }
+            }
+            return .success(received)
+        } catch {
+            return .failure(self.amqpError(error))
+        }
+    }
+
+    /// Locks a session for a session receiver.
+    static func acceptSession(_ request: ServiceBusLinks.SessionRequest, broker: any MessageBroker) async -> Result<SessionLock, AMQPError> {
+        do {
+            return .success(try await broker.acceptSession(on: request.entity, sessionId: request.sessionId, maxWaitTime: request.maxWaitTime))
         } catch {
             return .failure(self.amqpError(error))
         }
@@ -54,6 +74,11 @@ enum ServiceBusBroker {
         switch error.code {
         case .entityNotFound: condition = AMQPCondition.notFound
         case .lockLost: condition = ServiceBusLinks.lockLost.condition
+        case .sessionLockLost: condition = "com.microsoft:session-lock-lost"
+        case .sessionCannotBeLocked: condition = "com.microsoft:session-cannot-be-locked"
+        // The SDKs read a next-available session receiver that found none as a time-out.
+        case .noSessionAvailable: condition = "com.microsoft:timeout"
+        case .sessionRequired, .sessionNotEnabled: condition = AMQPCondition.notAllowed
         case .messageTooLarge, .batchTooLarge: condition = AMQPCondition.messageSizeExceeded
         case .invalidArgument, .invalidName, .invalidOption, .propertyTooLarge, .propertiesTooLarge, .identifierTooLong: condition = AMQPCondition.invalidField
         case .insufficientStorage: condition = AMQPCondition.resourceLimitExceeded
@@ -73,6 +98,8 @@ extension ServiceBusManagement {
         var renewed: [UUID: Date] = [:]
         /// Locks it settled.
         var settled: [UUID] = []
+        /// The session lock it renewed.
+        var renewedSession: SessionLock?
     }
 
     /// Runs `call` against `broker`.
@@ -136,6 +163,33 @@ extension ServiceBusManagement {
             case .schedule(let messages):
                 let receipts = try await ServiceBusBroker.send(messages, to: entity.name, broker: broker).get()
                 return Outcome(response: self.success(to: correlation, [("sequence-numbers", .array(receipts.map { .long($0.sequenceNumber ?? -1) }))]))
+            case .renewSessionLock(let id, let session):
+                let renewed = try await broker.renewSessionLock(try self.held(session, id))
+                return Outcome(
+                    response: self.success(to: correlation, [("expiration", .timestamp(renewed.lockedUntil.millisecondsSince1970))]), renewedSession: renewed)
+            case .sessionState(let id, let session):
+                let state = try await broker.sessionState(try self.held(session, id))
+                return Outcome(response: self.success(to: correlation, [("session-state", state.map { .binary(Array($0)) } ?? .null)]))
+            case .setSessionState(let id, let session, let state):
+                try await broker.setSessionState(state, for: try self.held(session, id))
+                return Outcome(response: self.success(to: correlation))
+            case .listSessions(let skip, let top):
+                guard let manageable = broker as? any ManageableBroker else {
+                    throw Failure(status: 501, condition: AMQPCondition.notImplemented, description: "this store does not list sessions")
+                }
+                var ids: [String] = []
+                var after: String?
+                var skipped = 0
+                while ids.count < top {
+                    let page = try await manageable.sessions(of: entity.receivePath, after: after, maxCount: 100)
+                    for info in page {
+                        if skipped < skip { skipped += 1 } else if ids.count < top { ids.append(info.sessionId) }
+                    }
+                    guard page.count == 100, let last = page.last else { break }
+                    after = last.sessionId
+                }
+                if ids.isEmpty { return Outcome(response: self.success(to: correlation, status: 204)) }
+                return Outcome(response: self.success(to: correlation, [("sessions-ids", .array(ids.map { .string($0) }))]))
             case .cancelScheduled(let sequenceNumbers):
                 do {
                     try await broker.cancelScheduled(sequenceNumbers, in: .queue(entity.name))
@@ -147,6 +201,14 @@ extension ServiceBusManagement {
         } catch {
             return Outcome(response: self.failure(to: correlation, error))
         }
+    }
+
+    /// The session lock a session operation needs: one the connection holds.
+    private static func held(_ session: SessionLock?, _ id: String) throws(Failure) -> SessionLock {
+        guard let session else {
+            throw Failure(status: 410, condition: "com.microsoft:session-lock-lost", description: "the session '\(id.prefix(100))' is not held on this connection")
+        }
+        return session
     }
 
     /// A message as a `$management` answer carries it: encoded with the broker's annotations.

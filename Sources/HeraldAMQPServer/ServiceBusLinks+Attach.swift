@@ -22,6 +22,17 @@ extension ServiceBusLinks {
         case .failure(let error): return self.refuse(attach, channel: channel, error)
         }
         self.kinds[channel]![link.localHandle] = kind
+        if case .acceptingSession(let entity, _) = kind {
+            // The attach is answered once the broker has locked a session.
+            let filter = attach.source?.filter?.first(where: { $0.key == Self.sessionFilter })?.value
+            let timeout = attach.properties?.first(where: { $0.key == Self.timeoutProperty })?.value.unsigned
+            return [
+                .acceptSession(
+                    SessionRequest(
+                        channel: channel, handle: link.localHandle, attach: attach, entity: entity, sessionId: filter.flatMap(Self.sessionId),
+                        maxWaitTime: .milliseconds(Int64(min(timeout ?? 60_000, 300_000)))))
+            ]
+        }
         var reply = AMQPAttach(name: attach.name, handle: link.localHandle, role: link.role, source: attach.source, target: attach.target)
         reply.senderSettleMode = attach.senderSettleMode
         reply.receiverSettleMode = attach.receiverSettleMode
@@ -48,14 +59,59 @@ extension ServiceBusLinks {
             try self.require(.send, on: entity, now: now)
             return .sender(name: entity.name)
         case (.entity(let entity), .receiver):
-            if attach.source?.filter?.contains(where: { $0.key == Self.sessionFilter }) == true {
-                throw AMQPError(condition: AMQPCondition.notImplemented, description: "Herald's AMQP listener does not serve session receivers yet")
-            }
             try self.require(.listen, on: entity, now: now)
             // Service Bus's receive-and-delete: the client takes deliveries settled.
             let mode: ReceiveMode = attach.senderSettleMode == 1 ? .receiveAndDelete : .peekLock
-            return .receiver(entity: entity.receivePath, mode: mode)
+            if attach.source?.filter?.contains(where: { $0.key == Self.sessionFilter }) == true {
+                return .acceptingSession(entity: entity.receivePath, mode: mode)
+            }
+            return .receiver(entity: entity.receivePath, mode: mode, session: nil)
         }
+    }
+
+    /// The session a session filter names: a string, or `nil` (null) for the next available one.
+    private static func sessionId(_ filter: AMQPValue) -> String? {
+        if case .described(_, let value) = filter { return value.text }
+        return filter.text
+    }
+
+    /// What the broker's answer to a session receiver's attach gives the client: the attach with
+    /// the session it holds and until when (in .NET ticks, as the SDKs read it), or the refusal.
+    mutating func sessionAccepted(_ request: SessionRequest, _ outcome: Result<SessionLock, AMQPError>, now: Date) -> [Action] {
+        let channel = request.channel
+        let handle = request.handle
+        guard case .acceptingSession(let entity, let mode) = self.kinds[channel]?[handle] else {
+            // The client went away meanwhile.
+            if case .success(let lock) = outcome { return [.releaseSession(lock)] }
+            return []
+        }
+        let lock: SessionLock
+        switch outcome {
+        case .success(let accepted): lock = accepted
+        case .failure(let error):
+            _ = self.sessions[channel]?.detach(local: handle)
+            self.kinds[channel]?[handle] = nil
+            return self.refuse(request.attach, channel: channel, error)
+        }
+        self.sessionLocks[SessionKey(entity: entity, sessionId: lock.sessionId)] = lock
+        self.kinds[channel]?[handle] = .receiver(entity: entity, mode: mode, session: lock.sessionId)
+        var source = request.attach.source ?? AMQPSource(address: nil)
+        source.filter = (source.filter ?? []).filter { $0.key != Self.sessionFilter } + [AMQPMapEntry(Self.sessionFilter, .string(lock.sessionId))]
+        var reply = AMQPAttach(name: request.attach.name, handle: handle, role: .sender, source: source, target: request.attach.target)
+        reply.senderSettleMode = request.attach.senderSettleMode
+        reply.receiverSettleMode = request.attach.receiverSettleMode
+        reply.maxMessageSize = UInt64(self.maxMessageSize)
+        reply.initialDeliveryCount = 0
+        reply.properties = [AMQPMapEntry(Self.lockedUntilProperty, .long(Self.ticks(lock.lockedUntil)))]
+        return [.send(Self.frame(channel, .attach(reply)))] + self.pull(channel: channel, handle: handle, now: now)
+    }
+
+    static let timeoutProperty = AMQPValue.symbol("com.microsoft:timeout")
+    static let lockedUntilProperty = AMQPValue.symbol("com.microsoft:locked-until-utc")
+
+    /// A time as .NET ticks: 100 ns since 0001-01-01.
+    static func ticks(_ date: Date) -> Int64 {
+        621_355_968_000_000_000 &+ date.millisecondsSince1970 &* 10_000
     }
 
     func require(_ right: AccessRight, on entity: ServiceBusEntity, now: Date) throws(AMQPError) {

@@ -89,7 +89,7 @@ extension ServiceBusLinks {
             } catch {
                 actions += self.stored(channel: channel, handle: delivery.handle, deliveryId: delivery.deliveryId, .failure(error))
             }
-        case .tokenAnswers, .managementAnswers, .receiver, nil:
+        case .tokenAnswers, .managementAnswers, .receiver, .acceptingSession, nil:
             break
         }
         return actions

@@ -17,7 +17,10 @@ extension ServiceBusLinks {
         let operation: ServiceBusManagement.Operation
         do {
             self.forgetExpiredLocks(now: now)
-            operation = try ServiceBusManagement.operation(of: request) { self.locks[$0]?.token }
+            let locks = self.locks
+            let sessions = self.sessionLocks
+            operation = try ServiceBusManagement.operation(
+                of: request, lock: { locks[$0]?.token }, session: { sessions[SessionKey(entity: entity.receivePath, sessionId: $0)] })
             try self.require(operation.right, on: entity, now: now)
         } catch {
             guard let answers else { return [] }
@@ -30,6 +33,10 @@ extension ServiceBusLinks {
     mutating func answered(_ call: ManagementCall, _ outcome: ServiceBusManagement.Outcome, now: Date) -> [Action] {
         for (lock, held) in outcome.locks { self.locks[lock] = held }
         for (lock, until) in outcome.renewed { self.locks[lock]?.lockedUntil = until }
+        if let session = outcome.renewedSession {
+            let key = SessionKey(entity: session.entity, sessionId: session.sessionId)
+            if self.sessionLocks[key]?.nonce == session.nonce { self.sessionLocks[key] = session }
+        }
         for lock in outcome.settled {
             if let held = self.locks.removeValue(forKey: lock), let channel = held.channel, let id = held.deliveryId {
                 self.deliveries[channel]?[id] = nil

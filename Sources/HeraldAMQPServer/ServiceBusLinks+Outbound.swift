@@ -7,9 +7,11 @@ extension ServiceBusLinks {
     /// Starts a receive for the receiver link `handle` when it has credit and none runs.
     mutating func pull(channel: UInt16, handle: UInt32, now: Date) -> [Action] {
         let key = LinkKey(channel: channel, handle: handle)
-        guard case .receiver(let entity, let mode) = self.kinds[channel]?[handle], !self.receiving.contains(key),
+        guard case .receiver(let entity, let mode, let sessionId) = self.kinds[channel]?[handle], !self.receiving.contains(key),
             let link = self.sessions[channel]?.links[handle], link.linkCredit > 0
         else { return [] }
+        let session = sessionId.flatMap { self.sessionLocks[SessionKey(entity: entity, sessionId: $0)] }
+        guard sessionId == nil || session != nil else { return [] }
         if mode == .peekLock, self.locks.count >= self.maxHeldLocks {
             self.forgetExpiredLocks(now: now)
             // The client settles (or its locks expire) before it gets more.
@@ -17,7 +19,9 @@ extension ServiceBusLinks {
         }
         self.receiving.insert(key)
         let count = min(Int(link.linkCredit), self.receiveBatch)
-        return [.receive(ReceiveRequest(channel: channel, handle: handle, entity: entity, mode: mode, maxCount: count, waits: !link.drain))]
+        return [
+            .receive(ReceiveRequest(channel: channel, handle: handle, entity: entity, mode: mode, session: session, maxCount: count, waits: !link.drain))
+        ]
     }
 
     /// What a receive brought: transfers as far as the link's credit goes (the rest is given
@@ -31,11 +35,12 @@ extension ServiceBusLinks {
         case .success(let received): messages = received
         case .failure(let error):
             guard self.sessions[channel]?.detach(local: handle) != nil else { return [] }
+            let released = self.kinds[channel]?[handle].map { self.releasedSession(of: $0) } ?? []
             self.kinds[channel]?[handle] = nil
-            return [.send(Self.frame(channel, .detach(AMQPDetach(handle: handle, closed: true, error: error))))]
+            return [.send(Self.frame(channel, .detach(AMQPDetach(handle: handle, closed: true, error: error))))] + released
         }
         var actions: [Action] = []
-        let attached = self.kinds[channel]?[handle] == .receiver(entity: request.entity, mode: request.mode)
+        let attached = self.kinds[channel]?[handle] == .receiver(entity: request.entity, mode: request.mode, session: request.session?.sessionId)
         for message in messages {
             guard attached, let deliveryId = self.sessions[channel]?.nextDelivery(on: handle) else {
                 if let token = message.lockToken {

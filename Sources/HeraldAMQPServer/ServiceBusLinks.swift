@@ -19,8 +19,10 @@ struct ServiceBusLinks {
         case tokenAnswers
         /// Messages for the queue or topic `name` (the server receives).
         case sender(name: String)
-        /// Messages from an entity to the client (the server sends).
-        case receiver(entity: EntityPath, mode: ReceiveMode)
+        /// Messages from an entity, or from the session `session` of it, to the client (the server sends).
+        case receiver(entity: EntityPath, mode: ReceiveMode, session: String?)
+        /// A session receiver waiting for its session to be accepted; the attach is answered then.
+        case acceptingSession(entity: EntityPath, mode: ReceiveMode)
         /// The client's requests to an entity's `$management` node (the server receives).
         case managementRequests(ServiceBusEntity)
         /// The server's answers from an entity's `$management` node (the server sends).
@@ -39,8 +41,29 @@ struct ServiceBusLinks {
         case settle(Settlement)
         /// Run a `$management` operation, then report its answer with ``answered(_:_:now:)``.
         case manage(ManagementCall)
+        /// Accept a session for a session receiver, then report with ``sessionAccepted(_:_:now:)``.
+        case acceptSession(SessionRequest)
+        /// Give up a session lock the client no longer uses.
+        case releaseSession(SessionLock)
         /// Close the connection with this error.
         case fail(AMQPError)
+    }
+
+    /// A session receiver's attach, waiting for the broker to lock a session for it.
+    struct SessionRequest: Hashable {
+        var channel: UInt16
+        var handle: UInt32
+        var attach: AMQPAttach
+        var entity: EntityPath
+        /// The session asked for; `nil` for the next available one.
+        var sessionId: String?
+        var maxWaitTime: Duration
+    }
+
+    /// A session the connection's client holds, by entity and session id.
+    struct SessionKey: Hashable {
+        var entity: EntityPath
+        var sessionId: String
     }
 
     /// A receive the connection runs for a receiver link.
@@ -49,6 +72,8 @@ struct ServiceBusLinks {
         var handle: UInt32
         var entity: EntityPath
         var mode: ReceiveMode
+        /// The session to receive from, for a session receiver.
+        var session: SessionLock?
         var maxCount: Int
         /// Whether the receive may wait for messages (not while the client drains the link).
         var waits: Bool
@@ -122,6 +147,8 @@ struct ServiceBusLinks {
     var deliveries: [UInt16: [UInt32: UUID]] = [:]
     /// The receiver links with a receive running.
     var receiving: Set<LinkKey> = []
+    /// The sessions the client holds through this connection's session receivers.
+    var sessionLocks: [SessionKey: SessionLock] = [:]
 
     struct LinkKey: Hashable {
         var channel: UInt16
@@ -151,13 +178,26 @@ struct ServiceBusLinks {
         self.kinds[channel] = [:]
     }
 
-    mutating func ended(channel: UInt16) {
+    mutating func ended(channel: UInt16) -> [Action] {
+        let released = (self.kinds[channel] ?? [:]).values.flatMap { self.releasedSession(of: $0) }
         self.bufferedBytes -= self.sessions[channel]?.bufferedBytes ?? 0
         self.sessions[channel] = nil
         self.kinds[channel] = nil
         self.waitingAnswers[channel] = nil
         self.deliveries[channel] = nil
         self.receiving = self.receiving.filter { $0.channel != channel }
+        return released
+    }
+
+    /// The sessions the client still holds (to give up when the connection closes).
+    var heldSessions: [SessionLock] { Array(self.sessionLocks.values) }
+
+    /// Forgets the session a session receiver held, and gives it up.
+    mutating func releasedSession(of kind: Kind) -> [Action] {
+        guard case .receiver(let entity, _, let session?) = kind,
+            let lock = self.sessionLocks.removeValue(forKey: SessionKey(entity: entity, sessionId: session))
+        else { return [] }
+        return [.releaseSession(lock)]
     }
 
     /// A link frame of the session the server calls `channel`. `credential` finds an access key
@@ -175,9 +215,10 @@ struct ServiceBusLinks {
             let before = self.sessions[channel]!.bufferedBytes
             guard let link = self.sessions[channel]!.detach(remote: detach.handle) else { return [] }
             self.bufferedBytes += self.sessions[channel]!.bufferedBytes - before
+            let released = self.kinds[channel]?[link.localHandle].map { self.releasedSession(of: $0) } ?? []
             self.kinds[channel]?[link.localHandle] = nil
             self.waitingAnswers[channel]?[link.localHandle] = nil
-            return [.send(Self.frame(channel, .detach(AMQPDetach(handle: link.localHandle, closed: true))))]
+            return [.send(Self.frame(channel, .detach(AMQPDetach(handle: link.localHandle, closed: true))))] + released
         default:
             return []
         }

@@ -16,6 +16,11 @@ enum ServiceBusManagement {
         case updateDisposition(Disposition, [UUID], [LockToken?])
         case schedule([Message])
         case cancelScheduled([Int64])
+        /// A session's lock, state and list; a `nil` lock is a session the connection does not hold.
+        case renewSessionLock(String, SessionLock?)
+        case sessionState(String, SessionLock?)
+        case setSessionState(String, SessionLock?, Data?)
+        case listSessions(skip: Int, top: Int)
 
         /// The right the operation needs.
         var right: AccessRight {
@@ -45,7 +50,7 @@ enum ServiceBusManagement {
     static let maxPeekBytes = 4 << 20
 
     /// The operation `request` asks for; `lock` finds the token of a lock the client names.
-    static func operation(of request: AMQPMessage, lock: (UUID) -> LockToken?) throws(Failure) -> Operation {
+    static func operation(of request: AMQPMessage, lock: (UUID) -> LockToken?, session: (String) -> SessionLock?) throws(Failure) -> Operation {
         let name = request.applicationProperties?.first(where: { $0.key.text == "operation" })?.value.text ?? ""
         guard case .value(.map(let entries)) = request.body else {
             throw Failure(status: 400, condition: AMQPCondition.decodeError, description: "a $management request's body is a map")
@@ -105,11 +110,37 @@ enum ServiceBusManagement {
             return .schedule(messages)
         case "com.microsoft:cancel-scheduled-message":
             return .cancelScheduled(try self.longs(body["sequence-numbers"], "sequence-numbers"))
+        case "com.microsoft:renew-session-lock":
+            let id = try self.sessionId(body)
+            return .renewSessionLock(id, session(id))
+        case "com.microsoft:get-session-state":
+            let id = try self.sessionId(body)
+            return .sessionState(id, session(id))
+        case "com.microsoft:set-session-state":
+            let id = try self.sessionId(body)
+            let state: Data?
+            switch body["session-state"] {
+            case .binary(let bytes)?: state = Data(bytes)
+            case .null?, nil: state = nil
+            default: throw Failure(status: 400, condition: AMQPCondition.invalidField, description: "session-state is binary or null")
+            }
+            return .setSessionState(id, session(id), state)
+        case "com.microsoft:get-message-sessions":
+            let skip = max(body["skip"]?.signed ?? 0, 0)
+            let top = max(min(body["top"]?.signed ?? 100, Int64(self.maxItems)), 0)
+            return .listSessions(skip: Int(min(skip, 1_000_000)), top: Int(top))
         default:
             throw Failure(
                 status: 501, condition: AMQPCondition.notImplemented,
                 description: "Herald does not serve the $management operation '\(name.prefix(100))' (see the README's list of what is not served)")
         }
+    }
+
+    private static func sessionId(_ body: [String: AMQPValue]) throws(Failure) -> String {
+        guard let id = body["session-id"]?.text else {
+            throw Failure(status: 400, condition: AMQPCondition.invalidField, description: "the request names no session-id")
+        }
+        return id
     }
 
     private static func items(_ value: AMQPValue?, _ field: String) throws(Failure) -> [AMQPValue] {
