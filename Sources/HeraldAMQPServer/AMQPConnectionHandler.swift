@@ -81,6 +81,14 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         context.fireUserInboundEventTriggered(event)
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if let backend = self.backend {
+            self.perform(self.links.writabilityChanged(context.channel.isWritable, now: Date()), backend: backend, context: context)
+            context.flush()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         self.heartbeat?.cancel()
         self.closeTimer?.cancel()

@@ -20,13 +20,18 @@ enum ServiceBusBroker {
         }
     }
 
+    /// The most message bytes one receive takes (at least one message, whatever its size).
+    static let maxReceiveBytes = 1 << 20
+
     /// Receives for a receiver link; a receive that may wait does, for a while, so that a link
     /// with credit and nothing to take does not spin.
     static func receive(_ request: ServiceBusLinks.ReceiveRequest, broker: any MessageBroker) async -> Result<[ReceivedMessage], AMQPError> {
         let wait: Duration = request.waits ? .seconds(5) : .zero
         do {
             guard let session = request.session else {
-                return .success(try await broker.receive(from: request.entity, maxCount: request.maxCount, maxWaitTime: wait, mode: request.mode))
+                return .success(
+                    try await broker.receive(
+                        from: request.entity, maxCount: request.maxCount, maxBytes: self.maxReceiveBytes, maxWaitTime: wait, mode: request.mode))
             }
             var received = try await broker.receive(from: session, maxCount: request.maxCount, maxWaitTime: wait)
             if request.mode == .receiveAndDelete {
@@ -206,7 +211,8 @@ extension ServiceBusManagement {
     /// The session lock a session operation needs: one the connection holds.
     private static func held(_ session: SessionLock?, _ id: String) throws(Failure) -> SessionLock {
         guard let session else {
-            throw Failure(status: 410, condition: "com.microsoft:session-lock-lost", description: "the session '\(id.prefix(100))' is not held on this connection")
+            throw Failure(
+                status: 410, condition: "com.microsoft:session-lock-lost", description: "the session '\(id.prefix(100))' is not held on this connection")
         }
         return session
     }

@@ -11,17 +11,36 @@ extension ServiceBusLinks {
             let link = self.sessions[channel]?.links[handle], link.linkCredit > 0
         else { return [] }
         let session = sessionId.flatMap { self.sessionLocks[SessionKey(entity: entity, sessionId: $0)] }
-        guard sessionId == nil || session != nil else { return [] }
+        guard sessionId == nil || session != nil, self.isWritable else { return [] }
         if mode == .peekLock, self.locks.count >= self.maxHeldLocks {
             self.forgetExpiredLocks(now: now)
             // The client settles (or its locks expire) before it gets more.
             guard self.locks.count < self.maxHeldLocks else { return [] }
         }
         self.receiving.insert(key)
-        let count = min(Int(link.linkCredit), self.receiveBatch)
+        // A session receive has no byte bound: it takes fewer messages at a time.
+        let count = min(Int(link.linkCredit), session == nil ? self.receiveBatch : 16)
         return [
             .receive(ReceiveRequest(channel: channel, handle: handle, entity: entity, mode: mode, session: session, maxCount: count, waits: !link.drain))
         ]
+    }
+
+    /// The connection's writability changed; receives that waited for it start.
+    mutating func writabilityChanged(_ isWritable: Bool, now: Date) -> [Action] {
+        self.isWritable = isWritable
+        guard isWritable else { return [] }
+        return self.pullAll(now: now)
+    }
+
+    /// Starts a receive on every receiver link that has credit and none running.
+    mutating func pullAll(now: Date) -> [Action] {
+        var actions: [Action] = []
+        for (channel, links) in self.kinds {
+            for (handle, kind) in links {
+                if case .receiver = kind { actions += self.pull(channel: channel, handle: handle, now: now) }
+            }
+        }
+        return actions
     }
 
     /// What a receive brought: transfers as far as the link's credit goes (the rest is given
@@ -121,13 +140,7 @@ extension ServiceBusLinks {
             }
             actions.append(.send(Self.echo(channel: channel, deliveryId: deliveryId, state)))
         }
-        if wasFull {
-            for (channel, links) in self.kinds {
-                for (handle, kind) in links {
-                    if case .receiver = kind { actions += self.pull(channel: channel, handle: handle, now: now) }
-                }
-            }
-        }
+        if wasFull { actions += self.pullAll(now: now) }
         return actions
     }
 

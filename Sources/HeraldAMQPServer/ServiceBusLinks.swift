@@ -147,6 +147,9 @@ struct ServiceBusLinks {
     var deliveries: [UInt16: [UInt32: UUID]] = [:]
     /// The receiver links with a receive running.
     var receiving: Set<LinkKey> = []
+    /// Whether the connection takes more output; receives wait while it does not (a client that
+    /// grants credit and does not read gets no more than the socket's buffers hold).
+    var isWritable = true
     /// The sessions the client holds through this connection's session receivers.
     var sessionLocks: [SessionKey: SessionLock] = [:]
 
