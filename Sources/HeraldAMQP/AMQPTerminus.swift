@@ -60,14 +60,22 @@ public struct AMQPTarget: Sendable, Hashable {
     public var timeout: UInt32 = 0
     public var dynamic = false
     public var capabilities: [String]?
+    /// A transaction coordinator (part 4: the peer wants to declare transactions), not a node.
+    public var isCoordinator = false
 
     /// A target at `address`.
     public init(address: String?) { self.address = address }
 
     static let code: UInt64 = 0x29
+    static let coordinatorCode: UInt64 = 0x30
 
     init?(_ value: AMQPValue) throws(AMQPFieldError) {
         if value.isNull { return nil }
+        if AMQPFieldReader.code(of: value, names: ["amqp:coordinator:list": Self.coordinatorCode]) == Self.coordinatorCode {
+            self.address = nil
+            self.isCoordinator = true
+            return
+        }
         let fields = try AMQPFieldReader(value, code: Self.code, name: "target")
         self.address = try fields.string(0, "address")
         self.durable = try fields.uint(1, "durable") ?? 0

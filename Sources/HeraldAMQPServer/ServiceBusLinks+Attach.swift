@@ -8,6 +8,11 @@ extension ServiceBusLinks {
     static let sessionFilter = AMQPValue.symbol("com.microsoft:session-filter")
 
     mutating func attach(_ attach: AMQPAttach, channel: UInt16, now: Date) -> [Action] {
+        if attach.target?.isCoordinator == true {
+            return self.refuse(
+                attach, channel: channel,
+                AMQPError(condition: AMQPCondition.notImplemented, description: "Herald does not serve AMQP transactions (a transaction coordinator)"))
+        }
         // The peer's sender names its target, its receiver its source.
         let address = attach.role == .sender ? attach.target?.address : attach.source?.address
         let kind: Kind

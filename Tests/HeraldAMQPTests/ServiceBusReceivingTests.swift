@@ -270,4 +270,26 @@ struct ServiceBusReceivingTests {
         }
         #expect(failed)
     }
+
+    @Test func aTransactionCoordinatorIsRefusedAsNotImplemented() throws {
+        var links = Self.links()
+        let plain = AMQPAttach(name: "txn", handle: 3, role: .sender, source: AMQPSource(address: "c"), target: AMQPTarget(address: "x"))
+        guard case .described(let descriptor, .list(var fields)) = AMQPPerformative.attach(plain).value else {
+            Issue.record("an attach is a described list")
+            return
+        }
+        // The target field holds a coordinator (part 4, section 4.5.1), as a client declaring transactions sends.
+        fields[6] = .described(descriptor: .ulong(0x30), value: .list([.array([.symbol("amqp:local-transactions")])]))
+        guard case .attach(let attach) = try AMQPPerformative(.described(descriptor: descriptor, value: .list(fields))) else {
+            Issue.record("not an attach")
+            return
+        }
+        #expect(attach.target?.isCoordinator == true)
+        let refusal = try Self.performatives(links.handle(.attach(attach), channel: 0, payload: [], now: Self.now) { _ in nil })
+        guard case .detach(let detach) = try #require(refusal.last?.0) else {
+            Issue.record("not refused")
+            return
+        }
+        #expect(detach.error?.condition == AMQPCondition.notImplemented)
+    }
 }
