@@ -68,33 +68,38 @@ public struct AMQPListener: Service {
             containerId: "herald", maxFrameSize: configuration.maxFrameSize,
             idleTimeout: UInt32(clamping: configuration.idleTimeout.components.seconds * 1000))
         let idle = TimeAmount(configuration.idleTimeout)
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelInitializer { channel in
-                // The open connections, counted and kept in one place (shutdown closes them).
-                let admitted = connections.withLock { open -> Bool in
-                    guard open.count < configuration.maxConnections else { return false }
-                    open[ObjectIdentifier(channel)] = channel
-                    return true
+        let server: any Channel
+        do {
+            server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    // The open connections, counted and kept in one place (shutdown closes them).
+                    let admitted = connections.withLock { open -> Bool in
+                        guard open.count < configuration.maxConnections else { return false }
+                        open[ObjectIdentifier(channel)] = channel
+                        return true
+                    }
+                    guard admitted else {
+                        logger.debug("refusing an AMQP connection: the connection limit is reached")
+                        return channel.close()
+                    }
+                    channel.closeFuture.whenComplete { _ in
+                        connections.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) }
+                    }
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
+                        try channel.pipeline.syncOperations.addHandler(
+                            AMQPConnectionHandler(
+                                configuration: machineConfiguration, backend: backend, logger: logger,
+                                handshakeTimeout: TimeAmount(configuration.handshakeTimeout)))
+                    }
                 }
-                guard admitted else {
-                    logger.debug("refusing an AMQP connection: the connection limit is reached")
-                    return channel.close()
-                }
-                channel.closeFuture.whenComplete { _ in
-                    connections.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) }
-                }
-                return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
-                    try channel.pipeline.syncOperations.addHandler(
-                        AMQPConnectionHandler(
-                            configuration: machineConfiguration, backend: backend, logger: logger,
-                            handshakeTimeout: TimeAmount(configuration.handshakeTimeout)))
-                }
-            }
-            .bind(host: configuration.host, port: configuration.port).get()
+                .bind(host: configuration.host, port: configuration.port).get()
+        } catch let error as IOError {
+            throw ListenError(host: configuration.host, port: configuration.port, errnoCode: error.errnoCode, reason: "\(error)")
+        }
         let port = server.localAddress?.port ?? configuration.port
         logger.info("AMQP listener started", metadata: ["herald.amqp.port": "\(port)"])
         self.onListening(port)
@@ -108,5 +113,21 @@ public struct AMQPListener: Service {
             }
         }
         try? await server.close()
+    }
+}
+
+extension AMQPListener {
+    /// The listener could not bind its address (it is in use, or not this machine's).
+    public struct ListenError: Error, CustomStringConvertible {
+        /// The address the listener was to bind.
+        public var host: String
+        /// The port it was to bind.
+        public var port: Int
+        /// The system's error number (`EADDRINUSE`, `EACCES`, `EADDRNOTAVAIL`, …).
+        public var errnoCode: Int32
+        /// The system's description of the failure.
+        public var reason: String
+
+        public var description: String { "the AMQP listener cannot listen on \(self.host):\(self.port): \(self.reason)" }
     }
 }

@@ -196,9 +196,14 @@ struct ServeCommand: AsyncParsableCommand {
         metrics: PrometheusCollectorRegistry, logger: Logger
     ) async throws {
         let host = self.host
+        var maxConnections = self.maxConnections
+        if self.amqpPort != nil {
+            // The two listeners share what the descriptor limit leaves beside the store's files.
+            maxConnections = min(maxConnections, max((DescriptorLimit.current() - HeraldHTTPServer.Configuration.reservedDescriptors) / 2, 1))
+        }
         var configuration = HeraldHTTPServer.Configuration(
             host: host, port: self.port, keys: keys, logger: logger, maxRequestBodySize: self.maxBodySize, storeName: storeName,
-            maxConnections: self.maxConnections, idleTimeout: .seconds(self.idleTimeout), requestReadTimeout: .seconds(self.requestReadTimeout),
+            maxConnections: maxConnections, idleTimeout: .seconds(self.idleTimeout), requestReadTimeout: .seconds(self.requestReadTimeout),
             maxResponseBodySize: self.maxResponseSize, maxAnswerMemory: self.maxAnswerMemory, metricsArePublic: self.metricsPublic
         ) { port in
             let bare = HeraldHTTPServer.unbracketed(host)
@@ -210,7 +215,7 @@ struct ServeCommand: AsyncParsableCommand {
         var listeners: [any Service] = []
         if let amqpPort = self.amqpPort {
             let configuration = AMQPListener.Configuration(
-                host: HeraldHTTPServer.unbracketed(host), port: amqpPort, maxConnections: self.maxConnections, idleTimeout: .seconds(self.idleTimeout))
+                host: HeraldHTTPServer.unbracketed(host), port: amqpPort, maxConnections: maxConnections, idleTimeout: .seconds(self.idleTimeout))
             let backend =
                 if let keys {
                     AMQPBackend(broker: broker) { name in
@@ -233,19 +238,26 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch let error as IOError {
-            guard let reason = Self.listenFailure(error.errnoCode) else { throw error }
-            let shownHost = host.contains(":") ? "[\(host)]" : host
-            var standardError = StandardErrorStream()
-            print("herald serve: cannot listen on \(shownHost):\(self.port): \(reason)", to: &standardError)
-            throw ExitCode.failure
+            try self.reportListenFailure(error, errnoCode: error.errnoCode, port: self.port, option: "--port")
+        } catch let error as AMQPListener.ListenError {
+            try self.reportListenFailure(error, errnoCode: error.errnoCode, port: error.port, option: "--amqp-port")
         }
     }
 
+    /// Says why a listener could not listen, naming its port and option; rethrows what a user cannot act on.
+    private func reportListenFailure(_ error: any Error, errnoCode: Int32, port: Int, option: String) throws -> Never {
+        guard let reason = Self.listenFailure(errnoCode, option: option) else { throw error }
+        let shownHost = self.host.contains(":") ? "[\(self.host)]" : self.host
+        var standardError = StandardErrorStream()
+        print("herald serve: cannot listen on \(shownHost):\(port): \(reason)", to: &standardError)
+        throw ExitCode.failure
+    }
+
     /// Why the server cannot listen, for the `bind` errors a user can act on; `nil` for others.
-    private static func listenFailure(_ code: Int32) -> String? {
+    private static func listenFailure(_ code: Int32, option: String) -> String? {
         switch code {
-        case EADDRINUSE: "the address is already in use (another server listens there; pick another --port)"
-        case EACCES: "permission denied (ports below 1024 need privileges; pick another --port)"
+        case EADDRINUSE: "the address is already in use (another server listens there; pick another \(option))"
+        case EACCES: "permission denied (ports below 1024 need privileges; pick another \(option))"
         case EADDRNOTAVAIL: "the address is not one of this machine's (check --host)"
         default: nil
         }
