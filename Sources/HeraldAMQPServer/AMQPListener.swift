@@ -2,15 +2,17 @@ import HeraldAMQP
 public import Logging
 import NIOCore
 import NIOPosix
+import NIOSSL
 public import ServiceLifecycle
 import Synchronization
 
 /// `herald serve`'s AMQP 1.0 listener (the protocol of Azure Service Bus), a `Service`: it accepts
 /// connections until its `ServiceGroup` shuts down, then closes them with `amqp:connection:forced`.
 ///
-/// Today it speaks the connection layer: SASL, `open`, sessions, `close`, idle time-outs and the
-/// limits below. Links (sending, receiving, `$cbs`, `$management`) are refused with
-/// `amqp:not-implemented` until they are served.
+/// It speaks the connection layer (SASL, `open`, sessions, `close`, idle time-outs, the limits
+/// below) and, with an ``AMQPBackend``, Service Bus's links: `$cbs`, senders, receivers,
+/// `$management` and sessions. With ``Configuration/tls`` it speaks TLS (AMQPS, port 5671 by
+/// convention).
 public struct AMQPListener: Service {
     /// Where the listener listens and what it allows.
     public struct Configuration: Sendable {
@@ -26,6 +28,22 @@ public struct AMQPListener: Service {
         public var idleTimeout: Duration
         /// How long a connection may take to send its protocol header, SASL exchange and `open`.
         public var handshakeTimeout: Duration
+        /// The certificate and key to speak TLS with; `nil` for plain TCP.
+        public var tls: TLS?
+
+        /// The PEM files of a TLS listener.
+        public struct TLS: Sendable {
+            /// The server's certificate chain, leaf first.
+            public var certificateChainFile: String
+            /// The certificate's private key.
+            public var privateKeyFile: String
+
+            /// A TLS configuration from two PEM files.
+            public init(certificateChainFile: String, privateKeyFile: String) {
+                self.certificateChainFile = certificateChainFile
+                self.privateKeyFile = privateKeyFile
+            }
+        }
 
         /// A configuration: loopback, port 5672, 1000 connections, 1 MiB frames, two minutes idle.
         public init(
@@ -68,6 +86,7 @@ public struct AMQPListener: Service {
             containerId: "herald", maxFrameSize: configuration.maxFrameSize,
             idleTimeout: UInt32(clamping: configuration.idleTimeout.components.seconds * 1000))
         let idle = TimeAmount(configuration.idleTimeout)
+        let tls = try configuration.tls.map(Self.tlsContext)
         let server: any Channel
         do {
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -89,6 +108,7 @@ public struct AMQPListener: Service {
                         connections.withLock { _ = $0.removeValue(forKey: ObjectIdentifier(channel)) }
                     }
                     return channel.eventLoop.makeCompletedFuture {
+                        if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                         try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idle))
                         try channel.pipeline.syncOperations.addHandler(
                             AMQPConnectionHandler(
@@ -129,5 +149,29 @@ extension AMQPListener {
         public var reason: String
 
         public var description: String { "the AMQP listener cannot listen on \(self.host):\(self.port): \(self.reason)" }
+    }
+}
+
+extension AMQPListener {
+    /// The TLS context of `tls`: TLS 1.2 or later, with the certificate chain and key it names.
+    static func tlsContext(_ tls: Configuration.TLS) throws -> NIOSSLContext {
+        do {
+            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChainFile).map { NIOSSLCertificateSource.certificate($0) }
+            let key = try NIOSSLPrivateKey(file: tls.privateKeyFile, format: .pem)
+            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+            configuration.minimumTLSVersion = .tlsv12
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw TLSError(
+                description:
+                    "cannot use the TLS certificate \(tls.certificateChainFile) and key \(tls.privateKeyFile) (PEM files, the key matching the certificate): \(error)"
+            )
+        }
+    }
+
+    /// The listener's certificate or key cannot be used.
+    public struct TLSError: Error, CustomStringConvertible {
+        /// What is wrong, naming the files.
+        public var description: String
     }
 }

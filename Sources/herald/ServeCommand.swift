@@ -76,11 +76,25 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(
         help: """
             Also listen for AMQP 1.0, Azure Service Bus's protocol, on this port of --host (0 picks a free \
-            one); off by default. It serves connections and sessions so far, and refuses links \
-            (amqp:not-implemented).
+            one; 5672 by convention); off by default. Service Bus clients connect with the connection \
+            string `herald keys create` prints.
             """
     )
     var amqpPort: Int?
+
+    @Option(
+        help: """
+            Also listen for AMQP 1.0 over TLS on this port of --host (5671 by convention), with \
+            --tls-certificate and --tls-key; off by default.
+            """
+    )
+    var amqpsPort: Int?
+
+    @Option(help: "The PEM file of the certificate chain (leaf first) of --amqps-port.")
+    var tlsCertificate: String?
+
+    @Option(help: "The PEM file of the private key of --tls-certificate.")
+    var tlsKey: String?
 
     @Option(
         help: """
@@ -104,6 +118,12 @@ struct ServeCommand: AsyncParsableCommand {
         guard (1...10_000).contains(self.bulkJobStepSize) else { throw ValidationError("--bulk-job-step-size is 1 to 10000") }
         guard (0...65_535).contains(self.port) else { throw ValidationError("--port is 0 to 65535") }
         if let amqpPort { guard (0...65_535).contains(amqpPort) else { throw ValidationError("--amqp-port is 0 to 65535") } }
+        if let amqpsPort {
+            guard (0...65_535).contains(amqpsPort) else { throw ValidationError("--amqps-port is 0 to 65535") }
+            guard self.tlsCertificate != nil, self.tlsKey != nil else { throw ValidationError("--amqps-port needs --tls-certificate and --tls-key") }
+        } else if self.tlsCertificate != nil || self.tlsKey != nil {
+            throw ValidationError("--tls-certificate and --tls-key are for --amqps-port")
+        }
         guard self.maxBodySize > 0 else { throw ValidationError("--max-body-size must be positive") }
         guard self.maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
         guard (1...86_400).contains(self.idleTimeout) else { throw ValidationError("--idle-timeout is 1 to 86400 seconds") }
@@ -197,9 +217,11 @@ struct ServeCommand: AsyncParsableCommand {
     ) async throws {
         let host = self.host
         var maxConnections = self.maxConnections
-        if self.amqpPort != nil {
-            // The two listeners share what the descriptor limit leaves beside the store's files.
-            maxConnections = min(maxConnections, max((DescriptorLimit.current() - HeraldHTTPServer.Configuration.reservedDescriptors) / 2, 1))
+        let amqpListeners = [self.amqpPort, self.amqpsPort].compactMap { $0 }.count
+        if amqpListeners > 0 {
+            // The listeners share what the descriptor limit leaves beside the store's files.
+            let available = DescriptorLimit.current() - HeraldHTTPServer.Configuration.reservedDescriptors
+            maxConnections = min(maxConnections, max(available / (1 + amqpListeners), 1))
         }
         var configuration = HeraldHTTPServer.Configuration(
             host: host, port: self.port, keys: keys, logger: logger, maxRequestBodySize: self.maxBodySize, storeName: storeName,
@@ -213,24 +235,28 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.metricsRegistry = metrics
         let server = HeraldHTTPServer(broker: broker, configuration: configuration)
         var listeners: [any Service] = []
-        if let amqpPort = self.amqpPort {
-            let configuration = AMQPListener.Configuration(
-                host: HeraldHTTPServer.unbracketed(host), port: amqpPort, maxConnections: maxConnections, idleTimeout: .seconds(self.idleTimeout))
-            let backend =
-                if let keys {
-                    AMQPBackend(broker: broker) { name in
-                        keys.sharedAccessKey(named: name).map {
-                            AMQPCredential(sharedAccessKey: $0.sharedAccessKey, rights: Set($0.key.rights), entity: $0.key.entity)
-                        }
-                    }
-                } else {
-                    AMQPBackend(acceptingAnyTokenFor: broker)
+        let backend: AMQPBackend
+        if let keys {
+            backend = AMQPBackend(broker: broker) { name in
+                keys.sharedAccessKey(named: name).map {
+                    AMQPCredential(sharedAccessKey: $0.sharedAccessKey, rights: Set($0.key.rights), entity: $0.key.entity)
                 }
+            }
+        } else {
+            backend = AMQPBackend(acceptingAnyTokenFor: broker)
+        }
+        for (port, scheme) in [(self.amqpPort, "amqp"), (self.amqpsPort, "amqps")] {
+            guard let port else { continue }
+            var configuration = AMQPListener.Configuration(
+                host: HeraldHTTPServer.unbracketed(host), port: port, maxConnections: maxConnections, idleTimeout: .seconds(self.idleTimeout))
+            if scheme == "amqps", let certificate = self.tlsCertificate, let key = self.tlsKey {
+                configuration.tls = AMQPListener.Configuration.TLS(certificateChainFile: certificate, privateKeyFile: key)
+            }
             listeners.append(
                 AMQPListener(configuration: configuration, backend: backend, logger: logger) { port in
                     let bare = HeraldHTTPServer.unbracketed(host)
                     let shownHost = bare.contains(":") ? "[\(bare)]" : bare
-                    FileHandle.standardOutput.write(Data("herald AMQP listening on amqp://\(shownHost):\(port)\n".utf8))
+                    FileHandle.standardOutput.write(Data("herald AMQP listening on \(scheme)://\(shownHost):\(port)\n".utf8))
                 })
         }
         let group = ServiceGroup(
@@ -240,7 +266,12 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as IOError {
             try self.reportListenFailure(error, errnoCode: error.errnoCode, port: self.port, option: "--port")
         } catch let error as AMQPListener.ListenError {
-            try self.reportListenFailure(error, errnoCode: error.errnoCode, port: error.port, option: "--amqp-port")
+            try self.reportListenFailure(
+                error, errnoCode: error.errnoCode, port: error.port, option: error.port == self.amqpsPort ? "--amqps-port" : "--amqp-port")
+        } catch let error as AMQPListener.TLSError {
+            var standardError = StandardErrorStream()
+            print("herald serve: \(error)", to: &standardError)
+            throw ExitCode.failure
         }
     }
 

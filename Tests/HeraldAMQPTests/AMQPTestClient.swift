@@ -1,6 +1,7 @@
 import HeraldAMQP
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 #if canImport(Glibc)
 import Glibc
@@ -20,11 +21,14 @@ final class AMQPTestClient {
         self.outbound = outbound
     }
 
-    /// Connects to 127.0.0.1:`port` and runs `body` with the connection, closed afterwards.
-    static func with<T>(port: Int, _ body: (AMQPTestClient) async throws -> T) async throws -> T {
+    /// Connects to 127.0.0.1:`port` (with `tls`, over TLS) and runs `body` with the connection, closed afterwards.
+    static func with<T>(port: Int, tls: NIOSSLContext? = nil, _ body: (AMQPTestClient) async throws -> T) async throws -> T {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
-                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+                channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls, serverHostname: "localhost")) }
+                    return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
             }
         return try await channel.executeThenClose { inbound, outbound in
             try await body(AMQPTestClient(inbound: inbound.makeAsyncIterator(), outbound: outbound))
