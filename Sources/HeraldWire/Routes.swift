@@ -93,6 +93,13 @@ extension WireRoute {
     package static let health = WireRoute("GET", "/health", "health", nil)
     package static let metrics = WireRoute("GET", "/metrics", "metrics", nil)
     package static let openAPI = WireRoute("GET", "/openapi.yaml", "openAPI", nil)
+    /// The key a request presents: who it is, its rights and scope. Any valid key may ask (the
+    /// responder requires one when the server checks keys), so the route names no right.
+    package static let whoAmI = WireRoute("GET", "/v1/whoami", "whoAmI", nil)
+
+    // The web console: its page and static files, open to everyone (the page asks for a key).
+    package static let console = WireRoute("GET", "/", "console", nil)
+    package static let consoleAsset = WireRoute("GET", "/console/{asset}", "consoleAsset", nil)
 
     /// Every route of the API.
     package static let all: [WireRoute] = [
@@ -105,6 +112,6 @@ extension WireRoute {
         .complete, .abandon, .deferMessage, .deadLetter, .renewLock, .resubmit,
         .acceptSession, .receiveFromSession, .getSessionState, .setSessionState, .renewSessionLock, .releaseSession,
         .commit, .getDocument, .listDocuments, .inboxContains, .readStream, .readAll,
-        .health, .metrics, .openAPI,
+        .health, .metrics, .openAPI, .whoAmI, .console, .consoleAsset,
     ]
 }

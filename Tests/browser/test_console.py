@@ -1,0 +1,226 @@
+"""The web console in a real browser against a real `herald serve` (see conftest.py).
+
+The tests run in file order and share one browser and one server: each creates its own queues.
+"""
+
+import json
+
+from conftest import (ADMIN_KEY, SCOPED_ENTITY, SCOPED_KEY, URL, Api, confirm, now_ms, screenshot, sign_in, text_of,
+                      wait)
+from selenium.webdriver.common.by import By
+
+
+def cell(driver, entity, column):
+    return text_of(driver, f'tr[data-entity="{entity}"] td.{column}')
+
+
+def test_sign_in(browser):
+    browser.get(URL + "/")
+    browser.execute_script("sessionStorage.clear()")
+    browser.get(URL + "/")
+    wait(browser, lambda d: d.find_element(By.ID, "key").is_displayed(), message="the sign-in form")
+    screenshot(browser, "sign-in.png")
+    # A wrong key is refused, and nothing else is shown.
+    browser.find_element(By.ID, "key").send_keys("hk_000000000000_" + "0" * 64)
+    browser.find_element(By.CSS_SELECTOR, "#sign-in-form button[type=submit]").click()
+    wait(browser, lambda d: "refused" in d.find_element(By.ID, "sign-in-error").text, message="the refusal")
+    assert browser.find_elements(By.CSS_SELECTOR, "table.entities") == []
+    assert browser.execute_script("return sessionStorage.getItem('herald.key')") is None
+
+    sign_in(browser, ADMIN_KEY)
+    assert "console-admin" in browser.find_element(By.ID, "who").text
+    assert "manage" in browser.find_element(By.ID, "who").text
+    # The key is in this tab's session storage only.
+    assert browser.execute_script("return sessionStorage.getItem('herald.key')") == ADMIN_KEY
+    assert browser.execute_script("return localStorage.length") == 0
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "table.entities"))
+
+
+def test_counts_change_as_messages_are_sent(browser, api):
+    api.create_queue("orders")
+    browser.get(URL + "/#/")
+    wait(browser, lambda d: cell(d, "orders", "active") == "0", message="orders with 0 active")
+    api.send("orders", [{"messageId": f"order-{i}", "text": json.dumps({"order": i, "customer": "ada"}),
+                         "contentType": "application/json", "applicationProperties": {"tenant": {"string": "north"}}}
+                        for i in range(5)])
+    wait(browser, lambda d: cell(d, "orders", "active") == "5", message="5 active")
+    api.send("orders", [{"messageId": f"order-{i}", "text": "{}"} for i in range(5, 12)])
+    wait(browser, lambda d: cell(d, "orders", "active") == "12", message="12 active")
+    # The send rate comes from successive polls, and the chart has points.
+    wait(browser, lambda d: cell(d, "orders", "send-rate") not in (None, "—", "0.0/s"), message="a send rate")
+    assert browser.find_elements(By.CSS_SELECTOR, 'tr[data-entity="orders"] svg.chart polyline')
+    assert cell(browser, "orders", "oldest") != "—"
+    screenshot(browser, "entities.png")
+    # A phone-sized screen: the rows become cards, nothing overflows sideways.
+    browser.set_window_size(390, 844)
+    try:
+        wait(browser, lambda d: cell(d, "orders", "active") == "12")
+        width = browser.execute_script("return document.documentElement.scrollWidth")
+        assert width <= 390, f"the page is {width} px wide on a 390 px screen"
+        screenshot(browser, "entities-phone.png")
+    finally:
+        browser.set_window_size(1280, 900)
+
+
+def test_open_a_message(browser, api):
+    hostile = '<img src=x onerror="document.title=1">'
+    api.send("orders", [{"messageId": "hostile", "text": hostile, "subject": "<b>subject</b>"}])
+    browser.get(URL + "/#/entity/queue/orders")
+    first = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, '#messages-panel tr[data-sequence="1"] button.open'))
+    first.click()
+    detail = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, '.message-detail[data-sequence="1"]'))
+    body = detail.find_element(By.CSS_SELECTOR, "pre.body").text
+    assert body == json.dumps({"order": 0, "customer": "ada"}, indent=2), body
+    assert "json" in detail.find_element(By.CSS_SELECTOR, "pre.body").get_attribute("class")
+    properties = detail.find_element(By.CSS_SELECTOR, "table.properties").text
+    assert "tenant" in properties and "north" in properties
+    assert "order-0" in detail.text and "Delivery count" in detail.text
+    screenshot(browser, "message.png")
+    # A body and a subject that look like markup are shown as text, never run or parsed.
+    row = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, '#messages-panel tr[data-sequence="13"]'))
+    assert "<b>subject</b>" in row.text
+    row.find_element(By.CSS_SELECTOR, "button.open").click()
+    detail = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, '.message-detail[data-sequence="13"]'))
+    assert detail.find_element(By.CSS_SELECTOR, "pre.body").text == hostile
+    assert browser.find_elements(By.CSS_SELECTOR, "main img") == []
+    assert browser.title == "Herald console"
+
+
+def test_edit_options(browser, api):
+    browser.get(URL + "/#/entity/queue/orders")
+    field = wait(browser, lambda d: d.find_element(By.ID, "option-maxDeliveryCount"))
+    field.clear()
+    field.send_keys("7")
+    lock = browser.find_element(By.ID, "option-lockDurationMs")
+    lock.clear()
+    lock.send_keys("45")
+    browser.find_element(By.CSS_SELECTOR, "#options-form button[type=submit]").click()
+    wait(browser, lambda d: "Options saved" in d.find_element(By.ID, "status").text, message="saved")
+    options = api.call("GET", "/v1/queues/orders")["options"]
+    assert options["maxDeliveryCount"] == 7 and options["lockDurationMs"] == 45_000
+
+
+def test_filter_dead_letters_by_reason_and_purge_them(browser, api):
+    api.create_queue("payments")
+    api.send("payments", [{"messageId": f"pay-{i}", "text": f"payment {i}", "subject": "card" if i % 2 else "wire"} for i in range(6)])
+    api.dead_letter_all("payments", lambda m: "Timeout" if int(m["message"]["messageId"][4:]) < 4 else "BadFormat")
+    browser.get(URL + "/#/dead-letters/queue/payments")
+    reason = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, 'button.group[data-value="Timeout"]'))
+    assert reason.text == "Timeout: 4"
+    assert browser.find_element(By.CSS_SELECTOR, 'button.group[data-value="BadFormat"]').text == "BadFormat: 2"
+    reason.click()
+    wait(browser, lambda d: "4 match" in (text_of(d, ".summary .matching") or ""), message="4 matching")
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.messages tbody tr[data-sequence]")) == 4, message="4 rows")
+    rows = browser.find_elements(By.CSS_SELECTOR, "table.messages tbody tr[data-sequence]")
+    assert all("Timeout" in row.text and "BadFormat" not in row.text for row in rows)
+    screenshot(browser, "dead-letters.png")
+    # Searching by body text narrows it further.
+    browser.find_element(By.ID, "filter-bodyContains").send_keys("payment 3")
+    browser.find_element(By.CSS_SELECTOR, "#dead-letter-search button[type=submit]").click()
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.messages tbody tr[data-sequence]")) == 1, message="1 row")
+
+    # Purge the Timeout ones: select all matching the reason, confirm, follow the job.
+    browser.find_element(By.CSS_SELECTOR, "#dead-letter-search button[type=reset]").click()
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.messages tbody tr[data-sequence]")) == 6, message="6 rows")
+    browser.find_element(By.CSS_SELECTOR, 'button.group[data-value="Timeout"]').click()
+    wait(browser, lambda d: "4 match" in (text_of(d, ".summary .matching") or ""), message="4 matching")
+    browser.find_element(By.ID, "select-all").click()
+    assert "All 4 matching" in browser.find_element(By.CSS_SELECTOR, ".selection-text").text
+    browser.find_element(By.ID, "bulk-purge").click()
+    confirm(browser)
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#jobs li.job[data-state="completed"]'), message="the purge job")
+    summary = api.call("POST", "/v1/dead-letters/summary", {"entity": {"queue": "payments"}})
+    assert summary["total"] == 2 and summary["reasons"] == [{"value": "BadFormat", "count": 2}]
+    for button in browser.find_elements(By.CSS_SELECTOR, "#jobs button.dismiss"):
+        button.click()
+
+
+def test_bulk_resubmit_of_1000_dead_letters(browser, api):
+    api.create_queue("bulk", maxDeliveryCount=10)
+    ids = [f"bulk-{i:04d}" for i in range(1000)]
+    api.send("bulk", [{"messageId": message_id, "text": f"item {message_id}"} for message_id in ids])
+    api.dead_letter_all("bulk", lambda m: "Poison")
+    assert api.counts("bulk")["deadLettered"] == 1000
+
+    browser.get(URL + "/#/dead-letters/queue/bulk")
+    wait(browser, lambda d: "1,000 dead letter(s)" in (text_of(d, ".summary .totals") or ""), message="1,000 dead letters")
+    browser.find_element(By.ID, "select-all").click()
+    assert "All 1,000 matching" in browser.find_element(By.CSS_SELECTOR, ".selection-text").text
+    browser.find_element(By.ID, "bulk-resubmit").click()
+    dialog = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "dialog#confirm[open]"))
+    assert "Resubmit 1,000" in dialog.text
+    confirm(browser)
+    job = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#jobs li.job"), message="the job's progress")
+    job_id = job.get_attribute("data-job")
+    assert browser.find_elements(By.CSS_SELECTOR, "#jobs progress")
+    screenshot(browser, "bulk-job.png")
+    # A reload finds the job again (running, or ended a moment ago) and shows its progress.
+    browser.refresh()
+    done = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, f'#jobs li.job[data-job="{job_id}"][data-state="completed"]'),
+                timeout=120, message="the job completed after a reload")
+    assert "1,000 of 1,000" in done.text and "applied 1,000" in done.text
+
+    # Every dead letter is back in the queue once: none lost, none twice.
+    counts = api.counts("bulk")
+    assert counts["deadLettered"] == 0 and counts["active"] == 1000, counts
+    back = [m["message"]["messageId"] for m in api.peek_all({"queue": "bulk"})]
+    assert len(back) == 1000 and sorted(back) == ids
+    for button in browser.find_elements(By.CSS_SELECTOR, "#jobs button.dismiss"):
+        button.click()
+
+
+def test_purge(browser, api):
+    browser.get(URL + "/#/entity/queue/bulk")
+    wait(browser, lambda d: d.find_element(By.ID, "purge")).click()
+    dialog = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "dialog#confirm[open]"))
+    assert "Purge bulk" in dialog.text
+    confirm(browser)
+    wait(browser, lambda d: "Purged 1000 message(s)" in d.find_element(By.ID, "status").text, message="the purge")
+    assert api.counts("bulk")["active"] == 0
+
+
+def test_cancel_a_scheduled_message(browser, api):
+    api.create_queue("reminders")
+    later = now_ms() + 3_600_000
+    api.send("reminders", [{"messageId": "soon", "text": "tomorrow", "scheduledEnqueueTime": later},
+                           {"messageId": "now", "text": "today"}])
+    assert api.counts("reminders")["scheduled"] == 1
+    browser.get(URL + "/#/entity/queue/reminders")
+    wait(browser, lambda d: d.find_element(By.ID, "tab-scheduled")).click()
+    cancel = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#scheduled-panel button.cancel-scheduled"))
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#scheduled-panel tr[data-sequence]")) == 1
+    screenshot(browser, "scheduled.png")
+    cancel.click()
+    confirm(browser)
+    wait(browser, lambda d: "0 scheduled message(s)" in d.find_element(By.ID, "scheduled-panel").text, message="cancelled")
+    counts = api.counts("reminders")
+    assert counts["scheduled"] == 0 and counts["active"] == 1
+
+
+def test_a_scoped_key_sees_only_its_entities(browser, api):
+    api.create_queue(SCOPED_ENTITY)
+    Api(SCOPED_KEY).send(SCOPED_ENTITY, [{"messageId": "mine", "text": "hello"}])
+    browser.find_element(By.ID, "sign-out").click()
+    sign_in(browser, SCOPED_KEY)
+    assert f"limited to {SCOPED_ENTITY}" in browser.find_element(By.ID, "who").text
+    wait(browser, lambda d: cell(d, SCOPED_ENTITY, "active") == "1", message="its queue")
+    rows = [row.get_attribute("data-entity") for row in browser.find_elements(By.CSS_SELECTOR, "table.entities tbody tr")]
+    assert rows == [SCOPED_ENTITY]
+    screenshot(browser, "scoped.png")
+    # Without manage: no purge, no options to change, no bulk actions.
+    browser.get(URL + f"/#/entity/queue/{SCOPED_ENTITY}")
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, '#messages-panel tr[data-sequence="1"]'))
+    assert browser.find_elements(By.ID, "purge") == []
+    assert browser.find_elements(By.ID, "options-form") == []
+    browser.get(URL + f"/#/dead-letters/queue/{SCOPED_ENTITY}")
+    wait(browser, lambda d: "Bulk actions need the manage right" in d.find_element(By.ID, "view").text)
+    assert browser.find_elements(By.ID, "bulk-resubmit") == []
+    # Another entity's page answers that the key cannot see it.
+    browser.get(URL + "/#/entity/queue/orders")
+    wait(browser, lambda d: "cannot see it" in d.find_element(By.ID, "view").text, message="refused")
+
+
+def test_no_content_security_policy_violations(browser):
+    problems = [entry["message"] for entry in browser.get_log("browser")
+                if "Content Security Policy" in entry["message"] or "Refused to" in entry["message"]]
+    assert problems == []
