@@ -4,6 +4,7 @@ The tests run in file order and share one browser and one server: each creates i
 """
 
 import json
+import time
 
 from conftest import (ADMIN_KEY, SCOPED_ENTITY, SCOPED_KEY, URL, Api, confirm, now_ms, screenshot, sign_in, text_of,
                       wait)
@@ -195,6 +196,37 @@ def test_cancel_a_scheduled_message(browser, api):
     wait(browser, lambda d: "0 scheduled message(s)" in d.find_element(By.ID, "scheduled-panel").text, message="cancelled")
     counts = api.counts("reminders")
     assert counts["scheduled"] == 0 and counts["active"] == 1
+
+
+def test_phone_sized_pages(browser):
+    browser.set_window_size(390, 844)
+    try:
+        for name, address, ready in [
+            ("entity-phone.png", "/#/entity/queue/orders", '#messages-panel tr[data-sequence="1"]'),
+            ("dead-letters-phone.png", "/#/dead-letters/queue/payments", "table.messages tbody tr[data-sequence]"),
+        ]:
+            browser.get(URL + address)
+            wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, ready), message=name)
+            width = browser.execute_script("return document.documentElement.scrollWidth")
+            assert width <= 390, f"{address} is {width} px wide on a 390 px screen"
+            screenshot(browser, name)
+    finally:
+        browser.set_window_size(1280, 900)
+
+
+def test_overview(browser, api):
+    """The entities page once every queue has a few samples (docs/console.png is this screenshot)."""
+    api.call("PUT", "/v1/topics/events")
+    api.call("PUT", "/v1/topics/events/subscriptions/audit")
+    browser.get(URL + "/#/")
+    wait(browser, lambda d: cell(d, "payments", "deadLettered") == "⚠ 2", message="payments' dead letters")
+    for batch in range(4):
+        api.send("orders", [{"messageId": f"late-{batch}-{i}", "text": "{}"} for i in range(5 * batch)])
+        api.call("POST", "/v1/messages/send", {"entity": {"topic": "events"}, "messages": [{"text": "{}"}] * (batch + 1)})
+        time.sleep(2)
+    wait(browser, lambda d: cell(d, "events/subscriptions/audit", "active") == "10", message="the subscription's messages")
+    assert browser.find_element(By.CSS_SELECTOR, 'tr[data-entity="events"]').get_attribute("data-kind") == "topic"
+    screenshot(browser, "overview.png")
 
 
 def test_a_scoped_key_sees_only_its_entities(browser, api):

@@ -25,7 +25,7 @@ export function lineChart(series, windowMs, { width = 160, height = 36, now = Da
   const title = svg('title', {});
   title.textContent = series
     .map((line) => `${line.label}: ${line.points.length ? line.points[line.points.length - 1][1] : 'no data'}`)
-    .join(', ') + ` (last ${Math.round(windowMs / 60000)} min, max ${maximum})`;
+    .join(', ') + ` (last ${windowMs >= 60000 ? `${Math.round(windowMs / 60000)} min` : `${Math.round(windowMs / 1000)} s`}, max ${maximum})`;
   root.append(title);
   root.append(svg('line', { x1: 0, y1: height - 0.5, x2: width, y2: height - 0.5, class: 'axis' }));
   for (const line of series) {

@@ -15,7 +15,7 @@ let jobTimer = null;
 
 function jobLine(job) {
   const target = job.target ? ` → ${entityLabel(job.target)}` : '';
-  const icons = { running: '⏳', completed: '✔', cancelled: '✕', failed: '⚠' };
+  const icons = { running: '◔', completed: '✔', cancelled: '✕', failed: '⚠' };
   const bar = h('progress', { max: Math.max(job.total, 1), value: job.processed, 'aria-label': `job ${job.id} progress` });
   const text = `${icons[job.state] ?? ''} ${job.action} ${entityLabel(job.entity)}${target}: ${number(job.processed)} of ${number(job.total)} `
     + `(applied ${number(job.applied)}, not found ${number(job.notFound)}, failed ${number(job.failed)}) — ${job.state}`
@@ -264,7 +264,7 @@ export function renderDeadLetters(container, entity) {
   const actionButtons = [
     h('button', { type: 'button', id: 'bulk-resubmit', onclick: () => start('resubmit') }, '↻ Resubmit'),
     h('button', { type: 'button', id: 'bulk-move', onclick: () => start('move') }, '→ Move'),
-    h('button', { type: 'button', id: 'bulk-purge', class: 'danger', onclick: () => start('purge') }, '🗑 Purge'),
+    h('button', { type: 'button', id: 'bulk-purge', class: 'danger', onclick: () => start('purge') }, '✕ Purge'),
   ];
 
   const onJobFinished = (event) => {

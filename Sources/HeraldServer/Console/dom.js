@@ -1,5 +1,5 @@
-// DOM helpers. Every string from the server reaches the page through textContent or an
-// attribute set with setAttribute, never through innerHTML: data cannot become markup.
+// DOM helpers. Every string from the server reaches the page as a text node or an attribute set
+// with setAttribute, never through the HTML parser: data cannot become markup.
 
 /** An element: `h('td', {class: 'n'}, 'text', child)`. Strings become text nodes. */
 export function h(tag, attributes = {}, ...children) {

@@ -45,15 +45,19 @@ export function rates(label) {
   return { send: sent / seconds, settle: settled === null ? null : settled / seconds };
 }
 
+/** The shortest span a chart shows: with less history than the full window, the lines fill it. */
+const shortestChartMs = 30 * 1000;
+
 /** The chart of an entity's active and dead-lettered counts over the last minutes. */
 export function countsChart(label, options) {
   const samples = history.get(label) ?? [];
+  const span = samples.length ? Date.now() - samples[0].at : 0;
   return lineChart(
     [
       { label: 'active', className: 'active', points: samples.map((s) => [s.at, s.counts.active]) },
       { label: 'dead-lettered', className: 'dead', points: samples.map((s) => [s.at, s.counts.deadLettered]) },
     ],
-    chartWindowMs,
+    Math.min(chartWindowMs, Math.max(shortestChartMs, span)),
     options,
   );
 }

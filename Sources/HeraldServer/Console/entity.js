@@ -130,7 +130,7 @@ export function renderEntity(container, entity) {
           announce(`Cannot purge: ${error.message}`, true);
         }
       };
-      actions.append(h('button', { type: 'button', class: 'danger', id: 'purge', onclick: purge }, '🗑 Purge active messages'));
+      actions.append(h('button', { type: 'button', class: 'danger', id: 'purge', onclick: purge }, '✕ Purge active messages'));
     }
     if (can('listen')) actions.append(h('a', { class: 'button', href: entityHash(entity, 'dead-letters') }, '⚠ Dead letters'));
     const views = [];

@@ -5,9 +5,9 @@ import { announce, badge, bodyText, confirmAction, duration, facts, h, propertyT
 
 const stateLabels = {
   active: '● active',
-  locked: '🔒 locked',
-  scheduled: '⏰ scheduled',
-  deferred: '⏸ deferred',
+  locked: '■ locked',
+  scheduled: '◷ scheduled',
+  deferred: '‖ deferred',
   deadLettered: '⚠ dead-lettered',
 };
 
@@ -31,7 +31,7 @@ export function messageDetail(received) {
   return h(
     'article',
     { class: 'message-detail', 'data-sequence': received.sequenceNumber },
-    h('h3', {}, `Message #${received.sequenceNumber} `, stateBadge(received.state)),
+    h('h3', {}, `Message #${received.sequenceNumber} `, stateBadge(received.entity?.deadLetter ? 'deadLettered' : received.state)),
     facts([
       ['Sequence number', String(received.sequenceNumber)],
       ['Message id', message.messageId],
@@ -86,7 +86,8 @@ export function messageTable(messages, entity, detail, select) {
     }
     cells.push(
       h('td', { class: 'n seq', 'data-label': 'Seq' }, h('button', { type: 'button', class: 'link open', onclick: show }, `#${received.sequenceNumber}`)),
-      h('td', { 'data-label': 'State' }, stateBadge(received.state)),
+      // In a dead-letter queue every message is dead-lettered, whatever its state there.
+      h('td', { 'data-label': 'State' }, stateBadge(entity.deadLetter ? 'deadLettered' : received.state)),
       h('td', { 'data-label': 'Enqueued' }, time(received.enqueuedTime)),
       h('td', { class: 'n', 'data-label': 'Deliveries' }, String(received.deliveryCount)),
       h('td', { 'data-label': 'Subject' }, received.message.subject ?? ''),
@@ -198,8 +199,8 @@ export function sessionsPanel(entity) {
           { 'data-session': s.sessionId },
           h('td', { 'data-label': 'Session' }, s.sessionId),
           h('td', { class: 'n', 'data-label': 'Messages' }, String(s.messageCount)),
-          h('td', { 'data-label': 'Lock' }, s.isLocked ? badge(`🔒 locked until ${time(s.lockedUntil)}`, 'warn') : badge('🔓 free', 'ok')),
-          h('td', { 'data-label': 'Parked' }, s.isParked ? badge('⛔ parked by a dead letter', 'bad') : badge('no', 'ok')),
+          h('td', { 'data-label': 'Lock' }, s.isLocked ? badge(`■ locked until ${time(s.lockedUntil)}`, 'warn') : badge('○ free', 'ok')),
+          h('td', { 'data-label': 'Parked' }, s.isParked ? badge('⚠ parked by a dead letter', 'bad') : badge('no', 'ok')),
           h('td', { class: 'n', 'data-label': 'State' }, s.stateSize ? `${s.stateSize} bytes` : 'none'),
         ),
       );
