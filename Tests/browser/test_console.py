@@ -229,6 +229,51 @@ def test_overview(browser, api):
     screenshot(browser, "overview.png")
 
 
+def test_sessions(browser, api):
+    api.create_queue("checkout", requiresSession=True, parkSessionOnDeadLetter=True)
+    api.call("POST", "/v1/messages/send", {"entity": {"queue": "checkout"}, "messages": [
+        {"sessionId": "cart-1", "text": "a"}, {"sessionId": "cart-2", "text": "b"}, {"sessionId": "cart-2", "text": "c"},
+        {"sessionId": "cart-3", "text": "d"}]})
+    # cart-1 held by a receiver; cart-2 parked by a dead letter; cart-3 free.
+    api.call("POST", "/v1/sessions/accept", {"entity": {"queue": "checkout"}, "sessionId": "cart-1"})
+    parked = api.call("POST", "/v1/sessions/accept", {"entity": {"queue": "checkout"}, "sessionId": "cart-2"})
+    first = api.call("POST", "/v1/sessions/receive", {"session": parked, "maxCount": 1})["messages"][0]
+    api.call("POST", "/v1/locks/dead-letter", {"lockToken": first["lockToken"], "reason": "Broken"})
+    api.call("POST", "/v1/sessions/release", {"session": parked})
+    browser.get(URL + "/#/entity/queue/checkout")
+    wait(browser, lambda d: d.find_element(By.ID, "tab-sessions")).click()
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#sessions-panel tr[data-session]")) == 3, message="3 sessions")
+
+    def session_text(name):
+        return browser.find_element(By.CSS_SELECTOR, f'#sessions-panel tr[data-session="{name}"]').text
+
+    assert "locked until" in session_text("cart-1") and "parked" not in session_text("cart-1")
+    assert "parked by a dead letter" in session_text("cart-2") and "free" in session_text("cart-2")
+    assert "free" in session_text("cart-3") and "parked" not in session_text("cart-3")
+    screenshot(browser, "sessions.png")
+
+
+def test_move_dead_letters_to_another_queue(browser, api):
+    before = api.counts("reminders")["active"]
+    browser.get(URL + "/#/dead-letters/queue/payments")
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.messages tbody tr[data-sequence]")) == 2, message="2 rows")
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#move-target option[value*="reminders"]'), message="the targets")
+    browser.find_element(By.ID, "select-page").click()
+    assert "2 selected" in browser.find_element(By.CSS_SELECTOR, ".selection-text").text
+    browser.find_element(By.CSS_SELECTOR, '#move-target option[value*="reminders"]').click()
+    browser.find_element(By.ID, "bulk-move").click()
+    dialog = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "dialog#confirm[open]"))
+    assert "Move 2 dead letter(s) of payments to reminders" in dialog.text
+    confirm(browser)
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#jobs li.job[data-state="completed"]'), message="the move job")
+    assert api.counts("payments")["deadLettered"] == 0
+    assert api.counts("reminders")["active"] == before + 2
+    moved = sorted(m["message"]["messageId"] for m in api.peek_all({"queue": "reminders"}) if m["message"]["messageId"].startswith("pay-"))
+    assert moved == ["pay-4", "pay-5"]
+    for button in browser.find_elements(By.CSS_SELECTOR, "#jobs button.dismiss"):
+        button.click()
+
+
 def test_a_scoped_key_sees_only_its_entities(browser, api):
     api.create_queue(SCOPED_ENTITY)
     Api(SCOPED_KEY).send(SCOPED_ENTITY, [{"messageId": "mine", "text": "hello"}])

@@ -62,12 +62,15 @@ export function countsChart(label, options) {
   );
 }
 
-/** The age of the oldest message of a queue or subscription (the first a peek finds), or null. */
+/**
+ * The age of the oldest message of a queue or subscription that is not scheduled (a scheduled
+ * message's enqueue time is when it is due), among the first ones a peek finds; or null.
+ */
 async function oldestAge(entity, counts) {
-  if (!can('listen') || !counts || total(counts) - counts.deadLettered === 0) return null;
-  const answer = await api.peek(entity, 0, 1);
-  const first = answer.messages[0];
-  return first ? Date.now() - first.enqueuedTime : null;
+  if (!can('listen') || !counts || counts.active + counts.locked + counts.deferred === 0) return null;
+  const answer = await api.peek(entity, 0, 20);
+  const first = answer.messages.find((message) => message.state !== 'scheduled');
+  return first ? Math.max(0, Date.now() - first.enqueuedTime) : null;
 }
 
 /** Every entity the key may see: [{entity, kind, counts, last, oldest}]; records a sample of each. */

@@ -88,7 +88,7 @@ export function messageTable(messages, entity, detail, select) {
       h('td', { class: 'n seq', 'data-label': 'Seq' }, h('button', { type: 'button', class: 'link open', onclick: show }, `#${received.sequenceNumber}`)),
       // In a dead-letter queue every message is dead-lettered, whatever its state there.
       h('td', { 'data-label': 'State' }, stateBadge(entity.deadLetter ? 'deadLettered' : received.state)),
-      h('td', { 'data-label': 'Enqueued' }, time(received.enqueuedTime)),
+      h('td', { 'data-label': received.state === 'scheduled' ? 'Due' : 'Enqueued' }, time(received.enqueuedTime)),
       h('td', { class: 'n', 'data-label': 'Deliveries' }, String(received.deliveryCount)),
       h('td', { 'data-label': 'Subject' }, received.message.subject ?? ''),
       h('td', { 'data-label': received.deadLetterReason ? 'Reason' : 'Session' }, received.deadLetterReason ?? received.message.sessionId ?? ''),
@@ -159,6 +159,7 @@ export function scheduledPanel(entity) {
       }
       const table = messageTable(scheduled, entity, detail);
       if (can('send')) {
+        table.querySelector('thead tr').append(h('th', {}, 'Cancel'));
         const rows = table.querySelectorAll('tbody tr[data-sequence]');
         rows.forEach((row, index) => {
           const received = scheduled[index];
