@@ -1,13 +1,15 @@
 """Fixtures of the web console's browser tests.
 
 `.ci/browser-tests` starts a real `herald serve` and passes it here through the environment:
-HERALD_URL, HERALD_ADMIN_KEY (manage, namespace), HERALD_SCOPED_KEY (listen and send on the queue
-HERALD_SCOPED_ENTITY), HERALD_SCREENSHOTS (a git-ignored folder). The browser is Debian's chromium,
+HERALD_URL, HERALD_EXECUTABLE and HERALD_DATA (the `herald` it runs and its data folder, for
+`herald keys`), HERALD_ADMIN_KEY (manage, namespace), HERALD_SCOPED_KEY (listen and send on the
+queue HERALD_SCOPED_ENTITY), HERALD_SCREENSHOTS (a git-ignored folder). The browser is Debian's chromium,
 driven through /usr/bin/chromedriver, headless.
 """
 
 import json
 import os
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +22,8 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.support.ui import WebDriverWait
 
 URL = os.environ["HERALD_URL"]
+HERALD = os.environ["HERALD_EXECUTABLE"]
+DATA = os.environ["HERALD_DATA"]
 ADMIN_KEY = os.environ["HERALD_ADMIN_KEY"]
 SCOPED_KEY = os.environ["HERALD_SCOPED_KEY"]
 SCOPED_ENTITY = os.environ["HERALD_SCOPED_ENTITY"]
@@ -130,6 +134,13 @@ def confirm(driver):
     """Clicks Confirm in the page's confirmation dialog."""
     button = wait(driver, lambda d: d.find_element(By.CSS_SELECTOR, "dialog#confirm[open] button[value=yes]"))
     button.click()
+
+
+def herald_keys(*arguments):
+    """Runs `herald keys ARGUMENTS --data DATA`; returns its standard output."""
+    result = subprocess.run([HERALD, "keys", *arguments, "--data", DATA], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"herald keys {' '.join(arguments)}: {result.stderr}"
+    return result.stdout.strip()
 
 
 def now_ms():

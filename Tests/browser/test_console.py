@@ -6,8 +6,8 @@ The tests run in file order and share one browser and one server: each creates i
 import json
 import time
 
-from conftest import (ADMIN_KEY, SCOPED_ENTITY, SCOPED_KEY, URL, Api, confirm, now_ms, screenshot, sign_in, text_of,
-                      wait)
+from conftest import (ADMIN_KEY, SCOPED_ENTITY, SCOPED_KEY, URL, Api, confirm, herald_keys, now_ms, screenshot, sign_in,
+                      text_of, wait)
 from selenium.webdriver.common.by import By
 
 
@@ -295,6 +295,25 @@ def test_a_scoped_key_sees_only_its_entities(browser, api):
     # Another entity's page answers that the key cannot see it.
     browser.get(URL + "/#/entity/queue/orders")
     wait(browser, lambda d: "cannot see it" in d.find_element(By.ID, "view").text, message="refused")
+
+
+def test_a_revoked_key_is_asked_for_again(browser):
+    key = herald_keys("create", "--name", "short-lived", "--rights", "listen", "--entity", SCOPED_ENTITY)
+    key_id = key.split("_")[1]
+    # The server rereads its key file within a second: the new key is accepted once it has.
+    deadline = time.time() + 10
+    while "name" not in Api(key).call("GET", "/v1/whoami", expected=(200, 401)):
+        assert time.time() < deadline, "the server never accepted the new key"
+        time.sleep(0.2)
+    browser.find_element(By.ID, "sign-out").click()
+    sign_in(browser, key)
+    wait(browser, lambda d: cell(d, SCOPED_ENTITY, "active") == "1", message="its queue")
+    herald_keys("revoke", key_id)
+    # The server rereads its key file within a second; the next refresh is refused, and the page
+    # forgets the key and asks for one.
+    wait(browser, lambda d: d.find_element(By.ID, "key").is_displayed(), timeout=15, message="the sign-in form")
+    assert "refused" in browser.find_element(By.ID, "sign-in-error").text
+    assert browser.execute_script("return sessionStorage.getItem('herald.key')") is None
 
 
 def test_no_content_security_policy_violations(browser):

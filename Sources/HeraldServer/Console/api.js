@@ -42,6 +42,10 @@ export async function call(method, path, body) {
   } catch {
     data = null;
   }
+  if (response.status === 401 && key) {
+    // The key was revoked (or the server's keys changed): the page asks for a key again.
+    window.dispatchEvent(new CustomEvent('herald-unauthorized'));
+  }
   if (!response.ok) throw new ApiError(response.status, data?.error ?? `http${response.status}`, data?.message ?? text);
   return data;
 }

@@ -1,7 +1,7 @@
 // The console's entry: signs in with an access key, then shows the page the address names.
 
 import { api, ApiError, entityFromParts, session, storeKey, storedKey } from './api.js';
-import { renderDeadLetters, resumeJobs } from './deadletters.js';
+import { clearJobs, renderDeadLetters, resumeJobs } from './deadletters.js';
 import { announce, h, replace } from './dom.js';
 import { renderEntities } from './entities.js';
 import { renderEntity } from './entity.js';
@@ -37,6 +37,7 @@ function route() {
 function showSignIn(message) {
   session.who = null;
   stopView();
+  clearJobs();
   replace(view);
   signIn.hidden = false;
   document.getElementById('sign-out').hidden = true;
@@ -79,6 +80,12 @@ document.getElementById('sign-out').addEventListener('click', () => {
   storeKey(null);
   announce('Signed out.');
   showSignIn();
+});
+
+window.addEventListener('herald-unauthorized', () => {
+  if (!session.who) return;
+  storeKey(null);
+  showSignIn('The key was refused: it is not valid, or was revoked.');
 });
 
 window.addEventListener('hashchange', route);

@@ -71,6 +71,13 @@ async function pollJobs() {
   if ([...shownJobs.values()].some((job) => job.state === 'running')) jobTimer = setTimeout(pollJobs, 500);
 }
 
+/** Empties the jobs bar (on sign-out). */
+export function clearJobs() {
+  clearTimeout(jobTimer);
+  shownJobs.clear();
+  drawJobs();
+}
+
 /** Shows `job` in the jobs bar and follows it until it ends. */
 export function trackJob(job) {
   shownJobs.set(job.id, job);

@@ -13,6 +13,8 @@ const rateWindowMs = 10 * 1000;
 
 /** Samples by entity label, oldest first: {at, counts, last} (last: the last sequence number). */
 const history = new Map();
+/** The enqueue time of each entity's oldest message, by label: {key (the counts), at, enqueuedTime}. */
+const oldest = new Map();
 
 function total(counts) {
   return counts.active + counts.locked + counts.scheduled + counts.deferred + counts.deadLettered;
@@ -68,9 +70,17 @@ export function countsChart(label, options) {
  */
 async function oldestAge(entity, counts) {
   if (!can('listen') || !counts || counts.active + counts.locked + counts.deferred === 0) return null;
-  const answer = await api.peek(entity, 0, 20);
-  const first = answer.messages.find((message) => message.state !== 'scheduled');
-  return first ? Math.max(0, Date.now() - first.enqueuedTime) : null;
+  // The oldest enqueue time is peeked again every ten seconds, or sooner when the counts change.
+  const label = entityLabel(entity);
+  const key = JSON.stringify(counts);
+  let known = oldest.get(label);
+  if (!known || known.key !== key || Date.now() - known.at > 10000) {
+    const answer = await api.peek(entity, 0, 20);
+    const first = answer.messages.find((message) => message.state !== 'scheduled');
+    known = { key, at: Date.now(), enqueuedTime: first ? first.enqueuedTime : null };
+    oldest.set(label, known);
+  }
+  return known.enqueuedTime === null ? null : Math.max(0, Date.now() - known.enqueuedTime);
 }
 
 /** Every entity the key may see: [{entity, kind, counts, last, oldest}]; records a sample of each. */
@@ -172,6 +182,11 @@ export function renderEntities(container) {
   let stopped = false;
   let timer = null;
   const refresh = async () => {
+    // A hidden tab asks nothing: the console polls only while someone may look at it.
+    if (document.hidden) {
+      timer = setTimeout(refresh, pollMs);
+      return;
+    }
     try {
       const items = await loadEntities();
       if (stopped) return;

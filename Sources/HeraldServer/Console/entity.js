@@ -154,6 +154,10 @@ export function renderEntity(container, entity) {
   let stopped = false;
   let timer = null;
   const refresh = async () => {
+    if (document.hidden) {
+      timer = setTimeout(refresh, pollMs);
+      return;
+    }
     try {
       const items = await loadEntities();
       const item = items.find((candidate) => entityLabel(candidate.entity) === label);
