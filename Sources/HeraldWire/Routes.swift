@@ -10,8 +10,9 @@ public enum AccessRight: String, Sendable, Hashable, Codable, CaseIterable {
 
 /// One operation of the HTTP API: its method, its path template and the right it needs.
 ///
-/// The server answers every route of ``all`` and the client calls them; `openapi.yaml` describes
-/// every one of them (a test checks both). Path parameters are written `{name}`.
+/// The server answers every route of ``all`` and the client calls the API's (the web console's
+/// page and files are for browsers); `openapi.yaml` describes every one of them (a test checks
+/// both). Path parameters are written `{name}`.
 package struct WireRoute: Sendable, Hashable {
     /// The HTTP method.
     package let method: String
