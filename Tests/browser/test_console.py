@@ -119,6 +119,16 @@ def test_filter_dead_letters_by_reason_and_purge_them(browser, api):
     browser.find_element(By.ID, "filter-bodyContains").send_keys("payment 3")
     browser.find_element(By.CSS_SELECTOR, "#dead-letter-search button[type=submit]").click()
     wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.messages tbody tr[data-sequence]")) == 1, message="1 row")
+    # And by time (UTC): nothing was enqueued before 2000, all of it after.
+    browser.find_element(By.CSS_SELECTOR, "#dead-letter-search button[type=reset]").click()
+    browser.execute_script("document.getElementById('filter-enqueuedBefore').value = '2000-01-01T00:00'")
+    browser.find_element(By.CSS_SELECTOR, "#dead-letter-search button[type=submit]").click()
+    wait(browser, lambda d: "0 match" in (text_of(d, ".summary .matching") or ""), message="none before 2000")
+    wait(browser, lambda d: "No messages" in d.find_element(By.CSS_SELECTOR, "table.messages tbody").text, message="no rows")
+    browser.execute_script("document.getElementById('filter-enqueuedBefore').value = ''")
+    browser.execute_script("document.getElementById('filter-enqueuedFrom').value = '2000-01-01T00:00'")
+    browser.find_element(By.CSS_SELECTOR, "#dead-letter-search button[type=submit]").click()
+    wait(browser, lambda d: "6 match" in (text_of(d, ".summary .matching") or ""), message="all after 2000")
 
     # Purge the Timeout ones: select all matching the reason, confirm, follow the job.
     browser.find_element(By.CSS_SELECTOR, "#dead-letter-search button[type=reset]").click()

@@ -123,8 +123,9 @@ function readFilter(form) {
   if (value('subject')) filter.subject = value('subject');
   if (value('bodyContains')) filter.bodyContains = value('bodyContains');
   if (value('propertyName')) filter.properties = { [value('propertyName')]: { string: value('propertyValue') } };
-  if (value('enqueuedFrom')) filter.enqueuedFrom = new Date(value('enqueuedFrom')).getTime();
-  if (value('enqueuedBefore')) filter.enqueuedBefore = new Date(value('enqueuedBefore')).getTime();
+  // The page shows times in UTC, so the form's times are UTC too.
+  if (value('enqueuedFrom')) filter.enqueuedFrom = new Date(`${value('enqueuedFrom')}Z`).getTime();
+  if (value('enqueuedBefore')) filter.enqueuedBefore = new Date(`${value('enqueuedBefore')}Z`).getTime();
   for (const key of ['enqueuedFrom', 'enqueuedBefore']) {
     if (key in filter && !Number.isFinite(filter[key])) delete filter[key];
   }
@@ -172,8 +173,8 @@ export function renderDeadLetters(container, entity) {
     field('bodyContains', 'Body contains'),
     field('propertyName', 'Property name'),
     field('propertyValue', 'Property value (text)'),
-    field('enqueuedFrom', 'Enqueued from', 'datetime-local'),
-    field('enqueuedBefore', 'Enqueued before', 'datetime-local'),
+    field('enqueuedFrom', 'Enqueued from (UTC)', 'datetime-local'),
+    field('enqueuedBefore', 'Enqueued before (UTC)', 'datetime-local'),
     h('div', { class: 'toolbar' }, h('button', { type: 'submit' }, 'Search'), h('button', { type: 'reset' }, 'Clear')),
   );
 
@@ -184,9 +185,12 @@ export function renderDeadLetters(container, entity) {
     for (const button of actionButtons) button.disabled = !allMatching && selected.size === 0;
   };
 
-  const loadPage = async () => {
+  // Each search has a number; an answer that arrives after a newer search started is dropped.
+  let generation = 0;
+  const loadPage = async (mine = generation) => {
     try {
       const answer = await api.searchDeadLetters(deadLetterQueue(entity), filter, pages[pages.length - 1], 100);
+      if (mine !== generation) return;
       next = answer.nextSequenceNumber ?? null;
       const table = messageTable(answer.messages, deadLetterQueue(entity), detail, selected);
       table.addEventListener('selection', () => { allMatching = false; updateSelection(); });
@@ -199,12 +203,14 @@ export function renderDeadLetters(container, entity) {
   };
 
   const search = async () => {
+    const mine = ++generation;
     filter = readFilter(form);
     pages = [0];
     selected.clear();
     allMatching = false;
     try {
       const [all, matching] = await Promise.all([api.deadLetterSummary(entity), filter ? api.deadLetterSummary(entity, filter) : null]);
+      if (mine !== generation) return;
       matchingTotal = (matching ?? all).total;
       const pickReason = (reason) => { form.reset(); form.elements.reason.value = reason; search(); };
       const pickSubject = (subject) => { form.reset(); form.elements.subject.value = subject; search(); };
@@ -219,14 +225,14 @@ export function renderDeadLetters(container, entity) {
       announce(`Cannot summarize the dead letters: ${error.message}`, true);
     }
     updateSelection();
-    await loadPage();
+    await loadPage(mine);
   };
 
   form.addEventListener('submit', (event) => { event.preventDefault(); search(); });
   form.addEventListener('reset', () => setTimeout(search, 0));
 
-  const previousButton = h('button', { type: 'button', onclick: () => { pages.pop(); loadPage(); } }, '← Previous');
-  const nextButton = h('button', { type: 'button', onclick: () => { pages.push(next); loadPage(); } }, 'Next →');
+  const previousButton = h('button', { type: 'button', onclick: () => { pages.pop(); loadPage(generation); } }, '← Previous');
+  const nextButton = h('button', { type: 'button', onclick: () => { pages.push(next); loadPage(generation); } }, 'Next →');
   const selectPage = () => {
     results.querySelectorAll('input.pick').forEach((box) => { box.checked = true; selected.add(Number(box.closest('tr').dataset.sequence)); });
     allMatching = false;
