@@ -110,6 +110,14 @@ def wait(driver, condition, timeout=20, message="condition"):
     return WebDriverWait(driver, timeout, poll_frequency=0.1, ignored_exceptions=ignored).until(lambda d: condition(d), message)
 
 
+def click(driver, selector, timeout=20):
+    """Clicks the element `selector` names, looking it up again if the page redrew it meanwhile."""
+    def clicked(d):
+        d.find_element(By.CSS_SELECTOR, selector).click()
+        return True
+    wait(driver, clicked, timeout, message=f"click {selector}")
+
+
 def text_of(driver, selector):
     elements = driver.find_elements(By.CSS_SELECTOR, selector)
     return elements[0].text if elements else None

@@ -6,9 +6,19 @@ The tests run in file order and share one browser and one server: each creates i
 import json
 import time
 
-from conftest import (ADMIN_KEY, SCOPED_ENTITY, SCOPED_KEY, URL, Api, confirm, herald_keys, now_ms, screenshot, sign_in,
-                      text_of, wait)
+from conftest import (ADMIN_KEY, SCOPED_ENTITY, SCOPED_KEY, URL, Api, click, confirm, herald_keys, now_ms, screenshot,
+                      sign_in, text_of, wait)
 from selenium.webdriver.common.by import By
+
+
+def dismiss_jobs(driver):
+    """Dismisses every ended job of the jobs bar."""
+    def dismissed(d):
+        buttons = d.find_elements(By.CSS_SELECTOR, "#jobs button.dismiss")
+        for button in buttons:
+            button.click()
+        return not buttons
+    wait(driver, dismissed, message="the jobs dismissed")
 
 
 def cell(driver, entity, column):
@@ -23,7 +33,7 @@ def test_sign_in(browser):
     screenshot(browser, "sign-in.png")
     # A wrong key is refused, and nothing else is shown.
     browser.find_element(By.ID, "key").send_keys("hk_000000000000_" + "0" * 64)
-    browser.find_element(By.CSS_SELECTOR, "#sign-in-form button[type=submit]").click()
+    click(browser, "#sign-in-form button[type=submit]")
     wait(browser, lambda d: "refused" in d.find_element(By.ID, "sign-in-error").text, message="the refusal")
     assert browser.find_elements(By.CSS_SELECTOR, "table.entities") == []
     assert browser.execute_script("return sessionStorage.getItem('herald.key')") is None
@@ -95,7 +105,7 @@ def test_edit_options(browser, api):
     lock = browser.find_element(By.ID, "option-lockDurationMs")
     lock.clear()
     lock.send_keys("45")
-    browser.find_element(By.CSS_SELECTOR, "#options-form button[type=submit]").click()
+    click(browser, "#options-form button[type=submit]")
     wait(browser, lambda d: "Options saved" in d.find_element(By.ID, "status").text, message="saved")
     options = api.call("GET", "/v1/queues/orders")["options"]
     assert options["maxDeliveryCount"] == 7 and options["lockDurationMs"] == 45_000
@@ -109,7 +119,7 @@ def test_filter_dead_letters_by_reason_and_purge_them(browser, api):
     reason = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, 'button.group[data-value="Timeout"]'))
     assert reason.text == "Timeout: 4"
     assert browser.find_element(By.CSS_SELECTOR, 'button.group[data-value="BadFormat"]').text == "BadFormat: 2"
-    reason.click()
+    click(browser, 'button.group[data-value="Timeout"]')
     wait(browser, lambda d: "4 match" in (text_of(d, ".summary .matching") or ""), message="4 matching")
     wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.messages tbody tr[data-sequence]")) == 4, message="4 rows")
     rows = browser.find_elements(By.CSS_SELECTOR, "table.messages tbody tr[data-sequence]")
@@ -117,33 +127,33 @@ def test_filter_dead_letters_by_reason_and_purge_them(browser, api):
     screenshot(browser, "dead-letters.png")
     # Searching by body text narrows it further.
     browser.find_element(By.ID, "filter-bodyContains").send_keys("payment 3")
-    browser.find_element(By.CSS_SELECTOR, "#dead-letter-search button[type=submit]").click()
+    click(browser, "#dead-letter-search button[type=submit]")
     wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.messages tbody tr[data-sequence]")) == 1, message="1 row")
     # And by time (UTC): nothing was enqueued before 2000, all of it after.
-    browser.find_element(By.CSS_SELECTOR, "#dead-letter-search button[type=reset]").click()
+    click(browser, "#dead-letter-search button[type=reset]")
     browser.execute_script("document.getElementById('filter-enqueuedBefore').value = '2000-01-01T00:00'")
-    browser.find_element(By.CSS_SELECTOR, "#dead-letter-search button[type=submit]").click()
+    click(browser, "#dead-letter-search button[type=submit]")
     wait(browser, lambda d: "0 match" in (text_of(d, ".summary .matching") or ""), message="none before 2000")
     wait(browser, lambda d: "No messages" in d.find_element(By.CSS_SELECTOR, "table.messages tbody").text, message="no rows")
     browser.execute_script("document.getElementById('filter-enqueuedBefore').value = ''")
     browser.execute_script("document.getElementById('filter-enqueuedFrom').value = '2000-01-01T00:00'")
-    browser.find_element(By.CSS_SELECTOR, "#dead-letter-search button[type=submit]").click()
+    click(browser, "#dead-letter-search button[type=submit]")
     wait(browser, lambda d: "6 match" in (text_of(d, ".summary .matching") or ""), message="all after 2000")
 
     # Purge the Timeout ones: select all matching the reason, confirm, follow the job.
-    browser.find_element(By.CSS_SELECTOR, "#dead-letter-search button[type=reset]").click()
+    click(browser, "#dead-letter-search button[type=reset]")
     wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.messages tbody tr[data-sequence]")) == 6, message="6 rows")
-    browser.find_element(By.CSS_SELECTOR, 'button.group[data-value="Timeout"]').click()
+    click(browser, 'button.group[data-value="Timeout"]')
     wait(browser, lambda d: "4 match" in (text_of(d, ".summary .matching") or ""), message="4 matching")
-    browser.find_element(By.ID, "select-all").click()
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.messages tbody tr[data-sequence]")) == 4, message="4 rows")
+    click(browser, "#select-all")
     assert "All 4 matching" in browser.find_element(By.CSS_SELECTOR, ".selection-text").text
-    browser.find_element(By.ID, "bulk-purge").click()
+    click(browser, "#bulk-purge")
     confirm(browser)
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#jobs li.job[data-state="completed"]'), message="the purge job")
     summary = api.call("POST", "/v1/dead-letters/summary", {"entity": {"queue": "payments"}})
     assert summary["total"] == 2 and summary["reasons"] == [{"value": "BadFormat", "count": 2}]
-    for button in browser.find_elements(By.CSS_SELECTOR, "#jobs button.dismiss"):
-        button.click()
+    dismiss_jobs(browser)
 
 
 def test_bulk_resubmit_of_1000_dead_letters(browser, api):
@@ -155,9 +165,9 @@ def test_bulk_resubmit_of_1000_dead_letters(browser, api):
 
     browser.get(URL + "/#/dead-letters/queue/bulk")
     wait(browser, lambda d: "1,000 dead letter(s)" in (text_of(d, ".summary .totals") or ""), message="1,000 dead letters")
-    browser.find_element(By.ID, "select-all").click()
+    click(browser, "#select-all")
     assert "All 1,000 matching" in browser.find_element(By.CSS_SELECTOR, ".selection-text").text
-    browser.find_element(By.ID, "bulk-resubmit").click()
+    click(browser, "#bulk-resubmit")
     dialog = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "dialog#confirm[open]"))
     assert "Resubmit 1,000" in dialog.text
     confirm(browser)
@@ -176,8 +186,7 @@ def test_bulk_resubmit_of_1000_dead_letters(browser, api):
     assert counts["deadLettered"] == 0 and counts["active"] == 1000, counts
     back = [m["message"]["messageId"] for m in api.peek_all({"queue": "bulk"})]
     assert len(back) == 1000 and sorted(back) == ids
-    for button in browser.find_elements(By.CSS_SELECTOR, "#jobs button.dismiss"):
-        button.click()
+    dismiss_jobs(browser)
 
 
 def test_purge(browser, api):
@@ -268,10 +277,10 @@ def test_move_dead_letters_to_another_queue(browser, api):
     browser.get(URL + "/#/dead-letters/queue/payments")
     wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.messages tbody tr[data-sequence]")) == 2, message="2 rows")
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#move-target option[value*="reminders"]'), message="the targets")
-    browser.find_element(By.ID, "select-page").click()
+    click(browser, "#select-page")
     assert "2 selected" in browser.find_element(By.CSS_SELECTOR, ".selection-text").text
-    browser.find_element(By.CSS_SELECTOR, '#move-target option[value*="reminders"]').click()
-    browser.find_element(By.ID, "bulk-move").click()
+    click(browser, '#move-target option[value*="reminders"]')
+    click(browser, "#bulk-move")
     dialog = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "dialog#confirm[open]"))
     assert "Move 2 dead letter(s) of payments to reminders" in dialog.text
     confirm(browser)
@@ -280,14 +289,13 @@ def test_move_dead_letters_to_another_queue(browser, api):
     assert api.counts("reminders")["active"] == before + 2
     moved = sorted(m["message"]["messageId"] for m in api.peek_all({"queue": "reminders"}) if m["message"]["messageId"].startswith("pay-"))
     assert moved == ["pay-4", "pay-5"]
-    for button in browser.find_elements(By.CSS_SELECTOR, "#jobs button.dismiss"):
-        button.click()
+    dismiss_jobs(browser)
 
 
 def test_a_scoped_key_sees_only_its_entities(browser, api):
     api.create_queue(SCOPED_ENTITY)
     Api(SCOPED_KEY).send(SCOPED_ENTITY, [{"messageId": "mine", "text": "hello"}])
-    browser.find_element(By.ID, "sign-out").click()
+    click(browser, "#sign-out")
     sign_in(browser, SCOPED_KEY)
     assert f"limited to {SCOPED_ENTITY}" in browser.find_element(By.ID, "who").text
     wait(browser, lambda d: cell(d, SCOPED_ENTITY, "active") == "1", message="its queue")
@@ -315,7 +323,7 @@ def test_a_revoked_key_is_asked_for_again(browser):
     while "name" not in Api(key).call("GET", "/v1/whoami", expected=(200, 401)):
         assert time.time() < deadline, "the server never accepted the new key"
         time.sleep(0.2)
-    browser.find_element(By.ID, "sign-out").click()
+    click(browser, "#sign-out")
     sign_in(browser, key)
     wait(browser, lambda d: cell(d, SCOPED_ENTITY, "active") == "1", message="its queue")
     herald_keys("revoke", key_id)

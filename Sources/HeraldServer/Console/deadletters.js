@@ -212,8 +212,13 @@ export function renderDeadLetters(container, entity) {
       const [all, matching] = await Promise.all([api.deadLetterSummary(entity), filter ? api.deadLetterSummary(entity, filter) : null]);
       if (mine !== generation) return;
       matchingTotal = (matching ?? all).total;
-      const pickReason = (reason) => { form.reset(); form.elements.reason.value = reason; search(); };
-      const pickSubject = (subject) => { form.reset(); form.elements.subject.value = subject; search(); };
+      // A group's value replaces the search (its fields emptied without a reset, which searches too).
+      const pick = (name, value) => {
+        for (const element of form.elements) if (element.name) element.value = element.name === name ? value : '';
+        search();
+      };
+      const pickReason = (reason) => pick('reason', reason);
+      const pickSubject = (subject) => pick('subject', subject);
       replace(
         summary,
         h('p', { class: 'totals' }, `${number(all.total)} dead letter(s)`,
