@@ -152,7 +152,7 @@ export function renderEntities(container) {
     h(
       'p',
       { class: 'hint' },
-      'Refreshed every 2 s. Sent and settled are per second over the last 10 s. Chart: ',
+      'Refreshed every 2 s. Sent and settled (completed, expired or purged) are per second over the last 10 s. Chart: ',
       h('span', { class: 'legend active' }, '── active'),
       ' ',
       h('span', { class: 'legend dead' }, '- - dead-lettered'),
