@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import HeraldWire
 import Hummingbird
 import NIOCore
 
@@ -7,10 +8,17 @@ import NIOCore
 /// compiled into the executable (SwiftPM's `embedInCode` resources), so that `herald serve` needs
 /// nothing beside it and nothing is built at run time.
 enum ConsoleAssets {
-    /// One file and the type it is served with.
+    /// One file, the type it is served with, and its entity tag (a digest of its bytes).
     struct Asset: Sendable {
         let bytes: [UInt8]
         let contentType: String
+        let entityTag: String
+
+        init(bytes: [UInt8], contentType: String) {
+            self.bytes = bytes
+            self.contentType = contentType
+            self.entityTag = "\"\(SecretDigest.sha256Hex(bytes).prefix(32))\""
+        }
     }
 
     /// The page at `/`.
@@ -40,18 +48,41 @@ enum ConsoleAssets {
     private static let frameOptions = HTTPField.Name("X-Frame-Options")!
     private static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
 
-    /// `asset` as a response with the console's security and caching headers.
-    static func response(_ asset: Asset) -> Response {
+    /// The answer to `GET /` or `GET /console/{asset}`: the file with the console's security and
+    /// caching headers, or 304 without a body when the browser's copy is current.
+    ///
+    /// - Throws: ``ServerError`` `notFound` for a name that is not one of ``files``.
+    static func answer(_ route: WireRoute, parameters: [String: String], request: Request) throws(ServerError) -> Response {
+        let asset: Asset
+        if route == .console {
+            asset = Self.page
+        } else {
+            let name = parameters["asset"] ?? ""
+            guard let file = Self.files[name] else { throw ServerError.notFound("/console/\(name.prefix(100))") }
+            asset = file
+        }
         var headers: HTTPFields = [
-            .contentType: asset.contentType,
-            .contentLength: String(asset.bytes.count),
-            // Revalidate each time, so that a new server's console replaces the old one at once.
+            // Revalidate each time (a 304 when unchanged), so that a new server's console replaces the old one at once.
             .cacheControl: "no-cache",
+            .eTag: asset.entityTag,
             .contentSecurityPolicy: Self.contentSecurityPolicy,
             .xContentTypeOptions: "nosniff",
         ]
         headers[Self.frameOptions] = "DENY"
         headers[Self.referrerPolicy] = "no-referrer"
+        if let tags = request.headers[.ifNoneMatch], Self.matches(tags, asset.entityTag) {
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentType] = asset.contentType
+        headers[.contentLength] = String(asset.bytes.count)
         return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: asset.bytes)))
+    }
+
+    /// Whether an `If-None-Match` list (`"a", W/"b"` or `*`) names `entityTag`.
+    static func matches(_ list: String, _ entityTag: String) -> Bool {
+        list.split(separator: ",").contains { candidate in
+            let tag = candidate.trimmingCharacters(in: .whitespaces)
+            return tag == "*" || tag == entityTag || tag == "W/\(entityTag)"
+        }
     }
 }

@@ -40,6 +40,10 @@ struct Responder: HTTPResponder {
                 throw ServerError.notFound(request.uri.path)
             case .methodNotAllowed(let allowed):
                 throw ServerError.methodNotAllowed(method, allowed: allowed)
+            case .matched(let route, let parameters) where route == .console || route == .consoleAsset:
+                // The console's static files: no key, no body, no store.
+                operation = route.operationId
+                response = try ConsoleAssets.answer(route, parameters: parameters, request: request)
             case .matched(let route, let parameters):
                 operation = route.operationId
                 response = try await self.respond(to: request, route: route, parameters: parameters, connection: context.connection, body: body)

@@ -87,6 +87,29 @@ struct ConsoleRoutesTests {
         }
     }
 
+    /// A browser's copy that is current is answered 304 without a body; a stale one gets the file.
+    @Test func aCurrentCopyIsNotSentAgain() async throws {
+        try await ServerHarness.withServer { server in
+            try await server.withClient { http in
+                for path in ["/", "/console/app.js"] {
+                    let first = try await http.request(.get, path)
+                    let tag = try #require(first.headers[.eTag], "\(path) has no ETag")
+                    #expect(tag.hasPrefix("\"") && tag.hasSuffix("\"") && tag.count > 10, "\(path): \(tag)")
+                    for current in [tag, "W/\(tag)", "\"other\", \(tag)", "*"] {
+                        let again = try await http.request(.get, path, headers: [.ifNoneMatch: current])
+                        #expect(again.status == 304 && again.body.isEmpty, "\(path) with If-None-Match: \(current): \(again.status)")
+                        #expect(again.headers[.eTag] == tag && again.headers[.cacheControl] == "no-cache")
+                    }
+                    let stale = try await http.request(.get, path, headers: [.ifNoneMatch: "\"stale\""])
+                    #expect(stale.status == 200 && stale.body == first.body, "\(path) with a stale tag: \(stale.status)")
+                }
+                let page = try await http.request(.get, "/")
+                let script = try await http.request(.get, "/console/app.js")
+                #expect(page.headers[.eTag] != script.headers[.eTag], "each file has its own tag")
+            }
+        }
+    }
+
     @Test func unknownFilesAreNotFound() async throws {
         try await ServerHarness.withServer { server in
             try await server.withClient { http in
