@@ -233,8 +233,8 @@ def test_phone_sized_pages(browser):
         browser.set_window_size(1280, 900)
 
 
-def test_overview(browser, api):
-    """The entities page once every queue has a few samples (docs/console.png is this screenshot)."""
+def test_overview_and_a_topic(browser, api):
+    """The entities page once every entity has a few samples (docs/console.png is its screenshot)."""
     api.call("PUT", "/v1/topics/events")
     api.call("PUT", "/v1/topics/events/subscriptions/audit")
     browser.get(URL + "/#/")
@@ -246,6 +246,13 @@ def test_overview(browser, api):
     wait(browser, lambda d: cell(d, "events/subscriptions/audit", "active") == "10", message="the subscription's messages")
     assert browser.find_element(By.CSS_SELECTOR, 'tr[data-entity="events"]').get_attribute("data-kind") == "topic"
     screenshot(browser, "overview.png")
+    # A topic's page lists its subscriptions; a subscription without sessions has no Sessions tab.
+    browser.get(URL + "/#/entity/topic/events")
+    link = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "ul.subscriptions a"))
+    assert link.text == "events/subscriptions/audit"
+    link.click()
+    wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#messages-panel tr[data-sequence]"), message="the subscription's messages")
+    wait(browser, lambda d: d.find_elements(By.ID, "options-form") and not d.find_elements(By.ID, "tab-sessions"), message="no Sessions tab")
 
 
 def test_sessions(browser, api):

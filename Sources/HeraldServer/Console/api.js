@@ -75,6 +75,7 @@ export const api = {
   whoAmI: () => call('GET', '/v1/whoami'),
   stats: () => call('GET', '/v1/stats'),
   entity: (entity) => call('GET', managementPath(entity)),
+  subscriptions: (topic) => call('GET', `/v1/topics/${segment(topic)}/subscriptions`),
   updateOptions: (entity, options) => call('PATCH', managementPath(entity), options),
   counts: (entity) => call('POST', '/v1/messages/counts', { entity }),
   peek: (entity, fromSequenceNumber, maxCount) => call('POST', '/v1/messages/peek', { entity, fromSequenceNumber, maxCount }),

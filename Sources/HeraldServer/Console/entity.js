@@ -111,12 +111,26 @@ export function renderEntity(container, entity) {
   const reloadOptions = async () => {
     if (!can('manage')) return;
     try {
-      replace(options, optionsForm(entity, await api.entity(entity), reloadOptions));
+      const info = await api.entity(entity);
+      replace(options, optionsForm(entity, info, reloadOptions));
+      // Sessions are listed only where the entity has them (known with the manage right).
+      if (info.options?.requiresSession === false) tabs.querySelector('[data-tab=sessions]')?.remove();
     } catch (error) {
       announce(`Cannot read the options: ${error.message}`, true);
     }
   };
   reloadOptions();
+
+  if (kind === 'topic' && can('manage')) {
+    const subscriptions = h('div', {});
+    panel.append(h('h2', {}, 'Subscriptions'), subscriptions);
+    api.subscriptions(entity.topic).then(
+      (list) => replace(subscriptions, list.items.length
+        ? h('ul', { class: 'subscriptions' }, list.items.map((item) => h('li', {}, h('a', { href: entityHash(item.entity) }, entityLabel(item.entity)))))
+        : h('p', { class: 'hint' }, 'No subscriptions.')),
+      (error) => announce(`Cannot list the subscriptions: ${error.message}`, true),
+    );
+  }
 
   if (kind !== 'topic') {
     if (can('manage')) {
