@@ -101,7 +101,14 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
             ],
-            resources: [.copy("openapi.yaml")],
+            resources: [
+                .copy("openapi.yaml"),
+                // The web console, compiled into the executable as byte arrays (`PackageResources`).
+                .embedInCode("Console/index.html"), .embedInCode("Console/style.css"), .embedInCode("Console/icon.svg"),
+                .embedInCode("Console/app.js"), .embedInCode("Console/api.js"), .embedInCode("Console/dom.js"),
+                .embedInCode("Console/chart.js"), .embedInCode("Console/entities.js"), .embedInCode("Console/entity.js"),
+                .embedInCode("Console/messages.js"), .embedInCode("Console/deadletters.js"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(

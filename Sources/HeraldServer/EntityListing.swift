@@ -38,21 +38,35 @@ enum EntityListing {
         return result
     }
 
-    /// `GET /v1/stats`: every queue and subscription with counts, and every topic without.
+    /// `GET /v1/stats`: every queue and subscription with counts, and every topic without; each
+    /// with its last sequence number when the store can tell (the console's send rate is its change).
     static func stats(_ broker: any MessageBroker) async throws -> [WireEntityInfo] {
         var items: [WireEntityInfo] = []
         for queue in try await broker.listQueues() {
             guard let counts = try await Self.counts(of: queue.path, broker) else { continue }
-            items.append(Self.info(queue, counts: counts))
+            items.append(try await Self.withLastSequenceNumber(Self.info(queue, counts: counts), of: queue.path, broker))
         }
         for topic in try await broker.listTopics() {
-            items.append(Self.info(topic))
+            items.append(try await Self.withLastSequenceNumber(Self.info(topic), of: topic.path, broker))
             for subscription in try await Self.subscriptions(of: topic.path.name, broker) {
                 guard let counts = try await Self.counts(of: subscription.path, broker) else { continue }
-                items.append(Self.info(subscription, counts: counts))
+                items.append(try await Self.withLastSequenceNumber(Self.info(subscription, counts: counts), of: subscription.path, broker))
             }
         }
         return items
+    }
+
+    /// `info` with the last sequence number of `path`; without it when the store cannot tell or
+    /// the entity was deleted since it was listed.
+    private static func withLastSequenceNumber(_ info: WireEntityInfo, of path: EntityPath, _ broker: any MessageBroker) async throws -> WireEntityInfo {
+        guard let manageable = broker as? any ManageableBroker else { return info }
+        var info = info
+        do {
+            info.lastSequenceNumber = try await manageable.lastSequenceNumber(of: path)
+        } catch let error as HeraldError where error.code == .entityNotFound {
+            info.lastSequenceNumber = nil
+        }
+        return info
     }
 
     /// The counts of `path`, or `nil` when it was deleted since it was listed.

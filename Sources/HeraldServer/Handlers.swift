@@ -53,6 +53,8 @@ struct Handlers: Sendable {
             return try await self.renderMetrics(logger: self.logger)
         case .openAPI:
             return try self.openAPIDocument()
+        case .whoAmI:
+            return try Reply.json(try await self.whoAmI(caller))
         default:
             throw ServerError.notFound(route.path)
         }

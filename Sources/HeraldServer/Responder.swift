@@ -40,6 +40,10 @@ struct Responder: HTTPResponder {
                 throw ServerError.notFound(request.uri.path)
             case .methodNotAllowed(let allowed):
                 throw ServerError.methodNotAllowed(method, allowed: allowed)
+            case .matched(let route, let parameters) where route == .console || route == .consoleAsset:
+                // The console's static files: no key, no body, no store.
+                operation = route.operationId
+                response = try ConsoleAssets.answer(route, parameters: parameters, request: request)
             case .matched(let route, let parameters):
                 operation = route.operationId
                 response = try await self.respond(to: request, route: route, parameters: parameters, connection: context.connection, body: body)
@@ -78,7 +82,8 @@ struct Responder: HTTPResponder {
         to request: Request, route: WireRoute, parameters: [String: String], connection: ClientConnection, body progress: BodyProgress
     ) async throws -> Response {
         let right = self.right(for: route)
-        let caller = try self.authenticate(request, right: right)
+        // `GET /v1/whoami` needs no right but a key: it describes the key presented.
+        let caller = try self.authenticate(request, right: right, keyRequired: route == .whoAmI)
         if let right { try caller.require(right) }
         if route == .metrics { try caller.requireNamespace() }
         return try await self.limiter.run(for: caller.label) {
@@ -98,9 +103,9 @@ struct Responder: HTTPResponder {
     }
 
     /// The caller of `request`: anyone on open routes or without keys; otherwise the holder of a
-    /// valid key from `Authorization: Bearer` or `X-Herald-Key`.
-    private func authenticate(_ request: Request, right: AccessRight?) throws(ServerError) -> Caller {
-        guard let keys = self.keys, right != nil else { return .anyone }
+    /// valid key from `Authorization: Bearer` or `X-Herald-Key` on routes that need a right, or a key.
+    private func authenticate(_ request: Request, right: AccessRight?, keyRequired: Bool) throws(ServerError) -> Caller {
+        guard let keys = self.keys, right != nil || keyRequired else { return .anyone }
         guard let presented = Self.presentedKey(request.headers) else {
             throw .unauthorized("this route needs a key: Authorization: Bearer hk_…")
         }

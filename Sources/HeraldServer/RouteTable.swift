@@ -21,7 +21,8 @@ struct RouteTable: Sendable {
     private let templates: [Template]
 
     init(_ routes: [WireRoute] = WireRoute.all) {
-        self.templates = routes.map { Template(route: $0, segments: $0.path.split(separator: "/")) }
+        // Split as requests are, so that `/` (one empty segment) is a template too.
+        self.templates = routes.map { Template(route: $0, segments: Array($0.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst())) }
     }
 
     func resolve(method: String, path: String) -> Resolution {

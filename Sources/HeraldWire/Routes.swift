@@ -10,8 +10,9 @@ public enum AccessRight: String, Sendable, Hashable, Codable, CaseIterable {
 
 /// One operation of the HTTP API: its method, its path template and the right it needs.
 ///
-/// The server answers every route of ``all`` and the client calls them; `openapi.yaml` describes
-/// every one of them (a test checks both). Path parameters are written `{name}`.
+/// The server answers every route of ``all`` and the client calls the API's (the web console's
+/// page and files are for browsers); `openapi.yaml` describes every one of them (a test checks
+/// both). Path parameters are written `{name}`.
 package struct WireRoute: Sendable, Hashable {
     /// The HTTP method.
     package let method: String
@@ -93,6 +94,13 @@ extension WireRoute {
     package static let health = WireRoute("GET", "/health", "health", nil)
     package static let metrics = WireRoute("GET", "/metrics", "metrics", nil)
     package static let openAPI = WireRoute("GET", "/openapi.yaml", "openAPI", nil)
+    /// The key a request presents: who it is, its rights and scope. Any valid key may ask (the
+    /// responder requires one when the server checks keys), so the route names no right.
+    package static let whoAmI = WireRoute("GET", "/v1/whoami", "whoAmI", nil)
+
+    // The web console: its page and static files, open to everyone (the page asks for a key).
+    package static let console = WireRoute("GET", "/", "console", nil)
+    package static let consoleAsset = WireRoute("GET", "/console/{asset}", "consoleAsset", nil)
 
     /// Every route of the API.
     package static let all: [WireRoute] = [
@@ -105,6 +113,6 @@ extension WireRoute {
         .complete, .abandon, .deferMessage, .deadLetter, .renewLock, .resubmit,
         .acceptSession, .receiveFromSession, .getSessionState, .setSessionState, .renewSessionLock, .releaseSession,
         .commit, .getDocument, .listDocuments, .inboxContains, .readStream, .readAll,
-        .health, .metrics, .openAPI,
+        .health, .metrics, .openAPI, .whoAmI, .console, .consoleAsset,
     ]
 }
