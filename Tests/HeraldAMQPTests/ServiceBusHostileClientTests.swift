@@ -53,7 +53,8 @@ struct ServiceBusHostileClientTests {
                     #expect(transfers == 3)
                     // Gone without a detach, an end or a close.
                 }
-                #expect(try await broker.counts(of: .queue("orders")).locked == 3)
+                let counts = try await broker.counts(of: .queue("orders"))
+                #expect(counts.locked + counts.active == 3, "nothing lost (locked until their locks expire, which on a loaded machine may be already)")
                 var redelivered: [ReceivedMessage] = []
                 #expect(
                     try await Self.eventually(within: 10) {
