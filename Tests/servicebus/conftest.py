@@ -116,8 +116,10 @@ def herald() -> Iterator[HeraldServer]:
 @pytest.fixture
 def client(herald: HeraldServer) -> Iterator[ServiceBusClient]:
     """A client of the admin key's connection string; retry_total=0 so that the first error the
-    server causes is the one the test sees."""
-    with ServiceBusClient.from_connection_string(herald.connection_string, retry_total=0) as client:
+    server causes is the one the test sees. HERALD_SERVICEBUS_TRACE=1 logs the AMQP frames (with
+    pytest's --log-file=PATH --log-file-level=DEBUG)."""
+    trace = os.environ.get("HERALD_SERVICEBUS_TRACE") == "1"
+    with ServiceBusClient.from_connection_string(herald.connection_string, retry_total=0, logging_enable=trace) as client:
         yield client
 
 

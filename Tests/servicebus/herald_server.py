@@ -52,8 +52,8 @@ class Entity:
 
     kind: str
     name: str
-    topic: str | None = None
     options: dict[str, Any] = field(default_factory=dict)  # CLI option name -> value (True for a flag)
+    topic: str | None = None
 
     def arguments(self) -> list[str]:
         arguments = [self.kind, "create"] + ([self.topic] if self.topic else []) + [self.name]
