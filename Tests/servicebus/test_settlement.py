@@ -53,7 +53,7 @@ def test_defer_then_receive_deferred_by_sequence_number(client, herald):
         # a deferred message is never received again, only by its sequence number
         assert receiver.receive_messages(max_message_count=5, max_wait_time=1) == []
         assert herald.counts({"queue": "defer"})["deferred"] == 1
-        [peeked] = receiver.peek_messages(max_message_count=5)
+        [peeked] = receiver.peek_messages(max_message_count=5, sequence_number=later.sequence_number)  # peek goes on after the last received otherwise
         assert peeked.sequence_number == later.sequence_number
         assert peeked.state == ServiceBusMessageState.DEFERRED
         [deferred] = receiver.receive_deferred_messages([later.sequence_number])
