@@ -1,7 +1,8 @@
 """Sessions: a named session, the next available one, a session locked by one receiver refused to
 another, session state, session lock renewal, peek and deferral inside a session.
 
-Marked `sessions`: `.ci/servicebus-tests` skips them with HERALD_SERVICEBUS_SKIP_SESSIONS=1."""
+The tests of session receivers are marked `sessions`: `.ci/servicebus-tests` skips them with
+HERALD_SERVICEBUS_SKIP_SESSIONS=1. The refusals at the end need no session receiver."""
 
 import datetime
 import time
@@ -12,13 +13,13 @@ from azure.servicebus.exceptions import OperationTimeoutError, SessionCannotBeLo
 
 from support import body, receive_exactly
 
-pytestmark = pytest.mark.sessions
 
 
 def utc_now():
     return datetime.datetime.now(datetime.timezone.utc)
 
 
+@pytest.mark.sessions
 def test_named_session_receives_only_its_messages_in_order(client, herald):
     with client.get_queue_sender("sessions") as sender:
         sender.send_messages([ServiceBusMessage(f"{session}-{i}", session_id=session) for i in range(3) for session in ("a", "b")])
@@ -38,6 +39,7 @@ def test_named_session_receives_only_its_messages_in_order(client, herald):
     assert herald.counts({"queue": "sessions"})["active"] == 0
 
 
+@pytest.mark.sessions
 def test_session_locked_by_one_receiver_is_refused_to_another(client):
     with client.get_queue_sender("sessions-locked") as sender:
         sender.send_messages([ServiceBusMessage("held", session_id="locked")])
@@ -51,6 +53,7 @@ def test_session_locked_by_one_receiver_is_refused_to_another(client):
         first.complete_message(message)
 
 
+@pytest.mark.sessions
 def test_next_available_session(client):
     with client.get_queue_sender("sessions-next") as sender:
         sender.send_messages([ServiceBusMessage("x1", session_id="x"), ServiceBusMessage("y1", session_id="y")])
@@ -66,6 +69,7 @@ def test_next_available_session(client):
     assert seen == {"x", "y"}
 
 
+@pytest.mark.sessions
 def test_next_available_session_times_out_when_none_has_messages(client):
     started = time.monotonic()
     with pytest.raises(OperationTimeoutError):
@@ -74,6 +78,7 @@ def test_next_available_session_times_out_when_none_has_messages(client):
     assert time.monotonic() - started < 30
 
 
+@pytest.mark.sessions
 def test_session_state_and_renew_lock(client):
     with client.get_queue_sender("sessions-state") as sender:
         sender.send_messages(ServiceBusMessage("stateful", session_id="s"))
@@ -94,6 +99,7 @@ def test_session_state_and_renew_lock(client):
         assert receiver.session.get_state() is None
 
 
+@pytest.mark.sessions
 def test_peek_and_deferral_inside_a_session(client):
     with client.get_queue_sender("sessions-peek-defer") as sender:
         sender.send_messages([ServiceBusMessage(f"p{i}", session_id="p") for i in range(3)] + [ServiceBusMessage("q0", session_id="q")])
@@ -109,6 +115,7 @@ def test_peek_and_deferral_inside_a_session(client):
         receiver.complete_message(deferred)
 
 
+@pytest.mark.sessions
 def test_session_lock_expiry_then_session_lock_lost(client):
     with client.get_queue_sender("sessions-lock-expiry") as sender:
         sender.send_messages(ServiceBusMessage("expiring", session_id="e"))
@@ -123,6 +130,7 @@ def test_session_lock_expiry_then_session_lock_lost(client):
         receiver.complete_message(again)
 
 
+@pytest.mark.sessions
 def test_sessionful_subscription(client):
     with client.get_topic_sender("session-topic") as sender:
         sender.send_messages([ServiceBusMessage("t1", session_id="t"), ServiceBusMessage("u1", session_id="u")])
@@ -130,3 +138,27 @@ def test_sessionful_subscription(client):
         [message] = receive_exactly(receiver, 1)
         assert (body(message), message.session_id) == (b"u1", "u")
         receiver.complete_message(message)
+
+
+# What needs no session receiver: refusals on a session entity.
+
+
+@pytest.mark.timeout(30)
+def test_message_without_session_id_to_a_session_queue_is_refused(client, herald):
+    from azure.servicebus.exceptions import OperationTimeoutError, ServiceBusError
+
+    with client.get_queue_sender("sessions-empty") as sender:
+        with pytest.raises(ServiceBusError) as raised:
+            sender.send_messages(ServiceBusMessage("no session"))
+    assert not isinstance(raised.value, OperationTimeoutError), "the send was never answered"
+    assert herald.counts({"queue": "sessions-empty"})["active"] == 0
+
+
+@pytest.mark.timeout(30)
+def test_receiver_without_session_on_a_session_queue_is_refused(client):
+    from azure.servicebus.exceptions import OperationTimeoutError, ServiceBusError
+
+    with pytest.raises(ServiceBusError) as raised:
+        with client.get_queue_receiver("sessions-empty") as receiver:
+            receiver.receive_messages(max_message_count=1, max_wait_time=2)
+    assert not isinstance(raised.value, OperationTimeoutError)
