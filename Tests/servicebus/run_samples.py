@@ -109,13 +109,13 @@ SAMPLES = [
     Sample(
         "schedule_messages_and_cancellation.py",
         {"SERVICEBUS_QUEUE_NAME": "samples-schedule"},
-        [r"Single message is scheduled and sequence number is \d+", r"Multiple messages are scheduled and sequence numbers are \[\d+(, \d+){9}\]", "All scheduled messages are cancelled."],
+        [r"Single message is scheduled and sequence number is \[\d+\]", r"Multiple messages are scheduled and sequence numbers are \[\d+(, \d+){9}\]", "All scheduled messages are cancelled."],
         {"samples-schedule": {"scheduled": 0, "active": 0}},
     ),
     Sample(
         "schedule_topic_messages_and_cancellation.py",
         {"SERVICEBUS_TOPIC_NAME": "samples-schedule-topic"},
-        [r"Single message is scheduled and sequence number is \d+", "All scheduled messages are cancelled."],
+        [r"Single message is scheduled and sequence number is \[\d+\]", "All scheduled messages are cancelled."],
         {"samples-schedule-topic/Subscriptions/samples-sub": {"scheduled": 0, "active": 0}},
     ),
     Sample(
