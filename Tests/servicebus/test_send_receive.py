@@ -143,7 +143,7 @@ def test_large_message_spans_several_frames(client):
         receiver.complete_message(message)
 
 
-@pytest.mark.timeout(25)  # the SDK's send timeout does not bound a rejected delivery it cannot read
+@pytest.mark.timeout(20)  # the SDK's send timeout does not bound a rejected delivery it cannot read
 def test_message_above_the_entity_max_size_is_refused(client, herald):
     """Refused with amqp:link:message-size-exceeded, which the SDK raises as MessageSizeExceededError
     (a send that is never answered would end as OperationTimeoutError after the 15 s asked)."""
@@ -153,7 +153,7 @@ def test_message_above_the_entity_max_size_is_refused(client, herald):
     assert herald.counts({"queue": "large-message"})["active"] == 0
 
 
-@pytest.mark.timeout(25)
+@pytest.mark.timeout(20)
 def test_value_body_is_refused_with_an_error_not_stored(client, herald):
     """Herald stores data bodies only; an amqp-value body must be refused with an error the SDK
     raises (not accepted and dropped, not left unanswered)."""

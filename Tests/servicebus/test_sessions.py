@@ -143,7 +143,7 @@ def test_sessionful_subscription(client):
 # What needs no session receiver: refusals on a session entity.
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(20)
 def test_message_without_session_id_to_a_session_queue_is_refused(client, herald):
     from azure.servicebus.exceptions import OperationTimeoutError, ServiceBusError
 
@@ -154,7 +154,7 @@ def test_message_without_session_id_to_a_session_queue_is_refused(client, herald
     assert herald.counts({"queue": "sessions-empty"})["active"] == 0
 
 
-@pytest.mark.timeout(30)
+@pytest.mark.timeout(20)
 def test_receiver_without_session_on_a_session_queue_is_refused(client):
     from azure.servicebus.exceptions import OperationTimeoutError, ServiceBusError
 
