@@ -29,6 +29,7 @@ ENTITIES = [
     Entity(Q, "receive-and-delete"),
     Entity(Q, "prefetch-release"),
     Entity(Q, "credit-left-over"),
+    Entity(Q, "released-count"),
     Entity(Q, "large-message"),
     Entity(Q, "value-body"),
     # settlement

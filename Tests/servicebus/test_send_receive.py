@@ -133,6 +133,24 @@ def test_message_arriving_between_receive_calls_is_delivered_once(client):
             receiver.complete_message(message)
 
 
+def test_released_message_keeps_its_delivery_count(client, herald):
+    """A message that arrives on credit left from an earlier receive call while the client waits
+    for something else (here the echo of a complete) is released by the SDK, pre-settled. Released
+    is not a delivery attempt: the next receive must show delivery count 0 (Service Bus counts
+    abandons and lock expiries only), else such messages reach max delivery count early."""
+    with client.get_queue_receiver("released-count") as receiver, client.get_queue_sender("released-count") as sender:
+        sender.send_messages(ServiceBusMessage("first"))
+        got = receiver.receive_messages(max_message_count=10, max_wait_time=2)  # one message: 9 credits left
+        assert [body(m) for m in got] == [b"first"]
+        sender.send_messages(ServiceBusMessage("released"))
+        time.sleep(0.5)
+        receiver.complete_message(got[0])  # reads the transfer of "released" outside a receive call
+        [again] = receive_exactly(receiver, 1, timeout=10)
+        assert body(again) == b"released"
+        receiver.complete_message(again)
+    assert again.delivery_count == 0
+
+
 def test_large_message_spans_several_frames(client):
     payload = bytes(i % 251 for i in range(200_000))  # below the default max message size (256 KiB)
     with client.get_queue_sender("large-message") as sender:
