@@ -108,7 +108,9 @@ def test_prefetched_messages_are_released_on_close_without_a_delivery(client, he
     while herald.counts({"queue": "prefetch-release"})["locked"] and time.monotonic() < deadline:
         time.sleep(0.1)
     counts = herald.counts({"queue": "prefetch-release"})
-    assert (counts["active"], counts["locked"]) == (4, 0)
+    peeked = herald.post("/v1/messages/peek", {"entity": {"queue": "prefetch-release"}, "maxCount": 10}, expect=(200,))["messages"]
+    held = [(m["sequenceNumber"], m["deliveryCount"], "lockedUntil" in m) for m in peeked]
+    assert (counts["active"], counts["locked"]) == (4, 0), f"(sequence number, delivery count, locked): {held}"
     with client.get_queue_receiver("prefetch-release") as receiver:
         rest = receive_exactly(receiver, 4, timeout=10)
         assert [body(m) for m in rest] == [b"p1", b"p2", b"p3", b"p4"]
