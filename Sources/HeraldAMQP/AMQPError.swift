@@ -33,7 +33,8 @@ public struct AMQPError: Error, Sendable, Hashable {
         fields.append(self.condition, symbol: true)
         fields.append(self.description)
         fields.append(self.info)
-        return fields.described(Self.code)
+        // Every field, nulls too: the Python SDK reads an error's `info` by position (error[2]).
+        return fields.described(Self.code, keepingAll: true)
     }
 }
 

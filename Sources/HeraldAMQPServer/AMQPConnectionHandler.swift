@@ -19,6 +19,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// The broker work running for this connection, cancelled when it closes.
     private var tasks: [UInt64: Task<Void, Never>] = [:]
     private var nextTaskId: UInt64 = 0
+    /// The task of the receive running for each receiver link.
+    private var receiveTasks: [ServiceBusLinks.LinkKey: UInt64] = [:]
     private let backend: AMQPBackend?
     private var decoder: AMQPFrameDecoder
     private var received: ByteBuffer?
@@ -95,6 +97,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
         self.handshakeTimer?.cancel()
         for task in self.tasks.values { task.cancel() }
         self.tasks = [:]
+        self.receiveTasks = [:]
         // Sessions the client held go back to the entity at once, not when their locks expire.
         if let broker = self.backend?.broker, !self.links.heldSessions.isEmpty {
             let sessions = self.links.heldSessions
@@ -219,10 +222,19 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                     links.stored(channel: channel, handle: handle, deliveryId: deliveryId, outcome)
                 }
             case .receive(let request):
-                self.run(context: context, backend: backend) { broker in
+                let key = ServiceBusLinks.LinkKey(channel: request.channel, handle: request.handle)
+                self.receiveTasks[key] = self.run(context: context, backend: backend) { broker in
                     await ServiceBusBroker.receive(request, broker: broker)
                 } then: { links, outcome, now in
                     links.received(request, outcome, now: now)
+                } orphaned: { outcome, broker in
+                    // Nobody takes these any more: unlocked at once rather than when their locks expire.
+                    guard case .success(let messages) = outcome else { return }
+                    Task { for token in messages.compactMap(\.lockToken) { _ = try? await broker.abandon(token) } }
+                }
+            case .cancelReceive(let channel, let handle):
+                if let id = self.receiveTasks.removeValue(forKey: ServiceBusLinks.LinkKey(channel: channel, handle: handle)) {
+                    self.tasks.removeValue(forKey: id)?.cancel()
                 }
             case .settle(let settlement):
                 self.run(context: context, backend: backend) { broker in
@@ -252,11 +264,14 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     /// Runs `work` against the broker in a task; its result comes back to the event loop, where
-    /// `then` turns it into the links' next actions. Tasks of a closed connection are cancelled.
+    /// `then` turns it into the links' next actions. Tasks of a closed connection, and cancelled
+    /// ones, are cancelled; what they bring goes to `orphaned`. Returns the task's id.
+    @discardableResult
     private func run<Outcome: Sendable>(
         context: ChannelHandlerContext, backend: AMQPBackend, _ work: @escaping @Sendable (any MessageBroker) async -> Outcome,
-        then: @escaping (inout ServiceBusLinks, Outcome, Date) -> [ServiceBusLinks.Action]
-    ) {
+        then: @escaping (inout ServiceBusLinks, Outcome, Date) -> [ServiceBusLinks.Action],
+        orphaned: @escaping @Sendable (Outcome, any MessageBroker) -> Void = { _, _ in }
+    ) -> UInt64 {
         let eventLoop = context.eventLoop
         let handler = NIOLoopBound(self, eventLoop: eventLoop)
         let boundContext = NIOLoopBound(context, eventLoop: eventLoop)
@@ -268,12 +283,14 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
             let outcome = await work(broker)
             eventLoop.execute {
                 let handler = handler.value
-                guard handler.tasks.removeValue(forKey: id) != nil else { return }
+                guard handler.tasks.removeValue(forKey: id) != nil else { return orphaned(outcome, broker) }
+                handler.receiveTasks = handler.receiveTasks.filter { $0.value != id }
                 let actions = continuation.value(&handler.links, outcome, Date())
                 handler.perform(actions, backend: backend, context: boundContext.value)
                 boundContext.value.flush()
             }
         }
+        return id
     }
 
     /// Without a backend, links are not served: an `attach` gets the reply of a refused link; other link frames

@@ -129,7 +129,7 @@ extension ServiceBusManagement {
                 var items: [AMQPValue] = []
                 var bytes = 0
                 for message in peeked where bytes < self.maxPeekBytes {
-                    let encoded = self.encoded(message)
+                    let encoded = self.encoded(message, peeked: true)
                     bytes += encoded.count
                     items.append(.map([AMQPMapEntry(.string("message"), .binary(encoded))]))
                 }
@@ -218,9 +218,9 @@ extension ServiceBusManagement {
     }
 
     /// A message as a `$management` answer carries it: encoded with the broker's annotations.
-    private static func encoded(_ message: ReceivedMessage) -> [UInt8] {
+    private static func encoded(_ message: ReceivedMessage, peeked: Bool = false) -> [UInt8] {
         var buffer = ByteBuffer()
-        _ = try? buffer.writeAMQPMessage(ServiceBusMessageMapping.amqpMessage(for: message))
+        _ = try? buffer.writeAMQPMessage(ServiceBusMessageMapping.amqpMessage(for: message, peeked: peeked))
         return Array(buffer.readableBytesView)
     }
 }

@@ -37,6 +37,8 @@ struct ServiceBusLinks {
         case store([Message], entity: String, channel: UInt16, handle: UInt32, deliveryId: UInt32)
         /// Receive for a receiver link, then report what came with ``received(_:_:now:)``.
         case receive(ReceiveRequest)
+        /// Stop the receive running for a link (drained or gone); what it brings goes back unlocked.
+        case cancelReceive(channel: UInt16, handle: UInt32)
         /// Settle a delivery's lock, then report with ``settled(_:_:now:)``.
         case settle(Settlement)
         /// Run a `$management` operation, then report its answer with ``answered(_:_:now:)``.
@@ -182,7 +184,9 @@ struct ServiceBusLinks {
     }
 
     mutating func ended(channel: UInt16) -> [Action] {
-        let released = (self.kinds[channel] ?? [:]).values.flatMap { self.releasedSession(of: $0) }
+        let released =
+            (self.kinds[channel] ?? [:]).values.flatMap { self.releasedSession(of: $0) }
+            + self.receiving.filter { $0.channel == channel }.map { Action.cancelReceive(channel: $0.channel, handle: $0.handle) }
         self.bufferedBytes -= self.sessions[channel]?.bufferedBytes ?? 0
         self.sessions[channel] = nil
         self.kinds[channel] = nil
@@ -218,7 +222,10 @@ struct ServiceBusLinks {
             let before = self.sessions[channel]!.bufferedBytes
             guard let link = self.sessions[channel]!.detach(remote: detach.handle) else { return [] }
             self.bufferedBytes += self.sessions[channel]!.bufferedBytes - before
-            let released = self.kinds[channel]?[link.localHandle].map { self.releasedSession(of: $0) } ?? []
+            var released = self.kinds[channel]?[link.localHandle].map { self.releasedSession(of: $0) } ?? []
+            if self.receiving.remove(LinkKey(channel: channel, handle: link.localHandle)) != nil {
+                released.append(.cancelReceive(channel: channel, handle: link.localHandle))
+            }
             self.kinds[channel]?[link.localHandle] = nil
             self.waitingAnswers[channel]?[link.localHandle] = nil
             return [.send(Self.frame(channel, .detach(AMQPDetach(handle: link.localHandle, closed: true))))] + released
@@ -237,7 +244,8 @@ struct ServiceBusLinks {
             if case .receiver = self.kinds[channel]?[handle] {
                 let key = LinkKey(channel: channel, handle: handle)
                 if drain, self.receiving.contains(key) || self.sessions[channel]!.links[handle]?.linkCredit == 0 {
-                    // What a running receive brings past the drained credit is given back.
+                    // A running receive stops; what it brings anyway goes back unlocked.
+                    if self.receiving.remove(key) != nil { actions.append(.cancelReceive(channel: channel, handle: handle)) }
                     if let drained = self.sessions[channel]!.drained(handle) { actions.append(.send(Self.frame(channel, .flow(drained)))) }
                 } else {
                     actions += self.pull(channel: channel, handle: handle, now: now)

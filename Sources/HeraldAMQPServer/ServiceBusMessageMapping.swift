@@ -73,14 +73,16 @@ enum ServiceBusMessageMapping {
 
     // MARK: To the client
 
-    /// The AMQP message of a delivery: the message as sent, with the broker's annotations.
-    static func amqpMessage(for received: ReceivedMessage) -> AMQPMessage {
+    /// The AMQP message of a delivery (or, `peeked`, of a peek): the message as sent, with the
+    /// broker's annotations.
+    static func amqpMessage(for received: ReceivedMessage, peeked: Bool = false) -> AMQPMessage {
         let message = received.message
         var amqp = AMQPMessage(body: .data([Array(message.body)]))
-        // Service Bus counts earlier deliveries in the header; Herald's count includes this one.
+        // Service Bus counts earlier deliveries in the header; Herald's count of a delivery
+        // includes it, a peek is none.
         amqp.header = AMQPMessage.Header(
             durable: true, ttl: message.timeToLive.map { UInt32(clamping: $0.milliseconds) },
-            deliveryCount: UInt32(clamping: max(received.deliveryCount - 1, 0)))
+            deliveryCount: UInt32(clamping: max(received.deliveryCount - (peeked ? 0 : 1), 0)))
         var annotations = [
             AMQPMapEntry(.symbol("x-opt-sequence-number"), .long(received.sequenceNumber)),
             AMQPMapEntry(.symbol("x-opt-enqueued-time"), .timestamp(received.enqueuedTime.millisecondsSince1970)),

@@ -50,6 +50,9 @@ struct ServiceBusMessageMappingTests {
         received.deadLetterDescription = "3 deliveries"
         let amqp = ServiceBusMessageMapping.amqpMessage(for: received)
         #expect(amqp.header?.deliveryCount == 2, "Service Bus counts the deliveries before this one")
+        #expect(
+            ServiceBusMessageMapping.amqpMessage(for: received, peeked: true).header?.deliveryCount == 3,
+            "a peek is no delivery: it shows the deliveries so far, as a receive's count of earlier ones would")
         #expect(amqp.header?.ttl == 60_000)
         let annotations = Dictionary(uniqueKeysWithValues: (amqp.messageAnnotations ?? []).map { ($0.key, $0.value) })
         #expect(annotations[.symbol("x-opt-sequence-number")] == .long(17))

@@ -168,7 +168,9 @@ struct ServiceBusReceivingTests {
         var links = Self.links()
         _ = Self.attachReceiver(&links)
         let request = try #require(Self.receives(Self.credit(&links, 2)).first)
-        let drained = try Self.performatives(Self.credit(&links, 2, drain: true)).compactMap { if case .flow(let flow) = $0.0 { flow } else { nil } }
+        let draining = Self.credit(&links, 2, drain: true)
+        #expect(draining.contains(.cancelReceive(channel: 0, handle: 0)), "the running receive stops")
+        let drained = try Self.performatives(draining).compactMap { if case .flow(let flow) = $0.0 { flow } else { nil } }
         #expect(drained.first?.drain == true && drained.first?.linkCredit == 0 && drained.first?.deliveryCount == 2)
         let late = links.received(request, .success([Self.message(1)]), now: Self.now)
         #expect(try Self.transfers(late).isEmpty)
@@ -247,6 +249,7 @@ struct ServiceBusReceivingTests {
         _ = links.sessionAccepted(request, .success(lock), now: Self.now)
         let detached = links.handle(.detach(AMQPDetach(handle: 0, closed: true)), channel: 0, payload: [], now: Self.now) { _ in nil }
         #expect(detached.contains(.releaseSession(lock)))
+        #expect(!detached.contains(.cancelReceive(channel: 0, handle: 0)), "no receive was running: the link had no credit")
         #expect(links.heldSessions.isEmpty)
     }
 
@@ -291,5 +294,17 @@ struct ServiceBusReceivingTests {
             return
         }
         #expect(detach.error?.condition == AMQPCondition.notImplemented)
+    }
+
+    @Test func anErrorIsEncodedWithAllThreeFieldsForTheSDKsThatReadThemByPosition() throws {
+        let rejected = AMQPDisposition(
+            role: .receiver, first: 1, settled: true, state: .rejected(AMQPError(condition: AMQPCondition.messageSizeExceeded, description: "too large")))
+        guard case .described(_, .list(let fields)) = AMQPPerformative.disposition(rejected).value,
+            case .described(_, .list(let state)) = fields[4], case .described(_, .list(let error)) = state[0]
+        else {
+            Issue.record("not a disposition with a rejected state")
+            return
+        }
+        #expect(error.count == 3, "condition, description and info (null): \(error)")
     }
 }
