@@ -123,8 +123,18 @@ extension ServiceBusManagement {
                     expirations.append(.timestamp(until.millisecondsSince1970))
                 }
                 return Outcome(response: self.success(to: correlation, [("expirations", .array(expirations))]), renewed: renewed)
-            case .peek(let from, let count):
-                let peeked = try await broker.peek(entity.receivePath, fromSequenceNumber: from, maxCount: count)
+            case .peek(let from, let count, let sessionId):
+                var peeked = try await broker.peek(entity.receivePath, fromSequenceNumber: from, maxCount: count)
+                if let sessionId {
+                    // A session's messages among the entity's: a few pages further at most.
+                    var page = peeked
+                    peeked = page.filter { $0.message.sessionId == sessionId }
+                    for _ in 0..<20 where peeked.count < count && page.count == count {
+                        page = try await broker.peek(entity.receivePath, fromSequenceNumber: page.last!.sequenceNumber + 1, maxCount: count)
+                        peeked += page.filter { $0.message.sessionId == sessionId }
+                    }
+                    peeked = Array(peeked.prefix(count))
+                }
                 guard !peeked.isEmpty else { return Outcome(response: self.success(to: correlation, status: 204)) }
                 var items: [AMQPValue] = []
                 var bytes = 0

@@ -11,7 +11,8 @@ enum ServiceBusManagement {
     enum Operation: Hashable {
         /// Renews the locks; a `nil` is a token the connection does not know.
         case renewLocks([UUID], [LockToken?])
-        case peek(from: Int64, count: Int)
+        /// Peeks the entity, or with a session id that session's messages.
+        case peek(from: Int64, count: Int, sessionId: String?)
         case receiveDeferred([Int64], mode: ReceiveMode)
         case updateDisposition(Disposition, [UUID], [LockToken?])
         case schedule([Message])
@@ -64,7 +65,7 @@ enum ServiceBusManagement {
             guard let from = body["from-sequence-number"]?.signed, let count = body["message-count"]?.signed, count > 0 else {
                 throw Failure(status: 400, condition: AMQPCondition.invalidField, description: "peek-message takes from-sequence-number and message-count")
             }
-            return .peek(from: from, count: Int(min(count, Int64(self.maxItems))))
+            return .peek(from: from, count: Int(min(count, Int64(self.maxItems))), sessionId: body["session-id"]?.text)
         case "com.microsoft:receive-by-sequence-number":
             let mode: ReceiveMode = body["receiver-settle-mode"]?.unsigned == 0 ? .receiveAndDelete : .peekLock
             return .receiveDeferred(try self.longs(body["sequence-numbers"], "sequence-numbers"), mode: mode)

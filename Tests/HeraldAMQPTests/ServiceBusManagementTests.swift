@@ -47,7 +47,10 @@ struct ServiceBusManagementTests {
 
     @Test func peekAndReceiveBySequenceNumberAreBounded() throws {
         let peek = try Self.operation(Self.request("peek-message", [("from-sequence-number", .long(7)), ("message-count", .int(1_000_000))]))
-        #expect(peek == .peek(from: 7, count: ServiceBusManagement.maxItems))
+        #expect(peek == .peek(from: 7, count: ServiceBusManagement.maxItems, sessionId: nil))
+        let inSession = try Self.operation(
+            Self.request("peek-message", [("from-sequence-number", .long(1)), ("message-count", .int(5)), ("session-id", .string("A"))]))
+        #expect(inSession == .peek(from: 1, count: 5, sessionId: "A"))
         let tooMany = Array(repeating: AMQPValue.long(1), count: ServiceBusManagement.maxItems + 1)
         #expect(throws: ServiceBusManagement.Failure.self) {
             try Self.operation(Self.request("receive-by-sequence-number", [("sequence-numbers", .array(tooMany))]))

@@ -8,6 +8,8 @@ suite cannot reach them without the SDK's private API."""
 
 import datetime
 
+import pytest
+
 from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
 
 from support import body, receive_exactly
@@ -62,6 +64,7 @@ def test_subscription_settlement_and_dead_letter_queue(client, herald):
     assert (counts["active"], counts["deferred"], counts["deadLettered"]) == (0, 0, 0)
 
 
+@pytest.mark.xfail(strict=True, reason="Herald cancels scheduled messages of queues and subscriptions, not of a topic: a gap Herald has today, listed in the README: this test states Service Bus's behaviour and fails until Herald has it")
 def test_schedule_and_cancel_on_a_topic(client, herald):
     at = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
     with client.get_topic_sender("schedule-topic") as sender:
