@@ -92,6 +92,7 @@ ENTITIES = [
     Entity(Q, "sessions-empty", {"requires-session": True}),
     Entity(Q, "sessions-state", {"requires-session": True}),
     Entity(Q, "sessions-peek-defer", {"requires-session": True}),
+    Entity(Q, "sessions-defer", {"requires-session": True}),
     Entity(Q, "sessions-lock-expiry", {"requires-session": True, "lock-duration": "2s"}),
     Entity(T, "session-topic"),
     Entity(S, "sessions", topic="session-topic", options={"requires-session": True}),
