@@ -230,7 +230,7 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
                 } orphaned: { outcome, broker in
                     // Nobody takes these any more: unlocked at once rather than when their locks expire.
                     guard case .success(let messages) = outcome else { return }
-                    Task { for token in messages.compactMap(\.lockToken) { _ = try? await broker.abandon(token) } }
+                    Task { for token in messages.compactMap(\.lockToken) { _ = try? await broker.release(token) } }
                 }
             case .cancelReceive(let channel, let handle):
                 if let id = self.receiveTasks.removeValue(forKey: ServiceBusLinks.LinkKey(channel: channel, handle: handle)) {

@@ -62,7 +62,8 @@ enum ServiceBusBroker {
         do {
             switch settlement.operation {
             case .complete: _ = try await broker.complete(settlement.token)
-            case .abandon, .release: _ = try await broker.abandon(settlement.token)
+            case .abandon: _ = try await broker.abandon(settlement.token)
+            case .release: _ = try await broker.release(settlement.token)
             case .defer: _ = try await broker.defer(settlement.token)
             case .deadLetter(let reason, let description): _ = try await broker.deadLetter(settlement.token, reason: reason, description: description)
             }

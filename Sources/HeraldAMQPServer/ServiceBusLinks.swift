@@ -97,7 +97,7 @@ struct ServiceBusLinks {
             case abandon
             case `defer`
             case deadLetter(reason: String, description: String?)
-            /// Given back unprocessed (`released`): unlocked, nothing else.
+            /// Given back unprocessed (`released`): unlocked, the delivery not counted.
             case release
         }
 

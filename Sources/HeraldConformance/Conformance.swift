@@ -60,6 +60,11 @@ public enum ConformanceRequirement: String, Sendable, Hashable, CaseIterable, Cu
     /// `SQLiteBroker.inMemory()`, cannot meet it.
     case durableStorage
 
+    /// The case releases deliveries (``HeraldCore/MessageBroker/release(_:)``) and checks that
+    /// they are not counted. A store that cannot take a delivery back (the HTTP client, whose API
+    /// has no release) abandons instead and cannot meet it.
+    case uncountedRelease
+
     /// The requirement's name, as case descriptions show it.
     public var description: String { self.rawValue }
 }

@@ -5,6 +5,25 @@ import HeraldCore
 
 extension BrokerConformance {
     static let deliveryCountCases: [ConformanceCase] = [
+        ConformanceCase(name: "deliveryCount.releaseIsNotCounted", guarantee: "§4.4, maxDeliveryCount", requires: [.uncountedRelease]) { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName, options: EntityOptions(maxDeliveryCount: 2))
+            try await broker.send(Message(messageId: "released", body: Data("r".utf8)), to: queuePath)
+            // More releases than the maximum delivery count: none counts, none dead-letters.
+            for release in 1...3 {
+                let message = try await receiveOne(broker, from: queuePath, "receive after \(release - 1) releases")
+                try expectEqual(message.deliveryCount, 1, "deliveryCount after \(release - 1) releases")
+                try expectEqual(try await broker.release(try expectNotNil(message.lockToken, "lock token")), .settled, "release \(release)")
+            }
+            let counted = try await receiveOne(broker, from: queuePath, "receive after the releases")
+            try expectEqual(counted.deliveryCount, 1, "a released delivery is taken back")
+            try await broker.abandon(try expectNotNil(counted.lockToken, "lock token"))
+            let again = try await receiveOne(broker, from: queuePath, "receive after an abandon")
+            try expectEqual(again.deliveryCount, 2, "an abandoned delivery counts")
+            try await broker.complete(try expectNotNil(again.lockToken, "lock token"))
+            try await expectCounts(broker, queuePath, EntityCounts(), "completed, never dead-lettered")
+        },
+
         ConformanceCase(name: "deliveryCount.maxDeliveryCountByAbandon", guarantee: "§4.4, §4.11, maxDeliveryCount") { context in
             let broker = context.broker
             try await broker.createQueue(queueName, options: EntityOptions(maxDeliveryCount: 3))

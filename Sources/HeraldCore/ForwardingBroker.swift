@@ -44,6 +44,7 @@ extension ForwardingBroker {
     package func complete(_ tokens: [LockToken]) async throws -> SettlementOutcome { try await self.base.complete(tokens) }
     @discardableResult
     package func abandon(_ token: LockToken, delay: Duration?) async throws -> SettlementOutcome { try await self.base.abandon(token, delay: delay) }
+    package func release(_ token: LockToken) async throws -> SettlementOutcome { try await self.base.release(token) }
     @discardableResult
     package func `defer`(_ token: LockToken) async throws -> SettlementOutcome { try await self.base.defer(token) }
     @discardableResult

@@ -77,6 +77,11 @@ public protocol MessageBroker: Sendable {
     /// Releases the lock; the message becomes visible again after `delay`.
     @discardableResult
     func abandon(_ token: LockToken, delay: Duration?) async throws -> SettlementOutcome
+    /// Gives the message back unprocessed: unlocked and visible at once, and this delivery not
+    /// counted (a receiver that took more than it could handle, as AMQP's `released`), so that
+    /// releases never bring a message to its maximum delivery count.
+    @discardableResult
+    func release(_ token: LockToken) async throws -> SettlementOutcome
     /// Sets the message aside; only ``receiveDeferred(from:sequenceNumbers:)`` receives it again.
     @discardableResult
     func `defer`(_ token: LockToken) async throws -> SettlementOutcome
@@ -142,6 +147,12 @@ extension MessageBroker {
     /// Receives up to `maxCount` messages in peek-lock mode without waiting.
     public func receive(from entity: EntityPath, maxCount: Int = 1, maxWaitTime: Duration = .zero) async throws -> [ReceivedMessage] {
         try await self.receive(from: entity, maxCount: maxCount, maxWaitTime: maxWaitTime, mode: .peekLock)
+    }
+
+    /// A store that cannot take a delivery back abandons instead: the delivery stays counted.
+    @discardableResult
+    public func release(_ token: LockToken) async throws -> SettlementOutcome {
+        try await self.abandon(token, delay: nil)
     }
 
     /// Abandons without delay.

@@ -179,6 +179,17 @@ extension PostgresBroker {
     }
 
     @discardableResult
+    public func release(_ token: LockToken) async throws -> SettlementOutcome {
+        let (outcome, wake) = try await MessagingTracing.settle("release", token, tracer: self.tracer) {
+            try await self.perform("release") { try await $0.release(token) }
+        }
+        self.locks.settled([token])
+        self.announce(wake)
+        self.metrics.settled(outcome, .abandoned, token.entity)
+        return outcome
+    }
+
+    @discardableResult
     public func `defer`(_ token: LockToken) async throws -> SettlementOutcome {
         let outcome = try await MessagingTracing.settle("defer", token, tracer: self.tracer) {
             try await self.perform("defer") { try await $0.deferMessage(token) }

@@ -354,6 +354,22 @@ extension Store {
         return alreadyCompleted == tokens.count ? .alreadySettled : .settled
     }
 
+    /// Unlocks a message at once and takes its delivery back (not counted).
+    func release(_ token: LockToken) async throws -> (outcome: SettlementOutcome, value: Set<String>) {
+        try await self.settling(token, as: .abandon, retried: []) {
+            let locked = try await self.lockedMessage(token)
+            let visibleAt = EntityOptions.visibleAt(afterAbandonDelay: nil, now: self.now.wall)
+            try await self.rows(
+                """
+                UPDATE \(unescaped: self.tables.message)
+                SET lock_nonce = NULL, locked_until = NULL, visible_at = \(visibleAt), delivery_count = GREATEST(delivery_count - 1, 0)
+                WHERE entity_id = \(locked.entity.id) AND seq = \(token.sequenceNumber)
+                """
+            )
+            return (locked.entity, [locked.entity.waitKey(deadLetter: token.entity.isDeadLetter)])
+        }
+    }
+
     func abandon(_ token: LockToken, delay: Duration?) async throws -> (outcome: SettlementOutcome, value: Set<String>) {
         try HeraldLimits.checkAbandonDelay(delay)
         return try await self.settling(token, as: .abandon, retried: []) {

@@ -438,6 +438,13 @@ public final class SQLiteBroker: MessageBroker, Service {
     }
 
     @discardableResult
+    public func release(_ token: LockToken) async throws -> SettlementOutcome {
+        let outcome = try await MessagingTracing.settle("release", token, tracer: self.tracer) { try await self.committer.perform { try $0.release(token) } }
+        self.metrics.settled(outcome, .abandoned, token.entity)
+        return outcome
+    }
+
+    @discardableResult
     public func `defer`(_ token: LockToken) async throws -> SettlementOutcome {
         let outcome = try await MessagingTracing.settle("defer", token, tracer: self.tracer) { try await self.committer.perform { try $0.deferMessage(token) } }
         self.metrics.settled(outcome, .deferred, token.entity)

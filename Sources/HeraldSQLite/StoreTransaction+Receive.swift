@@ -226,6 +226,20 @@ extension StoreTransaction {
         return alreadyCompleted == tokens.count ? .alreadySettled : .settled
     }
 
+    /// Unlocks a message at once and takes its delivery back (not counted).
+    @discardableResult
+    func release(_ token: LockToken) throws -> SettlementOutcome {
+        try self.settling(token, as: .abandon) {
+            let locked = try self.lockedMessage(token)
+            try self.execute(
+                "UPDATE message SET lock_nonce = NULL, locked_until = NULL, visible_at = ?, delivery_count = MAX(delivery_count - 1, 0) WHERE entity_id = ? AND seq = ?",
+                [EntityOptions.visibleAt(afterAbandonDelay: nil, now: self.nowMilliseconds), locked.entity.id, token.sequenceNumber]
+            )
+            self.state.touch(locked.entity)
+            return locked.entity
+        }
+    }
+
     @discardableResult
     func abandon(_ token: LockToken, delay: Duration?) throws -> SettlementOutcome {
         try HeraldLimits.checkAbandonDelay(delay)

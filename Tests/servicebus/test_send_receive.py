@@ -95,7 +95,6 @@ def test_receive_and_delete_removes_at_once(client, herald):
         assert receiver.receive_messages(max_message_count=5, max_wait_time=1) == []
 
 
-@pytest.mark.xfail(strict=True, reason="a released delivery still counts in Herald (it has no release that undoes the count): a gap Herald has today, listed in the README: this test states Service Bus's behaviour and fails until Herald has it")
 def test_prefetched_messages_are_released_on_close_without_a_delivery(client, herald):
     """A peek-lock receiver with prefetch holds messages it has not handed out; closing it drains
     the link and releases them: they are at once receivable again, their delivery count unchanged."""
@@ -136,7 +135,6 @@ def test_message_arriving_between_receive_calls_is_delivered_once(client):
             receiver.complete_message(message)
 
 
-@pytest.mark.xfail(strict=True, reason="a released delivery still counts in Herald (it has no release that undoes the count): a gap Herald has today, listed in the README: this test states Service Bus's behaviour and fails until Herald has it")
 def test_released_message_keeps_its_delivery_count(client, herald):
     """A message that arrives on credit left from an earlier receive call while the client waits
     for something else (here the echo of a complete) is released by the SDK, pre-settled. Released
