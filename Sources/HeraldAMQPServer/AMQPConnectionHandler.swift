@@ -297,12 +297,8 @@ final class AMQPConnectionHandler: ChannelInboundHandler, RemovableChannelHandle
     /// of links that were never attached are ignored.
     private func refuse(_ performative: AMQPPerformative, channel: UInt16, context: ChannelHandlerContext) {
         guard case .attach(let attach) = performative else { return }
-        let role: AMQPRole = attach.role == .sender ? .receiver : .sender
-        let reply = AMQPAttach(name: attach.name, handle: attach.handle, role: role, source: nil, target: nil)
-        let error = AMQPError(condition: AMQPCondition.notImplemented, description: "Herald's AMQP listener does not serve links yet")
-        self.send(AMQPFrame(channel: channel, body: AMQPPerformative.attach(reply).value), context: context)
-        self.send(
-            AMQPFrame(channel: channel, body: AMQPPerformative.detach(AMQPDetach(handle: attach.handle, closed: true, error: error)).value), context: context)
+        let error = AMQPError(condition: AMQPCondition.notImplemented, description: "Herald's AMQP listener serves links only with a broker")
+        for case .send(let frame) in ServiceBusLinks.refuse(attach, channel: channel, error) { self.send(frame, context: context) }
     }
 
     /// After sending `close`, the server waits a moment for the peer's, then closes anyway.

@@ -74,13 +74,17 @@ enum ServiceBusBroker {
     }
 
     /// The AMQP condition of a broker error, as Service Bus clients map conditions to exceptions.
+    static let messageNotFound = "com.microsoft:message-not-found"
+    static let sessionLockLost = "com.microsoft:session-lock-lost"
+
     static func amqpError(_ error: any Error) -> AMQPError {
         guard let error = error as? HeraldError else { return AMQPError(condition: AMQPCondition.internalError, description: "\(error)") }
         let condition: String
         switch error.code {
         case .entityNotFound: condition = AMQPCondition.notFound
         case .lockLost: condition = ServiceBusLinks.lockLost.condition
-        case .sessionLockLost: condition = "com.microsoft:session-lock-lost"
+        case .messageNotFound: condition = Self.messageNotFound
+        case .sessionLockLost: condition = Self.sessionLockLost
         case .sessionCannotBeLocked: condition = "com.microsoft:session-cannot-be-locked"
         // The SDKs read a next-available session receiver that found none as a time-out.
         case .noSessionAvailable: condition = "com.microsoft:timeout"
@@ -223,7 +227,7 @@ extension ServiceBusManagement {
     private static func held(_ session: SessionLock?, _ id: String) throws(Failure) -> SessionLock {
         guard let session else {
             throw Failure(
-                status: 410, condition: "com.microsoft:session-lock-lost", description: "the session '\(id.prefix(100))' is not held on this connection")
+                status: 410, condition: ServiceBusBroker.sessionLockLost, description: "the session '\(id.prefix(100))' is not held on this connection")
         }
         return session
     }

@@ -9,7 +9,7 @@ extension ServiceBusLinks {
 
     mutating func attach(_ attach: AMQPAttach, channel: UInt16, now: Date) -> [Action] {
         if attach.target?.isCoordinator == true {
-            return self.refuse(
+            return Self.refuse(
                 attach, channel: channel,
                 AMQPError(condition: AMQPCondition.notImplemented, description: "Herald does not serve AMQP transactions (a transaction coordinator)"))
         }
@@ -19,12 +19,12 @@ extension ServiceBusLinks {
         do {
             kind = try self.kind(of: try ServiceBusAddress(parsing: address ?? ""), attach: attach, now: now)
         } catch {
-            return self.refuse(attach, channel: channel, error)
+            return Self.refuse(attach, channel: channel, error)
         }
         let link: AMQPSessionLinks.Link
         switch self.sessions[channel]!.attach(attach) {
         case .success(let attached): link = attached
-        case .failure(let error): return self.refuse(attach, channel: channel, error)
+        case .failure(let error): return Self.refuse(attach, channel: channel, error)
         }
         self.kinds[channel]![link.localHandle] = kind
         if case .acceptingSession(let entity, _) = kind {
@@ -96,7 +96,7 @@ extension ServiceBusLinks {
         case .failure(let error):
             _ = self.sessions[channel]?.detach(local: handle)
             self.kinds[channel]?[handle] = nil
-            return self.refuse(request.attach, channel: channel, error)
+            return Self.refuse(request.attach, channel: channel, error)
         }
         self.sessionLocks[SessionKey(entity: entity, sessionId: lock.sessionId)] = lock
         self.kinds[channel]?[handle] = .receiver(entity: entity, mode: mode, session: lock.sessionId)
@@ -129,7 +129,7 @@ extension ServiceBusLinks {
 
     /// The answer of a refused link: an attach without source or target, then a detach with the
     /// reason (part 2, section 2.6.3).
-    func refuse(_ attach: AMQPAttach, channel: UInt16, _ error: AMQPError) -> [Action] {
+    static func refuse(_ attach: AMQPAttach, channel: UInt16, _ error: AMQPError) -> [Action] {
         var reply = AMQPAttach(name: attach.name, handle: attach.handle, role: attach.role == .sender ? .receiver : .sender, source: nil, target: nil)
         if reply.role == .sender { reply.initialDeliveryCount = 0 }
         return [

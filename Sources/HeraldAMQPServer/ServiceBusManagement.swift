@@ -129,7 +129,8 @@ enum ServiceBusManagement {
         case "com.microsoft:get-message-sessions":
             let skip = max(body["skip"]?.signed ?? 0, 0)
             let top = max(min(body["top"]?.signed ?? 100, Int64(self.maxItems)), 0)
-            return .listSessions(skip: Int(min(skip, 1_000_000)), top: Int(top))
+            // Skipping walks the sessions a page at a time: a client's skip is bounded like its top.
+            return .listSessions(skip: Int(min(skip, Int64(self.maxItems) * 10)), top: Int(top))
         default:
             throw Failure(
                 status: 501, condition: AMQPCondition.notImplemented,
@@ -210,31 +211,23 @@ enum ServiceBusManagement {
         switch error {
         case let failure as Failure: return failure
         case let error as AMQPError:
-            let status: Int32
-            switch error.condition {
-            case AMQPCondition.unauthorizedAccess: status = 401
-            case AMQPCondition.notFound: status = 404
-            case ServiceBusLinks.lockLost.condition: status = 410
-            case AMQPCondition.internalError: status = 500
-            default: status = 400
-            }
-            return Failure(status: status, condition: error.condition, description: error.description ?? "")
-        case let error as HeraldError:
-            switch error.code {
-            case .entityNotFound: return Failure(status: 404, condition: AMQPCondition.notFound, description: error.message)
-            case .lockLost: return Failure(status: 410, condition: ServiceBusLinks.lockLost.condition, description: error.message)
-            case .messageNotFound: return Failure(status: 404, condition: "com.microsoft:message-not-found", description: error.message)
-            case .sessionLockLost: return Failure(status: 410, condition: "com.microsoft:session-lock-lost", description: error.message)
-            case .invalidArgument, .invalidName, .invalidOption, .propertyTooLarge, .propertiesTooLarge, .identifierTooLong, .sessionRequired,
-                .sessionNotEnabled:
-                return Failure(status: 400, condition: AMQPCondition.invalidField, description: error.message)
-            case .messageTooLarge, .batchTooLarge:
-                return Failure(status: 400, condition: AMQPCondition.messageSizeExceeded, description: error.message)
-            case .insufficientStorage: return Failure(status: 503, condition: AMQPCondition.resourceLimitExceeded, description: error.message)
-            default: return Failure(status: 500, condition: AMQPCondition.internalError, description: error.message)
-            }
+            return Failure(status: self.status(of: error.condition), condition: error.condition, description: error.description ?? "")
         default:
-            return Failure(status: 500, condition: AMQPCondition.internalError, description: "\(error)")
+            // The broker's codes map to conditions in one place, for links and this node alike.
+            let error = ServiceBusBroker.amqpError(error)
+            return Failure(status: self.status(of: error.condition), condition: error.condition, description: error.description ?? "")
+        }
+    }
+
+    /// The HTTP-like status a `$management` answer gives with `condition`.
+    private static func status(of condition: String) -> Int32 {
+        switch condition {
+        case AMQPCondition.unauthorizedAccess: 401
+        case AMQPCondition.notFound, ServiceBusBroker.messageNotFound: 404
+        case ServiceBusLinks.lockLost.condition, ServiceBusBroker.sessionLockLost: 410
+        case AMQPCondition.resourceLimitExceeded: 503
+        case AMQPCondition.internalError: 500
+        default: 400
         }
     }
 }
