@@ -9,12 +9,21 @@ enum ServiceBusMessageMapping {
     /// The annotation of a scheduled message's enqueue time.
     static let scheduledEnqueueTime = AMQPValue.symbol("x-opt-scheduled-enqueue-time")
 
+    /// The annotations the broker sets on deliveries or reads from sends: never kept as a sender's
+    /// own, and never shadowed by one on the way out.
+    static let brokerAnnotations: Set<String> = [
+        "x-opt-scheduled-enqueue-time", "x-opt-sequence-number", "x-opt-enqueued-time", "x-opt-locked-until", "x-opt-lock-token",
+        "x-opt-message-state", "x-opt-deadletter-source", "x-opt-enqueue-sequence-number", "x-opt-partition-key",
+        "x-opt-via-partition-key", "x-opt-partition-id",
+    ]
+
     // MARK: From the client
 
     /// The message a client sent, as Herald stores it.
     ///
     /// - Throws: `amqp:not-implemented` for what Herald cannot store: a body other than one data
-    ///   section, an application property that is binary, a list, a map or a decimal.
+    ///   section, an application property or annotation that is binary, a list, a map or a
+    ///   decimal, an annotation keyed by a number.
     static func message(from amqp: AMQPMessage) throws(AMQPError) -> Message {
         let body: Data
         switch amqp.body {
@@ -25,15 +34,23 @@ enum ServiceBusMessageMapping {
         var message = Message(
             messageId: Self.identifier(properties.messageId) ?? RandomIdentifier.uuidString(), body: body, contentType: properties.contentType,
             subject: properties.subject, correlationId: Self.identifier(properties.correlationId), sessionId: properties.groupId,
-            replyTo: properties.replyTo, timeToLive: amqp.header?.ttl.map { .milliseconds(Int64($0)) })
-        if case .timestamp(let milliseconds)? = amqp.messageAnnotations?.first(where: { $0.key == Self.scheduledEnqueueTime })?.value {
-            message.scheduledEnqueueTime = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+            replyTo: properties.replyTo, timeToLive: amqp.header?.ttl.map { .milliseconds(Int64($0)) },
+            replyToSessionId: properties.replyToGroupId, to: properties.to)
+        for entry in amqp.messageAnnotations ?? [] {
+            if entry.key == Self.scheduledEnqueueTime, case .timestamp(let milliseconds) = entry.value {
+                message.scheduledEnqueueTime = Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+            }
+            guard let key = entry.key.text else {
+                throw AMQPError(condition: AMQPCondition.notImplemented, description: "Herald keeps message annotations keyed by symbols")
+            }
+            if Self.brokerAnnotations.contains(key) { continue }
+            if let value = try Self.property(entry.value, key: key, kind: "annotation") { message.annotations[key] = value }
         }
         for entry in amqp.applicationProperties ?? [] {
             guard let key = entry.key.text else {
                 throw AMQPError(condition: AMQPCondition.invalidField, description: "application property keys are strings")
             }
-            if let value = try Self.property(entry.value, key: key) { message.applicationProperties[key] = value }
+            if let value = try Self.property(entry.value, key: key, kind: "application property") { message.applicationProperties[key] = value }
         }
         return message
     }
@@ -50,7 +67,7 @@ enum ServiceBusMessageMapping {
         }
     }
 
-    private static func property(_ value: AMQPValue, key: String) throws(AMQPError) -> PropertyValue? {
+    private static func property(_ value: AMQPValue, key: String, kind: StaticString) throws(AMQPError) -> PropertyValue? {
         switch value {
         case .null: return nil
         case .string(let text), .symbol(let text): return .string(text)
@@ -65,7 +82,7 @@ enum ServiceBusMessageMapping {
                 throw AMQPError(
                     condition: AMQPCondition.notImplemented,
                     description:
-                        "application property '\(key.prefix(100))' is of a type Herald does not store (it stores strings, integers, doubles and booleans)")
+                        "\(kind) '\(key.prefix(100))' is of a type Herald does not store (it stores strings, integers, doubles and booleans)")
             }
             return .int(number)
         }
@@ -97,6 +114,9 @@ enum ServiceBusMessageMapping {
         if received.entity.isDeadLetter {
             annotations.append(AMQPMapEntry(.symbol("x-opt-deadletter-source"), .string(received.entity.origin.entityKey)))
         }
+        for (key, value) in message.annotations.sorted(by: { $0.key < $1.key }) where !Self.brokerAnnotations.contains(key) {
+            annotations.append(AMQPMapEntry(.symbol(key), Self.value(value)))
+        }
         amqp.messageAnnotations = annotations
         var properties = AMQPMessage.Properties()
         properties.messageId = .string(message.messageId)
@@ -105,6 +125,8 @@ enum ServiceBusMessageMapping {
         properties.subject = message.subject
         properties.replyTo = message.replyTo
         properties.groupId = message.sessionId
+        properties.to = message.to
+        properties.replyToGroupId = message.replyToSessionId
         properties.absoluteExpiryTime = received.expiresAt?.millisecondsSince1970
         amqp.properties = properties
         var application = message.applicationProperties.sorted { $0.key < $1.key }.map { key, value in

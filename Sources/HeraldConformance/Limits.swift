@@ -141,6 +141,32 @@ extension BrokerConformance {
             try expectEqual(try await receiveOne(broker, from: queuePath).message.applicationProperties, atLimit, "the properties at the limit")
         },
 
+        ConformanceCase(name: "limits.addressingAndAnnotations", guarantee: "§4 limits, identifiers and properties") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName)
+            // Annotations count with the application properties: 32 KiB each, 64 KiB together.
+            let half = ["s": .string(string(bytes: HeraldLimits.maxPropertySize - 1))] as [String: PropertyValue]
+            let atLimit = Message(
+                messageId: "at-limit", body: Data(), applicationProperties: half, replyToSessionId: string(bytes: 128), to: string(bytes: 128),
+                annotations: half)
+            try await broker.send(atLimit, to: queuePath)
+            try await expectUnchanged(broker, [queuePath], "addressing or annotations past the limits") {
+                try await expectError(.identifierTooLong, "a 129-byte to") {
+                    try await broker.send(Message(body: Data(), to: string(bytes: 129)), to: queuePath)
+                }
+                try await expectError(.identifierTooLong, "a 129-byte replyToSessionId") {
+                    try await broker.send(Message(body: Data(), replyToSessionId: string(bytes: 129)), to: queuePath)
+                }
+                try await expectError(.propertyTooLarge, "a 32769-byte annotation") {
+                    try await broker.send(Message(body: Data(), annotations: ["s": .string(string(bytes: HeraldLimits.maxPropertySize))]), to: queuePath)
+                }
+                try await expectError(.propertiesTooLarge, "65538 bytes of properties and annotations") {
+                    try await broker.send(Message(body: Data(), applicationProperties: half, annotations: half.merging(["b": .bool(true)]) { a, _ in a }), to: queuePath)
+                }
+            }
+            try expectEqual(try await receiveOne(broker, from: queuePath).message, atLimit, "the message at the limits")
+        },
+
         ConformanceCase(name: "limits.batchCount", guarantee: "§4 limits, batch ≤ 100; §4.1") { context in
             let broker = context.broker
             try await broker.createQueue(queueName)

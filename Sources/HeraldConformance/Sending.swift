@@ -62,7 +62,8 @@ extension BrokerConformance {
                 messageId: "id-1", body: Data([0x00, 0x01, 0xFF, 0xFE, 0x7F, 0x80, 0x00]), contentType: "application/octet-stream",
                 subject: "OrderPlaced", correlationId: "corr-1", causationId: "cause-1", sessionId: nil, replyTo: "replies",
                 timeToLive: .seconds(3600), scheduledEnqueueTime: nil, applicationProperties: properties,
-                senderId: "sender-1", senderSequence: 1
+                senderId: "sender-1", senderSequence: 1, replyToSessionId: "reply-session", to: "billing",
+                annotations: ["custom": .string("value"), "x-opt-custom": .int(7), "ratio": .double(0.5), "flag": .bool(false)]
             )
             let minimal = Message(messageId: "id-2", body: Data())
             let sentAt = context.clock.now()
@@ -86,6 +87,9 @@ extension BrokerConformance {
             try expectEqual(first.applicationProperties, properties, "applicationProperties")
             try expectEqual(first.senderId, full.senderId, "senderId")
             try expectEqual(first.senderSequence, full.senderSequence, "senderSequence")
+            try expectEqual(first.replyToSessionId, full.replyToSessionId, "replyToSessionId")
+            try expectEqual(first.to, full.to, "to")
+            try expectEqual(first.annotations, full.annotations, "annotations")
             try expectEqual(first, full, "the whole message")
             try expectEqual(received[1].message, minimal, "a message with only an id and an empty body")
             try expectEqual(received.map(\.sequenceNumber), receipts.compactMap(\.sequenceNumber), "sequence numbers")
@@ -98,6 +102,10 @@ extension BrokerConformance {
             }
             try expectSameMillisecond(received[0].expiresAt, adding(.seconds(3600), to: sentAt), "expiresAt is enqueuedTime + timeToLive")
             try expectEqual(received[1].expiresAt, nil, "a message without time-to-live does not expire")
+            // Without a sender pair, as most sends are: a store's shortest send path keeps them too.
+            let addressed = Message(messageId: "id-3", body: Data("a".utf8), replyToSessionId: "s", to: "t", annotations: ["k": .int(1)])
+            _ = try await broker.send([addressed], to: queuePath)
+            try expectEqual(try await broker.receiveNow(from: queuePath).map(\.message), [addressed], "a message with only addressing and annotations")
         },
     ]
 }

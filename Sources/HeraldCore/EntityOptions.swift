@@ -83,12 +83,12 @@ public struct EntityOptions: Hashable, Sendable, Codable {
 
 /// The limits of GUARANTEES.md §4, each checked exactly: the limit is accepted, one more is rejected.
 public enum HeraldLimits {
-    /// Longest `messageId`, `sessionId`, `correlationId`, `causationId`, `replyTo`, `subject`,
-    /// `contentType` and `senderId`, in UTF-8 bytes.
+    /// Longest `messageId`, `sessionId`, `correlationId`, `causationId`, `replyTo`,
+    /// `replyToSessionId`, `to`, `subject`, `contentType` and `senderId`, in UTF-8 bytes.
     public static let maxIdentifierLength = 128
     /// Largest single application property (key plus value), in bytes.
     public static let maxPropertySize = 32 * 1024
-    /// Largest total of all application properties, in bytes.
+    /// Largest total of all application properties and annotations, in bytes.
     public static let maxPropertiesSize = 64 * 1024
     /// Most messages in one batch or one transaction.
     public static let maxBatchCount = 100

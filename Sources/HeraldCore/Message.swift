@@ -21,6 +21,11 @@ public struct Message: Hashable, Sendable, Codable {
     public var sessionId: String?
     /// Where a reply should be sent.
     public var replyTo: String?
+    /// The session a reply should go to, beside ``replyTo`` (Service Bus's `ReplyToSessionId`).
+    public var replyToSessionId: String?
+    /// The address the sending application gave the message (Service Bus's `To`). Herald routes a
+    /// message by the entity it is sent to; this field is kept for the application, never read.
+    public var to: String?
     /// How long the message lives once enqueued; the entity's default when `nil`.
     public var timeToLive: Duration?
     /// When set, the message stays invisible until this time.
@@ -31,6 +36,10 @@ public struct Message: Hashable, Sendable, Codable {
     public var senderId: String?
     /// 1, 2, 3… per ``senderId``; a repeated pair is acknowledged as a duplicate.
     public var senderSequence: Int64?
+    /// Metadata a protocol attaches to the message besides its application properties (an AMQP
+    /// sender's own message annotations), kept and returned as sent. Subscription filters do not
+    /// read them; they count against the same size limits as ``applicationProperties``.
+    public var annotations: [String: PropertyValue]
 
     /// Creates a message.
     public init(
@@ -46,7 +55,10 @@ public struct Message: Hashable, Sendable, Codable {
         scheduledEnqueueTime: Date? = nil,
         applicationProperties: [String: PropertyValue] = [:],
         senderId: String? = nil,
-        senderSequence: Int64? = nil
+        senderSequence: Int64? = nil,
+        replyToSessionId: String? = nil,
+        to: String? = nil,
+        annotations: [String: PropertyValue] = [:]
     ) {
         self.messageId = messageId
         self.body = body
@@ -61,6 +73,37 @@ public struct Message: Hashable, Sendable, Codable {
         self.applicationProperties = applicationProperties
         self.senderId = senderId
         self.senderSequence = senderSequence
+        self.replyToSessionId = replyToSessionId
+        self.to = to
+        self.annotations = annotations
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case messageId, body, contentType, subject, correlationId, causationId, sessionId, replyTo, timeToLive
+        case scheduledEnqueueTime, applicationProperties, senderId, senderSequence, replyToSessionId, to, annotations
+    }
+
+    /// Decodes a message; the fields added after the first release may be absent.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            messageId: try container.decode(String.self, forKey: .messageId),
+            body: try container.decode(Data.self, forKey: .body),
+            contentType: try container.decodeIfPresent(String.self, forKey: .contentType),
+            subject: try container.decodeIfPresent(String.self, forKey: .subject),
+            correlationId: try container.decodeIfPresent(String.self, forKey: .correlationId),
+            causationId: try container.decodeIfPresent(String.self, forKey: .causationId),
+            sessionId: try container.decodeIfPresent(String.self, forKey: .sessionId),
+            replyTo: try container.decodeIfPresent(String.self, forKey: .replyTo),
+            timeToLive: try container.decodeIfPresent(Duration.self, forKey: .timeToLive),
+            scheduledEnqueueTime: try container.decodeIfPresent(Date.self, forKey: .scheduledEnqueueTime),
+            applicationProperties: try container.decode([String: PropertyValue].self, forKey: .applicationProperties),
+            senderId: try container.decodeIfPresent(String.self, forKey: .senderId),
+            senderSequence: try container.decodeIfPresent(Int64.self, forKey: .senderSequence),
+            replyToSessionId: try container.decodeIfPresent(String.self, forKey: .replyToSessionId),
+            to: try container.decodeIfPresent(String.self, forKey: .to),
+            annotations: try container.decodeIfPresent([String: PropertyValue].self, forKey: .annotations) ?? [:]
+        )
     }
 
     /// A message whose body is the UTF-8 bytes of `text`.
@@ -163,6 +206,8 @@ extension Message {
         try Self.checkIdentifier("correlationId", self.correlationId)
         try Self.checkIdentifier("causationId", self.causationId)
         try Self.checkIdentifier("replyTo", self.replyTo)
+        try Self.checkIdentifier("replyToSessionId", self.replyToSessionId)
+        try Self.checkIdentifier("to", self.to)
         try Self.checkIdentifier("subject", self.subject)
         try Self.checkIdentifier("contentType", self.contentType)
         try Self.checkIdentifier("senderId", self.senderId)
@@ -174,8 +219,15 @@ extension Message {
             }
             total += size
         }
+        for (key, value) in self.annotations {
+            let size = key.utf8.count + value.encodedSize
+            if size > HeraldLimits.maxPropertySize {
+                throw HeraldError(.propertyTooLarge, "annotation '\(key.prefix(100))' has \(size) bytes; at most \(HeraldLimits.maxPropertySize)")
+            }
+            total += size
+        }
         if total > HeraldLimits.maxPropertiesSize {
-            throw HeraldError(.propertiesTooLarge, "the properties have \(total) bytes; at most \(HeraldLimits.maxPropertiesSize)")
+            throw HeraldError(.propertiesTooLarge, "the properties and annotations have \(total) bytes; at most \(HeraldLimits.maxPropertiesSize)")
         }
         if let ttl = self.timeToLive, !EntityOptions.timeToLiveRange.contains(ttl) {
             throw HeraldError(.invalidArgument, "timeToLive must lie in 1 ms...10 years")

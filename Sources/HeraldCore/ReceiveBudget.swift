@@ -44,9 +44,10 @@ package struct ReceiveBudget: Sendable {
 }
 
 extension Message {
-    /// What the message counts against a ``ReceiveBudget``: its body and its application
-    /// properties (keys and values).
+    /// What the message counts against a ``ReceiveBudget``: its body, its application
+    /// properties and its annotations (keys and values).
     package var budgetSize: Int {
-        self.body.count + self.applicationProperties.reduce(0) { $0 + $1.key.utf8.count + $1.value.encodedSize }
+        let properties = self.applicationProperties.reduce(0) { $0 + $1.key.utf8.count + $1.value.encodedSize }
+        return self.body.count + self.annotations.reduce(properties) { $0 + $1.key.utf8.count + $1.value.encodedSize }
     }
 }

@@ -243,6 +243,13 @@ enum Schema {
                 """,
             ]
         },
+        Migration(version: 4, name: "message addressing: to, reply-to session, annotations") { t in
+            [
+                // Fields a Service Bus message carries besides Herald's own (NULL when unset):
+                // `To`, `ReplyToSessionId`, and the sender's own annotations (PropertyCodec).
+                "ALTER TABLE \(t.message) ADD COLUMN to_address TEXT, ADD COLUMN reply_to_session_id TEXT, ADD COLUMN annotations BYTEA"
+            ]
+        },
     ]
 
     /// The SQLSTATE `herald_expect_count` raises.

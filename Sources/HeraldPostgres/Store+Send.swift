@@ -22,7 +22,8 @@ struct SendOutcome: Sendable {
 extension Store {
     static let insertColumns = """
         entity_id, seq, state, visible_at, expires_at, session_id, enqueued_at, message_id, content_type, subject, \
-        correlation_id, causation_id, reply_to, ttl_ms, scheduled_at, properties, sender_id, sender_seq, body
+        correlation_id, causation_id, reply_to, ttl_ms, scheduled_at, properties, sender_id, sender_seq, body, to_address, \
+        reply_to_session_id, annotations
         """
 
     /// The plan of a send to an entity the cache knows, made without the database; `nil` when the
@@ -40,7 +41,10 @@ extension Store {
     }
 
     private static func plan(_ messages: [Message], to path: EntityPath, target: CachedEntity) throws -> SendPlan {
-        let isSimple = target.path.kind == .queue && target.options.duplicateDetectionWindow == nil && messages.allSatisfy { $0.senderId == nil }
+        // The one-statement send binds the common columns only: no sender pair, no Service Bus addressing.
+        let isSimple =
+            target.path.kind == .queue && target.options.duplicateDetectionWindow == nil
+            && messages.allSatisfy { $0.senderId == nil && $0.to == nil && $0.replyToSessionId == nil && $0.annotations.isEmpty }
         if isSimple {
             for message in messages { try message.validate(against: target.options) }
         }
@@ -78,7 +82,7 @@ extension Store {
     }
 
     /// The message columns a simple send binds, one array each, in binding order from `$3`
-    /// (``PreparedStatements/send``); sender columns stay NULL.
+    /// (``PreparedStatements/send``); sender and addressing columns stay NULL.
     static let sendArrayColumns: [(offset: Int, name: String, type: String)] = [
         ("state", "int8"), ("visible_at", "int8"), ("expires_at", "int8"), ("session_id", "text"), ("enqueued_at", "int8"),
         ("message_id", "text"), ("content_type", "text"), ("subject", "text"), ("correlation_id", "text"), ("causation_id", "text"),
@@ -112,7 +116,8 @@ extension Store {
 
     static let valuesColumns = """
         o, state, visible_at, expires_at, session_id, enqueued_at, message_id, content_type, subject, correlation_id, \
-        causation_id, reply_to, ttl_ms, scheduled_at, properties, sender_id, sender_seq, body
+        causation_id, reply_to, ttl_ms, scheduled_at, properties, sender_id, sender_seq, body, to_address, \
+        reply_to_session_id, annotations
         """
 
     /// `(1, $n::int8, …), (2, …)`: one row per message, its ordinal first, binding its fields;
@@ -125,6 +130,7 @@ extension Store {
             let enqueued = EnqueuedMessage(message, now: self.now.wall, defaultTimeToLive: defaultTimeToLive)
             anyVisible = anyVisible || enqueued.isVisibleNow
             let properties = message.applicationProperties.isEmpty ? nil : try PropertyCodec.encode(message.applicationProperties)
+            let annotations = message.annotations.isEmpty ? nil : try PropertyCodec.encode(message.annotations)
             var placeholders: [String] = ["\(index + 1)::int8"]
             func bind<T: PostgresThrowingDynamicTypeEncodable>(_ value: T?, _ type: String) throws {
                 try bindings.append(value)
@@ -147,6 +153,9 @@ extension Store {
             try bind(message.senderId, "text")
             try bind(message.senderSequence, "int8")
             try bind(message.body, "bytea")
+            try bind(message.to, "text")
+            try bind(message.replyToSessionId, "text")
+            try bind(annotations, "bytea")
             rows.append("(" + placeholders.joined(separator: ", ") + ")")
         }
         return (rows.joined(separator: ", "), anyVisible)
@@ -154,7 +163,7 @@ extension Store {
 
     /// Inserts `messages` into `entity` with sequence numbers `base + 1`, `base + 2`…
     func insert(_ messages: [Message], into entity: CachedEntity, base: Int64, defaultTimeToLive: Duration?) async throws -> Bool {
-        var bindings = PostgresBindings(capacity: messages.count * 17 + 2)
+        var bindings = PostgresBindings(capacity: messages.count * 20 + 2)
         bindings.append(entity.id)
         bindings.append(base)
         let (values, visible) = try self.valuesRows(messages, defaultTimeToLive: defaultTimeToLive, bindings: &bindings)
@@ -162,7 +171,7 @@ extension Store {
             INSERT INTO \(self.tables.message) (\(Self.insertColumns))
             SELECT $1, $2 + v.o, v.state, v.visible_at, v.expires_at, v.session_id, v.enqueued_at, v.message_id, v.content_type,
                 v.subject, v.correlation_id, v.causation_id, v.reply_to, v.ttl_ms, v.scheduled_at, v.properties, v.sender_id,
-                v.sender_seq, v.body
+                v.sender_seq, v.body, v.to_address, v.reply_to_session_id, v.annotations
             FROM (VALUES \(values)) AS v(\(Self.valuesColumns))
             """
         try await self.rows(PostgresQuery(unsafeSQL: sql, binds: bindings))

@@ -93,7 +93,8 @@ extension Store {
     static let messageColumnNames = [
         "seq", "dlq", "state", "visible_at", "expires_at", "delivery_count", "lock_nonce", "locked_until", "session_id",
         "enqueued_at", "message_id", "content_type", "subject", "correlation_id", "causation_id", "reply_to", "ttl_ms",
-        "scheduled_at", "properties", "sender_id", "sender_seq", "body", "dl_reason", "dl_description",
+        "scheduled_at", "properties", "sender_id", "sender_seq", "body", "dl_reason", "dl_description", "to_address",
+        "reply_to_session_id", "annotations",
     ]
 
     /// The columns every read of whole messages selects, in the order ``decode(_:entity:)`` reads.
@@ -107,12 +108,14 @@ extension Store {
         let (
             sequenceNumber, isDeadLetter, state, visibleAt, expiresAt, deliveryCount, nonce, lockedUntil, sessionId,
             enqueuedAt, messageId, contentType, subject, correlationId, causationId, replyTo, ttl,
-            scheduledAt, properties, senderId, senderSequence, body, deadLetterReason, deadLetterDescription
+            scheduledAt, properties, senderId, senderSequence, body, deadLetterReason, deadLetterDescription, to,
+            replyToSessionId, annotations
         ) = try row.decode(
             (
                 Int64, Bool, Int64, Int64, Int64?, Int64, UUID?, Int64?, String?,
                 Int64, String, String?, String?, String?, String?, String?, Int64?,
-                Int64?, Data?, String?, Int64?, Data, String?, String?
+                Int64?, Data?, String?, Int64?, Data, String?, String?, String?,
+                String?, Data?
             ).self
         )
         let message = Message(
@@ -128,7 +131,10 @@ extension Store {
             scheduledEnqueueTime: scheduledAt.map { Date(millisecondsSince1970: $0) },
             applicationProperties: try properties.map { try PropertyCodec.decode($0) } ?? [:],
             senderId: senderId,
-            senderSequence: senderSequence
+            senderSequence: senderSequence,
+            replyToSessionId: replyToSessionId,
+            to: to,
+            annotations: try annotations.map { try PropertyCodec.decode($0) } ?? [:]
         )
         let received = ReceivedMessage(
             message: message,

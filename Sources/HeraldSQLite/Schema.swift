@@ -166,6 +166,16 @@ enum Schema {
                     ) WITHOUT ROWID;
                     """)
         }
+        migrator.registerMigration("v5-message-addressing") { db in
+            try db.execute(
+                sql: """
+                    -- Fields a Service Bus message carries besides Herald's own (NULL when unset):
+                    -- `To`, `ReplyToSessionId`, and the sender's own annotations (PropertyCodec).
+                    ALTER TABLE message ADD COLUMN to_address TEXT;
+                    ALTER TABLE message ADD COLUMN reply_to_session_id TEXT;
+                    ALTER TABLE message ADD COLUMN annotations BLOB;
+                    """)
+        }
         return migrator
     }
 }

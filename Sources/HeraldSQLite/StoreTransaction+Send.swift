@@ -36,13 +36,14 @@ extension StoreTransaction {
     func insert(_ message: Message, into entity: EntityRecord, sequenceNumber: Int64, defaultTimeToLive: Duration?) throws {
         let enqueued = EnqueuedMessage(message, now: self.nowMilliseconds, defaultTimeToLive: defaultTimeToLive)
         let properties = message.applicationProperties.isEmpty ? nil : try PropertyCodec.encode(message.applicationProperties)
+        let annotations = message.annotations.isEmpty ? nil : try PropertyCodec.encode(message.annotations)
         var insert = try BoundStatement(
             self.db,
             sql: """
                 INSERT INTO message (entity_id, seq, state, visible_at, expires_at, session_id, enqueued_at, message_id,
                     content_type, subject, correlation_id, causation_id, reply_to, ttl_ms, scheduled_at, properties,
-                    sender_id, sender_seq, body)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    sender_id, sender_seq, body, to_address, reply_to_session_id, annotations)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         )
         insert.bind(entity.id)
@@ -64,6 +65,9 @@ extension StoreTransaction {
         insert.bind(message.senderId)
         insert.bind(message.senderSequence)
         insert.bind(message.body)
+        insert.bind(message.to)
+        insert.bind(message.replyToSessionId)
+        insert.bind(annotations)
         try insert.execute()
         if enqueued.isVisibleNow { self.state.touch(entity) }
     }

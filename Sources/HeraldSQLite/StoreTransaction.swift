@@ -63,7 +63,8 @@ extension StoreTransaction {
     static let messageColumns = """
         seq, dlq, state, visible_at, expires_at, delivery_count, lock_nonce, locked_until, session_id, \
         enqueued_at, message_id, content_type, subject, correlation_id, causation_id, reply_to, ttl_ms, \
-        scheduled_at, properties, sender_id, sender_seq, body, dl_reason, dl_description
+        scheduled_at, properties, sender_id, sender_seq, body, dl_reason, dl_description, to_address, \
+        reply_to_session_id, annotations
         """
 
     func decode(_ row: Row, entity: EntityRecord) throws -> StoredMessage {
@@ -78,6 +79,7 @@ extension StoreTransaction {
         }
         let ttl: Int64? = row[16]
         let scheduledAt: Int64? = row[17]
+        let annotations: Data? = row[26]
         let message = Message(
             messageId: row[10],
             body: row[21],
@@ -91,7 +93,10 @@ extension StoreTransaction {
             scheduledEnqueueTime: scheduledAt.map { Date(millisecondsSince1970: $0) },
             applicationProperties: applicationProperties,
             senderId: row[19],
-            senderSequence: row[20]
+            senderSequence: row[20],
+            replyToSessionId: row[25],
+            to: row[24],
+            annotations: try annotations.map(PropertyCodec.decode) ?? [:]
         )
         let lockedUntil: Int64? = row[7]
         let hasLock = (row[6] as Data?) != nil

@@ -8,10 +8,11 @@ import HeraldWire
 /// ``HeraldWire/SendResponse``): the same keys in the same order, absent values left out.
 enum DirectAnswer {
     /// The JSON of `MessagesResponse(messages: messages.map(WireReceivedMessage.init))`; `nil`
-    /// when a property is a double JSON cannot spell (infinite, NaN), which the encoders refuse.
+    /// when a property or annotation is a double JSON cannot spell (infinite, NaN), which the encoders refuse.
     static func messages(_ messages: [ReceivedMessage]) -> [UInt8]? {
-        for received in messages where !received.message.applicationProperties.isEmpty {
+        for received in messages where !received.message.applicationProperties.isEmpty || !received.message.annotations.isEmpty {
             for case .double(let value) in received.message.applicationProperties.values where !value.isFinite { return nil }
+            for case .double(let value) in received.message.annotations.values where !value.isFinite { return nil }
         }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(messages.reduce(16) { $0 + 480 + $1.message.body.count * 4 / 3 })
@@ -77,17 +78,24 @@ enum DirectAnswer {
         fields.string("replyTo", message.replyTo, into: &bytes)
         fields.integer("timeToLiveMs", message.timeToLive?.milliseconds, into: &bytes)
         fields.integer("scheduledEnqueueTime", message.scheduledEnqueueTime?.millisecondsSince1970, into: &bytes)
-        if !message.applicationProperties.isEmpty {
-            fields.key("applicationProperties", into: &bytes)
-            var properties = Fields(&bytes)
-            for (name, value) in message.applicationProperties {
-                properties.key(name, into: &bytes)
-                Self.append(value, to: &bytes)
-            }
-            bytes.append(UInt8(ascii: "}"))
-        }
+        Self.append("applicationProperties", message.applicationProperties, to: &fields, bytes: &bytes)
         fields.string("senderId", message.senderId, into: &bytes)
         fields.integer("senderSequence", message.senderSequence, into: &bytes)
+        fields.string("replyToSessionId", message.replyToSessionId, into: &bytes)
+        fields.string("to", message.to, into: &bytes)
+        Self.append("annotations", message.annotations, to: &fields, bytes: &bytes)
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    /// A map of typed values under `key`, left out when empty.
+    private static func append(_ key: String, _ values: [String: PropertyValue], to fields: inout Fields, bytes: inout [UInt8]) {
+        guard !values.isEmpty else { return }
+        fields.key(key, into: &bytes)
+        var entries = Fields(&bytes)
+        for (name, value) in values {
+            entries.key(name, into: &bytes)
+            Self.append(value, to: &bytes)
+        }
         bytes.append(UInt8(ascii: "}"))
     }
 

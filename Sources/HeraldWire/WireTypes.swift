@@ -131,6 +131,12 @@ public struct WireMessage: Codable, Sendable, Hashable {
     public var senderId: String?
     /// 1, 2, 3… per ``senderId``; a repeated pair is acknowledged as a duplicate.
     public var senderSequence: Int64?
+    /// The session replies go to (Azure Service Bus `ReplyToSessionId`).
+    public var replyToSessionId: String?
+    /// The address the sending application gave the message (Azure Service Bus `To`); not used for routing.
+    public var to: String?
+    /// Metadata besides the application properties (an AMQP sender's own message annotations); absent for none.
+    public var annotations: [String: WireProperty]?
 
     /// Creates the wire form of `message` (its body in base64).
     public init(_ message: Message) {
@@ -147,6 +153,9 @@ public struct WireMessage: Codable, Sendable, Hashable {
         self.applicationProperties = message.applicationProperties.isEmpty ? nil : message.applicationProperties.mapValues(WireProperty.init)
         self.senderId = message.senderId
         self.senderSequence = message.senderSequence
+        self.replyToSessionId = message.replyToSessionId
+        self.to = message.to
+        self.annotations = message.annotations.isEmpty ? nil : message.annotations.mapValues(WireProperty.init)
     }
 
     /// The message. Sizes are the store's to check; this checks the shape.
@@ -174,7 +183,10 @@ public struct WireMessage: Codable, Sendable, Hashable {
             scheduledEnqueueTime: self.scheduledEnqueueTime.map(Date.init(millisecondsSince1970:)),
             applicationProperties: try WireProperty.properties(self.applicationProperties),
             senderId: self.senderId,
-            senderSequence: self.senderSequence
+            senderSequence: self.senderSequence,
+            replyToSessionId: self.replyToSessionId,
+            to: self.to,
+            annotations: try WireProperty.properties(self.annotations)
         )
     }
 }

@@ -17,8 +17,15 @@ struct ServiceBusMessageMappingTests {
         properties.subject = "PlaceOrder"
         properties.replyTo = "replies"
         properties.groupId = "customer-7"
+        properties.to = "billing"
+        properties.replyToGroupId = "reply-session"
         amqp.properties = properties
-        amqp.messageAnnotations = [AMQPMapEntry(.symbol("x-opt-scheduled-enqueue-time"), .timestamp(1_800_000_000_000))]
+        amqp.messageAnnotations = [
+            AMQPMapEntry(.symbol("x-opt-scheduled-enqueue-time"), .timestamp(1_800_000_000_000)),
+            AMQPMapEntry(.symbol("x-opt-sequence-number"), .long(99)), AMQPMapEntry(.symbol("x-opt-partition-key"), .string("p")),
+            AMQPMapEntry(.symbol("custom"), .string("value")), AMQPMapEntry(.symbol("x-opt-custom"), .int(7)),
+            AMQPMapEntry(.symbol("kind"), .symbol("order")),
+        ]
         amqp.applicationProperties = [
             AMQPMapEntry(.string("tenant"), .string("acme")), AMQPMapEntry(.string("attempt"), .int(2)),
             AMQPMapEntry(.string("ratio"), .double(0.5)), AMQPMapEntry(.string("urgent"), .bool(true)),
@@ -30,6 +37,10 @@ struct ServiceBusMessageMappingTests {
         #expect(message.correlationId == "00112233-4455-6677-8899-aabbccddeeff")
         #expect(message.contentType == "application/json" && message.subject == "PlaceOrder" && message.replyTo == "replies")
         #expect(message.sessionId == "customer-7")
+        #expect(message.to == "billing" && message.replyToSessionId == "reply-session")
+        #expect(
+            message.annotations == ["custom": .string("value"), "x-opt-custom": .int(7), "kind": .string("order")],
+            "the sender's own annotations are kept; those the broker sets or reads are not")
         #expect(message.timeToLive == .seconds(90))
         #expect(message.scheduledEnqueueTime == Date(timeIntervalSince1970: 1_800_000_000))
         #expect(
@@ -41,7 +52,8 @@ struct ServiceBusMessageMappingTests {
     @Test func aDeliveryCarriesTheBrokersAnnotations() throws {
         let message = Message(
             messageId: "m-1", body: Data("hi".utf8), correlationId: "c", sessionId: "s", timeToLive: .seconds(60),
-            applicationProperties: ["tenant": .string("acme"), "n": .int(3)])
+            applicationProperties: ["tenant": .string("acme"), "n": .int(3)], replyToSessionId: "reply-session", to: "billing",
+            annotations: ["custom": .string("value"), "x-opt-sequence-number": .int(1)])
         let token = LockToken(entity: .queue("orders").deadLetter, sequenceNumber: 17, nonce: UUID())
         var received = ReceivedMessage(
             message: message, entity: .queue("orders").deadLetter, sequenceNumber: 17, enqueuedTime: Date(timeIntervalSince1970: 1_700_000_000),
@@ -60,6 +72,9 @@ struct ServiceBusMessageMappingTests {
         #expect(annotations[.symbol("x-opt-locked-until")] == .timestamp(1_700_000_030_000))
         #expect(annotations[.symbol("x-opt-message-state")] == .int(0))
         #expect(annotations[.symbol("x-opt-deadletter-source")] == .string("orders"))
+        #expect(annotations[.symbol("custom")] == .string("value"), "the sender's own annotation")
+        #expect(amqp.messageAnnotations?.count == 6, "a sender's annotation never shadows the broker's")
+        #expect(amqp.properties?.to == "billing" && amqp.properties?.replyToGroupId == "reply-session")
         #expect(amqp.properties?.messageId == .string("m-1") && amqp.properties?.groupId == "s" && amqp.properties?.correlationId == .string("c"))
         let application = Dictionary(uniqueKeysWithValues: (amqp.applicationProperties ?? []).map { ($0.key, $0.value) })
         #expect(application[.string("tenant")] == .string("acme") && application[.string("n")] == .long(3))
@@ -77,6 +92,12 @@ struct ServiceBusMessageMappingTests {
         var huge = AMQPMessage(body: .data([[1]]))
         huge.applicationProperties = [AMQPMapEntry(.string("n"), .ulong(.max))]
         #expect(throws: AMQPError.self) { try ServiceBusMessageMapping.message(from: huge) }
+        var listAnnotation = AMQPMessage(body: .data([[1]]))
+        listAnnotation.messageAnnotations = [AMQPMapEntry(.symbol("list"), .list([.int(1)]))]
+        #expect(throws: AMQPError.self) { try ServiceBusMessageMapping.message(from: listAnnotation) }
+        var numberKey = AMQPMessage(body: .data([[1]]))
+        numberKey.messageAnnotations = [AMQPMapEntry(.ulong(1), .int(1))]
+        #expect(throws: AMQPError.self) { try ServiceBusMessageMapping.message(from: numberKey) }
     }
 
     @Test func lockTokensTravelInDotNetGUIDOrder() throws {

@@ -42,7 +42,8 @@ import Testing
                 contentType: maybe(text()), subject: maybe(text()), correlationId: maybe(text()), causationId: maybe(text()),
                 sessionId: maybe(text()), replyTo: maybe(text()), timeToLive: maybe(.milliseconds(Int64.random(in: 1...Int64.max / 2, using: &random))),
                 scheduledEnqueueTime: maybe(Date(millisecondsSince1970: Int64.random(in: 0...4_000_000_000_000, using: &random))),
-                applicationProperties: properties, senderId: maybe(text()), senderSequence: maybe(Int64.random(in: .min ... .max, using: &random))
+                applicationProperties: properties, senderId: maybe(text()), senderSequence: maybe(Int64.random(in: .min ... .max, using: &random)),
+                replyToSessionId: maybe(text()), to: maybe(text()), annotations: Bool.random(using: &random) ? properties : [:]
             )
             let entity = entities.randomElement(using: &random)!
             let received = ReceivedMessage(
