@@ -61,6 +61,7 @@ extension MessageRendering {
         let optional: [(String, String?)] = [
             ("Subject", message.subject), ("Content type", message.contentType), ("Correlation id", message.correlationId),
             ("Causation id", message.causationId), ("Session", message.sessionId), ("Reply to", message.replyTo),
+            ("Reply to session", message.replyToSessionId), ("To", message.to),
             ("Time to live", message.timeToLive.map(DurationArgument.format)), ("Scheduled", message.scheduledEnqueueTime.map(Self.time)),
             ("Expires", received.expiresAt.map(Self.time)), ("Locked until", received.lockedUntil.map(Self.time)),
             ("Sender", message.senderId.map { "\($0) #\(message.senderSequence ?? 0)" }),
@@ -69,6 +70,9 @@ extension MessageRendering {
         for case (let key, let value?) in optional { details.append(key, value) }
         for (key, value) in message.applicationProperties.sorted(by: { $0.key < $1.key }) {
             details.append("Property", PropertyArgument.format(key: key, value: value))
+        }
+        for (key, value) in message.annotations.sorted(by: { $0.key < $1.key }) {
+            details.append("Annotation", PropertyArgument.format(key: key, value: value))
         }
         details.append("Body", "\(message.body.count) bytes")
         return details.render() + "\n\n" + Self.fullBody(message.body)

@@ -161,7 +161,8 @@ extension BrokerConformance {
                     try await broker.send(Message(body: Data(), annotations: ["s": .string(string(bytes: HeraldLimits.maxPropertySize))]), to: queuePath)
                 }
                 try await expectError(.propertiesTooLarge, "65538 bytes of properties and annotations") {
-                    try await broker.send(Message(body: Data(), applicationProperties: half, annotations: half.merging(["b": .bool(true)]) { a, _ in a }), to: queuePath)
+                    try await broker.send(
+                        Message(body: Data(), applicationProperties: half, annotations: half.merging(["b": .bool(true)]) { a, _ in a }), to: queuePath)
                 }
             }
             try expectEqual(try await receiveOne(broker, from: queuePath).message, atLimit, "the message at the limits")

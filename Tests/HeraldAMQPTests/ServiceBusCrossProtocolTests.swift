@@ -16,6 +16,9 @@ struct ServiceBusCrossProtocolTests {
                 messageId: "order-1", body: Data("{\"id\":1}".utf8), contentType: "application/json", subject: "OrderPlaced", correlationId: "c-1",
                 replyTo: "replies", timeToLive: .seconds(3600), applicationProperties: ["tenant": .string("acme"), "attempt": .int(2), "vip": .bool(true)])
             message.applicationProperties["ratio"] = .double(0.5)
+            message.to = "billing"
+            message.replyToSessionId = "reply-session"
+            message.annotations = ["custom": .string("value")]
             let sequenceNumber = try #require(try await broker.send(message, to: .queue("orders")).sequenceNumber)
             try await ServiceBusSendingTests.serving(broker, verifyingWith: nil) { port in
                 try await AMQPTestClient.with(port: port) { client in
@@ -33,11 +36,13 @@ struct ServiceBusCrossProtocolTests {
                     #expect(amqp.properties?.contentType == "application/json")
                     #expect(amqp.properties?.subject == "OrderPlaced")
                     #expect(amqp.properties?.replyTo == "replies")
+                    #expect(amqp.properties?.to == "billing" && amqp.properties?.replyToGroupId == "reply-session")
                     #expect(amqp.header?.ttl == 3_600_000)
                     #expect(amqp.header?.deliveryCount == 0, "Service Bus counts earlier deliveries")
                     let annotations = Dictionary(uniqueKeysWithValues: (amqp.messageAnnotations ?? []).compactMap { e in e.key.text.map { ($0, e.value) } })
                     #expect(annotations["x-opt-sequence-number"] == .long(sequenceNumber))
                     #expect(annotations["x-opt-locked-until"] != nil && annotations["x-opt-enqueued-time"] != nil)
+                    #expect(annotations["custom"] == .string("value"))
                     let application = Dictionary(
                         uniqueKeysWithValues: (amqp.applicationProperties ?? []).compactMap { e in e.key.text.map { ($0, e.value) } })
                     #expect(application == ["tenant": .string("acme"), "attempt": .long(2), "vip": .bool(true), "ratio": .double(0.5)])
@@ -64,7 +69,10 @@ struct ServiceBusCrossProtocolTests {
                     properties.subject = "Greeting"
                     properties.contentType = "text/plain"
                     properties.replyTo = "replies"
+                    properties.to = "billing"
+                    properties.replyToGroupId = "reply-session"
                     message.properties = properties
+                    message.messageAnnotations = [AMQPMapEntry(.symbol("custom"), .string("value")), AMQPMapEntry(.symbol("x-opt-custom"), .long(7))]
                     message.header = AMQPMessage.Header(durable: true, ttl: 60_000, deliveryCount: 0)
                     message.applicationProperties = [
                         AMQPMapEntry(.string("tenant"), .string("acme")), AMQPMapEntry(.string("count"), .int(7)), AMQPMapEntry(.string("ok"), .bool(false)),
@@ -82,6 +90,8 @@ struct ServiceBusCrossProtocolTests {
             #expect(received.message.body == Data("hello".utf8))
             #expect(received.message.correlationId == "c-2")
             #expect(received.message.subject == "Greeting" && received.message.contentType == "text/plain" && received.message.replyTo == "replies")
+            #expect(received.message.to == "billing" && received.message.replyToSessionId == "reply-session")
+            #expect(received.message.annotations == ["custom": .string("value"), "x-opt-custom": .int(7)])
             #expect(received.message.timeToLive == .seconds(60))
             #expect(received.message.applicationProperties == ["tenant": .string("acme"), "count": .int(7), "ok": .bool(false)])
             #expect(received.deliveryCount == 1 && received.sequenceNumber > 0)

@@ -113,7 +113,8 @@ struct OpenAPITests {
         var message = Message(
             messageId: "m", body: Data("hi".utf8), contentType: "text/plain", subject: "s", correlationId: "c",
             causationId: "k", sessionId: "x", replyTo: "r", timeToLive: .seconds(5),
-            scheduledEnqueueTime: Date(), applicationProperties: ["a": .int(1)], senderId: "p", senderSequence: 3)
+            scheduledEnqueueTime: Date(), applicationProperties: ["a": .int(1)], senderId: "p", senderSequence: 3,
+            replyToSessionId: "r", to: "t", annotations: ["b": .bool(true)])
         message.applicationProperties["b"] = .string("z")
         let received = ReceivedMessage(
             message: message, entity: .queue("orders"), sequenceNumber: 7, enqueuedTime: Date(), deliveryCount: 1, state: .active,

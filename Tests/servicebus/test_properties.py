@@ -83,7 +83,6 @@ def test_properties_round_trip_through_peek_deferral_and_dead_letter(client):
         dlq.complete_message(dead)
 
 
-@pytest.mark.xfail(strict=True, reason="Herald keeps no `to` or `reply-to-group-id`: a gap Herald has today, listed in the README: this test states Service Bus's behaviour and fails until Herald has it")
 def test_to_and_reply_to_session_id_round_trip(client):
     """`to` (properties.to) and `reply_to_session_id` (properties.reply-to-group-id) are part of
     the Service Bus message; a broker that keeps them returns them."""
@@ -111,7 +110,6 @@ def test_broker_annotations_on_received_messages(client):
         receiver.complete_message(message)
 
 
-@pytest.mark.xfail(strict=True, reason="Herald keeps no annotations of the sender's own: a gap Herald has today, listed in the README: this test states Service Bus's behaviour and fails until Herald has it")
 def test_custom_message_annotations_round_trip(client):
     """Message annotations a sender sets (other than the broker's x-opt-…) come back as sent."""
     with client.get_queue_sender("annotations") as sender:
