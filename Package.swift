@@ -303,6 +303,8 @@ let package = Package(
             name: "HeraldSQLiteTests",
             dependencies: [
                 "HeraldCore", "HeraldSQLite", "HeraldConformance", "HeraldTestSupport", "CHeraldFaultVFS",
+                // The migrations test writes a file of an earlier schema.
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -122,14 +122,16 @@ public struct TailCommand: AsyncParsableCommand {
     }
 }
 
-/// `herald cancel-scheduled`: cancels scheduled messages of a queue.
+/// `herald cancel-scheduled`: cancels scheduled messages of a queue or topic.
 public struct CancelScheduledCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cancel-scheduled",
-        abstract: "Cancel scheduled messages of a queue by sequence number.",
+        abstract: "Cancel scheduled messages of a queue or topic by sequence number.",
         discussion: """
             All or none: a number that is no longer scheduled (its time came, or it was cancelled)
             cancels nothing and fails with messageNotFound. `herald peek` shows scheduled messages.
+            For a topic, give the numbers its sends returned: each cancels the message's copy in
+            every subscription.
 
             Example: herald cancel-scheduled orders 41 42
             """
@@ -138,11 +140,14 @@ public struct CancelScheduledCommand: AsyncParsableCommand {
     /// Creates the command; ArgumentParser calls this.
     public init() {}
 
-    @Argument(help: "The queue.")
+    @Argument(help: "The queue or topic.")
     var entity: String
 
-    @Argument(help: "The sequence numbers of the scheduled messages.")
+    @Argument(help: "The sequence numbers of the scheduled messages (a topic's: what its sends returned).")
     var sequenceNumbers: [Int64]
+
+    @Flag(help: "Address the entity as a topic explicitly.")
+    var topic = false
 
     @OptionGroup var connection: ConnectionOptions
 
@@ -152,11 +157,28 @@ public struct CancelScheduledCommand: AsyncParsableCommand {
 
     public func run() async throws {
         try await reportingErrors(json: self.connection.json) {
-            let path = try EntityPath(parsing: self.entity)
+            let path = try EntityPath(parsing: self.entity, isTopic: self.topic)
             try await self.connection.withBroker { broker in
-                try await broker.cancelScheduled(self.sequenceNumbers, in: path)
+                let cancelled = try await self.cancel(in: path, on: broker)
                 if self.connection.json { return try CommandOutput.printJSON(["cancelled": self.sequenceNumbers]) }
-                CommandOutput.print("cancelled \(self.sequenceNumbers.count) scheduled message(s) of \(path)")
+                CommandOutput.print("cancelled \(self.sequenceNumbers.count) scheduled message(s) of \(cancelled)")
+            }
+        }
+    }
+
+    /// Cancels in `path`; a name given without `--topic` that is no queue is tried as a topic, as
+    /// `herald send` does. Returns the path that held the messages.
+    private func cancel(in path: EntityPath, on broker: any MessageBroker) async throws -> EntityPath {
+        do {
+            try await broker.cancelScheduled(self.sequenceNumbers, in: path)
+            return path
+        } catch let error as HeraldError where error.code == .entityNotFound && !self.topic && path.kind == .queue && !path.isDeadLetter {
+            let topic = EntityPath.topic(path.name)
+            do {
+                try await broker.cancelScheduled(self.sequenceNumbers, in: topic)
+                return topic
+            } catch let error as HeraldError where error.code == .entityNotFound {
+                throw HeraldError(.entityNotFound, "no queue or topic named '\(path.name)'")
             }
         }
     }

@@ -108,6 +108,97 @@ extension BrokerConformance {
             try await expectCounts(broker, queuePath, EntityCounts(active: 1, scheduled: 1), "nothing was cancelled")
         },
 
+        ConformanceCase(name: "scheduling.cancelThroughATopic", guarantee: "§4.7") { context in
+            let broker = context.broker
+            let topic = EntityPath.topic("events")
+            let all = EntityPath.subscription("all", of: topic.name)
+            let invoices = EntityPath.subscription("invoices", of: topic.name)
+            try await broker.createTopic(topic.name)
+            try await broker.createSubscription(invoices.name, topic: topic.name, filter: SubscriptionFilter(subject: "invoice"))
+            // Each subscription numbers its copies itself: here neither numbering is the topic's.
+            try await broker.send(Message(text: "earlier", subject: "invoice"), to: topic)
+            try await broker.createSubscription(all.name, topic: topic.name)
+            let time = adding(.seconds(30), to: context.clock.now())
+            let order = try await broker.schedule(Message(text: "order", subject: "order"), at: time, to: topic)
+            let invoice = try await broker.schedule(Message(text: "invoice", subject: "invoice"), at: time, to: topic)
+            let kept = try await broker.schedule(Message(text: "kept", subject: "invoice"), at: time, to: topic)
+            try expect(order < invoice && invoice < kept, "the topic's sends return increasing sequence numbers: \([order, invoice, kept])")
+            try await expectCounts(broker, all, EntityCounts(scheduled: 3), "every message scheduled in all")
+            try await expectCounts(broker, invoices, EntityCounts(active: 1, scheduled: 2), "the invoices scheduled in invoices")
+            for subscription in [all, invoices] {
+                let copy = try await broker.peekAll(subscription).first { $0.text == "invoice" }
+                try expect(copy != nil && copy?.sequenceNumber != invoice, "\(subscription)'s copy has a number of its own, not the topic's \(invoice)")
+            }
+
+            // By the topic's numbers: each message's copy in every subscription that took it.
+            try await broker.cancelScheduled([order, invoice], in: topic)
+            try expectEqual(try await broker.peekAll(all).map(\.text), ["kept"], "all keeps only the message not cancelled")
+            try expectEqual(try await broker.peekAll(invoices).map(\.text), ["earlier", "kept"], "invoices keeps only the message not cancelled")
+            try await expectCounts(broker, all, EntityCounts(scheduled: 1), "all after the cancel")
+            try await expectCounts(broker, invoices, EntityCounts(active: 1, scheduled: 1), "invoices after the cancel")
+
+            // Refused as a queue refuses, all or none.
+            let active = try await broker.send(Message(text: "active", subject: "invoice"), to: topic).sequenceNumber ?? -1
+            try await expectUnchanged(broker, [all, invoices], "refused cancels through the topic") {
+                let cancelled = try await expectError(.messageNotFound, "cancelling a cancelled message again") {
+                    try await broker.cancelScheduled([invoice], in: topic)
+                }
+                try expect(cancelled.message.contains("no longer scheduled"), "the error says the message is no longer scheduled: \(cancelled.message)")
+                let enqueued = try await expectError(.messageNotFound, "cancelling a message whose copies are enqueued") {
+                    try await broker.cancelScheduled([active], in: topic)
+                }
+                try expect(enqueued.message.contains("no longer scheduled"), "the error says the message is no longer scheduled: \(enqueued.message)")
+                let unknown = try await expectError(.messageNotFound, "cancelling a number the topic never assigned") {
+                    try await broker.cancelScheduled([active + 1], in: topic)
+                }
+                try expect(unknown.message.contains("never had"), "the error says the topic never had that message: \(unknown.message)")
+                try await expectError(.messageNotFound, "cancelScheduled([kept, active]) cancels none") {
+                    try await broker.cancelScheduled([kept, active], in: topic)
+                }
+                try await expectError(.messageNotFound, "cancelScheduled([kept, kept]) cancels none") {
+                    try await broker.cancelScheduled([kept, kept], in: topic)
+                }
+                try await expectError(.messageNotFound, "cancelScheduled([kept, unknown]) cancels none") {
+                    try await broker.cancelScheduled([kept, active + 1], in: topic)
+                }
+            }
+
+            // Once its time has come, a message is active in every subscription: refused.
+            context.clock.advance(by: .seconds(30))
+            let due = try await expectError(.messageNotFound, "cancelling a due message") { try await broker.cancelScheduled([kept], in: topic) }
+            try expect(due.message.contains("no longer scheduled"), "the error says the message is no longer scheduled: \(due.message)")
+            try expectEqual(try await broker.receiveNow(from: all, maxCount: 10).map(\.text), ["kept", "active"], "all delivers what was not cancelled")
+            try expectEqual(try await broker.receiveNow(from: invoices, maxCount: 10).map(\.text), ["earlier", "kept", "active"], "so does invoices")
+        },
+
+        ConformanceCase(name: "scheduling.cancelThroughATopicWhatNoSubscriptionTook", guarantee: "§4.7") { context in
+            let broker = context.broker
+            let topic = EntityPath.topic("events")
+            let invoices = EntityPath.subscription("invoices", of: topic.name)
+            try await broker.createTopic(topic.name)
+            try await broker.createSubscription(invoices.name, topic: topic.name, filter: SubscriptionFilter(subject: "invoice"))
+            let time = adding(.seconds(30), to: context.clock.now())
+            // Service Bus holds a scheduled message in the topic and filters it at its time, so its
+            // sender can cancel it until then even if no subscription wants it: so can Herald's.
+            let untaken = try await broker.schedule(Message(text: "order", subject: "order"), at: time, to: topic)
+            let due = try await broker.schedule(Message(text: "order", subject: "order"), at: time, to: topic)
+            let sentNow = try await broker.send(Message(text: "order", subject: "order"), to: topic).sequenceNumber ?? -1
+            try await expectCounts(broker, invoices, EntityCounts(), "no subscription took them")
+            try await broker.cancelScheduled([untaken], in: topic)
+            let again = try await expectError(.messageNotFound, "cancelling it again") { try await broker.cancelScheduled([untaken], in: topic) }
+            try expect(again.message.contains("no longer scheduled"), "the error says the message is no longer scheduled: \(again.message)")
+            try await expectError(.messageNotFound, "a message sent for now that nobody took is gone") {
+                try await broker.cancelScheduled([sentNow], in: topic)
+            }
+            context.clock.advance(by: .seconds(30))
+            try await expectError(.messageNotFound, "once its time has come") { try await broker.cancelScheduled([due], in: topic) }
+
+            // A topic without subscriptions alike.
+            try await broker.createTopic("lonely")
+            let lonely = try await broker.schedule(Message(text: "m"), at: adding(.seconds(30), to: context.clock.now()), to: .topic("lonely"))
+            try await broker.cancelScheduled([lonely], in: .topic("lonely"))
+        },
+
         ConformanceCase(name: "deferral.receivedOnlyBySequenceNumber", guarantee: "§4.7") { context in
             let broker = context.broker
             try await broker.createQueue(queueName)

@@ -165,6 +165,35 @@ extension BrokerConformance {
             try expect(!(try await broker.peekAll(queuePath).contains { $0.sequenceNumber == scheduled }), "the timeout was cancelled")
         },
 
+        ConformanceCase(name: "transactions.cancelThroughATopic", guarantee: "§4.8, §4.7") { context in
+            let broker = try transactional(context)
+            let topic = EntityPath.topic("timeouts")
+            let one = EntityPath.subscription("one", of: topic.name)
+            let two = EntityPath.subscription("two", of: topic.name)
+            try await broker.createTopic(topic.name)
+            try await broker.createSubscription(one.name, topic: topic.name)
+            try await broker.createSubscription(two.name, topic: topic.name)
+            let time = adding(.seconds(60), to: context.clock.now())
+            _ = try await broker.schedule(Message(messageId: "timeout-1", text: "t1"), at: time, to: topic)
+            let second = try await broker.schedule(Message(messageId: "timeout-2", text: "t2"), at: time, to: topic)
+            _ = try await broker.schedule(Message(messageId: "timeout-3", text: "t3"), at: time, to: topic)
+            // By message id (a process manager's timeout) and by the topic's sequence number.
+            var transaction = BrokerTransaction()
+            transaction.cancelScheduled(messageId: "timeout-1", in: topic)
+            transaction.cancelScheduled(second, in: topic)
+            _ = try await broker.commit(transaction)
+            for subscription in [one, two] {
+                try expectEqual(try await broker.peekAll(subscription).map(\.text), ["t3"], "\(subscription) keeps the timeout not cancelled")
+            }
+            // A sequence number no longer scheduled fails the whole transaction.
+            var refused = BrokerTransaction()
+            refused.cancelScheduled(messageId: "timeout-3", in: topic)
+            refused.cancelScheduled(second, in: topic)
+            try await expectUnchanged(broker, [one, two], "a transaction cancelling a cancelled message") {
+                try await expectError(.messageNotFound, "cancelling a cancelled message in a transaction") { try await broker.commit(refused) }
+            }
+        },
+
         ConformanceCase(name: "transactions.limit", guarantee: "§4 limits, transaction ≤ 100") { context in
             let broker = try transactional(context)
             try await broker.createQueue("out")

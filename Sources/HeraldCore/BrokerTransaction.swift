@@ -18,12 +18,14 @@ public struct BrokerTransaction: Sendable {
 
     /// A scheduled message to cancel, by sequence number or by message id.
     public struct Cancellation: Sendable, Hashable {
-        /// The queue that holds it.
+        /// The queue or topic it was sent to.
         public var entity: EntityPath
-        /// Its sequence number; cancelling an unknown one fails the transaction.
+        /// Its sequence number (a topic's: what its send returned); cancelling an unknown one
+        /// fails the transaction (``MessageBroker/cancelScheduled(_:in:)``).
         public var sequenceNumber: Int64?
         /// Its message id; cancelling a message that is no longer scheduled (it fired, or was
         /// cancelled) is not an error, so a timeout can be cancelled without knowing whether it fired.
+        /// In a topic, every subscription's copy with that id that is still scheduled is cancelled.
         public var messageId: String?
     }
 

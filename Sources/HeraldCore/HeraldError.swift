@@ -139,6 +139,12 @@ extension HeraldError {
         case gone
         /// The entity never assigned the sequence number.
         case neverAssigned
+        /// A topic assigned the sequence number, but none of its subscriptions holds a scheduled
+        /// copy of the message: its scheduled time has come (its copies are active, or were
+        /// settled since), it never had one, it was cancelled, or its copies expired or their
+        /// subscriptions were deleted. (A topic keeps no message of its own, so which of these it
+        /// was is not known.)
+        case noScheduledCopy
     }
 
     /// The ``Code/messageNotFound`` error of cancelling message `sequenceNumber` of `entity`,
@@ -154,6 +160,11 @@ extension HeraldError {
             HeraldError(.messageNotFound, "message \(sequenceNumber) of '\(entity)' is no longer scheduled: it was cancelled, received and settled, or expired")
         case .neverAssigned:
             HeraldError(.messageNotFound, "'\(entity)' never had a message \(sequenceNumber)")
+        case .noScheduledCopy:
+            HeraldError(
+                .messageNotFound,
+                "message \(sequenceNumber) of '\(entity)' is no longer scheduled: no subscription holds a scheduled copy of it (its scheduled time has come, or it was cancelled)"
+            )
         }
     }
 }

@@ -36,8 +36,21 @@ public protocol MessageBroker: Sendable {
     /// are acknowledged with `isDuplicate` and not enqueued again. A topic copies each message into
     /// every matching subscription in the same transaction.
     func send(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt]
-    /// Cancels scheduled messages by sequence number. Throws ``/HeraldCore/HeraldError/Code/messageNotFound``
-    /// (and cancels none) when one is not scheduled.
+    /// Cancels scheduled messages of a queue or topic by the sequence numbers their sends returned
+    /// (GUARANTEES.md §4.7), all or none: throws ``/HeraldCore/HeraldError/Code/messageNotFound``
+    /// (and cancels none) when one is not scheduled, whose message says why
+    /// (``/HeraldCore/HeraldError/Uncancellable``). A message is cancellable until its scheduled
+    /// time and active from then on, whether or not anyone has received or counted it yet.
+    ///
+    /// For a topic, the numbers are the topic's (what its send returned, not the sequence numbers
+    /// of the copies in its subscriptions): cancelling one deletes, in one transaction, the copy
+    /// of that message in every subscription that took it, so that no subscription sees it. As in
+    /// Service Bus, a scheduled message that no subscription's filter took is cancelled too until
+    /// its time (Service Bus holds it in the topic and filters it then; Herald copies at the send
+    /// and remembers that nobody took it). Once its time has come the message is refused as a
+    /// queue's is, whether its copies are still waiting in the subscriptions or gone. A message
+    /// scheduled to a topic by a Herald older than this (its copies do not record the topic's
+    /// number) cannot be cancelled: it is refused, and comes at its time.
     func cancelScheduled(_ sequenceNumbers: [Int64], in entity: EntityPath) async throws
 
     // MARK: Receiving

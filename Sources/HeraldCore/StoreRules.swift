@@ -83,15 +83,6 @@ extension EntityPath {
     package func checkSessionsEnabled(_ options: EntityOptions) throws(HeraldError) {
         guard options.requiresSession else { throw HeraldError(.sessionNotEnabled, "'\(self)' does not require sessions") }
     }
-
-    /// Checks that scheduled messages can be cancelled in the entity: a queue.
-    ///
-    /// - Throws: ``HeraldError/Code/invalidArgument`` for a topic.
-    package func checkCancellable() throws(HeraldError) {
-        guard self.kind == .queue else {
-            throw HeraldError(.invalidArgument, "cancel scheduled messages of a queue; a topic's copies live in its subscriptions")
-        }
-    }
 }
 
 // MARK: - Creating entities
@@ -182,7 +173,8 @@ extension Message {
 }
 
 /// What duplicate detection remembers (GUARANTEES.md §4.5, §4.9): message ids within the entity's
-/// window, and senders' (senderId, senderSequence) pairs.
+/// window, and senders' (senderId, senderSequence) pairs. The stores keep, with them, the scheduled
+/// topic messages that no subscription took (``Kind/scheduledWithoutCopies``).
 package enum DuplicateDetection {
     /// The kinds of remembered keys, as the stores keep them.
     package enum Kind: Int, Sendable {
@@ -190,6 +182,10 @@ package enum DuplicateDetection {
         case messageId = 0
         /// A (senderId, senderSequence) pair.
         case senderPair = 1
+        /// Not a duplicate: a scheduled message of a topic that no subscription took, keyed by its
+        /// sequence number and remembered until its scheduled time, so that cancelling it
+        /// succeeds until then, as it does in Service Bus (``MessageBroker/cancelScheduled(_:in:)``).
+        case scheduledWithoutCopies = 2
 
         /// The code a store writes.
         package var code: Int64 { Int64(self.rawValue) }
@@ -198,6 +194,10 @@ package enum DuplicateDetection {
     /// How long a (senderId, senderSequence) pair is remembered when the entity has no (or a
     /// shorter) duplicate-detection window: a day, in milliseconds.
     package static let senderPairRetention: Int64 = 86_400_000
+
+    /// The key under which a topic remembers a scheduled message that no subscription took
+    /// (``Kind/scheduledWithoutCopies``): its sequence number, as text.
+    package static func scheduledWithoutCopiesKey(_ sequenceNumber: Int64) -> String { String(sequenceNumber) }
 
     /// The key a sender's pair is remembered under. The exact pair, not "anything below the
     /// highest": a late, lower number from a sender is a reordered message, which a receiver may
@@ -233,6 +233,13 @@ extension HeraldError.Uncancellable {
         } else {
             self = sequenceNumber >= 1 && sequenceNumber <= lastSequence ? .gone : .neverAssigned
         }
+    }
+
+    /// What a store found of a topic's `sequenceNumber`, which it could not cancel (no
+    /// subscription holds a scheduled copy of it, and it is not a scheduled message that no
+    /// subscription took): whether the topic assigned it, its last sequence number being `lastSequence`.
+    package init(topicSequenceNumber sequenceNumber: Int64, lastSequence: Int64) {
+        self = sequenceNumber >= 1 && sequenceNumber <= lastSequence ? .noScheduledCopy : .neverAssigned
     }
 }
 

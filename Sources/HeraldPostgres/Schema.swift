@@ -250,6 +250,24 @@ enum Schema {
                 "ALTER TABLE \(t.message) ADD COLUMN to_address TEXT, ADD COLUMN reply_to_session_id TEXT, ADD COLUMN annotations BYTEA"
             ]
         },
+        Migration(version: 5, name: "topic sequence numbers of subscription copies") { t in
+            [
+                // A copy that a send to a topic placed in a subscription keeps the topic's sequence
+                // number for that send (what the send returned), so that the sender can cancel the
+                // scheduled message with it (GUARANTEES.md §4.7). NULL for everything else: queue
+                // messages, copies a bulk job's move placed, and rows older than this migration.
+                // Dead-lettering and resubmitting keep the row, and so the number; only a copy still
+                // scheduled (state 2) is ever cancelled through it. Adding a nullable column without
+                // a default rewrites nothing.
+                "ALTER TABLE \(t.message) ADD COLUMN topic_seq BIGINT",
+                // The cancel's lookup: scheduled copies by topic sequence number. Only scheduled
+                // copies: the rest of a topic's traffic writes no entry.
+                "CREATE INDEX message_topic_scheduled ON \(t.message) (entity_id, topic_seq) WHERE state = 2 AND topic_seq IS NOT NULL",
+                // The dedup table also remembers, with kind 2 (DuplicateDetection.Kind.scheduledWithoutCopies),
+                // a scheduled topic message that no subscription took: key its sequence number as
+                // text, expires_at its scheduled time. Cancelling it then succeeds, as in Service Bus.
+            ]
+        },
     ]
 
     /// The SQLSTATE `herald_expect_count` raises.

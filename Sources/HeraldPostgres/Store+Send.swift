@@ -161,17 +161,27 @@ extension Store {
         return (rows.joined(separator: ", "), anyVisible)
     }
 
-    /// Inserts `messages` into `entity` with sequence numbers `base + 1`, `base + 2`…
-    func insert(_ messages: [Message], into entity: CachedEntity, base: Int64, defaultTimeToLive: Duration?) async throws -> Bool {
-        var bindings = PostgresBindings(capacity: messages.count * 20 + 2)
+    /// Inserts `messages` into `entity` with sequence numbers `base + 1`, `base + 2`…;
+    /// `topicSequences`, one per message, are the topic's sequence numbers of copies that a send to
+    /// a topic places.
+    func insert(
+        _ messages: [Message], into entity: CachedEntity, base: Int64, defaultTimeToLive: Duration?, topicSequences: [Int64]? = nil
+    ) async throws -> Bool {
+        var bindings = PostgresBindings(capacity: messages.count * 20 + 3)
         bindings.append(entity.id)
         bindings.append(base)
+        var topicSequence = "NULL::int8"
+        if let topicSequences {
+            bindings.append(topicSequences)
+            topicSequence = "($3::int8[])[v.o]"
+        }
         let (values, visible) = try self.valuesRows(messages, defaultTimeToLive: defaultTimeToLive, bindings: &bindings)
         let sql = """
-            INSERT INTO \(self.tables.message) (\(Self.insertColumns))
+            INSERT INTO \(self.tables.message) (\(Self.insertColumns), topic_seq)
             SELECT $1, $2 + v.o, v.state, v.visible_at, v.expires_at, v.session_id, v.enqueued_at, v.message_id, v.content_type,
                 v.subject, v.correlation_id, v.causation_id, v.reply_to, v.ttl_ms, v.scheduled_at, v.properties, v.sender_id,
-                v.sender_seq, v.body, v.to_address, v.reply_to_session_id, v.annotations
+                v.sender_seq, v.body, v.to_address, v.reply_to_session_id, v.annotations,
+                \(topicSequence)
             FROM (VALUES \(values)) AS v(\(Self.valuesColumns))
             """
         try await self.rows(PostgresQuery(unsafeSQL: sql, binds: bindings))
@@ -267,8 +277,10 @@ extension Store {
                 wake.insert(target.waitKey(deadLetter: false))
             }
         } else {
+            // The topic's sequence number of each accepted message: consecutive, in order.
+            let numbered = accepted.enumerated().map { (message: $0.element, topicSequence: lastSequence + 1 + Int64($0.offset)) }
             for subscription in subscriptions {
-                let matching = accepted.filter { subscription.filter.matches($0) }
+                let matching = numbered.filter { subscription.filter.matches($0.message) }
                 if matching.isEmpty { continue }
                 let bumped = try await self.rows(
                     """
@@ -279,12 +291,14 @@ extension Store {
                 guard let row = bumped.first else { continue }  // deleted meanwhile: it gets nothing
                 let base = try row.decode(Int64.self) - Int64(matching.count)
                 if try await self.insert(
-                    matching, into: subscription, base: base,
-                    defaultTimeToLive: target.options.defaultTimeToLive ?? subscription.options.defaultTimeToLive
+                    matching.map(\.message), into: subscription, base: base,
+                    defaultTimeToLive: target.options.defaultTimeToLive ?? subscription.options.defaultTimeToLive,
+                    topicSequences: matching.map(\.topicSequence)
                 ) {
                     wake.insert(subscription.waitKey(deadLetter: false))
                 }
             }
+            try await self.rememberScheduledWithoutCopies(numbered.filter { entry in !subscriptions.contains { $0.filter.matches(entry.message) } }, in: target)
         }
         try await self.rows("UPDATE \(unescaped: self.tables.entity) SET last_seq = \(sequence) WHERE id = \(target.id)")
         if let window, !newIds.isEmpty {
@@ -310,37 +324,109 @@ extension Store {
         return SendOutcome(receipts: receipts, wake: wake)
     }
 
-    func cancelScheduled(_ sequenceNumbers: [Int64], in path: EntityPath) async throws {
-        let target = try await self.sendTarget(path)
-        try target.path.checkCancellable()
-        if sequenceNumbers.isEmpty { return }
-        // Once its scheduled time has come a message is active, whether or not a receive or a
-        // count has swept it yet: only the time decides.
-        let rows = try await self.rows(
+    /// Remembers, until its scheduled time, each scheduled message of the topic `target` among
+    /// `messages` (which no subscription took), so that cancelling it succeeds until then (a
+    /// message sent for now that nobody took is simply gone).
+    private func rememberScheduledWithoutCopies(_ messages: [(message: Message, topicSequence: Int64)], in target: CachedEntity) async throws {
+        var numbers: [Int64] = []
+        var times: [Int64] = []
+        for (message, topicSequence) in messages {
+            let enqueued = EnqueuedMessage(message, now: self.now.wall, defaultTimeToLive: nil)
+            guard enqueued.state == .scheduled else { continue }
+            numbers.append(topicSequence)
+            times.append(enqueued.visibleAt)
+        }
+        if numbers.isEmpty { return }
+        try await self.rows(
             """
-            DELETE FROM \(unescaped: self.tables.message) WHERE entity_id = \(target.id) AND seq = ANY(\(sequenceNumbers))
-            AND state = 2 AND NOT dlq AND visible_at > \(self.now.wall) RETURNING seq
+            INSERT INTO \(unescaped: self.tables.dedup) (entity_id, kind, key, seq, expires_at)
+            SELECT \(target.id), \(DuplicateDetection.Kind.scheduledWithoutCopies.code), s::text, s, t FROM unnest(\(numbers)::int8[], \(times)::int8[]) AS u(s, t)
+            ON CONFLICT (entity_id, kind, key) DO UPDATE SET seq = excluded.seq, expires_at = excluded.expires_at
             """
         )
+    }
+
+    func cancelScheduled(_ sequenceNumbers: [Int64], in path: EntityPath) async throws {
+        let target = try await self.sendTarget(path)
+        if sequenceNumbers.isEmpty { return }
+        let isTopic = target.path.kind == .topic
+        // Once its scheduled time has come a message is active, whether or not a receive or a
+        // count has swept it yet: only the time decides.
+        let rows: [PostgresRow]
+        if isTopic {
+            rows = try await self.cancelScheduledCopies(sequenceNumbers, of: target)
+        } else {
+            rows = try await self.rows(
+                """
+                DELETE FROM \(unescaped: self.tables.message) WHERE entity_id = \(target.id) AND seq = ANY(\(sequenceNumbers))
+                AND state = 2 AND NOT dlq AND visible_at > \(self.now.wall) RETURNING seq
+                """
+            )
+        }
         let cancelled = Set(try rows.map { try $0.decode(Int64.self) })
         if let missing = sequenceNumbers.first(where: { !cancelled.contains($0) }) {
-            let exists = try await self.rows("SELECT 1 FROM \(unescaped: self.tables.message) WHERE entity_id = \(target.id) AND seq = \(missing)")
             let lastSequence =
                 try await self.rows("SELECT last_seq FROM \(unescaped: self.tables.entity) WHERE id = \(target.id)").first?.decode(Int64.self) ?? 0
+            if isTopic {
+                throw HeraldError.cannotCancel(missing, in: path, HeraldError.Uncancellable(topicSequenceNumber: missing, lastSequence: lastSequence))
+            }
+            let exists = try await self.rows("SELECT 1 FROM \(unescaped: self.tables.message) WHERE entity_id = \(target.id) AND seq = \(missing)")
             let found = HeraldError.Uncancellable(holdsMessage: !exists.isEmpty, sequenceNumber: missing, lastSequence: lastSequence)
             throw HeraldError.cannotCancel(missing, in: path, found)
         }
         if let twice = sequenceNumbers.enumerated().first(where: { sequenceNumbers[..<$0.offset].contains($0.element) })?.element {
             // Named twice: the second cancel finds it gone.
-            throw HeraldError.cannotCancel(twice, in: path, .gone)
+            throw HeraldError.cannotCancel(twice, in: path, isTopic ? .noScheduledCopy : .gone)
         }
+    }
+
+    /// Cancels scheduled messages of the topic `topic` by the topic's sequence numbers: every
+    /// subscription's still-scheduled copy of each, or, for one that no subscription took, what
+    /// the topic remembers of it. Returns a row for each copy or remembered message cancelled,
+    /// holding its topic sequence number; the caller refuses the numbers that have none.
+    private func cancelScheduledCopies(_ sequenceNumbers: [Int64], of topic: CachedEntity) async throws -> [PostgresRow] {
+        // message_topic_scheduled finds the copies.
+        var rows = try await self.rows(
+            """
+            DELETE FROM \(unescaped: self.tables.message)
+            WHERE entity_id IN (SELECT id FROM \(unescaped: self.tables.entity) WHERE topic_id = \(topic.id))
+            AND topic_seq = ANY(\(sequenceNumbers)) AND topic_seq IS NOT NULL AND state = 2 AND NOT dlq AND visible_at > \(self.now.wall)
+            RETURNING topic_seq
+            """
+        )
+        let copied = Set(try rows.map { try $0.decode(Int64.self) })
+        let rest = Array(Set(sequenceNumbers).subtracting(copied))
+        if !rest.isEmpty {
+            // Scheduled, but no subscription took it: Service Bus would hold it in the topic until
+            // its time and cancel it, so it is cancelled (forgotten) here too.
+            rows += try await self.rows(
+                """
+                DELETE FROM \(unescaped: self.tables.dedup) WHERE entity_id = \(topic.id)
+                AND kind = \(DuplicateDetection.Kind.scheduledWithoutCopies.code)
+                AND key = ANY(\(rest.map(DuplicateDetection.scheduledWithoutCopiesKey))) AND expires_at > \(self.now.wall)
+                RETURNING seq
+                """
+            )
+        }
+        return rows
     }
 }
 
 extension Store {
-    /// Cancels, inside a transaction, the scheduled message with `messageId` if it is still scheduled.
+    /// Cancels, inside a transaction, the scheduled message with `messageId` if it is still
+    /// scheduled; in a topic, every subscription's still-scheduled copy of it.
     func cancelScheduled(messageId: String, in path: EntityPath) async throws {
         let target = try await self.sendTarget(path)
+        if target.path.kind == .topic {
+            try await self.rows(
+                """
+                DELETE FROM \(unescaped: self.tables.message)
+                WHERE entity_id IN (SELECT id FROM \(unescaped: self.tables.entity) WHERE topic_id = \(target.id))
+                AND state = 2 AND NOT dlq AND visible_at > \(self.now.wall) AND message_id = \(messageId)
+                """
+            )
+            return
+        }
         try await self.rows(
             """
             DELETE FROM \(unescaped: self.tables.message) WHERE entity_id = \(target.id) AND state = 2 AND NOT dlq

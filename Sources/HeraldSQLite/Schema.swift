@@ -176,6 +176,24 @@ enum Schema {
                     ALTER TABLE message ADD COLUMN annotations BLOB;
                     """)
         }
+        migrator.registerMigration("v6-topic-sequence") { db in
+            try db.execute(
+                sql: """
+                    -- A copy that a send to a topic placed in a subscription keeps the topic's sequence
+                    -- number for that send (what the send returned), so that the sender can cancel the
+                    -- scheduled message with it (GUARANTEES.md §4.7). NULL for everything else: queue
+                    -- messages, copies a bulk job's move placed, and rows older than this migration.
+                    -- Dead-lettering and resubmitting keep the row, and so the number; only a copy
+                    -- still scheduled (state 2) is ever cancelled through it.
+                    ALTER TABLE message ADD COLUMN topic_seq INTEGER;
+                    -- The cancel's lookup: a subscription's scheduled copies by topic sequence number.
+                    -- Only scheduled copies: the rest of a topic's traffic writes no entry.
+                    CREATE INDEX message_topic_scheduled ON message(entity_id, topic_seq) WHERE state = 2 AND topic_seq IS NOT NULL;
+                    -- The dedup table also remembers, with kind 2 (DuplicateDetection.Kind.scheduledWithoutCopies),
+                    -- a scheduled topic message that no subscription took: key its sequence number as
+                    -- text, expires_at its scheduled time. Cancelling it then succeeds, as in Service Bus.
+                    """)
+        }
         return migrator
     }
 }

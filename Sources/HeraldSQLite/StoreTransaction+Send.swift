@@ -20,12 +20,16 @@ extension StoreTransaction {
             if target.path.kind == .queue {
                 try self.insert(message, into: target, sequenceNumber: sequenceNumber, defaultTimeToLive: target.options.defaultTimeToLive)
             } else {
+                var taken = false
                 for subscription in subscriptions where subscription.filter.matches(message) {
                     try self.insert(
                         message, into: subscription, sequenceNumber: self.state.nextSequence(subscription),
-                        defaultTimeToLive: target.options.defaultTimeToLive ?? subscription.options.defaultTimeToLive
+                        defaultTimeToLive: target.options.defaultTimeToLive ?? subscription.options.defaultTimeToLive,
+                        topicSequence: sequenceNumber
                     )
+                    taken = true
                 }
+                if !taken { try self.rememberScheduledWithoutCopies(message, in: target, sequenceNumber: sequenceNumber) }
             }
             try self.remember(message, in: target, sequenceNumber: sequenceNumber)
             receipts.append(SendReceipt(sequenceNumber: sequenceNumber, isDuplicate: false))
@@ -33,7 +37,9 @@ extension StoreTransaction {
         return receipts
     }
 
-    func insert(_ message: Message, into entity: EntityRecord, sequenceNumber: Int64, defaultTimeToLive: Duration?) throws {
+    /// Inserts `message` into the queue or subscription `entity`; `topicSequence` is the topic's
+    /// sequence number of a copy that a send to a topic places.
+    func insert(_ message: Message, into entity: EntityRecord, sequenceNumber: Int64, defaultTimeToLive: Duration?, topicSequence: Int64? = nil) throws {
         let enqueued = EnqueuedMessage(message, now: self.nowMilliseconds, defaultTimeToLive: defaultTimeToLive)
         let properties = message.applicationProperties.isEmpty ? nil : try PropertyCodec.encode(message.applicationProperties)
         let annotations = message.annotations.isEmpty ? nil : try PropertyCodec.encode(message.annotations)
@@ -42,8 +48,8 @@ extension StoreTransaction {
             sql: """
                 INSERT INTO message (entity_id, seq, state, visible_at, expires_at, session_id, enqueued_at, message_id,
                     content_type, subject, correlation_id, causation_id, reply_to, ttl_ms, scheduled_at, properties,
-                    sender_id, sender_seq, body, to_address, reply_to_session_id, annotations)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    sender_id, sender_seq, body, to_address, reply_to_session_id, annotations, topic_seq)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         )
         insert.bind(entity.id)
@@ -68,6 +74,7 @@ extension StoreTransaction {
         insert.bind(message.to)
         insert.bind(message.replyToSessionId)
         insert.bind(annotations)
+        insert.bind(topicSequence)
         try insert.execute()
         if enqueued.isVisibleNow { self.state.touch(entity) }
     }
@@ -105,6 +112,21 @@ extension StoreTransaction {
         }
     }
 
+    /// Remembers, until its scheduled time, a scheduled message of the topic `target` that no
+    /// subscription took, so that cancelling it succeeds until then (a message sent for now
+    /// that nobody took is simply gone).
+    private func rememberScheduledWithoutCopies(_ message: Message, in target: EntityRecord, sequenceNumber: Int64) throws {
+        let enqueued = EnqueuedMessage(message, now: self.nowMilliseconds, defaultTimeToLive: nil)
+        guard enqueued.state == .scheduled else { return }
+        try self.execute(
+            "INSERT OR REPLACE INTO dedup (entity_id, kind, key, seq, expires_at) VALUES (?, ?, ?, ?, ?)",
+            [
+                target.id, DuplicateDetection.Kind.scheduledWithoutCopies.code, DuplicateDetection.scheduledWithoutCopiesKey(sequenceNumber),
+                sequenceNumber, enqueued.visibleAt,
+            ]
+        )
+    }
+
     /// Forgets duplicate-detection entries past their window, a bounded number at a time, at most once a second.
     private func pruneDuplicateHistory() throws {
         guard self.nowMilliseconds - self.state.lastDuplicatePrune >= 1000 else { return }
@@ -120,7 +142,7 @@ extension StoreTransaction {
 
     func cancelScheduled(_ sequenceNumbers: [Int64], in path: EntityPath) throws {
         let target = try self.sendTarget(path)
-        try target.path.checkCancellable()
+        if target.path.kind == .topic { return try self.cancelScheduled(sequenceNumbers, inTopic: target) }
         for sequenceNumber in sequenceNumbers {
             // Once its scheduled time has come a message is active, whether or not a receive or
             // a count has swept it yet: only the time decides.
@@ -139,12 +161,55 @@ extension StoreTransaction {
         }
     }
 
-    /// Cancels, inside a transaction, the message with `messageId` if it is still scheduled.
+    /// Cancels scheduled messages of a topic by the topic's sequence numbers: every subscription's
+    /// still-scheduled copy of each, or a scheduled message that no subscription took. A number
+    /// with neither is refused (the caller's transaction undoes the rest).
+    private func cancelScheduled(_ sequenceNumbers: [Int64], inTopic topic: EntityRecord) throws {
+        let subscriptions = self.state.subscriptions(of: topic)
+        for sequenceNumber in sequenceNumbers {
+            var cancelled = false
+            for subscription in subscriptions {
+                // As for a queue, only the time decides. Named index: without statistics (the
+                // store runs no ANALYZE) the planner would walk message_scheduled, every message
+                // of the subscription scheduled later than now.
+                try self.execute(
+                    """
+                    DELETE FROM message INDEXED BY message_topic_scheduled
+                    WHERE entity_id = ? AND topic_seq = ? AND topic_seq IS NOT NULL AND state = 2 AND dlq = 0 AND visible_at > ?
+                    """,
+                    [subscription.id, sequenceNumber, self.nowMilliseconds]
+                )
+                cancelled = cancelled || self.db.changesCount > 0
+            }
+            if !cancelled {
+                // Scheduled, but no subscription took it: Service Bus would hold it in the topic
+                // until its time and cancel it, so it is cancelled (forgotten) here too.
+                try self.execute(
+                    "DELETE FROM dedup WHERE entity_id = ? AND kind = ? AND key = ? AND expires_at > ?",
+                    [
+                        topic.id, DuplicateDetection.Kind.scheduledWithoutCopies.code, DuplicateDetection.scheduledWithoutCopiesKey(sequenceNumber),
+                        self.nowMilliseconds,
+                    ]
+                )
+                cancelled = self.db.changesCount > 0
+            }
+            if !cancelled {
+                let found = HeraldError.Uncancellable(topicSequenceNumber: sequenceNumber, lastSequence: topic.lastSequence)
+                throw HeraldError.cannotCancel(sequenceNumber, in: topic.path, found)
+            }
+        }
+    }
+
+    /// Cancels, inside a transaction, the message with `messageId` if it is still scheduled; in a
+    /// topic, every subscription's still-scheduled copy of it.
     func cancelScheduled(messageId: String, in path: EntityPath) throws {
         let target = try self.sendTarget(path)
-        try self.execute(
-            "DELETE FROM message WHERE entity_id = ? AND state = 2 AND dlq = 0 AND visible_at > ? AND message_id = ?",
-            [target.id, self.nowMilliseconds, messageId]
-        )
+        let entities = target.path.kind == .topic ? self.state.subscriptions(of: target) : [target]
+        for entity in entities {
+            try self.execute(
+                "DELETE FROM message WHERE entity_id = ? AND state = 2 AND dlq = 0 AND visible_at > ? AND message_id = ?",
+                [entity.id, self.nowMilliseconds, messageId]
+            )
+        }
     }
 }

@@ -34,6 +34,8 @@ struct BrokerModel {
         var deadLetterReason: String?
         /// The delivery count when the message was dead-lettered.
         var deliveryCountAtDeadLetter: Int?
+        /// For a subscription's copy, the topic's sequence number of the send that placed it.
+        var topicSequence: Int64? = nil
     }
 
     struct SessionHold: Equatable {
@@ -61,6 +63,9 @@ struct BrokerModel {
         var duplicates: [String: DuplicateEntry] = [:]
         /// Messages that left by complete or receive-and-delete: they must never come back.
         var removed: Set<Int64> = []
+        /// A topic's scheduled messages that no subscription took, by sequence number: their
+        /// scheduled time (kept, like duplicate entries, until a send forgets expired ones).
+        var scheduledWithoutCopies: [Int64: Int64] = [:]
 
         /// The messages in sequence-number order.
         var ordered: [MessageState] { self.messages.keys.sorted().map { self.messages[$0]! } }
@@ -134,8 +139,10 @@ struct BrokerModel {
             self.lastDuplicatePrune = now.wall
             for key in self.entities.keys.sorted() {
                 self.entities[key]!.duplicates = self.entities[key]!.duplicates.filter { $0.value.expiresAt > now.wall }
+                self.entities[key]!.scheduledWithoutCopies = self.entities[key]!.scheduledWithoutCopies.filter { $0.value > now.wall }
             }
             target.duplicates = self.entities[path.entityKey]!.duplicates
+            target.scheduledWithoutCopies = self.entities[path.entityKey]!.scheduledWithoutCopies
         }
         var receipts: [SendReceipt] = []
         for message in messages {
@@ -150,14 +157,21 @@ struct BrokerModel {
             if path.kind == .queue {
                 Self.insert(message, into: &target, sequenceNumber: sequenceNumber, defaultTimeToLive: target.options.defaultTimeToLive, now: now)
             } else {
+                var taken = false
                 for key in subscriptionKeys where self.entities[key]!.filter.matches(message) {
                     var subscription = self.entities[key]!
                     subscription.lastSequence += 1
                     Self.insert(
                         message, into: &subscription, sequenceNumber: subscription.lastSequence,
-                        defaultTimeToLive: target.options.defaultTimeToLive ?? subscription.options.defaultTimeToLive, now: now
+                        defaultTimeToLive: target.options.defaultTimeToLive ?? subscription.options.defaultTimeToLive, now: now,
+                        topicSequence: sequenceNumber
                     )
                     self.entities[key] = subscription
+                    taken = true
+                }
+                // A scheduled message nobody took stays cancellable until its time.
+                if !taken, let scheduledAt = message.scheduledEnqueueTime?.millisecondsSince1970, scheduledAt > now.wall {
+                    target.scheduledWithoutCopies[sequenceNumber] = scheduledAt
                 }
             }
             if let window = target.options.duplicateDetectionWindow {
@@ -169,7 +183,9 @@ struct BrokerModel {
         return .success(receipts)
     }
 
-    private static func insert(_ message: Message, into entity: inout Entity, sequenceNumber: Int64, defaultTimeToLive: Duration?, now: Now) {
+    private static func insert(
+        _ message: Message, into entity: inout Entity, sequenceNumber: Int64, defaultTimeToLive: Duration?, now: Now, topicSequence: Int64? = nil
+    ) {
         let scheduledAt = message.scheduledEnqueueTime?.millisecondsSince1970
         let isScheduled = (scheduledAt ?? 0) > now.wall
         let enqueuedAt = isScheduled ? scheduledAt! : now.wall
@@ -179,7 +195,7 @@ struct BrokerModel {
             timeToLive: message.timeToLive?.milliseconds, expiresAt: timeToLive.map { enqueuedAt + $0.milliseconds },
             state: isScheduled ? .scheduled : .active, visibleAt: isScheduled ? enqueuedAt : 0, enqueuedAt: enqueuedAt,
             deliveryCount: 0, lockNonce: nil, lockedUntil: nil, isDeadLetter: false, deadLetterReason: nil,
-            deliveryCountAtDeadLetter: nil
+            deliveryCountAtDeadLetter: nil, topicSequence: topicSequence
         )
     }
 
@@ -193,6 +209,7 @@ struct BrokerModel {
     }
 
     mutating func cancelScheduled(_ sequenceNumbers: [Int64], in path: EntityPath, now: Now) -> Result<Void, HeraldError> {
+        if path.kind == .topic { return self.cancelScheduled(sequenceNumbers, inTopic: path, now: now) }
         guard var entity = self.entities[path.entityKey], path.kind == .queue else {
             return .failure(HeraldError(.invalidArgument, "model"))
         }
@@ -205,6 +222,34 @@ struct BrokerModel {
             entity.removed.insert(sequenceNumber)
         }
         self.entities[path.entityKey] = entity
+        return .success(())
+    }
+
+    /// Cancels by a topic's sequence numbers, all or none: every subscription's copy of each that
+    /// is still scheduled, or a scheduled message that no subscription took.
+    private mutating func cancelScheduled(_ sequenceNumbers: [Int64], inTopic path: EntityPath, now: Now) -> Result<Void, HeraldError> {
+        guard self.entities[path.entityKey] != nil else { return .failure(HeraldError(.entityNotFound, "model")) }
+        var model = self
+        let keys = self.subscriptions[path.entityKey] ?? []
+        for sequenceNumber in sequenceNumbers {
+            var cancelled = false
+            for key in keys {
+                var subscription = model.entities[key]!
+                for (number, message) in subscription.messages
+                where message.topicSequence == sequenceNumber && message.state == .scheduled && message.visibleAt > now.wall && !message.isDeadLetter {
+                    subscription.messages[number] = nil
+                    subscription.removed.insert(number)
+                    cancelled = true
+                }
+                model.entities[key] = subscription
+            }
+            if !cancelled, let scheduledAt = model.entities[path.entityKey]!.scheduledWithoutCopies[sequenceNumber], scheduledAt > now.wall {
+                model.entities[path.entityKey]!.scheduledWithoutCopies[sequenceNumber] = nil
+                cancelled = true
+            }
+            guard cancelled else { return .failure(HeraldError(.messageNotFound, "model")) }
+        }
+        self = model
         return .success(())
     }
 

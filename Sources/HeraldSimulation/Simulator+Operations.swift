@@ -82,6 +82,21 @@ extension Simulator {
             model.cancelScheduled(numbers, in: Self.work, now: now)
         }
     }
+
+    /// Cancels through the topic, by the topic's sequence numbers: one of a scheduled copy, and
+    /// at times another assigned number (scheduled, due or gone).
+    func cancelScheduledOnTopic() async throws {
+        let copies = [Self.all, Self.odd].flatMap { self.model.entity($0)!.ordered }
+        let scheduled = Set(copies.filter { $0.state == .scheduled }.compactMap(\.topicSequence)).sorted()
+        var numbers: [Int64] = []
+        if let pick = self.random.pick(scheduled) { numbers.append(pick) }
+        if numbers.isEmpty || self.random.chance(20) { numbers.append(Int64(self.random.int(1...Int(max(1, self.model.entity(Self.events)!.lastSequence))))) }
+        try await self.check("cancel scheduled \(numbers) of \(Self.events)") {
+            try await self.broker.cancelScheduled(numbers, in: Self.events)
+        } expect: { model, _, now in
+            model.cancelScheduled(numbers, in: Self.events, now: now)
+        }
+    }
 }
 
 // MARK: Receiving

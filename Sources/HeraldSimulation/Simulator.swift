@@ -137,7 +137,7 @@ final class Simulator {
     private enum Action: CaseIterable {
         case sendWork, sendOrders, publish
         case receive, receiveAndDelete, receiveDeadLetters, receiveDeferred
-        case complete, abandon, deferMessage, deadLetter, renewLock, resubmit, cancelScheduled
+        case complete, abandon, deferMessage, deadLetter, renewLock, resubmit, cancelScheduled, cancelScheduledOnTopic
         case acceptSession, receiveSession, renewSession, releaseSession, sessionState
         case advanceClock, advanceClockFar, jumpWallClock
         case crash, armCrash
@@ -158,6 +158,7 @@ final class Simulator {
             case .renewLock: 30
             case .resubmit: 20
             case .cancelScheduled: 10
+            case .cancelScheduledOnTopic: 8
             case .acceptSession: 50
             case .receiveSession: 60
             case .renewSession: 20
@@ -196,6 +197,7 @@ final class Simulator {
         case .complete: try await self.complete()
         case .abandon, .deferMessage, .deadLetter, .renewLock, .resubmit: try await self.settle(self.chooseSettlement())
         case .cancelScheduled: try await self.cancelScheduled()
+        case .cancelScheduledOnTopic: try await self.cancelScheduledOnTopic()
         case .acceptSession: try await self.acceptSession()
         case .receiveSession: try await self.receiveSession()
         case .renewSession: try await self.renewSession()

@@ -1,6 +1,7 @@
 import Foundation
 import HeraldAMQP
 import HeraldCore
+import HeraldSQLite
 import HeraldWire
 import Testing
 
@@ -80,6 +81,29 @@ struct ServiceBusManagementTests {
         notAMap.body = .value(.string("lock"))
         #expect(throws: ServiceBusManagement.Failure(status: 400, condition: AMQPCondition.decodeError, description: "a $management request's body is a map")) {
             try Self.operation(notAMap)
+        }
+    }
+
+    /// `cancel-scheduled-message` on a topic's `$management` cancels by the topic's sequence
+    /// numbers (what its `schedule-message` answered): every subscription's copy goes.
+    @Test func cancelScheduledOnATopicCancelsEveryCopy() async throws {
+        try await SQLiteBroker.withInMemoryBroker { broker in
+            try await broker.createTopic("events")
+            try await broker.createSubscription("one", topic: "events")
+            try await broker.createSubscription("two", topic: "events")
+            let number = try await broker.schedule(Message(text: "later"), at: Date().addingTimeInterval(3600), to: .topic("events"))
+            let topic = ServiceBusEntity(name: "events", subscription: nil, isDeadLetter: false)
+            func cancel() async -> AMQPValue? {
+                let call = ServiceBusLinks.ManagementCall(
+                    channel: 0, answerHandle: nil, correlation: .string("c"), entity: topic, operation: .cancelScheduled([number]))
+                let answer = await ServiceBusManagement.perform(call, broker: broker).response
+                return answer.applicationProperties?.first { $0.key == .string("statusCode") }?.value
+            }
+            #expect(await cancel() == .int(200))
+            for subscription in ["one", "two"] {
+                #expect(try await broker.counts(of: .subscription(subscription, of: "events")) == EntityCounts(), "\(subscription)'s copy is gone")
+            }
+            #expect(await cancel() == .int(404), "cancelled already: message not found")
         }
     }
 

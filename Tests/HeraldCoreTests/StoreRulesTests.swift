@@ -152,6 +152,10 @@ import Testing
         #expect(HeraldError.Uncancellable(holdsMessage: false, sequenceNumber: 1, lastSequence: 5) == .gone)
         #expect(HeraldError.Uncancellable(holdsMessage: false, sequenceNumber: 6, lastSequence: 5) == .neverAssigned)
         #expect(HeraldError.Uncancellable(holdsMessage: false, sequenceNumber: 0, lastSequence: 5) == .neverAssigned)
+        // A topic holds no message of its own: a number it assigned has no scheduled copy left.
+        #expect(HeraldError.Uncancellable(topicSequenceNumber: 5, lastSequence: 5) == .noScheduledCopy)
+        #expect(HeraldError.Uncancellable(topicSequenceNumber: 6, lastSequence: 5) == .neverAssigned)
+        #expect(HeraldError.Uncancellable(topicSequenceNumber: 0, lastSequence: 5) == .neverAssigned)
     }
 
     // MARK: Commit steps

@@ -28,7 +28,7 @@ struct PostgresBrokerTests {
             #expect(try await running.broker.listQueues().map(\.path.name) == ["q0", "q1", "q2", "q3"])
         }
         let rows = try await clients[0].client.query(PostgresQuery(unsafeSQL: "SELECT version FROM \"\(schema)\".herald_migrations")).collect()
-        #expect(try rows.map { try $0.decode(Int64.self) } == [1, 2, 3, 4], "one row per migration")
+        #expect(try rows.map { try $0.decode(Int64.self) } == [1, 2, 3, 4, 5], "one row per migration")
         // A restart applies nothing.
         await brokers[0].close()
         let again = try RunningBroker(client: clients[0].client, configuration: .init(schema: schema))

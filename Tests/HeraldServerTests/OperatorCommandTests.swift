@@ -162,6 +162,25 @@ struct OperatorCommandTests {
         }
     }
 
+    @Test("cancel-scheduled cancels through a topic by the topic's sequence number", arguments: CommandTarget.allCases)
+    func cancelScheduledThroughATopic(_ target: CommandTarget) async throws {
+        try await OperatorFixture.run(target) { store in
+            let audit = EntityPath.subscription("audit", of: "events")
+            let number = try await store.withBroker { broker in
+                try await broker.schedule(Message(text: "later"), at: Date().addingTimeInterval(3600), to: .topic("events"))
+            }
+            // Without --topic, a name that is no queue is tried as a topic, as `herald send` does.
+            var result = await store.herald("cancel-scheduled", "events", "\(number)")
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stdout == "cancelled 1 scheduled message(s) of events\n", "\(result.stdout)")
+            #expect(try await store.withBroker { try await $0.counts(of: audit) }.scheduled == 0, "the subscription's copy is gone")
+            result = await store.herald("cancel-scheduled", "events", "\(number)", "--topic", "--json")
+            #expect(try jsonError(result).code == "messageNotFound", "the error code")
+            result = await store.herald("cancel-scheduled", "nowhere", "1")
+            #expect(result.stderr.contains("no queue or topic named 'nowhere'"), "\(result.stderr)")
+        }
+    }
+
     @Test("deadletter list shows the body and filters; summary groups", arguments: CommandTarget.allCases)
     func deadLetterListAndSummary(_ target: CommandTarget) async throws {
         try await OperatorFixture.run(target) { store in

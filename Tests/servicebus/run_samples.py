@@ -113,6 +113,12 @@ SAMPLES = [
         {"samples-schedule": {"scheduled": 0, "active": 0}},
     ),
     Sample(
+        "schedule_topic_messages_and_cancellation.py",
+        {"SERVICEBUS_TOPIC_NAME": "samples-schedule-topic"},
+        [r"Single message is scheduled and sequence number is \[\d+\]", r"Multiple messages are scheduled and sequence numbers are \[\d+(, \d+){9}\]", "All scheduled messages are cancelled."],
+        {"samples-schedule-topic/Subscriptions/samples-sub": {"scheduled": 0, "active": 0}},
+    ),
+    Sample(
         "session_send_receive.py",
         {"SERVICEBUS_SESSION_QUEUE_NAME": "samples-session-queue", "SERVICEBUS_SESSION_ID": "sample-session"},
         ["Send message is done.", "Session state: b'START'", "Session state: b'END'", "Receive is done."],
@@ -143,7 +149,6 @@ NOT_RUN = {
     "mgmt_topic.py": "ServiceBusAdministrationClient (HTTPS ATOM management), not AMQP",
     "mgmt_subscription.py": "ServiceBusAdministrationClient (HTTPS ATOM management), not AMQP",
     "mgmt_rule.py": "ServiceBusAdministrationClient (HTTPS ATOM management), not AMQP",
-    "schedule_topic_messages_and_cancellation.py": "cancels scheduled messages of a topic, which Herald does not do yet (see the README)",
 }
 
 
