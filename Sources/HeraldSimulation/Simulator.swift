@@ -138,7 +138,7 @@ final class Simulator {
         case sendWork, sendOrders, publish
         case receive, receiveAndDelete, receiveDeadLetters, receiveDeferred
         case complete, abandon, deferMessage, deadLetter, renewLock, resubmit, cancelScheduled
-        case acceptSession, receiveSession, renewSession, releaseSession, sessionState
+        case acceptSession, receiveSession, receiveSessionDeferred, renewSession, releaseSession, sessionState
         case advanceClock, advanceClockFar, jumpWallClock
         case crash, armCrash
 
@@ -160,6 +160,7 @@ final class Simulator {
             case .cancelScheduled: 10
             case .acceptSession: 50
             case .receiveSession: 60
+            case .receiveSessionDeferred: 15
             case .renewSession: 20
             case .releaseSession: 20
             case .sessionState: 20
@@ -198,6 +199,7 @@ final class Simulator {
         case .cancelScheduled: try await self.cancelScheduled()
         case .acceptSession: try await self.acceptSession()
         case .receiveSession: try await self.receiveSession()
+        case .receiveSessionDeferred: try await self.receiveSessionDeferred()
         case .renewSession: try await self.renewSession()
         case .releaseSession: try await self.releaseSession()
         case .sessionState: try await self.sessionState()
