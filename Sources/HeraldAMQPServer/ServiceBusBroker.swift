@@ -151,22 +151,12 @@ extension ServiceBusManagement {
                 return Outcome(response: self.success(to: correlation, [("messages", .list(items))]))
             case .receiveDeferred(let sequenceNumbers, let mode):
                 let received = try await broker.receiveDeferred(from: entity.receivePath, sequenceNumbers: sequenceNumbers)
-                var items: [AMQPValue] = []
-                var locks: [UUID: ServiceBusLinks.HeldLock] = [:]
-                for message in received {
-                    var entry = [AMQPMapEntry(.string("message"), .binary(self.encoded(message)))]
-                    if let token = message.lockToken {
-                        if mode == .receiveAndDelete {
-                            _ = try await broker.complete(token)
-                        } else {
-                            let lock = UUID()
-                            entry.append(AMQPMapEntry(.string("lock-token"), .uuid(lock)))
-                            locks[lock] = ServiceBusLinks.HeldLock(token: token, lockedUntil: message.lockedUntil ?? Date(), channel: nil, deliveryId: nil)
-                        }
-                    }
-                    items.append(.map(entry))
-                }
-                return Outcome(response: self.success(to: correlation, [("messages", .list(items))]), locks: locks)
+                return try await self.deferredAnswer(received, mode: mode, session: nil, to: correlation, broker: broker)
+            case .receiveSessionDeferred(let sequenceNumbers, let mode, let id, let session):
+                let held = try self.held(session, id)
+                let received = try await broker.receiveDeferred(from: held, sequenceNumbers: sequenceNumbers)
+                let key = ServiceBusLinks.SessionKey(entity: held.entity, sessionId: held.sessionId)
+                return try await self.deferredAnswer(received, mode: mode, session: key, to: correlation, broker: broker)
             case .updateDisposition(let disposition, let locks, let tokens):
                 var settled: [UUID] = []
                 for (lock, token) in zip(locks, tokens) {
@@ -221,6 +211,32 @@ extension ServiceBusManagement {
         } catch {
             return Outcome(response: self.failure(to: correlation, error))
         }
+    }
+
+    /// The answer of `receive-by-sequence-number`: each message with a fresh lock token the
+    /// connection keeps (settled through `update-disposition`, as the SDKs settle what they
+    /// received by number), or completed at once in receive-and-delete mode. `session` is the
+    /// session the messages are locked through, if any.
+    private static func deferredAnswer(
+        _ received: [ReceivedMessage], mode: ReceiveMode, session: ServiceBusLinks.SessionKey?, to correlation: AMQPValue, broker: any MessageBroker
+    ) async throws -> Outcome {
+        var items: [AMQPValue] = []
+        var locks: [UUID: ServiceBusLinks.HeldLock] = [:]
+        for message in received {
+            var entry = [AMQPMapEntry(.string("message"), .binary(self.encoded(message)))]
+            if let token = message.lockToken {
+                if mode == .receiveAndDelete {
+                    _ = try await broker.complete(token)
+                } else {
+                    let lock = UUID()
+                    entry.append(AMQPMapEntry(.string("lock-token"), .uuid(lock)))
+                    locks[lock] = ServiceBusLinks.HeldLock(
+                        token: token, lockedUntil: message.lockedUntil ?? Date(), channel: nil, deliveryId: nil, session: session)
+                }
+            }
+            items.append(.map(entry))
+        }
+        return Outcome(response: self.success(to: correlation, [("messages", .list(items))]), locks: locks)
     }
 
     /// The session lock a session operation needs: one the connection holds.

@@ -35,7 +35,13 @@ extension ServiceBusLinks {
         for (lock, until) in outcome.renewed { self.locks[lock]?.lockedUntil = until }
         if let session = outcome.renewedSession {
             let key = SessionKey(entity: session.entity, sessionId: session.sessionId)
-            if self.sessionLocks[key]?.nonce == session.nonce { self.sessionLocks[key] = session }
+            if self.sessionLocks[key]?.nonce == session.nonce {
+                self.sessionLocks[key] = session
+                // The session's messages stay locked as long as it: the client can still settle them.
+                for (lock, held) in self.locks where held.session == key && held.lockedUntil < session.lockedUntil {
+                    self.locks[lock]?.lockedUntil = session.lockedUntil
+                }
+            }
         }
         for lock in outcome.settled {
             if let held = self.locks.removeValue(forKey: lock), let channel = held.channel, let id = held.deliveryId {

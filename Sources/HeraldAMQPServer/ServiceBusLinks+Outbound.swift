@@ -73,7 +73,9 @@ extension ServiceBusLinks {
             // by the messages of one receive; its sequence number tells them apart).
             let lock = UUID()
             if let token = message.lockToken {
-                self.locks[lock] = HeldLock(token: token, lockedUntil: message.lockedUntil ?? now, channel: channel, deliveryId: deliveryId)
+                let session = request.session.map { SessionKey(entity: $0.entity, sessionId: $0.sessionId) }
+                self.locks[lock] = HeldLock(
+                    token: token, lockedUntil: message.lockedUntil ?? now, channel: channel, deliveryId: deliveryId, session: session)
                 self.deliveries[channel, default: [:]][deliveryId] = lock
             }
             let tag = ServiceBusMessageMapping.deliveryTag(lock)

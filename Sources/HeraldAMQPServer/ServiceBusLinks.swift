@@ -84,10 +84,14 @@ struct ServiceBusLinks {
     /// A lock a delivery or a `receive-by-sequence-number` gave the client.
     struct HeldLock: Hashable {
         var token: LockToken
+        /// Until when the client can settle with it: the message's lock, or its session's.
         var lockedUntil: Date
         /// The session and delivery id of the transfer that carried it, if one did.
         var channel: UInt16?
         var deliveryId: UInt32?
+        /// The session the message is locked through, if any: its lock lasts as long as the
+        /// session lock, renewals included.
+        var session: SessionKey?
     }
 
     /// The settlement of one lock the client asked for.

@@ -13,7 +13,11 @@ enum ServiceBusManagement {
         case renewLocks([UUID], [LockToken?])
         /// Peeks the entity, or with a session id that session's messages.
         case peek(from: Int64, count: Int, sessionId: String?)
+        /// Receives deferred messages of the entity by sequence number.
         case receiveDeferred([Int64], mode: ReceiveMode)
+        /// Receives deferred messages of a session by sequence number (a session receiver's
+        /// request names its session); a `nil` lock is a session the connection does not hold.
+        case receiveSessionDeferred([Int64], mode: ReceiveMode, String, SessionLock?)
         case updateDisposition(Disposition, [UUID], [LockToken?])
         case schedule([Message])
         case cancelScheduled([Int64])
@@ -68,7 +72,10 @@ enum ServiceBusManagement {
             return .peek(from: from, count: Int(min(count, Int64(self.maxItems))), sessionId: body["session-id"]?.text)
         case "com.microsoft:receive-by-sequence-number":
             let mode: ReceiveMode = body["receiver-settle-mode"]?.unsigned == 0 ? .receiveAndDelete : .peekLock
-            return .receiveDeferred(try self.longs(body["sequence-numbers"], "sequence-numbers"), mode: mode)
+            let sequenceNumbers = try self.longs(body["sequence-numbers"], "sequence-numbers")
+            // A session receiver names its session: the messages are that session's, locked through it.
+            guard let id = body["session-id"]?.text else { return .receiveDeferred(sequenceNumbers, mode: mode) }
+            return .receiveSessionDeferred(sequenceNumbers, mode: mode, id, session(id))
         case "com.microsoft:update-disposition":
             let locks = try self.uuids(body["lock-tokens"], "lock-tokens")
             let disposition: Disposition

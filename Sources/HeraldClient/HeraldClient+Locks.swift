@@ -81,6 +81,13 @@ extension HeraldClient {
         }
     }
 
+    public func receiveDeferred(from session: SessionLock, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
+        try await MessagingTracing.receive(from: session.entity, tracer: self.tracer) {
+            let request = SessionReceiveDeferredRequest(session: WireSessionLock(session), sequenceNumbers: sequenceNumbers)
+            return try await self.messages(.receiveDeferredFromSession, request)
+        }
+    }
+
     public func sessionState(_ session: SessionLock) async throws -> Data? {
         let body: SessionStateBody = try await self.fetch(.getSessionState, body: SessionRequest(session: WireSessionLock(session)))
         guard let state = body.state else { return nil }

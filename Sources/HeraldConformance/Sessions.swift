@@ -263,5 +263,157 @@ extension BrokerConformance {
             try await broker.deadLetter(try expectNotNil(m1.first?.lockToken, "lock token"), reason: "Poison", description: nil)
             try expectEqual(try await broker.receiveNow(from: session).map(\.text), ["m2"], "without parking the session goes on")
         },
+
+        ConformanceCase(name: "sessions.deferredReceivedBySequenceNumber", guarantee: "§4.6, §4.7") { context in
+            let broker = context.broker
+            try await createSessionQueue(broker)
+            try await broker.sendTexts(["a1", "a2"], to: sessionQueue, sessionId: "a")
+            try await broker.sendTexts(["b1"], to: sessionQueue, sessionId: "b")
+            let session = try await broker.accept(sessionQueue, "a")
+            let received = try await broker.receiveNow(from: session)
+            try expectEqual(received.map(\.text), ["a1", "a2"], "the session's messages")
+            let firstToken = try expectNotNil(received[0].lockToken, "a1's lock token")
+            try await broker.defer(firstToken)
+            try await broker.complete(try expectNotNil(received[1].lockToken, "a2's lock token"))
+            try expectEqual(try await broker.receiveNow(from: session), [], "a session receive skips the deferred message")
+            try await expectCounts(broker, sessionQueue, EntityCounts(active: 1, deferred: 1), "a1 deferred, b1 untouched")
+            try await expectError(.sessionRequired, "receiveDeferred from the session entity, without its session") {
+                try await broker.receiveDeferred(from: sessionQueue, sequenceNumbers: [received[0].sequenceNumber])
+            }
+
+            let deferred = try await broker.receiveDeferred(from: session, sequenceNumbers: [received[0].sequenceNumber])
+            try expectEqual(deferred.map(\.sequenceNumber), [received[0].sequenceNumber], "the session's deferred message, by number")
+            try expectEqual(deferred[0].text, "a1", "its body")
+            try expectEqual(deferred[0].message.sessionId, "a", "its session")
+            try expectEqual(deferred[0].state, .deferred, "its state")
+            try expectEqual(deferred[0].deliveryCount, 2, "its delivery count: the session receive, then this one")
+            let token = try expectNotNil(deferred[0].lockToken, "it is locked")
+            try expect(token != firstToken, "with a fresh token")
+            try expectSameMillisecond(deferred[0].lockedUntil, session.lockedUntil, "locked for as long as the session lock")
+            try await expectCounts(broker, sessionQueue, EntityCounts(active: 1, locked: 1), "a1 locked")
+            try await expectError(.messageNotFound, "a deferred message the holder has locked already") {
+                try await broker.receiveDeferred(from: session, sequenceNumbers: [received[0].sequenceNumber])
+            }
+            try await broker.complete(token)
+            try await expectCounts(broker, sessionQueue, EntityCounts(active: 1), "a1 completed, b1 untouched")
+        },
+
+        ConformanceCase(name: "sessions.deferredOfAnotherSessionOrNotDeferredNotFound", guarantee: "§4.6, §4.7") { context in
+            let broker = context.broker
+            try await createSessionQueue(broker)
+            let a = try await broker.sendTexts(["a1", "a2"], to: sessionQueue, sessionId: "a")
+            let b = try await broker.sendTexts(["b1"], to: sessionQueue, sessionId: "b")
+            let other = try await broker.accept(sessionQueue, "b")
+            try await broker.defer(try expectNotNil(try await broker.receiveNow(from: other).first?.lockToken, "b1's lock token"))
+            try await broker.releaseSession(other)
+            let session = try await broker.accept(sessionQueue, "a")
+            let first = try await broker.receiveNow(from: session, maxCount: 1)
+            try expectEqual(first.map(\.text), ["a1"], "a1")
+            try await broker.defer(try expectNotNil(first.first?.lockToken, "a1's lock token"))
+            try await expectUnchanged(broker, [sessionQueue], "receiveDeferred of numbers that are not the session's deferred messages") {
+                try await expectError(.messageNotFound, "another session's deferred message") {
+                    try await broker.receiveDeferred(from: session, sequenceNumbers: [b[0]])
+                }
+                try await expectError(.messageNotFound, "a message of the session that is not deferred") {
+                    try await broker.receiveDeferred(from: session, sequenceNumbers: [a[1]])
+                }
+                try await expectError(.messageNotFound, "an unknown sequence number") {
+                    try await broker.receiveDeferred(from: session, sequenceNumbers: [999])
+                }
+                try await expectError(.messageNotFound, "the session's deferred message beside another session's: none is received") {
+                    try await broker.receiveDeferred(from: session, sequenceNumbers: [a[0], b[0]])
+                }
+                try await expectError(.messageNotFound, "a sequence number asked for twice") {
+                    try await broker.receiveDeferred(from: session, sequenceNumbers: [a[0], a[0]])
+                }
+                try await expectError(.invalidArgument, "no sequence number") { try await broker.receiveDeferred(from: session, sequenceNumbers: []) }
+            }
+            try await expectCounts(broker, sessionQueue, EntityCounts(active: 1, deferred: 2), "nothing was received")
+            let deferred = try await broker.receiveDeferred(from: session, sequenceNumbers: [a[0]])
+            try expectEqual(deferred.map(\.text), ["a1"], "the session's own deferred message")
+            try expectEqual(try await broker.receiveNow(from: session).map(\.text), ["a2"], "the session goes on in order")
+        },
+
+        ConformanceCase(name: "sessions.deferredLockedAsTheSessionsMessages", guarantee: "§4.6, §4.13") { context in
+            let broker = context.broker
+            try await createSessionQueue(broker, lockDuration: .seconds(30))
+            let numbers = try await broker.sendTexts(["a1"], to: sessionQueue, sessionId: "a")
+            let first = try await broker.accept(sessionQueue, "a")
+            try await broker.defer(try expectNotNil(try await broker.receiveNow(from: first).first?.lockToken, "lock token"))
+            // Abandoned: unlocked, still deferred, the delivery counted.
+            let abandoned = try await broker.receiveDeferred(from: first, sequenceNumbers: numbers)
+            try await broker.abandon(try expectNotNil(abandoned.first?.lockToken, "lock token"))
+            try expectEqual(try await broker.receiveNow(from: first), [], "an abandoned deferred message stays deferred")
+            // The lock lasts as long as the session's: past the message lock duration once renewed.
+            let held = try await broker.receiveDeferred(from: first, sequenceNumbers: numbers)
+            try expectEqual(held.map(\.deliveryCount), [3], "each lock counts")
+            context.clock.advance(by: .seconds(20))
+            let renewed = try await broker.renewSessionLock(first)
+            context.clock.advance(by: .seconds(20))  // past the first session lock, before the renewed one
+            try expectSameMillisecond(
+                try await broker.renewLock(try expectNotNil(held.first?.lockToken, "lock token")), renewed.lockedUntil,
+                "renewing the message's lock gives the session's expiry")
+            // Released with its session: the holder's token is dead, the message deferred again.
+            try await broker.releaseSession(renewed)
+            try await expectError(oneOf: [.lockLost, .sessionLockLost], "the releaser's token") {
+                try await broker.complete(try expectNotNil(held.first?.lockToken, "lock token"))
+            }
+            try await expectError(.sessionLockLost, "receiveDeferred with the released session lock") {
+                try await broker.receiveDeferred(from: renewed, sequenceNumbers: numbers)
+            }
+            try await expectCounts(broker, sessionQueue, EntityCounts(deferred: 1), "deferred again once its session is released")
+            // Lost with its session: the lock expires with the session lock.
+            let second = try await broker.accept(sessionQueue, "a")
+            try expectEqual(try await broker.receiveNow(from: second), [], "the next holder does not receive it as a session message")
+            let again = try await broker.receiveDeferred(from: second, sequenceNumbers: numbers)
+            try expectEqual(again.map(\.deliveryCount), [4], "the next holder receives it by number")
+            context.clock.advance(by: .seconds(30))
+            try await expectUnchanged(broker, [sessionQueue], "settling after the session lock expired") {
+                try await expectError(.sessionLockLost, "complete after the session lock expired") {
+                    try await broker.complete(try expectNotNil(again.first?.lockToken, "lock token"))
+                }
+                try await expectError(.sessionLockLost, "receiveDeferred with the expired session lock") {
+                    try await broker.receiveDeferred(from: second, sequenceNumbers: numbers)
+                }
+            }
+            let third = try await broker.accept(sessionQueue, "a")
+            let last = try await broker.receiveDeferred(from: third, sequenceNumbers: numbers)
+            try expectEqual(last.map(\.text), ["a1"], "the holder after the expiry receives it")
+            try await broker.complete(try expectNotNil(last.first?.lockToken, "lock token"))
+            try await expectCounts(broker, sessionQueue, EntityCounts(), "completed")
+        },
+
+        ConformanceCase(name: "sessions.deferredMaxDeliveryCountApplies", guarantee: "§4.4, §4.6, §4.12") { context in
+            let broker = context.broker
+            try await createSessionQueue(broker, maxDeliveryCount: 3, park: true)
+            let numbers = try await broker.sendTexts(["spent", "fresh", "later"], to: sessionQueue, sessionId: "a")
+            let session = try await broker.accept(sessionQueue, "a")
+            for message in try await broker.receiveNow(from: session, maxCount: 2) {
+                try await broker.defer(try expectNotNil(message.lockToken, "lock token"))
+            }
+            // "spent" is delivered a second and a third time by number: the maximum.
+            for delivery in 2...3 {
+                let again = try await broker.receiveDeferred(from: session, sequenceNumbers: [numbers[0]])
+                try expectEqual(again.map(\.deliveryCount), [delivery], "delivery \(delivery) of 'spent'")
+                try await broker.defer(try expectNotNil(again.first?.lockToken, "lock token"))
+            }
+            // A fourth lock would exceed maxDeliveryCount: the message goes to the dead-letter queue instead.
+            let fourth = try await broker.receiveDeferred(from: session, sequenceNumbers: [numbers[0], numbers[1]])
+            try expectEqual(fourth.map(\.sequenceNumber), [numbers[1]], "only the message with deliveries left is received")
+            try expectEqual(fourth.map(\.deliveryCount), [2], "its count")
+            let dead = try await broker.peekAll(sessionQueue.deadLetter)
+            try expectEqual(dead.map(\.sequenceNumber), [numbers[0]], "the dead-letter queue holds it")
+            try expectEqual(dead.first?.deadLetterReason, DeadLetterReason.maxDeliveryCountExceeded, "its reason")
+            try expectEqual(dead.first?.message.sessionId, "a", "it keeps its session")
+            // The dead letter parks the session (parkSessionOnDeadLetter): its next message waits,
+            // and its deferred messages are still received by number.
+            try expectEqual(try await broker.receiveNow(from: session), [], "the parked session gives no next message")
+            try await broker.defer(try expectNotNil(fourth.first?.lockToken, "lock token"))
+            let parked = try await broker.receiveDeferred(from: session, sequenceNumbers: [numbers[1]])
+            try expectEqual(parked.map(\.text), ["fresh"], "a parked session's deferred message, by number")
+            try expectEqual(parked.map(\.deliveryCount), [3], "its last delivery")
+            try await broker.complete(try expectNotNil(parked.first?.lockToken, "lock token"))
+            try await expectCounts(broker, sessionQueue, EntityCounts(active: 1, deadLettered: 1), "'later' waits for the resubmit")
+        },
     ]
 }

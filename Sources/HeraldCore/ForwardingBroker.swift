@@ -58,6 +58,9 @@ extension ForwardingBroker {
     package func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage] {
         try await self.base.receive(from: session, maxCount: maxCount, maxWaitTime: maxWaitTime)
     }
+    package func receiveDeferred(from session: SessionLock, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
+        try await self.base.receiveDeferred(from: session, sequenceNumbers: sequenceNumbers)
+    }
     package func sessionState(_ session: SessionLock) async throws -> Data? { try await self.base.sessionState(session) }
     package func setSessionState(_ state: Data?, for session: SessionLock) async throws { try await self.base.setSessionState(state, for: session) }
     package func renewSessionLock(_ session: SessionLock) async throws -> SessionLock { try await self.base.renewSessionLock(session) }

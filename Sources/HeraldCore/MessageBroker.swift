@@ -68,7 +68,10 @@ public protocol MessageBroker: Sendable {
     /// Receives (and locks) deferred messages by sequence number, incrementing each one's delivery
     /// count; one whose count would exceed `maxDeliveryCount` goes to the dead-letter queue instead
     /// and is left out of the result. Throws ``/HeraldCore/HeraldError/Code/messageNotFound`` when one is not
-    /// deferred (or is named twice).
+    /// deferred (or is named twice), and receives none then. The deferred messages of a session
+    /// entity are received through their session, with
+    /// ``receiveDeferred(from:sequenceNumbers:)-(SessionLock,_)``: here they are
+    /// ``/HeraldCore/HeraldError/Code/sessionRequired``.
     func receiveDeferred(from entity: EntityPath, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage]
     /// Reads up to `maxCount` messages from `fromSequenceNumber` on, in any state, without locking them.
     func peek(_ entity: EntityPath, fromSequenceNumber: Int64, maxCount: Int) async throws -> [ReceivedMessage]
@@ -95,7 +98,8 @@ public protocol MessageBroker: Sendable {
     /// releases never bring a message to its maximum delivery count.
     @discardableResult
     func release(_ token: LockToken) async throws -> SettlementOutcome
-    /// Sets the message aside; only ``receiveDeferred(from:sequenceNumbers:)`` receives it again.
+    /// Sets the message aside; only ``receiveDeferred(from:sequenceNumbers:)-(EntityPath,_)`` (or, for
+    /// a message of a session, ``receiveDeferred(from:sequenceNumbers:)-(SessionLock,_)``) receives it again.
     @discardableResult
     func `defer`(_ token: LockToken) async throws -> SettlementOutcome
     /// Moves the message to the dead-letter queue with a reason.
@@ -114,6 +118,20 @@ public protocol MessageBroker: Sendable {
     func acceptSession(on entity: EntityPath, sessionId: String?, maxWaitTime: Duration) async throws -> SessionLock
     /// Receives up to `maxCount` messages of the session, strictly in order, locked while the session lock holds.
     func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage]
+    /// Receives deferred messages of the session by sequence number, as Service Bus's session
+    /// receivers do: each is locked as the session's other messages are, while the session lock
+    /// holds (settled with the session held; free again for the next holder once the session lock
+    /// is released or lost, and still deferred), and its delivery count incremented; one whose
+    /// count would exceed `maxDeliveryCount` goes to the dead-letter queue instead and is left out
+    /// of the result. A parked session (GUARANTEES.md §4.12) still gives its deferred messages by
+    /// number. All or nothing: when one number fails, none is received.
+    ///
+    /// - Throws: ``/HeraldCore/HeraldError/Code/sessionLockLost`` when `session` is not the current
+    ///   holder of its session; ``/HeraldCore/HeraldError/Code/messageNotFound`` when a number is not
+    ///   a deferred, unlocked message of this session (another session's, one not deferred, one
+    ///   unknown) or is named twice; ``/HeraldCore/HeraldError/Code/invalidArgument`` for no number or
+    ///   more than ``/HeraldCore/HeraldLimits/maxReceiveCount``.
+    func receiveDeferred(from session: SessionLock, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage]
     /// The session's state blob.
     func sessionState(_ session: SessionLock) async throws -> Data?
     /// Replaces the session's state blob.

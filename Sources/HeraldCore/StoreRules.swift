@@ -65,7 +65,10 @@ extension EntityPath {
     package func checkReceivesWithoutSession(_ options: EntityOptions, deferred: Bool = false) throws(HeraldError) {
         guard self.locksThroughSession(options) else { return }
         if deferred {
-            throw HeraldError(.sessionRequired, "deferred messages of a session entity are received through their session")
+            throw HeraldError(
+                .sessionRequired,
+                "deferred messages of session entity '\(self)' are received through their session: accept it, then receive them by sequence number with its lock"
+            )
         }
         throw HeraldError(.sessionRequired, "'\(self)' requires sessions: accept a session and receive from it")
     }
@@ -240,6 +243,43 @@ extension HeraldError.Uncancellable {
     /// subscription took): whether the topic assigned it, its last sequence number being `lastSequence`.
     package init(topicSequenceNumber sequenceNumber: Int64, lastSequence: Int64) {
         self = sequenceNumber >= 1 && sequenceNumber <= lastSequence ? .noScheduledCopy : .neverAssigned
+    }
+}
+
+// MARK: - Receiving deferred messages
+
+extension HeraldLimits {
+    /// Checks how many sequence numbers one receive of deferred messages names: 1 to
+    /// ``maxReceiveCount``.
+    ///
+    /// - Throws: ``HeraldError/Code/invalidArgument``.
+    package static func checkDeferredCount(_ sequenceNumbers: [Int64]) throws(HeraldError) {
+        guard (1...Self.maxReceiveCount).contains(sequenceNumbers.count) else {
+            throw HeraldError(
+                .invalidArgument, "a receive of deferred messages names 1 to \(Self.maxReceiveCount) sequence numbers; got \(sequenceNumbers.count)")
+        }
+    }
+}
+
+extension EntityPath {
+    /// Checks that a receive of deferred messages from this path (or, with `sessionId`, from that
+    /// session of it) names no sequence number twice: a message is received once per call, so the
+    /// second is not found.
+    ///
+    /// - Throws: ``HeraldError/Code/messageNotFound``, as ``deferredNotFound(_:sessionId:)``.
+    package func checkDistinctDeferred(_ sequenceNumbers: [Int64], sessionId: String? = nil) throws(HeraldError) {
+        var seen: Set<Int64> = []
+        for sequenceNumber in sequenceNumbers where !seen.insert(sequenceNumber).inserted {
+            throw self.deferredNotFound(sequenceNumber, sessionId: sessionId)
+        }
+    }
+
+    /// The ``HeraldError/Code/messageNotFound`` error of `sequenceNumber`, which is not a deferred,
+    /// unlocked message of this path or, with `sessionId`, of that session of it (another
+    /// session's message is not found either).
+    package func deferredNotFound(_ sequenceNumber: Int64, sessionId: String? = nil) -> HeraldError {
+        guard let sessionId else { return HeraldError(.messageNotFound, "no deferred, unlocked message \(sequenceNumber) in '\(self)'") }
+        return HeraldError(.messageNotFound, "no deferred, unlocked message \(sequenceNumber) of session '\(sessionId)' in '\(self)'")
     }
 }
 

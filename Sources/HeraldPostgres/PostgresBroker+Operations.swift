@@ -247,6 +247,16 @@ extension PostgresBroker {
         return messages
     }
 
+    public func receiveDeferred(from session: SessionLock, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
+        let messages = try await MessagingTracing.receive(from: session.entity, tracer: self.tracer) {
+            let outcome = try await self.perform("receiveDeferred") { try await $0.receiveDeferred(from: session, sequenceNumbers: sequenceNumbers) }
+            self.announce(outcome.wake)
+            return outcome.messages
+        }
+        self.metrics.consumed(messages, from: session.entity)
+        return messages
+    }
+
     public func sessionState(_ session: SessionLock) async throws -> Data? {
         try await self.perform("sessionState", write: false) { try await $0.sessionState(session) }
     }

@@ -163,13 +163,27 @@ extension Store {
     }
 
     func receiveDeferred(from path: EntityPath, sequenceNumbers: [Int64]) async throws -> ReceiveOutcome {
-        try HeraldLimits.checkReceiveCount(sequenceNumbers.count)
+        try HeraldLimits.checkDeferredCount(sequenceNumbers)
         let entity = try await self.receiveSource(path)
         try path.checkReceivesWithoutSession(entity.options, deferred: true)
+        try path.checkDistinctDeferred(sequenceNumbers)
+        return try await self.lockDeferred(
+            sequenceNumbers, of: entity, from: path, sessionId: nil, lockedUntil: self.now.lock + entity.options.lockDuration.milliseconds)
+    }
+
+    /// Locks deferred, unlocked messages of `entity` (of its session `sessionId`, if any) by number
+    /// until `lockedUntil` (their own lock, or their session's), with one statement; those whose
+    /// count would exceed the maximum go to the dead-letter queue instead (and park their session
+    /// if the entity says so) and are left out. Throws ``/HeraldCore/HeraldError/Code/messageNotFound``
+    /// when a number is not such a message: the transaction then undoes the statement.
+    func lockDeferred(
+        _ sequenceNumbers: [Int64], of entity: CachedEntity, from path: EntityPath, sessionId: String?, lockedUntil: Int64
+    ) async throws -> ReceiveOutcome {
         let nonce = try RandomIdentifier.uuid()
-        let lockedUntil = self.now.lock + entity.options.lockDuration.milliseconds
         // Each lock counts (GUARANTEES.md §4.4), even of a message asked for by number: one whose count
-        // would exceed the maximum goes to the dead-letter queue instead, as in `claim`.
+        // would exceed the maximum goes to the dead-letter queue instead, as in `claim`. Inside a
+        // held session, a locked message is one its holder locked (an accept unlocks the previous
+        // holder's), and its lock lasts as long as the session's.
         let max = entity.options.exhaustionThreshold(inDeadLetterQueue: path.isDeadLetter)
         let rows = try await self.rows(
             """
@@ -183,6 +197,7 @@ extension Store {
                 delivery_count = CASE WHEN delivery_count >= \(max) THEN delivery_count ELSE delivery_count + 1 END
             WHERE entity_id = \(entity.id) AND seq = ANY(\(sequenceNumbers)) AND dlq = \(path.isDeadLetter) AND state = 1
             AND (lock_nonce IS NULL OR locked_until <= \(self.now.lock))
+            AND (\(sessionId == nil) OR session_id = \(sessionId ?? ""))
             RETURNING \(unescaped: Self.messageColumns())
             """
         )
@@ -199,12 +214,14 @@ extension Store {
             bySequence[message.sequenceNumber] = message
         }
         var received: [ReceivedMessage] = []
-        var seen: Set<Int64> = []
         for sequenceNumber in sequenceNumbers {
-            guard seen.insert(sequenceNumber).inserted, exhausted.contains(sequenceNumber) || bySequence[sequenceNumber] != nil else {
-                throw HeraldError(.messageNotFound, "no deferred, unlocked message \(sequenceNumber) in '\(path)'")
+            guard exhausted.contains(sequenceNumber) || bySequence[sequenceNumber] != nil else {
+                throw path.deferredNotFound(sequenceNumber, sessionId: sessionId)
             }
             if let message = bySequence[sequenceNumber] { received.append(message) }
+        }
+        if let sessionId, !exhausted.isEmpty, entity.options.parkSessionOnDeadLetter {
+            try await self.park(entity, [sessionId])
         }
         self.broker.locks.add(
             nonce: nonce, entityId: entity.id, deadLetter: path.isDeadLetter, sequenceNumbers: received.map(\.sequenceNumber),

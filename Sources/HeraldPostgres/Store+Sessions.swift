@@ -176,6 +176,16 @@ extension Store {
         return ReceiveOutcome(messages: received, wake: wake)
     }
 
+    /// Locks deferred messages of the session by number, as `receive(from:maxCount:)` locks the
+    /// session's messages: until the session lock's expiry (a message its holder locked is not
+    /// found again; the next holder's accept unlocks it). A parked session still gives them.
+    func receiveDeferred(from session: SessionLock, sequenceNumbers: [Int64]) async throws -> ReceiveOutcome {
+        try HeraldLimits.checkDeferredCount(sequenceNumbers)
+        let (entity, until, _) = try await self.heldSession(session)
+        try session.entity.checkDistinctDeferred(sequenceNumbers, sessionId: session.sessionId)
+        return try await self.lockDeferred(sequenceNumbers, of: entity, from: session.entity, sessionId: session.sessionId, lockedUntil: until)
+    }
+
     func sessionState(_ session: SessionLock) async throws -> Data? {
         let (entity, _, _) = try await self.heldSession(session)
         let rows = try await self.rows(

@@ -486,6 +486,14 @@ public final class SQLiteBroker: MessageBroker, Service {
         return messages
     }
 
+    public func receiveDeferred(from session: SessionLock, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] {
+        let messages = try await MessagingTracing.receive(from: session.entity, tracer: self.tracer) {
+            try await self.committer.perform { try $0.receiveDeferred(from: session, sequenceNumbers: sequenceNumbers) }
+        }
+        self.metrics.consumed(messages, from: session.entity)
+        return messages
+    }
+
     public func sessionState(_ session: SessionLock) async throws -> Data? {
         try await self.committer.perform { try $0.sessionState(session) }
     }

@@ -107,15 +107,12 @@ extension StoreTransaction {
     }
 
     func receiveDeferred(from path: EntityPath, sequenceNumbers: [Int64]) throws -> [ReceivedMessage] {
-        try HeraldLimits.checkReceiveCount(sequenceNumbers.count)
+        try HeraldLimits.checkDeferredCount(sequenceNumbers)
         let entity = try self.receiveSource(path)
         try path.checkReceivesWithoutSession(entity.options, deferred: true)
+        try path.checkDistinctDeferred(sequenceNumbers)
         var rows: [StoredMessage] = []
-        var seen: Set<Int64> = []
         for sequenceNumber in sequenceNumbers {
-            guard seen.insert(sequenceNumber).inserted else {
-                throw HeraldError(.messageNotFound, "no deferred, unlocked message \(sequenceNumber) in '\(path)'")
-            }
             let found = try self.fetchMessages(
                 """
                 SELECT \(Self.messageColumns) FROM message WHERE entity_id = ? AND seq = ? AND dlq = ? AND state = 1
@@ -124,15 +121,19 @@ extension StoreTransaction {
                 [entity.id, sequenceNumber, path.isDeadLetter, self.monotonic],
                 entity: entity
             )
-            guard let row = found.first else {
-                throw HeraldError(.messageNotFound, "no deferred, unlocked message \(sequenceNumber) in '\(path)'")
-            }
+            guard let row = found.first else { throw path.deferredNotFound(sequenceNumber) }
             rows.append(row)
         }
+        return try self.deliverDeferred(rows, of: entity, from: path, lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
+    }
+
+    /// Locks deferred messages found by number, all with one nonce, until `lockedUntil` (their
+    /// own lock, or their session's); those whose delivery count would exceed the maximum go to
+    /// the dead-letter queue instead and are left out.
+    func deliverDeferred(_ rows: [StoredMessage], of entity: EntityRecord, from path: EntityPath, lockedUntil: Int64) throws -> [ReceivedMessage] {
         // Each lock counts (GUARANTEES.md §4.4), even of a message asked for by number.
         let deliverable = try self.deadLetteringExhausted(rows, of: entity, from: path)
-        return try self.deliver(
-            deliverable, of: entity, mode: .peekLock, nonce: try RandomIdentifier.uuid(), lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
+        return try self.deliver(deliverable, of: entity, mode: .peekLock, nonce: try RandomIdentifier.uuid(), lockedUntil: lockedUntil)
     }
 
     func peek(_ path: EntityPath, from sequenceNumber: Int64, maxCount: Int) throws -> [ReceivedMessage] {

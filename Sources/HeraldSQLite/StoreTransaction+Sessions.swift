@@ -104,6 +104,29 @@ extension StoreTransaction {
         return received
     }
 
+    /// Locks deferred messages of the session by number, as `receive(from:maxCount:)` locks the
+    /// session's messages: while the session lock holds (a message locked by its holder is not
+    /// found again, and the next holder's accept unlocks it). A parked session still gives them.
+    func receiveDeferred(from session: SessionLock, sequenceNumbers: [Int64]) throws -> [ReceivedMessage] {
+        try HeraldLimits.checkDeferredCount(sequenceNumbers)
+        let (entity, hold) = try self.heldSession(session)
+        try session.entity.checkDistinctDeferred(sequenceNumbers, sessionId: session.sessionId)
+        var rows: [StoredMessage] = []
+        for sequenceNumber in sequenceNumbers {
+            let found = try self.fetchMessages(
+                """
+                SELECT \(Self.messageColumns) FROM message
+                WHERE entity_id = ? AND seq = ? AND session_id = ? AND dlq = 0 AND state = 1 AND lock_nonce IS NULL
+                """,
+                [entity.id, sequenceNumber, session.sessionId],
+                entity: entity
+            )
+            guard let row = found.first else { throw session.entity.deferredNotFound(sequenceNumber, sessionId: session.sessionId) }
+            rows.append(row)
+        }
+        return try self.deliverDeferred(rows, of: entity, from: session.entity, lockedUntil: hold.lockedUntil)
+    }
+
     private func isParked(_ entity: EntityRecord, _ sessionId: String) throws -> Bool {
         guard entity.options.parkSessionOnDeadLetter else { return false }
         let parked = try Bool.fetchOne(

@@ -52,8 +52,10 @@ extension Handlers {
             let request = try BodyDecoder.decode(SequenceNumbersRequest.self, from: body)
             let entity = try request.entity.path()
             try caller.requireScope(entity)
-            try HeraldLimits.checkReceiveCount(request.sequenceNumbers.count)
-            let messages = try await self.receiveDeferred(request.sequenceNumbers, from: entity)
+            try HeraldLimits.checkDeferredCount(request.sequenceNumbers)
+            let messages = try await self.receiveDeferred(request.sequenceNumbers) { page in
+                try await self.broker.receiveDeferred(from: entity, sequenceNumbers: page)
+            }
             self.metrics.delivered(messages.count, from: entity)
             return try Reply.messages(messages)
 
@@ -102,11 +104,13 @@ extension Handlers {
         return messages
     }
 
-    /// Receives deferred messages a page at a time, stopping before the answer would pass its
-    /// budget: the numbers left out were not looked at, and the client asks for them again. A
-    /// page that fails gives the pages before it back (they become deferred again), so that the
-    /// request fails as a whole.
-    func receiveDeferred(_ sequenceNumbers: [Int64], from entity: EntityPath) async throws -> [ReceivedMessage] {
+    /// Receives deferred messages a page at a time with `receive` (from an entity, or from a
+    /// session), stopping before the answer would pass its budget: the numbers left out were not
+    /// looked at, and the client asks for them again. A page that fails gives the pages before it
+    /// back (they become deferred again), so that the request fails as a whole.
+    func receiveDeferred(
+        _ sequenceNumbers: [Int64], _ receive: ([Int64]) async throws -> [ReceivedMessage]
+    ) async throws -> [ReceivedMessage] {
         var budget = ReceiveBudget(maxBytes: self.messageBudget)
         var pages = PageSizer()
         var messages: [ReceivedMessage] = []
@@ -116,7 +120,7 @@ extension Handlers {
             let page = Array(sequenceNumbers[start..<start + size])
             let received: [ReceivedMessage]
             do {
-                received = try await self.broker.receiveDeferred(from: entity, sequenceNumbers: page)
+                received = try await receive(page)
             } catch {
                 await self.release(messages)
                 throw error

@@ -5,8 +5,8 @@ import Hummingbird
 import NIOCore
 
 extension Handlers {
-    /// The session routes: accept, receive, get and set state, renew, release. The scope check
-    /// uses the session's entity.
+    /// The session routes: accept, receive, receive deferred messages, get and set state, renew,
+    /// release. The scope check uses the session's entity.
     func handleSession(_ route: WireRoute, body: ByteBuffer, caller: Caller) async throws -> Response {
         switch route {
         case .acceptSession:
@@ -33,6 +33,19 @@ extension Handlers {
             let wait = try Self.maxWait(request.maxWaitMs)
             let messages = try await self.countingLockLoss(session.entity) {
                 try await self.receive(from: session, maxCount: request.maxCount ?? 1, wait: wait)
+            }
+            self.metrics.delivered(messages.count, from: session.entity)
+            return try Reply.messages(messages)
+
+        case .receiveDeferredFromSession:
+            let request = try BodyDecoder.decode(SessionReceiveDeferredRequest.self, from: body)
+            let session = try self.authorizedSession(request.session, caller)
+            try HeraldLimits.checkDeferredCount(request.sequenceNumbers)
+            try session.entity.checkDistinctDeferred(request.sequenceNumbers, sessionId: session.sessionId)
+            let messages = try await self.countingLockLoss(session.entity) {
+                try await self.receiveDeferred(request.sequenceNumbers) { page in
+                    try await self.broker.receiveDeferred(from: session, sequenceNumbers: page)
+                }
             }
             self.metrics.delivered(messages.count, from: session.entity)
             return try Reply.messages(messages)

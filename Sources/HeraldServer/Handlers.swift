@@ -37,7 +37,7 @@ struct Handlers: Sendable {
             return try await self.handleMessages(route, body: body, caller: caller)
         case .complete, .abandon, .deferMessage, .deadLetter, .renewLock, .resubmit:
             return try await self.handleLock(route, body: body, caller: caller)
-        case .receiveFromSession:
+        case .receiveFromSession, .receiveDeferredFromSession:
             return try await self.answerMemory.preparing { try await self.handleSession(route, body: body, caller: caller) }
         case .acceptSession, .getSessionState, .setSessionState, .renewSessionLock, .releaseSession:
             return try await self.handleSession(route, body: body, caller: caller)

@@ -80,6 +80,35 @@ extension BrokerModel {
         return .success(received)
     }
 
+    /// Receives deferred messages of the session by number: locked as the session's messages
+    /// are, until the session lock's expiry; all or nothing.
+    mutating func receiveDeferred(from session: SessionLock, sequenceNumbers: [Int64], nonce: UUID, now: Now) -> Result<[MessageState], HeraldError> {
+        let hold: SessionHold
+        switch self.held(session, now: now) {
+        case .failure(let error): return .failure(error)
+        case .success(let found): hold = found
+        }
+        guard Set(sequenceNumbers).count == sequenceNumbers.count else { return .failure(HeraldError(.messageNotFound, "model")) }
+        let key = session.entity.entityKey
+        var entity = self.entities[key]!
+        for sequenceNumber in sequenceNumbers {
+            guard let message = entity.messages[sequenceNumber], message.sessionId == session.sessionId, !message.isDeadLetter,
+                message.state == .deferred, message.lockNonce == nil
+            else { return .failure(HeraldError(.messageNotFound, "model")) }
+        }
+        var received: [MessageState] = []
+        for sequenceNumber in sequenceNumbers {
+            // Each lock counts, even of a message asked for by number (GUARANTEES.md §4.4).
+            if entity.messages[sequenceNumber]!.deliveryCount >= entity.options.maxDeliveryCount {
+                Self.moveToDeadLetter(&entity, sequenceNumber, reason: DeadLetterReason.maxDeliveryCountExceeded)
+            } else {
+                received.append(Self.lock(&entity, sequenceNumber, nonce: nonce, until: hold.lockedUntil))
+            }
+        }
+        self.entities[key] = entity
+        return .success(received)
+    }
+
     func sessionState(_ session: SessionLock, now: Now) -> Result<Data?, HeraldError> {
         if case .failure(let error) = self.held(session, now: now) { return .failure(error) }
         return .success(self.entities[session.entity.entityKey]!.sessionStates[session.sessionId])

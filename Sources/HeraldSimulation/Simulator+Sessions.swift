@@ -41,6 +41,40 @@ extension Simulator {
         if case .success(let messages) = actual { self.hold(messages) }
     }
 
+    /// Receives deferred messages of a session by number: mostly with a lock still held and of
+    /// its own deferred messages; sometimes with a lost lock, or a number of another session or
+    /// one not deferred (not found, and nothing changes).
+    func receiveSessionDeferred() async throws {
+        let orders = self.model.entity(Self.orders)!
+        let now = self.now
+        let messages = orders.ordered
+        func deferred(of session: SessionLock) -> [Int64] {
+            messages.filter { $0.sessionId == session.sessionId && $0.state == .deferred && !$0.isDeadLetter && $0.lockNonce == nil }.map(\.sequenceNumber)
+        }
+        let held = self.sessions.filter { lock in
+            orders.holds[lock.sessionId].map { $0.nonce == lock.nonce && $0.lockedUntil > now.monotonic } ?? false
+        }
+        let holding = held.filter { !deferred(of: $0).isEmpty }
+        let candidates = self.random.chance(20) ? self.sessions : holding.isEmpty ? held : holding
+        guard let session = self.random.pick(candidates.isEmpty ? self.sessions : candidates) else { return }
+        let own = deferred(of: session)
+        var numbers: [Int64] = []
+        if let pick = self.random.pick(own) { numbers.append(pick) }
+        if numbers.isEmpty || self.random.chance(15) {
+            let number = Int64(self.random.int(1...Int(max(1, orders.lastSequence))))
+            if !numbers.contains(number) { numbers.append(number) }
+        }
+        let what = "receive deferred \(numbers) from session \(session.sessionId)"
+        let actual = try await self.check(what) {
+            try await self.broker.receiveDeferred(from: session, sequenceNumbers: numbers)
+        } expect: { model, actual, now in
+            model.receiveDeferred(from: session, sequenceNumbers: numbers, nonce: Self.nonce(of: actual), now: now)
+        } compare: { messages, expectedMessages in
+            try self.compareDeliveries(what, messages, expectedMessages, session: false)
+        }
+        if case .success(let messages) = actual { self.hold(messages) }
+    }
+
     func renewSession() async throws {
         guard !self.sessions.isEmpty else { return }
         let index = self.random.int(0...(self.sessions.count - 1))

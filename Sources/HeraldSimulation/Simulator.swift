@@ -138,7 +138,7 @@ final class Simulator {
         case sendWork, sendOrders, publish
         case receive, receiveAndDelete, receiveDeadLetters, receiveDeferred
         case complete, abandon, deferMessage, deadLetter, renewLock, resubmit, cancelScheduled, cancelScheduledOnTopic
-        case acceptSession, receiveSession, renewSession, releaseSession, sessionState
+        case acceptSession, receiveSession, receiveSessionDeferred, renewSession, releaseSession, sessionState
         case advanceClock, advanceClockFar, jumpWallClock
         case crash, armCrash
 
@@ -161,6 +161,7 @@ final class Simulator {
             case .cancelScheduledOnTopic: 8
             case .acceptSession: 50
             case .receiveSession: 60
+            case .receiveSessionDeferred: 15
             case .renewSession: 20
             case .releaseSession: 20
             case .sessionState: 20
@@ -200,6 +201,7 @@ final class Simulator {
         case .cancelScheduledOnTopic: try await self.cancelScheduledOnTopic()
         case .acceptSession: try await self.acceptSession()
         case .receiveSession: try await self.receiveSession()
+        case .receiveSessionDeferred: try await self.receiveSessionDeferred()
         case .renewSession: try await self.renewSession()
         case .releaseSession: try await self.releaseSession()
         case .sessionState: try await self.sessionState()

@@ -77,6 +77,7 @@ extension WireRoute {
     package static let resubmit = WireRoute("POST", "/v1/locks/resubmit", "resubmit", .listen)
     package static let acceptSession = WireRoute("POST", "/v1/sessions/accept", "acceptSession", .listen)
     package static let receiveFromSession = WireRoute("POST", "/v1/sessions/receive", "receiveFromSession", .listen)
+    package static let receiveDeferredFromSession = WireRoute("POST", "/v1/sessions/receive-deferred", "receiveDeferredFromSession", .listen)
     package static let getSessionState = WireRoute("POST", "/v1/sessions/get-state", "getSessionState", .listen)
     package static let setSessionState = WireRoute("POST", "/v1/sessions/set-state", "setSessionState", .listen)
     package static let renewSessionLock = WireRoute("POST", "/v1/sessions/renew", "renewSessionLock", .listen)
@@ -111,7 +112,7 @@ extension WireRoute {
         .purge, .getMessage, .searchDeadLetters, .summarizeDeadLetters, .startBulkJob, .listBulkJobs, .getBulkJob, .cancelBulkJob, .listSessions,
         .send, .cancelScheduled, .receive, .receiveDeferred, .peek, .counts,
         .complete, .abandon, .deferMessage, .deadLetter, .renewLock, .resubmit,
-        .acceptSession, .receiveFromSession, .getSessionState, .setSessionState, .renewSessionLock, .releaseSession,
+        .acceptSession, .receiveFromSession, .receiveDeferredFromSession, .getSessionState, .setSessionState, .renewSessionLock, .releaseSession,
         .commit, .getDocument, .listDocuments, .inboxContains, .readStream, .readAll,
         .health, .metrics, .openAPI, .whoAmI, .console, .consoleAsset,
     ]

@@ -265,6 +265,19 @@ public struct SessionReceiveRequest: Codable, Sendable, Hashable {
     }
 }
 
+/// `POST /v1/sessions/receive-deferred`: deferred messages of the session, by sequence number.
+public struct SessionReceiveDeferredRequest: Codable, Sendable, Hashable {
+    /// The session lock.
+    public var session: WireSessionLock
+    /// The sequence numbers of the session's deferred messages: 1 to 1,000, none twice.
+    public var sequenceNumbers: [Int64]
+    /// Creates the body from its fields.
+    public init(session: WireSessionLock, sequenceNumbers: [Int64]) {
+        self.session = session
+        self.sequenceNumbers = sequenceNumbers
+    }
+}
+
 /// `POST /v1/sessions/get-state`, `/v1/sessions/renew`, `/v1/sessions/release`.
 public struct SessionRequest: Codable, Sendable, Hashable {
     /// The session lock.

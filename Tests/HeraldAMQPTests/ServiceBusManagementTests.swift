@@ -69,6 +69,20 @@ struct ServiceBusManagementTests {
         #expect(other == .setSessionState("B", nil, Data([1, 2])))
     }
 
+    @Test func receiveBySequenceNumberWithASessionIdIsTheSessions() throws {
+        let lock = SessionLock(entity: .queue("orders"), sessionId: "A", nonce: UUID(), lockedUntil: Date())
+        let held = try Self.operation(
+            Self.request("receive-by-sequence-number", [("sequence-numbers", .array([.long(3), .long(5)])), ("session-id", .string("A"))]),
+            sessions: ["A": lock])
+        #expect(held == .receiveSessionDeferred([3, 5], mode: .peekLock, "A", lock))
+        #expect(held.right == .listen)
+        let other = try Self.operation(
+            Self.request("receive-by-sequence-number", [("sequence-numbers", .array([.long(3)])), ("session-id", .string("B"))]), sessions: ["A": lock])
+        #expect(other == .receiveSessionDeferred([3], mode: .peekLock, "B", nil))
+        let plain = try Self.operation(Self.request("receive-by-sequence-number", [("sequence-numbers", .array([.long(3)]))]), sessions: ["A": lock])
+        #expect(plain == .receiveDeferred([3], mode: .peekLock))
+    }
+
     @Test func whatHeraldDoesNotServeIsRefusedWithNotImplemented() {
         for operation in ["add-rule", "remove-rule", "enumerate-rules", "no-such-operation"] {
             #expect {

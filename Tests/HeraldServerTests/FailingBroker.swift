@@ -30,6 +30,7 @@ struct FailingBroker: MessageBroker {
     func renewLock(_ token: LockToken) async throws -> Date { throw self.error }
     func acceptSession(on entity: EntityPath, sessionId: String?, maxWaitTime: Duration) async throws -> SessionLock { throw self.error }
     func receive(from session: SessionLock, maxCount: Int, maxWaitTime: Duration) async throws -> [ReceivedMessage] { throw self.error }
+    func receiveDeferred(from session: SessionLock, sequenceNumbers: [Int64]) async throws -> [ReceivedMessage] { throw self.error }
     func sessionState(_ session: SessionLock) async throws -> Data? { throw self.error }
     func setSessionState(_ state: Data?, for session: SessionLock) async throws { throw self.error }
     func renewSessionLock(_ session: SessionLock) async throws -> SessionLock { throw self.error }

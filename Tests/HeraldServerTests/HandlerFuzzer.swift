@@ -340,6 +340,8 @@ struct HandlerFuzzer {
             return self.object(fields)
         case .receiveFromSession:
             return self.object([("session", self.session()), ("maxCount", self.field(.int(5), number: true)), ("maxWaitMs", self.wait())])
+        case .receiveDeferredFromSession:
+            return self.object([("session", self.session()), ("sequenceNumbers", self.field(.array([self.sequenceNumber(), self.sequenceNumber()])))])
         case .getSessionState, .renewSessionLock, .releaseSession: return self.object([("session", self.session())])
         case .setSessionState: return self.object([("session", self.session()), ("state", self.field(.string("AAEC")))])
         case .commit:

@@ -34,6 +34,7 @@ struct MalformedRequestTests {
         case .deadLetter: return ["lockToken": token, "reason": "r", "description": "d"]
         case .acceptSession: return ["entity": queue, "sessionId": "s1", "maxWaitMs": 0]
         case .receiveFromSession: return ["session": session, "maxCount": 1, "maxWaitMs": 0]
+        case .receiveDeferredFromSession: return ["session": session, "sequenceNumbers": [1]]
         case .getSessionState, .renewSessionLock, .releaseSession: return ["session": session]
         case .setSessionState: return ["session": session, "state": "AAEC"]
         case .commit: return ["completions": [token], "sends": [["entity": queue, "message": message]]]
@@ -69,7 +70,7 @@ struct MalformedRequestTests {
             var body = Self.validBody(route)!
             body["lockToken"] = badToken
             return (route.path, body)
-        case .receiveFromSession, .getSessionState, .setSessionState, .renewSessionLock, .releaseSession:
+        case .receiveFromSession, .receiveDeferredFromSession, .getSessionState, .setSessionState, .renewSessionLock, .releaseSession:
             var body = Self.validBody(route)!
             body["session"] = badSession
             return (route.path, body)

@@ -173,6 +173,7 @@ struct OpenAPITests {
             ("SessionLock", lock),
             ("AcceptSessionRequest", AcceptSessionRequest(entity: entity, sessionId: "x", maxWaitMs: 0)),
             ("SessionReceiveRequest", SessionReceiveRequest(session: lock, maxCount: 1, maxWaitMs: 0)),
+            ("SessionReceiveDeferredRequest", SessionReceiveDeferredRequest(session: lock, sequenceNumbers: [1])),
             ("SessionRequest", SessionRequest(session: lock)),
             ("SessionState", SessionStateBody(session: lock, state: "AA==")),
             ("SetSessionStateRequest", SessionStateBody(session: lock, state: "AA==")),

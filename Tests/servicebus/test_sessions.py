@@ -114,11 +114,6 @@ def test_peek_inside_a_session(client):
 
 
 @pytest.mark.sessions
-@pytest.mark.xfail(
-    strict=True,
-    reason="Herald receives deferred messages of a session entity through no route yet: a gap listed in the README; "
-    "this test states Service Bus's behaviour and fails until Herald has it",
-)
 def test_deferral_inside_a_session(client):
     with client.get_queue_sender("sessions-defer") as sender:
         sender.send_messages([ServiceBusMessage(f"d{i}", session_id="d") for i in range(2)])
