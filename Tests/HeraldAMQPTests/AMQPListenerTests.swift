@@ -122,9 +122,10 @@ struct AMQPListenerTests {
         var configuration = AMQPListener.Configuration(port: 0)
         configuration.handshakeTimeout = .milliseconds(500)
         try await Self.serving(configuration) { port in
-            // A client that sends its SASL header and then nothing.
+            // A client that sends its SASL header and then nothing. On a loaded machine the
+            // server's timer may close the connection before the header is written.
             try await AMQPTestClient.with(port: port) { client in
-                try await client.send(.sasl)
+                try? await client.send(.sasl)
                 try await client.waitUntilClosed()
                 #expect(client.isClosed)
             }
