@@ -268,7 +268,7 @@ extension Store {
             }
         } else {
             for subscription in subscriptions {
-                let matching = accepted.filter { subscription.filter.matches($0) }
+                let matching = accepted.filter { subscription.rules.matches($0) }
                 if matching.isEmpty { continue }
                 let bumped = try await self.rows(
                     """

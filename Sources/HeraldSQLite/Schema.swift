@@ -1,4 +1,6 @@
+import Foundation
 import GRDB
+import HeraldCore
 
 /// The database schema, as forward-only GRDB migrations.
 enum Schema {
@@ -175,6 +177,18 @@ enum Schema {
                     ALTER TABLE message ADD COLUMN reply_to_session_id TEXT;
                     ALTER TABLE message ADD COLUMN annotations BLOB;
                     """)
+        }
+        migrator.registerMigration("v6-subscription-rules") { db in
+            // A subscription's rules (JSON, StoredJSON) replace its one filter: each existing
+            // subscription gets the one rule `$Default` holding its filter. `filter` stays unread.
+            try db.execute(sql: "ALTER TABLE entity ADD COLUMN rules TEXT")
+            let decoder = JSONDecoder()
+            for row in try Row.fetchAll(db, sql: "SELECT id, filter FROM entity WHERE kind = 'subscription'") {
+                let filterJSON: String? = row[1]
+                let filter = try filterJSON.map { try decoder.decode(SubscriptionFilter.self, from: Data($0.utf8)) }
+                let rules = EntityPath.subscription("", of: "").initialRules(filter: filter)
+                try db.execute(sql: "UPDATE entity SET rules = ? WHERE id = ?", arguments: [try StoredJSON.encode(rules), row[0] as Int64])
+            }
         }
         return migrator
     }

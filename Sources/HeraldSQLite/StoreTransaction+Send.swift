@@ -20,7 +20,7 @@ extension StoreTransaction {
             if target.path.kind == .queue {
                 try self.insert(message, into: target, sequenceNumber: sequenceNumber, defaultTimeToLive: target.options.defaultTimeToLive)
             } else {
-                for subscription in subscriptions where subscription.filter.matches(message) {
+                for subscription in subscriptions where subscription.rules.matches(message) {
                     try self.insert(
                         message, into: subscription, sequenceNumber: self.state.nextSequence(subscription),
                         defaultTimeToLive: target.options.defaultTimeToLive ?? subscription.options.defaultTimeToLive
