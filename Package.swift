@@ -303,6 +303,7 @@ let package = Package(
             name: "HeraldSQLiteTests",
             dependencies: [
                 "HeraldCore", "HeraldSQLite", "HeraldConformance", "HeraldTestSupport", "CHeraldFaultVFS",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
