@@ -21,6 +21,8 @@ extension PostgresBroker: ManageableBroker {
     /// Stores the new rule; this broker's next send to the topic reads the subscriptions again (the
     /// topic row's generation changed), and so do other brokers of the schema.
     public func addRule(_ rule: SubscriptionRule, to subscription: EntityPath) async throws {
+        try subscription.checkRulesTarget()
+        try rule.validate()
         let record = try await self.perform("addRule") { store in
             try await store.changeRules(of: subscription) { rules throws(HeraldError) in try rules.adding(rule, of: subscription) }
         }

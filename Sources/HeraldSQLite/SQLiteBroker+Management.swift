@@ -13,6 +13,8 @@ extension SQLiteBroker: ManageableBroker {
     }
 
     public func addRule(_ rule: SubscriptionRule, to subscription: EntityPath) async throws {
+        try subscription.checkRulesTarget()
+        try rule.validate()
         try await self.committer.perform { transaction in
             try transaction.changeRules(of: subscription) { rules throws(HeraldError) in try rules.adding(rule, of: subscription) }
         }
