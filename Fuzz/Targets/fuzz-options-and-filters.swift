@@ -26,8 +26,12 @@ public func fuzzOptionsAndFilters(_ start: UnsafeRawPointer, _ count: Int) -> CI
         guard let filter = try? JSONDecoder().decode(SubscriptionFilter.self, from: data) else { return 0 }
         guard let json = try? JSONEncoder().encode(filter) else { fatalError("fuzz invariant broken: filter does not encode") }
         require((try? JSONDecoder().decode(SubscriptionFilter.self, from: json)) == filter, "stored filter round trip of \(filter) via \(String(decoding: json, as: UTF8.self))")
-        let message = Message(messageId: "m", body: Data(), contentType: filter.contentType, subject: filter.subject, correlationId: filter.correlationId, applicationProperties: filter.properties)
-        if !filter.properties.values.contains(where: { if case .double(let d) = $0 { d.isNaN } else { false } }) {
+        let message = Message(
+            messageId: filter.messageId ?? "m", body: Data(), contentType: filter.contentType, subject: filter.subject, correlationId: filter.correlationId,
+            sessionId: filter.sessionId, replyTo: filter.replyTo, applicationProperties: filter.properties, replyToSessionId: filter.replyToSessionId,
+            to: filter.to)
+        require(!filter.matchesNothing || !filter.matches(message), "a filter that matches nothing matched \(message)")
+        if !filter.matchesNothing, !filter.properties.values.contains(where: { if case .double(let d) = $0 { d.isNaN } else { false } }) {
             require(filter.matches(message), "a filter does not match a message with its own values")
         }
         if (try? filter.validate()) != nil { checkFilter(WireFilter(filter)) }

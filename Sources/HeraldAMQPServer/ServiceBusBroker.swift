@@ -76,12 +76,14 @@ enum ServiceBusBroker {
     /// The AMQP condition of a broker error, as Service Bus clients map conditions to exceptions.
     static let messageNotFound = "com.microsoft:message-not-found"
     static let sessionLockLost = "com.microsoft:session-lock-lost"
+    static let entityAlreadyExists = "com.microsoft:entity-already-exists"
 
     static func amqpError(_ error: any Error) -> AMQPError {
         guard let error = error as? HeraldError else { return AMQPError(condition: AMQPCondition.internalError, description: "\(error)") }
         let condition: String
         switch error.code {
         case .entityNotFound: condition = AMQPCondition.notFound
+        case .entityAlreadyExists: condition = Self.entityAlreadyExists
         case .lockLost: condition = ServiceBusLinks.lockLost.condition
         case .messageNotFound: condition = Self.messageNotFound
         case .sessionLockLost: condition = Self.sessionLockLost
@@ -184,9 +186,7 @@ extension ServiceBusManagement {
                 try await broker.setSessionState(state, for: try self.held(session, id))
                 return Outcome(response: self.success(to: correlation))
             case .listSessions(let skip, let top):
-                guard let manageable = broker as? any ManageableBroker else {
-                    throw Failure(status: 501, condition: AMQPCondition.notImplemented, description: "this store does not list sessions")
-                }
+                let manageable = try self.manageable(broker)
                 var ids: [String] = []
                 var after: String?
                 var skipped = 0
@@ -200,6 +200,16 @@ extension ServiceBusManagement {
                 }
                 if ids.isEmpty { return Outcome(response: self.success(to: correlation, status: 204)) }
                 return Outcome(response: self.success(to: correlation, [("sessions-ids", .array(ids.map { .string($0) }))]))
+            case .addRule(let rule):
+                try await self.manageable(broker).addRule(rule, to: entity.receivePath)
+                return Outcome(response: self.success(to: correlation))
+            case .removeRule(let name):
+                try await self.manageable(broker).removeRule(named: name, from: entity.receivePath)
+                return Outcome(response: self.success(to: correlation))
+            case .enumerateRules(let skip, let top):
+                let rules = try await self.manageable(broker).rules(of: entity.receivePath).dropFirst(skip).prefix(top)
+                if rules.isEmpty { return Outcome(response: self.success(to: correlation, status: 204)) }
+                return Outcome(response: self.success(to: correlation, ServiceBusRules.answer(Array(rules))))
             case .cancelScheduled(let sequenceNumbers):
                 do {
                     try await broker.cancelScheduled(sequenceNumbers, in: .queue(entity.name))
@@ -237,6 +247,14 @@ extension ServiceBusManagement {
             items.append(.map(entry))
         }
         return Outcome(response: self.success(to: correlation, [("messages", .list(items))]), locks: locks)
+    }
+
+    /// The broker's management operations (sessions, rules), which both of Herald's stores have.
+    private static func manageable(_ broker: any MessageBroker) throws(Failure) -> any ManageableBroker {
+        guard let manageable = broker as? any ManageableBroker else {
+            throw Failure(status: 501, condition: AMQPCondition.notImplemented, description: "this store does not list sessions or manage rules")
+        }
+        return manageable
     }
 
     /// The session lock a session operation needs: one the connection holds.

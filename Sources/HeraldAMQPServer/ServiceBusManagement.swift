@@ -26,11 +26,16 @@ enum ServiceBusManagement {
         case sessionState(String, SessionLock?)
         case setSessionState(String, SessionLock?, Data?)
         case listSessions(skip: Int, top: Int)
+        /// A subscription's rules (``ServiceBusRules``).
+        case addRule(SubscriptionRule)
+        case removeRule(String)
+        case enumerateRules(skip: Int, top: Int)
 
         /// The right the operation needs.
         var right: AccessRight {
             switch self {
             case .schedule, .cancelScheduled: .send
+            case .addRule, .removeRule, .enumerateRules: .manage
             default: .listen
             }
         }
@@ -138,6 +143,13 @@ enum ServiceBusManagement {
             let top = max(min(body["top"]?.signed ?? 100, Int64(self.maxItems)), 0)
             // Skipping walks the sessions a page at a time: a client's skip is bounded like its top.
             return .listSessions(skip: Int(min(skip, Int64(self.maxItems) * 10)), top: Int(top))
+        case "com.microsoft:add-rule":
+            return .addRule(try ServiceBusRules.rule(of: body))
+        case "com.microsoft:remove-rule":
+            return .removeRule(try ServiceBusRules.ruleName(body))
+        case "com.microsoft:enumerate-rules":
+            let page = ServiceBusRules.page(of: body)
+            return .enumerateRules(skip: page.skip, top: page.top)
         default:
             throw Failure(
                 status: 501, condition: AMQPCondition.notImplemented,
@@ -231,6 +243,7 @@ enum ServiceBusManagement {
         switch condition {
         case AMQPCondition.unauthorizedAccess: 401
         case AMQPCondition.notFound, ServiceBusBroker.messageNotFound: 404
+        case ServiceBusBroker.entityAlreadyExists: 409
         case ServiceBusLinks.lockLost.condition, ServiceBusBroker.sessionLockLost: 410
         case AMQPCondition.resourceLimitExceeded: 503
         case AMQPCondition.internalError: 500

@@ -67,7 +67,7 @@ enum ServiceBusMessageMapping {
         }
     }
 
-    private static func property(_ value: AMQPValue, key: String, kind: StaticString) throws(AMQPError) -> PropertyValue? {
+    static func property(_ value: AMQPValue, key: String, kind: StaticString) throws(AMQPError) -> PropertyValue? {
         switch value {
         case .null: return nil
         case .string(let text), .symbol(let text): return .string(text)
@@ -140,7 +140,7 @@ enum ServiceBusMessageMapping {
         return amqp
     }
 
-    private static func value(_ property: PropertyValue) -> AMQPValue {
+    static func value(_ property: PropertyValue) -> AMQPValue {
         switch property {
         case .string(let text): .string(text)
         case .int(let number): .long(number)

@@ -10,7 +10,7 @@ extension EntityStatus {
     var wire: WireEntityInfo {
         WireEntityInfo(
             kind: self.path.kind.rawValue, path: self.path.description, entity: WireEntity(self.path), options: WireOptions(self.options),
-            filter: self.filter.map(WireFilter.init), counts: self.counts.map(WireCounts.init)
+            filter: self.filter.map(WireFilter.init), rules: self.rules?.map(WireRule.init), counts: self.counts.map(WireCounts.init)
         )
     }
 }
@@ -35,7 +35,7 @@ enum EntityRendering {
             if forReceivers { row += [DurationArgument.format(options.lockDuration), "\(options.maxDeliveryCount)"] }
             row += [options.defaultTimeToLive.map(DurationArgument.format) ?? "-", options.duplicateDetectionWindow.map(DurationArgument.format) ?? "-"]
             if forReceivers { row.append(options.requiresSession ? "yes" : "no") }
-            if withFilter { row.append(Self.describe(status.filter ?? .all)) }
+            if withFilter { row.append(Self.describe(rules: status.subscriptionDescription.rules)) }
             table.append(row)
         }
         CommandOutput.print(table.render())
@@ -62,7 +62,7 @@ enum EntityRendering {
                 details.append("Park session on dead letter", options.parkSessionOnDeadLetter ? "yes" : "no")
             }
         }
-        if let filter = status.filter { details.append("Filter", Self.describe(filter)) }
+        if status.path.kind == .subscription { details.append("Filter", Self.describe(rules: status.subscriptionDescription.rules)) }
         if let counts = status.counts {
             details.append("Active", "\(counts.active)")
             details.append("Locked", "\(counts.locked)")
@@ -73,15 +73,26 @@ enum EntityRendering {
         CommandOutput.print(details.render())
     }
 
-    /// `subject=X correlationId=Y …`, or `all`.
+    /// `subject=X correlationId=Y …`, `all`, or `none`.
     static func describe(_ filter: SubscriptionFilter) -> String {
-        var parts: [String] = []
-        if let subject = filter.subject { parts.append("subject=\(subject)") }
-        if let correlationId = filter.correlationId { parts.append("correlationId=\(correlationId)") }
-        if let contentType = filter.contentType { parts.append("contentType=\(contentType)") }
+        if filter.matchesNothing { return "none" }
+        let identifiers: [(String, String?)] = [
+            ("subject", filter.subject), ("correlationId", filter.correlationId), ("contentType", filter.contentType),
+            ("messageId", filter.messageId), ("to", filter.to), ("replyTo", filter.replyTo), ("sessionId", filter.sessionId),
+            ("replyToSessionId", filter.replyToSessionId),
+        ]
+        var parts = identifiers.compactMap { name, value in value.map { "\(name)=\($0)" } }
         for (key, value) in filter.properties.sorted(by: { $0.key < $1.key }) {
             parts.append(PropertyArgument.format(key: key, value: value))
         }
         return parts.isEmpty ? "all" : parts.joined(separator: " ")
+    }
+
+    /// A subscription's rules: the filter alone for the one rule `$Default` it is created with,
+    /// else `name: filter` for each rule joined by ` | `, or `none` without rules.
+    static func describe(rules: [SubscriptionRule]) -> String {
+        if rules.isEmpty { return "none (no rules)" }
+        if rules.count == 1, rules[0].name == SubscriptionRule.defaultName { return Self.describe(rules[0].filter) }
+        return rules.map { "\($0.name): \(Self.describe($0.filter))" }.joined(separator: " | ")
     }
 }

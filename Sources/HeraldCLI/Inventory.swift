@@ -21,7 +21,7 @@ enum Inventory {
                 for subscription in try await broker.listSubscriptions(topic: topic.path.name) {
                     statuses.append(
                         EntityStatus(
-                            path: subscription.path, options: subscription.options, filter: subscription.filter,
+                            path: subscription.path, options: subscription.options, filter: subscription.filter, rules: subscription.rules,
                             counts: try await broker.counts(of: subscription.path)
                         )
                     )
@@ -46,7 +46,7 @@ enum Inventory {
             found = try await broker.listTopics().first { $0.path.name == path.name }.map { EntityStatus(path: $0.path, options: $0.options) }
         case .subscription:
             found = try await broker.listSubscriptions(topic: path.topic ?? "").first { $0.path.name == path.name }.map {
-                EntityStatus(path: $0.path, options: $0.options, filter: $0.filter)
+                EntityStatus(path: $0.path, options: $0.options, filter: $0.filter, rules: $0.rules)
             }
         }
         guard var status = found else {
@@ -62,7 +62,9 @@ enum Inventory {
         case .queue: try await broker.listQueues().map { EntityStatus(path: $0.path, options: $0.options) }
         case .topic: try await broker.listTopics().map { EntityStatus(path: $0.path, options: $0.options) }
         case .subscription:
-            try await broker.listSubscriptions(topic: topic ?? "").map { EntityStatus(path: $0.path, options: $0.options, filter: $0.filter) }
+            try await broker.listSubscriptions(topic: topic ?? "").map {
+                EntityStatus(path: $0.path, options: $0.options, filter: $0.filter, rules: $0.rules)
+            }
         }
     }
 }

@@ -2,14 +2,16 @@ public import ArgumentParser
 import HeraldClient
 import HeraldCore
 
-/// `herald subscription`: create, delete, list and inspect the subscriptions of a topic.
+/// `herald subscription`: create, delete, list and inspect the subscriptions of a topic, and
+/// manage their rules.
 public struct SubscriptionCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "subscription",
         abstract: "Create, delete, list and inspect the subscriptions of a topic.",
         discussion: """
-            A subscription receives a copy of every later message of its topic that matches
-            its filter; every condition given must hold, and no condition matches everything.
+            A subscription receives a copy of every later message of its topic that any of its
+            rules matches. It is created with one rule, $Default, holding the filter given;
+            every condition of a filter must hold, and no condition matches everything.
             Receive from it as events/subscriptions/audit.
 
             Examples:
@@ -18,8 +20,9 @@ public struct SubscriptionCommand: AsyncParsableCommand {
               herald subscription list events
               herald subscription show events audit
               herald subscription delete events audit
+              herald subscription rule add events audit eu --property region=eu
             """,
-        subcommands: [Create.self, Update.self, Delete.self, List.self, Show.self]
+        subcommands: [Create.self, Update.self, Delete.self, List.self, Show.self, RuleCommand.self]
     )
 
     /// Creates the command; ArgumentParser calls this.
@@ -40,27 +43,13 @@ public struct SubscriptionCommand: AsyncParsableCommand {
         @Argument(help: "The subscription's name.")
         var name: String
 
-        @Option(help: "Only messages with this subject.")
-        var subject: String?
-
-        @Option(help: "Only messages with this correlation id.")
-        var correlationId: String?
-
-        @Option(help: "Only messages with this content type.")
-        var contentType: String?
-
-        @Option(name: .customLong("property"), help: ArgumentHelp("Only messages with this application property (repeatable).", valueName: "key=value"))
-        var properties: [PropertyArgument] = []
-
+        @OptionGroup var filter: FilterArguments
         @OptionGroup var entity: EntityOptionArguments
         @OptionGroup var connection: ConnectionOptions
 
         func run() async throws {
-            let filter = SubscriptionFilter(
-                subject: self.subject, correlationId: self.correlationId, contentType: self.contentType,
-                properties: PropertyArgument.properties(self.properties)
-            )
-            try await EntityActions.create(.subscription(self.name, of: self.topic), options: self.entity.options, filter: filter, connection: self.connection)
+            try await EntityActions.create(
+                .subscription(self.name, of: self.topic), options: self.entity.options, filter: self.filter.filter, connection: self.connection)
         }
     }
 

@@ -14,6 +14,31 @@ extension HeraldClient: ManageableBroker {
         return info.options.options()
     }
 
+    public func rules(of subscription: EntityPath) async throws -> [SubscriptionRule] {
+        try subscription.checkRulesTarget()
+        let list: WireRuleList = try await self.fetch(.listRules, Self.ruleParameters(subscription))
+        return try list.items.map { try $0.rule() }
+    }
+
+    public func addRule(_ rule: SubscriptionRule, to subscription: EntityPath) async throws {
+        try subscription.checkRulesTarget()
+        try rule.validate()
+        let _: WireRule = try await self.fetch(
+            .addRule, Self.ruleParameters(subscription, rule: rule.name), body: AddRuleRequest(filter: WireFilter(rule.filter)))
+    }
+
+    public func removeRule(named name: String, from subscription: EntityPath) async throws {
+        try subscription.checkRulesTarget()
+        try await self.invoke(.removeRule, Self.ruleParameters(subscription, rule: name))
+    }
+
+    /// The path parameters of the rule routes of `subscription`.
+    private static func ruleParameters(_ subscription: EntityPath, rule: String? = nil) -> [String: String] {
+        var parameters = ["topic": subscription.topic ?? "", "subscription": subscription.name]
+        parameters["rule"] = rule
+        return parameters
+    }
+
     public func purge(_ entity: EntityPath) async throws -> Int {
         let response: PurgeResponse = try await self.fetch(.purge, body: EntityRequest(entity: WireEntity(entity)))
         return response.purged

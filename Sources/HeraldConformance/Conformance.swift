@@ -138,6 +138,7 @@ public enum BrokerConformance {
         + transactionCases
         + hostileNumberCases
         + managementCases
+        + ruleCases
 
     /// The cases that a store lacking `unmet` can run: every case but those that require one of them.
     ///

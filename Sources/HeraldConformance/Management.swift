@@ -5,7 +5,7 @@ import HeraldCore
 // letters), on every store.
 
 /// The broker of `context` as a ``HeraldCore/ManageableBroker``; every store must be one.
-private func manageable(_ broker: any MessageBroker) throws -> any ManageableBroker {
+func manageable(_ broker: any MessageBroker) throws -> any ManageableBroker {
     guard let broker = broker as? any ManageableBroker else {
         throw ConformanceFailure("the broker under test is not a ManageableBroker (GUARANTEES.md §6)")
     }

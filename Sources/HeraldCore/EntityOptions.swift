@@ -92,6 +92,10 @@ public enum HeraldLimits {
     public static let maxPropertiesSize = 64 * 1024
     /// Most messages in one batch or one transaction.
     public static let maxBatchCount = 100
+    /// Most rules one subscription has.
+    public static let maxRulesPerSubscription = 100
+    /// Longest rule name, in characters (as Azure Service Bus's).
+    public static let maxRuleNameLength = 50
     /// Most messages one receive returns.
     public static let maxReceiveCount = 1000
     /// The longest delay of an abandon before the message is visible again: 10 years, the

@@ -43,9 +43,9 @@ public struct HeraldError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidOption = Code(.invalidOption)
         /// An argument is out of range (for example a receive `maxCount` of zero, or a negative delay).
         public static let invalidArgument = Code(.invalidArgument)
-        /// The queue, topic or subscription does not exist.
+        /// The queue, topic or subscription does not exist, or a subscription has no rule of that name.
         public static let entityNotFound = Code(.entityNotFound)
-        /// An entity of that name already exists.
+        /// An entity of that name already exists, or a subscription already has a rule of that name.
         public static let entityAlreadyExists = Code(.entityAlreadyExists)
         /// The body is larger than the entity's `maxMessageSize`.
         public static let messageTooLarge = Code(.messageTooLarge)

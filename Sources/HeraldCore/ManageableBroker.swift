@@ -19,6 +19,31 @@ public protocol ManageableBroker: MessageBroker {
     ///   option out of bounds or a change of `requiresSession` (nothing changes then).
     func updateOptions(of entity: EntityPath, _ change: EntityOptionsChange) async throws -> EntityOptions
 
+    /// The rules of the subscription `subscription`, in the order they were added
+    /// (GUARANTEES.md §3.2): a message sent to the topic is copied into the subscription when any
+    /// rule's filter matches it; a subscription without rules receives nothing.
+    ///
+    /// - Throws: ``/HeraldCore/HeraldError/Code/entityNotFound``, or
+    ///   ``/HeraldCore/HeraldError/Code/invalidArgument`` for a path that is not a subscription's.
+    func rules(of subscription: EntityPath) async throws -> [SubscriptionRule]
+
+    /// Adds `rule` to the subscription `subscription`. The rule takes part in the fan-out of the
+    /// messages sent after the change commits; the messages already copied stay.
+    ///
+    /// - Throws: ``/HeraldCore/HeraldError/Code/entityAlreadyExists`` when the subscription has a
+    ///   rule of that name, ``/HeraldCore/HeraldError/Code/invalidArgument`` when it has
+    ///   ``/HeraldCore/HeraldLimits/maxRulesPerSubscription`` rules already,
+    ///   ``/HeraldCore/HeraldError/Code/invalidName`` for a bad rule name, the filter's size errors,
+    ///   or ``/HeraldCore/HeraldError/Code/entityNotFound``. Nothing changes then.
+    func addRule(_ rule: SubscriptionRule, to subscription: EntityPath) async throws
+
+    /// Removes the rule named `name` from the subscription `subscription`; from the next send on
+    /// it copies nothing. Removing the last rule leaves a subscription that receives nothing.
+    ///
+    /// - Throws: ``/HeraldCore/HeraldError/Code/entityNotFound`` for a subscription without a rule
+    ///   of that name (the message names the rule) or a missing subscription.
+    func removeRule(named name: String, from subscription: EntityPath) async throws
+
     /// Deletes the messages of a queue or subscription that wait for a receiver: the active ones
     /// not locked now (those whose scheduled time has come, or whose abandon delay runs, included),
     /// up to the last sequence number assigned when the purge began (what arrives meanwhile stays).

@@ -9,8 +9,8 @@ package protocol StoredEntity {
     var path: EntityPath { get }
     /// Its options.
     var options: EntityOptions { get }
-    /// Its filter; ``SubscriptionFilter/all`` for queues and topics.
-    var filter: SubscriptionFilter { get }
+    /// Its rules; none for queues and topics.
+    var rules: [SubscriptionRule] { get }
 }
 
 // MARK: - Resolving entities
@@ -99,6 +99,57 @@ extension EntityPath {
         try options.validate()
         try filter?.validate()
     }
+
+    /// The rules a new entity at this path starts with: a subscription's one rule `$Default`
+    /// holding `filter`; none for a queue or topic.
+    package func initialRules(filter: SubscriptionFilter?) -> [SubscriptionRule] {
+        guard self.kind == .subscription else { return [] }
+        return [SubscriptionRule(name: SubscriptionRule.defaultName, filter: filter ?? .all)]
+    }
+}
+
+// MARK: - Rules
+
+extension EntityPath {
+    /// Checks that the path can have rules: a subscription's, not its dead-letter queue's.
+    ///
+    /// - Throws: ``HeraldError/Code/invalidName`` or ``HeraldError/Code/invalidArgument``.
+    package func checkRulesTarget() throws(HeraldError) {
+        try self.validate()
+        guard self.kind == .subscription, !self.isDeadLetter else {
+            throw HeraldError(.invalidArgument, "rules belong to a subscription, not to \(self)")
+        }
+    }
+}
+
+extension [SubscriptionRule] {
+    /// The rules with `rule` added last, checked: a valid rule, a name not taken, at most
+    /// ``HeraldLimits/maxRulesPerSubscription`` rules. `subscription` names the owner in errors.
+    ///
+    /// - Throws: the rule's errors, ``HeraldError/Code/entityAlreadyExists`` or
+    ///   ``HeraldError/Code/invalidArgument``.
+    package func adding(_ rule: SubscriptionRule, of subscription: EntityPath) throws(HeraldError) -> [SubscriptionRule] {
+        try rule.validate()
+        if self.contains(where: { $0.name == rule.name }) {
+            throw HeraldError(.entityAlreadyExists, "subscription '\(subscription)' already has a rule named '\(rule.name)'")
+        }
+        guard self.count < HeraldLimits.maxRulesPerSubscription else {
+            throw HeraldError(.invalidArgument, "a subscription has at most \(HeraldLimits.maxRulesPerSubscription) rules; '\(subscription)' has \(self.count)")
+        }
+        return self + [rule]
+    }
+
+    /// The rules without the one named `name`. `subscription` names the owner in errors.
+    ///
+    /// - Throws: ``HeraldError/Code/entityNotFound`` when no rule has that name.
+    package func removing(named name: String, of subscription: EntityPath) throws(HeraldError) -> [SubscriptionRule] {
+        guard let index = self.firstIndex(where: { $0.name == name }) else {
+            throw HeraldError(.entityNotFound, "subscription '\(subscription)' has no rule named '\(name)'")
+        }
+        var rules = self
+        rules.remove(at: index)
+        return rules
+    }
 }
 
 /// The JSON text a store keeps an entity's options and filter in: sorted keys, so that equal
@@ -167,7 +218,7 @@ extension Message {
         for message in messages {
             try message.validate(against: options)
             for subscription in subscriptions where subscription.options.requiresSession && message.sessionId == nil {
-                if subscription.filter.matches(message) {
+                if subscription.rules.matches(message) {
                     throw HeraldError(.sessionRequired, "subscription '\(subscription.path.name)' requires sessions: set sessionId")
                 }
             }

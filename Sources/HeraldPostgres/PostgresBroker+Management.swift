@@ -14,6 +14,34 @@ extension PostgresBroker: ManageableBroker {
         return record.options
     }
 
+    public func rules(of subscription: EntityPath) async throws -> [SubscriptionRule] {
+        try await self.perform("rules", write: false, transaction: false) { try await $0.rules(of: subscription) }
+    }
+
+    /// Stores the new rule; this broker's next send to the topic reads the subscriptions again (the
+    /// topic row's generation changed), and so do other brokers of the schema.
+    public func addRule(_ rule: SubscriptionRule, to subscription: EntityPath) async throws {
+        try subscription.checkRulesTarget()
+        try rule.validate()
+        let record = try await self.perform("addRule") { store in
+            try await store.changeRules(of: subscription) { rules throws(HeraldError) in try rules.adding(rule, of: subscription) }
+        }
+        self.announceRuleChange(record)
+    }
+
+    public func removeRule(named name: String, from subscription: EntityPath) async throws {
+        let record = try await self.perform("removeRule") { store in
+            try await store.changeRules(of: subscription) { rules throws(HeraldError) in try rules.removing(named: name, of: subscription) }
+        }
+        self.announceRuleChange(record)
+    }
+
+    private func announceRuleChange(_ record: CachedEntity) {
+        self.cache.store(record)
+        self.waker.announceChange(ofEntity: record.path.entityKey)
+        if let topic = record.path.topic { self.waker.announceChange(ofEntity: topic) }
+    }
+
     public func purge(_ entity: EntityPath) async throws -> Int {
         try entity.checkReceiveSource()
         let bound = try await self.lastSequenceNumber(of: entity)

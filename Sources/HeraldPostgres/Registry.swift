@@ -2,13 +2,14 @@ import Foundation
 import HeraldCore
 import Synchronization
 
-/// A queue, topic or subscription as a broker caches it. Options never change after creation,
-/// and ids are never reused, so a cached record is either right or names a deleted entity.
+/// A queue, topic or subscription as a broker caches it. Ids are never reused; a change of options
+/// or rules bumps the topic row's generation (which the subscriptions' cache checks) and is
+/// announced to the schema's other brokers, which forget the entity.
 struct CachedEntity: Sendable, StoredEntity {
     let id: Int64
     let path: EntityPath
     let options: EntityOptions
-    let filter: SubscriptionFilter
+    let rules: [SubscriptionRule]
     let topicId: Int64?
 
     /// The key long-polling receivers of this entity (or of its dead-letter queue) wait on.

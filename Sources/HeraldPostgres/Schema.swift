@@ -268,6 +268,18 @@ enum Schema {
                 // text, expires_at its scheduled time. Cancelling it then succeeds, as in Service Bus.
             ]
         },
+        Migration(version: 6, name: "subscription rules") { t in
+            [
+                // A subscription's rules (JSON) replace its one filter: each existing subscription
+                // gets the one rule `$Default` holding its filter. `filter` stays unread.
+                "ALTER TABLE \(t.entity) ADD COLUMN rules TEXT",
+                """
+                UPDATE \(t.entity) SET rules = json_build_array(json_build_object(
+                    'filter', COALESCE(filter, '{"properties":{}}')::json, 'name', '$Default'))::text
+                WHERE kind = 'subscription'
+                """,
+            ]
+        },
     ]
 
     /// The SQLSTATE `herald_expect_count` raises.

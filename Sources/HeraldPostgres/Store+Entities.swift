@@ -21,11 +21,11 @@ extension Store {
             topic = try Self.decodeEntity(row)
         }
         let optionsJSON = try StoredJSON.encode(options)
-        let filterJSON = try filter.map(StoredJSON.encode)
+        let rulesJSON = path.kind == .subscription ? try StoredJSON.encode(path.initialRules(filter: filter)) : nil
         let rows = try await self.rows(
             """
-            INSERT INTO \(unescaped: self.tables.entity) (key, kind, name, topic_id, topic_name, options, filter)
-            VALUES (\(path.entityKey), \(path.kind.rawValue), \(path.name), \(topic?.id), \(path.topic), \(optionsJSON), \(filterJSON))
+            INSERT INTO \(unescaped: self.tables.entity) (key, kind, name, topic_id, topic_name, options, rules)
+            VALUES (\(path.entityKey), \(path.kind.rawValue), \(path.name), \(topic?.id), \(path.topic), \(optionsJSON), \(rulesJSON))
             ON CONFLICT (key) DO NOTHING
             RETURNING \(unescaped: Self.entityColumns)
             """
@@ -73,7 +73,7 @@ extension Store {
             rows = try await self.rows("SELECT \(unescaped: Self.entityColumns) FROM \(unescaped: self.tables.entity) WHERE kind = \(kind.rawValue)")
         }
         return try rows.map(Self.decodeEntity)
-            .map { SubscriptionDescription(path: $0.path, options: $0.options, filter: $0.filter) }
+            .map { SubscriptionDescription(path: $0.path, options: $0.options, rules: $0.rules) }
             .sorted { $0.path.name < $1.path.name }
     }
 

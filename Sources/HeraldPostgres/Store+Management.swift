@@ -37,6 +37,41 @@ extension Store {
         return try Self.decodeEntity(stored)
     }
 
+    // MARK: Rules
+
+    func rules(of path: EntityPath) async throws -> [SubscriptionRule] {
+        try path.checkRulesTarget()
+        return try path.resolved(try await self.fetch(path.entityKey)).rules
+    }
+
+    /// Stores `change` applied to the rules of `path` and returns the entity as it is now.
+    func changeRules(
+        of path: EntityPath, _ change: @Sendable ([SubscriptionRule]) throws(HeraldError) -> [SubscriptionRule]
+    ) async throws -> CachedEntity {
+        try path.checkRulesTarget()
+        // Sends to the topic read its subscriptions (their rules included) at the topic row's
+        // generation: a new one makes them read again. Locking the topic row first, as sends do,
+        // orders the change before or after each send.
+        try await self.rows(
+            "UPDATE \(unescaped: self.tables.entity) SET generation = generation + 1 WHERE key = \(path.topic ?? "") AND kind = 'topic'")
+        let rows = try await self.rows(
+            """
+            SELECT \(unescaped: Self.entityColumns) FROM \(unescaped: self.tables.entity) WHERE key = \(path.entityKey) AND kind = \(path.kind.rawValue)
+            FOR UPDATE
+            """
+        )
+        guard let row = rows.first else { throw path.notFoundError(found: try await self.fetch(path.entityKey)?.path.kind) }
+        let rules = try change(try Self.decodeEntity(row).rules)
+        let updated = try await self.rows(
+            """
+            UPDATE \(unescaped: self.tables.entity) SET rules = \(try StoredJSON.encode(rules)), generation = generation + 1
+            WHERE key = \(path.entityKey) AND kind = \(path.kind.rawValue) RETURNING \(unescaped: Self.entityColumns)
+            """
+        )
+        guard let stored = updated.first else { throw path.notFoundError() }
+        return try Self.decodeEntity(stored)
+    }
+
     func lastSequenceNumber(of path: EntityPath) async throws -> Int64 {
         try path.validate()
         let origin = path.origin
@@ -330,7 +365,7 @@ extension Store {
             return wake
         }
         for subscription in subscriptions {
-            let matching = messages.filter { subscription.filter.matches($0) }
+            let matching = messages.filter { subscription.rules.matches($0) }
             if matching.isEmpty { continue }
             let bumped = try await self.rows(
                 """

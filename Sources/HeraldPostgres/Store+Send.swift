@@ -280,7 +280,7 @@ extension Store {
             // The topic's sequence number of each accepted message: consecutive, in order.
             let numbered = accepted.enumerated().map { (message: $0.element, topicSequence: lastSequence + 1 + Int64($0.offset)) }
             for subscription in subscriptions {
-                let matching = numbered.filter { subscription.filter.matches($0.message) }
+                let matching = numbered.filter { subscription.rules.matches($0.message) }
                 if matching.isEmpty { continue }
                 let bumped = try await self.rows(
                     """
@@ -298,7 +298,7 @@ extension Store {
                     wake.insert(subscription.waitKey(deadLetter: false))
                 }
             }
-            try await self.rememberScheduledWithoutCopies(numbered.filter { entry in !subscriptions.contains { $0.filter.matches(entry.message) } }, in: target)
+            try await self.rememberScheduledWithoutCopies(numbered.filter { entry in !subscriptions.contains { $0.rules.matches(entry.message) } }, in: target)
         }
         try await self.rows("UPDATE \(unescaped: self.tables.entity) SET last_seq = \(sequence) WHERE id = \(target.id)")
         if let window, !newIds.isEmpty {

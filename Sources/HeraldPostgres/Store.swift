@@ -25,22 +25,22 @@ struct Store: Sendable {
 
     // MARK: Resolving entities
 
-    static let entityColumns = "id, kind, name, topic_id, topic_name, options, filter"
+    static let entityColumns = "id, kind, name, topic_id, topic_name, options, rules"
 
     static func decodeEntity(_ row: PostgresRow) throws -> CachedEntity {
-        let (id, kind, name, topicId, topicName, optionsJSON, filterJSON) = try row.decode(
+        let (id, kind, name, topicId, topicName, optionsJSON, rulesJSON) = try row.decode(
             (Int64, String, String, Int64?, String?, String, String?).self
         )
         let decoder = JSONDecoder()
         let options = try decoder.decode(EntityOptions.self, from: Data(optionsJSON.utf8))
-        let filter = try filterJSON.map { try decoder.decode(SubscriptionFilter.self, from: Data($0.utf8)) } ?? .all
+        let rules = try rulesJSON.map { try decoder.decode([SubscriptionRule].self, from: Data($0.utf8)) } ?? []
         let path: EntityPath
         switch kind {
         case "queue": path = .queue(name)
         case "topic": path = .topic(name)
         default: path = .subscription(name, of: topicName ?? "")
         }
-        return CachedEntity(id: id, path: path, options: options, filter: filter, topicId: topicId)
+        return CachedEntity(id: id, path: path, options: options, rules: rules, topicId: topicId)
     }
 
     /// The entity with `key`: from the cache, or from the database.

@@ -8,6 +8,24 @@ extension SQLiteBroker: ManageableBroker {
         try await self.committer.perform { try $0.updateOptions(of: entity, change) }
     }
 
+    public func rules(of subscription: EntityPath) async throws -> [SubscriptionRule] {
+        try await self.committer.perform(readOnly: true) { try $0.rules(of: subscription) }
+    }
+
+    public func addRule(_ rule: SubscriptionRule, to subscription: EntityPath) async throws {
+        try subscription.checkRulesTarget()
+        try rule.validate()
+        try await self.committer.perform { transaction in
+            try transaction.changeRules(of: subscription) { rules throws(HeraldError) in try rules.adding(rule, of: subscription) }
+        }
+    }
+
+    public func removeRule(named name: String, from subscription: EntityPath) async throws {
+        try await self.committer.perform { transaction in
+            try transaction.changeRules(of: subscription) { rules throws(HeraldError) in try rules.removing(named: name, of: subscription) }
+        }
+    }
+
     public func purge(_ entity: EntityPath) async throws -> Int {
         try entity.checkReceiveSource()
         let bound = try await self.committer.perform(readOnly: true) { try $0.lastSequenceNumber(of: entity) }

@@ -1,4 +1,6 @@
+import Foundation
 import GRDB
+import HeraldCore
 
 /// The database schema, as forward-only GRDB migrations.
 enum Schema {
@@ -193,6 +195,18 @@ enum Schema {
                     -- a scheduled topic message that no subscription took: key its sequence number as
                     -- text, expires_at its scheduled time. Cancelling it then succeeds, as in Service Bus.
                     """)
+        }
+        migrator.registerMigration("v7-subscription-rules") { db in
+            // A subscription's rules (JSON, StoredJSON) replace its one filter: each existing
+            // subscription gets the one rule `$Default` holding its filter. `filter` stays unread.
+            try db.execute(sql: "ALTER TABLE entity ADD COLUMN rules TEXT")
+            let decoder = JSONDecoder()
+            for row in try Row.fetchAll(db, sql: "SELECT id, filter FROM entity WHERE kind = 'subscription'") {
+                let filterJSON: String? = row[1]
+                let filter = try filterJSON.map { try decoder.decode(SubscriptionFilter.self, from: Data($0.utf8)) }
+                let rules = EntityPath.subscription("", of: "").initialRules(filter: filter)
+                try db.execute(sql: "UPDATE entity SET rules = ? WHERE id = ?", arguments: [try StoredJSON.encode(rules), row[0] as Int64])
+            }
         }
         return migrator
     }

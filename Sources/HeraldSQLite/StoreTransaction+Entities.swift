@@ -11,13 +11,14 @@ extension StoreTransaction {
         }
         if let existing = self.state.entity(path.entityKey) { throw path.alreadyExistsError(existing: existing.path.kind) }
         let optionsJSON = try StoredJSON.encode(options)
-        let filterJSON = try filter.map(StoredJSON.encode)
+        let rules = path.initialRules(filter: filter)
+        let rulesJSON = path.kind == .subscription ? try StoredJSON.encode(rules) : nil
         try self.execute(
-            "INSERT INTO entity (key, kind, name, topic_id, options, filter) VALUES (?, ?, ?, ?, ?, ?)",
-            [path.entityKey, path.kind.rawValue, path.name, topic?.id, optionsJSON, filterJSON]
+            "INSERT INTO entity (key, kind, name, topic_id, options, rules) VALUES (?, ?, ?, ?, ?, ?)",
+            [path.entityKey, path.kind.rawValue, path.name, topic?.id, optionsJSON, rulesJSON]
         )
         let record = EntityRecord(
-            id: self.db.lastInsertedRowID, path: path, options: options, filter: filter ?? .all,
+            id: self.db.lastInsertedRowID, path: path, options: options, rules: rules,
             topicId: topic?.id, lastSequence: 0
         )
         self.state.add(record)
@@ -47,7 +48,7 @@ extension StoreTransaction {
             ?? self.state.entitiesByKey.values.filter { $0.path.kind == kind }
         return
             records
-            .map { SubscriptionDescription(path: $0.path, options: $0.options, filter: $0.filter) }
+            .map { SubscriptionDescription(path: $0.path, options: $0.options, rules: $0.rules) }
             .sorted { $0.path.name < $1.path.name }
     }
 

@@ -19,6 +19,23 @@ extension StoreTransaction {
         return options
     }
 
+    // MARK: Rules
+
+    func rules(of path: EntityPath) throws -> [SubscriptionRule] {
+        try path.checkRulesTarget()
+        return try path.resolved(self.state.entity(path.entityKey)).rules
+    }
+
+    /// Stores `change` applied to the rules of `path`; the writer's next send fans out by them.
+    func changeRules(of path: EntityPath, _ change: ([SubscriptionRule]) throws(HeraldError) -> [SubscriptionRule]) throws {
+        try path.checkRulesTarget()
+        let record = try path.resolved(self.state.entity(path.entityKey))
+        let rules = try change(record.rules)
+        try self.execute("UPDATE entity SET rules = ? WHERE id = ?", [try StoredJSON.encode(rules), record.id])
+        // Last: nothing after this can fail, so the cache never runs ahead of the file.
+        record.rules = rules
+    }
+
     func lastSequenceNumber(of path: EntityPath) throws -> Int64 {
         try path.validate()
         return try path.origin.resolved(self.state.entity(path.entityKey)).lastSequence
@@ -247,7 +264,7 @@ extension StoreTransaction {
             try self.insert(message, into: target, sequenceNumber: sequenceNumber, defaultTimeToLive: target.options.defaultTimeToLive)
             return
         }
-        for subscription in subscriptions where subscription.filter.matches(message) {
+        for subscription in subscriptions where subscription.rules.matches(message) {
             try self.insert(
                 message, into: subscription, sequenceNumber: self.state.nextSequence(subscription),
                 defaultTimeToLive: target.options.defaultTimeToLive ?? subscription.options.defaultTimeToLive

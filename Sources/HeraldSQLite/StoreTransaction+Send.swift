@@ -21,7 +21,7 @@ extension StoreTransaction {
                 try self.insert(message, into: target, sequenceNumber: sequenceNumber, defaultTimeToLive: target.options.defaultTimeToLive)
             } else {
                 var taken = false
-                for subscription in subscriptions where subscription.filter.matches(message) {
+                for subscription in subscriptions where subscription.rules.matches(message) {
                     try self.insert(
                         message, into: subscription, sequenceNumber: self.state.nextSequence(subscription),
                         defaultTimeToLive: target.options.defaultTimeToLive ?? subscription.options.defaultTimeToLive,

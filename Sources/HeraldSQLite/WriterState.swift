@@ -8,16 +8,17 @@ final class EntityRecord {
     let path: EntityPath
     /// Changed only by an options update, in the writer, once the new options are stored.
     var options: EntityOptions
-    let filter: SubscriptionFilter
+    /// Changed only by a rule change, in the writer, once the new rules are stored.
+    var rules: [SubscriptionRule]
     let topicId: Int64?
     /// The highest sequence number ever assigned; persisted at each commit.
     var lastSequence: Int64
 
-    init(id: Int64, path: EntityPath, options: EntityOptions, filter: SubscriptionFilter, topicId: Int64?, lastSequence: Int64) {
+    init(id: Int64, path: EntityPath, options: EntityOptions, rules: [SubscriptionRule], topicId: Int64?, lastSequence: Int64) {
         self.id = id
         self.path = path
         self.options = options
-        self.filter = filter
+        self.rules = rules
         self.topicId = topicId
         self.lastSequence = lastSequence
     }
@@ -49,15 +50,15 @@ final class WriterState {
         self.completionLockTime = completionLockTime
         let decoder = JSONDecoder()
         var byId: [Int64: EntityRecord] = [:]
-        let rows = try Row.fetchAll(db, sql: "SELECT id, kind, name, topic_id, options, filter, last_seq FROM entity ORDER BY topic_id IS NOT NULL, id")
+        let rows = try Row.fetchAll(db, sql: "SELECT id, kind, name, topic_id, options, rules, last_seq FROM entity ORDER BY topic_id IS NOT NULL, id")
         for row in rows {
             let id: Int64 = row[0]
             let kind: String = row[1]
             let name: String = row[2]
             let topicId: Int64? = row[3]
             let options = try decoder.decode(EntityOptions.self, from: Data((row[4] as String).utf8))
-            let filterJSON: String? = row[5]
-            let filter = try filterJSON.map { try decoder.decode(SubscriptionFilter.self, from: Data($0.utf8)) } ?? .all
+            let rulesJSON: String? = row[5]
+            let rules = try rulesJSON.map { try decoder.decode([SubscriptionRule].self, from: Data($0.utf8)) } ?? []
             let path: EntityPath
             switch kind {
             case "queue": path = .queue(name)
@@ -66,7 +67,7 @@ final class WriterState {
                 guard let topicId, let topic = byId[topicId] else { continue }
                 path = .subscription(name, of: topic.path.name)
             }
-            let record = EntityRecord(id: id, path: path, options: options, filter: filter, topicId: topicId, lastSequence: row[6])
+            let record = EntityRecord(id: id, path: path, options: options, rules: rules, topicId: topicId, lastSequence: row[6])
             byId[id] = record
             self.add(record)
         }

@@ -20,7 +20,8 @@ enum EntityListing {
     static func info(_ description: SubscriptionDescription, counts: EntityCounts? = nil) -> WireEntityInfo {
         WireEntityInfo(
             kind: description.path.kind.rawValue, path: description.path.description, entity: WireEntity(description.path),
-            options: WireOptions(description.options), filter: WireFilter(description.filter), counts: counts.map(WireCounts.init)
+            options: WireOptions(description.options), filter: WireFilter(description.filter), rules: description.rules.map(WireRule.init),
+            counts: counts.map(WireCounts.init)
         )
     }
 

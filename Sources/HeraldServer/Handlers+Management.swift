@@ -8,14 +8,15 @@ extension Handlers {
     private var manageable: any ManageableBroker {
         get throws {
             guard let broker = self.broker as? any ManageableBroker else {
-                throw HeraldError(.invalidArgument, "this server's store cannot update options, purge or run bulk jobs")
+                throw HeraldError(.invalidArgument, "this server's store cannot update options or rules, purge or run bulk jobs")
             }
             return broker
         }
     }
 
-    /// The routes that change entities and dead letters in bulk: options updates, purges and bulk
-    /// jobs. Each needs `manage` (checked before) and a scope covering every entity it names.
+    /// The routes that change entities and dead letters in bulk: options updates, a subscription's
+    /// rules, purges and bulk jobs. Each needs `manage` (checked before) and a scope covering every
+    /// entity it names.
     func handleManagement(_ route: WireRoute, parameters: [String: String], body: ByteBuffer, caller: Caller) async throws -> Response {
         switch route {
         case .updateQueue, .updateTopic, .updateSubscription:
@@ -33,6 +34,22 @@ extension Handlers {
             case .queue: return try Reply.json(try await self.queueInfo(path.name))
             case .topic: return try Reply.json(try await self.topicInfo(path.name))
             case .subscription: return try Reply.json(try await self.subscriptionInfo(path.name, topic: path.topic ?? ""))
+            }
+
+        case .listRules, .addRule, .removeRule:
+            let path = EntityPath.subscription(parameters["subscription"] ?? "", of: parameters["topic"] ?? "")
+            try caller.requireScope(path)
+            switch route {
+            case .listRules:
+                return try Reply.json(WireRuleList(items: try await self.manageable.rules(of: path).map(WireRule.init)))
+            case .addRule:
+                let request = try BodyDecoder.decodeOptional(AddRuleRequest.self, from: body)
+                let rule = SubscriptionRule(name: parameters["rule"] ?? "", filter: try request?.filter?.filter() ?? .all)
+                try await self.manageable.addRule(rule, to: path)
+                return try Reply.json(WireRule(rule), status: 201)
+            default:
+                try await self.manageable.removeRule(named: parameters["rule"] ?? "", from: path)
+                return Reply.noContent()
             }
 
         case .purge:

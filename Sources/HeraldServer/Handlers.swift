@@ -41,7 +41,8 @@ struct Handlers: Sendable {
             return try await self.answerMemory.preparing { try await self.handleSession(route, body: body, caller: caller) }
         case .acceptSession, .getSessionState, .setSessionState, .renewSessionLock, .releaseSession:
             return try await self.handleSession(route, body: body, caller: caller)
-        case .updateQueue, .updateTopic, .updateSubscription, .purge, .startBulkJob, .listBulkJobs, .getBulkJob, .cancelBulkJob:
+        case .updateQueue, .updateTopic, .updateSubscription, .listRules, .addRule, .removeRule, .purge, .startBulkJob, .listBulkJobs, .getBulkJob,
+            .cancelBulkJob:
             return try await self.handleManagement(route, parameters: parameters, body: body, caller: caller)
         case .getMessage, .searchDeadLetters, .summarizeDeadLetters, .listSessions:
             return try await self.answerMemory.preparing { try await self.handleInspection(route, body: body, caller: caller) }

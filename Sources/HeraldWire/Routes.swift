@@ -46,6 +46,9 @@ extension WireRoute {
     package static let createSubscription = WireRoute("PUT", "/v1/topics/{topic}/subscriptions/{subscription}", "createSubscription", .manage)
     package static let getSubscription = WireRoute("GET", "/v1/topics/{topic}/subscriptions/{subscription}", "getSubscription", .manage)
     package static let deleteSubscription = WireRoute("DELETE", "/v1/topics/{topic}/subscriptions/{subscription}", "deleteSubscription", .manage)
+    package static let listRules = WireRoute("GET", "/v1/topics/{topic}/subscriptions/{subscription}/rules", "listRules", .manage)
+    package static let addRule = WireRoute("PUT", "/v1/topics/{topic}/subscriptions/{subscription}/rules/{rule}", "addRule", .manage)
+    package static let removeRule = WireRoute("DELETE", "/v1/topics/{topic}/subscriptions/{subscription}/rules/{rule}", "removeRule", .manage)
     package static let stats = WireRoute("GET", "/v1/stats", "stats", .manage)
     package static let updateQueue = WireRoute("PATCH", "/v1/queues/{queue}", "updateQueue", .manage)
     package static let updateTopic = WireRoute("PATCH", "/v1/topics/{topic}", "updateTopic", .manage)
@@ -107,7 +110,7 @@ extension WireRoute {
     package static let all: [WireRoute] = [
         .listQueues, .createQueue, .getQueue, .deleteQueue,
         .listTopics, .createTopic, .getTopic, .deleteTopic,
-        .listSubscriptions, .createSubscription, .getSubscription, .deleteSubscription, .stats,
+        .listSubscriptions, .createSubscription, .getSubscription, .deleteSubscription, .listRules, .addRule, .removeRule, .stats,
         .updateQueue, .updateTopic, .updateSubscription,
         .purge, .getMessage, .searchDeadLetters, .summarizeDeadLetters, .startBulkJob, .listBulkJobs, .getBulkJob, .cancelBulkJob, .listSessions,
         .send, .cancelScheduled, .receive, .receiveDeferred, .peek, .counts,

@@ -15,6 +15,22 @@ public struct CreateSubscriptionRequest: Codable, Sendable, Hashable {
     }
 }
 
+/// `PUT /v1/topics/{topic}/subscriptions/{subscription}/rules/{rule}`: the new rule's filter.
+public struct AddRuleRequest: Codable, Sendable, Hashable {
+    /// The rule's filter; absent for one that takes every message.
+    public var filter: WireFilter?
+    /// Creates the body from its fields.
+    public init(filter: WireFilter?) { self.filter = filter }
+}
+
+/// The answer of `GET /v1/topics/{topic}/subscriptions/{subscription}/rules`.
+public struct WireRuleList: Codable, Sendable, Hashable {
+    /// The subscription's rules, in the order they were added.
+    public var items: [WireRule]
+    /// Creates the body from its fields.
+    public init(items: [WireRule]) { self.items = items }
+}
+
 /// A queue, topic or subscription as the management routes describe it.
 public struct WireEntityInfo: Codable, Sendable, Hashable {
     /// `queue`, `topic` or `subscription`.
@@ -25,8 +41,11 @@ public struct WireEntityInfo: Codable, Sendable, Hashable {
     public var entity: WireEntity
     /// The entity's options.
     public var options: WireOptions
-    /// The subscription's filter; absent for queues and topics, and for a subscription that takes every message.
+    /// The filter of the subscription's `$Default` rule (one that matches nothing when it has
+    /// none); absent for queues and topics.
     public var filter: WireFilter?
+    /// The subscription's rules, in the order they were added; absent for queues and topics.
+    public var rules: [WireRule]?
     /// Present on `GET` of one queue or subscription and in `stats`.
     public var counts: WireCounts?
     /// The last sequence number the entity assigned; present on `GET` of one entity and after a
@@ -34,14 +53,15 @@ public struct WireEntityInfo: Codable, Sendable, Hashable {
     public var lastSequenceNumber: Int64?
     /// Creates the body from its fields.
     public init(
-        kind: String, path: String, entity: WireEntity, options: WireOptions, filter: WireFilter? = nil, counts: WireCounts? = nil,
-        lastSequenceNumber: Int64? = nil
+        kind: String, path: String, entity: WireEntity, options: WireOptions, filter: WireFilter? = nil, rules: [WireRule]? = nil,
+        counts: WireCounts? = nil, lastSequenceNumber: Int64? = nil
     ) {
         self.kind = kind
         self.path = path
         self.entity = entity
         self.options = options
         self.filter = filter
+        self.rules = rules
         self.counts = counts
         self.lastSequenceNumber = lastSequenceNumber
     }

@@ -370,23 +370,61 @@ public struct WireFilter: Codable, Sendable, Hashable {
     public var correlationId: String?
     /// The content type of the body, for example `application/json`.
     public var contentType: String?
+    /// The message id.
+    public var messageId: String?
+    /// The message's `to`.
+    public var to: String?
+    /// The message's `replyTo`.
+    public var replyTo: String?
+    /// The session id.
+    public var sessionId: String?
+    /// The message's `replyToSessionId`.
+    public var replyToSessionId: String?
     /// Application properties that must all match; absent for none.
     public var properties: [String: WireProperty]?
+    /// `true` for the filter that matches no message (Service Bus's `FalseFilter`); absent otherwise.
+    public var matchesNothing: Bool?
 
     /// Creates the wire form of `filter`.
     public init(_ filter: SubscriptionFilter) {
         self.subject = filter.subject
         self.correlationId = filter.correlationId
         self.contentType = filter.contentType
+        self.messageId = filter.messageId
+        self.to = filter.to
+        self.replyTo = filter.replyTo
+        self.sessionId = filter.sessionId
+        self.replyToSessionId = filter.replyToSessionId
         self.properties = filter.properties.isEmpty ? nil : filter.properties.mapValues(WireProperty.init)
+        self.matchesNothing = filter.matchesNothing ? true : nil
     }
 
     /// The filter.
     public func filter() throws(HeraldError) -> SubscriptionFilter {
         SubscriptionFilter(
             subject: self.subject, correlationId: self.correlationId, contentType: self.contentType,
-            properties: try WireProperty.properties(self.properties)
+            properties: try WireProperty.properties(self.properties), messageId: self.messageId, to: self.to, replyTo: self.replyTo,
+            sessionId: self.sessionId, replyToSessionId: self.replyToSessionId, matchesNothing: self.matchesNothing ?? false
         )
+    }
+}
+
+/// A subscription's rule: a name and a filter.
+public struct WireRule: Codable, Sendable, Hashable {
+    /// The rule's name, unique within its subscription (`$Default` for the rule it was created with).
+    public var name: String
+    /// The rule's filter.
+    public var filter: WireFilter
+
+    /// Creates the wire form of `rule`.
+    public init(_ rule: SubscriptionRule) {
+        self.name = rule.name
+        self.filter = WireFilter(rule.filter)
+    }
+
+    /// The rule.
+    public func rule() throws(HeraldError) -> SubscriptionRule {
+        SubscriptionRule(name: self.name, filter: try self.filter.filter())
     }
 }
 

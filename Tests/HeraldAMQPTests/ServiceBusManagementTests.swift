@@ -84,7 +84,7 @@ struct ServiceBusManagementTests {
     }
 
     @Test func whatHeraldDoesNotServeIsRefusedWithNotImplemented() {
-        for operation in ["add-rule", "remove-rule", "enumerate-rules", "no-such-operation"] {
+        for operation in ["no-such-operation", "get-rules"] {
             #expect {
                 try Self.operation(Self.request(operation, []))
             } throws: { error in

@@ -85,6 +85,47 @@ struct CLITests {
         #expect(try await store.counts(.queue("orders")).deadLettered == 0)
     }
 
+    @Test("subscription rule list, add and remove change what a subscription receives")
+    func subscriptionRules() async throws {
+        let store = Store()
+        defer { store.remove() }
+        _ = await store.herald("topic", "create", "events")
+        var result = await store.herald("subscription", "create", "events", "audit", "--subject", "Placed")
+        #expect(result.status == 0, "\(result.stderr)")
+        result = await store.herald("subscription", "rule", "list", "events", "audit")
+        #expect(result.stdout.contains("$Default  subject=Placed"), "\(result.stdout)")
+
+        result = await store.herald("subscription", "rule", "add", "events", "audit", "eu", "--property", "region=eu", "--content-type", "text/plain")
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "added rule eu to events/subscriptions/audit\n")
+        result = await store.herald("subscription", "rule", "add", "events", "audit", "eu")
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("error: entityAlreadyExists: "))
+        result = await store.herald("subscription", "rule", "add", "events", "audit", String(repeating: "r", count: 51))
+        #expect(result.stderr.hasPrefix("error: invalidName: "))
+        result = await store.herald("subscription", "rule", "remove", "events", "audit", "$Default")
+        #expect(result.status == 0, "\(result.stderr)")
+        result = await store.herald("subscription", "rule", "remove", "events", "audit", "$Default")
+        #expect(result.status == 1)
+        #expect(result.stderr.hasPrefix("error: entityNotFound: "))
+        result = await store.herald("subscription", "rule", "list", "events", "audit", "--json")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let items = try #require(object["items"] as? [[String: Any]])
+        #expect(items.compactMap { $0["name"] as? String } == ["eu"])
+        result = await store.herald("subscription", "list", "events")
+        #expect(result.stdout.contains("eu: contentType=text/plain region=eu"), "\(result.stdout)")
+
+        _ = await store.herald("send", "events", "--text", "placed", "--subject", "Placed")
+        _ = await store.herald("send", "events", "--text", "european", "--property", "region=eu", "--content-type", "text/plain")
+        result = await store.herald("peek", "events/subscriptions/audit")
+        #expect(result.stdout.contains("european") && !result.stdout.contains("placed"), "\(result.stdout)")
+
+        result = await store.herald("subscription", "rule", "remove", "events", "audit", "eu")
+        #expect(result.status == 0)
+        result = await store.herald("subscription", "rule", "list", "events", "audit")
+        #expect(result.stdout.contains("(none"))
+    }
+
     @Test("entity commands create, list, show and delete")
     func entities() async throws {
         let store = Store()

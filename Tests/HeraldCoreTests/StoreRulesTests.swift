@@ -123,13 +123,70 @@ import Testing
         struct Subscription: StoredEntity {
             var path: EntityPath
             var options: EntityOptions
-            var filter: SubscriptionFilter
+            var rules: [SubscriptionRule]
         }
-        let sessions = Subscription(path: .subscription("s", of: "t"), options: EntityOptions(requiresSession: true), filter: SubscriptionFilter(subject: "a"))
+        let sessions = Subscription(
+            path: .subscription("s", of: "t"), options: EntityOptions(requiresSession: true),
+            rules: [SubscriptionRule(name: "a", filter: SubscriptionFilter(subject: "a"))])
         let check = { (message: Message) in code { try Message.checkBatch([message], against: EntityOptions(), subscriptions: [sessions]) } }
         #expect(check(Message(text: "x", subject: "a")) == .sessionRequired)
         #expect(check(Message(text: "x", subject: "a", sessionId: "s1")) == nil)
         #expect(check(Message(text: "x", subject: "b")) == nil, "a message the subscription does not take")
+    }
+
+    // MARK: Rules
+
+    @Test func rulesMatchWhenAnyRuleMatchesAndNoRulesMatchNothing() {
+        let rules = [
+            SubscriptionRule(name: "a", filter: SubscriptionFilter(subject: "a")),
+            SubscriptionRule(name: "to", filter: SubscriptionFilter(to: "x", replyToSessionId: "r")),
+        ]
+        #expect(rules.matches(Message(text: "1", subject: "a")))
+        #expect(rules.matches(Message(body: Data("2".utf8), replyToSessionId: "r", to: "x")))
+        #expect(!rules.matches(Message(body: Data("3".utf8), to: "x")), "every condition of one filter must hold")
+        #expect(![SubscriptionRule]().matches(Message(text: "4")))
+        #expect(!SubscriptionFilter.none.matches(Message(text: "5")))
+        #expect(
+            SubscriptionFilter(messageId: "m", replyTo: "q", sessionId: "s").matches(
+                Message(messageId: "m", body: Data("6".utf8), sessionId: "s", replyTo: "q")))
+    }
+
+    @Test func aRuleIsAddedOnceUpToTheLimitAndRemovedByName() {
+        let path = EntityPath.subscription("s", of: "t")
+        var rules = path.initialRules(filter: .all)
+        #expect(rules.map(\.name) == ["$Default"])
+        #expect(code { _ = try rules.adding(SubscriptionRule(name: "$Default", filter: .all), of: path) } == .entityAlreadyExists)
+        for index in 1..<HeraldLimits.maxRulesPerSubscription {
+            rules = (try? rules.adding(SubscriptionRule(name: "r\(index)", filter: .all), of: path)) ?? rules
+        }
+        #expect(rules.count == HeraldLimits.maxRulesPerSubscription)
+        #expect(code { _ = try rules.adding(SubscriptionRule(name: "one-more", filter: .all), of: path) } == .invalidArgument)
+        #expect(code { _ = try rules.removing(named: "absent", of: path) } == .entityNotFound)
+        #expect((try? rules.removing(named: "r1", of: path))?.count == HeraldLimits.maxRulesPerSubscription - 1)
+    }
+
+    @Test func aRuleNameHasOneToFiftyCharactersThatSurviveAURL() {
+        let valid = { (name: String) in code { try SubscriptionRule(name: name, filter: .all).validate() } }
+        #expect(valid(String(repeating: "é", count: HeraldLimits.maxRuleNameLength)) == nil)
+        #expect(valid(String(repeating: "a", count: HeraldLimits.maxRuleNameLength + 1)) == .invalidName)
+        #expect(valid("") == .invalidName)
+        #expect(valid("a/b") == .invalidName)
+        #expect(valid("a\u{7}") == .invalidName)
+        #expect(valid("$Default") == nil)
+        #expect(code { try EntityPath.queue("q").checkRulesTarget() } == .invalidArgument)
+        #expect(code { try EntityPath.subscription("s", of: "t").deadLetter.checkRulesTarget() } == .invalidArgument)
+    }
+
+    @Test func aFilterStoredBeforeItsNewFieldsDecodesAsBefore() throws {
+        let old = try JSONDecoder().decode(SubscriptionFilter.self, from: Data(#"{"properties":{},"subject":"a"}"#.utf8))
+        #expect(old == SubscriptionFilter(subject: "a"))
+        #expect(try StoredJSON.encode(SubscriptionFilter(subject: "a")) == #"{"properties":{},"subject":"a"}"#)
+        let none = try JSONDecoder().decode(SubscriptionFilter.self, from: Data(try StoredJSON.encode(SubscriptionFilter.none).utf8))
+        #expect(none == .none)
+        let description = try JSONDecoder().decode(
+            SubscriptionDescription.self,
+            from: Data(try JSONEncoder().encode(SubscriptionDescription(path: .subscription("s", of: "t"), options: EntityOptions(), filter: .all))))
+        #expect(description.rules == [SubscriptionRule(name: "$Default", filter: .all)])
     }
 
     @Test func aCompleteTakesEachTokenOnceGroupedByDelivery() {

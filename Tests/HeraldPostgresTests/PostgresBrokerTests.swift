@@ -28,7 +28,7 @@ struct PostgresBrokerTests {
             #expect(try await running.broker.listQueues().map(\.path.name) == ["q0", "q1", "q2", "q3"])
         }
         let rows = try await clients[0].client.query(PostgresQuery(unsafeSQL: "SELECT version FROM \"\(schema)\".herald_migrations")).collect()
-        #expect(try rows.map { try $0.decode(Int64.self) } == [1, 2, 3, 4, 5], "one row per migration")
+        #expect(try rows.map { try $0.decode(Int64.self) } == [1, 2, 3, 4, 5, 6], "one row per migration")
         // A restart applies nothing.
         await brokers[0].close()
         let again = try RunningBroker(client: clients[0].client, configuration: .init(schema: schema))
@@ -64,6 +64,34 @@ struct PostgresBrokerTests {
             }
         }
         #expect(refused, "the second broker never applied the new size limit")
+        await first.close()
+        await second.close()
+        await TestDatabase.drop(schema, client: firstClient.client)
+        await firstClient.stop()
+        await secondClient.stop()
+    }
+
+    /// A rule change on one broker applies to the very next send of another broker of the schema,
+    /// which had cached the topic's subscriptions: the change bumps the topic row's generation,
+    /// which every send reads under the row's lock.
+    @Test func ruleChangesReachOtherBrokersAtTheirNextSend() async throws {
+        let schema = TestDatabase.schemaName("rules")
+        let firstClient = RunningClient(try await TestDatabase.clientConfiguration())
+        let secondClient = RunningClient(try await TestDatabase.clientConfiguration())
+        let first = try RunningBroker(client: firstClient.client, configuration: .init(schema: schema))
+        let second = try RunningBroker(client: secondClient.client, configuration: .init(schema: schema))
+        let audit = EntityPath.subscription("audit", of: "events")
+        try await first.broker.createTopic("events")
+        try await first.broker.createSubscription("audit", topic: "events")
+        try await second.broker.send(Message(messageId: "cached", body: Data()), to: .topic("events"))
+        try await first.broker.removeRule(named: SubscriptionRule.defaultName, from: audit)
+        try await second.broker.send(Message(messageId: "none", body: Data()), to: .topic("events"))
+        try await first.broker.addRule(SubscriptionRule(name: "placed", filter: SubscriptionFilter(subject: "Placed")), to: audit)
+        try await second.broker.send(Message(messageId: "placed", body: Data(), subject: "Placed"), to: .topic("events"))
+        try await second.broker.send(Message(messageId: "other", body: Data(), subject: "Other"), to: .topic("events"))
+        let received = try await second.broker.receive(from: audit, maxCount: 10, maxWaitTime: .zero)
+        #expect(received.map(\.message.messageId) == ["cached", "placed"])
+        #expect(try await second.broker.rules(of: audit).map(\.name) == ["placed"])
         await first.close()
         await second.close()
         await TestDatabase.drop(schema, client: firstClient.client)

@@ -10,7 +10,7 @@ import Testing
 @Suite("PostgresMigrationTests")
 struct PostgresMigrationTests {
     /// A schema at version 3 (before the topic sequence numbers), holding a scheduled copy of a
-    /// topic message: the broker applies versions 4 and 5, the copy stays scheduled, and since it does not
+    /// topic message: the broker applies versions 4 to 6, the copy stays scheduled, and since it does not
     /// record the topic's number it cannot be cancelled through the topic; what is scheduled
     /// afterwards can.
     @Test func aSchemaOfThePreviousVersionUpgradesAndKeepsItsMessages() async throws {

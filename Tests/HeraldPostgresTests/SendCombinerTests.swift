@@ -108,7 +108,7 @@ struct SendCombinerTests {
     }
 
     private static func plan(_ text: String) -> SendPlan {
-        let entity = CachedEntity(id: 42, path: .queue("q"), options: EntityOptions(), filter: .all, topicId: nil)
+        let entity = CachedEntity(id: 42, path: .queue("q"), options: EntityOptions(), rules: [], topicId: nil)
         return SendPlan(path: .queue("q"), messages: [Message(text: text)], target: entity, isSimple: true)
     }
 

@@ -106,6 +106,7 @@ struct InMemoryConformanceTests {
         "failStop.failedSyncIsNeverAcknowledged",
         "management.updatedOptionsSurviveRestart",
         "bulkJobs.resumedAfterRestart",
+        "restart.rulesSurvive",
     ]
 
     /// Thrown by the context's `reopen`: an in-memory store has nothing to open again.

@@ -10,7 +10,10 @@ import Testing
 @Suite struct SQLiteMigrationTests {
     /// The migrations, in order: a new one is added at the end, never inserted or renamed.
     @Test func knowsItsMigrations() {
-        #expect(Schema.migrator.migrations == ["v1", "v2-cqrs", "v3-settlements", "v4-bulk-jobs", "v5-message-addressing", "v6-topic-sequence"])
+        #expect(
+            Schema.migrator.migrations == [
+                "v1", "v2-cqrs", "v3-settlements", "v4-bulk-jobs", "v5-message-addressing", "v6-topic-sequence", "v7-subscription-rules",
+            ])
     }
 
     /// A file of the schema before the topic sequence numbers (v4-bulk-jobs), holding a scheduled

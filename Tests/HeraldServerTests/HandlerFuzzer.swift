@@ -418,7 +418,7 @@ struct HandlerFuzzer {
         if self.random.chance(0.03) { return self.raw() }
         let route = self.random.pick(WireRoute.all.filter { $0 != .metrics && $0 != .openAPI })
         var path = route.path
-        for parameter in ["{queue}", "{topic}", "{subscription}"] { path = path.replacingOccurrences(of: parameter, with: self.name()) }
+        for parameter in ["{queue}", "{topic}", "{subscription}", "{rule}"] { path = path.replacingOccurrences(of: parameter, with: self.name()) }
         var request = FuzzRequest(method: HTTPRequest.Method(route.method)!, path: path)
         if let body = self.body(for: route) { request.body = Array(body.text.utf8) }
         return request

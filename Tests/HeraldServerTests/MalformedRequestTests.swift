@@ -23,6 +23,7 @@ struct MalformedRequestTests {
         switch route {
         case .createQueue, .createTopic: return ["lockDurationMs": 30_000, "maxDeliveryCount": 5]
         case .createSubscription: return ["options": ["maxDeliveryCount": 5], "filter": ["subject": "Created"]]
+        case .addRule: return ["filter": ["subject": "Created", "to": "orders"]]
         case .send: return ["entity": queue, "messages": [message]]
         case .cancelScheduled, .receiveDeferred: return ["entity": queue, "sequenceNumbers": [1]]
         case .receive: return ["entity": queue, "maxCount": 10, "maxWaitMs": 0, "mode": "receiveAndDelete"]
@@ -63,6 +64,7 @@ struct MalformedRequestTests {
         case .createQueue: return ("/v1/queues/bad%20name!", nil)
         case .createTopic: return ("/v1/topics/bad%20name!", nil)
         case .createSubscription: return ("/v1/topics/events/subscriptions/bad%20name!", nil)
+        case .addRule: return ("/v1/topics/events/subscriptions/audit/rules/bad%2Fname", nil)
         case .getDocument, .listDocuments, .inboxContains, .readStream, .readAll: return nil
         case .commit: return (route.path, ["sends": [["entity": bad, "message": ["text": "x"]]]])
         case .complete: return (route.path, ["lockTokens": [badToken]])
@@ -84,7 +86,7 @@ struct MalformedRequestTests {
     /// The route's path with the fixtures' names in its parameters (PUT routes create new entities).
     static func concretePath(_ route: WireRoute) -> String {
         route.path.replacingOccurrences(of: "{queue}", with: "fresh-queue").replacingOccurrences(of: "{topic}", with: "events")
-            .replacingOccurrences(of: "{subscription}", with: "fresh-subscription")
+            .replacingOccurrences(of: "{subscription}", with: "fresh-subscription").replacingOccurrences(of: "{rule}", with: "fresh-rule")
     }
 
     /// `value` with a type no field of the API has at that place.

@@ -75,6 +75,42 @@ struct ManagementRoutesTests {
         }
     }
 
+    @Test func subscriptionRulesNeedManageOnTheirTopic() async throws {
+        let directory = try ServerHarness.temporaryDirectory()
+        let keys = try KeyStore(path: directory.appendingPathComponent("keys.json").path)
+        let manageEvents = try keys.create(name: "events-admin", rights: [.manage], entity: "events").secret
+        let listenEvents = try keys.create(name: "events-listener", rights: [.listen, .send], entity: "events").secret
+        let manageOther = try keys.create(name: "other-admin", rights: [.manage], entity: "other").secret
+
+        try await ServerHarness.withServer(keys: keys, directory: directory) { server in
+            try await server.broker.createTopic("events")
+            try await server.broker.createSubscription("audit", topic: "events")
+            try await server.withClient { http in
+                let rules = "/v1/topics/events/subscriptions/audit/rules"
+                let add: [String: Any] = ["filter": ["subject": "OrderPlaced", "to": "orders"]]
+                for key in [listenEvents, manageOther] {
+                    #expect(try await http.request(.get, rules, key: key).status == 403)
+                    #expect(try await http.request(.put, "\(rules)/placed", json: add, key: key).status == 403)
+                    #expect(try await http.request(.delete, "\(rules)/%24Default", key: key).status == 403)
+                }
+                let added = try await http.request(.put, "\(rules)/placed", json: add, key: manageEvents)
+                #expect(added.status == 201, "\(added.text)")
+                #expect(try added.decode(WireRule.self).filter.to == "orders")
+                let again = try await http.request(.put, "\(rules)/placed", json: add, key: manageEvents)
+                #expect(again.status == 409 && again.error == "entityAlreadyExists", "\(again.text)")
+                #expect(try await http.request(.delete, "\(rules)/%24Default", key: manageEvents).status == 204)
+                let absent = try await http.request(.delete, "\(rules)/%24Default", key: manageEvents)
+                #expect(absent.status == 404 && absent.error == "entityNotFound", "\(absent.text)")
+                let unknownField = try await http.request(.put, "\(rules)/other", json: ["filter": ["sql": "1=1"]], key: manageEvents)
+                #expect(unknownField.status == 400, "\(unknownField.text)")
+                let listed = try await http.request(.get, rules, key: manageEvents).decode(WireRuleList.self)
+                #expect(listed.items.map(\.name) == ["placed"])
+                let subscription = try await http.request(.get, "/v1/topics/events/subscriptions/audit", key: manageEvents).decode(WireEntityInfo.self)
+                #expect(subscription.rules?.map(\.name) == ["placed"] && subscription.filter?.matchesNothing == true)
+            }
+        }
+    }
+
     @Test func bodiesAreStrictAndErrorsTyped() async throws {
         try await ServerHarness.withServer { server in
             try await server.broker.createQueue("orders", options: EntityOptions(defaultTimeToLive: .seconds(60)))

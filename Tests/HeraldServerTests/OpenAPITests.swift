@@ -126,15 +126,19 @@ struct OpenAPITests {
         var options = EntityOptions()
         options.defaultTimeToLive = .seconds(60)
         options.duplicateDetectionWindow = .seconds(60)
-        let filter = WireFilter(SubscriptionFilter(subject: "s", correlationId: "c", contentType: "t", properties: ["a": .bool(true)]))
+        let filter = WireFilter(
+            SubscriptionFilter(
+                subject: "s", correlationId: "c", contentType: "t", properties: ["a": .bool(true)], messageId: "m", to: "o", replyTo: "r",
+                sessionId: "i", replyToSessionId: "p", matchesNothing: true))
+        let rule = WireRule(SubscriptionRule(name: "$Default", filter: .all))
         var entity = WireEntity(.subscription("audit", of: "events").deadLetter)
         entity.queue = "orders"
         // A queue or a topic: no subscription.
         var sendTarget = entity
         sendTarget.subscription = nil
         let info = WireEntityInfo(
-            kind: "queue", path: "orders", entity: entity, options: WireOptions(options), filter: filter, counts: WireCounts(EntityCounts()),
-            lastSequenceNumber: 7)
+            kind: "queue", path: "orders", entity: entity, options: WireOptions(options), filter: filter, rules: [rule],
+            counts: WireCounts(EntityCounts()), lastSequenceNumber: 7)
         var property = WireProperty(.string("x"))
         property.int = 1
         property.double = 1.5
@@ -154,6 +158,9 @@ struct OpenAPITests {
             ("EntityInfo", info),
             ("EntityList", WireEntityList(items: [info])),
             ("CreateSubscriptionRequest", CreateSubscriptionRequest(options: WireOptions(options), filter: filter)),
+            ("Rule", rule),
+            ("RuleList", WireRuleList(items: [rule])),
+            ("AddRuleRequest", AddRuleRequest(filter: filter)),
             ("SendRequest", SendRequest(entity: entity, messages: [wireMessage])),
             ("Receipt", WireReceipt(SendReceipt(sequenceNumber: 1, isDuplicate: false))),
             ("SendResponse", SendResponse(receipts: [WireReceipt(SendReceipt(sequenceNumber: 1, isDuplicate: false))])),

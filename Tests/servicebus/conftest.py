@@ -77,6 +77,8 @@ ENTITIES = [
     Entity(S, "all", topic="schedule-topic"),
     Entity(T, "no-rules"),
     Entity(S, "all", topic="no-rules"),
+    Entity(T, "rules"),
+    Entity(S, "managed", topic="rules"),
     # access rights
     Entity(Q, "auth"),
     Entity(Q, "auth-other"),

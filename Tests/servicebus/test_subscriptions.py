@@ -3,8 +3,9 @@ Herald's correlation filters (made with `herald subscription create --property/-
 --correlation-id`), a subscription's dead-letter queue, scheduling on a topic.
 
 Rule operations (add-rule, remove-rule, enumerate-rules on `$management`) have no public API in
-azure-servicebus 7.15: its ServiceBusAdministrationClient manages rules over HTTPS (ATOM), so this
-suite cannot reach them without the SDK's private API."""
+azure-servicebus 7.15: its ServiceBusAdministrationClient manages rules over HTTPS (ATOM). One test
+sends them through the receiver's management link (the SDK's own request-response and AMQP encoder,
+a private method), with the bodies the .NET and Java rule managers send."""
 
 import datetime
 
@@ -12,6 +13,11 @@ import pytest
 
 from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
 from azure.servicebus.exceptions import MessageNotFoundError, ServiceBusError
+from azure.servicebus._common.constants import (
+    REQUEST_RESPONSE_ADD_RULE_OPERATION,
+    REQUEST_RESPONSE_GET_RULES_OPERATION,
+    REQUEST_RESPONSE_REMOVE_RULE_OPERATION,
+)
 
 from support import body, receive_exactly
 
@@ -75,3 +81,46 @@ def test_schedule_and_cancel_on_a_topic(client, herald):
         assert herald.counts({"topic": "schedule-topic", "subscription": "all"})["scheduled"] == 0
         with pytest.raises((MessageNotFoundError, ServiceBusError)):
             sender.cancel_scheduled_messages(numbers[0])  # already cancelled
+
+
+def _rule_request(receiver, operation, body):
+    """Sends a rule operation on the receiver's `$management` link; returns the status and body."""
+    return receiver._mgmt_request_response_with_retry(  # pylint: disable=protected-access
+        operation, body, lambda status, message, description, amqp_transport: (status, message.value)
+    )
+
+
+def _correlation_rule(name, **fields):
+    keys = ["correlation-id", "message-id", "to", "reply-to", "label", "session-id", "reply-to-session-id", "content-type"]
+    correlation = {key: fields.get(key) for key in keys}
+    correlation["properties"] = fields.get("properties", {})
+    return {"rule-name": name, "rule-description": {"correlation-filter": correlation, "sql-rule-action": None, "rule-name": name}}
+
+
+def test_rules_over_management_decide_what_a_subscription_receives(client, herald):
+    with client.get_subscription_receiver("rules", "managed") as receiver:
+        status, answer = _rule_request(receiver, REQUEST_RESPONSE_GET_RULES_OPERATION, {"top": 100, "skip": 0})
+        rules = answer.get(b"rules", answer.get("rules"))
+        assert status == 200 and len(rules) == 1
+        status, _ = _rule_request(receiver, REQUEST_RESPONSE_REMOVE_RULE_OPERATION, {"rule-name": "$Default"})
+        assert status == 200
+        status, _ = _rule_request(receiver, REQUEST_RESPONSE_GET_RULES_OPERATION, {"top": 100, "skip": 0})
+        assert status == 204
+        status, _ = _rule_request(receiver, REQUEST_RESPONSE_ADD_RULE_OPERATION, _correlation_rule("eu", label="order", properties={"region": "eu"}))
+        assert status == 200
+        status, _ = _rule_request(receiver, REQUEST_RESPONSE_ADD_RULE_OPERATION, _correlation_rule("eu"))
+        assert status == 409
+        sql = {"rule-name": "red", "rule-description": {"sql-filter": {"expression": "color = 'red'"}, "sql-rule-action": None, "rule-name": "red"}}
+        status, _ = _rule_request(receiver, REQUEST_RESPONSE_ADD_RULE_OPERATION, sql)
+        assert status == 501
+    with client.get_topic_sender("rules") as sender:
+        sender.send_messages(
+            [
+                ServiceBusMessage("eu order", subject="order", application_properties={"region": "eu"}),
+                ServiceBusMessage("us order", subject="order", application_properties={"region": "us"}),
+            ]
+        )
+    with client.get_subscription_receiver("rules", "managed") as receiver:
+        [message] = receive_exactly(receiver, 1, then_none=True)
+        assert body(message) == b"eu order"
+        receiver.complete_message(message)
