@@ -23,6 +23,7 @@ Q, T, S = "queue", "topic", "subscription"
 ENTITIES = [
     # sending and receiving
     Entity(Q, "send-single"),
+    Entity(Q, "tls"),
     Entity(Q, "send-list-batch"),
     Entity(Q, "receive-count"),
     Entity(Q, "receive-empty"),
@@ -109,7 +110,7 @@ EXTRA_KEYS = [
 
 @pytest.fixture(scope="session")
 def herald() -> Iterator[HeraldServer]:
-    server = HeraldServer(ENTITIES, extra_keys=EXTRA_KEYS, keep=os.environ.get("HERALD_SERVICEBUS_KEEP") == "1")
+    server = HeraldServer(ENTITIES, extra_keys=EXTRA_KEYS, keep=os.environ.get("HERALD_SERVICEBUS_KEEP") == "1", tls=True)
     server.start()
     try:
         yield server

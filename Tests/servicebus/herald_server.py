@@ -72,7 +72,9 @@ class HeraldServer:
     """Starts `herald serve` on a fresh data folder; `stop()` (or the context manager) ends it and
     removes the folder unless `keep` is set."""
 
-    def __init__(self, entities: Iterable[Entity] = (), keep: bool = False, log_level: str = "info", extra_keys: Iterable[dict] = ()):
+    def __init__(
+        self, entities: Iterable[Entity] = (), keep: bool = False, log_level: str = "info", extra_keys: Iterable[dict] = (), tls: bool = False
+    ):
         self.binary = herald_binary()
         self.directory = Path(tempfile.mkdtemp(prefix="herald-servicebus-"))
         self.data = self.directory / "data"
@@ -82,6 +84,11 @@ class HeraldServer:
         self.process: subprocess.Popen | None = None
         self.http_port = 0
         self.amqp_port = 0
+        # With tls, the server also listens for AMQP over TLS (amqps_port) with a certificate for
+        # localhost that it generates (certificate: the PEM file a client trusts).
+        self.tls = tls
+        self.amqps_port = 0
+        self.certificate = self.directory / "certificate.pem"
         self.keys: dict[str, Key] = {}
         self._entities = list(entities)
         self._extra_keys = list(extra_keys)
@@ -104,7 +111,8 @@ class HeraldServer:
             self.create_key(**extra)
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(
-            [str(self.binary), "serve", "--data", str(self.data), "--host", "127.0.0.1", "--port", "0", "--amqp-port", "0", "--log-level", self.log_level],
+            [str(self.binary), "serve", "--data", str(self.data), "--host", "127.0.0.1", "--port", "0", "--amqp-port", "0", "--log-level", self.log_level]
+            + self._tls_arguments(),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -117,8 +125,10 @@ class HeraldServer:
             text = self.log()
             http = re.search(r"^herald listening on http://127\.0\.0\.1:(\d+)", text, re.M)
             amqp = re.search(r"^herald AMQP listening on amqp://127\.0\.0\.1:(\d+)", text, re.M)
-            if http and amqp:
+            amqps = re.search(r"^herald AMQP listening on amqps://127\.0\.0\.1:(\d+)", text, re.M)
+            if http and amqp and (amqps or not self.tls):
                 self.http_port, self.amqp_port = int(http.group(1)), int(amqp.group(1))
+                self.amqps_port = int(amqps.group(1)) if amqps else 0
                 break
             if self.process.poll() is not None:
                 raise RuntimeError(f"herald serve exited with {self.process.returncode}:\n{text[-4000:]}")
@@ -128,6 +138,18 @@ class HeraldServer:
             raise RuntimeError(f"herald serve did not listen within {timeout} s:\n{self.log()[-4000:]}")
         for key in self.keys.values():
             key.connection_string = self._with_port(key.connection_string)
+
+    def _tls_arguments(self) -> list[str]:
+        """A self-signed certificate for localhost (openssl) and the options that serve it."""
+        if not self.tls:
+            return []
+        key = self.directory / "key.pem"
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(self.certificate)],
+            check=True, capture_output=True,
+        )
+        return ["--amqps-port", "0", "--tls-certificate", str(self.certificate), "--tls-key", str(key)]
 
     def stop(self) -> None:
         process, self.process = self.process, None
