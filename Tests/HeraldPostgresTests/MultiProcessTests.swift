@@ -52,8 +52,10 @@ struct MultiProcessTests {
         }
         var receivers: [ChildProcess] = []
         for index in 0..<4 {
-            // Receiver 0, the one to be killed, holds each batch long enough to be killed holding it.
-            receivers.append(try spawn("r\(index)", ["--role", "receive", "--stop-file", stopFile, "--hold-ms", String(index == 0 ? 300 : 5 * index)]))
+            // Receiver 0, the one to be killed, holds each batch long enough to be killed holding it:
+            // a second, so that a test process a loaded machine stalls between seeing the batch and
+            // the kill still finds it held (with 300 ms a CI run killed it while completing).
+            receivers.append(try spawn("r\(index)", ["--role", "receive", "--stop-file", stopFile, "--hold-ms", String(index == 0 ? 1_000 : 5 * index)]))
         }
         var senders: [ChildProcess] = []
         for index in 0..<2 {
@@ -75,7 +77,7 @@ struct MultiProcessTests {
                 lastCount = ContinuousClock.now
                 armed = try Self.readLogs(directory).values.reduce(0, { $0 + $1.completed.count }) >= 2_000
             }
-            // Receiver 0 holds each batch for 300 ms after its last `recv` line: kill it then.
+            // Receiver 0 holds each batch for a second after its last `recv` line: kill it then.
             if armed, Self.lastLine(of: victimLog)?.hasPrefix("recv ") == true {
                 receivers[0].signal(SIGKILL)
                 killedAt = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
