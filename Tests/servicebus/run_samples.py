@@ -174,8 +174,15 @@ def run(samples_dir: Path) -> int:
             }
             started = time.monotonic()
             try:
+                # Samples print what they receive, which can be bytes that are not UTF-8.
                 result = subprocess.run(
-                    [sys.executable, str(path)], cwd=str(samples_dir), env=environment, capture_output=True, text=True, timeout=sample.timeout
+                    [sys.executable, str(path)],
+                    cwd=str(samples_dir),
+                    env=environment,
+                    capture_output=True,
+                    encoding="utf-8",
+                    errors="replace",
+                    timeout=sample.timeout,
                 )
                 stdout, stderr, code = result.stdout, result.stderr, result.returncode
             except subprocess.TimeoutExpired as timeout:
