@@ -188,6 +188,19 @@ extension Message {
         }
     }
 
+    /// The bytes `values` count for (keys plus values), each at most ``HeraldLimits/maxPropertySize``.
+    private static func checkedSize(of values: [String: PropertyValue], _ kind: StaticString) throws(HeraldError) -> Int {
+        var total = 0
+        for (key, value) in values {
+            let size = key.utf8.count + value.encodedSize
+            if size > HeraldLimits.maxPropertySize {
+                throw HeraldError(.propertyTooLarge, "\(kind) '\(key.prefix(100))' has \(size) bytes; at most \(HeraldLimits.maxPropertySize)")
+            }
+            total += size
+        }
+        return total
+    }
+
     /// Checks the message against the limits of GUARANTEES.md §4 and the entity's options.
     ///
     /// - Throws: ``HeraldError/Code/messageTooLarge``, ``HeraldError/Code/identifierTooLong``,
@@ -211,21 +224,7 @@ extension Message {
         try Self.checkIdentifier("subject", self.subject)
         try Self.checkIdentifier("contentType", self.contentType)
         try Self.checkIdentifier("senderId", self.senderId)
-        var total = 0
-        for (key, value) in self.applicationProperties {
-            let size = key.utf8.count + value.encodedSize
-            if size > HeraldLimits.maxPropertySize {
-                throw HeraldError(.propertyTooLarge, "property '\(key.prefix(100))' has \(size) bytes; at most \(HeraldLimits.maxPropertySize)")
-            }
-            total += size
-        }
-        for (key, value) in self.annotations {
-            let size = key.utf8.count + value.encodedSize
-            if size > HeraldLimits.maxPropertySize {
-                throw HeraldError(.propertyTooLarge, "annotation '\(key.prefix(100))' has \(size) bytes; at most \(HeraldLimits.maxPropertySize)")
-            }
-            total += size
-        }
+        let total = try Self.checkedSize(of: self.applicationProperties, "property") + Self.checkedSize(of: self.annotations, "annotation")
         if total > HeraldLimits.maxPropertiesSize {
             throw HeraldError(.propertiesTooLarge, "the properties and annotations have \(total) bytes; at most \(HeraldLimits.maxPropertiesSize)")
         }

@@ -279,8 +279,14 @@ extension Store {
         } else {
             // The topic's sequence number of each accepted message: consecutive, in order.
             let numbered = accepted.enumerated().map { (message: $0.element, topicSequence: lastSequence + 1 + Int64($0.offset)) }
+            // Which messages some subscription's rules took, so that the rules run once per pair.
+            var taken = [Bool](repeating: false, count: numbered.count)
             for subscription in subscriptions {
-                let matching = numbered.filter { subscription.rules.matches($0.message) }
+                var matching: [(message: Message, topicSequence: Int64)] = []
+                for (index, entry) in numbered.enumerated() where subscription.rules.matches(entry.message) {
+                    matching.append(entry)
+                    taken[index] = true
+                }
                 if matching.isEmpty { continue }
                 let bumped = try await self.rows(
                     """
@@ -298,7 +304,7 @@ extension Store {
                     wake.insert(subscription.waitKey(deadLetter: false))
                 }
             }
-            try await self.rememberScheduledWithoutCopies(numbered.filter { entry in !subscriptions.contains { $0.rules.matches(entry.message) } }, in: target)
+            try await self.rememberScheduledWithoutCopies(zip(numbered, taken).filter { !$0.1 }.map(\.0), in: target)
         }
         try await self.rows("UPDATE \(unescaped: self.tables.entity) SET last_seq = \(sequence) WHERE id = \(target.id)")
         if let window, !newIds.isEmpty {
