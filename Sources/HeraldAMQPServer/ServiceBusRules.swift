@@ -1,6 +1,6 @@
 import Foundation
 import HeraldAMQP
-import HeraldCore
+package import HeraldCore
 
 /// A subscription's rules as the Service Bus SDKs carry them on its `$management` node
 /// (`com.microsoft:add-rule`, `remove-rule`, `enumerate-rules`).
@@ -11,7 +11,7 @@ import HeraldCore
 /// and `1=0` (what the SDKs send for a `TrueRuleFilter` and a `FalseRuleFilter`); any other SQL
 /// expression and any rule action are refused with 501. An enumerate-rules answer lists each rule
 /// as a described `rule-description` list, as the service answers.
-enum ServiceBusRules {
+package enum ServiceBusRules {
     typealias Failure = ServiceBusManagement.Failure
 
     /// The descriptor codes of the described types of an enumerate-rules answer.
@@ -78,11 +78,19 @@ enum ServiceBusRules {
         guard case .string(let text)? = expression else {
             throw Failure(status: 400, condition: AMQPCondition.invalidField, description: "a sql-filter has an expression string")
         }
-        switch text.filter({ !$0.isWhitespace }) {
-        case "1=1": return .all
-        case "1=0": return .none
-        default:
+        guard let filter = self.filter(sqlExpression: text) else {
             throw Failure(status: 501, condition: AMQPCondition.notImplemented, description: "\(self.unsupported): got the SQL filter '\(text.prefix(100))'")
+        }
+        return filter
+    }
+
+    /// The filter of a SQL filter expression Herald can keep: `1=1` (every message: what the SDKs
+    /// send for a `TrueRuleFilter`), `1=0` or `1>1` (none: a `FalseRuleFilter`); `nil` for any other.
+    package static func filter(sqlExpression text: String) -> SubscriptionFilter? {
+        switch text.filter({ !$0.isWhitespace }) {
+        case "1=1": SubscriptionFilter.all
+        case "1=0", "1>1": SubscriptionFilter.none
+        default: nil
         }
     }
 

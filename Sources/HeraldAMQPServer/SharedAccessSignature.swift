@@ -1,23 +1,23 @@
 import Crypto
-import Foundation
+package import Foundation
 
 /// A Service Bus shared access signature, as the SDKs put it on `$cbs`:
 /// `SharedAccessSignature sr=<resource>&sig=<signature>&se=<expiry>&skn=<key name>`, each value
 /// URL-encoded. The signature is HMAC-SHA256, keyed with the UTF-8 bytes of the connection
 /// string's `SharedAccessKey`, of the URL-encoded resource, a newline and the expiry (Unix seconds).
-struct SharedAccessSignature: Hashable, Sendable {
+package struct SharedAccessSignature: Hashable, Sendable {
     /// The resource the token grants: `sb://host[:port]/` for the namespace, `sb://host/orders`
     /// for an entity and what is below it.
-    let resource: String
+    package let resource: String
     /// The name of the key that signed it (Herald: the access key's id).
-    let keyName: String
+    package let keyName: String
     /// When it stops being valid, in Unix seconds.
-    let expiry: Int64
+    package let expiry: Int64
     private let encodedResource: String
     private let signature: [UInt8]
 
     /// Parses a token; `nil` when it is not a shared access signature.
-    init?(parsing token: String) {
+    package init?(parsing token: String) {
         let prefix = "SharedAccessSignature "
         guard token.hasPrefix(prefix) else { return nil }
         var fields: [String: String] = [:]
@@ -42,21 +42,22 @@ struct SharedAccessSignature: Hashable, Sendable {
 
     /// Whether `key` (the UTF-8 bytes of the shared access key) signed this token, compared in
     /// constant time.
-    func isSigned(with key: [UInt8]) -> Bool {
+    package func isSigned(with key: [UInt8]) -> Bool {
         let signed = Array("\(self.encodedResource)\n\(self.expiry)".utf8)
         return HMAC<SHA256>.isValidAuthenticationCode(self.signature, authenticating: signed, using: SymmetricKey(data: key))
     }
 
     /// Whether the token is still valid at `now`.
-    func isValid(at now: Date) -> Bool {
+    package func isValid(at now: Date) -> Bool {
         Double(self.expiry) > now.timeIntervalSince1970
     }
 
     /// The entity path the resource grants, after the host: `""` for the whole namespace, `orders`,
-    /// `events/subscriptions/audit` (lowercased `Subscriptions`); `nil` when it is no `sb://` URI.
-    var grantedPath: String? {
+    /// `events/subscriptions/audit` (lowercased `Subscriptions`); `nil` when it is no `sb://`,
+    /// `amqp(s)://` or (the administration API's) `http(s)://` URI.
+    package var grantedPath: String? {
         var rest = Substring(self.resource)
-        for scheme in ["sb://", "amqps://", "amqp://"] where rest.lowercased().hasPrefix(scheme) {
+        for scheme in ["sb://", "amqps://", "amqp://", "https://", "http://"] where rest.lowercased().hasPrefix(scheme) {
             rest = rest.dropFirst(scheme.count)
             guard let slash = rest.firstIndex(of: "/") else { return "" }
             var path = rest[rest.index(after: slash)...]

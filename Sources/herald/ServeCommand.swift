@@ -5,6 +5,7 @@ import HeraldCore
 import HeraldPostgres
 import HeraldSQLite
 import HeraldServer
+import HeraldServiceBusAdministration
 import Logging
 import NIOCore
 import Prometheus
@@ -90,7 +91,16 @@ struct ServeCommand: AsyncParsableCommand {
     )
     var amqpsPort: Int?
 
-    @Option(help: "The PEM file of the certificate chain (leaf first) of --amqps-port.")
+    @Option(
+        help: """
+            Also serve Azure Service Bus's administration API (the Atom XML API of the SDKs' \
+            ServiceBusAdministrationClient: queues, topics, subscriptions, rules) on this port of --host; \
+            over TLS with --tls-certificate and --tls-key (the SDKs speak HTTPS to it); off by default.
+            """
+    )
+    var servicebusAdminPort: Int?
+
+    @Option(help: "The PEM file of the certificate chain (leaf first) of --amqps-port and --servicebus-admin-port.")
     var tlsCertificate: String?
 
     @Option(help: "The PEM file of the private key of --tls-certificate.")
@@ -121,8 +131,13 @@ struct ServeCommand: AsyncParsableCommand {
         if let amqpsPort {
             guard (0...65_535).contains(amqpsPort) else { throw ValidationError("--amqps-port is 0 to 65535") }
             guard self.tlsCertificate != nil, self.tlsKey != nil else { throw ValidationError("--amqps-port needs --tls-certificate and --tls-key") }
-        } else if self.tlsCertificate != nil || self.tlsKey != nil {
-            throw ValidationError("--tls-certificate and --tls-key are for --amqps-port")
+        }
+        if let servicebusAdminPort {
+            guard (0...65_535).contains(servicebusAdminPort) else { throw ValidationError("--servicebus-admin-port is 0 to 65535") }
+        }
+        if (self.tlsCertificate == nil) != (self.tlsKey == nil) { throw ValidationError("--tls-certificate and --tls-key go together") }
+        if self.tlsCertificate != nil && self.amqpsPort == nil && self.servicebusAdminPort == nil {
+            throw ValidationError("--tls-certificate and --tls-key are for --amqps-port and --servicebus-admin-port")
         }
         guard self.maxBodySize > 0 else { throw ValidationError("--max-body-size must be positive") }
         guard self.maxConnections > 0 else { throw ValidationError("--max-connections must be positive") }
@@ -217,7 +232,7 @@ struct ServeCommand: AsyncParsableCommand {
     ) async throws {
         let host = self.host
         var maxConnections = self.maxConnections
-        let amqpListeners = [self.amqpPort, self.amqpsPort].compactMap { $0 }.count
+        let amqpListeners = [self.amqpPort, self.amqpsPort, self.servicebusAdminPort].compactMap { $0 }.count
         if amqpListeners > 0 {
             // The listeners share what the descriptor limit leaves beside the store's files.
             let available = DescriptorLimit.current() - HeraldHTTPServer.Configuration.reservedDescriptors
@@ -259,6 +274,22 @@ struct ServeCommand: AsyncParsableCommand {
                     FileHandle.standardOutput.write(Data("herald AMQP listening on \(scheme)://\(shownHost):\(port)\n".utf8))
                 })
         }
+        if let port = self.servicebusAdminPort {
+            var tls: ServiceBusAdministrationServer.Configuration.TLS?
+            if let certificate = self.tlsCertificate, let key = self.tlsKey {
+                tls = ServiceBusAdministrationServer.Configuration.TLS(certificateChainFile: certificate, privateKeyFile: key)
+            }
+            let scheme = tls == nil ? "http" : "https"
+            let configuration = ServiceBusAdministrationServer.Configuration(
+                host: HeraldHTTPServer.unbracketed(host), port: port, tls: tls, maxConnections: maxConnections, idleTimeout: .seconds(self.idleTimeout)
+            ) { port in
+                let bare = HeraldHTTPServer.unbracketed(host)
+                let shownHost = bare.contains(":") ? "[\(bare)]" : bare
+                FileHandle.standardOutput.write(
+                    Data("herald Service Bus administration listening on \(scheme)://\(shownHost):\(port)\n".utf8))
+            }
+            listeners.append(ServiceBusAdministrationServer(configuration: configuration, backend: backend, logger: logger))
+        }
         let group = ServiceGroup(
             configuration: .init(services: services + listeners + [server], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
@@ -268,6 +299,12 @@ struct ServeCommand: AsyncParsableCommand {
         } catch let error as AMQPListener.ListenError {
             try self.reportListenFailure(
                 error, errnoCode: error.errnoCode, port: error.port, option: error.port == self.amqpsPort ? "--amqps-port" : "--amqp-port")
+        } catch let error as ServiceBusAdministrationServer.ListenError {
+            try self.reportListenFailure(error, errnoCode: error.errnoCode, port: error.port, option: "--servicebus-admin-port")
+        } catch let error as ServiceBusAdministrationServer.TLSError {
+            var standardError = StandardErrorStream()
+            print("herald serve: \(error)", to: &standardError)
+            throw ExitCode.failure
         } catch let error as AMQPListener.TLSError {
             var standardError = StandardErrorStream()
             print("herald serve: \(error)", to: &standardError)

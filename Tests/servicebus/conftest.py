@@ -13,6 +13,7 @@ from typing import Iterator
 
 import pytest
 from azure.servicebus import ServiceBusClient
+from azure.servicebus.management import ServiceBusAdministrationClient
 
 from herald_server import Entity, HeraldServer
 
@@ -126,6 +127,16 @@ def client(herald: HeraldServer) -> Iterator[ServiceBusClient]:
     trace = os.environ.get("HERALD_SERVICEBUS_TRACE") == "1"
     with ServiceBusClient.from_connection_string(herald.connection_string, retry_total=0, logging_enable=trace) as client:
         yield client
+
+
+@pytest.fixture
+def admin(herald: HeraldServer) -> Iterator[ServiceBusAdministrationClient]:
+    """The SDK's administration client on the server's administration API (HTTPS, trusting the
+    harness's certificate), with the admin key."""
+    with ServiceBusAdministrationClient.from_connection_string(
+        herald.admin_connection_string(), connection_verify=str(herald.certificate), retry_total=0
+    ) as admin:
+        yield admin
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -84,10 +84,12 @@ class HeraldServer:
         self.process: subprocess.Popen | None = None
         self.http_port = 0
         self.amqp_port = 0
-        # With tls, the server also listens for AMQP over TLS (amqps_port) with a certificate for
-        # localhost that it generates (certificate: the PEM file a client trusts).
+        # With tls, the server also listens for AMQP over TLS (amqps_port) and serves Service Bus's
+        # administration API over HTTPS (admin_port), with a certificate for localhost that it
+        # generates (certificate: the PEM file a client trusts).
         self.tls = tls
         self.amqps_port = 0
+        self.admin_port = 0
         self.certificate = self.directory / "certificate.pem"
         self.keys: dict[str, Key] = {}
         self._entities = list(entities)
@@ -126,9 +128,11 @@ class HeraldServer:
             http = re.search(r"^herald listening on http://127\.0\.0\.1:(\d+)", text, re.M)
             amqp = re.search(r"^herald AMQP listening on amqp://127\.0\.0\.1:(\d+)", text, re.M)
             amqps = re.search(r"^herald AMQP listening on amqps://127\.0\.0\.1:(\d+)", text, re.M)
-            if http and amqp and (amqps or not self.tls):
+            admin = re.search(r"^herald Service Bus administration listening on https://127\.0\.0\.1:(\d+)", text, re.M)
+            if http and amqp and ((amqps and admin) or not self.tls):
                 self.http_port, self.amqp_port = int(http.group(1)), int(amqp.group(1))
                 self.amqps_port = int(amqps.group(1)) if amqps else 0
+                self.admin_port = int(admin.group(1)) if admin else 0
                 break
             if self.process.poll() is not None:
                 raise RuntimeError(f"herald serve exited with {self.process.returncode}:\n{text[-4000:]}")
@@ -149,7 +153,7 @@ class HeraldServer:
              "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(self.certificate)],
             check=True, capture_output=True,
         )
-        return ["--amqps-port", "0", "--tls-certificate", str(self.certificate), "--tls-key", str(key)]
+        return ["--amqps-port", "0", "--servicebus-admin-port", "0", "--tls-certificate", str(self.certificate), "--tls-key", str(key)]
 
     def stop(self) -> None:
         process, self.process = self.process, None
@@ -207,6 +211,13 @@ class HeraldServer:
         key = Key(name, bearer, self._with_port(connection_string) if self.amqp_port else connection_string, fields["SharedAccessKeyName"], fields["SharedAccessKey"])
         self.keys[name] = key
         return key
+
+    def admin_connection_string(self, key: str = "admin") -> str:
+        """The connection string of `key` for `ServiceBusAdministrationClient`: the administration
+        API's HTTPS port in place of the AMQP one, without UseDevelopmentEmulator (the client always
+        speaks HTTPS)."""
+        fields = self.keys[key]
+        return f"Endpoint=sb://localhost:{self.admin_port};SharedAccessKeyName={fields.key_name};SharedAccessKey={fields.shared_access_key}"
 
     def _with_port(self, connection_string: str) -> str:
         return re.sub(r"^Endpoint=sb://[^;/]+", f"Endpoint=sb://localhost:{self.amqp_port}", connection_string)

@@ -2,22 +2,19 @@
 Herald's correlation filters (made with `herald subscription create --property/--subject/
 --correlation-id`), a subscription's dead-letter queue, scheduling on a topic.
 
-Rule operations (add-rule, remove-rule, enumerate-rules on `$management`) have no public API in
-azure-servicebus 7.15: its ServiceBusAdministrationClient manages rules over HTTPS (ATOM). One test
-sends them through the receiver's management link (the SDK's own request-response and AMQP encoder,
-a private method), with the bodies the .NET and Java rule managers send."""
+Rule operations go through the SDK's public ServiceBusAdministrationClient, which speaks Service
+Bus's administration API over HTTPS (`herald serve --servicebus-admin-port`). The add-rule,
+remove-rule and enumerate-rules requests other SDKs send on `$management` have no public API in
+the Python SDK; Swift tests cover them through a real listener."""
 
 import datetime
 
 import pytest
 
 from azure.servicebus import ServiceBusMessage, ServiceBusSubQueue
+from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.servicebus.exceptions import MessageNotFoundError, ServiceBusError
-from azure.servicebus._common.constants import (
-    REQUEST_RESPONSE_ADD_RULE_OPERATION,
-    REQUEST_RESPONSE_GET_RULES_OPERATION,
-    REQUEST_RESPONSE_REMOVE_RULE_OPERATION,
-)
+from azure.servicebus.management import CorrelationRuleFilter, SqlRuleFilter, TrueRuleFilter
 
 from support import body, receive_exactly
 
@@ -83,36 +80,23 @@ def test_schedule_and_cancel_on_a_topic(client, herald):
             sender.cancel_scheduled_messages(numbers[0])  # already cancelled
 
 
-def _rule_request(receiver, operation, body):
-    """Sends a rule operation on the receiver's `$management` link; returns the status and body."""
-    return receiver._mgmt_request_response_with_retry(  # pylint: disable=protected-access
-        operation, body, lambda status, message, description, amqp_transport: (status, message.value)
-    )
-
-
-def _correlation_rule(name, **fields):
-    keys = ["correlation-id", "message-id", "to", "reply-to", "label", "session-id", "reply-to-session-id", "content-type"]
-    correlation = {key: fields.get(key) for key in keys}
-    correlation["properties"] = fields.get("properties", {})
-    return {"rule-name": name, "rule-description": {"correlation-filter": correlation, "sql-rule-action": None, "rule-name": name}}
-
-
-def test_rules_over_management_decide_what_a_subscription_receives(client, herald):
-    with client.get_subscription_receiver("rules", "managed") as receiver:
-        status, answer = _rule_request(receiver, REQUEST_RESPONSE_GET_RULES_OPERATION, {"top": 100, "skip": 0})
-        rules = answer.get(b"rules", answer.get("rules"))
-        assert status == 200 and len(rules) == 1
-        status, _ = _rule_request(receiver, REQUEST_RESPONSE_REMOVE_RULE_OPERATION, {"rule-name": "$Default"})
-        assert status == 200
-        status, _ = _rule_request(receiver, REQUEST_RESPONSE_GET_RULES_OPERATION, {"top": 100, "skip": 0})
-        assert status == 204
-        status, _ = _rule_request(receiver, REQUEST_RESPONSE_ADD_RULE_OPERATION, _correlation_rule("eu", label="order", properties={"region": "eu"}))
-        assert status == 200
-        status, _ = _rule_request(receiver, REQUEST_RESPONSE_ADD_RULE_OPERATION, _correlation_rule("eu"))
-        assert status == 409
-        sql = {"rule-name": "red", "rule-description": {"sql-filter": {"expression": "color = 'red'"}, "sql-rule-action": None, "rule-name": "red"}}
-        status, _ = _rule_request(receiver, REQUEST_RESPONSE_ADD_RULE_OPERATION, sql)
-        assert status == 501
+def test_rules_decide_what_a_subscription_receives(client, admin, herald):
+    """Rule operations through the SDK's ServiceBusAdministrationClient: list, delete the $Default
+    rule, create a correlation rule, refuse a second rule of the same name and a SQL filter Herald
+    cannot evaluate; then only what the new rule matches reaches the subscription."""
+    assert [rule.name for rule in admin.list_rules("rules", "managed")] == ["$Default"]
+    assert isinstance(admin.get_rule("rules", "managed", "$Default").filter, TrueRuleFilter)
+    admin.delete_rule("rules", "managed", "$Default")
+    assert list(admin.list_rules("rules", "managed")) == []
+    admin.create_rule("rules", "managed", "eu", filter=CorrelationRuleFilter(label="order", properties={"region": "eu"}))
+    with pytest.raises(ResourceExistsError):
+        admin.create_rule("rules", "managed", "eu", filter=CorrelationRuleFilter(label="other"))
+    with pytest.raises(HttpResponseError) as refused:
+        admin.create_rule("rules", "managed", "red", filter=SqlRuleFilter("color = 'red'"))
+    assert refused.value.status_code == 501
+    [rule] = admin.list_rules("rules", "managed")
+    assert rule.name == "eu" and isinstance(rule.filter, CorrelationRuleFilter)
+    assert (rule.filter.label, rule.filter.properties) == ("order", {"region": "eu"})
     with client.get_topic_sender("rules") as sender:
         sender.send_messages(
             [
