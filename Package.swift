@@ -375,6 +375,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "HeraldServiceBusAdministrationTests",
+            dependencies: [
+                "HeraldServiceBusAdministration", "HeraldAMQPServer", "HeraldCore", "HeraldSQLite", "HeraldWire",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The codec's fuzz target; see its source for the libFuzzer build.
         .executableTarget(
             name: "FuzzAMQPCodec",

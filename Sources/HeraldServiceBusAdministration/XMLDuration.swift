@@ -19,6 +19,7 @@ enum XMLDuration {
         var total = Duration.zero
         var inTime = false
         var sawComponent = false
+        var sawTimeComponent = false
         while !rest.isEmpty {
             if rest.first == "T" {
                 guard !inTime else { return nil }
@@ -43,8 +44,9 @@ enum XMLDuration {
             guard let value = Self.component(number, unit: seconds) else { return nil }
             total += value
             sawComponent = true
+            sawTimeComponent = sawTimeComponent || inTime
         }
-        return sawComponent ? total : nil
+        return sawComponent && (!inTime || sawTimeComponent) ? total : nil
     }
 
     /// `count` units of `unit` seconds, exact for whole numbers and to the nanosecond for fractions.
