@@ -140,6 +140,23 @@ struct ServeAMQPTests {
             serve.standardError.contains("cannot listen on 127.0.0.1:\(port): the address is already in use") && serve.standardError.contains("--amqp-port"),
             "\(serve.standardError.suffix(1000))")
     }
+
+    @Test func aTakenAdministrationPortIsNamedAsTheOneThatFailed() async throws {
+        let herald = try #require(HeraldExecutable.url(), "the herald executable is built with the tests (run `swift build`)")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-admin-bind-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let taken = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        defer { taken.close(promise: nil) }
+        let port = try #require(taken.localAddress?.port)
+        let serve = try ChildProcess(
+            herald, ["serve", "--insecure-local", "--port", "0", "--servicebus-admin-port", "\(port)", "--data", directory.path, "--log-level", "critical"])
+        defer { serve.signal(SIGKILL) }
+        #expect(await serve.waitForExit(timeout: .seconds(30)) == .exited(1))
+        #expect(
+            serve.standardError.contains("cannot listen on 127.0.0.1:\(port): the address is already in use")
+                && serve.standardError.contains("--servicebus-admin-port"),
+            "\(serve.standardError.suffix(1000))")
+    }
 }
 
 enum ServeAMQPTestError: Error {
