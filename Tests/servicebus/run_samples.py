@@ -11,7 +11,8 @@ SERVICEBUS_CONNECTION_STR, so the runner takes the samples from that release and
 pinned SDK (requirements.txt).
 
 Each sample runs in its own process with only the connection string and entity names in its
-environment, bounded in time; it passes when it exits 0, prints what it should, and leaves the
+environment (the administration samples also REQUESTS_CA_BUNDLE, to trust the test's certificate
+as an application trusts a private CA), bounded in time; it passes when it exits 0, prints what it should, and leaves the
 entities as it should (counts read over the HTTP API). HERALD_SERVICEBUS_SKIP_SESSIONS=1 skips
 the session samples. Exits 1 when any sample fails.
 """
@@ -42,6 +43,7 @@ ENTITIES = [
     Entity("subscription", "samples-sub", topic="samples-schedule-topic"),
     Entity("queue", "samples-session-queue", {"requires-session": True}),
     Entity("queue", "samples-session-pool", {"requires-session": True}),
+    Entity("topic", "samples-admin-topic"),
 ]
 
 
@@ -54,6 +56,9 @@ class Sample:
     check: Callable[[str, HeraldServer], str | None] | None = None  # extra check: an error text or None
     sessions: bool = False
     timeout: float = 120
+    # Administration samples get the connection string of the administration API (HTTPS) and trust
+    # the harness's certificate through REQUESTS_CA_BUNDLE, as an application trusts a private CA.
+    administration: bool = False
 
 
 def received_count(text: str, prefix: str) -> int:
@@ -118,6 +123,14 @@ SAMPLES = [
         [r"Single message is scheduled and sequence number is \[\d+\]", r"Multiple messages are scheduled and sequence numbers are \[\d+(, \d+){9}\]", "All scheduled messages are cancelled."],
         {"samples-schedule-topic/Subscriptions/samples-sub": {"scheduled": 0, "active": 0}},
     ),
+    Sample("mgmt_queue.py", {}, ["-- Create Queue", "-- List Queues", "-- Get and Update Queue", "Active Message Count: 0", r"Queue sb_mgmt_queue\S+ is deleted\."], administration=True),
+    Sample("mgmt_topic.py", {}, ["-- Create Topic", "-- List Topics", "-- Get and Update Topic", r"Topic sb_mgmt_topic\S+ is deleted\."], administration=True),
+    Sample(
+        "mgmt_subscription.py",
+        {"SERVICEBUS_TOPIC_NAME": "samples-admin-topic"},
+        ["-- Create Subscription", "-- List Subscriptions", "-- Get and Update Subscription", r"Subscription sb_mgmt_sub\S+ is deleted\."],
+        administration=True,
+    ),
     Sample(
         "session_send_receive.py",
         {"SERVICEBUS_SESSION_QUEUE_NAME": "samples-session-queue", "SERVICEBUS_SESSION_ID": "sample-session"},
@@ -144,11 +157,8 @@ NOT_RUN = {
     "connection_to_custom_endpoint_address.py": "needs a custom endpoint (a proxy host) by design",
     "proxy.py": "needs an HTTP proxy",
     "sample_code_servicebus.py": "documentation snippets, mostly with Entra ID credentials",
-    "topic_subscription_with_rule_operations.py": "uses ServiceBusAdministrationClient (HTTPS ATOM management), not AMQP",
-    "mgmt_queue.py": "ServiceBusAdministrationClient (HTTPS ATOM management), not AMQP",
-    "mgmt_topic.py": "ServiceBusAdministrationClient (HTTPS ATOM management), not AMQP",
-    "mgmt_subscription.py": "ServiceBusAdministrationClient (HTTPS ATOM management), not AMQP",
-    "mgmt_rule.py": "ServiceBusAdministrationClient (HTTPS ATOM management), not AMQP",
+    "topic_subscription_with_rule_operations.py": "one connection string for AMQP and the administration API: Service Bus's fixed ports (5671, 443), which a test does not take",
+    "mgmt_rule.py": "creates SQL filters with parameters and SQL rule actions, which Herald refuses (correlation filters, 1=1 and 1=0 only)",
 }
 
 
@@ -156,7 +166,7 @@ def run(samples_dir: Path) -> int:
     skip_sessions = os.environ.get("HERALD_SERVICEBUS_SKIP_SESSIONS") == "1"
     failures: list[str] = []
     passed = skipped = 0
-    with HeraldServer(ENTITIES, keep=os.environ.get("HERALD_SERVICEBUS_KEEP") == "1") as herald:
+    with HeraldServer(ENTITIES, keep=os.environ.get("HERALD_SERVICEBUS_KEEP") == "1", tls=True) as herald:
         for sample in SAMPLES:
             path = samples_dir / sample.file
             if sample.sessions and skip_sessions:
@@ -169,7 +179,8 @@ def run(samples_dir: Path) -> int:
             environment = {
                 "PATH": os.environ.get("PATH", ""),
                 "HOME": os.environ.get("HOME", "/tmp"),
-                "SERVICEBUS_CONNECTION_STR": herald.connection_string,
+                "SERVICEBUS_CONNECTION_STR": herald.admin_connection_string() if sample.administration else herald.connection_string,
+                **({"REQUESTS_CA_BUNDLE": str(herald.certificate)} if sample.administration else {}),
                 **sample.environment,
             }
             started = time.monotonic()
