@@ -2,7 +2,7 @@ import HeraldAMQP
 public import Logging
 import NIOCore
 import NIOPosix
-import NIOSSL
+package import NIOSSL
 public import ServiceLifecycle
 import Synchronization
 
@@ -155,12 +155,26 @@ extension AMQPListener {
 extension AMQPListener {
     /// The TLS context of `tls`: TLS 1.2 or later, with the certificate chain and key it names.
     static func tlsContext(_ tls: Configuration.TLS) throws -> NIOSSLContext {
+        let configuration = try Self.tlsConfiguration(tls)
+        do {
+            return try NIOSSLContext(configuration: configuration)
+        } catch {
+            throw TLSError(
+                description:
+                    "cannot use the TLS certificate \(tls.certificateChainFile) and key \(tls.privateKeyFile) (PEM files, the key matching the certificate): \(error)"
+            )
+        }
+    }
+
+    /// The server configuration of `tls` (TLS 1.2 or later, with the certificate chain and key it
+    /// names), for every listener of `herald serve` that speaks TLS.
+    package static func tlsConfiguration(_ tls: Configuration.TLS) throws(TLSError) -> TLSConfiguration {
         do {
             let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChainFile).map { NIOSSLCertificateSource.certificate($0) }
             let key = try NIOSSLPrivateKey(file: tls.privateKeyFile, format: .pem)
             var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
             configuration.minimumTLSVersion = .tlsv12
-            return try NIOSSLContext(configuration: configuration)
+            return configuration
         } catch {
             throw TLSError(
                 description:

@@ -22,19 +22,8 @@ public import ServiceLifecycle
 public struct ServiceBusAdministrationServer: Service {
     /// Where and how the server listens.
     public struct Configuration: Sendable {
-        /// The certificate and key the server speaks TLS with.
-        public struct TLS: Sendable {
-            /// The PEM file of the certificate chain, leaf first.
-            public var certificateChainFile: String
-            /// The PEM file of the certificate's private key.
-            public var privateKeyFile: String
-
-            /// A TLS configuration from two PEM files.
-            public init(certificateChainFile: String, privateKeyFile: String) {
-                self.certificateChainFile = certificateChainFile
-                self.privateKeyFile = privateKeyFile
-            }
-        }
+        /// The certificate and key the server speaks TLS with: PEM files, as the AMQP listener's.
+        public typealias TLS = AMQPListener.Configuration.TLS
 
         /// The address to listen on.
         public var host: String
@@ -75,12 +64,6 @@ public struct ServiceBusAdministrationServer: Service {
         }
     }
 
-    /// The server's certificate or key could not be used.
-    public struct TLSError: Error, CustomStringConvertible {
-        /// What went wrong, for people.
-        public var description: String
-    }
-
     /// The server could not listen on its port.
     public struct ListenError: Error, CustomStringConvertible {
         /// The port it was to listen on.
@@ -109,7 +92,8 @@ public struct ServiceBusAdministrationServer: Service {
 
     /// Listens and answers until a graceful shutdown or cancellation.
     ///
-    /// - Throws: ``TLSError`` when the certificate or key cannot be used, or the error of binding.
+    /// - Throws: `AMQPListener.TLSError` when the certificate or key cannot be used, or
+    ///   ``ListenError`` when the port cannot be bound.
     public func run() async throws {
         let configuration = self.configuration
         let responder = AdministrationResponder(
@@ -120,7 +104,7 @@ public struct ServiceBusAdministrationServer: Service {
         let http1 = HTTPServerBuilder.http1(configuration: HTTP1Channel.Configuration(idleTimeout: TimeAmount(configuration.idleTimeout)))
         let server: HTTPServerBuilder
         if let tls = configuration.tls {
-            server = try .tls(http1, tlsConfiguration: Self.tlsConfiguration(tls))
+            server = try .tls(http1, tlsConfiguration: AMQPListener.tlsConfiguration(tls))
         } else {
             server = http1
         }
@@ -137,21 +121,6 @@ public struct ServiceBusAdministrationServer: Service {
             try await application.run()
         } catch let error as IOError {
             throw ListenError(port: configuration.port, errnoCode: error.errnoCode, description: "\(error)")
-        }
-    }
-
-    private static func tlsConfiguration(_ tls: Configuration.TLS) throws -> TLSConfiguration {
-        do {
-            let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChainFile).map { NIOSSLCertificateSource.certificate($0) }
-            let key = try NIOSSLPrivateKey(file: tls.privateKeyFile, format: .pem)
-            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
-            configuration.minimumTLSVersion = .tlsv12
-            return configuration
-        } catch {
-            throw TLSError(
-                description:
-                    "cannot use the TLS certificate \(tls.certificateChainFile) and key \(tls.privateKeyFile) (PEM files, the key matching the certificate): \(error)"
-            )
         }
     }
 }

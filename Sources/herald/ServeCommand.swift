@@ -301,10 +301,6 @@ struct ServeCommand: AsyncParsableCommand {
                 error, errnoCode: error.errnoCode, port: error.port, option: error.port == self.amqpsPort ? "--amqps-port" : "--amqp-port")
         } catch let error as ServiceBusAdministrationServer.ListenError {
             try self.reportListenFailure(error, errnoCode: error.errnoCode, port: error.port, option: "--servicebus-admin-port")
-        } catch let error as ServiceBusAdministrationServer.TLSError {
-            var standardError = StandardErrorStream()
-            print("herald serve: \(error)", to: &standardError)
-            throw ExitCode.failure
         } catch let error as AMQPListener.TLSError {
             var standardError = StandardErrorStream()
             print("herald serve: \(error)", to: &standardError)

@@ -110,14 +110,20 @@ struct ServeAMQPTests {
         let (serve, http, amqp) = try await Self.serve(descriptorLimit: 256, directory: directory)
         defer { serve.signal(SIGKILL) }
         // More AMQP connections than the process has descriptors: past its share, each is closed at once.
-        var connections: [any Channel] = []
-        defer { for connection in connections { connection.close(promise: nil) } }
-        for _ in 0..<300 {
-            let connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: amqp).get()
-            // A connection past the share may be closed before its header goes out.
-            try? await connection.writeAndFlush(ByteBuffer(bytes: AMQPProtocolHeader.sasl.bytes))
-            connections.append(connection)
+        // They connect at once, not one after another: on a loaded machine a full listen backlog
+        // makes a connect wait for its SYN to be sent again, and 300 such waits in a row outlast the test.
+        let connections = try await withThrowingTaskGroup(of: (any Channel).self) { group in
+            for _ in 0..<300 {
+                group.addTask {
+                    let connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: amqp).get()
+                    // A connection past the share may be closed before its header goes out.
+                    try? await connection.writeAndFlush(ByteBuffer(bytes: AMQPProtocolHeader.sasl.bytes))
+                    return connection
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
         }
+        defer { for connection in connections { connection.close(promise: nil) } }
         try await Task.sleep(for: .milliseconds(500))
         let open = connections.filter(\.isActive).count
         #expect(open <= (256 - 128) / 2 + 1, "\(open) AMQP connections held open under a limit of 256 descriptors")
