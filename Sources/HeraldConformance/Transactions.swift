@@ -93,6 +93,32 @@ extension BrokerConformance {
             try expect(try await broker.document("k", in: "c") == nil, "the document was deleted")
         },
 
+        ConformanceCase(name: "transactions.documentVersionsAtTheEdges", guarantee: "§4.8 optimistic concurrency") { context in
+            let broker = try transactional(context)
+            var deleteAbsent = BrokerTransaction()
+            deleteAbsent.delete(collection: "c", key: "k", expectedVersion: 0)
+            _ = try await broker.commit(deleteAbsent)
+            var updateAbsent = BrokerTransaction()
+            updateAbsent.write(Data("a".utf8), collection: "c", key: "k", expectedVersion: 1)
+            try await expectError(.concurrencyConflict, "an update of a document that does not exist") { try await broker.commit(updateAbsent) }
+            try expect(try await broker.document("k", in: "c") == nil, "the failed update created nothing")
+            var twice = BrokerTransaction()
+            twice.write(Data("a".utf8), collection: "c", key: "k", expectedVersion: 0)
+            twice.write(Data("b".utf8), collection: "c", key: "k", expectedVersion: 1)
+            _ = try await broker.commit(twice)
+            try expectEqual(try await broker.document("k", in: "c"), VersionedDocument(data: Data("b".utf8), version: 2), "two writes in one commit")
+            var staleDelete = BrokerTransaction()
+            staleDelete.delete(collection: "c", key: "k", expectedVersion: 1)
+            try await expectError(.concurrencyConflict, "a delete at a stale version") { try await broker.commit(staleDelete) }
+            try await expectError(.concurrencyConflict, "deleting, as absent, a document that exists") { try await broker.commit(deleteAbsent) }
+            var conflicting = BrokerTransaction()
+            conflicting.write(Data("other".utf8), collection: "c", key: "other", expectedVersion: 0)
+            conflicting.write(Data("c".utf8), collection: "c", key: "k", expectedVersion: 1)
+            try await expectError(.concurrencyConflict, "a commit with one stale write") { try await broker.commit(conflicting) }
+            try expect(try await broker.document("other", in: "c") == nil, "nothing of a conflicting commit is applied")
+            try expectEqual(try await broker.document("k", in: "c"), VersionedDocument(data: Data("b".utf8), version: 2), "the document after the conflicts")
+        },
+
         ConformanceCase(name: "transactions.appendPublishesInTheSameCommit", guarantee: "§4.8, §5 event store and outbox") { context in
             let broker = try transactional(context)
             try await broker.createTopic("events")
