@@ -245,14 +245,20 @@ struct GroupCommitStateMachine<Operation> {
         }
     }
 
-    /// The writer committed the open transaction. With nothing else to do (a lone caller) the
-    /// writer syncs it itself and saves a thread handoff; under load the syncer syncs while the
-    /// writer fills the next group.
+    /// The largest group the writer syncs itself (see ``writerCommitted()``): a lone caller's
+    /// operation, or a send with the long poll it serves.
+    static var maxGroupSyncedByWriter: Int { 2 }
+
+    /// The writer committed the open transaction. With nothing else to do and a group of a lone
+    /// caller the writer syncs it itself and saves a thread handoff. Otherwise the syncer syncs
+    /// while the writer runs what arrives meanwhile: a larger group means many callers, whose
+    /// next operations come during the sync, and a writer blocked in the sync would leave them
+    /// waiting.
     mutating func writerCommitted() -> CommittedAction {
         let group = self.open
         self.open = []
         if let failure = self.failure { return .fail(group.map(\.operation), failure) }
-        if self.pending.isEmpty && self.syncerIsFree && self.phase == .running {
+        if self.pending.isEmpty && self.syncerIsFree && self.phase == .running && group.count <= Self.maxGroupSyncedByWriter {
             self.syncing = group
             return .syncHere(group.map(\.operation))
         }
