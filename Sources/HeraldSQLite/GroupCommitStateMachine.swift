@@ -75,7 +75,8 @@ struct GroupCommitStateMachine<Operation> {
 
     /// What becomes of the group the writer just committed.
     enum CommittedAction {
-        /// Nothing else to do: the writer syncs the group itself, then reports ``syncSucceeded()``.
+        /// Nothing else to do and a lone caller's group: the writer syncs it itself, then
+        /// reports ``syncSucceeded()``.
         case syncHere([Operation])
         /// Handed to the syncer, which must be woken when asked.
         case handedToSyncer(wakeSyncer: Bool)
