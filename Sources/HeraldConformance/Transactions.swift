@@ -75,6 +75,22 @@ extension BrokerConformance {
             try expect(try await broker.inboxContains(InboxEntry(handler: "other", messageId: "m1")), "another handler may handle m1")
         },
 
+        ConformanceCase(name: "transactions.inboxEntriesOfABatch", guarantee: "§4.8, §5 idempotent handlers") { context in
+            let broker = try transactional(context)
+            var handled = BrokerTransaction()
+            handled.recordInbox(handler: "h", messageId: "m1")
+            handled.recordInbox(handler: "h", messageId: "m3")
+            _ = try await broker.commit(handled)
+            let asked = [("h", "m1"), ("h", "m2"), ("h", "m3"), ("other", "m1")].map { InboxEntry(handler: $0.0, messageId: $0.1) }
+            try expectEqual(
+                try await broker.inboxEntries(among: asked), [InboxEntry(handler: "h", messageId: "m1"), InboxEntry(handler: "h", messageId: "m3")],
+                "the entries the inbox holds")
+            try expectEqual(try await broker.inboxEntries(among: []), [], "none asked")
+            try await expectError(.identifierTooLong, "an empty message id") {
+                _ = try await broker.inboxEntries(among: [InboxEntry(handler: "h", messageId: "")])
+            }
+        },
+
         ConformanceCase(name: "transactions.documentVersions", guarantee: "§4.8 optimistic concurrency") { context in
             let broker = try transactional(context)
             var create = BrokerTransaction()
