@@ -5,21 +5,40 @@ import Tracing
 // MARK: Handling one message
 
 extension MessageProcessor {
+    /// Reads, in one go, which messages of a received batch their handlers have handled already.
+    /// A message whose (handler, message id) occurs twice in the batch is left to be looked up
+    /// on its turn, after the first one's handling.
+    func readInbox(for messages: [ReceivedMessage]) async throws -> InboxSnapshot {
+        var entries: [InboxEntry] = []
+        var seen: Set<InboxEntry> = []
+        var repeated: Set<InboxEntry> = []
+        for message in messages where message.lockToken != nil {
+            guard let subject = message.message.subject, let entry = self.handlers.entries[subject] else { continue }
+            let inbox = InboxEntry(handler: entry.name, messageId: message.message.messageId)
+            if seen.insert(inbox).inserted { entries.append(inbox) } else { repeated.insert(inbox) }
+        }
+        entries.removeAll { repeated.contains($0) }
+        guard !entries.isEmpty else { return InboxSnapshot() }
+        let found = try await self.broker.inboxEntries(among: entries)
+        return InboxSnapshot(found: found, absent: Set(entries).subtracting(found))
+    }
+
     /// Handles `message`; with a tracer, in a consumer span `process <source>` whose parent is
-    /// the trace context the message carries (the span that created or sent it).
-    func process(_ message: ReceivedMessage) async throws {
+    /// the trace context the message carries (the span that created or sent it). `inbox` is what
+    /// was read of the inbox with the message's batch; the inbox is asked about anything else.
+    func process(_ message: ReceivedMessage, inbox: InboxSnapshot = InboxSnapshot()) async throws {
         guard message.lockToken != nil else { return }
-        guard let tracer = self.tracer else { return try await self.processUntraced(message) }
+        guard let tracer = self.tracer else { return try await self.processUntraced(message, inbox: inbox) }
         let parent = MessagingTracing.context(in: message.message.applicationProperties, tracer: tracer)
         try await MessagingTracing.withSpan("process \(self.source)", ofKind: .consumer, parent: parent, tracer: tracer) { span in
             span.attributes.setMessaging(operation: "process", type: "process", entity: self.source)
             span.attributes.setMessage(message)
             span.attributes[MessagingAttribute.consumerGroup] = self.configuration.name
-            try await self.processUntraced(message)
+            try await self.processUntraced(message, inbox: inbox)
         }
     }
 
-    private func processUntraced(_ message: ReceivedMessage) async throws {
+    private func processUntraced(_ message: ReceivedMessage, inbox snapshot: InboxSnapshot) async throws {
         guard let token = message.lockToken else { return }
         guard let subject = message.message.subject, let entry = self.handlers.entries[subject] else {
             try await self.deadLetter(
@@ -47,7 +66,7 @@ extension MessageProcessor {
             }
         }
         let inbox = InboxEntry(handler: entry.name, messageId: message.message.messageId)
-        if try await self.broker.inboxContains(inbox) {
+        if try await snapshot.contains(inbox, in: self.broker) {
             if let gate {
                 // Handled before, but the gate must still move past it, or what it holds waits.
                 var transaction = BrokerTransaction()
@@ -155,5 +174,21 @@ extension MessageProcessor {
         } catch let error as HeraldError where error.code == .lockLost || error.code == .sessionLockLost {
             self.count { $0.lockLosses += 1 }
         }
+    }
+}
+
+/// What was read of the inbox with a batch of received messages.
+struct InboxSnapshot: Sendable {
+    /// Entries the inbox held.
+    var found: Set<InboxEntry> = []
+    /// Entries it did not hold.
+    var absent: Set<InboxEntry> = []
+
+    /// Whether the inbox holds `entry`: as read with the batch, or, for an entry not read
+    /// then, asked now.
+    func contains(_ entry: InboxEntry, in broker: any TransactionalBroker) async throws -> Bool {
+        if self.found.contains(entry) { return true }
+        if self.absent.contains(entry) { return false }
+        return try await broker.inboxContains(entry)
     }
 }

@@ -12,7 +12,9 @@ public import Tracing
 /// - The lock is renewed while a handler runs, on the processor's clock.
 /// - Success commits, in one transaction, the handler's effects, its inbox record and the
 ///   completion of the message (GUARANTEES.md §4.8); a duplicate delivery finds its inbox record and
-///   has no second effect.
+///   has no second effect. The inbox is read once for each batch received
+///   (``/HeraldCore/TransactionalBroker/inboxEntries(among:)``); a handling that another consumer
+///   commits meanwhile is still caught by the commit, which fails on the inbox record.
 /// - A failing handler is retried by abandoning the message with an exponential, jittered delay
 ///   (``RetryPolicy``), and dead-lettered with reason ``ProcessorDeadLetterReason/handlerFailed``
 ///   after the last attempt. A message of an unknown type
@@ -275,6 +277,7 @@ public final class MessageProcessor: Service, Sendable {
     }
 
     private func handle(_ messages: [ReceivedMessage]) async throws {
+        let inbox = try await self.readInbox(for: messages)
         for (index, message) in messages.enumerated() {
             if self.isDraining {
                 // Draining: what was received but not started goes back at once.
@@ -283,7 +286,7 @@ public final class MessageProcessor: Service, Sendable {
                 }
                 return
             }
-            try await self.process(message)
+            try await self.process(message, inbox: inbox)
         }
     }
 

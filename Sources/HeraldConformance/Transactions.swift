@@ -75,6 +75,22 @@ extension BrokerConformance {
             try expect(try await broker.inboxContains(InboxEntry(handler: "other", messageId: "m1")), "another handler may handle m1")
         },
 
+        ConformanceCase(name: "transactions.inboxEntriesOfABatch", guarantee: "§4.8, §5 idempotent handlers") { context in
+            let broker = try transactional(context)
+            var handled = BrokerTransaction()
+            handled.recordInbox(handler: "h", messageId: "m1")
+            handled.recordInbox(handler: "h", messageId: "m3")
+            _ = try await broker.commit(handled)
+            let asked = [("h", "m1"), ("h", "m2"), ("h", "m3"), ("other", "m1")].map { InboxEntry(handler: $0.0, messageId: $0.1) }
+            try expectEqual(
+                try await broker.inboxEntries(among: asked), [InboxEntry(handler: "h", messageId: "m1"), InboxEntry(handler: "h", messageId: "m3")],
+                "the entries the inbox holds")
+            try expectEqual(try await broker.inboxEntries(among: []), [], "none asked")
+            try await expectError(.identifierTooLong, "an empty message id") {
+                _ = try await broker.inboxEntries(among: [InboxEntry(handler: "h", messageId: "")])
+            }
+        },
+
         ConformanceCase(name: "transactions.documentVersions", guarantee: "§4.8 optimistic concurrency") { context in
             let broker = try transactional(context)
             var create = BrokerTransaction()
@@ -91,6 +107,32 @@ extension BrokerConformance {
             delete.delete(collection: "c", key: "k", expectedVersion: 2)
             _ = try await broker.commit(delete)
             try expect(try await broker.document("k", in: "c") == nil, "the document was deleted")
+        },
+
+        ConformanceCase(name: "transactions.documentVersionsAtTheEdges", guarantee: "§4.8 optimistic concurrency") { context in
+            let broker = try transactional(context)
+            var deleteAbsent = BrokerTransaction()
+            deleteAbsent.delete(collection: "c", key: "k", expectedVersion: 0)
+            _ = try await broker.commit(deleteAbsent)
+            var updateAbsent = BrokerTransaction()
+            updateAbsent.write(Data("a".utf8), collection: "c", key: "k", expectedVersion: 1)
+            try await expectError(.concurrencyConflict, "an update of a document that does not exist") { try await broker.commit(updateAbsent) }
+            try expect(try await broker.document("k", in: "c") == nil, "the failed update created nothing")
+            var twice = BrokerTransaction()
+            twice.write(Data("a".utf8), collection: "c", key: "k", expectedVersion: 0)
+            twice.write(Data("b".utf8), collection: "c", key: "k", expectedVersion: 1)
+            _ = try await broker.commit(twice)
+            try expectEqual(try await broker.document("k", in: "c"), VersionedDocument(data: Data("b".utf8), version: 2), "two writes in one commit")
+            var staleDelete = BrokerTransaction()
+            staleDelete.delete(collection: "c", key: "k", expectedVersion: 1)
+            try await expectError(.concurrencyConflict, "a delete at a stale version") { try await broker.commit(staleDelete) }
+            try await expectError(.concurrencyConflict, "deleting, as absent, a document that exists") { try await broker.commit(deleteAbsent) }
+            var conflicting = BrokerTransaction()
+            conflicting.write(Data("other".utf8), collection: "c", key: "other", expectedVersion: 0)
+            conflicting.write(Data("c".utf8), collection: "c", key: "k", expectedVersion: 1)
+            try await expectError(.concurrencyConflict, "a commit with one stale write") { try await broker.commit(conflicting) }
+            try expect(try await broker.document("other", in: "c") == nil, "nothing of a conflicting commit is applied")
+            try expectEqual(try await broker.document("k", in: "c"), VersionedDocument(data: Data("b".utf8), version: 2), "the document after the conflicts")
         },
 
         ConformanceCase(name: "transactions.appendPublishesInTheSameCommit", guarantee: "§4.8, §5 event store and outbox") { context in

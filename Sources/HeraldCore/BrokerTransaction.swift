@@ -174,6 +174,16 @@ public struct BrokerTransaction: Sendable {
     }
 }
 
+extension TransactionalBroker {
+    /// Which of `entries` the inbox holds, asking ``inboxContains(_:)`` for each: stores that can
+    /// answer in one read implement it themselves.
+    public func inboxEntries(among entries: [InboxEntry]) async throws -> Set<InboxEntry> {
+        var found: Set<InboxEntry> = []
+        for entry in entries where try await self.inboxContains(entry) { found.insert(entry) }
+        return found
+    }
+}
+
 /// One (handler, message id) pair of the inbox.
 public struct InboxEntry: Sendable, Hashable, Codable {
     /// The handler's stable name.
@@ -348,6 +358,9 @@ public protocol TransactionalBroker: MessageBroker {
     func documents(in collection: String) async throws -> [String: VersionedDocument]
     /// Whether `handler` already handled `messageId`.
     func inboxContains(_ entry: InboxEntry) async throws -> Bool
+    /// Which of `entries` the inbox holds: for a batch of received messages, one read instead of
+    /// one per message (a default asks ``inboxContains(_:)`` for each).
+    func inboxEntries(among entries: [InboxEntry]) async throws -> Set<InboxEntry>
     /// Events of `stream` from `version` on (1 is the first), at most `maxCount`.
     func readStream(_ stream: String, from version: Int64, maxCount: Int) async throws -> [RecordedEvent]
     /// Events of every stream from `position` on, in position order, at most `maxCount`.

@@ -74,6 +74,7 @@ extension ForwardingBroker {
     }
     package func documents(in collection: String) async throws -> [String: VersionedDocument] { try await self.base.documents(in: collection) }
     package func inboxContains(_ entry: InboxEntry) async throws -> Bool { try await self.base.inboxContains(entry) }
+    package func inboxEntries(among entries: [InboxEntry]) async throws -> Set<InboxEntry> { try await self.base.inboxEntries(among: entries) }
     package func readStream(_ stream: String, from version: Int64, maxCount: Int) async throws -> [RecordedEvent] {
         try await self.base.readStream(stream, from: version, maxCount: maxCount)
     }

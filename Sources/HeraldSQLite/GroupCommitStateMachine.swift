@@ -75,7 +75,8 @@ struct GroupCommitStateMachine<Operation> {
 
     /// What becomes of the group the writer just committed.
     enum CommittedAction {
-        /// Nothing else to do: the writer syncs the group itself, then reports ``syncSucceeded()``.
+        /// Nothing else to do and a lone caller's group: the writer syncs it itself, then
+        /// reports ``syncSucceeded()``.
         case syncHere([Operation])
         /// Handed to the syncer, which must be woken when asked.
         case handedToSyncer(wakeSyncer: Bool)
@@ -245,14 +246,20 @@ struct GroupCommitStateMachine<Operation> {
         }
     }
 
-    /// The writer committed the open transaction. With nothing else to do (a lone caller) the
-    /// writer syncs it itself and saves a thread handoff; under load the syncer syncs while the
-    /// writer fills the next group.
+    /// The largest group the writer syncs itself (see ``writerCommitted()``): a lone caller's
+    /// operation, or a send with the long poll it serves.
+    static var maxGroupSyncedByWriter: Int { 2 }
+
+    /// The writer committed the open transaction. With nothing else to do and a group of a lone
+    /// caller the writer syncs it itself and saves a thread handoff. Otherwise the syncer syncs
+    /// while the writer runs what arrives meanwhile: a larger group means many callers, whose
+    /// next operations come during the sync, and a writer blocked in the sync would leave them
+    /// waiting.
     mutating func writerCommitted() -> CommittedAction {
         let group = self.open
         self.open = []
         if let failure = self.failure { return .fail(group.map(\.operation), failure) }
-        if self.pending.isEmpty && self.syncerIsFree && self.phase == .running {
+        if self.pending.isEmpty && self.syncerIsFree && self.phase == .running && group.count <= Self.maxGroupSyncedByWriter {
             self.syncing = group
             return .syncHere(group.map(\.operation))
         }

@@ -351,14 +351,16 @@ final class GroupCommitter: Sendable {
             do { try operation.execute(transaction) } catch is OperationRejected {}
             return
         }
+        // Straight to SQLite, not through GRDB's statement observation: two or three statements
+        // per operation, inside the open transaction, which they never end.
         let db = transaction.db
-        try db.cachedStatement(sql: "SAVEPOINT op").execute()
+        try BoundStatement(db, sql: "SAVEPOINT op").execute()
         do {
             try operation.execute(transaction)
         } catch is OperationRejected {
-            try db.cachedStatement(sql: "ROLLBACK TO op").execute()
+            try BoundStatement(db, sql: "ROLLBACK TO op").execute()
         }
-        try db.cachedStatement(sql: "RELEASE op").execute()
+        try BoundStatement(db, sql: "RELEASE op").execute()
     }
 
     /// Copies the WAL into the database file and empties it, with `synchronous=FULL` so SQLite

@@ -587,6 +587,15 @@ extension SQLiteBroker: TransactionalBroker {
         return try await self.committer.perform(readOnly: true) { try $0.inboxContains(entry) }
     }
 
+    public func inboxEntries(among entries: [InboxEntry]) async throws -> Set<InboxEntry> {
+        if entries.isEmpty { return [] }
+        for entry in entries {
+            try BrokerTransaction.checkKey(entry.handler, "handler name")
+            try BrokerTransaction.checkKey(entry.messageId, "message id")
+        }
+        return try await self.committer.perform(readOnly: true) { transaction in Set(try entries.filter { try transaction.inboxContains($0) }) }
+    }
+
     public func readStream(_ stream: String, from version: Int64, maxCount: Int) async throws -> [RecordedEvent] {
         try BrokerTransaction.checkKey(stream, "stream name")
         return try await self.committer.perform(readOnly: true) { try $0.readEvents(stream: stream, from: version, maxCount: maxCount) }

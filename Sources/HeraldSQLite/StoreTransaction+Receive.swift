@@ -60,13 +60,18 @@ extension StoreTransaction {
         let sequenceNumbers = "[" + rows.map { String($0.sequenceNumber) }.joined(separator: ",") + "]"
         switch mode {
         case .peekLock:
-            try self.execute(
-                """
-                UPDATE message SET lock_nonce = ?, locked_until = ?, delivery_count = delivery_count + 1
-                WHERE entity_id = ? AND seq IN (SELECT value FROM json_each(?))
-                """,
-                [Self.nonceData(nonce), lockedUntil, entity.id, sequenceNumbers]
+            var lock = try BoundStatement(
+                self.db,
+                sql: """
+                    UPDATE message SET lock_nonce = ?, locked_until = ?, delivery_count = delivery_count + 1
+                    WHERE entity_id = ? AND seq IN (SELECT value FROM json_each(?))
+                    """
             )
+            lock.bind(Self.nonceData(nonce))
+            lock.bind(lockedUntil)
+            lock.bind(entity.id)
+            lock.bind(sequenceNumbers)
+            try lock.execute()
         case .receiveAndDelete:
             try self.execute("DELETE FROM message WHERE entity_id = ? AND seq IN (SELECT value FROM json_each(?))", [entity.id, sequenceNumbers])
         }
@@ -201,15 +206,7 @@ extension StoreTransaction {
                 }
                 continue
             }
-            let sequenceNumbers = "[" + group.map { String($0.sequenceNumber) }.joined(separator: ",") + "]"
-            try self.execute(
-                """
-                DELETE FROM message WHERE entity_id = ? AND dlq = ? AND lock_nonce = ? AND locked_until > ?
-                AND seq IN (SELECT value FROM json_each(?))
-                """,
-                [entity.id, first.entity.isDeadLetter, Self.nonceData(first.nonce), self.state.completionLockTime(self.monotonic), sequenceNumbers]
-            )
-            let removed = self.db.changesCount
+            let removed = try self.deleteLocked(group, of: entity)
             var completedNow = group
             if removed != group.count {
                 // A token whose lock is gone may have completed its message before (a retry).
@@ -225,6 +222,34 @@ extension StoreTransaction {
             try self.remember(completedNow, as: .complete, in: entity)
         }
         return alreadyCompleted == tokens.count ? .alreadySettled : .settled
+    }
+
+    /// Deletes the messages of `group`, tokens of one delivery (one entity, one nonce), whose
+    /// locks they still hold; returns how many it deleted.
+    private func deleteLocked(_ group: [LockToken], of entity: EntityRecord) throws -> Int {
+        let first = group[0]
+        let lockTime = self.state.completionLockTime(self.monotonic)
+        guard group.count == 1 else {
+            let sequenceNumbers = "[" + group.map { String($0.sequenceNumber) }.joined(separator: ",") + "]"
+            try self.execute(
+                """
+                DELETE FROM message WHERE entity_id = ? AND dlq = ? AND lock_nonce = ? AND locked_until > ?
+                AND seq IN (SELECT value FROM json_each(?))
+                """,
+                [entity.id, first.entity.isDeadLetter, Self.nonceData(first.nonce), lockTime, sequenceNumbers]
+            )
+            return self.db.changesCount
+        }
+        // One token (a message handler's commit): by key, without the batch form's JSON list.
+        var delete = try BoundStatement(
+            self.db, sql: "DELETE FROM message WHERE entity_id = ? AND seq = ? AND dlq = ? AND lock_nonce = ? AND locked_until > ?")
+        delete.bind(entity.id)
+        delete.bind(first.sequenceNumber)
+        delete.bind(first.entity.isDeadLetter)
+        delete.bind(Self.nonceData(first.nonce))
+        delete.bind(lockTime)
+        try delete.execute()
+        return self.db.changesCount
     }
 
     /// Unlocks a message at once and takes its delivery back (not counted).

@@ -51,8 +51,8 @@ extension StoreTransaction {
                 [RememberedSettlement.forgottenBefore(now: self.nowMilliseconds)]
             )
         }
-        let sequenceNumbers = "[" + tokens.map { String($0.sequenceNumber) }.joined(separator: ",") + "]"
-        if Set(tokens.map(\.nonce)).count == 1 {
+        if tokens.count > 1 && Set(tokens.map(\.nonce)).count == 1 {
+            let sequenceNumbers = "[" + tokens.map { String($0.sequenceNumber) }.joined(separator: ",") + "]"
             try self.execute(
                 """
                 INSERT OR REPLACE INTO settlement (entity_id, seq, nonce, kind, settled_at)
@@ -62,10 +62,14 @@ extension StoreTransaction {
             )
         } else {
             for token in tokens {
-                try self.execute(
-                    "INSERT OR REPLACE INTO settlement (entity_id, seq, nonce, kind, settled_at) VALUES (?, ?, ?, ?, ?)",
-                    [entity.id, token.sequenceNumber, Self.nonceData(token.nonce), kind.rawValue, self.nowMilliseconds]
-                )
+                var insert = try BoundStatement(
+                    self.db, sql: "INSERT OR REPLACE INTO settlement (entity_id, seq, nonce, kind, settled_at) VALUES (?, ?, ?, ?, ?)")
+                insert.bind(entity.id)
+                insert.bind(token.sequenceNumber)
+                insert.bind(Self.nonceData(token.nonce))
+                insert.bind(kind.rawValue)
+                insert.bind(self.nowMilliseconds)
+                try insert.execute()
             }
         }
     }

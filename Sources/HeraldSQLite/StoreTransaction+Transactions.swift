@@ -25,31 +25,46 @@ extension StoreTransaction {
     }
 
     private func recordInbox(_ entry: InboxEntry) throws {
-        try self.execute(
-            "INSERT INTO inbox (handler, message_id, handled_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            [entry.handler, entry.messageId, self.nowMilliseconds]
-        )
+        var insert = try BoundStatement(self.db, sql: "INSERT INTO inbox (handler, message_id, handled_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+        insert.bind(entry.handler)
+        insert.bind(entry.messageId)
+        insert.bind(self.nowMilliseconds)
+        try insert.execute()
         if self.db.changesCount == 0 { throw entry.alreadyProcessed }
     }
 
+    /// Writes (or deletes) a document if it is at the expected version. The version is checked by
+    /// the write itself (one statement); the current version is read only to explain a conflict.
     private func writeDocument(_ write: BrokerTransaction.DocumentWrite) throws {
+        var statement: BoundStatement
+        if let data = write.data, write.expectedVersion == 0 {
+            statement = try BoundStatement(
+                self.db, sql: "INSERT INTO document (collection, key, version, data) VALUES (?, ?, 1, ?) ON CONFLICT DO NOTHING")
+            statement.bind(write.collection)
+            statement.bind(write.key)
+            statement.bind(data)
+        } else if let data = write.data {
+            statement = try BoundStatement(
+                self.db, sql: "UPDATE document SET version = version + 1, data = ? WHERE collection = ? AND key = ? AND version = ?")
+            statement.bind(data)
+            statement.bind(write.collection)
+            statement.bind(write.key)
+            statement.bind(write.expectedVersion)
+        } else {
+            statement = try BoundStatement(self.db, sql: "DELETE FROM document WHERE collection = ? AND key = ? AND version = ?")
+            statement.bind(write.collection)
+            statement.bind(write.key)
+            statement.bind(write.expectedVersion)
+        }
+        try statement.execute()
+        guard self.db.changesCount == 0 else { return }
         let current =
             try Int64.fetchOne(
                 self.db.cachedStatement(sql: "SELECT version FROM document WHERE collection = ? AND key = ?"),
                 arguments: [write.collection, write.key]
             ) ?? 0
+        // Deleting a document that does not exist, at expected version 0, changes nothing and is no conflict.
         guard current == write.expectedVersion else { throw write.conflict(current: current) }
-        if let data = write.data {
-            try self.execute(
-                """
-                INSERT INTO document (collection, key, version, data) VALUES (?, ?, ?, ?)
-                ON CONFLICT DO UPDATE SET version = excluded.version, data = excluded.data
-                """,
-                [write.collection, write.key, current + 1, data]
-            )
-        } else {
-            try self.execute("DELETE FROM document WHERE collection = ? AND key = ?", [write.collection, write.key])
-        }
     }
 
     /// Appends events and publishes them; returns the stream's new version.

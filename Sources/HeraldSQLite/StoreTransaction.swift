@@ -152,10 +152,11 @@ extension StoreTransaction {
     /// Makes due scheduled messages active and expires messages whose time-to-live passed
     /// (lazily, on receive and count: no timer per message).
     func sweep(_ entity: EntityRecord) throws {
-        try self.execute(
-            "UPDATE message SET state = 0 WHERE entity_id = ? AND state = 2 AND visible_at <= ?",
-            [entity.id, self.nowMilliseconds]
-        )
+        // Every receive runs it, and it usually changes nothing: bound directly, not through GRDB.
+        var due = try BoundStatement(self.db, sql: "UPDATE message SET state = 0 WHERE entity_id = ? AND state = 2 AND visible_at <= ?")
+        due.bind(entity.id)
+        due.bind(self.nowMilliseconds)
+        try due.execute()
         if self.db.changesCount > 0 { self.state.touch(entity) }
         let expired = try Row.fetchAll(
             self.db.cachedStatement(

@@ -2,6 +2,7 @@ import Foundation
 import HeraldCQRS
 import HeraldCore
 import HeraldSQLite
+import Synchronization
 import Testing
 
 @Suite struct MessageProcessorTests {
@@ -30,6 +31,35 @@ import Testing
         #expect(try await broker.counts(of: .queue("commands")) == EntityCounts())
         #expect(processor.statistics.handled == 20)
         #expect(processor.statistics.duplicatesSuppressed == 20)
+    }
+
+    @Test func aBatchsInboxIsReadOnceYetNoHandlerRunsForWhatWasHandled() async throws {
+        let store = try Store()
+        defer { Task { await store.close() } }
+        let broker = store.broker
+        try await broker.createQueue("commands")
+        let runs = Mutex<[String: Int]>([:])
+        var handlers = MessageHandlers()
+        handlers.on(Increment.self) { command, context in
+            runs.withLock { $0[command.commandId, default: 0] += 1 }
+            _ = try await bump(context, command.counter)
+        }
+        var handledBefore = BrokerTransaction()
+        handledBefore.recordInbox(handler: Increment.typeName, messageId: "c-1")
+        _ = try await broker.commit(handledBefore)
+        let commands = CommandBus(broker: broker)
+        // One receive takes all four: c-0 twice (its second copy is handled only after the
+        // first committed), c-1 handled before, c-2 new.
+        for id in ["c-0", "c-0", "c-1", "c-2"] { try await commands.send(Increment(commandId: id, counter: "k"), to: .queue("commands")) }
+        let processor = store.processor(.queue("commands"), handlers)
+        try await processor.processAvailable()
+        #expect(runs.withLock { $0 } == ["c-0": 1, "c-2": 1], "no handler runs for a message its inbox holds")
+        #expect(processor.statistics.handled == 2)
+        #expect(processor.statistics.duplicatesSuppressed == 2)
+        #expect(
+            try await broker.inboxEntries(among: ["c-0", "c-1", "c-2", "c-3"].map { InboxEntry(handler: Increment.typeName, messageId: $0) })
+                == Set(["c-0", "c-1", "c-2"].map { InboxEntry(handler: Increment.typeName, messageId: $0) }))
+        #expect(try await broker.counts(of: .queue("commands")) == EntityCounts())
     }
 
     @Test func outgoingMessagesCarryCorrelationAndCausation() async throws {

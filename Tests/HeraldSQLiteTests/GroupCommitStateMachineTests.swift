@@ -103,9 +103,28 @@ import Testing
         #expect(synced.acknowledged == [1, 2, 3, 4])
         #expect(synced.wakeWriter)
         #expect(Self.isCommit(machine.nextWriterAction()))
-        // Nothing else to do: the writer syncs the group itself.
-        #expect(Self.syncedHere(machine.writerCommitted()) == [5, 6, 7])
+        // Nothing else to do, but a group of several callers: the syncer syncs it, and the writer
+        // is free for their next operations.
+        #expect(Self.handedToSyncer(machine.writerCommitted()) == false)
+        #expect(Self.syncing(machine.nextSyncerAction()) == [5, 6, 7])
         #expect(machine.syncSucceeded().acknowledged == [5, 6, 7])
+    }
+
+    @Test func theWriterSyncsOnlyALoneCallersGroupItself() {
+        var machine = Self.running()
+        for group in [[1], [2, 3]] {
+            for operation in group { _ = machine.submit(operation, isReadOnly: false) }
+            #expect(Self.executed(machine.nextWriterAction()) == group)
+            #expect(Self.isCommit(machine.nextWriterAction()))
+            #expect(Self.syncedHere(machine.writerCommitted()) == group)
+            #expect(machine.syncSucceeded().acknowledged == group)
+        }
+        for operation in 4...6 { _ = machine.submit(operation, isReadOnly: false) }
+        #expect(Self.executed(machine.nextWriterAction()) == [4, 5, 6])
+        #expect(Self.isCommit(machine.nextWriterAction()))
+        #expect(Self.handedToSyncer(machine.writerCommitted()) == false)
+        #expect(Self.syncing(machine.nextSyncerAction()) == [4, 5, 6])
+        #expect(machine.syncSucceeded().acknowledged == [4, 5, 6])
     }
 
     // MARK: Commit, then sync
