@@ -102,7 +102,7 @@ struct AMQPListenerTests {
     @Test func idleConnectionsAreClosed() async throws {
         var configuration = AMQPListener.Configuration(port: 0)
         // Long enough for a handshake on a loaded machine (each step resets the idle timer).
-        configuration.idleTimeout = .seconds(2)
+        configuration.idleTimeout = .seconds(5)
         try await Self.serving(configuration) { port in
             try await AMQPTestClient.with(port: port) { client in
                 _ = try #require(try await client.handshake())
