@@ -131,7 +131,8 @@ struct ServeAMQPTests {
         #expect(status == "HTTP/1.1 200 OK", "GET /health while AMQP clients hold their share: \(status ?? "no answer")")
     }
 
-    @Test func aTakenAMQPPortIsNamedAsTheOneThatFailed() async throws {
+    @Test(arguments: ["--amqp-port", "--servicebus-admin-port"])
+    func aTakenPortIsNamedAsTheOneThatFailed(option: String) async throws {
         let herald = try #require(HeraldExecutable.url(), "the herald executable is built with the tests (run `swift build`)")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-amqp-bind-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -139,28 +140,11 @@ struct ServeAMQPTests {
         defer { taken.close(promise: nil) }
         let port = try #require(taken.localAddress?.port)
         let serve = try ChildProcess(
-            herald, ["serve", "--insecure-local", "--port", "0", "--amqp-port", "\(port)", "--data", directory.path, "--log-level", "critical"])
+            herald, ["serve", "--insecure-local", "--port", "0", option, "\(port)", "--data", directory.path, "--log-level", "critical"])
         defer { serve.signal(SIGKILL) }
         #expect(await serve.waitForExit(timeout: .seconds(30)) == .exited(1))
         #expect(
-            serve.standardError.contains("cannot listen on 127.0.0.1:\(port): the address is already in use") && serve.standardError.contains("--amqp-port"),
-            "\(serve.standardError.suffix(1000))")
-    }
-
-    @Test func aTakenAdministrationPortIsNamedAsTheOneThatFailed() async throws {
-        let herald = try #require(HeraldExecutable.url(), "the herald executable is built with the tests (run `swift build`)")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-admin-bind-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let taken = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-        defer { taken.close(promise: nil) }
-        let port = try #require(taken.localAddress?.port)
-        let serve = try ChildProcess(
-            herald, ["serve", "--insecure-local", "--port", "0", "--servicebus-admin-port", "\(port)", "--data", directory.path, "--log-level", "critical"])
-        defer { serve.signal(SIGKILL) }
-        #expect(await serve.waitForExit(timeout: .seconds(30)) == .exited(1))
-        #expect(
-            serve.standardError.contains("cannot listen on 127.0.0.1:\(port): the address is already in use")
-                && serve.standardError.contains("--servicebus-admin-port"),
+            serve.standardError.contains("cannot listen on 127.0.0.1:\(port): the address is already in use") && serve.standardError.contains(option),
             "\(serve.standardError.suffix(1000))")
     }
 }
