@@ -28,7 +28,7 @@ package enum ServiceBusRules {
     static let maxTop = 1000
 
     /// What Herald answers a rule it cannot keep.
-    static let unsupported = "Herald supports correlation filters and the SQL filters 1=1 and 1=0, without rule actions"
+    package static let unsupported = "Herald supports correlation filters and the SQL filters 1=1 and 1=0, without rule actions"
 
     /// The correlation filter's identifier fields, by their map keys.
     private static var identifierKeys: [(key: String, field: WritableKeyPath<SubscriptionFilter, String?>)] {

@@ -141,7 +141,8 @@ enum AdministrationDocuments {
         }
     }
 
-    static let unsupportedRule = "Herald supports correlation filters and the SQL filters 1=1 and 1=0, without rule actions"
+    /// What Herald answers a rule it cannot keep: the AMQP rule operations' words.
+    static var unsupportedRule: String { ServiceBusRules.unsupported }
 
     private static var identifierElements: [(element: String, field: WritableKeyPath<SubscriptionFilter, String?>)] {
         [
