@@ -14,23 +14,14 @@ extension StoreTransaction {
         let ready = "entity_id = ? AND dlq = ? AND state = 0 AND visible_at <= ? AND (lock_nonce IS NULL OR locked_until <= ?)"
         let readyArguments: StatementArguments = [entity.id, path.isDeadLetter, self.nowMilliseconds, self.monotonic]
         while received.count < maxCount && !budget.isSpent {
-            var wanted = maxCount - received.count
-            if budget.isLimited {
-                // Sizes first (SQLite reads a blob's length from its record header), so that only
-                // the rows that fit the budget are loaded.
-                let sizes = try Int.fetchAll(
-                    self.db,
-                    sql: "SELECT length(body) + coalesce(length(properties), 0) FROM message WHERE \(ready) ORDER BY seq LIMIT ?",
-                    arguments: readyArguments + [wanted]
-                )
-                wanted = budget.admit(sizes)
-                if wanted == 0 { break }
-            }
-            let rows = try self.fetchMessages(
-                "SELECT \(Self.messageColumns) FROM message WHERE \(ready) ORDER BY seq LIMIT ?",
+            let wanted = maxCount - received.count
+            let rows = try self.fetchReady(
+                "SELECT \(Self.messageColumns), \(Self.budgetSize) FROM message WHERE \(ready) ORDER BY seq LIMIT ?",
                 readyArguments + [wanted],
-                entity: entity
+                entity: entity,
+                budget: &budget
             )
+            if rows.isEmpty { break }
             let deliverable = try self.deadLetteringExhausted(rows, of: entity, from: path)
             received += try self.deliver(
                 deliverable, of: entity, mode: mode, nonce: nonce, lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
@@ -38,6 +29,25 @@ extension StoreTransaction {
             if !skipped || rows.count < wanted { break }
         }
         return received
+    }
+
+    /// What a stored message counts against a receive's budget: its body and properties. SQLite
+    /// reads a blob's length from its record header, without loading it.
+    private static let budgetSize = "length(body) + coalesce(length(properties), 0)"
+
+    /// The rows `sql` selects (``messageColumns`` and then ``budgetSize``), in order, while they
+    /// fit `budget` (the first always does): a row's size is read before the row is decoded, and
+    /// the rows after the first that does not fit are not read.
+    private func fetchReady(_ sql: String, _ arguments: StatementArguments, entity: EntityRecord, budget: inout ReceiveBudget) throws -> [StoredMessage] {
+        let statement = try self.db.cachedStatement(sql: sql)
+        let sizeColumn = statement.columnCount - 1
+        var rows: [StoredMessage] = []
+        let cursor = try Row.fetchCursor(statement, arguments: arguments)
+        while let row = try cursor.next() {
+            if budget.isLimited, budget.admit([row[sizeColumn]]) == 0 { break }
+            rows.append(try self.decode(row, entity: entity))
+        }
+        return rows
     }
 
     /// The rows that can be delivered; those whose delivery count would exceed the maximum go to
