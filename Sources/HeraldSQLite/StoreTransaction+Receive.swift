@@ -11,16 +11,10 @@ extension StoreTransaction {
         let nonce = try RandomIdentifier.uuid()
         var received: [ReceivedMessage] = []
         var budget = ReceiveBudget(maxBytes: maxBytes)
-        let ready = "entity_id = ? AND dlq = ? AND state = 0 AND visible_at <= ? AND (lock_nonce IS NULL OR locked_until <= ?)"
         let readyArguments: StatementArguments = [entity.id, path.isDeadLetter, self.nowMilliseconds, self.monotonic]
         while received.count < maxCount && !budget.isSpent {
             let wanted = maxCount - received.count
-            let rows = try self.fetchReady(
-                "SELECT \(Self.messageColumns), \(Self.budgetSize) FROM message WHERE \(ready) ORDER BY seq LIMIT ?",
-                readyArguments + [wanted],
-                entity: entity,
-                budget: &budget
-            )
+            let rows = try self.fetchReady(Self.readyMessages, readyArguments + [wanted], entity: entity, budget: &budget)
             if rows.isEmpty { break }
             let deliverable = try self.deadLetteringExhausted(rows, of: entity, from: path)
             received += try self.deliver(
@@ -30,6 +24,23 @@ extension StoreTransaction {
         }
         return received
     }
+
+    /// The messages a receive may take, in order: `entity_id`, `dlq`, now (ms), the monotonic
+    /// now, and a limit.
+    ///
+    /// The walk goes along the primary key (the rows in `seq` order, whose lock and visibility it
+    /// checks), from the first message of the queue (or dead-letter queue) that is neither
+    /// deferred nor scheduled, which `message_ready` finds at once. Without that start, rows before
+    /// it were read at every receive: dead letters, deferred and scheduled messages share the
+    /// key's order, and a queue behind 20,000 dead letters cost milliseconds per receive. The `+`
+    /// keeps the planner on the key, which reads the locked rows ahead of the ready ones faster
+    /// than the index does.
+    static let readyMessages = """
+        SELECT \(messageColumns), \(budgetSize) FROM message
+        WHERE entity_id = ?1 AND seq >= (SELECT min(seq) FROM message INDEXED BY message_ready WHERE entity_id = ?1 AND dlq = ?2 AND state = 0)
+        AND +dlq = ?2 AND +state = 0 AND visible_at <= ?3 AND (lock_nonce IS NULL OR locked_until <= ?4)
+        ORDER BY seq LIMIT ?5
+        """
 
     /// What a stored message counts against a receive's budget: its body and properties. SQLite
     /// reads a blob's length from its record header, without loading it.
