@@ -62,6 +62,32 @@ import Testing
         #expect(try StringMapJSON.decode(escaped) == ["é🙂": "\u{8}\u{C}/A"])
     }
 
+    /// Damaged bytes read exactly as Foundation's decoder reads them: the same map, or an error
+    /// from both.
+    @Test func damagedFormsReadAsFoundationReadsThem() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet = Array(#"{}[]",:\/"bfnrtu0123456789abcdefABCDEF DdEe"#.utf8) + [0, 0x1F, 0x7F, 0x80, 0xC3, 0xA9, 0xED, 0xA0, 0xF0, 0xFF]
+        for _ in 0..<20000 {
+            let map = Dictionary(
+                (0..<Int.random(in: 0...3, using: &generator)).map { _ in (Self.randomString(using: &generator), Self.randomString(using: &generator)) },
+                uniquingKeysWith: { first, _ in first }
+            )
+            var bytes = StringMapJSON.encode(map.map { ($0.key, $0.value) })
+            for _ in 0..<Int.random(in: 1...3, using: &generator) {
+                let position = Int.random(in: 0...bytes.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0 where position < bytes.count: bytes[position] = alphabet.randomElement(using: &generator)!
+                case 1 where position < bytes.count: bytes.remove(at: position)
+                default: bytes.insert(alphabet.randomElement(using: &generator)!, at: position)
+                }
+            }
+            let data = Data(bytes)
+            let foundation = try? JSONDecoder().decode([String: String].self, from: data)
+            let ours = try? StringMapJSON.decode(data)
+            #expect(ours == foundation, "\(bytes)")
+        }
+    }
+
     /// Other forms (whitespace, a repeated key) go to Foundation's decoder, which decides; broken
     /// ones fail with an error rather than reading wrong.
     @Test func otherFormsAreFoundationsToDecide() throws {
