@@ -183,6 +183,10 @@ public final class ChildProcess: Sendable {
             if waitid(P_PID, id_t(self.processIdentifier), &info, WEXITED | WNOWAIT) == 0 { break }
             if errno != EINTR { break }
         }
+        // The child is gone: what it wrote last reaches its pipes' readers before anyone is told
+        // it ended, so that its output is whole when its end is.
+        self.output?.waitForEnd(atMost: .seconds(2))
+        self.errorOutput?.waitForEnd(atMost: .seconds(2))
         let (termination, waiters) = self.ended.withLock { ended in
             while waitpid(self.processIdentifier, &status, 0) == -1 && errno == EINTR {}
             let signal = status & 0x7f

@@ -10,18 +10,29 @@ import Synchronization
 /// same crash).
 final class OutputCollector: Sendable {
     private let collected = Mutex("")
+    /// Signalled once, at end of file.
+    private let ended = DispatchSemaphore(value: 0)
 
     /// Starts reading `handle` until end of file.
     init(reading handle: FileHandle) {
         let thread = Thread { [self] in
             while true {
                 let data = handle.availableData
-                if data.isEmpty { return }
+                if data.isEmpty {
+                    self.ended.signal()
+                    return
+                }
                 self.collected.withLock { $0 += String(decoding: data, as: UTF8.self) }
             }
         }
         thread.name = "herald.output-collector"
         thread.start()
+    }
+
+    /// Waits until end of file, at most `limit` (a grandchild may still hold the pipe open);
+    /// called once, by the reaper of the process that writes it.
+    func waitForEnd(atMost limit: DispatchTimeInterval) {
+        _ = self.ended.wait(timeout: .now() + limit)
     }
 
     /// Everything read so far.
