@@ -154,10 +154,7 @@ public struct BrokerTransaction: Sendable {
             try Self.checkKey(write.key, "document key")
             if write.expectedVersion < 0 { throw HeraldError(.invalidArgument, "a document's expected version is 0 or more") }
         }
-        for entry in self.inboxEntries {
-            try Self.checkKey(entry.handler, "handler name")
-            try Self.checkKey(entry.messageId, "message id")
-        }
+        for entry in self.inboxEntries { try entry.check() }
         for append in self.appends {
             try Self.checkKey(append.stream, "stream name")
             for event in append.events { try Self.checkKey(event.type, "event type") }
@@ -195,6 +192,12 @@ public struct InboxEntry: Sendable, Hashable, Codable {
     public init(handler: String, messageId: String) {
         self.handler = handler
         self.messageId = messageId
+    }
+
+    /// Checks both names (``BrokerTransaction/checkKey(_:_:)``), as every write and read of the inbox does.
+    package func check() throws(HeraldError) {
+        try BrokerTransaction.checkKey(self.handler, "handler name")
+        try BrokerTransaction.checkKey(self.messageId, "message id")
     }
 }
 

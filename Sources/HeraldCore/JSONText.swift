@@ -1,11 +1,12 @@
-/// How the server writes JSON's leaf values into answer bytes: ``AnswerEncoder`` and the
-/// direct answer writers (``DirectAnswer``) both use these, so a string is escaped and a number
-/// spelled the same way whichever writes it.
-enum JSONText {
+/// How Herald writes JSON's leaf values as bytes without Foundation's encoder: the server's
+/// answers (its encoder and its direct writers) and the stored application properties
+/// (``StringMapJSON``) use these, so a string is escaped and a number spelled the same way
+/// whichever writes it.
+package enum JSONText {
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// Appends `string` quoted, escaping `"`, `\` and control characters.
-    static func appendString(_ string: String, to bytes: inout [UInt8]) {
+    package static func appendString(_ string: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
         var string = string
         string.withUTF8 { utf8 in
@@ -38,7 +39,7 @@ enum JSONText {
     }
 
     /// Appends `value` in decimal, without an intermediate string.
-    static func appendInteger(_ value: Int64, to bytes: inout [UInt8]) {
+    package static func appendInteger(_ value: Int64, to bytes: inout [UInt8]) {
         if value < 0 { bytes.append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         var digits: (UInt64, UInt64, UInt64) = (0, 0, 0)  // room for Int64's 20 digits
@@ -56,14 +57,14 @@ enum JSONText {
     /// Appends `value` in Swift's shortest round-trip form, which is valid JSON except for a
     /// trailing ".0" it keeps and exponents JSON also accepts: `1.0`, `1e-07`, `1.5e+20`.
     /// `false`, with nothing written, for a value JSON cannot spell (infinite, NaN).
-    static func appendDouble(_ value: Double, to bytes: inout [UInt8]) -> Bool {
+    package static func appendDouble(_ value: Double, to bytes: inout [UInt8]) -> Bool {
         guard value.isFinite else { return false }
         bytes += value.description.utf8
         return true
     }
 
     /// Appends `true` or `false`.
-    static func appendBool(_ value: Bool, to bytes: inout [UInt8]) {
+    package static func appendBool(_ value: Bool, to bytes: inout [UInt8]) {
         bytes += (value ? "true" : "false").utf8
     }
 }

@@ -52,8 +52,8 @@ package enum PropertyCodec {
 
 /// A JSON object whose values are all strings, written and read without Foundation's coders.
 ///
-/// The writer escapes what JSON requires (quote, backslash, control characters) and writes other
-/// characters as UTF-8. The reader takes that form, and every escape `JSONEncoder` writes
+/// The writer escapes what JSON requires (quote, backslash, control characters; ``JSONText``) and
+/// writes other characters as UTF-8. The reader takes that form, and every escape `JSONEncoder` writes
 /// (`\/`, `\uXXXX`, surrogate pairs); anything else (whitespace, a repeated key, invalid UTF-8,
 /// another type) goes to `JSONDecoder`, which decides.
 package enum StringMapJSON {
@@ -63,32 +63,12 @@ package enum StringMapJSON {
         out.append(UInt8(ascii: "{"))
         for (index, pair) in pairs.enumerated() {
             if index > 0 { out.append(UInt8(ascii: ",")) }
-            self.appendString(pair.key, to: &out)
+            JSONText.appendString(pair.key, to: &out)
             out.append(UInt8(ascii: ":"))
-            self.appendString(pair.value, to: &out)
+            JSONText.appendString(pair.value, to: &out)
         }
         out.append(UInt8(ascii: "}"))
         return out
-    }
-
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
-    private static func appendString(_ string: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in string.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
-            case UInt8(ascii: "\\"): out += [UInt8(ascii: "\\"), UInt8(ascii: "\\")]
-            case UInt8(ascii: "\n"): out += [UInt8(ascii: "\\"), UInt8(ascii: "n")]
-            case UInt8(ascii: "\r"): out += [UInt8(ascii: "\\"), UInt8(ascii: "r")]
-            case UInt8(ascii: "\t"): out += [UInt8(ascii: "\\"), UInt8(ascii: "t")]
-            case 0..<0x20:
-                out += [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0")]
-                out += [self.hexDigits[Int(byte >> 4)], self.hexDigits[Int(byte & 0xF)]]
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 
     package static func decode(_ data: Data) throws -> [String: String] {
@@ -162,7 +142,7 @@ package enum StringMapJSON {
                     case UInt8(ascii: "f"): out.append(0x0C)
                     case UInt8(ascii: "u"):
                         guard let scalar = self.unicodeEscape() else { return nil }
-                        out += Array(String(Character(scalar)).utf8)
+                        UTF8.encode(scalar) { out.append($0) }
                     default: return nil
                     }
                 case 0..<0x20:

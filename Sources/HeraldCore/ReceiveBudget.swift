@@ -30,16 +30,22 @@ package struct ReceiveBudget: Sendable {
     package mutating func admit(_ sizes: [Int]) -> Int {
         var count = 0
         for size in sizes {
-            guard !self.exhausted else { break }
-            if self.taken > 0 && size > self.maxBytes - self.usedBytes {
-                self.exhausted = true
-                break
-            }
-            self.usedBytes = self.usedBytes > self.maxBytes - size ? self.maxBytes : self.usedBytes + size
-            self.taken += 1
+            guard self.admit(size) else { break }
             count += 1
         }
         return count
+    }
+
+    /// Takes one message of `size` if it fits; once one does not, nothing more is taken.
+    package mutating func admit(_ size: Int) -> Bool {
+        guard !self.exhausted else { return false }
+        if self.taken > 0 && size > self.maxBytes - self.usedBytes {
+            self.exhausted = true
+            return false
+        }
+        self.usedBytes = self.usedBytes > self.maxBytes - size ? self.maxBytes : self.usedBytes + size
+        self.taken += 1
+        return true
     }
 }
 

@@ -319,8 +319,7 @@ extension PostgresBroker {
     }
 
     public func inboxContains(_ entry: InboxEntry) async throws -> Bool {
-        try BrokerTransaction.checkKey(entry.handler, "handler name")
-        try BrokerTransaction.checkKey(entry.messageId, "message id")
+        try entry.check()
         return try await self.perform("inboxContains", write: false, transaction: false) { try await $0.inboxContains(entry) }
     }
 

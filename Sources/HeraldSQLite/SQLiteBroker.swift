@@ -582,17 +582,13 @@ extension SQLiteBroker: TransactionalBroker {
     }
 
     public func inboxContains(_ entry: InboxEntry) async throws -> Bool {
-        try BrokerTransaction.checkKey(entry.handler, "handler name")
-        try BrokerTransaction.checkKey(entry.messageId, "message id")
+        try entry.check()
         return try await self.committer.perform(readOnly: true) { try $0.inboxContains(entry) }
     }
 
     public func inboxEntries(among entries: [InboxEntry]) async throws -> Set<InboxEntry> {
         if entries.isEmpty { return [] }
-        for entry in entries {
-            try BrokerTransaction.checkKey(entry.handler, "handler name")
-            try BrokerTransaction.checkKey(entry.messageId, "message id")
-        }
+        for entry in entries { try entry.check() }
         return try await self.committer.perform(readOnly: true) { transaction in Set(try entries.filter { try transaction.inboxContains($0) }) }
     }
 

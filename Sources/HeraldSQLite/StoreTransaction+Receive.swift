@@ -14,7 +14,7 @@ extension StoreTransaction {
         let readyArguments: StatementArguments = [entity.id, path.isDeadLetter, self.nowMilliseconds, self.monotonic]
         while received.count < maxCount && !budget.isSpent {
             let wanted = maxCount - received.count
-            let rows = try self.fetchReady(Self.readyMessages, readyArguments + [wanted], entity: entity, budget: &budget)
+            let rows = try self.fetchMessages(Self.readyMessages, readyArguments + [wanted], entity: entity, whileFitting: &budget)
             if rows.isEmpty { break }
             let deliverable = try self.deadLetteringExhausted(rows, of: entity, from: path)
             received += try self.deliver(
@@ -45,21 +45,6 @@ extension StoreTransaction {
     /// What a stored message counts against a receive's budget: its body and properties. SQLite
     /// reads a blob's length from its record header, without loading it.
     private static let budgetSize = "length(body) + coalesce(length(properties), 0)"
-
-    /// The rows `sql` selects (``messageColumns`` and then ``budgetSize``), in order, while they
-    /// fit `budget` (the first always does): a row's size is read before the row is decoded, and
-    /// the rows after the first that does not fit are not read.
-    private func fetchReady(_ sql: String, _ arguments: StatementArguments, entity: EntityRecord, budget: inout ReceiveBudget) throws -> [StoredMessage] {
-        let statement = try self.db.cachedStatement(sql: sql)
-        let sizeColumn = statement.columnCount - 1
-        var rows: [StoredMessage] = []
-        let cursor = try Row.fetchCursor(statement, arguments: arguments)
-        while let row = try cursor.next() {
-            if budget.isLimited, budget.admit([row[sizeColumn]]) == 0 { break }
-            rows.append(try self.decode(row, entity: entity))
-        }
-        return rows
-    }
 
     /// The rows that can be delivered; those whose delivery count would exceed the maximum go to
     /// the dead-letter queue instead (a dead-letter queue's own messages never do).

@@ -118,11 +118,23 @@ extension StoreTransaction {
         return StoredMessage(received: received, visibleAt: visibleAt)
     }
 
+    /// The rows `sql` selects, in order.
     func fetchMessages(_ sql: String, _ arguments: StatementArguments, entity: EntityRecord) throws -> [StoredMessage] {
+        var unlimited = ReceiveBudget(maxBytes: .max)
+        return try self.fetchMessages(sql, arguments, entity: entity, whileFitting: &unlimited)
+    }
+
+    /// The rows `sql` selects, in order, while they fit `budget` (the first always does). With a
+    /// limited budget the last column selected is the row's size (``readyMessages``), read before
+    /// the row is decoded; the rows after the first that does not fit are not read.
+    func fetchMessages(_ sql: String, _ arguments: StatementArguments, entity: EntityRecord, whileFitting budget: inout ReceiveBudget) throws -> [StoredMessage]
+    {
         let statement = try self.db.cachedStatement(sql: sql)
+        let sizeColumn = statement.columnCount - 1
         var rows: [StoredMessage] = []
         let cursor = try Row.fetchCursor(statement, arguments: arguments)
         while let row = try cursor.next() {
+            if budget.isLimited, !budget.admit(row[sizeColumn] as Int) { break }
             rows.append(try self.decode(row, entity: entity))
         }
         return rows

@@ -1,4 +1,5 @@
 import Foundation
+import HeraldCore
 
 /// Writes an `Encodable` answer straight into JSON bytes, in one pass and without the value tree
 /// Foundation's `JSONEncoder` builds first: a receive answers up to 100 messages, and encoding

@@ -109,9 +109,9 @@ struct MultiProcessTests {
             while receiver.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
             #expect(receiver.termination == .exited(0), "round \(round): a receiver did not stop cleanly")
         }
-        // What is left, then the clean-up, each step bounded: two CI runs hung here once, with the
-        // workers done and no connection open in PostgreSQL, for good (the time limit did not end
-        // it). A step that does not return in time is named and recorded as a known issue, the
+        // What is left, then the clean-up, bounded: a CI run (and once a loaded local run) hung
+        // here for good, with the workers done and no connection open in PostgreSQL; the time
+        // limit did not end it. A step that does not return in time is named and recorded as a known issue, the
         // round's checks of the workers' logs still run, and the run goes on instead of hanging.
         let step = Mutex("peek")
         let ending = Task { () async throws -> (remaining: [ReceivedMessage], deadLetters: [ReceivedMessage]) in
