@@ -43,6 +43,17 @@ extension MessageProcessor {
         }
     }
 
+    /// Runs `body` while the lock of a message (`token`, expiring at `lockedUntil`) is renewed:
+    /// by the processor's ``LockRenewer`` when it runs, otherwise by a renewal task of its own.
+    func renewingLock<T>(_ token: LockToken, lockedUntil: Date, _ body: () async throws -> T) async throws -> T {
+        let broker = self.broker
+        guard let id = self.lockRenewer.register(lockedUntil: lockedUntil, renew: { try await broker.renewLock(token) }) else {
+            return try await self.withLockRenewal(lockedUntil, lockedUntil: { $0 }, renew: { _ in try await broker.renewLock(token) }, body)
+        }
+        defer { self.lockRenewer.unregister(id) }
+        return try await body()
+    }
+
     /// Half the time left until `lockedUntil`, and at least ``minimumRenewalInterval``.
     static func renewalInterval(until lockedUntil: Date, now: Date) -> Duration {
         max(.seconds(lockedUntil.timeIntervalSince(now) / 2), Self.minimumRenewalInterval)

@@ -84,9 +84,7 @@ extension MessageProcessor {
         let started = self.metrics.isEnabled ? ContinuousClock.now : nil
         do {
             if let lockedUntil = message.lockedUntil, !self.configuration.sessions {
-                try await self.withLockRenewal(lockedUntil, lockedUntil: { $0 }, renew: { [broker] _ in try await broker.renewLock(token) }) {
-                    try await entry.run(message, context)
-                }
+                try await self.renewingLock(token, lockedUntil: lockedUntil) { try await entry.run(message, context) }
             } else {
                 // A session message's lock is its session's, which the session's worker renews.
                 try await entry.run(message, context)

@@ -116,6 +116,8 @@ public final class MessageProcessor: Service, Sendable {
     /// Set once graceful shutdown (or ``stop()``) begins; never cleared.
     private let draining = Atomic<Bool>(false)
     private let stats = Mutex(Statistics())
+    /// Renews the locks of the messages being handled, while ``run()`` or ``processAvailable()`` runs.
+    let lockRenewer: LockRenewer
     /// When the sequence gate last looked for expired gaps (monotonic).
     let lastGapSweep = Mutex<Duration?>(nil)
 
@@ -134,6 +136,7 @@ public final class MessageProcessor: Service, Sendable {
         self.logger = logger
         self.metrics = ProcessorMetrics(source: source, name: configuration.name, factory: configuration.metricsFactory)
         self.tracer = MessagingTracing.active(configuration.tracer)
+        self.lockRenewer = LockRenewer(clock: clock)
     }
 
     /// What the processor has done so far.
@@ -175,6 +178,7 @@ public final class MessageProcessor: Service, Sendable {
     private func runWorkers() async throws {
         let workers = max(1, self.configuration.maxConcurrency)
         try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.lockRenewer.run() }
             if let interval = self.configuration.queueMetricsInterval, self.metrics.isEnabled {
                 group.addTask {
                     while !Task.isCancelled {
@@ -201,7 +205,8 @@ public final class MessageProcessor: Service, Sendable {
                     }
                 }
             }
-            // The workers end (or one throws); the metrics task, which never ends by itself, is cancelled.
+            // The workers end (or one throws); the lock renewer and the metrics task, which never
+            // end by themselves, are cancelled.
             for _ in 0..<workers { _ = try await group.next() }
             group.cancelAll()
         }
@@ -237,11 +242,15 @@ public final class MessageProcessor: Service, Sendable {
     /// comes back empty; returns how many messages it handled. For tests and harnesses.
     @discardableResult
     public func processAvailable() async throws -> Int {
-        var total = 0
-        while true {
-            let count = try await self.receiveAndHandle(maxWaitTime: .zero)
-            if count == 0 { return total }
-            total += count
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.lockRenewer.run() }
+            defer { group.cancelAll() }
+            var total = 0
+            while true {
+                let count = try await self.receiveAndHandle(maxWaitTime: .zero)
+                if count == 0 { return total }
+                total += count
+            }
         }
     }
 

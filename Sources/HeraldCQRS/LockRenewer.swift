@@ -1,0 +1,149 @@
+import Foundation
+import HeraldCore
+import Synchronization
+
+/// Renews the locks of the messages a processor's handlers are working on, from one loop for the
+/// whole processor.
+///
+/// A handling registers its message's lock before its handler runs and removes it when the handler
+/// returns, so a handling costs a dictionary entry, not a task and a timer of its own (a task group
+/// per message cost about a quarter of the processor's throughput: the timer is set up by
+/// Dispatch's manager thread, and the group waits for its cancelled child before the commit). The
+/// loop sleeps until the earliest renewal due, on the processor's clock; each lock is renewed when
+/// half of its remaining time has passed, as ``MessageProcessor/withLockRenewal(_:lockedUntil:renew:_:)``
+/// does for a single lock.
+final class LockRenewer: Sendable {
+    /// Renews one lock; returns its new expiry.
+    typealias Renew = @Sendable () async throws -> Date
+
+    private struct Entry {
+        /// When the next renewal is due (monotonic).
+        var deadline: Duration
+        /// The time between the last renewal (or the registration) and the next.
+        var interval: Duration
+        /// Taken by a loop that is renewing it now.
+        var isRenewing = false
+        let renew: Renew
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var nextId: UInt64 = 0
+        /// Loops running now (``run()``); registration needs one.
+        var loops = 0
+        /// The loops' sleeps and when they end, by id; a registration due earlier cancels them.
+        var sleeps: [UInt64: (task: Task<Void, any Error>, until: Duration)] = [:]
+        var nextSleepId: UInt64 = 0
+        /// A registration came while a loop was between sleeps: it looks again before sleeping.
+        var lookAgain = false
+    }
+
+    /// How long a loop with nothing to renew sleeps before it looks again (a registration wakes it sooner).
+    static let idleSleep = Duration.seconds(3600)
+
+    private let clock: any BrokerClock
+    private let state = Mutex(State())
+
+    init(clock: any BrokerClock) {
+        self.clock = clock
+    }
+
+    /// Registers a lock that expires at `lockedUntil`, renewed by `renew` until ``unregister(_:)``;
+    /// `nil` when no loop runs, and the caller must renew the lock itself.
+    func register(lockedUntil: Date, renew: @escaping Renew) -> UInt64? {
+        let interval = MessageProcessor.renewalInterval(until: lockedUntil, now: self.clock.now())
+        let deadline = self.clock.monotonicNow() + interval
+        let (id, wake) = self.state.withLock { state -> (UInt64?, [Task<Void, any Error>]) in
+            guard state.loops > 0 else { return (nil, []) }
+            state.nextId &+= 1
+            state.entries[state.nextId] = Entry(deadline: deadline, interval: interval, renew: renew)
+            // A loop between sleeps looks again; a sleeping one is woken when it sleeps too long.
+            if state.sleeps.count < state.loops { state.lookAgain = true }
+            var early: [Task<Void, any Error>] = []
+            for (sleepId, sleep) in state.sleeps where sleep.until > deadline {
+                early.append(sleep.task)
+                state.sleeps[sleepId] = nil
+            }
+            return (state.nextId, early)
+        }
+        for task in wake { task.cancel() }
+        return id
+    }
+
+    /// Stops renewing a registered lock.
+    func unregister(_ id: UInt64) {
+        _ = self.state.withLock { $0.entries.removeValue(forKey: id) }
+    }
+
+    /// Renews the registered locks as they fall due, until the task is cancelled.
+    func run() async {
+        self.state.withLock { $0.loops += 1 }
+        defer {
+            // Another loop may sleep past what this one would have renewed: it looks again.
+            let others = self.state.withLock { state in
+                state.loops -= 1
+                defer { state.sleeps = [:] }
+                return state.sleeps.values.map(\.task)
+            }
+            for task in others { task.cancel() }
+        }
+        while !Task.isCancelled {
+            let now = self.clock.monotonicNow()
+            let (due, next) = self.state.withLock { state -> ([(UInt64, Renew)], Duration?) in
+                state.lookAgain = false
+                var due: [(UInt64, Renew)] = []
+                var next: Duration?
+                for (id, entry) in state.entries where !entry.isRenewing {
+                    if entry.deadline <= now {
+                        state.entries[id]?.isRenewing = true
+                        due.append((id, entry.renew))
+                    } else {
+                        next = min(next ?? entry.deadline, entry.deadline)
+                    }
+                }
+                return (due, next)
+            }
+            if !due.isEmpty {
+                for (id, renew) in due { await self.renew(id, renew) }
+                continue
+            }
+            let until = next ?? now + Self.idleSleep
+            let clock = self.clock
+            let sleep = Task { try await clock.sleep(untilMonotonic: until) }
+            let sleepId = self.state.withLock { state -> UInt64? in
+                if state.lookAgain { return nil }
+                state.nextSleepId &+= 1
+                state.sleeps[state.nextSleepId] = (sleep, until)
+                return state.nextSleepId
+            }
+            guard let sleepId else {
+                sleep.cancel()
+                continue
+            }
+            await withTaskCancellationHandler {
+                _ = try? await sleep.value
+            } onCancel: {
+                sleep.cancel()
+            }
+            self.state.withLock { state in
+                state.sleeps[sleepId] = nil
+            }
+        }
+    }
+
+    private func renew(_ id: UInt64, _ renew: Renew) async {
+        // Read before renewing: the new expiry is counted from no later than the renewal.
+        let renewedAt = self.clock.monotonicNow()
+        let wallRenewedAt = self.clock.now()
+        let renewed = try? await renew()
+        self.state.withLock { state in
+            guard var entry = state.entries[id] else { return }
+            if let renewed { entry.interval = MessageProcessor.renewalInterval(until: renewed, now: wallRenewedAt) }
+            // A renewal that failed is tried again after the same interval; a lost lock shows when
+            // the handling commits.
+            entry.deadline = renewedAt + entry.interval
+            entry.isRenewing = false
+            state.entries[id] = entry
+        }
+    }
+}
