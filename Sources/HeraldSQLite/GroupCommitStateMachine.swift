@@ -227,13 +227,19 @@ struct GroupCommitStateMachine<Operation> {
 
     /// The long polls' attempts of the writer's last batch with these ids found nothing: they
     /// leave the open transaction (they are not acknowledged) and park, unless their wait ended.
-    mutating func writerParked(_ ids: [UInt64]) {
+    /// Returns those that parked, whose wait starts to be timed now.
+    @discardableResult
+    mutating func writerParked(_ ids: [UInt64]) -> [Operation] {
+        var parked: [Operation] = []
         for id in ids {
             // A closing store parks nothing: every wait ends.
             if self.released.remove(id) != nil || self.phase != .running { continue }
             guard let index = self.open.lastIndex(where: { $0.parking?.id == id }), let key = self.open[index].parking?.key else { continue }
-            self.parked[key, default: [:]][id] = self.open.remove(at: index)
+            let entry = self.open.remove(at: index)
+            self.parked[key, default: [:]][id] = entry
+            parked.append(entry.operation)
         }
+        return parked
     }
 
     /// The writer's last batch touched `keys` (made messages visible in them): the attempts parked

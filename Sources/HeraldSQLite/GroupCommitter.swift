@@ -129,18 +129,29 @@ final class GroupCommitter: Sendable {
             shared.nextParkId &+= 1
             return shared.nextParkId
         }
-        let timer = Mutex<Task<Void, Never>?>(nil)
-        defer { timer.withLock { $0?.cancel() } }
+        // The wait is timed from when the attempt parks: an attempt that finds messages at once
+        // (most of them, under load) costs no task and no timer.
+        let deadline = ContinuousClock.now + delay
+        let timer = Mutex(ParkTimer.notStarted)
+        defer {
+            timer.withLock { timer in
+                if case .started(let task) = timer { task.cancel() }
+                timer = .ended
+            }
+        }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-                let operation = PendingOperation.resuming(continuation, isReadOnly: false, parkingId: id, isEmpty: isEmpty, body: body)
-                self.submit(operation, isReadOnly: false, parkingOn: key, id: id)
-                timer.withLock {
-                    $0 = Task { [self] in
-                        try? await Task.sleep(for: delay)
-                        if !Task.isCancelled { self.release(id: id, key: key) }
+                let operation = PendingOperation.resuming(continuation, isReadOnly: false, parkingId: id, isEmpty: isEmpty, body: body) { [self] in
+                    timer.withLock { timer in
+                        guard case .notStarted = timer else { return }
+                        timer = .started(
+                            Task { [self] in
+                                try? await Task.sleep(until: deadline, clock: .continuous)
+                                if !Task.isCancelled { self.release(id: id, key: key) }
+                            })
                     }
                 }
+                self.submit(operation, isReadOnly: false, parkingOn: key, id: id)
             }
         } onCancel: {
             // A cancelled wait takes nothing more: a parked attempt ends with the nothing it found.
@@ -244,10 +255,11 @@ final class GroupCommitter: Sendable {
                     let parking = operations.compactMap(\.parkingIdIfEmpty)
                     let touched = self.state.state.takeTouchedInBatch()
                     if !parking.isEmpty || !touched.isEmpty {
-                        self.shared.withLock { shared in
-                            shared.machine.writerParked(parking)
-                            shared.machine.writerTouched(touched)
+                        let parked = self.shared.withLock { shared in
+                            defer { shared.machine.writerTouched(touched) }
+                            return shared.machine.writerParked(parking)
                         }
+                        for operation in parked { operation.parked() }
                     }
                 } catch  where Self.isDiskFull(error) {
                     self.rollBackForFullDisk(error, sessionLocks: sessionLocksAtBegin, db: db)
@@ -468,6 +480,16 @@ protocol CommitOperation: AnyObject, Sendable {
     func finish(_ failure: HeraldError?)
     /// For a long poll's attempt that just ran and found nothing: its id, to park it.
     var parkingIdIfEmpty: UInt64? { get }
+    /// A long poll's attempt was parked: its wait is timed from now.
+    func parked()
+}
+
+/// The timer that ends a long poll's wait, started when its attempt first parks.
+enum ParkTimer {
+    case notStarted
+    case started(Task<Void, Never>)
+    /// The long poll returned: no timer starts any more.
+    case ended
 }
 
 /// A caller's operation: what the writer runs and how the caller gets its result after the fsync.
@@ -481,14 +503,17 @@ final class PendingOperation: CommitOperation {
     private let deliver: @Sendable (HeraldError?) -> Void
     private let parkingId: UInt64?
     private let foundNothing: @Sendable () -> Bool
+    private let onParked: (@Sendable () -> Void)?
 
     init(
         isReadOnly: Bool, parkingId: UInt64? = nil, foundNothing: @escaping @Sendable () -> Bool = { false },
+        onParked: (@Sendable () -> Void)? = nil,
         run: @escaping @Sendable (StoreTransaction) throws -> Void, deliver: @escaping @Sendable (HeraldError?) -> Void
     ) {
         self.isReadOnly = isReadOnly
         self.parkingId = parkingId
         self.foundNothing = foundNothing
+        self.onParked = onParked
         self.run = run
         self.deliver = deliver
     }
@@ -499,10 +524,10 @@ final class PendingOperation: CommitOperation {
     }
 
     /// An operation whose `body` result goes to `continuation`.
-    /// A long poll's attempt passes its `parkingId` and what an empty result is.
+    /// A long poll's attempt passes its `parkingId`, what an empty result is, and what to do when it parks.
     static func resuming<T: Sendable>(
         _ continuation: CheckedContinuation<T, any Error>, isReadOnly: Bool, parkingId: UInt64? = nil, isEmpty: (@Sendable (T) -> Bool)? = nil,
-        body: @escaping @Sendable (StoreTransaction) throws -> T
+        body: @escaping @Sendable (StoreTransaction) throws -> T, onParked: (@Sendable () -> Void)? = nil
     ) -> PendingOperation {
         let result = ResultBox<T>()
         return PendingOperation(
@@ -512,6 +537,7 @@ final class PendingOperation: CommitOperation {
                 guard let isEmpty, case .success(let value)? = result.value else { return false }
                 return isEmpty(value)
             },
+            onParked: onParked,
             run: { transaction in
                 do {
                     result.value = .success(try body(transaction))
@@ -534,6 +560,8 @@ final class PendingOperation: CommitOperation {
     func execute(_ transaction: StoreTransaction) throws { try self.run(transaction) }
 
     func finish(_ failure: HeraldError?) { self.deliver(failure) }
+
+    func parked() { self.onParked?() }
 }
 
 /// The result an operation's body produced, written on the writer thread and read when the

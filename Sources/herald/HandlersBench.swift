@@ -83,7 +83,7 @@ extension Bench {
                 var lastCount = 0
                 var lastProgress = clock.now
                 while recorder.handledCount < total {
-                    try await Task.sleep(for: .milliseconds(1))
+                    try await Task.sleep(for: .milliseconds(20))
                     let statistics = processor.statistics
                     if !statistics.deadLettered.isEmpty {
                         throw BenchFailure(description: "handlers: the processor dead-lettered commands: \(statistics.deadLettered)")
