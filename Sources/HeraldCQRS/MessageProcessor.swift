@@ -9,6 +9,9 @@ public import Tracing
 /// Receives from a queue or subscription and dispatches each message to its handler.
 ///
 /// - Bounded concurrency: `maxConcurrency` workers, each handling one message at a time.
+/// - The workers' receives are merged: while one receive is under way, the workers that come for
+///   messages queue, and the next receive asks for a batch (`receiveBatchSize`) for each of them
+///   and shares them out. A worker never holds more than its own batch.
 /// - The lock is renewed while a handler runs, on the processor's clock.
 /// - Success commits, in one transaction, the handler's effects, its inbox record and the
 ///   completion of the message (GUARANTEES.md §4.8); a duplicate delivery finds its inbox record and
@@ -118,6 +121,8 @@ public final class MessageProcessor: Service, Sendable {
     private let stats = Mutex(Statistics())
     /// Renews the locks of the messages being handled, while ``run()`` or ``processAvailable()`` runs.
     let lockRenewer: LockRenewer
+    /// Merges the workers' receives (not in session mode, where each worker receives from its session).
+    let receiveCoalescer = ReceiveCoalescer<ReceivedMessage, InboxSnapshot>(maxCount: HeraldLimits.maxReceiveCount)
     /// When the sequence gate last looked for expired gaps (monotonic).
     let lastGapSweep = Mutex<Duration?>(nil)
 
@@ -278,15 +283,16 @@ public final class MessageProcessor: Service, Sendable {
             try? await self.broker.releaseSession(session)
             return count
         }
-        let messages = try await self.broker.receive(
-            from: self.source, maxCount: self.configuration.receiveBatchSize, maxWaitTime: maxWaitTime, mode: .peekLock
-        )
-        try await self.handle(messages)
+        let (messages, inbox) = try await self.receiveCoalescer.receive(count: self.configuration.receiveBatchSize) { count in
+            let messages = try await self.broker.receive(from: self.source, maxCount: count, maxWaitTime: maxWaitTime, mode: .peekLock)
+            return (messages, try await self.readInbox(for: messages))
+        }
+        try await self.handle(messages, inbox: inbox)
         return messages.count
     }
 
-    private func handle(_ messages: [ReceivedMessage]) async throws {
-        let inbox = try await self.readInbox(for: messages)
+    private func handle(_ messages: [ReceivedMessage], inbox: InboxSnapshot? = nil) async throws {
+        let inbox = if let inbox { inbox } else { try await self.readInbox(for: messages) }
         for (index, message) in messages.enumerated() {
             if self.isDraining {
                 // Draining: what was received but not started goes back at once.
