@@ -18,24 +18,17 @@ extension MessageProcessor {
         _ body: () async throws -> T
     ) async throws -> T {
         let clock = self.clock
-        // The first deadline is set before `body` starts, so time that passes while it runs counts.
-        let firstInterval = Self.renewalInterval(until: lockedUntil(lock), now: clock.now())
-        let firstDeadline = clock.monotonicNow() + firstInterval
+        // The schedule starts before `body` does, so time that passes while it runs counts.
+        let first = RenewalSchedule(lockedUntil: lockedUntil(lock), clock: clock)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 var current = lock
-                var interval = firstInterval
-                var deadline = firstDeadline
+                var schedule = first
                 while true {
-                    try await clock.sleep(untilMonotonic: deadline)
-                    // Read before renewing: the new expiry is counted from no later than the renewal.
-                    let renewedAt = clock.monotonicNow()
-                    let wallRenewedAt = clock.now()
-                    if let renewed = try? await renew(current) {
+                    try await clock.sleep(untilMonotonic: schedule.deadline)
+                    if let renewed = await schedule.renew(clock: clock, lockedUntil: lockedUntil, { try await renew(current) }) {
                         current = renewed
-                        interval = Self.renewalInterval(until: lockedUntil(renewed), now: wallRenewedAt)
                     }
-                    deadline = renewedAt + interval
                 }
             }
             defer { group.cancelAll() }
@@ -57,5 +50,32 @@ extension MessageProcessor {
     /// Half the time left until `lockedUntil`, and at least ``minimumRenewalInterval``.
     static func renewalInterval(until lockedUntil: Date, now: Date) -> Duration {
         max(.seconds(lockedUntil.timeIntervalSince(now) / 2), Self.minimumRenewalInterval)
+    }
+}
+
+/// When a lock's next renewal is due, on the processor's clock (monotonic): once half of the time
+/// the lock had left when it was taken or last renewed has passed (at least
+/// ``MessageProcessor/minimumRenewalInterval``); after a renewal that failed, the same interval
+/// again (a lost lock shows when the handling commits).
+struct RenewalSchedule: Sendable {
+    private(set) var interval: Duration
+    private(set) var deadline: Duration
+
+    /// The schedule of a lock that expires at `lockedUntil`, from now.
+    init(lockedUntil: Date, clock: any BrokerClock) {
+        self.interval = MessageProcessor.renewalInterval(until: lockedUntil, now: clock.now())
+        self.deadline = clock.monotonicNow() + self.interval
+    }
+
+    /// Renews the lock with `renew` now and schedules the next renewal; returns the renewed lock,
+    /// or `nil` when the renewal failed.
+    mutating func renew<Lock>(clock: any BrokerClock, lockedUntil: (Lock) -> Date, _ renew: () async throws -> Lock) async -> Lock? {
+        // Read before renewing: the new expiry is counted from no later than the renewal.
+        let renewedAt = clock.monotonicNow()
+        let wallRenewedAt = clock.now()
+        let renewed = try? await renew()
+        if let renewed { self.interval = MessageProcessor.renewalInterval(until: lockedUntil(renewed), now: wallRenewedAt) }
+        self.deadline = renewedAt + self.interval
+        return renewed
     }
 }

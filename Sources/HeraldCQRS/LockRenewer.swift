@@ -9,18 +9,15 @@ import Synchronization
 /// returns, so a handling costs a dictionary entry, not a task and a timer of its own (a task group
 /// per message cost about a quarter of the processor's throughput: the timer is set up by
 /// Dispatch's manager thread, and the group waits for its cancelled child before the commit). The
-/// loop sleeps until the earliest renewal due, on the processor's clock; each lock is renewed when
-/// half of its remaining time has passed, as ``MessageProcessor/withLockRenewal(_:lockedUntil:renew:_:)``
-/// does for a single lock.
+/// loop sleeps until the earliest renewal due, on the processor's clock; each lock keeps the
+/// ``RenewalSchedule`` that ``MessageProcessor/withLockRenewal(_:lockedUntil:renew:_:)`` follows for a
+/// single lock.
 final class LockRenewer: Sendable {
     /// Renews one lock; returns its new expiry.
     typealias Renew = @Sendable () async throws -> Date
 
     private struct Entry {
-        /// When the next renewal is due (monotonic).
-        var deadline: Duration
-        /// The time between the last renewal (or the registration) and the next.
-        var interval: Duration
+        var schedule: RenewalSchedule
         /// Taken by a loop that is renewing it now.
         var isRenewing = false
         let renew: Renew
@@ -51,12 +48,12 @@ final class LockRenewer: Sendable {
     /// Registers a lock that expires at `lockedUntil`, renewed by `renew` until ``unregister(_:)``;
     /// `nil` when no loop runs, and the caller must renew the lock itself.
     func register(lockedUntil: Date, renew: @escaping Renew) -> UInt64? {
-        let interval = MessageProcessor.renewalInterval(until: lockedUntil, now: self.clock.now())
-        let deadline = self.clock.monotonicNow() + interval
+        let schedule = RenewalSchedule(lockedUntil: lockedUntil, clock: self.clock)
+        let deadline = schedule.deadline
         let (id, wake) = self.state.withLock { state -> (UInt64?, [Task<Void, any Error>]) in
             guard state.loops > 0 else { return (nil, []) }
             state.nextId &+= 1
-            state.entries[state.nextId] = Entry(deadline: deadline, interval: interval, renew: renew)
+            state.entries[state.nextId] = Entry(schedule: schedule, renew: renew)
             // A loop between sleeps looks again; a sleeping one is woken when it sleeps too long.
             if state.sleeps.count < state.loops { state.lookAgain = true }
             var early: [Task<Void, any Error>] = []
@@ -89,22 +86,23 @@ final class LockRenewer: Sendable {
         }
         while !Task.isCancelled {
             let now = self.clock.monotonicNow()
-            let (due, next) = self.state.withLock { state -> ([(UInt64, Renew)], Duration?) in
+            let (due, next) = self.state.withLock { state -> ([(UInt64, Entry)], Duration?) in
                 state.lookAgain = false
-                var due: [(UInt64, Renew)] = []
+                var due: [(UInt64, Entry)] = []
                 var next: Duration?
                 for (id, entry) in state.entries where !entry.isRenewing {
-                    if entry.deadline <= now {
+                    let deadline = entry.schedule.deadline
+                    if deadline <= now {
                         state.entries[id]?.isRenewing = true
-                        due.append((id, entry.renew))
+                        due.append((id, entry))
                     } else {
-                        next = min(next ?? entry.deadline, entry.deadline)
+                        next = min(next ?? deadline, deadline)
                     }
                 }
                 return (due, next)
             }
             if !due.isEmpty {
-                for (id, renew) in due { await self.renew(id, renew) }
+                for (id, entry) in due { await self.renew(id, entry) }
                 continue
             }
             let until = next ?? now + Self.idleSleep
@@ -131,19 +129,12 @@ final class LockRenewer: Sendable {
         }
     }
 
-    private func renew(_ id: UInt64, _ renew: Renew) async {
-        // Read before renewing: the new expiry is counted from no later than the renewal.
-        let renewedAt = self.clock.monotonicNow()
-        let wallRenewedAt = self.clock.now()
-        let renewed = try? await renew()
+    private func renew(_ id: UInt64, _ entry: Entry) async {
+        var schedule = entry.schedule
+        _ = await schedule.renew(clock: self.clock, lockedUntil: { $0 }, entry.renew)
         self.state.withLock { state in
-            guard var entry = state.entries[id] else { return }
-            if let renewed { entry.interval = MessageProcessor.renewalInterval(until: renewed, now: wallRenewedAt) }
-            // A renewal that failed is tried again after the same interval; a lost lock shows when
-            // the handling commits.
-            entry.deadline = renewedAt + entry.interval
-            entry.isRenewing = false
-            state.entries[id] = entry
+            state.entries[id]?.schedule = schedule
+            state.entries[id]?.isRenewing = false
         }
     }
 }

@@ -81,7 +81,8 @@ final class ReceiveCoalescer<Item: Sendable, Shared: Sendable>: Sendable {
         let served = self.state.withLock { state -> [Waiter] in
             var total = count
             var served: [Waiter] = []
-            while let next = state.waiters.first, total + next.count <= self.maxCount {
+            // Subtracted, not added: a batch size near `Int.max` must not overflow.
+            while let next = state.waiters.first, next.count <= self.maxCount - total {
                 total += next.count
                 served.append(state.waiters.removeFirst())
             }

@@ -103,6 +103,22 @@ import Testing
         #expect(source.requests == [4, 8, 4])
     }
 
+    /// Batch sizes near `Int.max` are not added up past the maximum (that overflowed and trapped).
+    @Test func hugeBatchesAreServedOneReceiveEach() async throws {
+        let coalescer = ReceiveCoalescer<Int, String>(maxCount: 100)
+        let source = Source(available: 6)
+        let (first, queued) = try await self.receiving(coalescer, source, queued: [.max, .max])
+        source.release()
+        _ = try await first.value
+        try await waitUntil("the second receive is under way") { source.waitingReceives == 1 }
+        source.release()
+        #expect(try await queued[0].value.0 == [4, 5])
+        try await waitUntil("the third receive is under way") { source.waitingReceives == 1 }
+        source.release()
+        #expect(try await queued[1].value.0 == [])
+        #expect(source.requests == [4, .max, .max])
+    }
+
     @Test func aFailedReceiveFailsEveryWorkerItWasFor() async throws {
         let coalescer = ReceiveCoalescer<Int, String>(maxCount: 100)
         let source = Source(available: 10)
