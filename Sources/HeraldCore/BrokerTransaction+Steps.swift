@@ -24,12 +24,22 @@ extension BrokerTransaction {
     }
 
     /// The steps of the transaction, in the order stores apply them: inbox records first (a
-    /// message handled twice fails before anything is written), then documents, appends, sends,
-    /// cancellations, settlements and completions.
+    /// message handled twice fails before anything is written), then documents, settlements and
+    /// completions, and last appends, sends and cancellations. An append or a send locks a row
+    /// many transactions share (the event log's head, the target entity's sequence counter)
+    /// until the commit, on PostgreSQL; coming last, it holds that lock for as short as it can.
     package var steps: [Step] {
         var steps: [Step] = []
         steps += self.inboxEntries.map(Step.recordInbox)
         steps += self.documentWrites.map(Step.writeDocument)
+        for settlement in self.settlements {
+            if let reason = settlement.deadLetterReason {
+                steps.append(.deadLetter(settlement.token, reason: reason, description: settlement.deadLetterDescription))
+            } else {
+                steps.append(.deferMessage(settlement.token))
+            }
+        }
+        if !self.completions.isEmpty { steps.append(.complete(self.completions)) }
         steps += self.appends.map(Step.append)
         var index = self.sends.startIndex
         while index < self.sends.endIndex {
@@ -46,14 +56,6 @@ extension BrokerTransaction {
                 steps.append(.cancelScheduledMessage(messageId: messageId, in: cancellation.entity))
             }
         }
-        for settlement in self.settlements {
-            if let reason = settlement.deadLetterReason {
-                steps.append(.deadLetter(settlement.token, reason: reason, description: settlement.deadLetterDescription))
-            } else {
-                steps.append(.deferMessage(settlement.token))
-            }
-        }
-        if !self.completions.isEmpty { steps.append(.complete(self.completions)) }
         return steps
     }
 }

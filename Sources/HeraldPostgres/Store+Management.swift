@@ -359,7 +359,7 @@ extension Store {
         guard let row = bumped.first else { throw HeraldError(.entityNotFound, BulkJob.targetGone(target.path)) }
         if target.path.kind == .queue {
             let base = try row.decode(Int64.self) - Int64(messages.count)
-            if try await self.insert(messages, into: target, base: base, defaultTimeToLive: target.options.defaultTimeToLive) {
+            if try await self.insert(messages, into: target, numbering: .after(base), defaultTimeToLive: target.options.defaultTimeToLive) == true {
                 wake.insert(target.waitKey(deadLetter: false))
             }
             return wake
@@ -367,18 +367,10 @@ extension Store {
         for subscription in subscriptions {
             let matching = messages.filter { subscription.rules.matches($0) }
             if matching.isEmpty { continue }
-            let bumped = try await self.rows(
-                """
-                UPDATE \(unescaped: self.tables.entity) SET last_seq = last_seq + \(Int64(matching.count)) WHERE id = \(subscription.id)
-                RETURNING last_seq
-                """
-            )
-            guard let row = bumped.first else { continue }
-            let base = try row.decode(Int64.self) - Int64(matching.count)
             if try await self.insert(
-                matching, into: subscription, base: base,
+                matching, into: subscription, numbering: .fromCounter,
                 defaultTimeToLive: target.options.defaultTimeToLive ?? subscription.options.defaultTimeToLive
-            ) {
+            ) == true {
                 wake.insert(subscription.waitKey(deadLetter: false))
             }
         }

@@ -161,31 +161,55 @@ extension Store {
         return (rows.joined(separator: ", "), anyVisible)
     }
 
-    /// Inserts `messages` into `entity` with sequence numbers `base + 1`, `base + 2`…;
+    /// Where the sequence numbers of inserted messages start.
+    enum Numbering {
+        /// Right after `base`, which the caller took from the entity's counter.
+        case after(Int64)
+        /// Right after the entity's counter, which the same statement moves past the messages
+        /// (and so locks the entity's row until the commit).
+        case fromCounter
+    }
+
+    /// Inserts `messages` into `entity` with consecutive sequence numbers from `numbering`;
     /// `topicSequences`, one per message, are the topic's sequence numbers of copies that a send to
-    /// a topic places.
+    /// a topic places. Returns whether one of the messages is visible at once, or `nil` when
+    /// `.fromCounter` found the entity gone (deleted meanwhile: nothing is inserted).
     func insert(
-        _ messages: [Message], into entity: CachedEntity, base: Int64, defaultTimeToLive: Duration?, topicSequences: [Int64]? = nil
-    ) async throws -> Bool {
+        _ messages: [Message], into entity: CachedEntity, numbering: Numbering, defaultTimeToLive: Duration?, topicSequences: [Int64]? = nil
+    ) async throws -> Bool? {
         var bindings = PostgresBindings(capacity: messages.count * 20 + 3)
         bindings.append(entity.id)
-        bindings.append(base)
+        switch numbering {
+        case .after(let base): bindings.append(base)
+        case .fromCounter: bindings.append(Int64(messages.count))
+        }
         var topicSequence = "NULL::int8"
         if let topicSequences {
             bindings.append(topicSequences)
             topicSequence = "($3::int8[])[v.o]"
         }
         let (values, visible) = try self.valuesRows(messages, defaultTimeToLive: defaultTimeToLive, bindings: &bindings)
-        let sql = """
+        let base = if case .after = numbering { "$2" } else { "s.base" }
+        let insert = """
             INSERT INTO \(self.tables.message) (\(Self.insertColumns), topic_seq)
-            SELECT $1, $2 + v.o, v.state, v.visible_at, v.expires_at, v.session_id, v.enqueued_at, v.message_id, v.content_type,
+            SELECT $1, \(base) + v.o, v.state, v.visible_at, v.expires_at, v.session_id, v.enqueued_at, v.message_id, v.content_type,
                 v.subject, v.correlation_id, v.causation_id, v.reply_to, v.ttl_ms, v.scheduled_at, v.properties, v.sender_id,
                 v.sender_seq, v.body, v.to_address, v.reply_to_session_id, v.annotations,
                 \(topicSequence)
-            FROM (VALUES \(values)) AS v(\(Self.valuesColumns))
             """
-        try await self.rows(PostgresQuery(unsafeSQL: sql, binds: bindings))
-        return visible
+        switch numbering {
+        case .after:
+            try await self.rows(PostgresQuery(unsafeSQL: insert + " FROM (VALUES \(values)) AS v(\(Self.valuesColumns))", binds: bindings))
+            return visible
+        case .fromCounter:
+            // The INSERT in a WITH runs to completion although the query reads none of its rows.
+            let sql = """
+                WITH s AS (UPDATE \(self.tables.entity) SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq - $2 AS base),
+                i AS (\(insert) FROM s, (VALUES \(values)) AS v(\(Self.valuesColumns)))
+                SELECT base FROM s
+                """
+            return try await self.rows(PostgresQuery(unsafeSQL: sql, binds: bindings)).isEmpty ? nil : visible
+        }
     }
 
     /// The subscriptions of a topic whose row (locked by the caller) is at `generation`.
@@ -200,19 +224,37 @@ extension Store {
 
     /// Sends in the current transaction: locks the target's row (so sends to it commit in
     /// sequence-number order), checks duplicates, fans out to a topic's subscriptions.
+    ///
+    /// The row stays locked until the commit, so the send takes it as late and with as few
+    /// statements as it can: when no message can be a duplicate (no duplicate detection, no
+    /// sender sequences) one statement locks it and moves its counter past them all, and each
+    /// subscription's copies take one statement.
     func send(_ messages: [Message], to path: EntityPath) async throws -> SendOutcome {
+        try await self.pruneIfDue()
         var target = try await self.sendTarget(path)
-        var locked = try await self.rows("SELECT last_seq, generation FROM \(unescaped: self.tables.entity) WHERE id = \(target.id) FOR UPDATE")
+        func lock(_ target: CachedEntity) async throws -> [PostgresRow] {
+            guard Self.acceptsAll(messages, target) else {
+                return try await self.rows("SELECT last_seq, generation FROM \(unescaped: self.tables.entity) WHERE id = \(target.id) FOR UPDATE")
+            }
+            let count = Int64(messages.count)
+            return try await self.rows(
+                """
+                UPDATE \(unescaped: self.tables.entity) SET last_seq = last_seq + \(count) WHERE id = \(target.id)
+                RETURNING last_seq - \(count), generation
+                """
+            )
+        }
+        var locked = try await lock(target)
         if locked.isEmpty {
             target = try await self.sendTarget(path, fresh: true)
-            locked = try await self.rows("SELECT last_seq, generation FROM \(unescaped: self.tables.entity) WHERE id = \(target.id) FOR UPDATE")
+            locked = try await lock(target)
             guard !locked.isEmpty else { throw HeraldError(.entityNotFound, "no queue or topic named '\(path.name)'") }
         }
+        let acceptsAll = Self.acceptsAll(messages, target)
         let (lastSequence, generation) = try locked[0].decode((Int64, Int64).self)
         let subscriptions = target.path.kind == .topic ? try await self.subscriptions(of: target, generation: generation) : []
         try Message.checkBatch(messages, against: target.options, subscriptions: subscriptions)
         let window = target.options.duplicateDetectionWindow?.milliseconds
-        try await self.pruneIfDue()
 
         // What the store remembers: message ids in the window, senders, older sender pairs.
         var recentIds: [String: Int64] = [:]
@@ -273,7 +315,7 @@ extension Store {
         guard !accepted.isEmpty else { return SendOutcome(receipts: receipts, wake: wake) }
 
         if target.path.kind == .queue {
-            if try await self.insert(accepted, into: target, base: lastSequence, defaultTimeToLive: target.options.defaultTimeToLive) {
+            if try await self.insert(accepted, into: target, numbering: .after(lastSequence), defaultTimeToLive: target.options.defaultTimeToLive) == true {
                 wake.insert(target.waitKey(deadLetter: false))
             }
         } else {
@@ -288,25 +330,20 @@ extension Store {
                     taken[index] = true
                 }
                 if matching.isEmpty { continue }
-                let bumped = try await self.rows(
-                    """
-                    UPDATE \(unescaped: self.tables.entity) SET last_seq = last_seq + \(Int64(matching.count)) WHERE id = \(subscription.id)
-                    RETURNING last_seq
-                    """
-                )
-                guard let row = bumped.first else { continue }  // deleted meanwhile: it gets nothing
-                let base = try row.decode(Int64.self) - Int64(matching.count)
+                // A subscription deleted meanwhile (nil) gets nothing.
                 if try await self.insert(
-                    matching.map(\.message), into: subscription, base: base,
+                    matching.map(\.message), into: subscription, numbering: .fromCounter,
                     defaultTimeToLive: target.options.defaultTimeToLive ?? subscription.options.defaultTimeToLive,
                     topicSequences: matching.map(\.topicSequence)
-                ) {
+                ) == true {
                     wake.insert(subscription.waitKey(deadLetter: false))
                 }
             }
             try await self.rememberScheduledWithoutCopies(zip(numbered, taken).filter { !$0.1 }.map(\.0), in: target)
         }
-        try await self.rows("UPDATE \(unescaped: self.tables.entity) SET last_seq = \(sequence) WHERE id = \(target.id)")
+        if !acceptsAll {
+            try await self.rows("UPDATE \(unescaped: self.tables.entity) SET last_seq = \(sequence) WHERE id = \(target.id)")
+        }
         if let window, !newIds.isEmpty {
             try await self.rows(
                 """
@@ -328,6 +365,12 @@ extension Store {
             )
         }
         return SendOutcome(receipts: receipts, wake: wake)
+    }
+
+    /// Whether every one of `messages` is accepted by a send to `target`, whatever the store holds:
+    /// with no duplicate detection and no sender sequences none can be a duplicate.
+    private static func acceptsAll(_ messages: [Message], _ target: CachedEntity) -> Bool {
+        target.options.duplicateDetectionWindow == nil && messages.allSatisfy { DuplicateDetection.senderKey(of: $0) == nil }
     }
 
     /// Remembers, until its scheduled time, each scheduled message of the topic `target` among

@@ -239,10 +239,8 @@ import Testing
         let b = Message(text: "b")
         let c = Message(text: "c")
         var transaction = BrokerTransaction()
-        // Added in the reverse of the order they are applied in.
-        transaction.complete(token)
-        transaction.deadLetter(deferred, reason: "r", description: "d")
-        transaction.defer(deferred)
+        // Added in the reverse of the order they are applied in: what locks a row many
+        // transactions share (appends, sends) comes after the settlements, cancellations last.
         transaction.cancelScheduled(messageId: "timeout", in: .queue("out"))
         transaction.cancelScheduled(7, in: .queue("out"))
         transaction.send(a, to: .queue("out"))
@@ -250,6 +248,9 @@ import Testing
         transaction.send(c, to: .topic("events"))
         transaction.send(a, to: .queue("out"))
         transaction.append([EventData(type: "E", data: Data())], to: "s", expectedVersion: .any)
+        transaction.complete(token)
+        transaction.deadLetter(deferred, reason: "r", description: "d")
+        transaction.defer(deferred)
         transaction.write(Data(), collection: "c", key: "k", expectedVersion: 0)
         transaction.recordInbox(handler: "h", messageId: "m")
         let steps = transaction.steps
@@ -258,15 +259,15 @@ import Testing
             steps == [
                 .recordInbox(InboxEntry(handler: "h", messageId: "m")),
                 .writeDocument(transaction.documentWrites[0]),
+                .deadLetter(deferred, reason: "r", description: "d"),
+                .deferMessage(deferred),
+                .complete([token]),
                 .append(transaction.appends[0]),
                 .send([a, b], to: .queue("out")),
                 .send([c], to: .topic("events")),
                 .send([a], to: .queue("out")),
                 .cancelScheduledMessage(messageId: "timeout", in: .queue("out")),
                 .cancelScheduled(7, in: .queue("out")),
-                .deadLetter(deferred, reason: "r", description: "d"),
-                .deferMessage(deferred),
-                .complete([token]),
             ])
         #expect(BrokerTransaction().steps.isEmpty)
     }
