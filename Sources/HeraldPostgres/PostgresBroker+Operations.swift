@@ -66,7 +66,7 @@ extension PostgresBroker {
                 try await self.perform("send", transaction: false) { try await $0.sendSimple(plans) }
             }
         } else {
-            outcome = try await self.perform("send") { try await $0.send(messages, to: entity) }
+            outcome = try await self.perform("send") { try await $0.send(messages, to: entity, endsTransaction: true) }
         }
         self.announce(outcome.wake)
         self.statistics.inserted(outcome.receipts.count)

@@ -77,7 +77,8 @@ extension PostgresBroker {
     private func attempt<T: Sendable>(
         _ what: String, connection: PostgresConnection, now: Now, write: Bool, transaction: Bool, _ body: @Sendable (Store) async throws -> T
     ) async throws -> T {
-        let store = Store(connection: connection, broker: self, now: now)
+        let chainedCommit = transaction && write ? ChainedCommit() : nil
+        let store = Store(connection: connection, broker: self, now: now, chainedCommit: chainedCommit)
         if transaction {
             do { try await store.execute("BEGIN") } catch { throw self.classify(error, during: what) }
         } else if write {
@@ -86,7 +87,10 @@ extension PostgresBroker {
         let value: T
         do {
             value = try await body(store)
+            if chainedCommit?.isCommitted == true { return value }
             if transaction && write { try self.beforeCommit() }
+        } catch let failure as ChainedCommitFailed {
+            throw self.commitFailed(failure.underlying, during: what)
         } catch {
             if transaction { try? await store.execute("ROLLBACK") }
             // A transaction that lost its connection before COMMIT was rolled back; a write that
@@ -97,17 +101,23 @@ extension PostgresBroker {
             do {
                 try await store.execute("COMMIT")
             } catch {
-                // The outcome is unknown: never retried, never acknowledged.
-                if let error = error as? PSQLError, Self.isConnectionLoss(error) {
-                    throw self.unavailable(error, during: "the commit of \(what)", outcome: .unknown)
-                }
-                throw self.failStop(error, during: "the commit of \(what)")
+                throw self.commitFailed(error, during: what)
             }
         }
         return value
     }
 
-    private func beforeCommit() throws {
+    /// The error of a failed `COMMIT`: its outcome is unknown, so it is never retried and never
+    /// acknowledged; unless the connection was lost, the broker stops.
+    private func commitFailed(_ error: any Error, during what: String) -> HeraldError {
+        if let error = error as? PSQLError, Self.isConnectionLoss(error) {
+            return self.unavailable(error, during: "the commit of \(what)", outcome: .unknown)
+        }
+        return self.failStop(error, during: "the commit of \(what)")
+    }
+
+    /// Runs the check a test may inject before every commit; its failure stops the broker.
+    func beforeCommit() throws {
         guard let hook = self.configuration._beforeCommit else { return }
         do {
             try hook()

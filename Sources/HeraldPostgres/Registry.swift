@@ -43,6 +43,12 @@ final class EntityCache: Sendable {
         }
     }
 
+    /// The subscriptions of a topic as last read, and the topic's generation then; `nil` when
+    /// none were read. They may be stale: a caller checks the generation under the topic's lock.
+    func lastSubscriptions(of topicId: Int64) -> (generation: Int64, records: [CachedEntity])? {
+        self.state.withLock { $0.subscriptions[topicId] }
+    }
+
     func storeSubscriptions(_ records: [CachedEntity], of topicId: Int64, generation: Int64) {
         self.state.withLock { $0.subscriptions[topicId] = (generation, records) }
     }

@@ -229,9 +229,13 @@ extension Store {
     /// statements as it can: when no message can be a duplicate (no duplicate detection, no
     /// sender sequences) one statement locks it and moves its counter past them all, and each
     /// subscription's copies take one statement.
-    func send(_ messages: [Message], to path: EntityPath) async throws -> SendOutcome {
+    ///
+    /// `endsTransaction`: nothing follows the send in its transaction, so its last statement may
+    /// commit it (``rowsThenCommit(_:if:)``).
+    func send(_ messages: [Message], to path: EntityPath, endsTransaction: Bool = false) async throws -> SendOutcome {
         try await self.pruneIfDue()
         var target = try await self.sendTarget(path)
+        if let outcome = try await self.sendToTopicInOneStatement(messages, to: target, endsTransaction: endsTransaction) { return outcome }
         func lock(_ target: CachedEntity) async throws -> [PostgresRow] {
             guard Self.acceptsAll(messages, target) else {
                 return try await self.rows("SELECT last_seq, generation FROM \(unescaped: self.tables.entity) WHERE id = \(target.id) FOR UPDATE")
@@ -365,6 +369,76 @@ extension Store {
             )
         }
         return SendOutcome(receipts: receipts, wake: wake)
+    }
+
+    /// Sends `messages` to the topic `topic` with one statement, which locks the topic's row,
+    /// checks that its subscriptions are still those the cache holds (its generation), moves its
+    /// counter and each matching subscription's, and inserts the copies: the topic's row is
+    /// locked for one statement and the commit. `nil`, having changed nothing, when this send
+    /// needs the general path: a queue, duplicates possible, a scheduled message (one that no
+    /// subscription takes is remembered), a subscription whose default time to live differs
+    /// from the topic's, subscriptions not cached or changed since, or the topic gone. With
+    /// `endsTransaction`, the statement that sends commits the transaction too.
+    private func sendToTopicInOneStatement(_ messages: [Message], to topic: CachedEntity, endsTransaction: Bool) async throws -> SendOutcome? {
+        guard topic.path.kind == .topic, Self.acceptsAll(messages, topic), messages.allSatisfy({ $0.scheduledEnqueueTime == nil }),
+            let (generation, subscriptions) = self.broker.cache.lastSubscriptions(of: topic.id)
+        else { return nil }
+        let timeToLive = topic.options.defaultTimeToLive
+        guard timeToLive != nil || subscriptions.allSatisfy({ $0.options.defaultTimeToLive == nil }) else { return nil }
+        try Message.checkBatch(messages, against: topic.options, subscriptions: subscriptions)
+
+        let count = Int64(messages.count)
+        var bindings = PostgresBindings(capacity: messages.count * 20 + 3 + subscriptions.count * 3)
+        bindings.append(topic.id)
+        bindings.append(count)
+        bindings.append(generation)
+        let (values, visible) = try self.valuesRows(messages, defaultTimeToLive: timeToLive, bindings: &bindings)
+        var statements = [
+            "t AS (UPDATE \(self.tables.entity) SET last_seq = last_seq + $2 WHERE id = $1 AND generation = $3 RETURNING last_seq - $2 AS base)",
+            "v AS (SELECT * FROM (VALUES \(values)) AS v(\(Self.valuesColumns)))",
+        ]
+        var copied: [(subscription: CachedEntity, column: String)] = []
+        for subscription in subscriptions {
+            // The ordinals (from 1) of the messages the subscription's rules take, in order.
+            let ordinals = messages.indices.filter { subscription.rules.matches(messages[$0]) }.map { Int64($0 + 1) }
+            if ordinals.isEmpty { continue }
+            bindings.append(subscription.id)
+            let id = "$\(bindings.count)"
+            bindings.append(Int64(ordinals.count))
+            let taken = "$\(bindings.count)"
+            bindings.append(ordinals)
+            let positions = "$\(bindings.count)::int8[]"
+            let name = "s\(copied.count)"
+            // Moved only once the topic's row is locked and its generation checked (EXISTS t);
+            // the copies are numbered in message order, by their position among the ordinals.
+            statements.append(
+                "\(name) AS (UPDATE \(self.tables.entity) SET last_seq = last_seq + \(taken) WHERE id = \(id) AND EXISTS (SELECT 1 FROM t) "
+                    + "RETURNING last_seq - \(taken) AS base)"
+            )
+            statements.append(
+                """
+                i\(name) AS (INSERT INTO \(self.tables.message) (\(Self.insertColumns), topic_seq)
+                    SELECT \(id), \(name).base + array_position(\(positions), v.o::int8), v.state, v.visible_at, v.expires_at,
+                        v.session_id, v.enqueued_at, v.message_id, v.content_type, v.subject, v.correlation_id, v.causation_id,
+                        v.reply_to, v.ttl_ms, v.scheduled_at, v.properties, v.sender_id, v.sender_seq, v.body, v.to_address,
+                        v.reply_to_session_id, v.annotations, t.base + v.o
+                    FROM t, \(name), v WHERE v.o = ANY(\(positions)))
+                """
+            )
+            copied.append((subscription, "(SELECT count(*) FROM \(name))"))
+        }
+        let sql = "WITH " + statements.joined(separator: ",\n") + "\nSELECT base" + copied.map { ", " + $0.column }.joined() + " FROM t"
+        let query = PostgresQuery(unsafeSQL: sql, binds: bindings)
+        let rows = try await endsTransaction ? self.rowsThenCommit(query, if: { !$0.isEmpty }) : self.rows(query)
+        guard let row = rows.first else { return nil }
+        let columns = row.makeRandomAccess()
+        let base = try columns[0].decode(Int64.self)
+        var wake: Set<String> = []
+        for (index, copy) in copied.enumerated() where visible {
+            // A subscription deleted meanwhile got nothing.
+            if try columns[index + 1].decode(Int64.self) > 0 { wake.insert(copy.subscription.waitKey(deadLetter: false)) }
+        }
+        return SendOutcome(receipts: (1...count).map { SendReceipt(sequenceNumber: base + $0, isDuplicate: false) }, wake: wake)
     }
 
     /// Whether every one of `messages` is accepted by a send to `target`, whatever the store holds:

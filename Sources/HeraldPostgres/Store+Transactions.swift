@@ -9,7 +9,8 @@ extension Store {
         try transaction.validate()
         var receipt = TransactionReceipt(sends: [], streamVersions: [:])
         var wake: Set<String> = []
-        for step in transaction.steps {
+        let steps = transaction.steps
+        for (index, step) in steps.enumerated() {
             switch step {
             case .recordInbox(let entry): try await self.recordInbox(entry)
             case .writeDocument(let write): try await self.writeDocument(write)
@@ -18,7 +19,7 @@ extension Store {
                 receipt.streamVersions[append.stream] = version
                 wake.formUnion(appendWake)
             case .send(let messages, let entity):
-                let outcome = try await self.send(messages, to: entity)
+                let outcome = try await self.send(messages, to: entity, endsTransaction: index == steps.count - 1)
                 receipt.sends += outcome.receipts
                 wake.formUnion(outcome.wake)
             case .cancelScheduled(let sequenceNumber, let entity): try await self.cancelScheduled([sequenceNumber], in: entity)

@@ -10,6 +10,8 @@ struct Store: Sendable {
     let connection: PostgresConnection
     let broker: PostgresBroker
     let now: Now
+    /// In a transaction that writes: whether its last statement committed it (see ``rowsThenCommit(_:if:)``).
+    var chainedCommit: ChainedCommit? = nil
 
     var tables: Tables { self.broker.tables }
     var logger: Logger { self.broker.configuration.logger }

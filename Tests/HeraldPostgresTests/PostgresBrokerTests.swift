@@ -99,6 +99,56 @@ struct PostgresBrokerTests {
         await secondClient.stop()
     }
 
+    /// A transaction that ends by publishing to a topic whose subscriptions the broker knows
+    /// sends with one statement and commits right after it: every matching subscription gets its
+    /// copies numbered in order, the completion commits with them, and a transaction whose send is
+    /// refused changes nothing.
+    @Test func aTransactionEndingWithAPublicationCommitsWithIt() async throws {
+        let schema = TestDatabase.schemaName("publish")
+        let client = RunningClient(try await TestDatabase.clientConfiguration())
+        let running = try RunningBroker(client: client.client, configuration: .init(schema: schema))
+        let broker = running.broker
+        try await broker.createQueue("in")
+        try await broker.createTopic("events")
+        try await broker.createSubscription("all", topic: "events")
+        try await broker.createSubscription("placed", topic: "events", filter: SubscriptionFilter(subject: "Placed"))
+        try await broker.send([Message(messageId: "a", body: Data()), Message(messageId: "b", body: Data())], to: .queue("in"))
+        let received = try await broker.receive(from: .queue("in"), maxCount: 2, maxWaitTime: .zero)
+        #expect(received.count == 2)
+        // The first publication reads the subscriptions; the next ones use what it read.
+        try await broker.send(Message(messageId: "warm", body: Data(), subject: "Placed"), to: .topic("events"))
+
+        var transaction = BrokerTransaction()
+        transaction.complete(try #require(received[0].lockToken))
+        for (id, subject) in [("p1", "Placed"), ("o1", "Other"), ("p2", "Placed")] {
+            transaction.send(Message(messageId: id, body: Data(), subject: subject), to: .topic("events"))
+        }
+        let receipt = try await broker.commit(transaction)
+        #expect(receipt.sends.map(\.sequenceNumber) == [2, 3, 4])
+        let all = try await broker.receive(from: .subscription("all", of: "events"), maxCount: 10, maxWaitTime: .zero)
+        #expect(all.map(\.message.messageId) == ["warm", "p1", "o1", "p2"])
+        #expect(all.map(\.sequenceNumber) == [1, 2, 3, 4])
+        let placed = try await broker.receive(from: .subscription("placed", of: "events"), maxCount: 10, maxWaitTime: .zero)
+        #expect(placed.map(\.message.messageId) == ["warm", "p1", "p2"])
+        #expect(placed.map(\.sequenceNumber) == [1, 2, 3])
+        #expect(try await broker.counts(of: .queue("in")).locked == 1, "the completion committed with the publication")
+
+        // A subscription that needs sessions refuses a message without one: nothing commits.
+        try await broker.createSubscription("sessions", topic: "events", options: EntityOptions(requiresSession: true), filter: .all)
+        try await broker.send(Message(messageId: "warm2", body: Data(), sessionId: "s"), to: .topic("events"))
+        var refused = BrokerTransaction()
+        refused.complete(try #require(received[1].lockToken))
+        refused.send(Message(messageId: "no-session", body: Data()), to: .topic("events"))
+        await #expect(throws: HeraldError.self) { try await broker.commit(refused) }
+        let counts = try await broker.counts(of: .queue("in"))
+        #expect(counts.locked == 1, "the refused transaction's completion was rolled back")
+        #expect(try await broker.lastSequenceNumber(of: .topic("events")) == 5)
+
+        await running.close()
+        await TestDatabase.drop(schema, client: client.client)
+        await client.stop()
+    }
+
     /// A receive waiting on one broker returns soon after a send on another (another process, as
     /// far as the database can tell): LISTEN/NOTIFY, not polling, since the poll interval is long.
     @Test func notifyWakesAReceiverOfAnotherBroker() async throws {
