@@ -323,6 +323,17 @@ extension PostgresBroker {
         return try await self.perform("inboxContains", write: false, transaction: false) { try await $0.inboxContains(entry) }
     }
 
+    public func inboxEntries(among entries: [InboxEntry]) async throws -> Set<InboxEntry> {
+        for entry in entries { try entry.check() }
+        var found: Set<InboxEntry> = []
+        // A bounded statement each, however many a caller asks about.
+        for start in stride(from: 0, to: entries.count, by: 1000) {
+            let chunk = Array(entries[start..<min(start + 1000, entries.count)])
+            found.formUnion(try await self.perform("inboxEntries", write: false, transaction: false) { try await $0.inboxEntries(among: chunk) })
+        }
+        return found
+    }
+
     public func readStream(_ stream: String, from version: Int64, maxCount: Int) async throws -> [RecordedEvent] {
         try BrokerTransaction.checkKey(stream, "stream name")
         return try await self.perform("readStream", write: false, transaction: false) {

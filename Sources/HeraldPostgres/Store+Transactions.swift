@@ -133,6 +133,21 @@ extension Store {
         ).isEmpty)
     }
 
+    /// Which of `entries` the inbox holds, with one statement.
+    func inboxEntries(among entries: [InboxEntry]) async throws -> Set<InboxEntry> {
+        let rows = try await self.rows(
+            """
+            SELECT i.handler, i.message_id FROM \(unescaped: self.tables.inbox) i
+            JOIN unnest(\(entries.map(\.handler))::text[], \(entries.map(\.messageId))::text[]) AS e(handler, message_id)
+            ON i.handler = e.handler AND i.message_id = e.message_id
+            """
+        )
+        return Set(try rows.map { row in
+            let (handler, messageId) = try row.decode((String, String).self)
+            return InboxEntry(handler: handler, messageId: messageId)
+        })
+    }
+
     func readEvents(stream: String?, from: Int64, maxCount: Int) async throws -> [RecordedEvent] {
         try HeraldLimits.checkReceiveCount(maxCount)
         let rows: [PostgresRow]

@@ -149,6 +149,27 @@ struct PostgresBrokerTests {
         await client.stop()
     }
 
+    /// The inbox answers which of many entries it holds in one read, the same as one by one.
+    @Test func inboxEntriesAreFoundInOneRead() async throws {
+        let schema = TestDatabase.schemaName("inbox")
+        let client = RunningClient(try await TestDatabase.clientConfiguration())
+        let running = try RunningBroker(client: client.client, configuration: .init(schema: schema))
+        let broker = running.broker
+        var transaction = BrokerTransaction()
+        transaction.recordInbox(handler: "h", messageId: "1")
+        transaction.recordInbox(handler: "h", messageId: "2")
+        transaction.recordInbox(handler: "other", messageId: "3")
+        _ = try await broker.commit(transaction)
+        let asked = [("h", "1"), ("h", "3"), ("other", "3"), ("other", "1"), ("h", "2"), ("h", "1")].map { InboxEntry(handler: $0.0, messageId: $0.1) }
+        let found = try await broker.inboxEntries(among: asked)
+        #expect(found == [InboxEntry(handler: "h", messageId: "1"), InboxEntry(handler: "h", messageId: "2"), InboxEntry(handler: "other", messageId: "3")])
+        for entry in asked { #expect(try await broker.inboxContains(entry) == found.contains(entry)) }
+        #expect(try await broker.inboxEntries(among: []).isEmpty)
+        await running.close()
+        await TestDatabase.drop(schema, client: client.client)
+        await client.stop()
+    }
+
     /// A receive waiting on one broker returns soon after a send on another (another process, as
     /// far as the database can tell): LISTEN/NOTIFY, not polling, since the poll interval is long.
     @Test func notifyWakesAReceiverOfAnotherBroker() async throws {
