@@ -142,10 +142,11 @@ extension Store {
             ON i.handler = e.handler AND i.message_id = e.message_id
             """
         )
-        return Set(try rows.map { row in
-            let (handler, messageId) = try row.decode((String, String).self)
-            return InboxEntry(handler: handler, messageId: messageId)
-        })
+        return Set(
+            try rows.map { row in
+                let (handler, messageId) = try row.decode((String, String).self)
+                return InboxEntry(handler: handler, messageId: messageId)
+            })
     }
 
     func readEvents(stream: String?, from: Int64, maxCount: Int) async throws -> [RecordedEvent] {
