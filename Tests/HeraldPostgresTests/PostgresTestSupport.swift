@@ -14,9 +14,7 @@ enum TestDatabase {
     }
 
     static func clientConfiguration(maximumConnections: Int = 4) async throws -> PostgresClient.Configuration {
-        var configuration = try PostgresBroker.clientConfiguration(url: try await Self.url())
-        configuration.options.maximumConnections = maximumConnections
-        return configuration
+        try PostgresBroker.clientConfiguration(url: try await Self.url(), maximumConnections: maximumConnections)
     }
 
     /// A fresh schema name.
