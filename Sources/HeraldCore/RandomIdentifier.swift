@@ -50,8 +50,10 @@ package enum RandomIdentifier {
     /// `getrandom`), for defaults that cannot throw; it stops the process rather than repeat.
     @usableFromInline
     package static func uuidString() -> String {
+        // Two draws of 64 bits (each draw is a system call), not sixteen of 8.
         var generator = SystemRandomNumberGenerator()
-        return Self.version4((0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) }).uuidString
+        let words = (generator.next(), generator.next())
+        return UUIDText.format(Self.version4(withUnsafeBytes(of: words) { Array($0) }))
     }
 
     private static func version4(_ bytes: [UInt8]) -> UUID {

@@ -169,7 +169,7 @@ public struct WireMessage: Codable, Sendable, Hashable {
         }
         if let ttl = self.timeToLiveMs, ttl <= 0 { throw HeraldError(.invalidArgument, "timeToLiveMs must be positive") }
         let messageId: String
-        if let given = self.messageId { messageId = given } else { messageId = try RandomIdentifier.uuid().uuidString }
+        if let given = self.messageId { messageId = given } else { messageId = UUIDText.format(try RandomIdentifier.uuid()) }
         return Message(
             messageId: messageId,
             body: body,

@@ -47,4 +47,15 @@ import Testing
             #expect("89AB".contains(id.dropFirst(19).first!), "RFC 4122 variant: \(id)")
         }
     }
+
+    /// The ids of messages made without one (they cannot throw): version 4, in Foundation's text form.
+    @Test func defaultMessageIdsAreUniqueVersion4UUIDs() {
+        let ids = (0..<2000).map { _ in RandomIdentifier.uuidString() }
+        #expect(Set(ids).count == 2000)
+        for id in ids.prefix(200) {
+            #expect(UUID(uuidString: id)?.uuidString == id, "Foundation's form: \(id)")
+            #expect(id.dropFirst(14).first == "4", "version 4: \(id)")
+            #expect("89AB".contains(id.dropFirst(19).first!), "RFC 4122 variant: \(id)")
+        }
+    }
 }
