@@ -385,7 +385,9 @@ extension Store {
         else { return nil }
         let timeToLive = topic.options.defaultTimeToLive
         guard timeToLive != nil || subscriptions.allSatisfy({ $0.options.defaultTimeToLive == nil }) else { return nil }
-        try Message.checkBatch(messages, against: topic.options, subscriptions: subscriptions)
+        // Subscriptions cached before a change may refuse what the current ones accept: the
+        // general path checks against those it reads under the lock, and says why it refuses.
+        guard (try? Message.checkBatch(messages, against: topic.options, subscriptions: subscriptions)) != nil else { return nil }
 
         let count = Int64(messages.count)
         var bindings = PostgresBindings(capacity: messages.count * 20 + 3 + subscriptions.count * 3)

@@ -149,6 +149,32 @@ struct PostgresBrokerTests {
         await client.stop()
     }
 
+    /// A broker whose cached subscriptions are out of date (another broker deleted one) sends
+    /// what the current subscriptions accept: a message without a session, once the only
+    /// subscription that needs sessions is gone.
+    @Test func aPublicationIsCheckedAgainstTheCurrentSubscriptions() async throws {
+        let schema = TestDatabase.schemaName("stale")
+        let firstClient = RunningClient(try await TestDatabase.clientConfiguration())
+        let secondClient = RunningClient(try await TestDatabase.clientConfiguration())
+        let first = try RunningBroker(client: firstClient.client, configuration: .init(schema: schema))
+        let second = try RunningBroker(client: secondClient.client, configuration: .init(schema: schema))
+        try await first.broker.createTopic("events")
+        try await first.broker.createSubscription("all", topic: "events")
+        try await first.broker.createSubscription("sessions", topic: "events", options: EntityOptions(requiresSession: true), filter: .all)
+        try await second.broker.send(Message(messageId: "cached", body: Data(), sessionId: "s"), to: .topic("events"))
+        try await first.broker.deleteSubscription("sessions", topic: "events")
+        var transaction = BrokerTransaction()
+        transaction.send(Message(messageId: "no-session", body: Data()), to: .topic("events"))
+        _ = try await second.broker.commit(transaction)
+        let received = try await second.broker.receive(from: .subscription("all", of: "events"), maxCount: 10, maxWaitTime: .zero)
+        #expect(received.map(\.message.messageId) == ["cached", "no-session"])
+        await first.close()
+        await second.close()
+        await TestDatabase.drop(schema, client: firstClient.client)
+        await firstClient.stop()
+        await secondClient.stop()
+    }
+
     /// The inbox answers which of many entries it holds in one read, the same as one by one.
     @Test func inboxEntriesAreFoundInOneRead() async throws {
         let schema = TestDatabase.schemaName("inbox")
