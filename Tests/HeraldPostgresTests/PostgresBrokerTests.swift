@@ -112,7 +112,7 @@ struct PostgresBrokerTests {
         try await broker.createTopic("events")
         try await broker.createSubscription("all", topic: "events")
         try await broker.createSubscription("placed", topic: "events", filter: SubscriptionFilter(subject: "Placed"))
-        try await broker.send([Message(messageId: "a", body: Data()), Message(messageId: "b", body: Data())], to: .queue("in"))
+        _ = try await broker.send([Message(messageId: "a", body: Data()), Message(messageId: "b", body: Data())], to: .queue("in"))
         let received = try await broker.receive(from: .queue("in"), maxCount: 2, maxWaitTime: .zero)
         #expect(received.count == 2)
         // The first publication reads the subscriptions; the next ones use what it read.
