@@ -120,6 +120,11 @@ extension Store {
         reply_to_session_id, annotations
         """
 
+    /// The message columns of a row `v` of ``valuesColumns`` (all but its ordinal), in the order
+    /// of ``insertColumns`` after the entity and the sequence number.
+    static let valuesSelection = Self.valuesColumns.split(separator: ",").dropFirst()
+        .map { "v." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")
+
     /// `(1, $n::int8, …), (2, …)`: one row per message, its ordinal first, binding its fields;
     /// also whether one of them is visible at once.
     func valuesRows(_ messages: [Message], defaultTimeToLive: Duration?, bindings: inout PostgresBindings) throws -> (String, Bool) {
@@ -192,10 +197,7 @@ extension Store {
         let base = if case .after = numbering { "$2" } else { "s.base" }
         let insert = """
             INSERT INTO \(self.tables.message) (\(Self.insertColumns), topic_seq)
-            SELECT $1, \(base) + v.o, v.state, v.visible_at, v.expires_at, v.session_id, v.enqueued_at, v.message_id, v.content_type,
-                v.subject, v.correlation_id, v.causation_id, v.reply_to, v.ttl_ms, v.scheduled_at, v.properties, v.sender_id,
-                v.sender_seq, v.body, v.to_address, v.reply_to_session_id, v.annotations,
-                \(topicSequence)
+            SELECT $1, \(base) + v.o, \(Self.valuesSelection), \(topicSequence)
             """
         switch numbering {
         case .after:
@@ -377,11 +379,13 @@ extension Store {
     /// locked for one statement and the commit. `nil`, having changed nothing, when this send
     /// needs the general path: a queue, duplicates possible, a scheduled message (one that no
     /// subscription takes is remembered), a subscription whose default time to live differs
-    /// from the topic's, subscriptions not cached or changed since, or the topic gone. With
+    /// from the topic's, more than ``maxSubscriptionsInOneStatement`` subscriptions,
+    /// subscriptions not cached or changed since, or the topic gone. With
     /// `endsTransaction`, the statement that sends commits the transaction too.
     private func sendToTopicInOneStatement(_ messages: [Message], to topic: CachedEntity, endsTransaction: Bool) async throws -> SendOutcome? {
         guard topic.path.kind == .topic, Self.acceptsAll(messages, topic), messages.allSatisfy({ $0.scheduledEnqueueTime == nil }),
-            let (generation, subscriptions) = self.broker.cache.lastSubscriptions(of: topic.id)
+            let (generation, subscriptions) = self.broker.cache.lastSubscriptions(of: topic.id),
+            subscriptions.count <= Self.maxSubscriptionsInOneStatement
         else { return nil }
         let timeToLive = topic.options.defaultTimeToLive
         guard timeToLive != nil || subscriptions.allSatisfy({ $0.options.defaultTimeToLive == nil }) else { return nil }
@@ -420,10 +424,7 @@ extension Store {
             statements.append(
                 """
                 i\(name) AS (INSERT INTO \(self.tables.message) (\(Self.insertColumns), topic_seq)
-                    SELECT \(id), \(name).base + array_position(\(positions), v.o::int8), v.state, v.visible_at, v.expires_at,
-                        v.session_id, v.enqueued_at, v.message_id, v.content_type, v.subject, v.correlation_id, v.causation_id,
-                        v.reply_to, v.ttl_ms, v.scheduled_at, v.properties, v.sender_id, v.sender_seq, v.body, v.to_address,
-                        v.reply_to_session_id, v.annotations, t.base + v.o
+                    SELECT \(id), \(name).base + array_position(\(positions), v.o::int8), \(Self.valuesSelection), t.base + v.o
                     FROM t, \(name), v WHERE v.o = ANY(\(positions)))
                 """
             )
@@ -442,6 +443,11 @@ extension Store {
         }
         return SendOutcome(receipts: (1...count).map { SendReceipt(sequenceNumber: base + $0, isDuplicate: false) }, wake: wake)
     }
+
+    /// The most subscriptions a publication places copies in with one statement: each adds two
+    /// parts to it and three parameters (PostgreSQL takes at most 65,535), and a topic may have
+    /// any number of them; past this the general path takes a statement per subscription.
+    static let maxSubscriptionsInOneStatement = 32
 
     /// Whether every one of `messages` is accepted by a send to `target`, whatever the store holds:
     /// with no duplicate detection and no sender sequences none can be a duplicate.

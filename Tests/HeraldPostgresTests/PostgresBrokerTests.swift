@@ -1,8 +1,9 @@
 import Foundation
 import HeraldCore
-import HeraldPostgres
 import PostgresNIO
 import Testing
+
+@testable import HeraldPostgres
 
 /// What the conformance suite does not cover: several brokers on one schema.
 @Suite("PostgresBrokerTests")
@@ -144,6 +145,30 @@ struct PostgresBrokerTests {
         #expect(counts.locked == 1, "the refused transaction's completion was rolled back")
         #expect(try await broker.lastSequenceNumber(of: .topic("events")) == 5)
 
+        await running.close()
+        await TestDatabase.drop(schema, client: client.client)
+        await client.stop()
+    }
+
+    /// A topic with more subscriptions than one statement takes publishes through a statement
+    /// per subscription: every one gets its copy.
+    @Test func aPublicationToManySubscriptionsReachesEveryOne() async throws {
+        let schema = TestDatabase.schemaName("many")
+        let client = RunningClient(try await TestDatabase.clientConfiguration())
+        let running = try RunningBroker(client: client.client, configuration: .init(schema: schema))
+        let broker = running.broker
+        try await broker.createTopic("events")
+        let names = (0...Store.maxSubscriptionsInOneStatement).map { "s\($0)" }
+        for name in names { try await broker.createSubscription(name, topic: "events") }
+        for id in ["warm", "published"] {
+            var transaction = BrokerTransaction()
+            transaction.send(Message(messageId: id, body: Data()), to: .topic("events"))
+            _ = try await broker.commit(transaction)
+        }
+        for name in names {
+            let received = try await broker.receive(from: .subscription(name, of: "events"), maxCount: 10, maxWaitTime: .zero)
+            #expect(received.map(\.message.messageId) == ["warm", "published"], "\(name)")
+        }
         await running.close()
         await TestDatabase.drop(schema, client: client.client)
         await client.stop()
