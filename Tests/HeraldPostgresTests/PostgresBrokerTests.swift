@@ -1,6 +1,7 @@
 import Foundation
 import HeraldCore
 import PostgresNIO
+import Synchronization
 import Testing
 
 @testable import HeraldPostgres
@@ -146,6 +147,35 @@ struct PostgresBrokerTests {
         #expect(try await broker.lastSequenceNumber(of: .topic("events")) == 5)
 
         await running.close()
+        await TestDatabase.drop(schema, client: client.client)
+        await client.stop()
+    }
+
+    /// A storage failure found before the commit stops the broker and commits nothing, also when
+    /// the publication's statement would have committed its transaction by itself.
+    @Test func aFailureBeforeTheCommitStopsAOneStatementPublication() async throws {
+        let schema = TestDatabase.schemaName("failing")
+        let client = RunningClient(try await TestDatabase.clientConfiguration())
+        let failing = Atomic<Bool>(false)
+        var configuration = PostgresBroker.Configuration(schema: schema)
+        configuration._beforeCommit = {
+            if failing.load(ordering: .relaxed) { throw HeraldError(.storeFailed, "injected") }
+        }
+        let running = try RunningBroker(client: client.client, configuration: configuration)
+        try await running.broker.createTopic("events")
+        try await running.broker.createSubscription("all", topic: "events")
+        try await running.broker.send(Message(messageId: "warm", body: Data()), to: .topic("events"))
+        failing.store(true, ordering: .relaxed)
+        var transaction = BrokerTransaction()
+        transaction.send(Message(messageId: "lost", body: Data()), to: .topic("events"))
+        let error = await #expect(throws: HeraldError.self) { try await running.broker.commit(transaction) }
+        #expect(error?.code == .storeFailed)
+        await running.close()
+
+        let reader = try RunningBroker(client: client.client, configuration: .init(schema: schema))
+        let received = try await reader.broker.receive(from: .subscription("all", of: "events"), maxCount: 10, maxWaitTime: .zero)
+        #expect(received.map(\.message.messageId) == ["warm"])
+        await reader.close()
         await TestDatabase.drop(schema, client: client.client)
         await client.stop()
     }
