@@ -249,7 +249,7 @@ public struct HeraldHTTPServer: Service {
         let maxConnections = configuration.effectiveMaxConnections
         let application = Application(
             responder: TracingResponder(base: responder, routes: RouteTable(), tracer: MessagingTracing.active(configuration.tracer)),
-            server: .http1(
+            server: .eventLoopBoundHTTP1(
                 configuration: HTTP1Channel.Configuration(
                     additionalChannelHandlers: [ClientDepartureHandler(), RequestDeadlineHandler(timeout: TimeAmount(configuration.requestReadTimeout))],
                     idleTimeout: TimeAmount(configuration.idleTimeout)

@@ -7,6 +7,8 @@ import Testing
 /// A broker whose every call throws `error`: for the server's error mapping.
 struct FailingBroker: MessageBroker {
     let error: any Error & Sendable
+    /// Runs at each call of `counts(of:)` before it throws, on the thread the server called it from.
+    var onCounts: @Sendable () -> Void = {}
 
     func createQueue(_ name: String, options: EntityOptions) async throws { throw self.error }
     func deleteQueue(_ name: String) async throws { throw self.error }
@@ -36,7 +38,10 @@ struct FailingBroker: MessageBroker {
     func renewSessionLock(_ session: SessionLock) async throws -> SessionLock { throw self.error }
     func releaseSession(_ session: SessionLock) async throws { throw self.error }
     func resubmit(_ token: LockToken) async throws -> SettlementOutcome { throw self.error }
-    func counts(of entity: EntityPath) async throws -> EntityCounts { throw self.error }
+    func counts(of entity: EntityPath) async throws -> EntityCounts {
+        self.onCounts()
+        throw self.error
+    }
 }
 
 /// An error whose text must never reach a client.
@@ -47,11 +52,16 @@ struct SecretDetailError: Error {
 extension FailingBroker {
     /// Runs a server over a broker failing every call with `error`, and `body` on one connection to it.
     static func serving(_ error: any Error & Sendable, _ body: @escaping @Sendable (HTTPConnection) async throws -> Void) async throws {
+        try await FailingBroker(error: error).serving(body)
+    }
+
+    /// Runs a server over this broker, and `body` on one connection to it.
+    func serving(_ body: @escaping @Sendable (HTTPConnection) async throws -> Void) async throws {
         var logger = Logger(label: "herald.server.test")
         logger.logLevel = .critical
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let server = HeraldHTTPServer(
-            broker: FailingBroker(error: error),
+            broker: self,
             configuration: .init(port: 0, keys: nil, logger: logger) { port in continuation.yield(port) }
         )
         try await withThrowingTaskGroup(of: Void.self) { group in
