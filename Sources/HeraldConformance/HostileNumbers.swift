@@ -23,6 +23,22 @@ extension BrokerConformance {
             try expectEqual(try await broker.peek(queuePath, fromSequenceNumber: 0, maxCount: 10).count, 1, "the message is kept")
         },
 
+        ConformanceCase(name: "limits.cancelCountIsBounded", guarantee: "§4 limits, cancellation size") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName)
+            let time = adding(.seconds(30), to: context.clock.now())
+            let first = try await broker.schedule(Message(text: "one"), at: time, to: queuePath)
+            let second = try await broker.schedule(Message(text: "two"), at: time, to: queuePath)
+            try await expectError(.invalidArgument, "a cancellation naming no message") { try await broker.cancelScheduled([], in: queuePath) }
+            let tooMany = [first, second] + (1...Int64(HeraldLimits.maxCancelCount - 1)).map { second + $0 }
+            try await expectError(.invalidArgument, "a cancellation naming \(tooMany.count) messages") {
+                try await broker.cancelScheduled(tooMany, in: queuePath)
+            }
+            try await expectCounts(broker, queuePath, EntityCounts(scheduled: 2), "the refused cancellations cancelled nothing")
+            try await broker.cancelScheduled(Array(tooMany.prefix(2)), in: queuePath)
+            try await expectCounts(broker, queuePath, EntityCounts(), "both cancelled")
+        },
+
         ConformanceCase(name: "receiving.byteBudget", guarantee: "§4 limits, answer size") { context in
             let broker = context.broker
             try await broker.createQueue(queueName)

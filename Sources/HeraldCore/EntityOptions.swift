@@ -98,6 +98,8 @@ public enum HeraldLimits {
     public static let maxRuleNameLength = 50
     /// Most messages one receive returns.
     public static let maxReceiveCount = 1000
+    /// Most sequence numbers one cancellation of scheduled messages names.
+    public static let maxCancelCount = 1000
     /// The longest delay of an abandon before the message is visible again: 10 years, the
     /// longest time to live (a delay past that could never be waited out).
     public static let maxAbandonDelay: Duration = EntityOptions.timeToLiveRange.upperBound

@@ -37,7 +37,8 @@ public protocol MessageBroker: Sendable {
     /// every matching subscription in the same transaction.
     func send(_ messages: [Message], to entity: EntityPath) async throws -> [SendReceipt]
     /// Cancels scheduled messages of a queue or topic by the sequence numbers their sends returned
-    /// (GUARANTEES.md §4.7), all or none: throws ``/HeraldCore/HeraldError/Code/messageNotFound``
+    /// (GUARANTEES.md §4.7), 1 to ``/HeraldCore/HeraldLimits/maxCancelCount`` of them
+    /// (``/HeraldCore/HeraldError/Code/invalidArgument`` otherwise), all or none: throws ``/HeraldCore/HeraldError/Code/messageNotFound``
     /// (and cancels none) when one is not scheduled, whose message says why
     /// (``/HeraldCore/HeraldError/Uncancellable``). A message is cancellable until its scheduled
     /// time and active from then on, whether or not anyone has received or counted it yet.

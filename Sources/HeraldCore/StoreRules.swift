@@ -297,6 +297,22 @@ extension HeraldError.Uncancellable {
     }
 }
 
+// MARK: - Cancelling scheduled messages
+
+extension HeraldLimits {
+    /// Checks how many sequence numbers one cancellation of scheduled messages names: 1 to
+    /// ``maxCancelCount``. Each is a statement in the store's transaction, so an unbounded list
+    /// would hold the store's writer for as long as a client likes.
+    ///
+    /// - Throws: ``HeraldError/Code/invalidArgument``.
+    package static func checkCancelCount(_ sequenceNumbers: [Int64]) throws(HeraldError) {
+        guard (1...Self.maxCancelCount).contains(sequenceNumbers.count) else {
+            throw HeraldError(
+                .invalidArgument, "a cancellation of scheduled messages names 1 to \(Self.maxCancelCount) sequence numbers; got \(sequenceNumbers.count)")
+        }
+    }
+}
+
 // MARK: - Receiving deferred messages
 
 extension HeraldLimits {

@@ -74,6 +74,7 @@ extension PostgresBroker {
     }
 
     public func cancelScheduled(_ sequenceNumbers: [Int64], in entity: EntityPath) async throws {
+        try HeraldLimits.checkCancelCount(sequenceNumbers)
         try await self.perform("cancelScheduled") { try await $0.cancelScheduled(sequenceNumbers, in: entity) }
     }
 

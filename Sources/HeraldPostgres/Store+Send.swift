@@ -479,7 +479,6 @@ extension Store {
 
     func cancelScheduled(_ sequenceNumbers: [Int64], in path: EntityPath) async throws {
         let target = try await self.sendTarget(path)
-        if sequenceNumbers.isEmpty { return }
         let isTopic = target.path.kind == .topic
         // Once its scheduled time has come a message is active, whether or not a receive or a
         // count has swept it yet: only the time decides.

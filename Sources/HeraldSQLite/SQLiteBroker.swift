@@ -358,6 +358,7 @@ public final class SQLiteBroker: MessageBroker, Service {
     }
 
     public func cancelScheduled(_ sequenceNumbers: [Int64], in entity: EntityPath) async throws {
+        try HeraldLimits.checkCancelCount(sequenceNumbers)
         try await self.committer.perform { try $0.cancelScheduled(sequenceNumbers, in: entity) }
     }
 
