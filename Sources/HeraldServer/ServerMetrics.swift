@@ -21,6 +21,20 @@ final class ServerMetrics: Sendable {
     private let factory: PrometheusMetricsFactory
     /// The entity gauges set at the last scrape, by entity label, to retire those of deleted entities.
     private let entityGauges = Mutex<[String: [CoreMetrics.Gauge]]>([:])
+    // Made once per key and kept: making one looks it up in the registry and checks its names,
+    // a cost every request would pay otherwise.
+    private let counters = Mutex<[CounterKey: CoreMetrics.Counter]>([:])
+    private let timers = Mutex<[TimerKey: CoreMetrics.Timer]>([:])
+
+    private struct CounterKey: Hashable {
+        var label: String
+        var entity: EntityPath
+    }
+
+    private struct TimerKey: Hashable {
+        var operation: String
+        var statusClass: Int
+    }
     /// When the entity gauges were last refreshed (or a refresh began).
     private let lastGaugeRefresh = Mutex<ContinuousClock.Instant?>(nil)
     /// Scrapes closer together than this share one refresh: counting thousands of entities at
@@ -48,17 +62,30 @@ final class ServerMetrics: Sendable {
 
     private func count(_ label: String, _ entity: EntityPath, by amount: Int) {
         guard amount > 0 else { return }
-        CoreMetrics.Counter(label: label, dimensions: [("entity", entity.description)], factory: self.factory).increment(by: amount)
+        let key = CounterKey(label: label, entity: entity)
+        let counter = self.counters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = CoreMetrics.Counter(label: key.label, dimensions: [("entity", entity.description)], factory: self.factory)
+            counters[key] = counter
+            return counter
+        }
+        counter.increment(by: amount)
     }
 
     // MARK: Requests
 
     func request(operation: String, status: Int, duration: Duration) {
-        let statusClass = "\(status / 100)xx"
-        CoreMetrics.Timer(
-            label: "herald_http_request_duration_seconds", dimensions: [("operation", operation), ("status", statusClass)],
-            factory: self.factory
-        ).recordNanoseconds(duration.nanoseconds)
+        let key = TimerKey(operation: operation, statusClass: status / 100)
+        let timer = self.timers.withLock { timers in
+            if let timer = timers[key] { return timer }
+            let timer = CoreMetrics.Timer(
+                label: "herald_http_request_duration_seconds", dimensions: [("operation", operation), ("status", "\(key.statusClass)xx")],
+                factory: self.factory
+            )
+            timers[key] = timer
+            return timer
+        }
+        timer.recordNanoseconds(duration.nanoseconds)
     }
 
     // MARK: Entity gauges
