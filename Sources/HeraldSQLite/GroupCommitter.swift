@@ -402,7 +402,8 @@ final class GroupCommitter: Sendable {
                 if db.isInsideTransaction { try db.execute(sql: "ROLLBACK") }
                 let state = try WriterState(db: db, completionLockTime: self.state.state.completionLockTime)
                 state.sessionLocks = sessionLocks
-                state.lastDuplicatePrune = self.state.state.lastDuplicatePrune
+                state.duplicatePrune = self.state.state.duplicatePrune
+                state.settlementPrune = self.state.state.settlementPrune
                 self.state.state = state
             }
         } catch {

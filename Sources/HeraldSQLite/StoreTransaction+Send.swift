@@ -8,7 +8,7 @@ extension StoreTransaction {
         let target = try self.sendTarget(path)
         let subscriptions = target.path.kind == .topic ? self.state.subscriptions(of: target) : []
         try Message.checkBatch(messages, against: target.options, subscriptions: subscriptions)
-        try self.pruneDuplicateHistory()
+        try self.pruneDuplicateHistory(sending: messages.count)
         var receipts: [SendReceipt] = []
         receipts.reserveCapacity(messages.count)
         for message in messages {
@@ -127,14 +127,16 @@ extension StoreTransaction {
         )
     }
 
-    /// Forgets duplicate-detection entries past their window, a bounded number at a time, at most once a second.
-    private func pruneDuplicateHistory() throws {
-        guard self.nowMilliseconds - self.state.lastDuplicatePrune >= 1000 else { return }
-        self.state.lastDuplicatePrune = self.nowMilliseconds
+    /// Forgets duplicate-detection entries past their window, a bounded number at a time, when
+    /// ``PruneSchedule`` says.
+    private func pruneDuplicateHistory(sending count: Int) throws {
+        let isDue = self.state.duplicatePrune.isDue(now: self.nowMilliseconds)
+        self.state.duplicatePrune.added(count)
+        guard isDue else { return }
         try self.execute(
             """
             DELETE FROM dedup WHERE (entity_id, kind, key) IN
-                (SELECT entity_id, kind, key FROM dedup WHERE expires_at <= ? LIMIT 10000)
+                (SELECT entity_id, kind, key FROM dedup WHERE expires_at <= ? LIMIT \(PruneSchedule.batch))
             """,
             [self.nowMilliseconds]
         )

@@ -37,20 +37,20 @@ extension StoreTransaction {
         return found
     }
 
-    /// Remembers that `tokens`, of `entity`, settled their messages as `kind` now; forgets, at most
-    /// once a second, a bounded number of settlements past ``HeraldCore/HeraldLimits/settlementMemory``.
+    /// Remembers that `tokens`, of `entity`, settled their messages as `kind` now; forgets, when
+    /// ``PruneSchedule`` says, a bounded number of settlements past ``HeraldCore/HeraldLimits/settlementMemory``.
     func remember(_ tokens: [LockToken], as kind: SettlementKind, in entity: EntityRecord) throws {
         guard !tokens.isEmpty else { return }
-        if self.nowMilliseconds - self.state.lastSettlementPrune >= 1000 {
-            self.state.lastSettlementPrune = self.nowMilliseconds
+        if self.state.settlementPrune.isDue(now: self.nowMilliseconds) {
             try self.execute(
                 """
                 DELETE FROM settlement WHERE (entity_id, seq, nonce) IN
-                    (SELECT entity_id, seq, nonce FROM settlement WHERE settled_at <= ? LIMIT 10000)
+                    (SELECT entity_id, seq, nonce FROM settlement WHERE settled_at <= ? LIMIT \(PruneSchedule.batch))
                 """,
                 [RememberedSettlement.forgottenBefore(now: self.nowMilliseconds)]
             )
         }
+        self.state.settlementPrune.added(tokens.count)
         if tokens.count > 1 && Set(tokens.map(\.nonce)).count == 1 {
             let sequenceNumbers = "[" + tokens.map { String($0.sequenceNumber) }.joined(separator: ",") + "]"
             try self.execute(

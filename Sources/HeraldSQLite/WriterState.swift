@@ -40,8 +40,8 @@ final class WriterState {
     private var dirtySequences: [Int64: EntityRecord] = [:]
     private var touchedEntities: Set<String> = []
     private var touchedInBatch: Set<String> = []
-    var lastDuplicatePrune: Int64 = 0
-    var lastSettlementPrune: Int64 = 0
+    var duplicatePrune = PruneSchedule.duplicateHistory
+    var settlementPrune = PruneSchedule.settlements
     /// ``SQLiteBroker/Configuration/_completionLockTime``: the lock-clock time a completion
     /// checks a lock's expiry against, given the current one.
     let completionLockTime: @Sendable (_ monotonicNow: Int64) -> Int64

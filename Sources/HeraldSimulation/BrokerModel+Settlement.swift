@@ -30,14 +30,14 @@ extension BrokerModel {
         }
     }
 
-    /// Remembers that `tokens` settled their messages as `kind`; first forgets, at most once a
-    /// wall-clock second, settlements past the window, as the store does.
+    /// Remembers that `tokens` settled their messages as `kind`; first forgets, when
+    /// ``PruneSchedule`` says, settlements past the window, as the store does.
     private mutating func remember(_ tokens: [LockToken], as kind: SettlementKind, now: Now) {
         guard !tokens.isEmpty else { return }
-        if now.wall - self.lastSettlementPrune >= 1000 {
-            self.lastSettlementPrune = now.wall
+        if self.settlementPrune.isDue(now: now.wall) {
             self.settlements = self.settlements.filter { $0.value.settledAt > RememberedSettlement.forgottenBefore(now: now.wall) }
         }
+        self.settlementPrune.added(tokens.count)
         for token in tokens {
             self.settlements[token] = RememberedSettlement(kind: kind, settledAt: now.wall)
         }

@@ -76,15 +76,15 @@ struct BrokerModel {
     var entities: [String: Entity] = [:]
     /// Subscriptions by topic key, in creation order.
     private(set) var subscriptions: [String: [String]] = [:]
-    /// When sends last forgot expired duplicate-detection entries (at most once a wall-clock
-    /// second; kept in memory). After a wall-clock jump back, an entry already forgotten no longer
-    /// makes a send a duplicate, while one not yet forgotten still does.
-    private var lastDuplicatePrune: Int64 = 0
+    /// When sends forget expired duplicate-detection entries (``PruneSchedule``, kept in memory),
+    /// as the store does. After a wall-clock jump back, an entry already forgotten no longer makes
+    /// a send a duplicate, while one not yet forgotten still does.
+    private var duplicatePrune = PruneSchedule.duplicateHistory
     /// How each lock token settled its message, and when (durable, like the store's table).
     var settlements: [LockToken: RememberedSettlement] = [:]
-    /// When a settlement last forgot settlements past ``HeraldLimits/settlementMemory`` (at most
-    /// once a wall-clock second; kept in memory), as the store does.
-    var lastSettlementPrune: Int64 = 0
+    /// When settlements forget settlements past ``HeraldLimits/settlementMemory``
+    /// (``PruneSchedule``, kept in memory), as the store does.
+    var settlementPrune = PruneSchedule.settlements
 
     // MARK: Entities
 
@@ -104,8 +104,8 @@ struct BrokerModel {
 
     /// What a restart does to the in-memory part of the broker: every lock is released.
     mutating func restart() {
-        self.lastDuplicatePrune = 0
-        self.lastSettlementPrune = 0
+        self.duplicatePrune = .duplicateHistory
+        self.settlementPrune = .settlements
         for key in self.entities.keys.sorted() {
             self.entities[key]!.holds = [:]
             for sequenceNumber in self.entities[key]!.messages.keys.sorted() {
@@ -135,8 +135,9 @@ struct BrokerModel {
                 }
             }
         }
-        if now.wall - self.lastDuplicatePrune >= 1000 {
-            self.lastDuplicatePrune = now.wall
+        let isPruneDue = self.duplicatePrune.isDue(now: now.wall)
+        self.duplicatePrune.added(messages.count)
+        if isPruneDue {
             for key in self.entities.keys.sorted() {
                 self.entities[key]!.duplicates = self.entities[key]!.duplicates.filter { $0.value.expiresAt > now.wall }
                 self.entities[key]!.scheduledWithoutCopies = self.entities[key]!.scheduledWithoutCopies.filter { $0.value > now.wall }

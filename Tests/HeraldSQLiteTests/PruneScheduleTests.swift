@@ -1,0 +1,54 @@
+import Foundation
+import GRDB
+import HeraldCore
+import HeraldSQLite
+import Testing
+
+@Suite("Forgetting keeps up with remembering")
+struct PruneScheduleTests {
+    @Test func aPruneIsDueEverySecondAndAfterEnoughNewEntries() {
+        var schedule = PruneSchedule(threshold: 3)
+        var due: [Bool] = []
+        due.append(schedule.isDue(now: 1000))  // the first
+        schedule.added(2)
+        due.append(schedule.isDue(now: 1500))  // within the second, few added
+        schedule.added(1)
+        due.append(schedule.isDue(now: 1500))  // within the second, the threshold reached
+        due.append(schedule.isDue(now: 2000))
+        due.append(schedule.isDue(now: 2500))  // a second after the last
+        #expect(due == [true, false, true, false, true])
+    }
+
+    /// Settlements come faster than one prune a second forgets (10,000): they are forgotten as
+    /// fast as they come, not left to pile up.
+    @Test func settlementsPastTheirMemoryAreForgottenAsFastAsTheyCome() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-prune-\(UUID().uuidString)", isDirectory: true)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = directory.appendingPathComponent("herald.sqlite").path
+        let clock = ManualBrokerClock()
+        let broker = try SQLiteBroker.running(path: path, configuration: SQLiteBroker.Configuration(clock: clock))
+        let queue = EntityPath.queue("work")
+        try await broker.createQueue("work")
+        func settle(_ count: Int) async throws {
+            for _ in 0..<(count / 100) {
+                _ = try await broker.send((0..<100).map { Message(text: "\($0)") }, to: queue)
+                let received = try await broker.receive(from: queue, maxCount: 100, maxWaitTime: .zero, mode: .peekLock)
+                try await broker.complete(received.compactMap(\.lockToken))
+            }
+        }
+        try await settle(12_000)
+        let firstBatchSettledBefore = Int64(clock.now().timeIntervalSince1970 * 1000) + 1
+        clock.advance(by: HeraldLimits.settlementMemory + .seconds(1))
+        try await settle(12_000)  // all within one second of the clock
+        await broker.close()
+        let (old, total) = try await DatabaseQueue(path: path).read { db in
+            (
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM settlement WHERE settled_at < ?", arguments: [firstBatchSettledBefore]) ?? -1,
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM settlement") ?? -1
+            )
+        }
+        #expect(old == 0, "settlements past their memory still stored")
+        #expect(total == 12_000, "the recent settlements are remembered")
+    }
+}
