@@ -100,6 +100,7 @@ struct CrashCampaign: Sendable {
         }
         outcome.report = CrashCampaignChecker.check(history.snapshot, leftInQueue: left)
         outcome.report.drainError = drainError
+        outcome.report.receiveFailures = history.receiveFailures
         outcome.elapsed = ContinuousClock.now - start
         return outcome
     }

@@ -33,6 +33,8 @@ struct CrashCampaignReport: Sendable {
     var leftInQueue = 0
     /// Why the final drain failed, if it did (then what the queue still holds is unknown).
     var drainError: String?
+    /// The receive requests that failed (expected around each kill; informative only).
+    var receiveFailures = CrashCampaignHistory.ReceiveFailures()
 
     /// Whether the history shows no fatal anomaly.
     var isValid: Bool {
@@ -57,7 +59,16 @@ struct CrashCampaignReport: Sendable {
             "lost: \(ids(self.lost)), duplicated (completed twice): \(ids(self.completedTwice)), unexpected: \(ids(self.unexpected))",
             "resurrected after an acknowledged completion: \(ids(self.resurrected)), duplicate enqueues: \(ids(self.duplicateEnqueues)), "
                 + "failed sends delivered: \(ids(self.failedSendsDelivered)), never completed: \(ids(self.neverCompleted)), left in queue: \(self.leftInQueue)",
-        ] + (self.drainError.map { ["drain failed: \($0)"] } ?? [])
+        ] + (self.drainError.map { ["drain failed: \($0)"] } ?? []) + self.receiveFailureLines
+    }
+
+    /// The failed receive requests: how many, the round with most, and the first distinct errors.
+    private var receiveFailureLines: [String] {
+        let failures = self.receiveFailures
+        guard let worst = failures.byRound.max(by: { ($0.value, $1.key) < ($1.value, $0.key) }) else { return ["failed receive requests: 0"] }
+        let total = failures.byRound.values.reduce(0, +)
+        return ["failed receive requests: \(total) in \(failures.byRound.count) rounds (most: \(worst.value) in round \(worst.key))"]
+            + failures.firstErrors.map { "  \($0)" }
     }
 }
 

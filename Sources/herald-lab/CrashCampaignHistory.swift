@@ -51,7 +51,15 @@ final class CrashCampaignHistory: Sendable {
         var completions: [Completion] = []
     }
 
+    /// Receive requests that failed (the server was down, or answered an error), per round, with
+    /// the first few distinct errors: what to look at when messages are left in the queue.
+    struct ReceiveFailures: Sendable {
+        var byRound: [Int: Int] = [:]
+        var firstErrors: [String] = []
+    }
+
     private let records = Mutex<[String: Record]>([:])
+    private let failures = Mutex(ReceiveFailures())
 
     /// Records the start of a send attempt of `id` (the first, or a retry with the same id).
     func sendInvoked(_ id: String) {
@@ -78,6 +86,22 @@ final class CrashCampaignHistory: Sendable {
     /// Records the outcome of a completion of `id`.
     func completed(_ id: String, _ completion: Completion) {
         self.records.withLock { $0[id, default: Record()].completions.append(completion) }
+    }
+
+    /// Records a receive request of `round` that failed with `error`.
+    func receiveFailed(round: Int, _ error: any Error) {
+        self.failures.withLock { failures in
+            failures.byRound[round, default: 0] += 1
+            let text = "round \(round): \(String(describing: error).prefix(200))"
+            if failures.firstErrors.count < 5 && !failures.firstErrors.contains(where: { $0.hasSuffix(text.drop { $0 != ":" }) }) {
+                failures.firstErrors.append(text)
+            }
+        }
+    }
+
+    /// The receive requests that failed.
+    var receiveFailures: ReceiveFailures {
+        self.failures.withLock { $0 }
     }
 
     /// A copy of every record, for the checker.

@@ -92,6 +92,7 @@ struct CrashCampaignWorkers: Sendable {
             do {
                 messages = try await self.client.receive(from: self.queue, maxCount: 8, maxWaitTime: .milliseconds(500), mode: .peekLock)
             } catch {
+                self.history.receiveFailed(round: self.round, error)
                 try? await Task.sleep(for: .milliseconds(20))
                 continue
             }
