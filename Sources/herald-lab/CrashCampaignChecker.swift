@@ -34,7 +34,7 @@ struct CrashCampaignReport: Sendable {
     /// Why the final drain failed, if it did (then what the queue still holds is unknown).
     var drainError: String?
     /// The receive requests that failed (expected around each kill; informative only).
-    var receiveFailures = CrashCampaignHistory.ReceiveFailures()
+    var receiveFailures: [Int: CrashCampaignHistory.ReceiveFailures] = [:]
 
     /// Whether the history shows no fatal anomaly.
     var isValid: Bool {
@@ -62,13 +62,12 @@ struct CrashCampaignReport: Sendable {
         ] + (self.drainError.map { ["drain failed: \($0)"] } ?? []) + self.receiveFailureLines
     }
 
-    /// The failed receive requests: how many, the round with most, and the first distinct errors.
+    /// The failed receive requests: how many, and the five rounds with most, each with its first error.
     private var receiveFailureLines: [String] {
-        let failures = self.receiveFailures
-        guard let worst = failures.byRound.max(by: { ($0.value, $1.key) < ($1.value, $0.key) }) else { return ["failed receive requests: 0"] }
-        let total = failures.byRound.values.reduce(0, +)
-        return ["failed receive requests: \(total) in \(failures.byRound.count) rounds (most: \(worst.value) in round \(worst.key))"]
-            + failures.firstErrors.map { "  \($0)" }
+        let total = self.receiveFailures.values.reduce(0) { $0 + $1.count }
+        let worst = self.receiveFailures.sorted { ($0.value.count, $1.key) > ($1.value.count, $0.key) }.prefix(5)
+        return ["failed receive requests: \(total) in \(self.receiveFailures.count) rounds"]
+            + worst.map { "  round \($0.key): \($0.value.count), first: \($0.value.firstError)" }
     }
 }
 

@@ -51,15 +51,15 @@ final class CrashCampaignHistory: Sendable {
         var completions: [Completion] = []
     }
 
-    /// Receive requests that failed (the server was down, or answered an error), per round, with
-    /// the first few distinct errors: what to look at when messages are left in the queue.
+    /// The receive requests of one round that failed (the server was down, or answered an
+    /// error), and the first error: what to look at when messages are left in the queue.
     struct ReceiveFailures: Sendable {
-        var byRound: [Int: Int] = [:]
-        var firstErrors: [String] = []
+        var count = 0
+        var firstError: String
     }
 
     private let records = Mutex<[String: Record]>([:])
-    private let failures = Mutex(ReceiveFailures())
+    private let failures = Mutex<[Int: ReceiveFailures]>([:])
 
     /// Records the start of a send attempt of `id` (the first, or a retry with the same id).
     func sendInvoked(_ id: String) {
@@ -91,16 +91,12 @@ final class CrashCampaignHistory: Sendable {
     /// Records a receive request of `round` that failed with `error`.
     func receiveFailed(round: Int, _ error: any Error) {
         self.failures.withLock { failures in
-            failures.byRound[round, default: 0] += 1
-            let text = "round \(round): \(String(describing: error).prefix(200))"
-            if failures.firstErrors.count < 5 && !failures.firstErrors.contains(where: { $0.hasSuffix(text.drop { $0 != ":" }) }) {
-                failures.firstErrors.append(text)
-            }
+            failures[round, default: ReceiveFailures(firstError: String(String(describing: error).prefix(200)))].count += 1
         }
     }
 
-    /// The receive requests that failed.
-    var receiveFailures: ReceiveFailures {
+    /// The receive requests that failed, by round.
+    var receiveFailures: [Int: ReceiveFailures] {
         self.failures.withLock { $0 }
     }
 
