@@ -52,36 +52,53 @@ extension StoreTransaction {
             .sorted { $0.path.name < $1.path.name }
     }
 
+    /// Counts `path`'s messages after sweeping it. Two reads that never touch a message's row for
+    /// the many unlocked messages: the messages per dead-letter flag and state, from
+    /// `message_ready` alone, and the locked ones among those delivered (`message_delivered`).
     func counts(_ path: EntityPath) throws -> EntityCounts {
         let entity = try self.receiveSource(path.origin)
         try self.sweep(entity)
         try self.deadLetterExhausted(entity)
+        let stored = try Row.fetchAll(self.db.cachedStatement(sql: Self.storedCounts), arguments: [entity.id])
+        let locked = try Row.fetchAll(self.db.cachedStatement(sql: Self.lockedCounts), arguments: [entity.id, self.monotonic])
+        var lockedByBucket: [[Int64]: Int] = [:]
+        for row in locked { lockedByBucket[[row[0], row[1]]] = row[2] }
         var counts = EntityCounts()
-        let rows = try Row.fetchAll(
-            self.db.cachedStatement(
-                sql: """
-                    SELECT dlq, state, (lock_nonce IS NOT NULL AND locked_until > ?) AS locked, COUNT(*)
-                    FROM message WHERE entity_id = ? GROUP BY 1, 2, 3
-                    """),
-            arguments: [self.monotonic, entity.id]
-        )
-        for row in rows {
+        for row in stored {
+            let isDeadLetter: Bool = row[0]
             // Swept just now: a message still stored as scheduled is scheduled later.
             let state = try StoredState(code: row[1])
-            counts.add(row[3], of: path, isDeadLetter: row[0], isLocked: row[2], isDeferred: state == .deferred, isScheduled: state == .scheduled)
+            let lockedCount = lockedByBucket[[row[0], row[1]]] ?? 0
+            for (count, isLocked) in [(row[2] - lockedCount, false), (lockedCount, true)] where count > 0 {
+                counts.add(count, of: path, isDeadLetter: isDeadLetter, isLocked: isLocked, isDeferred: state == .deferred, isScheduled: state == .scheduled)
+            }
         }
         return counts
     }
+
+    /// An entity's messages by dead-letter flag and state (`entity_id`), read from the index alone.
+    static let storedCounts = "SELECT dlq, state, COUNT(*) FROM message INDEXED BY message_ready WHERE entity_id = ? GROUP BY 1, 2"
+
+    /// An entity's locked messages by dead-letter flag and state (`entity_id`, the monotonic now),
+    /// among those delivered at least once.
+    static let lockedCounts = """
+        SELECT dlq, state, COUNT(*) FROM message INDEXED BY message_delivered
+        WHERE entity_id = ? AND delivery_count > 0 AND lock_nonce IS NOT NULL AND locked_until > ? GROUP BY 1, 2
+        """
+
+    /// An entity's visible, unlocked messages whose delivery count reached the maximum
+    /// (`entity_id`, the maximum, the monotonic now), among those delivered at least once.
+    static let exhaustedMessages = """
+        SELECT seq, session_id FROM message INDEXED BY message_delivered
+        WHERE entity_id = ? AND dlq = 0 AND delivery_count > 0 AND delivery_count >= ?
+        AND state = 0 AND (lock_nonce IS NULL OR locked_until <= ?)
+        """
 
     /// Dead-letters every visible, unlocked message whose delivery count reached the maximum
     /// (a lock expired on its last allowed delivery).
     func deadLetterExhausted(_ entity: EntityRecord) throws {
         let rows = try Row.fetchAll(
-            self.db.cachedStatement(
-                sql: """
-                    SELECT seq, session_id FROM message WHERE entity_id = ? AND dlq = 0 AND state = 0
-                    AND delivery_count >= ? AND (lock_nonce IS NULL OR locked_until <= ?)
-                    """),
+            self.db.cachedStatement(sql: Self.exhaustedMessages),
             arguments: [entity.id, entity.options.maxDeliveryCount, self.monotonic]
         )
         for row in rows {
