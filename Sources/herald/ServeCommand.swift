@@ -197,9 +197,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
     }
 
-    /// A logger to standard error (standard output is for the listening line) at --log-level.
+    /// A logger to standard error (standard output is for the listening line) at --log-level; its
+    /// metadata, set at every request, is rendered only for the lines written.
     private func makeLogger() -> Logger {
-        var logger = Logger(label: "herald.server") { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "herald.server") { DeferredMetadataLogHandler(StreamLogHandler.standardError(label: $0)) }
         logger.logLevel = Logger.Level(rawValue: self.logLevel) ?? .info
         return logger
     }
