@@ -101,3 +101,47 @@ final class RunningBroker: Sendable {
         _ = await self.task.result
     }
 }
+
+/// One test's schema, clients and brokers. ``with(_:clients:_:)`` runs the test and then, whether
+/// it returned or threw, closes every broker it opened, drops the schema and stops the clients:
+/// a failed test leaves no broker running and no schema behind.
+final class SchemaFixture: Sendable {
+    let schema: String
+    let clients: [RunningClient]
+    private let opened = Mutex<[RunningBroker]>([])
+
+    private init(schema: String, clients: [RunningClient]) {
+        self.schema = schema
+        self.clients = clients
+    }
+
+    /// Runs `body` with a fresh schema (its name starting with `prefix`) and `clients` clients.
+    static func with<T>(_ prefix: String, clients: Int = 1, _ body: (SchemaFixture) async throws -> T) async throws -> T {
+        var running: [RunningClient] = []
+        for _ in 0..<clients { running.append(RunningClient(try await TestDatabase.clientConfiguration())) }
+        let fixture = SchemaFixture(schema: TestDatabase.schemaName(prefix), clients: running)
+        do {
+            let value = try await body(fixture)
+            await fixture.tearDown()
+            return value
+        } catch {
+            await fixture.tearDown()
+            throw error
+        }
+    }
+
+    /// Opens a broker on the schema, through client `client`, configured by `configure`.
+    func open(client: Int = 0, _ configure: (inout PostgresBroker.Configuration) -> Void = { _ in }) throws -> RunningBroker {
+        var configuration = PostgresBroker.Configuration(schema: self.schema)
+        configure(&configuration)
+        let broker = try RunningBroker(client: self.clients[client].client, configuration: configuration)
+        self.opened.withLock { $0.append(broker) }
+        return broker
+    }
+
+    private func tearDown() async {
+        for broker in self.opened.withLock({ $0 }) { await broker.close() }
+        await TestDatabase.drop(self.schema, client: self.clients[0].client)
+        for client in self.clients { await client.stop() }
+    }
+}
