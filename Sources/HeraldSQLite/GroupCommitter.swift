@@ -371,6 +371,8 @@ final class GroupCommitter: Sendable {
             try operation.execute(transaction)
         } catch is OperationRejected {
             try BoundStatement(db, sql: "ROLLBACK TO op").execute()
+            // What the operation's receives locked is unlocked again.
+            transaction.state.forgetReadyStarts()
         }
         try BoundStatement(db, sql: "RELEASE op").execute()
     }

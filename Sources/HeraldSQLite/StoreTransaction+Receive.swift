@@ -11,22 +11,69 @@ extension StoreTransaction {
         let nonce = try RandomIdentifier.uuid()
         var received: [ReceivedMessage] = []
         var budget = ReceiveBudget(maxBytes: maxBytes)
-        let readyArguments: StatementArguments = [entity.id, path.isDeadLetter, self.nowMilliseconds, self.monotonic]
+        let key = ReadyKey(entityId: entity.id, deadLetter: path.isDeadLetter)
+        let previous = self.state.readyStart(key, monotonic: self.monotonic, wall: self.nowMilliseconds)
+        let start = previous?.sequenceNumber ?? 0
+        let readyArguments: StatementArguments = [entity.id, path.isDeadLetter, self.nowMilliseconds, self.monotonic, start]
+        var lastTaken: Int64?
         while received.count < maxCount && !budget.isSpent {
             let wanted = maxCount - received.count
             let rows = try self.fetchMessages(Self.readyMessages, readyArguments + [wanted], entity: entity, whileFitting: &budget)
             if rows.isEmpty { break }
+            lastTaken = rows.last?.sequenceNumber
             let deliverable = try self.deadLetteringExhausted(rows, of: entity, from: path)
             received += try self.deliver(
                 deliverable, of: entity, mode: mode, nonce: nonce, lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
             let skipped = deliverable.count < rows.count
             if !skipped || rows.count < wanted { break }
         }
+        if let lastTaken {
+            try self.rememberReadyStart(
+                key, after: previous, walkedFrom: start, to: lastTaken, taken: mode == .peekLock ? received.count : 0,
+                lockDuration: entity.options.lockDuration.nanoseconds)
+        }
         return received
     }
 
+    /// Remembers where the next receive's walk may start (``ReadyStart``): past `lastTaken`, for as
+    /// long as every message from `walkedFrom` to it is still locked or invisible. `taken` is how
+    /// many of them this receive locked; when they are all there are (none was walked over), their
+    /// lock is the only limit, and nothing is read.
+    private func rememberReadyStart(
+        _ key: ReadyKey, after previous: ReadyStart?, walkedFrom start: Int64, to lastTaken: Int64, taken: Int, lockDuration: Int64
+    ) throws {
+        let arguments: StatementArguments = [key.entityId, key.deadLetter, start, lastTaken]
+        let remaining = try Int.fetchOne(self.db.cachedStatement(sql: Self.walkedCount), arguments: arguments) ?? 0
+        var earliestLockExpiry: Int64?
+        var earliestVisibility: Int64?
+        if remaining > taken {
+            let row = try Row.fetchOne(self.db.cachedStatement(sql: Self.walkedLimits), arguments: arguments + [self.nowMilliseconds])
+            earliestLockExpiry = row?[0]
+            earliestVisibility = row?[1]
+        } else if taken > 0 {
+            earliestLockExpiry = self.monotonic + lockDuration
+        }
+        let next = ReadyStart.after(
+            previous, lastTaken: lastTaken, earliestLockExpiry: earliestLockExpiry, earliestVisibility: earliestVisibility, monotonic: self.monotonic)
+        self.state.setReadyStart(next, for: key)
+    }
+
+    /// How many ready-state messages (neither deferred nor scheduled) lie in a walked range
+    /// (`entity_id`, `dlq`, first and last sequence number), from `message_ready` alone.
+    static let walkedCount = """
+        SELECT COUNT(*) FROM message INDEXED BY message_ready WHERE entity_id = ?1 AND dlq = ?2 AND state = 0 AND seq BETWEEN ?3 AND ?4
+        """
+
+    /// The earliest lock expiry (monotonic) and the earliest end of an abandon delay after now
+    /// (wall, `?5`) among the ready-state messages of a walked range.
+    static let walkedLimits = """
+        SELECT min(CASE WHEN lock_nonce IS NOT NULL THEN locked_until END), min(CASE WHEN visible_at > ?5 THEN visible_at END)
+        FROM message WHERE entity_id = ?1 AND +dlq = ?2 AND +state = 0 AND seq <= ?4
+        AND seq >= max(?3, (SELECT min(seq) FROM message INDEXED BY message_ready WHERE entity_id = ?1 AND dlq = ?2 AND state = 0))
+        """
+
     /// The messages a receive may take, in order: `entity_id`, `dlq`, now (ms), the monotonic
-    /// now, and a limit.
+    /// now, the sequence number to start from at the earliest (``ReadyStart``), and a limit.
     ///
     /// The walk goes along the primary key (the rows in `seq` order, whose lock and visibility it
     /// checks), from the first message of the queue (or dead-letter queue) that is neither
@@ -37,9 +84,9 @@ extension StoreTransaction {
     /// than the index does.
     static let readyMessages = """
         SELECT \(messageColumns), \(budgetSize) FROM message
-        WHERE entity_id = ?1 AND seq >= (SELECT min(seq) FROM message INDEXED BY message_ready WHERE entity_id = ?1 AND dlq = ?2 AND state = 0)
+        WHERE entity_id = ?1 AND seq >= max(?5, (SELECT min(seq) FROM message INDEXED BY message_ready WHERE entity_id = ?1 AND dlq = ?2 AND state = 0))
         AND +dlq = ?2 AND +state = 0 AND visible_at <= ?3 AND (lock_nonce IS NULL OR locked_until <= ?4)
-        ORDER BY seq LIMIT ?5
+        ORDER BY seq LIMIT ?6
         """
 
     /// What a stored message counts against a receive's budget: its body and properties. SQLite
@@ -267,6 +314,7 @@ extension StoreTransaction {
                 "UPDATE message SET lock_nonce = NULL, locked_until = NULL, visible_at = ?, delivery_count = MAX(delivery_count - 1, 0) WHERE entity_id = ? AND seq = ?",
                 [EntityOptions.visibleAt(afterAbandonDelay: nil, now: self.nowMilliseconds), locked.entity.id, token.sequenceNumber]
             )
+            self.state.messagesMayBeReady(in: locked.entity.id)
             self.state.touch(locked.entity)
             return locked.entity
         }
@@ -285,6 +333,7 @@ extension StoreTransaction {
                 "UPDATE message SET lock_nonce = NULL, locked_until = NULL, visible_at = ? WHERE entity_id = ? AND seq = ?",
                 [EntityOptions.visibleAt(afterAbandonDelay: delay, now: self.nowMilliseconds), locked.entity.id, token.sequenceNumber]
             )
+            self.state.messagesMayBeReady(in: locked.entity.id)
             self.state.touch(locked.entity)
             return locked.entity
         }
@@ -353,6 +402,7 @@ extension StoreTransaction {
         if let sessionId {
             try self.execute("UPDATE session SET parked = 0 WHERE entity_id = ? AND session_id = ?", [entity.id, sessionId])
         }
+        self.state.messagesMayBeReady(in: entity.id)
         self.state.touch(entity)
     }
 }

@@ -31,6 +31,7 @@ extension StoreTransaction {
             "UPDATE message SET lock_nonce = NULL, locked_until = NULL WHERE entity_id = ? AND session_id = ? AND dlq = 0 AND lock_nonce IS NOT NULL",
             [entity.id, chosen]
         )
+        self.state.messagesMayBeReady(in: entity.id)
         self.state.sessionLocks[entity.id, default: [:]][chosen] = hold
         return SessionLock(entity: entity.path, sessionId: chosen, nonce: hold.nonce, lockedUntil: self.wallTime(ofMonotonic: hold.lockedUntil))
     }
@@ -173,6 +174,7 @@ extension StoreTransaction {
             "UPDATE message SET lock_nonce = NULL, locked_until = NULL WHERE entity_id = ? AND session_id = ? AND dlq = 0 AND lock_nonce IS NOT NULL",
             [entity.id, session.sessionId]
         )
+        self.state.messagesMayBeReady(in: entity.id)
         self.state.sessionLocks[entity.id]?[session.sessionId] = nil
         self.state.touch(entity)
     }

@@ -153,6 +153,7 @@ extension StoreTransaction {
             """,
             [reason, description, entity.id, sequenceNumber]
         )
+        self.state.messagesMayBeReady(in: entity.id)
         if entity.options.parkSessionOnDeadLetter, let sessionId {
             try self.execute(
                 "INSERT INTO session (entity_id, session_id, parked) VALUES (?, ?, 1) ON CONFLICT DO UPDATE SET parked = 1",
@@ -169,7 +170,10 @@ extension StoreTransaction {
         due.bind(entity.id)
         due.bind(self.nowMilliseconds)
         try due.execute()
-        if self.db.changesCount > 0 { self.state.touch(entity) }
+        if self.db.changesCount > 0 {
+            self.state.messagesMayBeReady(in: entity.id)
+            self.state.touch(entity)
+        }
         let expired = try Row.fetchAll(
             self.db.cachedStatement(
                 sql: """

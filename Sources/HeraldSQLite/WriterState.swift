@@ -40,6 +40,7 @@ final class WriterState {
     private var dirtySequences: [Int64: EntityRecord] = [:]
     private var touchedEntities: Set<String> = []
     private var touchedInBatch: Set<String> = []
+    private var readyStarts: [ReadyKey: ReadyStart] = [:]
     var duplicatePrune = PruneSchedule.duplicateHistory
     var settlementPrune = PruneSchedule.settlements
     /// ``SQLiteBroker/Configuration/_completionLockTime``: the lock-clock time a completion
@@ -84,6 +85,7 @@ final class WriterState {
         self.entitiesByKey[record.path.entityKey] = nil
         self.sessionLocks[record.id] = nil
         self.dirtySequences[record.id] = nil
+        self.messagesMayBeReady(in: record.id)
         if let topicId = record.topicId {
             self.subscriptionsByTopic[topicId]?.removeAll { $0.id == record.id }
         } else {
@@ -111,6 +113,32 @@ final class WriterState {
             try statement.execute(arguments: [record.lastSequence, id])
         }
         self.dirtySequences.removeAll(keepingCapacity: true)
+    }
+
+    /// Where a receive's walk may start (see ``ReadyStart``), if a valid start is known.
+    func readyStart(_ key: ReadyKey, monotonic: Int64, wall: Int64) -> ReadyStart? {
+        guard let start = self.readyStarts[key] else { return nil }
+        guard start.isValid(monotonic: monotonic, wall: wall) else {
+            self.readyStarts[key] = nil
+            return nil
+        }
+        return start
+    }
+
+    func setReadyStart(_ start: ReadyStart, for key: ReadyKey) {
+        self.readyStarts[key] = start
+    }
+
+    /// Forgets where the walks of `entityId` start: a message it had walked over may be receivable
+    /// now (unlocked, moved in or out of the dead-letter queue, or made visible).
+    func messagesMayBeReady(in entityId: Int64) {
+        self.readyStarts[ReadyKey(entityId: entityId, deadLetter: false)] = nil
+        self.readyStarts[ReadyKey(entityId: entityId, deadLetter: true)] = nil
+    }
+
+    /// Forgets every start: an operation was rolled back, and with it what its receive locked.
+    func forgetReadyStarts() {
+        self.readyStarts.removeAll()
     }
 
     /// Marks an entity as having new visible messages, so waiting receivers wake after the commit.

@@ -14,7 +14,7 @@ import Testing
         let database = try DatabaseQueue()
         try Schema.migrator.migrate(database)
         let plan = try database.read { db in
-            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + StoreTransaction.readyMessages, arguments: [1, false, 0, 0, 10]).map { $0["detail"] as String }
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + StoreTransaction.readyMessages, arguments: [1, false, 0, 0, 0, 10]).map { $0["detail"] as String }
         }
         #expect(plan.contains("SEARCH message USING PRIMARY KEY (entity_id=? AND seq>?)"), "\(plan)")
         #expect(plan.contains { $0.contains("COVERING INDEX message_ready") }, "\(plan)")
