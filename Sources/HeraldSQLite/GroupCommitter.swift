@@ -367,13 +367,14 @@ final class GroupCommitter: Sendable {
         // per operation, inside the open transaction, which they never end.
         let db = transaction.db
         try BoundStatement(db, sql: "SAVEPOINT op").execute()
+        var rolledBack = false
         do {
             try operation.execute(transaction)
         } catch is OperationRejected {
             try BoundStatement(db, sql: "ROLLBACK TO op").execute()
-            // What the operation's receives locked is unlocked again.
-            transaction.state.forgetReadyStarts()
+            rolledBack = true
         }
+        transaction.state.operationEnded(rolledBack: rolledBack)
         try BoundStatement(db, sql: "RELEASE op").execute()
     }
 

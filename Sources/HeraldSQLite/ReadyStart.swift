@@ -9,8 +9,9 @@
 /// the sequence number after the last message it took, with the earliest moment one of the
 /// messages before it can become receivable by itself (a lock's expiry, an abandon delay's end);
 /// the next receive starts there until that moment. Anything else that makes one of them
-/// receivable (an abandon, a resubmitted dead letter, a due scheduled message, a rolled-back
-/// operation) forgets the start (``WriterState/messagesMayBeReady(in:)``).
+/// receivable (an abandon, a resubmitted dead letter, a due scheduled message) forgets the start
+/// (``WriterState/messagesMayBeReady(in:)``), and a rolled-back operation forgets the starts it set
+/// (``WriterState/operationEnded(rolledBack:)``).
 struct ReadyStart: Equatable {
     /// The first sequence number not walked over.
     var sequenceNumber: Int64

@@ -61,19 +61,25 @@ extension StoreTransaction {
         try self.deadLetterExhausted(entity)
         let stored = try Row.fetchAll(self.db.cachedStatement(sql: Self.storedCounts), arguments: [entity.id])
         let locked = try Row.fetchAll(self.db.cachedStatement(sql: Self.lockedCounts), arguments: [entity.id, self.monotonic])
-        var lockedByBucket: [[Int64]: Int] = [:]
-        for row in locked { lockedByBucket[[row[0], row[1]]] = row[2] }
+        var lockedByBucket: [StateBucket: Int] = [:]
+        for row in locked { lockedByBucket[StateBucket(deadLetter: row[0], state: row[1])] = row[2] }
         var counts = EntityCounts()
         for row in stored {
             let isDeadLetter: Bool = row[0]
             // Swept just now: a message still stored as scheduled is scheduled later.
             let state = try StoredState(code: row[1])
-            let lockedCount = lockedByBucket[[row[0], row[1]]] ?? 0
+            let lockedCount = lockedByBucket[StateBucket(deadLetter: isDeadLetter, state: row[1])] ?? 0
             for (count, isLocked) in [(row[2] - lockedCount, false), (lockedCount, true)] where count > 0 {
                 counts.add(count, of: path, isDeadLetter: isDeadLetter, isLocked: isLocked, isDeferred: state == .deferred, isScheduled: state == .scheduled)
             }
         }
         return counts
+    }
+
+    /// Messages of one dead-letter flag and stored state, as ``counts(_:)`` groups them.
+    private struct StateBucket: Hashable {
+        var deadLetter: Bool
+        var state: Int64
     }
 
     /// An entity's messages by dead-letter flag and state (`entity_id`), read from the index alone.

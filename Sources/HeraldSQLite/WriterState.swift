@@ -41,6 +41,8 @@ final class WriterState {
     private var touchedEntities: Set<String> = []
     private var touchedInBatch: Set<String> = []
     private var readyStarts: [ReadyKey: ReadyStart] = [:]
+    /// The starts the running operation set, forgotten if it is rolled back.
+    private var readyStartsSetByOperation: [ReadyKey] = []
     var duplicatePrune = PruneSchedule.duplicateHistory
     var settlementPrune = PruneSchedule.settlements
     /// ``SQLiteBroker/Configuration/_completionLockTime``: the lock-clock time a completion
@@ -127,6 +129,7 @@ final class WriterState {
 
     func setReadyStart(_ start: ReadyStart, for key: ReadyKey) {
         self.readyStarts[key] = start
+        self.readyStartsSetByOperation.append(key)
     }
 
     /// Forgets where the walks of `entityId` start: a message it had walked over may be receivable
@@ -136,9 +139,13 @@ final class WriterState {
         self.readyStarts[ReadyKey(entityId: entityId, deadLetter: true)] = nil
     }
 
-    /// Forgets every start: an operation was rolled back, and with it what its receive locked.
-    func forgetReadyStarts() {
-        self.readyStarts.removeAll()
+    /// An operation ended. When it was rolled back, what its receives locked is unlocked again:
+    /// the starts it set are forgotten (the others stay, whatever the operation).
+    func operationEnded(rolledBack: Bool) {
+        if rolledBack {
+            for key in self.readyStartsSetByOperation { self.readyStarts[key] = nil }
+        }
+        self.readyStartsSetByOperation.removeAll(keepingCapacity: true)
     }
 
     /// Marks an entity as having new visible messages, so waiting receivers wake after the commit.

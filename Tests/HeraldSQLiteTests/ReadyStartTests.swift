@@ -50,6 +50,29 @@ import Testing
         }
     }
 
+    /// A rolled-back operation unlocks what its receives locked: the starts it set are forgotten,
+    /// those set before it stay; an operation that commits keeps its own.
+    @Test func aRolledBackOperationForgetsTheStartsItSet() throws {
+        let database = try DatabaseQueue()
+        try Schema.migrator.migrate(database)
+        try database.read { db in
+            let state = try WriterState(db: db)
+            let earlier = ReadyKey(entityId: 1, deadLetter: false)
+            let mine = ReadyKey(entityId: 2, deadLetter: false)
+            let start = ReadyStart(sequenceNumber: 10, validUntilMonotonic: .max, validUntilWall: .max)
+            state.setReadyStart(start, for: earlier)
+            state.operationEnded(rolledBack: false)
+            state.setReadyStart(start, for: mine)
+            state.operationEnded(rolledBack: true)
+            #expect(state.readyStart(earlier, monotonic: 0, wall: 0) == start)
+            #expect(state.readyStart(mine, monotonic: 0, wall: 0) == nil)
+            state.setReadyStart(start, for: mine)
+            state.operationEnded(rolledBack: false)
+            state.operationEnded(rolledBack: true)
+            #expect(state.readyStart(mine, monotonic: 0, wall: 0) == start, "kept by the operation that set it, not undone by a later one")
+        }
+    }
+
     /// What makes a message behind the start receivable again brings it back at the next receive,
     /// in order: an abandon, the end of its lock, a resubmitted dead letter, a scheduled message
     /// coming due. (Without forgetting the start, each would wait for the start's end.)
