@@ -81,11 +81,13 @@ extension StoreTransaction {
     /// it were read at every receive: dead letters, deferred and scheduled messages share the
     /// key's order, and a queue behind 20,000 dead letters cost milliseconds per receive. The `+`
     /// keeps the planner on the key, which reads the locked rows ahead of the ready ones faster
-    /// than the index does.
+    /// than the index does. An expired message the sweep has not reached yet (see
+    /// ``sweepLimit``) is passed over; dead letters do not expire.
     static let readyMessages = """
         SELECT \(messageColumns), \(budgetSize) FROM message
         WHERE entity_id = ?1 AND seq >= max(?5, (SELECT min(seq) FROM message INDEXED BY message_ready WHERE entity_id = ?1 AND dlq = ?2 AND state = 0))
         AND +dlq = ?2 AND +state = 0 AND visible_at <= ?3 AND (lock_nonce IS NULL OR locked_until <= ?4)
+        AND (?2 OR expires_at IS NULL OR expires_at > ?3)
         ORDER BY seq LIMIT ?6
         """
 

@@ -84,9 +84,10 @@ extension StoreTransaction {
                 """
                 SELECT \(Self.messageColumns) FROM message
                 WHERE entity_id = ? AND session_id = ? AND dlq = 0 AND state = 0 AND lock_nonce IS NULL
+                AND (expires_at IS NULL OR expires_at > ?)
                 ORDER BY seq LIMIT ?
                 """,
-                [entity.id, session.sessionId, wanted],
+                [entity.id, session.sessionId, self.nowMilliseconds, wanted],
                 entity: entity
             )
             var skipped = false

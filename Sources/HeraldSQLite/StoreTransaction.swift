@@ -153,7 +153,7 @@ extension StoreTransaction {
             """,
             [reason, description, entity.id, sequenceNumber]
         )
-        self.state.messagesMayBeReady(in: entity.id)
+        self.state.deadLettersMayBeReady(in: entity.id)
         if entity.options.parkSessionOnDeadLetter, let sessionId {
             try self.execute(
                 "INSERT INTO session (entity_id, session_id, parked) VALUES (?, ?, 1) ON CONFLICT DO UPDATE SET parked = 1",
@@ -162,25 +162,44 @@ extension StoreTransaction {
         }
     }
 
+    /// The most scheduled messages one sweep makes active, and the most expired messages it
+    /// removes (or dead-letters). A sweep runs on the writer, inside a receive or a count; a client
+    /// that scheduled a million messages for one moment, or let as many expire, would otherwise
+    /// hold every operation of every entity for seconds (100,000 took 0.6–0.8 s). What is left waits
+    /// for the next sweep, the earliest due first: a receive never delivers an expired message
+    /// meanwhile (``readyMessages`` and the session receive check the time to live themselves).
+    static let sweepLimit = 1000
+
+    /// Makes up to ``sweepLimit`` due scheduled messages active, the earliest due first
+    /// (`entity_id`, now in ms, the limit).
+    static let dueScheduled = """
+        UPDATE message SET state = 0 WHERE entity_id = ?1 AND seq IN (
+            SELECT seq FROM message WHERE entity_id = ?1 AND state = 2 AND visible_at <= ?2 ORDER BY visible_at LIMIT ?3)
+        """
+
+    /// Up to ``sweepLimit`` unlocked messages whose time to live passed, the earliest expired first
+    /// (`entity_id`, now in ms, the monotonic now, the limit).
+    static let expiredMessages = """
+        SELECT seq, session_id FROM message WHERE entity_id = ? AND dlq = 0 AND expires_at IS NOT NULL
+        AND expires_at <= ? AND (lock_nonce IS NULL OR locked_until <= ?) ORDER BY expires_at LIMIT ?
+        """
+
     /// Makes due scheduled messages active and expires messages whose time-to-live passed
-    /// (lazily, on receive and count: no timer per message).
+    /// (lazily, on receive and count: no timer per message), up to ``sweepLimit`` of each.
     func sweep(_ entity: EntityRecord) throws {
         // Every receive runs it, and it usually changes nothing: bound directly, not through GRDB.
-        var due = try BoundStatement(self.db, sql: "UPDATE message SET state = 0 WHERE entity_id = ? AND state = 2 AND visible_at <= ?")
+        var due = try BoundStatement(self.db, sql: Self.dueScheduled)
         due.bind(entity.id)
         due.bind(self.nowMilliseconds)
+        due.bind(Self.sweepLimit)
         try due.execute()
         if self.db.changesCount > 0 {
             self.state.messagesMayBeReady(in: entity.id)
             self.state.touch(entity)
         }
         let expired = try Row.fetchAll(
-            self.db.cachedStatement(
-                sql: """
-                    SELECT seq, session_id FROM message WHERE entity_id = ? AND dlq = 0 AND expires_at IS NOT NULL
-                    AND expires_at <= ? AND (lock_nonce IS NULL OR locked_until <= ?)
-                    """),
-            arguments: [entity.id, self.nowMilliseconds, self.monotonic]
+            self.db.cachedStatement(sql: Self.expiredMessages),
+            arguments: [entity.id, self.nowMilliseconds, self.monotonic, Self.sweepLimit]
         )
         for row in expired {
             if entity.options.deadLetterOnExpiration {

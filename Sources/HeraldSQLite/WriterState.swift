@@ -139,6 +139,12 @@ final class WriterState {
         self.readyStarts[ReadyKey(entityId: entityId, deadLetter: true)] = nil
     }
 
+    /// Forgets where the walks of `entityId`'s dead-letter queue start: a message moved in may lie
+    /// before that start. The queue's own start stays: a message leaving it makes none receivable.
+    func deadLettersMayBeReady(in entityId: Int64) {
+        self.readyStarts[ReadyKey(entityId: entityId, deadLetter: true)] = nil
+    }
+
     /// An operation ended. When it was rolled back, what its receives locked is unlocked again:
     /// the starts it set are forgotten (the others stay, whatever the operation).
     func operationEnded(rolledBack: Bool) {

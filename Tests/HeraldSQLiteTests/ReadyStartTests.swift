@@ -73,6 +73,39 @@ import Testing
         }
     }
 
+    /// A message moved to the dead-letter queue may lie before where the dead-letter queue's walks
+    /// start, so that start is forgotten; the queue's own start stays, since a message that leaves
+    /// makes none receivable (an expiry sweep dead-letters up to a thousand at a time, and each
+    /// would otherwise send the queue's next receive back over everything locked).
+    @Test func aDeadLetteringForgetsOnlyTheDeadLetterQueuesStart() async throws {
+        let database = try DatabaseQueue()
+        try Schema.migrator.migrate(database)
+        try await database.read { db in
+            let state = try WriterState(db: db)
+            let queue = ReadyKey(entityId: 1, deadLetter: false)
+            let deadLetters = ReadyKey(entityId: 1, deadLetter: true)
+            let start = ReadyStart(sequenceNumber: 10, validUntilMonotonic: .max, validUntilWall: .max)
+            state.setReadyStart(start, for: queue)
+            state.setReadyStart(start, for: deadLetters)
+            state.deadLettersMayBeReady(in: 1)
+            #expect(state.readyStart(queue, monotonic: 0, wall: 0) == start)
+            #expect(state.readyStart(deadLetters, monotonic: 0, wall: 0) == nil)
+        }
+        let clock = ManualBrokerClock()
+        try await SQLiteBroker.withInMemoryBroker(configuration: SQLiteBroker.Configuration(clock: clock)) { broker in
+            let queue = EntityPath.queue("work")
+            try await broker.createQueue(queue.name, options: EntityOptions(lockDuration: .seconds(300)))
+            _ = try await broker.send((0..<10).map { Message(messageId: "m\($0)", body: Data()) }, to: queue)
+            let locked = try await broker.receive(from: queue, maxCount: 10, maxWaitTime: .zero, mode: .peekLock)
+            for index in [5, 6] { _ = try await broker.deadLetter(try #require(locked[index].lockToken), reason: "test", description: nil) }
+            let first = try await broker.receive(from: queue.deadLetter, maxCount: 2, maxWaitTime: .zero, mode: .peekLock)
+            #expect(first.map(\.message.messageId) == ["m5", "m6"])
+            _ = try await broker.deadLetter(try #require(locked[3].lockToken), reason: "test", description: nil)
+            let next = try await broker.receive(from: queue.deadLetter, maxCount: 2, maxWaitTime: .zero, mode: .peekLock)
+            #expect(next.map(\.message.messageId) == ["m3"], "before the dead-letter queue's start")
+        }
+    }
+
     /// What makes a message behind the start receivable again brings it back at the next receive,
     /// in order: an abandon, the end of its lock, a resubmitted dead letter, a scheduled message
     /// coming due. (Without forgetting the start, each would wait for the start's end.)
