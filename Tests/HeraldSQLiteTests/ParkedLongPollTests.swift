@@ -162,6 +162,31 @@ import Testing
     }
 }
 
+/// A transaction that changed no row, which the writer syncs itself (so every earlier commit is
+/// durable already), is acknowledged without an fsync: health checks, counts, peeks and receives
+/// that find nothing cost the disk nothing. (Each cost one `fdatasync` before.)
+@Suite struct UnchangedTransactionTests {
+    @Test func readsAndEmptyReceivesAreNotSynced() async throws {
+        let store = try await CountingStore()
+        defer { store.remove() }
+        let queue = EntityPath.queue("orders")
+        let before = store.syncs
+        _ = try await store.broker.listQueues()
+        _ = try await store.broker.counts(of: queue)
+        _ = try await store.broker.peek(queue, fromSequenceNumber: 1, maxCount: 10)
+        #expect(try await store.broker.receive(from: queue, maxCount: 1, maxWaitTime: .zero).isEmpty)
+        #expect(store.syncs == before, "nothing changed")
+
+        _ = try await store.broker.send(Message(messageId: "m", body: Data()), to: queue)
+        #expect(store.syncs == before + 1, "a send")
+        _ = try await store.broker.peek(queue, fromSequenceNumber: 1, maxCount: 10)
+        #expect(store.syncs == before + 1, "a peek after it")
+        #expect(try await store.broker.receive(from: queue, maxCount: 1, maxWaitTime: .zero).count == 1)
+        #expect(store.syncs == before + 2, "a lock is a change")
+        await store.broker.close()
+    }
+}
+
 /// A store in a temporary folder that counts its fsyncs, with the queue `orders`. It runs nothing
 /// by itself: no look for expired locks (a 60 s poll interval) and no free-space measure before a
 /// send (each a transaction of its own), so that only the operations of a test sync.
