@@ -13,17 +13,11 @@ import Testing
     /// covering index, no message row and no body read); the locked and exhausted ones from the
     /// messages delivered at least once. (Before, both read every row of the entity.)
     @Test func countingReadsIndexesNotMessages() throws {
-        let database = try DatabaseQueue()
-        try Schema.migrator.migrate(database)
-        func plan(_ sql: String, _ arguments: StatementArguments) throws -> [String] {
-            try database.read { db in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }
-            }
-        }
+        let database = try QueryPlans()
         let plans = [
-            try plan(StoreTransaction.storedCounts, [1]),
-            try plan(StoreTransaction.lockedCounts, [1, 0]),
-            try plan(StoreTransaction.exhaustedMessages, [1, 10, 0]),
+            try database.plan(StoreTransaction.storedCounts, [1]),
+            try database.plan(StoreTransaction.lockedCounts, [1, 0]),
+            try database.plan(StoreTransaction.exhaustedMessages, [1, 10, 0]),
         ]
         #expect(plans[0].contains { $0.contains("COVERING INDEX message_ready (entity_id=?)") }, "\(plans[0])")
         #expect(plans[1].contains { $0.contains("USING INDEX message_delivered (entity_id=?") }, "\(plans[1])")

@@ -11,11 +11,7 @@ import Testing
     /// The plan SQLite chooses: the index finds where to start, then the primary key is walked
     /// from there. (Before, the walk started at the entity's first row, whatever it was.)
     @Test func theWalkStartsAtTheFirstReadyCandidate() throws {
-        let database = try DatabaseQueue()
-        try Schema.migrator.migrate(database)
-        let plan = try database.read { db in
-            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + StoreTransaction.readyMessages, arguments: [1, false, 0, 0, 0, 10]).map { $0["detail"] as String }
-        }
+        let plan = try QueryPlans().plan(StoreTransaction.readyMessages, [1, false, 0, 0, 0, 10])
         #expect(plan.contains("SEARCH message USING PRIMARY KEY (entity_id=? AND seq>?)"), "\(plan)")
         #expect(plan.contains { $0.contains("COVERING INDEX message_ready") }, "\(plan)")
     }

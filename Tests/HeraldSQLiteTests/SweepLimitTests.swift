@@ -14,6 +14,17 @@ import Testing
     private static let limit = StoreTransaction.sweepLimit
     private static let backlog = 2 * limit + limit / 2
 
+    /// Runs `body` with an in-memory broker on a manual clock and the queue `name`.
+    private static func withQueue(
+        _ name: String, options: EntityOptions = EntityOptions(), _ body: (SQLiteBroker, EntityPath, ManualBrokerClock) async throws -> Void
+    ) async throws {
+        let clock = ManualBrokerClock()
+        try await SQLiteBroker.withInMemoryBroker(configuration: SQLiteBroker.Configuration(clock: clock)) { broker in
+            try await broker.createQueue(name, options: options)
+            try await body(broker, .queue(name), clock)
+        }
+    }
+
     private static func send(_ count: Int, to queue: EntityPath, on broker: SQLiteBroker, _ make: (Int) -> Message) async throws {
         for start in stride(from: 0, to: count, by: HeraldLimits.maxBatchCount) {
             let batch = (start..<min(count, start + HeraldLimits.maxBatchCount)).map(make)
@@ -24,15 +35,9 @@ import Testing
     /// The sweep's two reads go through the partial indexes of scheduled and of expiring messages,
     /// in the order they come due, without sorting: a sweep with nothing to do reads nothing.
     @Test func sweepingReadsTheIndexesInDueOrder() throws {
-        let database = try DatabaseQueue()
-        try Schema.migrator.migrate(database)
-        func plan(_ sql: String, _ arguments: StatementArguments) throws -> [String] {
-            try database.read { db in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { $0["detail"] as String }
-            }
-        }
-        let due = try plan(StoreTransaction.dueScheduled, [1, 0, 10])
-        let expired = try plan(StoreTransaction.expiredMessages, [1, 0, 0, 10])
+        let plans = try QueryPlans()
+        let due = try plans.plan(StoreTransaction.dueScheduled, [1, 0, 10])
+        let expired = try plans.plan(StoreTransaction.expiredMessages, [1, 0, 0, 10])
         #expect(due.contains { $0.contains("USING INDEX message_scheduled (entity_id=? AND visible_at<?)") }, "\(due)")
         #expect(expired.contains { $0.contains("USING INDEX message_expiry (entity_id=? AND expires_at>? AND expires_at<?)") }, "\(expired)")
         #expect(!(due + expired).contains { $0.contains("TEMP B-TREE") }, "\(due) \(expired)")
@@ -41,10 +46,7 @@ import Testing
     /// Scheduled messages that come due together become active a limit at a time, the earliest
     /// due first, and are received in order. (Before, the first count made all of them active.)
     @Test func scheduledMessagesComeDueALimitPerSweep() async throws {
-        let clock = ManualBrokerClock()
-        try await SQLiteBroker.withInMemoryBroker(configuration: SQLiteBroker.Configuration(clock: clock)) { broker in
-            let queue = EntityPath.queue("scheduled")
-            try await broker.createQueue(queue.name)
+        try await Self.withQueue("scheduled") { broker, queue, clock in
             let due = clock.now().addingTimeInterval(3600)
             try await Self.send(Self.backlog, to: queue, on: broker) {
                 Message(messageId: "m\($0)", body: Data(), scheduledEnqueueTime: due.addingTimeInterval(Double($0 / Self.limit)))
@@ -76,12 +78,9 @@ import Testing
     /// passes over those still stored and takes only live messages. (Before, the first receive
     /// dead-lettered all of them.)
     @Test func expiredMessagesLeaveALimitPerSweepAndAreNeverDelivered() async throws {
-        let clock = ManualBrokerClock()
-        try await SQLiteBroker.withInMemoryBroker(configuration: SQLiteBroker.Configuration(clock: clock)) { broker in
-            let queue = EntityPath.queue("expiring")
-            var options = EntityOptions()
-            options.deadLetterOnExpiration = true
-            try await broker.createQueue(queue.name, options: options)
+        var options = EntityOptions()
+        options.deadLetterOnExpiration = true
+        try await Self.withQueue("expiring", options: options) { broker, queue, clock in
             try await Self.send(Self.backlog, to: queue, on: broker) { Message(messageId: "old\($0)", body: Data(), timeToLive: .seconds(60)) }
             _ = try await broker.send([Message(messageId: "live1", body: Data()), Message(messageId: "live2", body: Data())], to: queue)
             clock.advance(by: .seconds(120))
@@ -103,12 +102,9 @@ import Testing
     /// In a session, a receive passes over the session's expired messages the sweep has not
     /// reached and keeps the order of the rest.
     @Test func aSessionReceivePassesOverExpiredMessages() async throws {
-        let clock = ManualBrokerClock()
-        try await SQLiteBroker.withInMemoryBroker(configuration: SQLiteBroker.Configuration(clock: clock)) { broker in
-            let queue = EntityPath.queue("sessions")
-            var options = EntityOptions()
-            options.requiresSession = true
-            try await broker.createQueue(queue.name, options: options)
+        var options = EntityOptions()
+        options.requiresSession = true
+        try await Self.withQueue("sessions", options: options) { broker, queue, clock in
             _ = try await broker.send(Message(messageId: "first", body: Data(), sessionId: "s"), to: queue)
             try await Self.send(Self.limit + 200, to: queue, on: broker) {
                 Message(messageId: "old\($0)", body: Data(), sessionId: "s", timeToLive: .seconds(60))
