@@ -10,8 +10,10 @@
 /// messages before it can become receivable by itself (a lock's expiry, an abandon delay's end);
 /// the next receive starts there until that moment. Anything else that makes one of them
 /// receivable (an abandon, a resubmitted dead letter, a due scheduled message) forgets the start
-/// (``WriterState/messagesMayBeReady(in:)``), and a rolled-back operation forgets the starts it set
-/// (``WriterState/operationEnded(rolledBack:)``).
+/// (``WriterState/messagesMayBeReady(in:)``; a message moved to the dead-letter queue forgets only
+/// that queue's, ``WriterState/deadLettersMayBeReady(in:)``), and a rolled-back operation forgets
+/// the starts it set (``WriterState/operationEnded(rolledBack:)``). An expired message a sweep
+/// has not removed yet is walked over like a locked one, but never becomes receivable.
 struct ReadyStart: Equatable {
     /// The first sequence number not walked over.
     var sequenceNumber: Int64
