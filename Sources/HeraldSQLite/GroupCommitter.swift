@@ -330,10 +330,12 @@ final class GroupCommitter: Sendable {
     private func sync(_ operations: [any CommitOperation], db: WriterConnection?, wroteRows: Bool = true) {
         do {
             try self.configuration._beforeCommit?()
-            if wroteRows, let walPath = self.walPath, let syncWAL = self.configuration._syncWAL {
-                try syncWAL(walPath)
-            } else if wroteRows {
-                try self.wal?.sync()
+            if wroteRows {
+                if let walPath = self.walPath, let syncWAL = self.configuration._syncWAL {
+                    try syncWAL(walPath)
+                } else {
+                    try self.wal?.sync()
+                }
             }
         } catch {
             let failure = self.storageFailure(error)

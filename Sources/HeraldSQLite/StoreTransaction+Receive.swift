@@ -68,9 +68,12 @@ extension StoreTransaction {
     /// (wall, `?5`) among the ready-state messages of a walked range.
     static let walkedLimits = """
         SELECT min(CASE WHEN lock_nonce IS NOT NULL THEN locked_until END), min(CASE WHEN visible_at > ?5 THEN visible_at END)
-        FROM message WHERE entity_id = ?1 AND +dlq = ?2 AND +state = 0 AND seq <= ?4
-        AND seq >= max(?3, (SELECT min(seq) FROM message INDEXED BY message_ready WHERE entity_id = ?1 AND dlq = ?2 AND state = 0))
+        FROM message WHERE entity_id = ?1 AND +dlq = ?2 AND +state = 0 AND seq <= ?4 AND seq >= max(?3, \(firstCandidate))
         """
+
+    /// The first message of the walk's queue (`entity_id` `?1`, `dlq` `?2`) that is neither deferred
+    /// nor scheduled, found by `message_ready` at once.
+    private static let firstCandidate = "(SELECT min(seq) FROM message INDEXED BY message_ready WHERE entity_id = ?1 AND dlq = ?2 AND state = 0)"
 
     /// The messages a receive may take, in order: `entity_id`, `dlq`, now (ms), the monotonic
     /// now, the sequence number to start from at the earliest (``ReadyStart``), and a limit.
@@ -85,7 +88,7 @@ extension StoreTransaction {
     /// ``sweepLimit``) is passed over; dead letters do not expire.
     static let readyMessages = """
         SELECT \(messageColumns), \(budgetSize) FROM message
-        WHERE entity_id = ?1 AND seq >= max(?5, (SELECT min(seq) FROM message INDEXED BY message_ready WHERE entity_id = ?1 AND dlq = ?2 AND state = 0))
+        WHERE entity_id = ?1 AND seq >= max(?5, \(firstCandidate))
         AND +dlq = ?2 AND +state = 0 AND visible_at <= ?3 AND (lock_nonce IS NULL OR locked_until <= ?4)
         AND (?2 OR expires_at IS NULL OR expires_at > ?3)
         ORDER BY seq LIMIT ?6
@@ -316,8 +319,7 @@ extension StoreTransaction {
                 "UPDATE message SET lock_nonce = NULL, locked_until = NULL, visible_at = ?, delivery_count = MAX(delivery_count - 1, 0) WHERE entity_id = ? AND seq = ?",
                 [EntityOptions.visibleAt(afterAbandonDelay: nil, now: self.nowMilliseconds), locked.entity.id, token.sequenceNumber]
             )
-            self.state.messagesMayBeReady(in: locked.entity.id)
-            self.state.touch(locked.entity)
+            self.state.madeReceivableAgain(locked.entity)
             return locked.entity
         }
     }
@@ -335,8 +337,7 @@ extension StoreTransaction {
                 "UPDATE message SET lock_nonce = NULL, locked_until = NULL, visible_at = ? WHERE entity_id = ? AND seq = ?",
                 [EntityOptions.visibleAt(afterAbandonDelay: delay, now: self.nowMilliseconds), locked.entity.id, token.sequenceNumber]
             )
-            self.state.messagesMayBeReady(in: locked.entity.id)
-            self.state.touch(locked.entity)
+            self.state.madeReceivableAgain(locked.entity)
             return locked.entity
         }
     }
@@ -404,7 +405,6 @@ extension StoreTransaction {
         if let sessionId {
             try self.execute("UPDATE session SET parked = 0 WHERE entity_id = ? AND session_id = ?", [entity.id, sessionId])
         }
-        self.state.messagesMayBeReady(in: entity.id)
-        self.state.touch(entity)
+        self.state.madeReceivableAgain(entity)
     }
 }

@@ -27,11 +27,7 @@ extension StoreTransaction {
         }
         let hold = SessionHold(nonce: try RandomIdentifier.uuid(), lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
         // Locks of the previous holder's messages die with its session lock.
-        try self.execute(
-            "UPDATE message SET lock_nonce = NULL, locked_until = NULL WHERE entity_id = ? AND session_id = ? AND dlq = 0 AND lock_nonce IS NOT NULL",
-            [entity.id, chosen]
-        )
-        self.state.messagesMayBeReady(in: entity.id)
+        try self.unlockMessages(of: entity, session: chosen)
         self.state.sessionLocks[entity.id, default: [:]][chosen] = hold
         return SessionLock(entity: entity.path, sessionId: chosen, nonce: hold.nonce, lockedUntil: self.wallTime(ofMonotonic: hold.lockedUntil))
     }
@@ -171,12 +167,18 @@ extension StoreTransaction {
 
     func releaseSession(_ session: SessionLock) throws {
         let (entity, _) = try self.heldSession(session)
-        try self.execute(
-            "UPDATE message SET lock_nonce = NULL, locked_until = NULL WHERE entity_id = ? AND session_id = ? AND dlq = 0 AND lock_nonce IS NOT NULL",
-            [entity.id, session.sessionId]
-        )
-        self.state.messagesMayBeReady(in: entity.id)
+        try self.unlockMessages(of: entity, session: session.sessionId)
         self.state.sessionLocks[entity.id]?[session.sessionId] = nil
         self.state.touch(entity)
+    }
+
+    /// Unlocks the messages of `sessionId` that its holder had locked; the walks of `entity` start
+    /// from the first candidate again when one was.
+    private func unlockMessages(of entity: EntityRecord, session sessionId: String) throws {
+        try self.execute(
+            "UPDATE message SET lock_nonce = NULL, locked_until = NULL WHERE entity_id = ? AND session_id = ? AND dlq = 0 AND lock_nonce IS NOT NULL",
+            [entity.id, sessionId]
+        )
+        if self.db.changesCount > 0 { self.state.messagesMayBeReady(in: entity.id) }
     }
 }

@@ -193,10 +193,7 @@ extension StoreTransaction {
         due.bind(self.nowMilliseconds)
         due.bind(Self.sweepLimit)
         try due.execute()
-        if self.db.changesCount > 0 {
-            self.state.messagesMayBeReady(in: entity.id)
-            self.state.touch(entity)
-        }
+        if self.db.changesCount > 0 { self.state.madeReceivableAgain(entity) }
         let expired = try Row.fetchAll(
             self.db.cachedStatement(sql: Self.expiredMessages),
             arguments: [entity.id, self.nowMilliseconds, self.monotonic, Self.sweepLimit]

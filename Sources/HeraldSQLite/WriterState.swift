@@ -139,6 +139,15 @@ final class WriterState {
         self.readyStarts[ReadyKey(entityId: entityId, deadLetter: true)] = nil
     }
 
+    /// Messages of `entity` that were locked or invisible are receivable again (a release, an
+    /// abandon, a resubmitted dead letter, scheduled messages come due, a session's locks
+    /// cleared): the walks start from the first candidate again, and waiting receivers wake after
+    /// the commit. (A send only touches: its messages come after every start.)
+    func madeReceivableAgain(_ entity: EntityRecord) {
+        self.messagesMayBeReady(in: entity.id)
+        self.touch(entity)
+    }
+
     /// Forgets where the walks of `entityId`'s dead-letter queue start: a message moved in may lie
     /// before that start. The queue's own start stays: a message leaving it makes none receivable.
     func deadLettersMayBeReady(in entityId: Int64) {
