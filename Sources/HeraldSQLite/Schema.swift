@@ -217,6 +217,29 @@ enum Schema {
                     CREATE INDEX message_delivered ON message(entity_id, dlq, delivery_count) WHERE delivery_count > 0;
                     """)
         }
+        migrator.registerMigration("v9-settled-deliveries") { db in
+            try db.execute(
+                sql: """
+                    -- The settlement memory, one row per settlement call and delivery instead of one per
+                    -- token: the tokens of one receive share a nonce, and completing a batch of them wrote
+                    -- a row (and an index entry) for each. `seqs` lists the settled sequence numbers (a JSON
+                    -- array, ascending), `first_seq` and `last_seq` bound it for lookups.
+                    CREATE TABLE settled_delivery (
+                        entity_id INTEGER NOT NULL,
+                        nonce BLOB NOT NULL,
+                        first_seq INTEGER NOT NULL,
+                        last_seq INTEGER NOT NULL,
+                        kind INTEGER NOT NULL,
+                        settled_at INTEGER NOT NULL,
+                        seqs TEXT NOT NULL,
+                        PRIMARY KEY (entity_id, nonce, first_seq)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX settled_delivery_age ON settled_delivery(settled_at);
+                    INSERT INTO settled_delivery (entity_id, nonce, first_seq, last_seq, kind, settled_at, seqs)
+                        SELECT entity_id, nonce, seq, seq, kind, settled_at, json_array(seq) FROM settlement;
+                    DROP TABLE settlement;
+                    """)
+        }
         return migrator
     }
 }

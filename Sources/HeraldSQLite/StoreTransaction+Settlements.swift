@@ -24,53 +24,71 @@ extension StoreTransaction {
     /// The settlements remembered of `tokens` (forgotten ones included: the caller decides), by token.
     func rememberedSettlements(_ tokens: [LockToken]) throws -> [LockToken: RememberedSettlement] {
         var found: [LockToken: RememberedSettlement] = [:]
-        for token in tokens {
-            let entity = try self.receiveSource(token.entity)
-            let row = try Row.fetchOne(
-                self.db.cachedStatement(sql: "SELECT kind, settled_at FROM settlement WHERE entity_id = ? AND seq = ? AND nonce = ?"),
-                arguments: [entity.id, token.sequenceNumber, Self.nonceData(token.nonce)]
+        for group in LockToken.groupedByDelivery(tokens) {
+            let entity = try self.receiveSource(group[0].entity)
+            let sequenceNumbers = group.map(\.sequenceNumber)
+            let rows = try Row.fetchAll(
+                self.db.cachedStatement(
+                    sql: "SELECT kind, settled_at, seqs FROM settled_delivery WHERE entity_id = ? AND nonce = ? AND first_seq <= ? AND last_seq >= ?"),
+                arguments: [entity.id, Self.nonceData(group[0].nonce), sequenceNumbers.max(), sequenceNumbers.min()]
             )
-            if let row, let kind = SettlementKind(rawValue: row[0]) {
-                found[token] = RememberedSettlement(kind: kind, settledAt: row[1])
+            for row in rows {
+                guard let kind = SettlementKind(rawValue: row[0]) else { continue }
+                let settled = Set(SettledSequenceNumbers.parse(row[2]))
+                for token in group where settled.contains(token.sequenceNumber) {
+                    found[token] = RememberedSettlement(kind: kind, settledAt: row[1])
+                }
             }
         }
         return found
     }
 
-    /// Remembers that `tokens`, of `entity`, settled their messages as `kind` now; forgets, when
-    /// ``PruneSchedule`` says, a bounded number of settlements past ``HeraldCore/HeraldLimits/settlementMemory``.
+    /// Remembers that `tokens`, of `entity`, settled their messages as `kind` now (a row for the
+    /// tokens of each delivery); forgets, when ``PruneSchedule`` says, a bounded number of
+    /// settlements past ``HeraldCore/HeraldLimits/settlementMemory``.
     func remember(_ tokens: [LockToken], as kind: SettlementKind, in entity: EntityRecord) throws {
         guard !tokens.isEmpty else { return }
         if self.state.settlementPrune.isDue(now: self.nowMilliseconds) {
             try self.execute(
                 """
-                DELETE FROM settlement WHERE (entity_id, seq, nonce) IN
-                    (SELECT entity_id, seq, nonce FROM settlement WHERE settled_at <= ? LIMIT \(PruneSchedule.batch))
+                DELETE FROM settled_delivery WHERE (entity_id, nonce, first_seq) IN
+                    (SELECT entity_id, nonce, first_seq FROM settled_delivery WHERE settled_at <= ? LIMIT \(PruneSchedule.batch))
                 """,
                 [RememberedSettlement.forgottenBefore(now: self.nowMilliseconds)]
             )
         }
-        self.state.settlementPrune.added(tokens.count)
-        if tokens.count > 1 && Set(tokens.map(\.nonce)).count == 1 {
-            let sequenceNumbers = "[" + tokens.map { String($0.sequenceNumber) }.joined(separator: ",") + "]"
-            try self.execute(
-                """
-                INSERT OR REPLACE INTO settlement (entity_id, seq, nonce, kind, settled_at)
-                SELECT ?, value, ?, ?, ? FROM json_each(?)
-                """,
-                [entity.id, Self.nonceData(tokens[0].nonce), kind.rawValue, self.nowMilliseconds, sequenceNumbers]
+        for group in LockToken.groupedByDelivery(tokens) {
+            self.state.settlementPrune.added(1)
+            let sequenceNumbers = group.map(\.sequenceNumber).sorted()
+            var insert = try BoundStatement(
+                self.db,
+                sql: """
+                    INSERT OR REPLACE INTO settled_delivery (entity_id, nonce, first_seq, last_seq, kind, settled_at, seqs)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """
             )
-        } else {
-            for token in tokens {
-                var insert = try BoundStatement(
-                    self.db, sql: "INSERT OR REPLACE INTO settlement (entity_id, seq, nonce, kind, settled_at) VALUES (?, ?, ?, ?, ?)")
-                insert.bind(entity.id)
-                insert.bind(token.sequenceNumber)
-                insert.bind(Self.nonceData(token.nonce))
-                insert.bind(kind.rawValue)
-                insert.bind(self.nowMilliseconds)
-                try insert.execute()
-            }
+            insert.bind(entity.id)
+            insert.bind(Self.nonceData(group[0].nonce))
+            insert.bind(sequenceNumbers[0])
+            insert.bind(sequenceNumbers[sequenceNumbers.count - 1])
+            insert.bind(kind.rawValue)
+            insert.bind(self.nowMilliseconds)
+            insert.bind(SettledSequenceNumbers.text(sequenceNumbers))
+            try insert.execute()
         }
+    }
+}
+
+/// The sequence numbers a row of `settled_delivery` lists: a JSON array of integers.
+enum SettledSequenceNumbers {
+    /// `[1,2,3]`.
+    static func text(_ sequenceNumbers: [Int64]) -> String {
+        "[" + sequenceNumbers.map(String.init).joined(separator: ",") + "]"
+    }
+
+    /// The numbers of a ``text(_:)``; what is not a number is passed over.
+    static func parse(_ text: String) -> [Int64] {
+        text.utf8.split(whereSeparator: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "[") || $0 == UInt8(ascii: "]") })
+            .compactMap { Int64(String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces)) }
     }
 }

@@ -44,8 +44,8 @@ struct PruneScheduleTests {
         await broker.close()
         let (old, total) = try await DatabaseQueue(path: path).read { db in
             (
-                try Int.fetchOne(db, sql: "SELECT count(*) FROM settlement WHERE settled_at < ?", arguments: [firstBatchSettledBefore]) ?? -1,
-                try Int.fetchOne(db, sql: "SELECT count(*) FROM settlement") ?? -1
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM settled_delivery WHERE settled_at < ?", arguments: [firstBatchSettledBefore]) ?? -1,
+                try Int.fetchOne(db, sql: "SELECT sum(json_array_length(seqs)) FROM settled_delivery") ?? -1
             )
         }
         #expect(old == 0, "settlements past their memory still stored")

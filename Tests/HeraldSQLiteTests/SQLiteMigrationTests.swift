@@ -13,7 +13,7 @@ import Testing
         #expect(
             Schema.migrator.migrations == [
                 "v1", "v2-cqrs", "v3-settlements", "v4-bulk-jobs", "v5-message-addressing", "v6-topic-sequence", "v7-subscription-rules",
-                "v8-delivered-messages",
+                "v8-delivered-messages", "v9-settled-deliveries",
             ])
     }
 
