@@ -51,9 +51,8 @@ struct PreparedStatements: Sendable {
             """
             WITH d AS (DELETE FROM \(tables.message) WHERE entity_id = $1::int8 AND dlq = $2::bool
                 AND seq = ANY($3::int8[]) AND lock_nonce = $4::uuid AND locked_until > $5::int8 RETURNING seq),
-            r AS (INSERT INTO \(tables.settlement) (entity_id, seq, nonce, kind, settled_at)
-                SELECT $1::int8, seq, $4::uuid, \(SettlementKind.complete.rawValue), $6::int8 FROM d
-                ON CONFLICT (entity_id, seq, nonce) DO UPDATE SET kind = excluded.kind, settled_at = excluded.settled_at)
+            r AS (INSERT INTO \(tables.settledDelivery) (entity_id, nonce, kind, settled_at, seqs)
+                SELECT $1::int8, $4::uuid, \(SettlementKind.complete.rawValue), $6::int8, array_agg(seq ORDER BY seq) FROM d HAVING count(*) > 0)
             SELECT \(tables.schema).herald_expect_count((SELECT count(*) FROM d), $7::int8)
             """
         )

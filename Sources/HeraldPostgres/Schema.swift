@@ -14,6 +14,7 @@ struct Tables: Sendable {
     let event: String
     let eventHead: String
     let settlement: String
+    let settledDelivery: String
     let bulkJob: String
     let bulkJobItem: String
     let migrations: String
@@ -30,6 +31,7 @@ struct Tables: Sendable {
         self.event = "\(quoted).event"
         self.eventHead = "\(quoted).event_head"
         self.settlement = "\(quoted).settlement"
+        self.settledDelivery = "\(quoted).settled_delivery"
         self.bulkJob = "\(quoted).bulk_job"
         self.bulkJobItem = "\(quoted).bulk_job_item"
         self.migrations = "\(quoted).herald_migrations"
@@ -278,6 +280,31 @@ enum Schema {
                     'filter', COALESCE(filter, '{"properties":{}}')::json, 'name', '$Default'))::text
                 WHERE kind = 'subscription'
                 """,
+            ]
+        },
+        Migration(version: 7, name: "the settlement memory keeps a row per settlement call and delivery") { t in
+            [
+                // One row per settlement call and delivery instead of one per token: the tokens of
+                // one receive share a nonce, and completing a batch of them wrote a row and two index
+                // entries for each. `seqs` lists the settled sequence numbers. The table before is
+                // dropped: every broker of a schema runs the same version.
+                """
+                CREATE TABLE \(t.settledDelivery) (
+                    entity_id BIGINT NOT NULL,
+                    nonce UUID NOT NULL,
+                    kind BIGINT NOT NULL,
+                    settled_at BIGINT NOT NULL,
+                    seqs BIGINT[] NOT NULL
+                ) WITH (autovacuum_vacuum_scale_factor = 0.02)
+                """,
+                "CREATE INDEX settled_delivery_nonce ON \(t.settledDelivery) (entity_id, nonce)",
+                "CREATE INDEX settled_delivery_age ON \(t.settledDelivery) (settled_at)",
+                """
+                INSERT INTO \(t.settledDelivery) (entity_id, nonce, kind, settled_at, seqs)
+                SELECT entity_id, nonce, kind, settled_at, array_agg(seq ORDER BY seq) FROM \(t.settlement)
+                GROUP BY entity_id, nonce, kind, settled_at
+                """,
+                "DROP TABLE \(t.settlement)",
             ]
         },
     ]

@@ -58,7 +58,7 @@ extension Store {
                 self.broker.cache.forget(key)
             }
         }
-        for table in [self.tables.message, self.tables.session, self.tables.dedup, self.tables.settlement] {
+        for table in [self.tables.message, self.tables.session, self.tables.dedup, self.tables.settledDelivery] {
             try await self.rows("DELETE FROM \(unescaped: table) WHERE entity_id = ANY(\(ids))")
         }
     }

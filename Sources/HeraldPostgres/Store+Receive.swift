@@ -320,11 +320,11 @@ extension Store {
         let rows = try await self.rows(
             """
             WITH d AS (DELETE FROM \(unescaped: self.tables.message) WHERE entity_id = \(entity.id) AND dlq = \(first.entity.isDeadLetter)
-                AND seq = ANY(\(tokens.map(\.sequenceNumber))) AND lock_nonce = \(first.nonce) AND locked_until > \(self.now.lock) RETURNING seq)
-            INSERT INTO \(unescaped: self.tables.settlement) (entity_id, seq, nonce, kind, settled_at)
-                SELECT \(entity.id), seq, \(first.nonce), \(Int64(SettlementKind.complete.rawValue)), \(self.now.wall) FROM d
-                ON CONFLICT (entity_id, seq, nonce) DO UPDATE SET kind = excluded.kind, settled_at = excluded.settled_at
-            RETURNING seq
+                AND seq = ANY(\(tokens.map(\.sequenceNumber))) AND lock_nonce = \(first.nonce) AND locked_until > \(self.now.lock) RETURNING seq),
+            r AS (INSERT INTO \(unescaped: self.tables.settledDelivery) (entity_id, nonce, kind, settled_at, seqs)
+                SELECT \(entity.id), \(first.nonce), \(Int64(SettlementKind.complete.rawValue)), \(self.now.wall), array_agg(seq ORDER BY seq) FROM d
+                HAVING count(*) > 0)
+            SELECT seq FROM d
             """
         )
         if rows.count == tokens.count { return 0 }

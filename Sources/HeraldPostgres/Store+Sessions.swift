@@ -17,8 +17,8 @@ extension Store {
         guard self.broker.shouldPrune(self.now) else { return }
         try await self.rows(
             """
-            DELETE FROM \(unescaped: self.tables.settlement) WHERE ctid IN
-                (SELECT ctid FROM \(unescaped: self.tables.settlement) WHERE settled_at <= \(RememberedSettlement.forgottenBefore(now: self.now.wall)) LIMIT 10000)
+            DELETE FROM \(unescaped: self.tables.settledDelivery) WHERE ctid IN
+                (SELECT ctid FROM \(unescaped: self.tables.settledDelivery) WHERE settled_at <= \(RememberedSettlement.forgottenBefore(now: self.now.wall)) LIMIT 10000)
             """
         )
         try await self.rows(

@@ -29,16 +29,20 @@ extension Store {
     func rememberedSettlements(of entity: CachedEntity, _ tokens: [LockToken]) async throws -> [LockToken: RememberedSettlement] {
         var found: [LockToken: RememberedSettlement] = [:]
         for (nonce, group) in Dictionary(grouping: tokens, by: \.nonce) {
+            // A later row wins: a session's messages keep the session's nonce, so one may settle again.
             let rows = try await self.rows(
                 """
-                SELECT seq, kind, settled_at FROM \(unescaped: self.tables.settlement)
-                WHERE entity_id = \(entity.id) AND nonce = \(nonce) AND seq = ANY(\(group.map(\.sequenceNumber)))
+                SELECT kind, settled_at, seqs FROM \(unescaped: self.tables.settledDelivery)
+                WHERE entity_id = \(entity.id) AND nonce = \(nonce) AND seqs && \(group.map(\.sequenceNumber)) ORDER BY settled_at
                 """
             )
             for row in rows {
-                let (sequenceNumber, kind, settledAt) = try row.decode((Int64, Int64, Int64).self)
-                guard let token = group.first(where: { $0.sequenceNumber == sequenceNumber }), let kind = SettlementKind(rawValue: Int(kind)) else { continue }
-                found[token] = RememberedSettlement(kind: kind, settledAt: settledAt)
+                let (kind, settledAt, sequenceNumbers) = try row.decode((Int64, Int64, [Int64]).self)
+                guard let kind = SettlementKind(rawValue: Int(kind)) else { continue }
+                let settled = Set(sequenceNumbers)
+                for token in group where settled.contains(token.sequenceNumber) {
+                    found[token] = RememberedSettlement(kind: kind, settledAt: settledAt)
+                }
             }
         }
         return found
@@ -48,9 +52,8 @@ extension Store {
     func remember(_ token: LockToken, as kind: SettlementKind, in entity: CachedEntity) async throws {
         try await self.rows(
             """
-            INSERT INTO \(unescaped: self.tables.settlement) (entity_id, seq, nonce, kind, settled_at)
-            VALUES (\(entity.id), \(token.sequenceNumber), \(token.nonce), \(Int64(kind.rawValue)), \(self.now.wall))
-            ON CONFLICT (entity_id, seq, nonce) DO UPDATE SET kind = excluded.kind, settled_at = excluded.settled_at
+            INSERT INTO \(unescaped: self.tables.settledDelivery) (entity_id, nonce, kind, settled_at, seqs)
+            VALUES (\(entity.id), \(token.nonce), \(Int64(kind.rawValue)), \(self.now.wall), \([token.sequenceNumber]))
             """
         )
     }

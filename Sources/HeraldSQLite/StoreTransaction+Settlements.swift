@@ -29,7 +29,7 @@ extension StoreTransaction {
             let sequenceNumbers = group.map(\.sequenceNumber)
             let rows = try Row.fetchAll(
                 self.db.cachedStatement(
-                    sql: "SELECT kind, settled_at, seqs FROM settled_delivery WHERE entity_id = ? AND nonce = ? AND first_seq <= ? AND last_seq >= ?"),
+                    sql: "SELECT kind, settled_at, seqs FROM settled_delivery WHERE entity_id = ? AND nonce = ? AND first_seq <= ? AND last_seq >= ? ORDER BY settled_at"),
                 arguments: [entity.id, Self.nonceData(group[0].nonce), sequenceNumbers.max(), sequenceNumbers.min()]
             )
             for row in rows {

@@ -10,9 +10,9 @@ import Testing
 @Suite("PostgresMigrationTests")
 struct PostgresMigrationTests {
     /// A schema at version 3 (before the topic sequence numbers), holding a scheduled copy of a
-    /// topic message: the broker applies versions 4 to 6, the copy stays scheduled, and since it does not
+    /// topic message: the broker applies versions 4 to 7, the copy stays scheduled, and since it does not
     /// record the topic's number it cannot be cancelled through the topic; what is scheduled
-    /// afterwards can.
+    /// afterwards can. A settlement remembered in the table version 7 replaces is still remembered.
     @Test func aSchemaOfThePreviousVersionUpgradesAndKeepsItsMessages() async throws {
         let schema = TestDatabase.schemaName("upg")
         let running = RunningClient(try await TestDatabase.clientConfiguration())
@@ -49,6 +49,13 @@ struct PostgresMigrationTests {
             VALUES (\(subscriptionId), 1, 2, \(scheduledAt), \(scheduledAt), 'old', \(scheduledAt), \(Data("old".utf8)))
             """
         ).collect()
+        let settledNonce = UUID()
+        _ = try await client.query(
+            """
+            INSERT INTO \(unescaped: tables.settlement) (entity_id, seq, nonce, kind, settled_at)
+            VALUES (\(subscriptionId), 7, \(settledNonce), \(Int64(SettlementKind.complete.rawValue)), \(Int64(Date().timeIntervalSince1970 * 1000)))
+            """
+        ).collect()
 
         let started = try RunningBroker(client: client, configuration: .init(schema: schema))
         let broker = started.broker
@@ -59,6 +66,10 @@ struct PostgresMigrationTests {
             try await broker.cancelScheduled([1], in: topic)
         } throws: { ($0 as? HeraldError)?.code == .messageNotFound }
         #expect(try await broker.counts(of: subscription) == EntityCounts(scheduled: 1), "the old copy is still scheduled")
+        #expect(try await broker.complete(LockToken(entity: subscription, sequenceNumber: 7, nonce: settledNonce)) == .alreadySettled)
+        await #expect {
+            try await broker.complete(LockToken(entity: subscription, sequenceNumber: 7, nonce: UUID()))
+        } throws: { ($0 as? HeraldError)?.code == .lockLost }
 
         var later = Message(messageId: "new", text: "new")
         later.scheduledEnqueueTime = Date(timeIntervalSince1970: Double(scheduledAt) / 1000)
