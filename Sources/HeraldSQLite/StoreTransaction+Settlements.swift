@@ -29,9 +29,13 @@ extension StoreTransaction {
             let sequenceNumbers = group.map(\.sequenceNumber)
             let rows = try Row.fetchAll(
                 self.db.cachedStatement(
-                    sql: "SELECT kind, settled_at, seqs FROM settled_delivery WHERE entity_id = ? AND nonce = ? AND first_seq <= ? AND last_seq >= ? ORDER BY settled_at"),
+                    sql: """
+                        SELECT kind, settled_at, seqs FROM settled_delivery
+                        WHERE entity_id = ? AND nonce = ? AND first_seq <= ? AND last_seq >= ? ORDER BY settled_at
+                        """),
                 arguments: [entity.id, Self.nonceData(group[0].nonce), sequenceNumbers.max(), sequenceNumbers.min()]
             )
+            // A later row wins: a session's messages keep the session's nonce, so one may settle again.
             for row in rows {
                 guard let kind = SettlementKind(rawValue: row[0]) else { continue }
                 let settled = Set(SettledSequenceNumbers.parse(row[2]))
