@@ -38,6 +38,8 @@ struct BenchSettings: Sendable {
     var concurrency: Int
     /// Receivers for end-to-end.
     var receivers: Int
+    /// Messages per send call in send-concurrent and end-to-end.
+    var batch: Int = 1
 }
 
 /// A bench run failed its own check (a message lost or received twice).
@@ -177,9 +179,9 @@ struct Bench: Sendable {
                 group.addTask {
                     var latencies: [Double] = []
                     latencies.reserveCapacity(range.count)
-                    for index in range {
+                    for batch in Self.batches(of: range, size: self.settings.batch) {
                         let sent = clock.now
-                        try await broker.send(Message(messageId: "m\(index)", body: body), to: queue)
+                        _ = try await broker.send(batch.map { Message(messageId: "m\($0)", body: body) }, to: queue)
                         latencies.append(Self.milliseconds(clock.now - sent))
                     }
                     return latencies
@@ -266,10 +268,12 @@ struct Bench: Sendable {
                 try await withThrowingTaskGroup(of: Void.self) { senderGroup in
                     for range in senders {
                         senderGroup.addTask {
-                            for index in range {
+                            for batch in Self.batches(of: range, size: self.settings.batch) {
                                 let sentAt = (clock.now - start).nanoseconds
-                                let message = Message(messageId: "m\(index)", body: body, applicationProperties: [Self.sentAtProperty: .int(sentAt)])
-                                try await broker.send(message, to: queue)
+                                let messages = batch.map {
+                                    Message(messageId: "m\($0)", body: body, applicationProperties: [Self.sentAtProperty: .int(sentAt)])
+                                }
+                                _ = try await broker.send(messages, to: queue)
                             }
                         }
                     }
@@ -340,6 +344,11 @@ struct Bench: Sendable {
         return (0..<parts).map { part in
             (count * part / parts)..<(count * (part + 1) / parts)
         }
+    }
+
+    /// `range` in consecutive parts of `size` (the last may be shorter).
+    static func batches(of range: Range<Int>, size: Int) -> [Range<Int>] {
+        stride(from: range.lowerBound, to: range.upperBound, by: size).map { $0..<min($0 + size, range.upperBound) }
     }
 
     func body() -> Data {

@@ -12,13 +12,15 @@ struct BenchCommand: AsyncParsableCommand {
             Scenarios (build with -c release to measure):
               send-sequential   one sender, each send awaited before the next
               send-concurrent   --concurrency senders (64), each awaiting its
-                                own sends; group commit shares the fsyncs
+                                own sends of --batch messages (1); group
+                                commit shares the fsyncs
               receive-complete  pre-fill (batches of 100, not timed), then
                                 --concurrency drainers (4) each receive up to
                                 100 and complete them as one batch; several
                                 drainers let group commit merge their commits
-              end-to-end        --concurrency senders (64) and --receivers
-                                receivers (4) at once
+              end-to-end        --concurrency senders (64), each sending
+                                --batch messages (1) per call, and
+                                --receivers receivers (4) at once
               latency           light load: one sender, one receiver waiting
                                 in a long poll (5 s); each message is sent
                                 once the previous one was received and
@@ -68,6 +70,9 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Concurrent receivers in end-to-end.")
     var receivers: Int = 4
 
+    @Option(help: "Messages per send call in send-concurrent and end-to-end (1 to 100).")
+    var batch: Int = 1
+
     @Option(help: "Runs per scenario; with more than one, a median line follows the runs.")
     var runs: Int = 1
 
@@ -92,6 +97,9 @@ struct BenchCommand: AsyncParsableCommand {
             throw ValidationError("--concurrency must be at least 1")
         }
         guard self.receivers >= 1 else { throw ValidationError("--receivers must be at least 1") }
+        guard (1...HeraldLimits.maxBatchCount).contains(self.batch) else {
+            throw ValidationError("--batch must lie in 1...\(HeraldLimits.maxBatchCount)")
+        }
         guard self.runs >= 1 else { throw ValidationError("--runs must be at least 1") }
         switch (self.store, self.url) {
         case (.postgres, nil): throw ValidationError("--store postgres needs --url postgres://user@host:port/database")
@@ -118,7 +126,8 @@ struct BenchCommand: AsyncParsableCommand {
                     messages: self.messages,
                     size: self.size,
                     concurrency: self.concurrency ?? scenario.defaultConcurrency,
-                    receivers: self.receivers
+                    receivers: self.receivers,
+                    batch: self.batch
                 )
                 var result: BenchResult
                 switch self.store {

@@ -27,6 +27,18 @@ struct BenchCommandTests {
         }
     }
 
+    /// The peers' workload: one sender of batches (the last one shorter) and one receiver;
+    /// end-to-end fails unless every message arrived exactly once.
+    @Test(arguments: ["send-concurrent", "end-to-end"])
+    func batchedSendsRunOnSQLite(_ scenario: String) async throws {
+        let run = try await HeraldProcess.run(
+            ["bench", "--scenario", scenario, "--messages", "250", "--batch", "100", "--concurrency", "1", "--receivers", "1"], timeout: .seconds(60))
+        #expect(run.status == 0, "stderr: \(run.stderr)")
+        let results = try Self.results(run.stdout)
+        #expect(results.map(\.scenario) == [scenario], "stdout: \(run.stdout)")
+        #expect(results.first?.messages == 250)
+    }
+
     @Test func everyScenarioRunsOverHTTP() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("herald-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -58,6 +70,8 @@ struct BenchCommandTests {
         (["--store", "http", "--url", "postgres://localhost/herald"], "--store http needs --url http://"),
         (["--store", "http", "--url", "http://127.0.0.1:1", "--data", "x.sqlite"], "--data goes with --store sqlite"),
         (["--key", "hk_x"], "--key goes with --store http"),
+        (["--batch", "0"], "--batch must lie in 1...100"),
+        (["--batch", "101"], "--batch must lie in 1...100"),
     ])
     func invalidStoreOptionsAreRefused(_ arguments: [String], _ message: String) async throws {
         let run = try await HeraldProcess.run(["bench", "--messages", "1"] + arguments)
