@@ -22,7 +22,9 @@ import Testing
     }
 
     @Test func parametersArePercentDecodedAndNeverEmpty() {
-        #expect(self.table.resolve(method: "GET", path: "/v1/topics/a%20b/subscriptions/c%2Fd") == .matched(.getSubscription, parameters: ["topic": "a b", "subscription": "c/d"]))
+        #expect(
+            self.table.resolve(method: "GET", path: "/v1/topics/a%20b/subscriptions/c%2Fd")
+                == .matched(.getSubscription, parameters: ["topic": "a b", "subscription": "c/d"]))
         #expect(self.table.resolve(method: "GET", path: "/v1/queues/") == .notFound)
         #expect(self.table.resolve(method: "GET", path: "/v1/queues/%zz") == .notFound, "not percent-encoding")
         #expect(self.table.resolve(method: "GET", path: "/") == .matched(.console, parameters: [:]))
