@@ -92,6 +92,21 @@ extension BrokerConformance {
             }
         },
 
+        ConformanceCase(name: "settlementRetries.onlyTheSettledTokensOfADeliveryAreRemembered", guarantee: "§4.3") { context in
+            let broker = context.broker
+            try await broker.createQueue(queueName, options: EntityOptions(lockDuration: .seconds(10)))
+            let tokens = try await sendAndReceive(broker, (0..<10).map { "m\($0)" })
+            var settled = tokens
+            let unsettled = settled.remove(at: 5)
+            try expectEqual(try await broker.complete(settled), .settled, "all but the sixth, in one call")
+            try expectEqual(try await broker.complete(settled), .alreadySettled, "the same batch again")
+            try expectEqual(try await broker.complete(Array(settled[2..<6])), .alreadySettled, "part of it again")
+            try expectEqual(try await broker.complete(settled[8]), .alreadySettled, "its last token alone")
+            context.clock.advance(by: .seconds(11))
+            try await expectError(.lockLost, "the token between them, whose lock expired") { try await broker.complete(unsettled) }
+            try await expectError(.lockLost, "a batch holding it") { try await broker.complete([settled[0], unsettled]) }
+        },
+
         ConformanceCase(name: "settlementRetries.batchCountsEarlierCompletions", guarantee: "§4.3") { context in
             let broker = context.broker
             try await broker.createQueue(queueName)
