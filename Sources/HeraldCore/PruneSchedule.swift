@@ -35,7 +35,8 @@ package struct PruneSchedule: Sendable {
 }
 
 extension PruneSchedule {
-    /// Settled lock tokens: one entry each.
+    /// Settlements: one entry per settlement call and delivery (the tokens of one receive that one
+    /// call settles share an entry).
     package static var settlements: PruneSchedule { PruneSchedule(threshold: batch / 2) }
     /// The duplicate-detection history, counted in messages sent: each adds at most two entries
     /// (its message id and its sender's pair).

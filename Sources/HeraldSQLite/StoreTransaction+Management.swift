@@ -128,7 +128,7 @@ extension StoreTransaction {
             // json_each numbers the array's elements from 0 (its `key`).
             try self.execute(
                 "INSERT INTO bulk_job_item (job_id, position, seq) SELECT ?, ? + key, value FROM json_each(?)",
-                [id, start, "[" + chunk.map(String.init).joined(separator: ",") + "]"]
+                [id, start, Self.jsonArray(chunk)]
             )
         }
         return job

@@ -115,7 +115,7 @@ extension StoreTransaction {
     /// Locks (or, in receive-and-delete mode, removes) the messages of `rows` with one statement.
     private func deliver(_ rows: [StoredMessage], of entity: EntityRecord, mode: ReceiveMode, nonce: UUID, lockedUntil: Int64) throws -> [ReceivedMessage] {
         guard !rows.isEmpty else { return [] }
-        let sequenceNumbers = "[" + rows.map { String($0.sequenceNumber) }.joined(separator: ",") + "]"
+        let sequenceNumbers = Self.jsonArray(rows.map(\.sequenceNumber))
         switch mode {
         case .peekLock:
             var lock = try BoundStatement(
@@ -288,7 +288,7 @@ extension StoreTransaction {
         let first = group[0]
         let lockTime = self.state.completionLockTime(self.monotonic)
         guard group.count == 1 else {
-            let sequenceNumbers = "[" + group.map { String($0.sequenceNumber) }.joined(separator: ",") + "]"
+            let sequenceNumbers = Self.jsonArray(group.map(\.sequenceNumber))
             try self.execute(
                 """
                 DELETE FROM message WHERE entity_id = ? AND dlq = ? AND lock_nonce = ? AND locked_until > ?

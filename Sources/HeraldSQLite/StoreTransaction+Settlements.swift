@@ -26,22 +26,24 @@ extension StoreTransaction {
         var found: [LockToken: RememberedSettlement] = [:]
         for group in LockToken.groupedByDelivery(tokens) {
             let entity = try self.receiveSource(group[0].entity)
-            let sequenceNumbers = group.map(\.sequenceNumber)
+            let bySequenceNumber = Dictionary(group.map { ($0.sequenceNumber, $0) }, uniquingKeysWith: { first, _ in first })
+            // The rows of the delivery whose range may hold a token, one result row per token they list.
             let rows = try Row.fetchAll(
                 self.db.cachedStatement(
                     sql: """
-                        SELECT kind, settled_at, seqs FROM settled_delivery
-                        WHERE entity_id = ? AND nonce = ? AND first_seq <= ? AND last_seq >= ? ORDER BY settled_at
+                        SELECT s.kind, s.settled_at, listed.value FROM settled_delivery s, json_each(s.seqs) listed
+                        WHERE s.entity_id = ?1 AND s.nonce = ?2 AND s.first_seq <= ?3 AND s.last_seq >= ?4
+                        AND listed.value IN (SELECT value FROM json_each(?5)) ORDER BY s.settled_at
                         """),
-                arguments: [entity.id, Self.nonceData(group[0].nonce), sequenceNumbers.max(), sequenceNumbers.min()]
+                arguments: [
+                    entity.id, Self.nonceData(group[0].nonce), bySequenceNumber.keys.max(), bySequenceNumber.keys.min(),
+                    Self.jsonArray(bySequenceNumber.keys),
+                ]
             )
             // A later row wins: a session's messages keep the session's nonce, so one may settle again.
             for row in rows {
-                guard let kind = SettlementKind(rawValue: row[0]) else { continue }
-                let settled = Set(SettledSequenceNumbers.parse(row[2]))
-                for token in group where settled.contains(token.sequenceNumber) {
-                    found[token] = RememberedSettlement(kind: kind, settledAt: row[1])
-                }
+                guard let kind = SettlementKind(rawValue: row[0]), let token = bySequenceNumber[row[2]] else { continue }
+                found[token] = RememberedSettlement(kind: kind, settledAt: row[1])
             }
         }
         return found
@@ -77,22 +79,8 @@ extension StoreTransaction {
             insert.bind(sequenceNumbers[sequenceNumbers.count - 1])
             insert.bind(kind.rawValue)
             insert.bind(self.nowMilliseconds)
-            insert.bind(SettledSequenceNumbers.text(sequenceNumbers))
+            insert.bind(Self.jsonArray(sequenceNumbers))
             try insert.execute()
         }
-    }
-}
-
-/// The sequence numbers a row of `settled_delivery` lists: a JSON array of integers.
-enum SettledSequenceNumbers {
-    /// `[1,2,3]`.
-    static func text(_ sequenceNumbers: [Int64]) -> String {
-        "[" + sequenceNumbers.map(String.init).joined(separator: ",") + "]"
-    }
-
-    /// The numbers of a ``text(_:)``; what is not a number is passed over.
-    static func parse(_ text: String) -> [Int64] {
-        text.utf8.split(whereSeparator: { $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "[") || $0 == UInt8(ascii: "]") })
-            .compactMap { Int64(String(decoding: $0, as: UTF8.self).trimmingCharacters(in: .whitespaces)) }
     }
 }

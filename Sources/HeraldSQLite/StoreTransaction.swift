@@ -54,6 +54,12 @@ struct StoreTransaction {
     static func nonceData(_ nonce: UUID) -> Data {
         withUnsafeBytes(of: nonce.uuid) { Data($0) }
     }
+
+    /// `numbers` as a JSON array (`[1,2,3]`), the form a statement reads with `json_each` and
+    /// `settled_delivery` stores.
+    static func jsonArray(_ numbers: some Sequence<Int64>) -> String {
+        "[" + numbers.map(String.init).joined(separator: ",") + "]"
+    }
 }
 
 // MARK: - Message rows

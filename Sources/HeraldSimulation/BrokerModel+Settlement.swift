@@ -37,7 +37,7 @@ extension BrokerModel {
         if self.settlementPrune.isDue(now: now.wall) {
             self.settlements = self.settlements.filter { $0.value.settledAt > RememberedSettlement.forgottenBefore(now: now.wall) }
         }
-        self.settlementPrune.added(tokens.count)
+        self.settlementPrune.added(LockToken.groupedByDelivery(tokens).count)
         for token in tokens {
             self.settlements[token] = RememberedSettlement(kind: kind, settledAt: now.wall)
         }
