@@ -22,8 +22,10 @@ extension StoreTransaction {
             if rows.isEmpty { break }
             lastTaken = rows.last?.sequenceNumber
             let deliverable = try self.deadLetteringExhausted(rows, of: entity, from: path)
-            received += try self.deliver(
+            let delivered = try self.deliver(
                 deliverable, of: entity, mode: mode, nonce: nonce, lockedUntil: self.monotonic + entity.options.lockDuration.nanoseconds)
+            // The first page (usually the only one) becomes the answer as it is, not copied into it.
+            if received.isEmpty { received = delivered } else { received += delivered }
             let skipped = deliverable.count < rows.count
             if !skipped || rows.count < wanted { break }
         }

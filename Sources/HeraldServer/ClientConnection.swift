@@ -34,7 +34,9 @@ struct ClientConnection: Sendable {
     /// Runs `operation`, cancelling it as soon as the client goes away (a long poll then ends
     /// without taking anything for nobody) or the server begins a graceful shutdown.
     func cancellingWhenGone<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-        let task = Task { try await operation() }
+        // On the connection's event loop, as the request is (``EventLoopBoundChannel``): an
+        // unstructured task would otherwise run on the global executor, two more thread wake-ups.
+        let task = Task(executorPreference: EventLoopTaskExecutor(self.channel.eventLoop)) { try await operation() }
         let watcher = ClientDepartureHandler.watching(self.channel)
         let registration = watcher?.onDeparture { task.cancel() }
         if watcher == nil { self.channel.closeFuture.whenComplete { _ in task.cancel() } }

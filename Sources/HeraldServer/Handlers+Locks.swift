@@ -10,7 +10,7 @@ extension Handlers {
         switch route {
         case .complete:
             let request = try BodyDecoder.decode(CompleteRequest.self, from: body)
-            let tokens = try request.lockTokens.map { token throws(HeraldError) in try WireLockToken.decode(token) }
+            let tokens = try WireLockToken.decode(request.lockTokens)
             for token in tokens { try caller.requireScope(token.entity) }
             let outcome = try await self.countingLockLoss(tokens.first?.entity) {
                 try await self.broker.complete(tokens)

@@ -183,6 +183,13 @@ struct FastJSONReader: ~Copyable {
     private mutating func stringBytes() throws(GiveUp) -> (UnsafeRawBufferPointer, isASCII: Bool) {
         try self.expect(UInt8(ascii: "\""))
         let start = self.index
+        // Eight bytes at a time while none is special (the long base64 bodies); the first word
+        // with a quote, a backslash, a control or a non-ASCII byte goes on byte by byte.
+        while self.index + 8 <= self.bytes.count {
+            let word = UInt64(littleEndian: self.bytes.loadUnaligned(fromByteOffset: self.index, as: UInt64.self))
+            guard !Self.hasSpecialByte(word) else { break }
+            self.index += 8
+        }
         var high: UInt8 = 0
         while self.index < self.bytes.count {
             let byte = self.bytes[self.index]
@@ -196,6 +203,22 @@ struct FastJSONReader: ~Copyable {
             self.index += 1
         }
         throw GiveUp()
+    }
+}
+
+extension FastJSONReader {
+    private static let ones: UInt64 = 0x0101_0101_0101_0101
+    private static let highBits: UInt64 = 0x8080_8080_8080_8080
+
+    /// Whether one of the eight bytes of `word` is `"`, `\`, below 0x20 or above 0x7F: the bytes
+    /// a plain string cannot take as they are. Exact for the word as a whole (the classic
+    /// "has a byte less than n" test), not for which byte.
+    static func hasSpecialByte(_ word: UInt64) -> Bool {
+        func hasZeroByte(_ value: UInt64) -> Bool { (value &- Self.ones) & ~value & Self.highBits != 0 }
+        let below0x20 = (word &- Self.ones &* 0x20) & ~word & Self.highBits != 0
+        return word & Self.highBits != 0 || below0x20
+            || hasZeroByte(word ^ (Self.ones &* UInt64(UInt8(ascii: "\""))))
+            || hasZeroByte(word ^ (Self.ones &* UInt64(UInt8(ascii: "\\"))))
     }
 }
 

@@ -193,7 +193,7 @@ public struct CommitRequest: Codable, Sendable, Hashable {
     /// The transaction, rebuilt in the request's order.
     public func transaction() throws(HeraldError) -> BrokerTransaction {
         var transaction = BrokerTransaction()
-        for token in self.completions ?? [] { transaction.complete(try WireLockToken.decode(token)) }
+        for token in try WireLockToken.decode(self.completions ?? []) { transaction.complete(token) }
         for settlement in self.settlements ?? [] {
             let token = try WireLockToken.decode(settlement.lockToken)
             if let reason = settlement.deadLetterReason {

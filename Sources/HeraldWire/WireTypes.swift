@@ -266,8 +266,15 @@ public enum WireLockToken {
     /// - Parameter token: A lock token.
     /// - Returns: `<entity path>#<sequence number>@<nonce>`, which ``decode(_:)`` reads back.
     public static func encode(_ token: LockToken) -> String {
-        let path = token.entity.entityKey + (token.entity.isDeadLetter ? Self.deadLetterSuffix : "")
-        return "\(path)#\(token.sequenceNumber)@\(UUIDText.format(token.nonce))"
+        "\(Self.pathText(token.entity))#\(token.sequenceNumber)@\(UUIDText.format(token.nonce))"
+    }
+
+    /// The part of a token before its `#`: the entity's path.
+    ///
+    /// - Parameter entity: The entity a token names.
+    /// - Returns: Its path as a token spells it.
+    public static func pathText(_ entity: EntityPath) -> String {
+        entity.entityKey + (entity.isDeadLetter ? Self.deadLetterSuffix : "")
     }
 
     /// The token a string names.
@@ -277,16 +284,60 @@ public enum WireLockToken {
     /// - Throws: ``HeraldCore/HeraldError/Code/invalidArgument`` for a string that is not a lock
     ///   token, ``HeraldCore/HeraldError/Code/invalidName`` for one whose entity path is not valid.
     public static func decode(_ string: String) throws(HeraldError) -> LockToken {
+        try Self.decode(string, after: nil).token
+    }
+
+    /// The tokens `strings` name, in their order.
+    ///
+    /// The tokens of one receive share their entity path and nonce, so each is read once here
+    /// for a run of tokens that repeat it: reading a path checks each of its names.
+    ///
+    /// - Parameter strings: Strings ``encode(_:)`` made.
+    /// - Returns: The lock tokens.
+    /// - Throws: As ``decode(_:)``, for the first string that is not a lock token.
+    public static func decode(_ strings: [String]) throws(HeraldError) -> [LockToken] {
+        var tokens: [LockToken] = []
+        tokens.reserveCapacity(strings.count)
+        var previous: Parsed?
+        for string in strings {
+            let parsed = try Self.decode(string, after: previous)
+            tokens.append(parsed.token)
+            previous = parsed
+        }
+        return tokens
+    }
+
+    /// A decoded token and the texts of its path and nonce.
+    private struct Parsed {
+        let path: Substring.UTF8View
+        let nonce: Substring.UTF8View
+        let token: LockToken
+    }
+
+    /// Decodes `string`, taking the entity path and nonce of `previous` when `string` spells
+    /// them the same.
+    private static func decode(_ string: String, after previous: Parsed?) throws(HeraldError) -> Parsed {
         // Byte-wise: '@' and '#' are ASCII, so their UTF-8 positions are character boundaries.
         let utf8 = string.utf8
         guard utf8.count <= 1024, let at = utf8.lastIndex(of: UInt8(ascii: "@")),
             let hash = utf8[..<at].lastIndex(of: UInt8(ascii: "#")),
-            let sequenceNumber = Int64(string[string.index(after: hash)..<at]),
-            let nonce = UUIDText.parse(string[string.index(after: at)...])
+            let sequenceNumber = Int64(string[string.index(after: hash)..<at])
         else {
-            throw HeraldError(.invalidArgument, "not a lock token: '\(string.prefix(200))'")
+            throw Self.notAToken(string)
         }
-        return LockToken(entity: try EntityPath(parsing: String(string[..<hash])), sequenceNumber: sequenceNumber, nonce: nonce)
+        let pathText = string[..<hash].utf8
+        let nonceText = string[string.index(after: at)...].utf8
+        if let previous, previous.nonce.elementsEqual(nonceText), previous.path.elementsEqual(pathText) {
+            let token = LockToken(entity: previous.token.entity, sequenceNumber: sequenceNumber, nonce: previous.token.nonce)
+            return Parsed(path: pathText, nonce: nonceText, token: token)
+        }
+        guard let nonce = UUIDText.parse(string[string.index(after: at)...]) else { throw Self.notAToken(string) }
+        let token = LockToken(entity: try EntityPath(parsing: String(string[..<hash])), sequenceNumber: sequenceNumber, nonce: nonce)
+        return Parsed(path: pathText, nonce: nonceText, token: token)
+    }
+
+    private static func notAToken(_ string: String) -> HeraldError {
+        HeraldError(.invalidArgument, "not a lock token: '\(string.prefix(200))'")
     }
 }
 

@@ -59,6 +59,30 @@ import Testing
         }
     }
 
+    /// Lock tokens are written from a path and a nonce made once per answer: each token is still
+    /// its own, whatever the entities and nonces before it.
+    @Test func lockTokensOfManyEntitiesAndNoncesAreEachWrittenAsTheEncoderWritesThem() throws {
+        let (first, second) = (UUID(), UUID())
+        let tokens = [
+            (EntityPath.queue("orders"), first), (.queue("orders"), first), (.queue("orders").deadLetter, first),
+            (.subscription("s", of: "t"), first), (.subscription("s", of: "t"), second), (.queue("orders"), second),
+            (.queue("quote\"and\\slash"), second), (.queue("quote\"and\\slash"), second), (.queue("orders"), first),
+        ]
+        let messages = tokens.enumerated().map { index, token in
+            ReceivedMessage(
+                message: Message(text: "m"), entity: token.0, sequenceNumber: Int64(index), enqueuedTime: Date(millisecondsSince1970: 0),
+                deliveryCount: 1, state: .active, lockToken: LockToken(entity: token.0, sequenceNumber: Int64(index) * 1000, nonce: token.1),
+                lockedUntil: nil, expiresAt: nil, deadLetterReason: nil, deadLetterDescription: nil
+            )
+        }
+        let direct = try #require(DirectAnswer.messages(messages))
+        #expect(direct == (try Self.reference(messages)), "\(String(decoding: direct, as: UTF8.self))")
+        // Valid names need no escaping; the others only show that the path is escaped as a whole.
+        let valid = messages.filter { $0.entity.name != "quote\"and\\slash" }
+        let decoded = try WireDecoding.decode(MessagesResponse.self, from: Data(try #require(DirectAnswer.messages(valid))))
+        #expect(try WireLockToken.decode(decoded.messages.compactMap(\.lockToken)) == valid.compactMap(\.lockToken))
+    }
+
     @Test func aDoubleJSONCannotSpellIsLeftToTheEncoders() {
         var received = AnswerEncoderTests.received
         received.message.applicationProperties["bad"] = .double(.infinity)

@@ -1,7 +1,8 @@
 import Foundation
 import HeraldCore
-import HeraldWire
 import Testing
+
+@testable import HeraldWire
 
 /// The fast reader of the busiest bodies must read their plain form, and whatever it reads must be
 /// exactly what the strict decoder makes of the same bytes; it gives everything else up.
@@ -55,6 +56,36 @@ import Testing
     ])
     func otherFormsAreGivenUp(body: String) {
         #expect(Self.fast(SendRequest.self, body) == nil)
+    }
+
+    /// Strings are scanned eight bytes at a time: a byte that needs the strict decoder is found
+    /// in every lane of a word and in the bytes after the last whole word, at every length.
+    @Test func aSpecialByteIsFoundAtEveryPositionOfAString() throws {
+        for length in 1...40 {
+            let plain = String(repeating: "Q", count: length)
+            #expect(Self.fast(CompleteRequest.self, #"{"lockTokens":[""# + plain + #""]}"#)?.lockTokens == [plain])
+            for position in 0..<length {
+                for special in ["\"", "\\", "\u{1}", "\u{1F}"] {
+                    var characters = Array(plain)
+                    characters[position] = Character(special)
+                    let body = #"{"lockTokens":[""# + String(characters) + #""]}"#
+                    #expect(Self.fast(CompleteRequest.self, body) == nil, "\(body)")
+                }
+                var characters = Array(plain)
+                characters[position] = "é"
+                let accented = String(characters)
+                #expect(Self.fast(CompleteRequest.self, #"{"lockTokens":[""# + accented + #""]}"#)?.lockTokens == [accented])
+            }
+        }
+        for lane in 0..<8 {
+            for byte in UInt8.min...UInt8.max {
+                var bytes = [UInt8](repeating: UInt8(ascii: "A"), count: 8)
+                bytes[lane] = byte
+                let word = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+                let isSpecial = byte < 0x20 || byte > 0x7F || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+                #expect(FastJSONReader.hasSpecialByte(word) == isSpecial, "byte \(byte) in lane \(lane)")
+            }
+        }
     }
 
     @Test func invalidUTF8IsGivenUp() {

@@ -33,4 +33,21 @@ import Testing
         #expect(throws: HeraldError.self) { try WireLockToken.decode("orders#12@not-a-uuid") }
         #expect(throws: HeraldError.self) { try WireLockToken.decode("orders@\(UUID().uuidString)") }
     }
+
+    /// A list of tokens reads a path and a nonce once for a run of tokens that repeat them; every
+    /// token is still read as it would be alone, and a bad one fails the list.
+    @Test func aListOfTokensIsReadAsEachTokenAlone() throws {
+        let (first, second) = (UUID(), UUID())
+        let texts = [
+            "orders#1@\(first)", "orders#2@\(first)", "orders#007@\(first)", "orders#3@\(second)",
+            "orders/$deadletterqueue#3@\(second)", "events/subscriptions/all#4@\(second)", "events/subscriptions/all#5@\(first)",
+            "orders#6@\(first.uuidString.lowercased())", "orders#+7@\(first)",
+        ]
+        #expect(try WireLockToken.decode(texts) == texts.map { try WireLockToken.decode($0) })
+        #expect(try WireLockToken.decode(texts).map(\.sequenceNumber) == [1, 2, 7, 3, 3, 4, 5, 6, 7])
+        #expect(try WireLockToken.decode([String]()).isEmpty)
+        for bad in ["orders#8@not-a-uuid", "bad name#8@\(first)", "orders#x@\(first)", "orders@\(first)"] {
+            #expect(throws: HeraldError.self, "\(bad)") { try WireLockToken.decode(["orders#1@\(first)", bad, "orders#2@\(first)"]) }
+        }
+    }
 }
