@@ -12,7 +12,12 @@ struct BoundStatement {
     private var index: CInt = 0
 
     init(_ db: Database, sql: String) throws {
-        self.statement = try db.cachedStatement(sql: sql)
+        self.init(db, statement: try db.cachedStatement(sql: sql))
+    }
+
+    /// A run of `statement`, a statement of `db` that its caller looked up once for many runs.
+    init(_ db: Database, statement: Statement) {
+        self.statement = statement
         self.database = db
     }
 

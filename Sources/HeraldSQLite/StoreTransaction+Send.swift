@@ -11,6 +11,7 @@ extension StoreTransaction {
         try self.pruneDuplicateHistory(sending: messages.count)
         var receipts: [SendReceipt] = []
         receipts.reserveCapacity(messages.count)
+        let statement = try self.insertStatement()
         for message in messages {
             if let original = try self.duplicate(of: message, in: target) {
                 receipts.append(original)
@@ -18,14 +19,15 @@ extension StoreTransaction {
             }
             let sequenceNumber = self.state.nextSequence(target)
             if target.path.kind == .queue {
-                try self.insert(message, into: target, sequenceNumber: sequenceNumber, defaultTimeToLive: target.options.defaultTimeToLive)
+                try self.insert(
+                    message, into: target, sequenceNumber: sequenceNumber, defaultTimeToLive: target.options.defaultTimeToLive, statement: statement)
             } else {
                 var taken = false
                 for subscription in subscriptions where subscription.rules.matches(message) {
                     try self.insert(
                         message, into: subscription, sequenceNumber: self.state.nextSequence(subscription),
                         defaultTimeToLive: target.options.defaultTimeToLive ?? subscription.options.defaultTimeToLive,
-                        topicSequence: sequenceNumber
+                        topicSequence: sequenceNumber, statement: statement
                     )
                     taken = true
                 }
@@ -39,19 +41,17 @@ extension StoreTransaction {
 
     /// Inserts `message` into the queue or subscription `entity`; `topicSequence` is the topic's
     /// sequence number of a copy that a send to a topic places.
-    func insert(_ message: Message, into entity: EntityRecord, sequenceNumber: Int64, defaultTimeToLive: Duration?, topicSequence: Int64? = nil) throws {
+    ///
+    /// A caller inserting many messages passes `statement` (``insertStatement()``), looked up once
+    /// rather than by its SQL for each message.
+    func insert(
+        _ message: Message, into entity: EntityRecord, sequenceNumber: Int64, defaultTimeToLive: Duration?, topicSequence: Int64? = nil,
+        statement: Statement? = nil
+    ) throws {
         let enqueued = EnqueuedMessage(message, now: self.nowMilliseconds, defaultTimeToLive: defaultTimeToLive)
         let properties = message.applicationProperties.isEmpty ? nil : try PropertyCodec.encode(message.applicationProperties)
         let annotations = message.annotations.isEmpty ? nil : try PropertyCodec.encode(message.annotations)
-        var insert = try BoundStatement(
-            self.db,
-            sql: """
-                INSERT INTO message (entity_id, seq, state, visible_at, expires_at, session_id, enqueued_at, message_id,
-                    content_type, subject, correlation_id, causation_id, reply_to, ttl_ms, scheduled_at, properties,
-                    sender_id, sender_seq, body, to_address, reply_to_session_id, annotations, topic_seq)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        )
+        var insert = BoundStatement(self.db, statement: try statement ?? self.insertStatement())
         insert.bind(entity.id)
         insert.bind(sequenceNumber)
         insert.bind(enqueued.state.code)
@@ -77,6 +77,18 @@ extension StoreTransaction {
         insert.bind(topicSequence)
         try insert.execute()
         if enqueued.isVisibleNow { self.state.touch(entity) }
+    }
+
+    /// The statement ``insert(_:into:sequenceNumber:defaultTimeToLive:topicSequence:statement:)`` runs.
+    func insertStatement() throws -> Statement {
+        try self.db.cachedStatement(
+            sql: """
+                INSERT INTO message (entity_id, seq, state, visible_at, expires_at, session_id, enqueued_at, message_id,
+                    content_type, subject, correlation_id, causation_id, reply_to, ttl_ms, scheduled_at, properties,
+                    sender_id, sender_seq, body, to_address, reply_to_session_id, annotations, topic_seq)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        )
     }
 
     /// The receipt of the original when `message` repeats a messageId inside the window or a
