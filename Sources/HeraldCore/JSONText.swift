@@ -8,6 +8,13 @@ package enum JSONText {
     /// Appends `string` quoted, escaping `"`, `\` and control characters.
     package static func appendString(_ string: String, to bytes: inout [UInt8]) {
         bytes.append(UInt8(ascii: "\""))
+        Self.appendEscapedText(string, to: &bytes)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// Appends what goes between the quotes of `string` in JSON: it, with `"`, `\` and control
+    /// characters escaped.
+    package static func appendEscapedText(_ string: String, to bytes: inout [UInt8]) {
         var string = string
         string.withUTF8 { utf8 in
             // Runs without anything to escape (most strings, and every base64 body) go in whole.
@@ -21,7 +28,6 @@ package enum JSONText {
             }
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[start...]))
         }
-        bytes.append(UInt8(ascii: "\""))
     }
 
     private static func appendEscaped(_ byte: UInt8, to bytes: inout [UInt8]) {

@@ -279,7 +279,7 @@ extension StoreTransaction {
                 completedNow.removeAll { remembered[$0] != nil }
                 alreadyCompleted += remembered.count
             }
-            try self.remember(completedNow, as: .complete, in: entity)
+            try self.remember(delivery: completedNow, as: .complete, in: entity)
         }
         return alreadyCompleted == tokens.count ? .alreadySettled : .settled
     }

@@ -17,7 +17,7 @@ extension StoreTransaction {
             guard let remembered = try self.rememberedSettlements([token])[token] else { throw error }
             return try remembered.retry(kind, of: token, now: self.nowMilliseconds, lockLost: error)
         }
-        try self.remember([token], as: kind, in: entity)
+        try self.remember(delivery: [token], as: kind, in: entity)
         return .settled
     }
 
@@ -49,11 +49,13 @@ extension StoreTransaction {
         return found
     }
 
-    /// Remembers that `tokens`, of `entity`, settled their messages as `kind` now (a row for the
-    /// tokens of each delivery); forgets, when ``PruneSchedule`` says, a bounded number of
-    /// settlements past ``HeraldCore/HeraldLimits/settlementMemory``.
-    func remember(_ tokens: [LockToken], as kind: SettlementKind, in entity: EntityRecord) throws {
-        guard !tokens.isEmpty else { return }
+    /// Remembers that `delivery`, tokens of one delivery of `entity` (one nonce), settled their
+    /// messages as `kind` now, as one row; forgets, when ``PruneSchedule`` says, a bounded number of
+    /// settlements past ``HeraldCore/HeraldLimits/settlementMemory``. Both callers settle within one
+    /// delivery already (a token, or a group of ``HeraldCore/LockToken/groupedByDelivery(_:)``).
+    func remember(delivery: [LockToken], as kind: SettlementKind, in entity: EntityRecord) throws {
+        guard let first = delivery.first else { return }
+        assert(delivery.allSatisfy { $0.nonce == first.nonce && $0.entity == first.entity }, "the tokens of one delivery")
         if self.state.settlementPrune.isDue(now: self.nowMilliseconds) {
             try self.execute(
                 """
@@ -63,24 +65,22 @@ extension StoreTransaction {
                 [RememberedSettlement.forgottenBefore(now: self.nowMilliseconds)]
             )
         }
-        for group in LockToken.groupedByDelivery(tokens) {
-            self.state.settlementPrune.added(1)
-            let sequenceNumbers = group.map(\.sequenceNumber).sorted()
-            var insert = try BoundStatement(
-                self.db,
-                sql: """
-                    INSERT OR REPLACE INTO settled_delivery (entity_id, nonce, first_seq, last_seq, kind, settled_at, seqs)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """
-            )
-            insert.bind(entity.id)
-            insert.bind(Self.nonceData(group[0].nonce))
-            insert.bind(sequenceNumbers[0])
-            insert.bind(sequenceNumbers[sequenceNumbers.count - 1])
-            insert.bind(kind.rawValue)
-            insert.bind(self.nowMilliseconds)
-            insert.bind(Self.jsonArray(sequenceNumbers))
-            try insert.execute()
-        }
+        self.state.settlementPrune.added(1)
+        let sequenceNumbers = delivery.map(\.sequenceNumber).sorted()
+        var insert = try BoundStatement(
+            self.db,
+            sql: """
+                INSERT OR REPLACE INTO settled_delivery (entity_id, nonce, first_seq, last_seq, kind, settled_at, seqs)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """
+        )
+        insert.bind(entity.id)
+        insert.bind(Self.nonceData(first.nonce))
+        insert.bind(sequenceNumbers[0])
+        insert.bind(sequenceNumbers[sequenceNumbers.count - 1])
+        insert.bind(kind.rawValue)
+        insert.bind(self.nowMilliseconds)
+        insert.bind(Self.jsonArray(sequenceNumbers))
+        try insert.execute()
     }
 }

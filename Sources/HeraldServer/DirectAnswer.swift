@@ -17,7 +17,7 @@ enum DirectAnswer {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(messages.reduce(16) { $0 + 480 + $1.message.body.count * 4 / 3 })
         bytes += #"{"messages":["#.utf8
-        var lockTokens = LockTokenWriter()
+        var lockTokens = WireLockToken.JSONWriter()
         for (index, received) in messages.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
             Self.append(received, lockTokens: &lockTokens, to: &bytes)
@@ -44,7 +44,7 @@ enum DirectAnswer {
     }
 
     /// One `WireReceivedMessage`, its fields in declaration order.
-    private static func append(_ received: ReceivedMessage, lockTokens: inout LockTokenWriter, to bytes: inout [UInt8]) {
+    private static func append(_ received: ReceivedMessage, lockTokens: inout WireLockToken.JSONWriter, to bytes: inout [UInt8]) {
         var fields = Fields(&bytes)
         fields.key("message", into: &bytes)
         Self.append(received.message, to: &bytes)
@@ -134,40 +134,6 @@ enum DirectAnswer {
             JSONText.appendBool(value, to: &bytes)
         }
         bytes.append(UInt8(ascii: "}"))
-    }
-}
-
-/// Writes lock tokens as JSON strings, exactly as `JSONText.appendString(WireLockToken.encode(token))`
-/// would: a receive's tokens share their entity and nonce, so their text is made once per answer.
-struct LockTokenWriter {
-    private var path: (entity: EntityPath, quoted: [UInt8])?
-    private var nonce: (uuid: UUID, text: [UInt8])?
-
-    mutating func append(_ token: LockToken, to bytes: inout [UInt8]) {
-        let quotedPath: [UInt8]
-        if let path = self.path, path.entity == token.entity {
-            quotedPath = path.quoted
-        } else {
-            // The path is the only part that may need escaping; the rest is digits, hex and `#@-`.
-            var quoted: [UInt8] = []
-            JSONText.appendString(WireLockToken.pathText(token.entity), to: &quoted)
-            quoted.removeLast()
-            quotedPath = quoted
-            self.path = (token.entity, quoted)
-        }
-        let nonceText: [UInt8]
-        if let nonce = self.nonce, nonce.uuid == token.nonce {
-            nonceText = nonce.text
-        } else {
-            nonceText = Array(UUIDText.format(token.nonce).utf8)
-            self.nonce = (token.nonce, nonceText)
-        }
-        bytes += quotedPath
-        bytes.append(UInt8(ascii: "#"))
-        JSONText.appendInteger(token.sequenceNumber, to: &bytes)
-        bytes.append(UInt8(ascii: "@"))
-        bytes += nonceText
-        bytes.append(UInt8(ascii: "\""))
     }
 }
 

@@ -339,6 +339,44 @@ public enum WireLockToken {
     private static func notAToken(_ string: String) -> HeraldError {
         HeraldError(.invalidArgument, "not a lock token: '\(string.prefix(200))'")
     }
+
+    /// Writes tokens as the JSON strings of ``encode(_:)``'s text, byte for byte what
+    /// `JSONText.appendString(encode(token))` writes. The tokens of one receive share their entity
+    /// and nonce, so an answer's writer makes their text once.
+    package struct JSONWriter {
+        private var path: (entity: EntityPath, escaped: [UInt8])?
+        private var nonce: (uuid: UUID, text: [UInt8])?
+
+        package init() {}
+
+        /// Appends `token`, quoted.
+        package mutating func append(_ token: LockToken, to bytes: inout [UInt8]) {
+            let escapedPath: [UInt8]
+            if let path = self.path, path.entity == token.entity {
+                escapedPath = path.escaped
+            } else {
+                // The path is the only part that may need escaping; the rest is digits, hex and `#@-`.
+                var escaped: [UInt8] = []
+                JSONText.appendEscapedText(WireLockToken.pathText(token.entity), to: &escaped)
+                escapedPath = escaped
+                self.path = (token.entity, escaped)
+            }
+            let nonceText: [UInt8]
+            if let nonce = self.nonce, nonce.uuid == token.nonce {
+                nonceText = nonce.text
+            } else {
+                nonceText = Array(UUIDText.format(token.nonce).utf8)
+                self.nonce = (token.nonce, nonceText)
+            }
+            bytes.append(UInt8(ascii: "\""))
+            bytes += escapedPath
+            bytes.append(UInt8(ascii: "#"))
+            JSONText.appendInteger(token.sequenceNumber, to: &bytes)
+            bytes.append(UInt8(ascii: "@"))
+            bytes += nonceText
+            bytes.append(UInt8(ascii: "\""))
+        }
+    }
 }
 
 /// A session lock: `{"entity": …, "sessionId": "…", "nonce": "…", "lockedUntil": ms}`.
