@@ -28,6 +28,9 @@ struct PreparedSQL: Sendable {
 struct PreparedStatements: Sendable {
     /// Sends simple messages to one queue: ``Store/sendSimple(_:)``.
     let send: PreparedSQL
+    /// Sends one simple message: ``send`` with a value per column instead of arrays, which
+    /// PostgreSQL runs in about a third of the time (no `unnest`).
+    let sendOne: PreparedSQL
     /// Completes one receive's messages, all or none, and remembers them completed:
     /// ``Store/completeInOneStatement(_:)``. Binds the entity id, whether the queue is the
     /// dead-letter queue, the sequence numbers, the lock nonce, the lock clock, the wall clock
@@ -44,6 +47,14 @@ struct PreparedStatements: Sendable {
             WITH s AS (UPDATE \(tables.entity) SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq - $2 AS base),
             i AS (INSERT INTO \(tables.message) (entity_id, seq, \(names))
                 SELECT $1, s.base + v.o, \(names) FROM s, unnest(\(arrays)) WITH ORDINALITY AS v(\(names), o))
+            SELECT base FROM s
+            """
+        )
+        let values = Store.sendArrayColumns.map { "$\($0.offset + 3)::\($0.type)" }.joined(separator: ", ")
+        self.sendOne = PreparedSQL(
+            """
+            WITH s AS (UPDATE \(tables.entity) SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq - $2 AS base),
+            i AS (INSERT INTO \(tables.message) (entity_id, seq, \(names)) SELECT $1, s.base + 1, \(values) FROM s)
             SELECT base FROM s
             """
         )

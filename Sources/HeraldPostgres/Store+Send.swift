@@ -69,8 +69,10 @@ extension Store {
             var bindings = PostgresBindings(capacity: 2 + Self.sendArrayColumns.count)
             bindings.append(target.id)
             bindings.append(Int64(messages.count))
-            let visible = try self.appendSendArrays(messages, defaultTimeToLive: target.options.defaultTimeToLive, to: &bindings)
-            guard let row = try await self.rows(self.broker.statements.send, bindings).first else { continue }
+            let layout: SendColumnsLayout = messages.count == 1 ? .values : .arrays
+            let visible = try self.appendSendColumns(messages, as: layout, defaultTimeToLive: target.options.defaultTimeToLive, to: &bindings)
+            let statement = layout == .values ? self.broker.statements.sendOne : self.broker.statements.send
+            guard let row = try await self.rows(statement, bindings).first else { continue }
             let base = try row.decode(Int64.self)
             let numbers = (1...Int64(messages.count)).map { base + $0 }
             return SendOutcome(
@@ -89,28 +91,43 @@ extension Store {
         ("reply_to", "text"), ("ttl_ms", "int8"), ("scheduled_at", "int8"), ("properties", "bytea"), ("body", "bytea"),
     ].enumerated().map { ($0.offset, $0.element.0, $0.element.1) }
 
-    /// Binds the columns of `messages` as ``sendArrayColumns`` lists them; also whether one of
-    /// them is visible at once.
-    func appendSendArrays(_ messages: [Message], defaultTimeToLive: Duration?, to bindings: inout PostgresBindings) throws -> Bool {
+    /// How a send binds its columns: one array per column, or for one message one value each.
+    enum SendColumnsLayout {
+        /// For ``PreparedStatements/send``.
+        case arrays
+        /// For ``PreparedStatements/sendOne``: `messages` holds one message.
+        case values
+    }
+
+    /// Binds the columns of `messages` as ``sendArrayColumns`` lists them, laid out as `layout`
+    /// says; also whether one of them is visible at once.
+    func appendSendColumns(
+        _ messages: [Message], as layout: SendColumnsLayout, defaultTimeToLive: Duration?, to bindings: inout PostgresBindings
+    ) throws -> Bool {
+        assert(layout == .arrays || messages.count == 1, "one value per column binds one message")
         let enqueued = messages.map { EnqueuedMessage($0, now: self.now.wall, defaultTimeToLive: defaultTimeToLive) }
-        func int(_ field: (EnqueuedMessage) -> Int64?) -> NullableArray<Int64> { NullableArray(elements: enqueued.map(field)) }
-        func text(_ field: (Message) -> String?) -> NullableArray<String> { NullableArray(elements: messages.map(field)) }
+        func bind<Element: NullableArrayElement>(_ values: [Element?]) throws {
+            switch layout {
+            case .arrays: try bindings.append(NullableArray(elements: values))
+            case .values: try bindings.append(values[0])
+            }
+        }
         let properties = try messages.map { $0.applicationProperties.isEmpty ? nil : try PropertyCodec.encode($0.applicationProperties) }
-        try bindings.append(int(\.state.code))
-        try bindings.append(int(\.visibleAt))
-        try bindings.append(int(\.expiresAt))
-        try bindings.append(text(\.sessionId))
-        try bindings.append(int(\.enqueuedAt))
-        try bindings.append(text(\.messageId))
-        try bindings.append(text(\.contentType))
-        try bindings.append(text(\.subject))
-        try bindings.append(text(\.correlationId))
-        try bindings.append(text(\.causationId))
-        try bindings.append(text(\.replyTo))
-        try bindings.append(NullableArray(elements: messages.map { $0.timeToLive?.milliseconds }))
-        try bindings.append(int(\.scheduledAt))
-        try bindings.append(NullableArray(elements: properties))
-        try bindings.append(NullableArray(elements: messages.map(\.body)))
+        try bind(enqueued.map { $0.state.code })
+        try bind(enqueued.map(\.visibleAt))
+        try bind(enqueued.map(\.expiresAt))
+        try bind(messages.map(\.sessionId))
+        try bind(enqueued.map(\.enqueuedAt))
+        try bind(messages.map(\.messageId))
+        try bind(messages.map(\.contentType))
+        try bind(messages.map(\.subject))
+        try bind(messages.map(\.correlationId))
+        try bind(messages.map(\.causationId))
+        try bind(messages.map(\.replyTo))
+        try bind(messages.map { $0.timeToLive?.milliseconds })
+        try bind(enqueued.map(\.scheduledAt))
+        try bind(properties)
+        try bind(messages.map(\.body))
         return enqueued.contains { $0.isVisibleNow }
     }
 

@@ -304,4 +304,41 @@ struct PostgresBrokerTests {
             #expect(try await second.broker.counts(of: .queue("q")) == EntityCounts())
         }
     }
+
+    /// A message sent alone (its own statement, a value per column) is stored as the same message
+    /// sent in a batch (one array per column): every field, the default time-to-live, a schedule.
+    @Test func aMessageSentAloneIsStoredAsInABatch() async throws {
+        try await SchemaFixture.with("alone") { fixture in
+            let broker = try fixture.open().broker
+            try await broker.createQueue("q", options: EntityOptions(defaultTimeToLive: .seconds(3600)))
+            let later = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 3600).rounded())
+            func message(_ id: String, scheduled: Bool) -> Message {
+                Message(
+                    messageId: id, body: Data([0, 1, 2, 255]), contentType: "application/json", subject: "Placed",
+                    correlationId: "c", causationId: "k", replyTo: "replies", timeToLive: scheduled ? nil : .seconds(60),
+                    scheduledEnqueueTime: scheduled ? later : nil,
+                    applicationProperties: ["n": .int(7), "s": .string("é"), "b": .bool(true), "d": .double(0.5)])
+            }
+            for scheduled in [false, true] {
+                let alone = message("alone-\(scheduled)", scheduled: scheduled)
+                let batch = [message("first-\(scheduled)", scheduled: scheduled), message("second-\(scheduled)", scheduled: scheduled)]
+                _ = try await broker.send(alone, to: .queue("q"))
+                _ = try await broker.send(batch, to: .queue("q"))
+            }
+            let stored = try await broker.peek(.queue("q"), fromSequenceNumber: 1, maxCount: 10)
+            #expect(stored.map(\.message.messageId) == ["alone-false", "first-false", "second-false", "alone-true", "first-true", "second-true"])
+            #expect(stored.map(\.state) == [.active, .active, .active, .scheduled, .scheduled, .scheduled])
+            for group in [Array(stored[0..<3]), Array(stored[3..<6])] {
+                let reference = group[1]
+                for received in group {
+                    var message = received.message
+                    message.messageId = reference.message.messageId
+                    #expect(message == reference.message)
+                    let timeToLive = received.expiresAt.map { $0.timeIntervalSince(received.enqueuedTime) }
+                    #expect(timeToLive == reference.expiresAt.map { $0.timeIntervalSince(reference.enqueuedTime) })
+                }
+            }
+            #expect(stored[3].enqueuedTime == later)
+        }
+    }
 }
