@@ -269,11 +269,8 @@ public enum WireLockToken {
         "\(Self.pathText(token.entity))#\(token.sequenceNumber)@\(UUIDText.format(token.nonce))"
     }
 
-    /// The part of a token before its `#`: the entity's path.
-    ///
-    /// - Parameter entity: The entity a token names.
-    /// - Returns: Its path as a token spells it.
-    public static func pathText(_ entity: EntityPath) -> String {
+    /// The part of a token before its `#`: the entity's path as a token spells it.
+    private static func pathText(_ entity: EntityPath) -> String {
         entity.entityKey + (entity.isDeadLetter ? Self.deadLetterSuffix : "")
     }
 
@@ -295,7 +292,7 @@ public enum WireLockToken {
     /// - Parameter strings: Strings ``encode(_:)`` made.
     /// - Returns: The lock tokens.
     /// - Throws: As ``decode(_:)``, for the first string that is not a lock token.
-    public static func decode(_ strings: [String]) throws(HeraldError) -> [LockToken] {
+    package static func decode(_ strings: [String]) throws(HeraldError) -> [LockToken] {
         var tokens: [LockToken] = []
         tokens.reserveCapacity(strings.count)
         var previous: Parsed?
@@ -325,15 +322,15 @@ public enum WireLockToken {
         else {
             throw Self.notAToken(string)
         }
-        let pathText = string[..<hash].utf8
-        let nonceText = string[string.index(after: at)...].utf8
-        if let previous, previous.nonce.elementsEqual(nonceText), previous.path.elementsEqual(pathText) {
+        let path = string[..<hash]
+        let nonceText = string[string.index(after: at)...]
+        if let previous, previous.nonce.elementsEqual(nonceText.utf8), previous.path.elementsEqual(path.utf8) {
             let token = LockToken(entity: previous.token.entity, sequenceNumber: sequenceNumber, nonce: previous.token.nonce)
-            return Parsed(path: pathText, nonce: nonceText, token: token)
+            return Parsed(path: path.utf8, nonce: nonceText.utf8, token: token)
         }
-        guard let nonce = UUIDText.parse(string[string.index(after: at)...]) else { throw Self.notAToken(string) }
-        let token = LockToken(entity: try EntityPath(parsing: String(string[..<hash])), sequenceNumber: sequenceNumber, nonce: nonce)
-        return Parsed(path: pathText, nonce: nonceText, token: token)
+        guard let nonce = UUIDText.parse(nonceText) else { throw Self.notAToken(string) }
+        let token = LockToken(entity: try EntityPath(parsing: String(path)), sequenceNumber: sequenceNumber, nonce: nonce)
+        return Parsed(path: path.utf8, nonce: nonceText.utf8, token: token)
     }
 
     private static func notAToken(_ string: String) -> HeraldError {
