@@ -171,8 +171,8 @@ def test_bulk_resubmit_of_1000_dead_letters(browser, api):
     dialog = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "dialog#confirm[open]"))
     assert "Resubmit 1,000" in dialog.text
     confirm(browser)
-    job = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#jobs li.job"), message="the job's progress")
-    job_id = job.get_attribute("data-job")
+    # Read inside the wait: the jobs bar redraws as the job progresses.
+    job_id = wait(browser, lambda d: d.find_element(By.CSS_SELECTOR, "#jobs li.job").get_attribute("data-job"), message="the job's progress")
     assert browser.find_elements(By.CSS_SELECTOR, "#jobs progress")
     screenshot(browser, "bulk-job.png")
     # A reload finds the job again (running, or ended a moment ago) and shows its progress.
@@ -282,6 +282,8 @@ def test_sessions(browser, api):
 def test_move_dead_letters_to_another_queue(browser, api):
     before = api.counts("reminders")["active"]
     browser.get(URL + "/#/dead-letters/queue/payments")
+    # A completed job left by an earlier test must not pass for this one's.
+    dismiss_jobs(browser)
     wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "table.messages tbody tr[data-sequence]")) == 2, message="2 rows")
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, '#move-target option[value*="reminders"]'), message="the targets")
     click(browser, "#select-page")
